@@ -1,0 +1,28 @@
+// The admin listener's app (SPEC §10): liveness, readiness and Prometheus metrics, on its own port.
+
+import type { HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { Hono } from 'hono';
+import type { ProxyMetrics } from './metrics.js';
+
+export interface AdminDeps {
+  readonly metrics: ProxyMetrics | undefined;
+  /** Undefined when ready; otherwise the reason, reported with a 503. */
+  readonly notReadyReason: () => string | undefined;
+}
+
+export function createAdminApp(deps: AdminDeps): Hono<{ Bindings: HttpBindings }> {
+  const app = new Hono<{ Bindings: HttpBindings }>();
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', (c) => {
+    const reason = deps.notReadyReason();
+    return reason === undefined ? c.json({ status: 'ready' }) : c.json({ status: 'not ready', reason }, 503);
+  });
+  app.get('/metrics', (c) => {
+    if (!deps.metrics) return c.text('metrics are off\n', 404);
+    deps.metrics.exporter.getMetricsRequestHandler(c.env.incoming, c.env.outgoing);
+    return RESPONSE_ALREADY_SENT;
+  });
+  app.notFound((c) => c.json({ error: { code: 'PROXY_NOT_FOUND', message: 'no such admin path' } }, 404));
+  return app;
+}

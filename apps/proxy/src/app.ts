@@ -1,0 +1,262 @@
+// The data listener's Hono app: classifies each call (SPEC §3), queues batchable ones in the engine,
+// passes the rest through, and answers every caller exactly once (SPEC §6, §8).
+
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import {
+  type Answer,
+  type BatchDialect,
+  type OpRequest,
+  ProxyError,
+  type Scheduler,
+  type Timing,
+  type UpstreamClient,
+} from '@batch-proxy/core';
+import type { HttpBindings } from '@hono/node-server';
+import { Hono } from 'hono';
+import type { Logger } from 'pino';
+import { isJsonContentType, parseRequestTarget, type Route, route } from './classify.js';
+import { errorResponse } from './http-errors.js';
+import type { ProxyMetrics, RequestKind } from './metrics.js';
+import { passThrough } from './passthrough.js';
+
+export interface AppDeps {
+  readonly dialect: BatchDialect;
+  readonly scheduler: Scheduler;
+  readonly upstream: UpstreamClient;
+  readonly logger: Logger;
+  readonly metrics: ProxyMetrics | undefined;
+  readonly bodyLimitBytes: number;
+  /** Maps a caller's Authorization to the credential its ops are grouped (and sent) under. */
+  readonly credentialOf: (appId: string, authorization: string | undefined) => string | ProxyError;
+  /** Whether the proxy still takes new calls (false while draining). */
+  readonly accepting: () => boolean;
+}
+
+type Env = { Bindings: HttpBindings };
+
+export function createApp(deps: AppDeps): Hono<Env> {
+  const app = new Hono<Env>();
+
+  app.all('*', async (c) => {
+    const started = performance.now();
+    const incoming = c.env.incoming;
+    const rawRequestId = incoming.headers['x-request-id'];
+    const requestId = typeof rawRequestId === 'string' && rawRequestId.length <= 200 ? rawRequestId : randomUUID();
+    let kind: RequestKind = 'rejected';
+    let response: Response;
+    let timing: Timing | undefined;
+    try {
+      const outcome = await handle(deps, incoming, requestId, c.env.outgoing);
+      kind = outcome.kind;
+      timing = outcome.timing;
+      response = outcome.response;
+    } catch (error) {
+      const failure =
+        error instanceof ProxyError ? error : new ProxyError('PROXY_INTERNAL', 'internal error', { cause: error });
+      if (failure.status >= 500) deps.logger.error({ err: error, requestId }, 'request failed');
+      response = errorResponse(failure, requestId);
+    }
+    deps.metrics?.request(kind, response.status);
+    if (deps.logger.isLevelEnabled('info')) {
+      deps.logger.info(
+        {
+          requestId,
+          method: incoming.method,
+          kind,
+          status: response.status,
+          ms: round(performance.now() - started),
+          ...(timing ? { queueMs: round(timing.queueMs), upstreamMs: round(timing.upstreamMs), batchSize: timing.batchSize, lane: timing.lane } : {}),
+        },
+        'request',
+      );
+    }
+    return response;
+  });
+
+  return app;
+}
+
+interface Outcome {
+  readonly kind: RequestKind;
+  readonly response: Response;
+  readonly timing?: Timing | undefined;
+}
+
+async function handle(
+  deps: AppDeps,
+  incoming: IncomingMessage,
+  requestId: string,
+  outgoing: HttpBindings['outgoing'],
+): Promise<Outcome> {
+  if (!deps.accepting()) {
+    const error = new ProxyError('PROXY_DRAINING', 'the proxy is shutting down', { retryAfterSec: 1 });
+    return { kind: 'rejected', response: errorResponse(error, requestId, { connection: 'close' }) };
+  }
+  const method = incoming.method ?? 'GET';
+  const target = parseRequestTarget(incoming.url ?? '/');
+  if (target instanceof ProxyError) return reject(target, requestId);
+
+  // The caller's disconnect: queued ops are dropped, pass-through calls aborted.
+  const abort = new AbortController();
+  const onClose = () => {
+    if (!outgoing.writableFinished) abort.abort();
+  };
+  outgoing.once('close', onClose);
+
+  const r: Route = route(deps.dialect, method, target.pathname, incoming.headers);
+  const pathAndQuery = target.pathname + target.search;
+
+  if (r.kind === 'pass' || r.kind === 'client-batch') {
+    const bucket = r.kind === 'client-batch' ? 'batch' : 'rest';
+    const kind: RequestKind = r.kind === 'client-batch' ? 'client-batch' : 'passthrough';
+    if (!r.target) return { kind, response: await forward(deps, incoming, method, pathAndQuery, undefined, abort, requestId) };
+    return admitted(deps, r.target.appId, bucket, abort, requestId, kind, () =>
+      forward(deps, incoming, method, pathAndQuery, undefined, abort, requestId),
+    );
+  }
+
+  // Batchable by method, path and headers: now the body decides.
+  const body = await readBody(incoming, deps.bodyLimitBytes);
+  if (body instanceof ProxyError) return reject(body, requestId);
+  const passBuffered = () =>
+    admitted(deps, r.target.appId, 'rest', abort, requestId, 'passthrough', () =>
+      forward(deps, incoming, method, pathAndQuery, body, abort, requestId),
+    );
+
+  let text: string | undefined;
+  if (body.length > 0) {
+    if (!isJsonContentType(incoming.headers['content-type'])) return passBuffered();
+    text = decodeJson(body);
+    if (text === undefined) {
+      return reject(new ProxyError('PROXY_MALFORMED_JSON', 'the request body is not valid JSON'), requestId);
+    }
+  } else if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
+    return passBuffered(); // a write without a body: let the upstream judge it
+  }
+
+  const apiVersionHeader = incoming.headers[deps.dialect.apiVersionHeader];
+  const built = deps.dialect.toOp({
+    method: r.method,
+    target: r.target,
+    query: new URLSearchParams(target.search),
+    body: text,
+    apiVersion: typeof apiVersionHeader === 'string' ? apiVersionHeader : undefined,
+  });
+  if ('passThrough' in built) return passBuffered();
+
+  const credential = deps.credentialOf(r.target.appId, incoming.headers.authorization);
+  if (credential instanceof ProxyError) return reject(credential, requestId);
+
+  const answer = await deps.scheduler.submit({
+    appId: r.target.appId,
+    credential,
+    op: built.op satisfies OpRequest,
+    signal: abort.signal,
+  });
+  outgoing.off('close', onClose);
+  return { kind: 'batched', response: answerResponse(answer, requestId), timing: answer.timing };
+}
+
+async function admitted(
+  deps: AppDeps,
+  appId: string,
+  bucket: 'batch' | 'rest',
+  abort: AbortController,
+  requestId: string,
+  kind: RequestKind,
+  send: () => Promise<Response>,
+): Promise<Outcome> {
+  const release = await deps.scheduler.admit(appId, bucket, abort.signal);
+  if (release instanceof ProxyError) return reject(release, requestId);
+  try {
+    const response = await send();
+    return { kind, response };
+  } finally {
+    release();
+  }
+}
+
+async function forward(
+  deps: AppDeps,
+  incoming: IncomingMessage,
+  method: string,
+  pathAndQuery: string,
+  body: Buffer | undefined,
+  abort: AbortController,
+  requestId: string,
+): Promise<Response> {
+  const hasBody = body !== undefined || incoming.headers['content-length'] !== undefined || incoming.headers['transfer-encoding'] !== undefined;
+  try {
+    const response = await passThrough(deps.upstream, {
+      method,
+      pathAndQuery,
+      headers: incoming.headers,
+      body: body ?? (hasBody ? incoming : undefined),
+      signal: abort.signal,
+    });
+    if (!response.headers.has('x-request-id')) response.headers.set('x-request-id', requestId);
+    return response;
+  } catch (error) {
+    if (error instanceof ProxyError) return errorResponse(error, requestId);
+    throw error;
+  }
+}
+
+function reject(error: ProxyError, requestId: string): Outcome {
+  return { kind: 'rejected', response: errorResponse(error, requestId) };
+}
+
+/** Reads the whole body, refusing more than `limit` bytes (413) without buffering past it. */
+async function readBody(incoming: IncomingMessage, limit: number): Promise<Buffer | ProxyError> {
+  const declared = Number(incoming.headers['content-length']);
+  const tooLarge = () => new ProxyError('PROXY_BODY_TOO_LARGE', `the request body is larger than ${limit} bytes`);
+  if (Number.isFinite(declared) && declared > limit) {
+    incoming.resume();
+    return tooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of incoming) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > limit) {
+      incoming.resume();
+      return tooLarge();
+    }
+    chunks.push(buf);
+  }
+  return chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, size);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The body as JSON text when it is valid UTF-8 JSON; undefined otherwise. */
+function decodeJson(body: Buffer): string | undefined {
+  try {
+    const text = utf8.decode(body);
+    JSON.parse(text);
+    return text;
+  } catch {
+    return undefined;
+  }
+}
+
+function answerResponse(answer: Answer, requestId: string): Response {
+  const timingHeader = answer.timing ? serverTiming(answer.timing) : undefined;
+  if (answer.kind === 'error') {
+    return errorResponse(answer.error, requestId, timingHeader ? { 'server-timing': timingHeader } : {});
+  }
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'x-request-id': requestId };
+  if (timingHeader) headers['server-timing'] = timingHeader;
+  const nullBody = answer.status === 204 || answer.status === 205 || answer.status === 304;
+  return new Response(nullBody ? null : answer.body, { status: answer.status, headers });
+}
+
+export function serverTiming(t: Timing): string {
+  return `queue;dur=${round(t.queueMs)}, upstream;dur=${round(t.upstreamMs)}, batch;desc="${t.batchSize}", lane;desc="${t.lane}"`;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

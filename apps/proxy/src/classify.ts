@@ -1,0 +1,140 @@
+// Decides, per request, whether a call may travel inside a batch or must pass through as it is
+// (SPEC §3). Batching is only ever an optimisation: when in doubt, pass through.
+
+import type { IncomingHttpHeaders } from 'node:http';
+import { type AppTarget, type BatchDialect, isBatchableMethod, type Method, ProxyError } from '@batch-proxy/core';
+
+/**
+ * Request headers that a batch op may drop without changing what the upstream does: transport and
+ * hop-by-hop headers, content negotiation our JSON answer satisfies, client identification, and
+ * tracing/request-id headers. Checked against what common clients send by default: Node's fetch
+ * (accept, accept-language, sec-fetch-mode, user-agent, accept-encoding), curl (user-agent, accept),
+ * Python requests (user-agent, accept-encoding, accept, connection), axios (accept, content-type,
+ * user-agent, accept-encoding), Go net/http (user-agent, accept-encoding, content-length) and Java's
+ * HttpClient (connection, upgrade, http2-settings on its h2c attempt, user-agent).
+ */
+const SAFE_TO_DROP = new Set([
+  'accept',
+  'accept-charset',
+  'accept-encoding',
+  'accept-language',
+  'authorization', // becomes the group's credential
+  'cache-control',
+  'connection',
+  'content-length',
+  'content-type', // checked separately: it must be JSON
+  'expect',
+  'host',
+  'http2-settings',
+  'keep-alive',
+  'pragma',
+  'proxy-connection',
+  'te',
+  'transfer-encoding',
+  'upgrade',
+  'user-agent',
+  'via',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-forwarded-proto',
+  'x-real-ip',
+  'x-request-id',
+  'x-correlation-id',
+  'request-id',
+  'correlation-id',
+  'traceparent',
+  'tracestate',
+  'baggage',
+  'b3',
+  'sentry-trace',
+  'x-amzn-trace-id',
+  'x-cloud-trace-context',
+  'x-datadog-trace-id',
+  'x-datadog-parent-id',
+  'x-datadog-sampling-priority',
+  'x-datadog-origin',
+  'x-batch-bypass', // ours
+]);
+const SAFE_PREFIXES = ['x-b3-', 'sec-fetch-', 'sec-ch-ua', 'x-envoy-', 'x-ot-'];
+
+export function isSafeToDrop(name: string, apiVersionHeader: string): boolean {
+  return name === apiVersionHeader || SAFE_TO_DROP.has(name) || SAFE_PREFIXES.some((p) => name.startsWith(p));
+}
+
+export function isJsonContentType(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  const type = value.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
+}
+
+export interface RequestTarget {
+  readonly pathname: string;
+  readonly search: string;
+}
+
+/**
+ * The path and query of a raw request-target. The Host header and an absolute-form target's
+ * authority are ignored (no open proxy); dot segments, encoded or not, are refused so no path can
+ * climb into another app (SPEC §8b).
+ */
+export function parseRequestTarget(raw: string): RequestTarget | ProxyError {
+  let target = raw;
+  if (!target.startsWith('/')) {
+    // absolute-form: keep only path and query
+    const match = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(target);
+    if (!match) return new ProxyError('PROXY_BAD_REQUEST', 'the request target must be a path');
+    target = target.slice(match[0].length) || '/';
+    if (!target.startsWith('/')) target = `/${target}`;
+  }
+  const hash = target.indexOf('#');
+  if (hash !== -1) target = target.slice(0, hash);
+  const q = target.indexOf('?');
+  const pathname = q === -1 ? target : target.slice(0, q);
+  const search = q === -1 ? '' : target.slice(q);
+  for (const segment of pathname.split('/')) {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(segment);
+    } catch {
+      return new ProxyError('PROXY_BAD_REQUEST', 'the path has an invalid percent-encoding');
+    }
+    if (decoded === '.' || decoded === '..') {
+      return new ProxyError('PROXY_BAD_REQUEST', 'the path may not contain "." or ".." segments');
+    }
+    // An encoded slash could smuggle a segment boundary (and so another appId) past this check.
+    if (decoded !== segment && (decoded.includes('/') || decoded.includes('\\'))) {
+      return new ProxyError('PROXY_BAD_REQUEST', 'the path may not contain encoded slashes');
+    }
+    if (decoded.includes('\0')) return new ProxyError('PROXY_BAD_REQUEST', 'the path may not contain NUL');
+  }
+  return { pathname, search };
+}
+
+export type Route =
+  | { readonly kind: 'batch'; readonly method: Method; readonly target: AppTarget }
+  | { readonly kind: 'client-batch'; readonly target: AppTarget }
+  | { readonly kind: 'pass'; readonly reason: string; readonly target: AppTarget | undefined };
+
+/** The decision that needs no body: method, path and headers. */
+export function route(
+  dialect: BatchDialect,
+  method: string,
+  pathname: string,
+  headers: IncomingHttpHeaders,
+): Route {
+  const target = dialect.parseTarget(pathname);
+  if (!target) return { kind: 'pass', reason: 'not an app resource', target };
+  if (dialect.isBatchEndpoint(target)) return { kind: 'client-batch', target };
+  if (headers['x-batch-bypass'] === '1') return { kind: 'pass', reason: 'x-batch-bypass', target };
+  if (!isBatchableMethod(method)) return { kind: 'pass', reason: `method ${method}`, target };
+  for (const name of Object.keys(headers)) {
+    if (!isSafeToDrop(name, dialect.apiVersionHeader)) return { kind: 'pass', reason: `header ${name}`, target };
+  }
+  const contentType = headers['content-type'];
+  if (contentType !== undefined && !isJsonContentType(contentType)) {
+    return { kind: 'pass', reason: 'content-type is not JSON', target };
+  }
+  return { kind: 'batch', method, target };
+}

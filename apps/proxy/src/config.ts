@@ -1,0 +1,81 @@
+// The one configuration schema (SPEC §9): every variable, its default and its validation. Parsed once
+// at start-up; a bad value stops the process with a message naming the variable.
+
+import { z } from 'zod';
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const positive = () => z.coerce.number().positive().finite();
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const schema = z
+  .object({
+    PORT: int(0, 65535).default(8080),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    ADMIN_PORT: int(0, 65535).default(9464),
+    ADMIN_HOST: z.string().min(1).optional(),
+    UPSTREAM_URL: z
+      .url({ protocol: /^https?$/ })
+      .default('https://api.talkjs.com'),
+    REDIS_URL: z.string().min(1).optional(),
+    REDIS_FALLBACK_SHARE: positive().max(1).default(0.5),
+    REDIS_FAIL_CLOSED: bool.default(false),
+    BATCH_WINDOW_MS: int(0, 60_000).default(10),
+    BATCH_MAX_OPS: int(1).default(10),
+    BATCH_RATE_PER_SEC: positive().default(1),
+    BATCH_BURST: int(1).default(500),
+    REST_RATE_PER_SEC: positive().optional(),
+    REST_BURST: int(1).optional(),
+    BATCH_OPS_SPEND_REST: bool.default(false),
+    SINGLE_OP_DIRECT: bool.default(false),
+    QUEUE_MAX_OPS: int(1).default(10_000),
+    MAX_WAIT_MS: int(1).default(30_000),
+    UPSTREAM_TIMEOUT_MS: int(1).default(10_000),
+    UPSTREAM_CONNECTIONS: int(1, 10_000).default(64),
+    UPSTREAM_MAX_ATTEMPTS: int(1, 10).default(3),
+    BODY_LIMIT_BYTES: int(1).default(1_048_576),
+    AUTH_MODE: z.enum(['passthrough', 'app-token']).default('passthrough'),
+    APP_SECRETS_FILE: z.string().min(1).optional(),
+    SHUTDOWN_GRACE_MS: int(0).default(25_000),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.REST_BURST !== undefined && c.REST_RATE_PER_SEC === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['REST_RATE_PER_SEC'], message: 'REST_BURST is set, so REST_RATE_PER_SEC must be too' });
+    }
+    if (c.AUTH_MODE === 'app-token' && c.APP_SECRETS_FILE === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['APP_SECRETS_FILE'], message: 'AUTH_MODE=app-token needs APP_SECRETS_FILE' });
+    }
+  });
+
+export type Config = z.infer<typeof schema> & {
+  /** The rest bucket, when configured (REST_BURST defaults to 1 second of REST_RATE_PER_SEC). */
+  readonly restLimit: { ratePerSec: number; burst: number } | undefined;
+};
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses the environment; throws a ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  // Empty strings count as unset, as in most container platforms' env handling.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'configuration');
+      const value = present[name];
+      const shown = value === undefined || /SECRET|PASSWORD|TOKEN/.test(name) ? '' : ` (got "${value}")`;
+      return `  ${name}: ${issue.message}${shown}`;
+    });
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const c = parsed.data;
+  const restLimit =
+    c.REST_RATE_PER_SEC === undefined
+      ? undefined
+      : { ratePerSec: c.REST_RATE_PER_SEC, burst: c.REST_BURST ?? Math.max(1, Math.ceil(c.REST_RATE_PER_SEC)) };
+  return { ...c, restLimit };
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// The proxy process: reads the configuration, wires engine and edge, serves, drains on SIGTERM.
+
+import { MemoryLimiter, ProxyError, Scheduler, talkjs, UpstreamClient, type Limiter } from '@batch-proxy/core';
+import { pino } from 'pino';
+import { createAdminApp } from './admin.js';
+import { createApp } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+import { createMetrics } from './metrics.js';
+import { close, listen } from './server.js';
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = pino({
+    level: config.LOG_LEVEL,
+    redact: { paths: ['authorization', 'headers.authorization', '*.authorization', 'secret', '*.secret'], censor: '[redacted]' },
+  });
+
+  const dialect = talkjs;
+  if (config.BATCH_MAX_OPS > dialect.maxOps) {
+    console.error(`invalid configuration:\n  BATCH_MAX_OPS: at most ${dialect.maxOps} for the ${dialect.name} dialect (got "${config.BATCH_MAX_OPS}")`);
+    process.exit(2);
+  }
+
+  const limiter: Limiter = new MemoryLimiter();
+  const upstream = new UpstreamClient({
+    url: config.UPSTREAM_URL,
+    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+    connections: config.UPSTREAM_CONNECTIONS,
+  });
+  let scheduler: Scheduler | undefined;
+  const metrics = createMetrics({
+    queued: () => scheduler?.snapshot() ?? [],
+    redisFallback: () => false,
+  });
+  scheduler = new Scheduler({
+    dialect,
+    limiter,
+    upstream,
+    upstreamId: upstream.origin,
+    windowMs: config.BATCH_WINDOW_MS,
+    maxOps: config.BATCH_MAX_OPS,
+    maxWaitMs: config.MAX_WAIT_MS,
+    queueMaxOps: config.QUEUE_MAX_OPS,
+    batchLimit: { ratePerSec: config.BATCH_RATE_PER_SEC, burst: config.BATCH_BURST },
+    restLimit: config.restLimit,
+    batchOpsSpendRest: config.BATCH_OPS_SPEND_REST,
+    singleOpDirect: config.SINGLE_OP_DIRECT,
+    maxAttempts: config.UPSTREAM_MAX_ATTEMPTS,
+    authorize: (_appId, credential) => (credential === '' ? undefined : credential),
+    observer: metrics.observer,
+  });
+  const engine = scheduler;
+
+  let accepting = true;
+  const app = createApp({
+    dialect,
+    scheduler: engine,
+    upstream,
+    logger,
+    metrics,
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    credentialOf: (_appId, authorization) => authorization ?? '',
+    accepting: () => accepting,
+  });
+  const admin = createAdminApp({
+    metrics,
+    notReadyReason: () => (accepting ? undefined : 'draining'),
+  });
+
+  const data = await listen(app, { port: config.PORT, host: config.HOST });
+  const adminListener = await listen(admin, { port: config.ADMIN_PORT, host: config.ADMIN_HOST ?? config.HOST });
+  logger.info(
+    { port: data.port, adminPort: adminListener.port, upstream: upstream.origin, limiter: 'memory' },
+    'batch proxy listening',
+  );
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    accepting = false;
+    logger.info({ signal, pending: engine.pending }, 'draining');
+    const grace = setTimeout(() => {
+      engine.abandon(new ProxyError('PROXY_DRAINING', 'the proxy shut down before this call could be sent', { retryAfterSec: 1 }));
+    }, config.SHUTDOWN_GRACE_MS);
+    await engine.drain();
+    clearTimeout(grace);
+    await close(data.server);
+    await Promise.allSettled([upstream.close(), limiter.close(), metrics.shutdown()]);
+    await close(adminListener.server);
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+await main();

@@ -1,0 +1,52 @@
+// The life of one caller's call inside the engine, from arrival to its one answer.
+
+import type { OpRequest } from '../dialect/dialect.js';
+import type { ProxyError } from '../errors.js';
+
+export type Lane = 'batch' | 'single';
+
+/** What the proxy measured for a call; rendered as `Server-Timing` (SPEC §6). */
+export interface Timing {
+  readonly queueMs: number;
+  readonly upstreamMs: number;
+  /** Ops in the upstream call that carried this op (1 on the single lane). */
+  readonly batchSize: number;
+  readonly lane: Lane;
+  /** Upstream calls spent on this op (more than 1 after a retry or a 429). */
+  readonly attempts: number;
+}
+
+export type Answer =
+  | { readonly kind: 'result'; readonly status: number; readonly body: string; readonly timing: Timing }
+  | { readonly kind: 'error'; readonly error: ProxyError; readonly timing?: Timing };
+
+export type OpState = 'queued' | 'inflight' | 'done';
+
+export interface PendingOp {
+  /** Arrival order within the engine; conflicts and fairness compare it. */
+  readonly seq: number;
+  readonly appId: string;
+  /** Calls share a batch only with the same credential (SPEC §4). */
+  readonly credential: string;
+  readonly op: OpRequest;
+  readonly isWrite: boolean;
+  /** Key under which identical reads collapse; undefined for writes. */
+  readonly readKey: string | undefined;
+  readonly enqueuedAt: number;
+  readonly deadline: number;
+  /** Not sent before this time (a retry's back-off). */
+  notBefore: number;
+  state: OpState;
+  attempts: number;
+  /** Every caller waiting for this op: the first one and any collapsed identical reads. */
+  waiters: Waiter[];
+}
+
+export interface Waiter {
+  readonly arrivedAt: number;
+  readonly resolve: (answer: Answer) => void;
+}
+
+export function isWriteMethod(method: string): boolean {
+  return method !== 'GET';
+}

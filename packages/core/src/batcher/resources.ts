@@ -1,0 +1,120 @@
+// Which unanswered ops touch the same resource, so packing can keep arrival order (SPEC §5).
+// Two ops conflict when one path is a segment-prefix of the other (or they are equal) and at least
+// one is a write. An op may leave only when no earlier unanswered op conflicts with it; that one rule
+// keeps conflicting ops out of a shared batch and orders them across batches, lanes and credentials.
+
+import type { PendingOp } from './op.js';
+
+/** `/conversations/c1/messages` → `['/conversations', '/conversations/c1', '/conversations/c1/messages']`. */
+export function pathPrefixes(path: string): string[] {
+  const trimmed = path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+  const prefixes: string[] = [];
+  let i = trimmed.indexOf('/', 1);
+  while (i !== -1) {
+    prefixes.push(trimmed.slice(0, i));
+    i = trimmed.indexOf('/', i + 1);
+  }
+  prefixes.push(trimmed);
+  return prefixes;
+}
+
+type Index = Map<string, Set<PendingOp>>;
+
+function add(index: Index, key: string, op: PendingOp): void {
+  let set = index.get(key);
+  if (!set) {
+    set = new Set();
+    index.set(key, set);
+  }
+  set.add(op);
+}
+
+function remove(index: Index, key: string, op: PendingOp): void {
+  const set = index.get(key);
+  if (!set) return;
+  set.delete(op);
+  if (set.size === 0) index.delete(key);
+}
+
+/** True when `set` holds an op that arrived before `seq`. Sets keep insertion (= arrival) order. */
+function hasEarlier(set: Set<PendingOp> | undefined, seq: number): boolean {
+  if (!set) return false;
+  for (const other of set) return other.seq < seq;
+  return false;
+}
+
+function hasLater(set: Set<PendingOp> | undefined, seq: number): boolean {
+  if (!set) return false;
+  for (const other of set) if (other.seq > seq) return true;
+  return false;
+}
+
+interface Entry {
+  readonly prefixes: string[];
+}
+
+/** Unanswered ops of one app, indexed by resource. */
+export class ResourceIndex {
+  // exact: ops whose path equals the key; under: ops whose path equals or lies below the key.
+  readonly #exactAll: Index = new Map();
+  readonly #exactWrites: Index = new Map();
+  readonly #underAll: Index = new Map();
+  readonly #underWrites: Index = new Map();
+  readonly #entries = new Map<PendingOp, Entry>();
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Ops must be added in arrival order (the sets' order is what `hasEarlier` reads). */
+  add(op: PendingOp): void {
+    const prefixes = pathPrefixes(op.op.path);
+    this.#entries.set(op, { prefixes });
+    const path = prefixes[prefixes.length - 1] ?? op.op.path;
+    add(this.#exactAll, path, op);
+    if (op.isWrite) add(this.#exactWrites, path, op);
+    for (const prefix of prefixes) {
+      add(this.#underAll, prefix, op);
+      if (op.isWrite) add(this.#underWrites, prefix, op);
+    }
+  }
+
+  delete(op: PendingOp): void {
+    const entry = this.#entries.get(op);
+    if (!entry) return;
+    this.#entries.delete(op);
+    const path = entry.prefixes[entry.prefixes.length - 1] ?? op.op.path;
+    remove(this.#exactAll, path, op);
+    if (op.isWrite) remove(this.#exactWrites, path, op);
+    for (const prefix of entry.prefixes) {
+      remove(this.#underAll, prefix, op);
+      if (op.isWrite) remove(this.#underWrites, prefix, op);
+    }
+  }
+
+  /** True when an earlier unanswered op conflicts with `op`, so `op` must wait for its answer. */
+  isBlocked(op: PendingOp): boolean {
+    const entry = this.#entries.get(op);
+    const prefixes = entry?.prefixes ?? pathPrefixes(op.op.path);
+    const path = prefixes[prefixes.length - 1] ?? op.op.path;
+    // A read waits only for writes; a write waits for everything on its resource.
+    const under = op.isWrite ? this.#underAll : this.#underWrites;
+    const exact = op.isWrite ? this.#exactAll : this.#exactWrites;
+    if (hasEarlier(under.get(path), op.seq)) return true;
+    for (let i = 0; i < prefixes.length - 1; i++) {
+      if (hasEarlier(exact.get(prefixes[i] ?? ''), op.seq)) return true;
+    }
+    return false;
+  }
+
+  /** True when a write that arrived after `read` touches its resource (it must not gain new joiners). */
+  hasLaterWrite(read: PendingOp): boolean {
+    const prefixes = this.#entries.get(read)?.prefixes ?? pathPrefixes(read.op.path);
+    const path = prefixes[prefixes.length - 1] ?? read.op.path;
+    if (hasLater(this.#underWrites.get(path), read.seq)) return true;
+    for (let i = 0; i < prefixes.length - 1; i++) {
+      if (hasLater(this.#exactWrites.get(prefixes[i] ?? ''), read.seq)) return true;
+    }
+    return false;
+  }
+}

@@ -1,0 +1,274 @@
+import { describe, expect, it } from 'vitest';
+import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
+import { talkjs } from '../dialect/talkjs.js';
+import { ProxyError } from '../errors.js';
+import { MemoryLimiter } from '../ratelimit/memory.js';
+import type { BufferedResponse } from '../upstream/client.js';
+import type { Answer } from './op.js';
+import { Scheduler, type SchedulerOptions, type UpstreamTransport } from './scheduler.js';
+
+type RawOp = [number, string, string, unknown?, unknown?];
+interface Call {
+  readonly request: UpstreamRequest;
+  readonly authorization: string | undefined;
+  readonly ops: RawOp[];
+}
+
+/** An in-memory upstream: answers each op with its echo, in a shuffled order; `script` overrides. */
+class Upstream implements UpstreamTransport {
+  readonly calls: Call[] = [];
+  script: Array<(call: Call) => BufferedResponse | Error> = [];
+  hold: Promise<void> | undefined;
+
+  async call(request: UpstreamRequest, authorization: string | undefined): Promise<BufferedResponse> {
+    const ops = request.path.endsWith('/batch') ? (JSON.parse(request.body ?? '[]') as RawOp[]) : [];
+    const call = { request, authorization, ops };
+    this.calls.push(call);
+    if (this.hold) await this.hold;
+    const scripted = this.script.shift();
+    if (scripted) {
+      const out = scripted(call);
+      if (out instanceof Error) throw out;
+      return out;
+    }
+    if (!request.path.endsWith('/batch')) {
+      return json(200, { single: true, method: request.method, path: request.path });
+    }
+    const results = ops.map(([seq, method, path, payload]) => [seq, 200, { method, path, payload }]);
+    results.reverse();
+    return json(200, results);
+  }
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): BufferedResponse {
+  return { status, headers, body: JSON.stringify(body) };
+}
+
+function op(method: OpRequest['method'], path: string, body?: unknown): OpRequest {
+  return { method, path, query: {}, body: body === undefined ? undefined : JSON.stringify(body), apiVersion: undefined };
+}
+
+function setup(overrides: Partial<SchedulerOptions> = {}) {
+  const upstream = new Upstream();
+  const scheduler = new Scheduler({
+    dialect: talkjs,
+    limiter: new MemoryLimiter(),
+    upstream,
+    upstreamId: 'test',
+    windowMs: 5,
+    maxOps: 10,
+    maxWaitMs: 5_000,
+    queueMaxOps: 1_000,
+    batchLimit: { ratePerSec: 1000, burst: 1000 },
+    restLimit: undefined,
+    batchOpsSpendRest: false,
+    singleOpDirect: false,
+    maxAttempts: 3,
+    authorize: (_app, credential) => credential,
+    ...overrides,
+  });
+  const submit = (o: OpRequest, credential = 'key-a', appId = 'app', signal?: AbortSignal) =>
+    scheduler.submit({ appId, credential, op: o, ...(signal ? { signal } : {}) });
+  return { upstream, scheduler, submit };
+}
+
+function body(answer: Answer): unknown {
+  if (answer.kind !== 'result') throw new Error(`expected a result, got ${answer.error.code}`);
+  return JSON.parse(answer.body);
+}
+
+describe('Scheduler', () => {
+  it('packs concurrent ops of one group into one batch and gives each caller its own result', async () => {
+    const { upstream, submit } = setup();
+    const answers = await Promise.all([1, 2, 3].map((i) => submit(op('GET', `/users/u${i}`))));
+    expect(upstream.calls).toHaveLength(1);
+    expect(upstream.calls[0]?.ops).toHaveLength(3);
+    answers.forEach((a, i) => {
+      expect(body(a)).toMatchObject({ method: 'GET', path: `/users/u${i + 1}` });
+      expect(a.timing).toMatchObject({ batchSize: 3, lane: 'batch' });
+    });
+  });
+
+  it('never puts two credentials in one batch', async () => {
+    const { upstream, submit } = setup();
+    await Promise.all([submit(op('GET', '/users/a'), 'key-a'), submit(op('GET', '/users/b'), 'key-b')]);
+    expect(upstream.calls.map((c) => [c.authorization, c.ops.length])).toEqual(
+      expect.arrayContaining([
+        ['key-a', 1],
+        ['key-b', 1],
+      ]),
+    );
+  });
+
+  it('sends a full batch at once without waiting for the window', async () => {
+    const { upstream, submit } = setup({ windowMs: 60_000 });
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => submit(op('GET', `/users/u${i}`))));
+    expect(answers.every((a) => a.kind === 'result')).toBe(true);
+    expect(upstream.calls).toHaveLength(1);
+  });
+
+  it('splits more ops than fit into several batches in arrival order', async () => {
+    const { upstream, submit } = setup({ maxOps: 4 });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => submit(op('GET', `/users/u${i}`))));
+    expect(upstream.calls.map((c) => c.ops.map((o) => o[2]))).toEqual([
+      ['/users/u0', '/users/u1', '/users/u2', '/users/u3'],
+      ['/users/u4', '/users/u5', '/users/u6', '/users/u7'],
+      ['/users/u8', '/users/u9'],
+    ]);
+  });
+
+  it('answers 502 for an op missing from the batch result and the rest normally', async () => {
+    const { upstream, submit } = setup();
+    upstream.script.push((call) => json(200, call.ops.filter(([seq]) => seq !== 1).map(([seq]) => [seq, 200, { seq }])));
+    const answers = await Promise.all([0, 1, 2].map((i) => submit(op('GET', `/users/u${i}`))));
+    expect(answers.map((a) => (a.kind === 'result' ? a.status : a.error.status))).toEqual([200, 502, 200]);
+  });
+
+  it('answers 502 to ops whose sequence number comes back twice', async () => {
+    const { upstream, submit } = setup();
+    upstream.script.push(() => json(200, [[0, 200, {}], [0, 200, {}], [1, 201, { ok: true }]]));
+    const [a, b] = await Promise.all([submit(op('GET', '/users/a')), submit(op('GET', '/users/b'))]);
+    expect(a?.kind === 'error' && a.error.code).toBe('PROXY_UPSTREAM_BAD_RESPONSE');
+    expect(b?.kind === 'result' && b.status).toBe(201);
+  });
+
+  it('answers 502 to every op when the batch answer is not JSON', async () => {
+    const { upstream, submit } = setup();
+    upstream.script.push(() => ({ status: 200, headers: {}, body: '<html>' }));
+    const answers = await Promise.all([submit(op('GET', '/users/a')), submit(op('PUT', '/users/b', {}))]);
+    expect(answers.map((a) => a.kind === 'error' && a.error.status)).toEqual([502, 502]);
+  });
+
+  it('gives every op the upstream 401 when the shared credential is refused', async () => {
+    const { upstream, submit } = setup();
+    upstream.script.push(() => json(401, { error: 'bad key' }));
+    const answers = await Promise.all([submit(op('GET', '/users/a')), submit(op('GET', '/users/b'))]);
+    for (const a of answers) {
+      expect(a.kind === 'result' && a.status).toBe(401);
+      expect(body(a)).toEqual({ error: 'bad key' });
+    }
+  });
+
+  it('re-queues ops after a 429 and sends them again once the pause is over', async () => {
+    const limiter = new MemoryLimiter();
+    const { upstream, submit } = setup({ limiter });
+    upstream.script.push(() => json(429, {}, { 'retry-after': '0.05' }));
+    const started = performance.now();
+    const answers = await Promise.all([submit(op('POST', '/conversations/c/messages', [{ text: 'x' }])), submit(op('GET', '/users/b'))]);
+    expect(answers.every((a) => a.kind === 'result' && a.status === 200)).toBe(true);
+    expect(upstream.calls).toHaveLength(2);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(50);
+    expect(answers[0]?.timing?.attempts).toBe(1);
+  });
+
+  it('retries idempotent ops after a 5xx but answers a POST 502 so it never runs twice', async () => {
+    const { upstream, submit } = setup();
+    upstream.script.push(() => json(503, {}));
+    const [get, post] = await Promise.all([submit(op('GET', '/users/a')), submit(op('POST', '/conversations/c/messages', []))]);
+    expect(get?.kind === 'result' && get.status).toBe(200);
+    expect(post?.kind === 'error' && post.error.status).toBe(502);
+    const posts = upstream.calls.flatMap((c) => c.ops).filter((o) => o[1] === 'POST');
+    expect(posts).toHaveLength(1);
+  });
+
+  it('answers 504 to a PATCH whose batch timed out', async () => {
+    const { upstream, submit } = setup();
+    upstream.script.push(() => new ProxyError('PROXY_UPSTREAM_TIMEOUT', 'timeout'));
+    const answer = await submit(op('PATCH', '/users/a', {}));
+    expect(answer.kind === 'error' && answer.error.status).toBe(504);
+  });
+
+  it('gives up on an idempotent op after its attempt budget', async () => {
+    const { upstream, submit } = setup({ maxAttempts: 2 });
+    upstream.script.push(() => json(500, {}), () => json(500, {}), () => json(200, []));
+    const answer = await submit(op('GET', '/users/a'));
+    expect(answer.kind === 'error' && answer.error.code).toBe('PROXY_UPSTREAM_UNAVAILABLE');
+    expect(upstream.calls).toHaveLength(2);
+  });
+
+  it('answers 503 with Retry-After when no batch token comes before the deadline', async () => {
+    const { upstream, submit } = setup({ batchLimit: { ratePerSec: 0.01, burst: 1 }, maxWaitMs: 100 });
+    const first = await submit(op('GET', '/users/a'));
+    expect(first.kind).toBe('result');
+    const late = await submit(op('GET', '/users/b'));
+    expect(late.kind === 'error' && late.error.code).toBe('PROXY_DEADLINE_EXCEEDED');
+    expect(late.kind === 'error' && late.error.retryAfterSec).toBeGreaterThan(0);
+    expect(upstream.calls).toHaveLength(1);
+  });
+
+  it('refuses with 429 beyond the queue bound without losing the queued ops', async () => {
+    const { submit } = setup({ queueMaxOps: 2, windowMs: 20 });
+    const answers = await Promise.all([1, 2, 3].map((i) => submit(op('GET', `/users/u${i}`))));
+    expect(answers.map((a) => (a.kind === 'result' ? a.status : a.error.status))).toEqual([200, 200, 429]);
+  });
+
+  it('never sends an op whose caller went away while it was queued', async () => {
+    const { upstream, submit } = setup({ windowMs: 20 });
+    const gone = new AbortController();
+    const left = submit(op('PUT', '/users/gone', {}), 'key-a', 'app', gone.signal);
+    const stays = submit(op('GET', '/users/stays'));
+    gone.abort();
+    expect((await left).kind === 'error').toBe(true);
+    await stays;
+    expect(upstream.calls.flatMap((c) => c.ops.map((o) => o[2]))).toEqual(['/users/stays']);
+  });
+
+  it('keeps writes to one resource in separate batches, in arrival order', async () => {
+    const { upstream, submit } = setup();
+    const texts = ['one', 'two', 'three'];
+    await Promise.all([
+      ...texts.map((text) => submit(op('POST', '/conversations/c1/messages', [{ text }]))),
+      submit(op('GET', '/users/other')),
+    ]);
+    const batches = upstream.calls.map((c) => c.ops.map((o) => [o[2], o[3]]));
+    const posted = batches.flatMap((b) => b.filter(([p]) => p === '/conversations/c1/messages').map(([, payload]) => payload));
+    expect(posted).toEqual(texts.map((text) => [{ text }]));
+    for (const b of batches) expect(b.filter(([p]) => p === '/conversations/c1/messages').length).toBeLessThanOrEqual(1);
+  });
+
+  it('orders a read after a write to its parent resource', async () => {
+    const { upstream, submit } = setup();
+    await Promise.all([submit(op('PUT', '/conversations/c1', {})), submit(op('GET', '/conversations/c1/messages'))]);
+    expect(upstream.calls.map((c) => c.ops.map((o) => o[1]))).toEqual([['PUT'], ['GET']]);
+  });
+
+  it('collapses identical concurrent reads into one op answered to every caller', async () => {
+    const { upstream, submit } = setup();
+    const answers = await Promise.all([1, 2, 3].map(() => submit(op('GET', '/users/same'))));
+    expect(upstream.calls[0]?.ops).toHaveLength(1);
+    for (const a of answers) expect(body(a)).toMatchObject({ path: '/users/same' });
+  });
+
+  it('does not let a read that follows a write join a read from before the write', async () => {
+    const { upstream, submit } = setup();
+    await Promise.all([
+      submit(op('GET', '/users/u1')),
+      submit(op('PUT', '/users/u1', { name: 'new' })),
+      submit(op('GET', '/users/u1')),
+    ]);
+    expect(upstream.calls.map((c) => c.ops.map((o) => o[1]))).toEqual([['GET'], ['PUT'], ['GET']]);
+  });
+
+  it('sends ops as single calls on the rest lane while the batch bucket is empty', async () => {
+    const { upstream, submit } = setup({
+      batchLimit: { ratePerSec: 0.1, burst: 1 },
+      restLimit: { ratePerSec: 1000, burst: 100 },
+    });
+    const first = await Promise.all([submit(op('GET', '/users/a')), submit(op('GET', '/users/b'))]);
+    expect(first.map((a) => a.timing?.lane)).toEqual(['batch', 'batch']);
+    const later = await Promise.all([submit(op('GET', '/users/c')), submit(op('PUT', '/users/d', { x: 1 }))]);
+    expect(later.map((a) => a.timing?.lane)).toEqual(['single', 'single']);
+    expect(upstream.calls.slice(1).map((c) => [c.request.method, c.request.path])).toEqual([
+      ['GET', '/v1/app/users/c'],
+      ['PUT', '/v1/app/users/d'],
+    ]);
+  });
+
+  it('drains: sends what is queued at once and resolves when all is answered', async () => {
+    const { scheduler, submit } = setup({ windowMs: 60_000 });
+    const pending = submit(op('GET', '/users/a'));
+    await scheduler.drain();
+    expect((await pending).kind).toBe('result');
+    expect(scheduler.pending).toBe(0);
+  });
+});

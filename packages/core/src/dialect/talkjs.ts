@@ -1,0 +1,101 @@
+// The TalkJS REST API batch dialect: `POST /v1/{appId}/batch` with `[seq, method, path, payload?,
+// options?]` ops and `[seq, status, body]` results (SPEC §2).
+
+import type { AppTarget, BatchDialect, OpInput, OpRequest, OpResult, UpstreamRequest } from './dialect.js';
+
+const MAX_OPS = 10;
+const API_VERSION_HEADER = 'talkjs-rest-version';
+
+function appRoot(appId: string): string {
+  return `/v1/${encodeURIComponent(appId)}`;
+}
+
+/** JSON text of a string, safe to splice into a hand-built JSON array. */
+const str = JSON.stringify;
+
+export const talkjs: BatchDialect = {
+  name: 'talkjs',
+  maxOps: MAX_OPS,
+  apiVersionHeader: API_VERSION_HEADER,
+
+  parseTarget(pathname: string): AppTarget | undefined {
+    // `/v1/{appId}/{something}`; the appId segment must be non-empty and the rest must exist.
+    if (!pathname.startsWith('/v1/')) return undefined;
+    const slash = pathname.indexOf('/', 4);
+    if (slash <= 4 || slash === pathname.length - 1) return undefined;
+    const rawAppId = pathname.slice(4, slash);
+    let appId: string;
+    try {
+      appId = decodeURIComponent(rawAppId);
+    } catch {
+      return undefined;
+    }
+    return { appId, path: pathname.slice(slash) };
+  },
+
+  isBatchEndpoint(target: AppTarget): boolean {
+    return target.path === '/batch' || target.path === '/batch/';
+  },
+
+  toOp({ method, target, query, body, apiVersion }: OpInput) {
+    const params: Record<string, string> = {};
+    for (const [key, value] of query) {
+      if (method !== 'GET') return { passThrough: 'a query string on a write cannot travel in a batch op' };
+      if (Object.hasOwn(params, key)) return { passThrough: `repeated query parameter "${key}"` };
+      params[key] = value;
+    }
+    if (method === 'GET' && body !== undefined) return { passThrough: 'a GET with a body' };
+    return { op: { method, path: target.path, query: params, body, apiVersion } };
+  },
+
+  batchRequest(appId: string, ops: readonly OpRequest[]): UpstreamRequest {
+    // Built as text so each caller's body is spliced in as received, never parsed and re-serialised.
+    const parts = ops.map((op, seq) => {
+      const payload = op.method === 'GET' ? str(op.query) : (op.body ?? '{}');
+      const options = op.apiVersion === undefined ? '' : `,{"api_version":${str(op.apiVersion)}}`;
+      return `[${seq},"${op.method}",${str(op.path)},${payload}${options}]`;
+    });
+    return {
+      method: 'POST',
+      path: `${appRoot(appId)}/batch`,
+      headers: { 'content-type': 'application/json' },
+      body: `[${parts.join(',')}]`,
+    };
+  },
+
+  singleRequest(appId: string, op: OpRequest): UpstreamRequest {
+    const qs = new URLSearchParams(op.query).toString();
+    const headers: Record<string, string> = {};
+    if (op.body !== undefined) headers['content-type'] = 'application/json';
+    if (op.apiVersion !== undefined) headers[API_VERSION_HEADER] = op.apiVersion;
+    return {
+      method: op.method,
+      path: `${appRoot(appId)}${op.path}${qs ? `?${qs}` : ''}`,
+      headers,
+      body: op.body,
+    };
+  },
+
+  decodeResults(body: unknown, count: number): OpResult[] {
+    const missing: OpResult = { ok: false, reason: 'the batch response has no result for this operation' };
+    if (!Array.isArray(body)) {
+      return Array.from({ length: count }, () => ({ ok: false, reason: 'the batch response is not an array' }));
+    }
+    const results: OpResult[] = Array.from({ length: count }, () => missing);
+    const seen = new Uint8Array(count);
+    for (const entry of body) {
+      if (!Array.isArray(entry) || entry.length < 2) continue;
+      const [seq, status, opBody] = entry as [unknown, unknown, unknown];
+      if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 0 || seq >= count) continue;
+      seen[seq] = (seen[seq] ?? 0) + 1;
+      if (seen[seq] > 1) {
+        results[seq] = { ok: false, reason: 'the batch response has two results for this operation' };
+      } else if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) {
+        results[seq] = { ok: false, reason: 'the batch response has an invalid status for this operation' };
+      } else {
+        results[seq] = { ok: true, status, body: opBody === undefined ? {} : opBody };
+      }
+    }
+    return results;
+  },
+};

@@ -1,0 +1,32 @@
+// The engine's public surface: everything apps/proxy wires together.
+
+export type { Answer, Lane, Timing } from './batcher/op.js';
+export {
+  type FlushReason,
+  Scheduler,
+  type SchedulerObserver,
+  type SchedulerOptions,
+  type Submission,
+  type UpstreamTransport,
+} from './batcher/scheduler.js';
+export {
+  type AppTarget,
+  type BatchDialect,
+  batchableMethods,
+  isBatchableMethod,
+  type Method,
+  type OpRequest,
+  type OpResult,
+  type UpstreamRequest,
+} from './dialect/dialect.js';
+export { talkjs } from './dialect/talkjs.js';
+export { type ErrorCode, errorStatus, ProxyError } from './errors.js';
+export { type BucketLimit, bucketKey, type Decision, type Limiter } from './ratelimit/limiter.js';
+export { MemoryLimiter } from './ratelimit/memory.js';
+export {
+  type BufferedResponse,
+  type StreamedResponse,
+  type StreamRequest,
+  UpstreamClient,
+  upstreamFailure,
+} from './upstream/client.js';
