@@ -42,7 +42,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const started = performance.now();
     const incoming = c.env.incoming;
     const rawRequestId = incoming.headers['x-request-id'];
-    const requestId = typeof rawRequestId === 'string' && rawRequestId.length <= 200 ? rawRequestId : randomUUID();
+    const requestId =
+      typeof rawRequestId === 'string' && rawRequestId.length <= 200 ? rawRequestId : randomUUID();
     let kind: RequestKind = 'rejected';
     let response: Response;
     let timing: Timing | undefined;
@@ -53,7 +54,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
       response = outcome.response;
     } catch (error) {
       const failure =
-        error instanceof ProxyError ? error : new ProxyError('PROXY_INTERNAL', 'internal error', { cause: error });
+        error instanceof ProxyError
+          ? error
+          : new ProxyError('PROXY_INTERNAL', 'internal error', { cause: error });
       if (failure.status >= 500) deps.logger.error({ err: error, requestId }, 'request failed');
       response = errorResponse(failure, requestId);
     }
@@ -66,7 +69,14 @@ export function createApp(deps: AppDeps): Hono<Env> {
           kind,
           status: response.status,
           ms: round(performance.now() - started),
-          ...(timing ? { queueMs: round(timing.queueMs), upstreamMs: round(timing.upstreamMs), batchSize: timing.batchSize, lane: timing.lane } : {}),
+          ...(timing
+            ? {
+                queueMs: round(timing.queueMs),
+                upstreamMs: round(timing.upstreamMs),
+                batchSize: timing.batchSize,
+                lane: timing.lane,
+              }
+            : {}),
         },
         'request',
       );
@@ -110,7 +120,11 @@ async function handle(
   if (r.kind === 'pass' || r.kind === 'client-batch') {
     const bucket = r.kind === 'client-batch' ? 'batch' : 'rest';
     const kind: RequestKind = r.kind === 'client-batch' ? 'client-batch' : 'passthrough';
-    if (!r.target) return { kind, response: await forward(deps, incoming, method, pathAndQuery, undefined, abort, requestId) };
+    if (!r.target)
+      return {
+        kind,
+        response: await forward(deps, incoming, method, pathAndQuery, undefined, abort, requestId),
+      };
     return admitted(deps, r.target.appId, bucket, abort, requestId, kind, () =>
       forward(deps, incoming, method, pathAndQuery, undefined, abort, requestId),
     );
@@ -186,7 +200,10 @@ async function forward(
   abort: AbortController,
   requestId: string,
 ): Promise<Response> {
-  const hasBody = body !== undefined || incoming.headers['content-length'] !== undefined || incoming.headers['transfer-encoding'] !== undefined;
+  const hasBody =
+    body !== undefined ||
+    incoming.headers['content-length'] !== undefined ||
+    incoming.headers['transfer-encoding'] !== undefined;
   try {
     const response = await passThrough(deps.upstream, {
       method,
@@ -210,7 +227,8 @@ function reject(error: ProxyError, requestId: string): Outcome {
 /** Reads the whole body, refusing more than `limit` bytes (413) without buffering past it. */
 async function readBody(incoming: IncomingMessage, limit: number): Promise<Buffer | ProxyError> {
   const declared = Number(incoming.headers['content-length']);
-  const tooLarge = () => new ProxyError('PROXY_BODY_TOO_LARGE', `the request body is larger than ${limit} bytes`);
+  const tooLarge = () =>
+    new ProxyError('PROXY_BODY_TOO_LARGE', `the request body is larger than ${limit} bytes`);
   if (Number.isFinite(declared) && declared > limit) {
     incoming.resume();
     return tooLarge();

@@ -2,7 +2,13 @@
 // (SPEC §3). Batching is only ever an optimisation: when in doubt, pass through.
 
 import type { IncomingHttpHeaders } from 'node:http';
-import { type AppTarget, type BatchDialect, isBatchableMethod, type Method, ProxyError } from '@batch-proxy/core';
+import {
+  type AppTarget,
+  type BatchDialect,
+  isBatchableMethod,
+  type Method,
+  ProxyError,
+} from '@batch-proxy/core';
 
 /**
  * Request headers that a batch op may drop without changing what the upstream does: transport and
@@ -130,7 +136,8 @@ export function route(
   if (headers['x-batch-bypass'] === '1') return { kind: 'pass', reason: 'x-batch-bypass', target };
   if (!isBatchableMethod(method)) return { kind: 'pass', reason: `method ${method}`, target };
   for (const name of Object.keys(headers)) {
-    if (!isSafeToDrop(name, dialect.apiVersionHeader)) return { kind: 'pass', reason: `header ${name}`, target };
+    if (!isSafeToDrop(name, dialect.apiVersionHeader))
+      return { kind: 'pass', reason: `header ${name}`, target };
   }
   const contentType = headers['content-type'];
   if (contentType !== undefined && !isJsonContentType(contentType)) {

@@ -15,9 +15,7 @@ const schema = z
     HOST: z.string().min(1).default('0.0.0.0'),
     ADMIN_PORT: int(0, 65535).default(9464),
     ADMIN_HOST: z.string().min(1).optional(),
-    UPSTREAM_URL: z
-      .url({ protocol: /^https?$/ })
-      .default('https://api.talkjs.com'),
+    UPSTREAM_URL: z.url({ protocol: /^https?$/ }).default('https://api.talkjs.com'),
     REDIS_URL: z.string().min(1).optional(),
     REDIS_FALLBACK_SHARE: positive().max(1).default(0.5),
     REDIS_FAIL_CLOSED: bool.default(false),
@@ -42,10 +40,18 @@ const schema = z
   })
   .superRefine((c, ctx) => {
     if (c.REST_BURST !== undefined && c.REST_RATE_PER_SEC === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['REST_RATE_PER_SEC'], message: 'REST_BURST is set, so REST_RATE_PER_SEC must be too' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['REST_RATE_PER_SEC'],
+        message: 'REST_BURST is set, so REST_RATE_PER_SEC must be too',
+      });
     }
     if (c.AUTH_MODE === 'app-token' && c.APP_SECRETS_FILE === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['APP_SECRETS_FILE'], message: 'AUTH_MODE=app-token needs APP_SECRETS_FILE' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['APP_SECRETS_FILE'],
+        message: 'AUTH_MODE=app-token needs APP_SECRETS_FILE',
+      });
     }
   });
 
@@ -76,6 +82,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const restLimit =
     c.REST_RATE_PER_SEC === undefined
       ? undefined
-      : { ratePerSec: c.REST_RATE_PER_SEC, burst: c.REST_BURST ?? Math.max(1, Math.ceil(c.REST_RATE_PER_SEC)) };
+      : {
+          ratePerSec: c.REST_RATE_PER_SEC,
+          burst: c.REST_BURST ?? Math.max(1, Math.ceil(c.REST_RATE_PER_SEC)),
+        };
   return { ...c, restLimit };
 }

@@ -2,7 +2,11 @@
 
 import type { ProxyError } from '@batch-proxy/core';
 
-export function errorResponse(error: ProxyError, requestId: string, extraHeaders: Record<string, string> = {}): Response {
+export function errorResponse(
+  error: ProxyError,
+  requestId: string,
+  extraHeaders: Record<string, string> = {},
+): Response {
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'x-request-id': requestId,

@@ -1,7 +1,14 @@
 #!/usr/bin/env node
 // The proxy process: reads the configuration, wires engine and edge, serves, drains on SIGTERM.
 
-import { MemoryLimiter, ProxyError, Scheduler, talkjs, UpstreamClient, type Limiter } from '@batch-proxy/core';
+import {
+  type Limiter,
+  MemoryLimiter,
+  ProxyError,
+  Scheduler,
+  talkjs,
+  UpstreamClient,
+} from '@batch-proxy/core';
 import { pino } from 'pino';
 import { createAdminApp } from './admin.js';
 import { createApp } from './app.js';
@@ -22,12 +29,17 @@ async function main(): Promise<void> {
   }
   const logger = pino({
     level: config.LOG_LEVEL,
-    redact: { paths: ['authorization', 'headers.authorization', '*.authorization', 'secret', '*.secret'], censor: '[redacted]' },
+    redact: {
+      paths: ['authorization', 'headers.authorization', '*.authorization', 'secret', '*.secret'],
+      censor: '[redacted]',
+    },
   });
 
   const dialect = talkjs;
   if (config.BATCH_MAX_OPS > dialect.maxOps) {
-    console.error(`invalid configuration:\n  BATCH_MAX_OPS: at most ${dialect.maxOps} for the ${dialect.name} dialect (got "${config.BATCH_MAX_OPS}")`);
+    console.error(
+      `invalid configuration:\n  BATCH_MAX_OPS: at most ${dialect.maxOps} for the ${dialect.name} dialect (got "${config.BATCH_MAX_OPS}")`,
+    );
     process.exit(2);
   }
 
@@ -78,7 +90,10 @@ async function main(): Promise<void> {
   });
 
   const data = await listen(app, { port: config.PORT, host: config.HOST });
-  const adminListener = await listen(admin, { port: config.ADMIN_PORT, host: config.ADMIN_HOST ?? config.HOST });
+  const adminListener = await listen(admin, {
+    port: config.ADMIN_PORT,
+    host: config.ADMIN_HOST ?? config.HOST,
+  });
   logger.info(
     { port: data.port, adminPort: adminListener.port, upstream: upstream.origin, limiter: 'memory' },
     'batch proxy listening',
@@ -91,7 +106,11 @@ async function main(): Promise<void> {
     accepting = false;
     logger.info({ signal, pending: engine.pending }, 'draining');
     const grace = setTimeout(() => {
-      engine.abandon(new ProxyError('PROXY_DRAINING', 'the proxy shut down before this call could be sent', { retryAfterSec: 1 }));
+      engine.abandon(
+        new ProxyError('PROXY_DRAINING', 'the proxy shut down before this call could be sent', {
+          retryAfterSec: 1,
+        }),
+      );
     }, config.SHUTDOWN_GRACE_MS);
     await engine.drain();
     clearTimeout(grace);

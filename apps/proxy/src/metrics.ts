@@ -27,7 +27,10 @@ export function createMetrics(gauges: {
     views: [
       {
         instrumentName: 'batch_proxy_batch_size',
-        aggregation: { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: SIZE_BUCKETS } },
+        aggregation: {
+          type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM,
+          options: { boundaries: SIZE_BUCKETS },
+        },
       },
       {
         instrumentName: 'batch_proxy_queue_wait',
@@ -45,17 +48,43 @@ export function createMetrics(gauges: {
   });
   const meter = provider.getMeter('batch-proxy');
 
-  const requests = meter.createCounter('batch_proxy_requests', { description: 'Caller requests by kind and status' });
-  const batchSize = meter.createHistogram('batch_proxy_batch_size', { description: 'Ops per upstream call', unit: '{op}' });
-  const flushes = meter.createCounter('batch_proxy_flushes', { description: 'Upstream calls sent, by lane and reason' });
-  const queueWait = meter.createHistogram('batch_proxy_queue_wait', { description: 'Time an op waited before leaving', unit: 'ms' });
-  const upstreamCalls = meter.createCounter('batch_proxy_upstream_calls', { description: 'Upstream calls by lane and status' });
-  const upstreamDuration = meter.createHistogram('batch_proxy_upstream_duration', { description: 'Upstream call duration', unit: 'ms' });
-  const limiterDecisions = meter.createCounter('batch_proxy_limiter_decisions', { description: 'Rate-limiter decisions by bucket and result' });
-  const limiterWait = meter.createHistogram('batch_proxy_limiter_wait', { description: 'Wait announced by a denial', unit: 'ms' });
-  const collapsed = meter.createCounter('batch_proxy_collapsed_reads', { description: 'GETs answered by an identical pending read' });
-  const shed = meter.createCounter('batch_proxy_shed', { description: 'Calls refused by the proxy (429 queue full, 503 deadline)' });
-  const requeued = meter.createCounter('batch_proxy_requeued_ops', { description: 'Ops put back in the queue (upstream 429, retry)' });
+  const requests = meter.createCounter('batch_proxy_requests', {
+    description: 'Caller requests by kind and status',
+  });
+  const batchSize = meter.createHistogram('batch_proxy_batch_size', {
+    description: 'Ops per upstream call',
+    unit: '{op}',
+  });
+  const flushes = meter.createCounter('batch_proxy_flushes', {
+    description: 'Upstream calls sent, by lane and reason',
+  });
+  const queueWait = meter.createHistogram('batch_proxy_queue_wait', {
+    description: 'Time an op waited before leaving',
+    unit: 'ms',
+  });
+  const upstreamCalls = meter.createCounter('batch_proxy_upstream_calls', {
+    description: 'Upstream calls by lane and status',
+  });
+  const upstreamDuration = meter.createHistogram('batch_proxy_upstream_duration', {
+    description: 'Upstream call duration',
+    unit: 'ms',
+  });
+  const limiterDecisions = meter.createCounter('batch_proxy_limiter_decisions', {
+    description: 'Rate-limiter decisions by bucket and result',
+  });
+  const limiterWait = meter.createHistogram('batch_proxy_limiter_wait', {
+    description: 'Wait announced by a denial',
+    unit: 'ms',
+  });
+  const collapsed = meter.createCounter('batch_proxy_collapsed_reads', {
+    description: 'GETs answered by an identical pending read',
+  });
+  const shed = meter.createCounter('batch_proxy_shed', {
+    description: 'Calls refused by the proxy (429 queue full, 503 deadline)',
+  });
+  const requeued = meter.createCounter('batch_proxy_requeued_ops', {
+    description: 'Ops put back in the queue (upstream 429, retry)',
+  });
   const opsByLane = meter.createCounter('batch_proxy_ops', { description: 'Ops answered, by lane' });
 
   meter
@@ -64,12 +93,16 @@ export function createMetrics(gauges: {
       for (const a of gauges.queued()) r.observe(a.queued, { app: a.appId });
     });
   meter
-    .createObservableGauge('batch_proxy_inflight_ops', { description: 'Ops in upstream calls not yet answered' })
+    .createObservableGauge('batch_proxy_inflight_ops', {
+      description: 'Ops in upstream calls not yet answered',
+    })
     .addCallback((r) => {
       for (const a of gauges.queued()) r.observe(a.inflight, { app: a.appId });
     });
   meter
-    .createObservableGauge('batch_proxy_redis_fallback', { description: '1 while the in-process limiter stands in for Redis' })
+    .createObservableGauge('batch_proxy_redis_fallback', {
+      description: '1 while the in-process limiter stands in for Redis',
+    })
     .addCallback((r) => r.observe(gauges.redisFallback() ? 1 : 0));
 
   const observer: SchedulerObserver = {

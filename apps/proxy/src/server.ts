@@ -1,7 +1,7 @@
 // Starts the data and admin listeners and runs the graceful shutdown (SPEC §8: SIGTERM row).
 
-import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 
@@ -22,9 +22,12 @@ export interface ListenOptions {
 // biome-ignore lint/suspicious/noExplicitAny: Hono's env type parameter varies per app
 export function listen(app: Hono<any>, options: ListenOptions): Promise<Listening> {
   return new Promise((resolve, reject) => {
-    const server: ServerType = serve({ fetch: app.fetch, port: options.port, hostname: options.host }, (info: AddressInfo) => {
-      resolve({ server: server as Server, port: info.port });
-    });
+    const server: ServerType = serve(
+      { fetch: app.fetch, port: options.port, hostname: options.host },
+      (info: AddressInfo) => {
+        resolve({ server: server as Server, port: info.port });
+      },
+    );
     const http = server as Server;
     http.headersTimeout = options.headersTimeoutMs ?? 10_000;
     http.requestTimeout = options.requestTimeoutMs ?? 30_000;

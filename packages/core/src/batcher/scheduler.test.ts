@@ -45,7 +45,13 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 }
 
 function op(method: OpRequest['method'], path: string, body?: unknown): OpRequest {
-  return { method, path, query: {}, body: body === undefined ? undefined : JSON.stringify(body), apiVersion: undefined };
+  return {
+    method,
+    path,
+    query: {},
+    body: body === undefined ? undefined : JSON.stringify(body),
+    apiVersion: undefined,
+  };
 }
 
 function setup(overrides: Partial<SchedulerOptions> = {}) {
@@ -102,7 +108,9 @@ describe('Scheduler', () => {
 
   it('sends a full batch at once without waiting for the window', async () => {
     const { upstream, submit } = setup({ windowMs: 60_000 });
-    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => submit(op('GET', `/users/u${i}`))));
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => submit(op('GET', `/users/u${i}`))),
+    );
     expect(answers.every((a) => a.kind === 'result')).toBe(true);
     expect(upstream.calls).toHaveLength(1);
   });
@@ -119,14 +127,25 @@ describe('Scheduler', () => {
 
   it('answers 502 for an op missing from the batch result and the rest normally', async () => {
     const { upstream, submit } = setup();
-    upstream.script.push((call) => json(200, call.ops.filter(([seq]) => seq !== 1).map(([seq]) => [seq, 200, { seq }])));
+    upstream.script.push((call) =>
+      json(
+        200,
+        call.ops.filter(([seq]) => seq !== 1).map(([seq]) => [seq, 200, { seq }]),
+      ),
+    );
     const answers = await Promise.all([0, 1, 2].map((i) => submit(op('GET', `/users/u${i}`))));
     expect(answers.map((a) => (a.kind === 'result' ? a.status : a.error.status))).toEqual([200, 502, 200]);
   });
 
   it('answers 502 to ops whose sequence number comes back twice', async () => {
     const { upstream, submit } = setup();
-    upstream.script.push(() => json(200, [[0, 200, {}], [0, 200, {}], [1, 201, { ok: true }]]));
+    upstream.script.push(() =>
+      json(200, [
+        [0, 200, {}],
+        [0, 200, {}],
+        [1, 201, { ok: true }],
+      ]),
+    );
     const [a, b] = await Promise.all([submit(op('GET', '/users/a')), submit(op('GET', '/users/b'))]);
     expect(a?.kind === 'error' && a.error.code).toBe('PROXY_UPSTREAM_BAD_RESPONSE');
     expect(b?.kind === 'result' && b.status).toBe(201);
@@ -154,7 +173,10 @@ describe('Scheduler', () => {
     const { upstream, submit } = setup({ limiter });
     upstream.script.push(() => json(429, {}, { 'retry-after': '0.05' }));
     const started = performance.now();
-    const answers = await Promise.all([submit(op('POST', '/conversations/c/messages', [{ text: 'x' }])), submit(op('GET', '/users/b'))]);
+    const answers = await Promise.all([
+      submit(op('POST', '/conversations/c/messages', [{ text: 'x' }])),
+      submit(op('GET', '/users/b')),
+    ]);
     expect(answers.every((a) => a.kind === 'result' && a.status === 200)).toBe(true);
     expect(upstream.calls).toHaveLength(2);
     expect(performance.now() - started).toBeGreaterThanOrEqual(50);
@@ -164,7 +186,10 @@ describe('Scheduler', () => {
   it('retries idempotent ops after a 5xx but answers a POST 502 so it never runs twice', async () => {
     const { upstream, submit } = setup();
     upstream.script.push(() => json(503, {}));
-    const [get, post] = await Promise.all([submit(op('GET', '/users/a')), submit(op('POST', '/conversations/c/messages', []))]);
+    const [get, post] = await Promise.all([
+      submit(op('GET', '/users/a')),
+      submit(op('POST', '/conversations/c/messages', [])),
+    ]);
     expect(get?.kind === 'result' && get.status).toBe(200);
     expect(post?.kind === 'error' && post.error.status).toBe(502);
     const posts = upstream.calls.flatMap((c) => c.ops).filter((o) => o[1] === 'POST');
@@ -180,7 +205,11 @@ describe('Scheduler', () => {
 
   it('gives up on an idempotent op after its attempt budget', async () => {
     const { upstream, submit } = setup({ maxAttempts: 2 });
-    upstream.script.push(() => json(500, {}), () => json(500, {}), () => json(200, []));
+    upstream.script.push(
+      () => json(500, {}),
+      () => json(500, {}),
+      () => json(200, []),
+    );
     const answer = await submit(op('GET', '/users/a'));
     expect(answer.kind === 'error' && answer.error.code).toBe('PROXY_UPSTREAM_UNAVAILABLE');
     expect(upstream.calls).toHaveLength(2);
@@ -221,14 +250,20 @@ describe('Scheduler', () => {
       submit(op('GET', '/users/other')),
     ]);
     const batches = upstream.calls.map((c) => c.ops.map((o) => [o[2], o[3]]));
-    const posted = batches.flatMap((b) => b.filter(([p]) => p === '/conversations/c1/messages').map(([, payload]) => payload));
+    const posted = batches.flatMap((b) =>
+      b.filter(([p]) => p === '/conversations/c1/messages').map(([, payload]) => payload),
+    );
     expect(posted).toEqual(texts.map((text) => [{ text }]));
-    for (const b of batches) expect(b.filter(([p]) => p === '/conversations/c1/messages').length).toBeLessThanOrEqual(1);
+    for (const b of batches)
+      expect(b.filter(([p]) => p === '/conversations/c1/messages').length).toBeLessThanOrEqual(1);
   });
 
   it('orders a read after a write to its parent resource', async () => {
     const { upstream, submit } = setup();
-    await Promise.all([submit(op('PUT', '/conversations/c1', {})), submit(op('GET', '/conversations/c1/messages'))]);
+    await Promise.all([
+      submit(op('PUT', '/conversations/c1', {})),
+      submit(op('GET', '/conversations/c1/messages')),
+    ]);
     expect(upstream.calls.map((c) => c.ops.map((o) => o[1]))).toEqual([['PUT'], ['GET']]);
   });
 

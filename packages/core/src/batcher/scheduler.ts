@@ -125,7 +125,9 @@ export class Scheduler {
 
   constructor(options: SchedulerOptions) {
     if (options.maxOps < 1 || options.maxOps > options.dialect.maxOps) {
-      throw new TypeError(`maxOps must be between 1 and ${options.dialect.maxOps} for ${options.dialect.name}`);
+      throw new TypeError(
+        `maxOps must be between 1 and ${options.dialect.maxOps} for ${options.dialect.name}`,
+      );
     }
     this.#o = options;
     this.#now = options.now ?? (() => performance.now());
@@ -201,7 +203,11 @@ export class Scheduler {
    * client's own batch call). Resolves with a function to call once the call is answered, or with
    * the error to answer when no token comes before the deadline.
    */
-  async admit(appId: string, bucket: 'batch' | 'rest', signal?: AbortSignal): Promise<(() => void) | ProxyError> {
+  async admit(
+    appId: string,
+    bucket: 'batch' | 'rest',
+    signal?: AbortSignal,
+  ): Promise<(() => void) | ProxyError> {
     const limit = bucket === 'batch' ? this.#o.batchLimit : this.#o.restLimit;
     if (!limit) return () => {};
     const app = this.#app(appId);
@@ -316,7 +322,11 @@ export class Scheduler {
       const batchOpen = now >= app.batchBlockedUntil;
       const candidate = batchOpen ? candidates[0] : undefined;
       if (candidate) {
-        if (this.#o.singleOpDirect && candidate.ops.length === 1 && (await this.#trySingle(app, candidate.ops))) {
+        if (
+          this.#o.singleOpDirect &&
+          candidate.ops.length === 1 &&
+          (await this.#trySingle(app, candidate.ops))
+        ) {
           continue;
         }
         sent = await this.#tryBatch(app, candidate);
@@ -416,7 +426,12 @@ export class Scheduler {
     // The acquire awaited: some ops may have left meanwhile (caller gone, expired).
     const ops = candidate.ops.filter((op) => op.state === 'queued');
     if (ops.length === 0) return true;
-    this.#o.observer?.onFlush?.({ appId: app.appId, lane: 'batch', size: ops.length, reason: candidate.reason });
+    this.#o.observer?.onFlush?.({
+      appId: app.appId,
+      lane: 'batch',
+      size: ops.length,
+      reason: candidate.reason,
+    });
     void this.#sendBatch(app, candidate.group.credential, ops, now, decision);
     return true;
   }
@@ -439,7 +454,12 @@ export class Scheduler {
     return true;
   }
 
-  async #acquire(app: AppState, bucket: 'batch' | 'rest', key: string, limit: BucketLimit): Promise<Decision> {
+  async #acquire(
+    app: AppState,
+    bucket: 'batch' | 'rest',
+    key: string,
+    limit: BucketLimit,
+  ): Promise<Decision> {
     let decision: Decision;
     try {
       decision = await this.#o.limiter.acquire(key, limit);
@@ -517,13 +537,23 @@ export class Scheduler {
       response = await this.#o.upstream.call(request, this.#o.authorize(app.appId, credential));
     } catch (error) {
       this.#settle(app.batchKey, this.#o.batchLimit, grantedAt, decision);
-      this.#o.observer?.onUpstream?.({ appId: app.appId, lane: 'batch', status: 'error', ms: this.#now() - sentAt });
+      this.#o.observer?.onUpstream?.({
+        appId: app.appId,
+        lane: 'batch',
+        status: 'error',
+        ms: this.#now() - sentAt,
+      });
       this.#failed(app, ops, error instanceof ProxyError ? error : upstreamError(error), sentAt);
       return;
     }
     const answeredAt = this.#now();
     this.#settle(app.batchKey, this.#o.batchLimit, grantedAt, decision);
-    this.#o.observer?.onUpstream?.({ appId: app.appId, lane: 'batch', status: response.status, ms: answeredAt - sentAt });
+    this.#o.observer?.onUpstream?.({
+      appId: app.appId,
+      lane: 'batch',
+      status: response.status,
+      ms: answeredAt - sentAt,
+    });
     const timing = (attempts: number): Timing => ({
       queueMs: 0,
       upstreamMs: answeredAt - sentAt,
@@ -540,7 +570,10 @@ export class Scheduler {
       this.#failed(
         app,
         ops,
-        new ProxyError('PROXY_UPSTREAM_UNAVAILABLE', `the upstream answered the batch call with ${response.status}`),
+        new ProxyError(
+          'PROXY_UPSTREAM_UNAVAILABLE',
+          `the upstream answered the batch call with ${response.status}`,
+        ),
         sentAt,
       );
       return;
@@ -548,7 +581,17 @@ export class Scheduler {
     if (response.status === 401 || response.status === 403) {
       // The whole group shares the credential, so each caller gets the upstream's own refusal.
       for (const op of ops) {
-        this.#finish(app, op, { kind: 'result', status: response.status, body: jsonText(response.body), timing: timing(op.attempts) }, sentAt);
+        this.#finish(
+          app,
+          op,
+          {
+            kind: 'result',
+            status: response.status,
+            body: jsonText(response.body),
+            timing: timing(op.attempts),
+          },
+          sentAt,
+        );
       }
       return;
     }
@@ -557,7 +600,8 @@ export class Scheduler {
         'PROXY_UPSTREAM_BAD_RESPONSE',
         `the upstream answered the batch call with ${response.status}`,
       );
-      for (const op of ops) this.#finish(app, op, { kind: 'error', error, timing: timing(op.attempts) }, sentAt);
+      for (const op of ops)
+        this.#finish(app, op, { kind: 'error', error, timing: timing(op.attempts) }, sentAt);
       return;
     }
 
@@ -572,7 +616,12 @@ export class Scheduler {
       const result = results[i];
       const answer: Answer =
         result?.ok === true
-          ? { kind: 'result', status: result.status, body: JSON.stringify(result.body), timing: timing(op.attempts) }
+          ? {
+              kind: 'result',
+              status: result.status,
+              body: JSON.stringify(result.body),
+              timing: timing(op.attempts),
+            }
           : {
               kind: 'error',
               error: new ProxyError(
@@ -594,13 +643,23 @@ export class Scheduler {
       response = await this.#o.upstream.call(request, this.#o.authorize(app.appId, op.credential));
     } catch (error) {
       if (this.#o.restLimit) this.#settle(app.restKey, this.#o.restLimit, grantedAt, decision);
-      this.#o.observer?.onUpstream?.({ appId: app.appId, lane: 'single', status: 'error', ms: this.#now() - sentAt });
+      this.#o.observer?.onUpstream?.({
+        appId: app.appId,
+        lane: 'single',
+        status: 'error',
+        ms: this.#now() - sentAt,
+      });
       this.#failed(app, [op], error instanceof ProxyError ? error : upstreamError(error), sentAt);
       return;
     }
     const answeredAt = this.#now();
     if (this.#o.restLimit) this.#settle(app.restKey, this.#o.restLimit, grantedAt, decision);
-    this.#o.observer?.onUpstream?.({ appId: app.appId, lane: 'single', status: response.status, ms: answeredAt - sentAt });
+    this.#o.observer?.onUpstream?.({
+      appId: app.appId,
+      lane: 'single',
+      status: response.status,
+      ms: answeredAt - sentAt,
+    });
     if (response.status === 429) {
       await this.#throttled(app, 'rest', [op], response);
       return;
@@ -614,12 +673,28 @@ export class Scheduler {
       );
       return;
     }
-    const timing: Timing = { queueMs: 0, upstreamMs: answeredAt - sentAt, batchSize: 1, lane: 'single', attempts: op.attempts };
-    this.#finish(app, op, { kind: 'result', status: response.status, body: jsonText(response.body), timing }, sentAt);
+    const timing: Timing = {
+      queueMs: 0,
+      upstreamMs: answeredAt - sentAt,
+      batchSize: 1,
+      lane: 'single',
+      attempts: op.attempts,
+    };
+    this.#finish(
+      app,
+      op,
+      { kind: 'result', status: response.status, body: jsonText(response.body), timing },
+      sentAt,
+    );
   }
 
   /** The upstream said 429: nothing ran. Pause the bucket for the fleet and put the ops back in front. */
-  async #throttled(app: AppState, bucket: 'batch' | 'rest', ops: PendingOp[], response: BufferedResponse): Promise<void> {
+  async #throttled(
+    app: AppState,
+    bucket: 'batch' | 'rest',
+    ops: PendingOp[],
+    response: BufferedResponse,
+  ): Promise<void> {
     const pauseMs = retryAfterMs(response.headers['retry-after']) ?? DEFAULT_429_PAUSE_MS;
     const limit = bucket === 'batch' ? this.#o.batchLimit : this.#o.restLimit;
     const key = bucket === 'batch' ? app.batchKey : app.restKey;
@@ -643,7 +718,8 @@ export class Scheduler {
     const now = this.#now();
     const retry: PendingOp[] = [];
     for (const op of ops) {
-      if (IDEMPOTENT.has(op.op.method) && op.attempts < this.#o.maxAttempts && now < op.deadline) retry.push(op);
+      if (IDEMPOTENT.has(op.op.method) && op.attempts < this.#o.maxAttempts && now < op.deadline)
+        retry.push(op);
       else this.#finish(app, op, { kind: 'error', error }, sentAt);
     }
     if (retry.length > 0) {
@@ -709,8 +785,15 @@ export class Scheduler {
         const i = op.waiters.indexOf(waiter);
         if (i === -1) return;
         op.waiters.splice(i, 1);
-        waiter.resolve({ kind: 'error', error: new ProxyError('PROXY_CLIENT_CLOSED', 'the caller went away') });
-        if (op.waiters.length === 0) this.#finish(app, op, { kind: 'error', error: new ProxyError('PROXY_CLIENT_CLOSED', 'the caller went away') });
+        waiter.resolve({
+          kind: 'error',
+          error: new ProxyError('PROXY_CLIENT_CLOSED', 'the caller went away'),
+        });
+        if (op.waiters.length === 0)
+          this.#finish(app, op, {
+            kind: 'error',
+            error: new ProxyError('PROXY_CLIENT_CLOSED', 'the caller went away'),
+          });
       },
       { once: true },
     );
@@ -727,9 +810,13 @@ function withQueueTime(answer: Answer, queueMs: number): Answer {
 }
 
 function deadlineError(retryMs: number): ProxyError {
-  return new ProxyError('PROXY_DEADLINE_EXCEEDED', 'the call could not be sent upstream before its deadline', {
-    retryAfterSec: Math.max(1, Math.ceil(retryMs / 1000)),
-  });
+  return new ProxyError(
+    'PROXY_DEADLINE_EXCEEDED',
+    'the call could not be sent upstream before its deadline',
+    {
+      retryAfterSec: Math.max(1, Math.ceil(retryMs / 1000)),
+    },
+  );
 }
 
 function upstreamError(error: unknown): ProxyError {

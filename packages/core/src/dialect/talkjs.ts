@@ -79,7 +79,10 @@ export const talkjs: BatchDialect = {
   decodeResults(body: unknown, count: number): OpResult[] {
     const missing: OpResult = { ok: false, reason: 'the batch response has no result for this operation' };
     if (!Array.isArray(body)) {
-      return Array.from({ length: count }, () => ({ ok: false, reason: 'the batch response is not an array' }));
+      return Array.from({ length: count }, () => ({
+        ok: false,
+        reason: 'the batch response is not an array',
+      }));
     }
     const results: OpResult[] = Array.from({ length: count }, () => missing);
     const seen = new Uint8Array(count);

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './config.js';
+
+describe('loadConfig', () => {
+  it('applies the SPEC §9 defaults', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      PORT: 8080,
+      HOST: '0.0.0.0',
+      ADMIN_PORT: 9464,
+      UPSTREAM_URL: 'https://api.talkjs.com',
+      BATCH_WINDOW_MS: 10,
+      BATCH_MAX_OPS: 10,
+      BATCH_RATE_PER_SEC: 1,
+      BATCH_BURST: 500,
+      BATCH_OPS_SPEND_REST: false,
+      QUEUE_MAX_OPS: 10_000,
+      MAX_WAIT_MS: 30_000,
+      UPSTREAM_TIMEOUT_MS: 10_000,
+      BODY_LIMIT_BYTES: 1_048_576,
+      AUTH_MODE: 'passthrough',
+      SHUTDOWN_GRACE_MS: 25_000,
+      LOG_LEVEL: 'info',
+    });
+    expect(c.REDIS_URL).toBeUndefined();
+    expect(c.restLimit).toBeUndefined();
+  });
+
+  it('keeps 0 as 0 and treats empty strings as unset', () => {
+    const c = loadConfig({ BATCH_WINDOW_MS: '0', REDIS_URL: '' });
+    expect(c.BATCH_WINDOW_MS).toBe(0);
+    expect(c.REDIS_URL).toBeUndefined();
+  });
+
+  it('configures the rest bucket from REST_RATE_PER_SEC and REST_BURST', () => {
+    expect(loadConfig({ REST_RATE_PER_SEC: '9', REST_BURST: '600' }).restLimit).toEqual({
+      ratePerSec: 9,
+      burst: 600,
+    });
+  });
+
+  it('names every bad variable in one message', () => {
+    expect(() => loadConfig({ PORT: 'eighty', BATCH_MAX_OPS: '0', UPSTREAM_URL: 'ftp://x' })).toThrowError(
+      /PORT[\s\S]*BATCH_MAX_OPS|BATCH_MAX_OPS[\s\S]*PORT/,
+    );
+    expect(() => loadConfig({ UPSTREAM_URL: 'ftp://x' })).toThrowError(/UPSTREAM_URL/);
+    expect(() => loadConfig({ AUTH_MODE: 'app-token' })).toThrowError(/APP_SECRETS_FILE/);
+    expect(() => loadConfig({ REST_BURST: '5' })).toThrowError(/REST_RATE_PER_SEC/);
+  });
+});

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import type { PendingOp } from './op.js';
+import { pathPrefixes, ResourceIndex } from './resources.js';
+
+let seq = 0;
+function op(method: 'GET' | 'POST' | 'PUT', path: string): PendingOp {
+  return {
+    seq: seq++,
+    appId: 'a',
+    credential: 'k',
+    op: { method, path, query: {}, body: undefined, apiVersion: undefined },
+    isWrite: method !== 'GET',
+    readKey: undefined,
+    enqueuedAt: 0,
+    deadline: 0,
+    notBefore: 0,
+    state: 'queued',
+    attempts: 0,
+    waiters: [],
+  };
+}
+
+describe('ResourceIndex', () => {
+  it('lists segment prefixes', () => {
+    expect(pathPrefixes('/conversations/c1/messages/')).toEqual([
+      '/conversations',
+      '/conversations/c1',
+      '/conversations/c1/messages',
+    ]);
+  });
+
+  it('blocks a later write on the same path, a parent or a child, but not a sibling', () => {
+    const index = new ResourceIndex();
+    const first = op('PUT', '/conversations/c1');
+    index.add(first);
+    const same = op('PUT', '/conversations/c1');
+    const child = op('POST', '/conversations/c1/messages');
+    const parentRead = op('GET', '/conversations');
+    const sibling = op('PUT', '/conversations/c10');
+    for (const o of [same, child, parentRead, sibling]) index.add(o);
+    expect(index.isBlocked(first)).toBe(false);
+    expect(index.isBlocked(same)).toBe(true);
+    expect(index.isBlocked(child)).toBe(true);
+    expect(index.isBlocked(parentRead)).toBe(true);
+    // The list read of /conversations covers c10 too, so the write waits for it...
+    expect(index.isBlocked(sibling)).toBe(true);
+    index.delete(parentRead);
+    // ...but nothing on c1 holds it back.
+    expect(index.isBlocked(sibling)).toBe(false);
+    index.delete(first);
+    expect(index.isBlocked(same)).toBe(false);
+    expect(index.isBlocked(child)).toBe(true); // still behind `same`
+  });
+
+  it('lets reads pass reads', () => {
+    const index = new ResourceIndex();
+    const a = op('GET', '/users/u1');
+    const b = op('GET', '/users/u1');
+    index.add(a);
+    index.add(b);
+    expect(index.isBlocked(b)).toBe(false);
+    expect(index.hasLaterWrite(a)).toBe(false);
+    index.add(op('PUT', '/users/u1'));
+    expect(index.hasLaterWrite(a)).toBe(true);
+  });
+});

@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import type { OpRequest } from './dialect.js';
+import { talkjs } from './talkjs.js';
+
+const get = (path: string, query: Record<string, string> = {}, apiVersion?: string): OpRequest => ({
+  method: 'GET',
+  path,
+  query,
+  body: undefined,
+  apiVersion,
+});
+
+describe('talkjs dialect', () => {
+  it('splits /v1/{appId}/... into app and path', () => {
+    expect(talkjs.parseTarget('/v1/app1/users/u1')).toEqual({ appId: 'app1', path: '/users/u1' });
+    expect(talkjs.parseTarget('/v1/app1')).toBeUndefined();
+    expect(talkjs.parseTarget('/v1/app1/')).toBeUndefined();
+    expect(talkjs.parseTarget('/v2/app1/users')).toBeUndefined();
+    expect(talkjs.parseTarget('/v1//users')).toBeUndefined();
+  });
+
+  it('recognises the batch endpoint', () => {
+    expect(talkjs.isBatchEndpoint({ appId: 'a', path: '/batch' })).toBe(true);
+    expect(talkjs.isBatchEndpoint({ appId: 'a', path: '/batches' })).toBe(false);
+  });
+
+  it('encodes ops with sequence numbers, GET queries as payload and the API version as an option', () => {
+    const request = talkjs.batchRequest('app', [
+      get('/users/u1', { limit: '5' }, '2021-02-09'),
+      {
+        method: 'POST',
+        path: '/conversations/c1/messages',
+        query: {},
+        body: '[{"text":"hi"}]',
+        apiVersion: undefined,
+      },
+      { method: 'DELETE', path: '/users/u2', query: {}, body: undefined, apiVersion: undefined },
+    ]);
+    expect(request.method).toBe('POST');
+    expect(request.path).toBe('/v1/app/batch');
+    expect(JSON.parse(request.body ?? '')).toEqual([
+      [0, 'GET', '/users/u1', { limit: '5' }, { api_version: '2021-02-09' }],
+      [1, 'POST', '/conversations/c1/messages', [{ text: 'hi' }]],
+      [2, 'DELETE', '/users/u2', {}],
+    ]);
+  });
+
+  it('keeps GET queries with repeated keys and writes with a query out of batches', () => {
+    const target = { appId: 'a', path: '/users' };
+    expect(
+      talkjs.toOp({
+        method: 'GET',
+        target,
+        query: new URLSearchParams('a=1&a=2'),
+        body: undefined,
+        apiVersion: undefined,
+      }),
+    ).toHaveProperty('passThrough');
+    expect(
+      talkjs.toOp({
+        method: 'PUT',
+        target,
+        query: new URLSearchParams('x=1'),
+        body: '{}',
+        apiVersion: undefined,
+      }),
+    ).toHaveProperty('passThrough');
+    expect(
+      talkjs.toOp({
+        method: 'GET',
+        target,
+        query: new URLSearchParams('limit=2'),
+        body: undefined,
+        apiVersion: undefined,
+      }),
+    ).toEqual({
+      op: { method: 'GET', path: '/users', query: { limit: '2' }, body: undefined, apiVersion: undefined },
+    });
+  });
+
+  it('builds the single-call form of an op', () => {
+    const single = talkjs.singleRequest('app', get('/users', { limit: '2' }, 'v'));
+    expect(single).toEqual({
+      method: 'GET',
+      path: '/v1/app/users?limit=2',
+      headers: { 'talkjs-rest-version': 'v' },
+      body: undefined,
+    });
+  });
+
+  it('maps results by sequence number whatever their order', () => {
+    expect(
+      talkjs.decodeResults(
+        [
+          [1, 404, 'nope'],
+          [0, 200, { id: 'u' }],
+        ],
+        2,
+      ),
+    ).toEqual([
+      { ok: true, status: 200, body: { id: 'u' } },
+      { ok: true, status: 404, body: 'nope' },
+    ]);
+  });
+
+  it('marks missing, duplicate, unknown and malformed results as failures for their op only', () => {
+    const results = talkjs.decodeResults(
+      [[0, 200, {}], [1, 200, {}], [1, 200, {}], [7, 200, {}], [2, 'x', {}], 'junk'],
+      4,
+    );
+    expect(results.map((r) => r.ok)).toEqual([true, false, false, false]);
+    expect(talkjs.decodeResults({ not: 'array' }, 2).every((r) => !r.ok)).toBe(true);
+  });
+
+  it('answers {} for a result without a body', () => {
+    expect(talkjs.decodeResults([[0, 200]], 1)).toEqual([{ ok: true, status: 200, body: {} }]);
+  });
+});

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh clone: installs what is missing, then lint, typecheck, build and
+# every vitest project (unit, e2e, chaos, load). Used by the README's quick start and by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PNPM_VERSION=10.34.9
+pnpm_cmd() {
+  if command -v pnpm >/dev/null 2>&1 && [ "$(pnpm --version)" = "$PNPM_VERSION" ]; then pnpm "$@"
+  else npx --yes "pnpm@$PNPM_VERSION" "$@"; fi
+}
+
+# System packages the suites start for real. Installed with apt-get when we are root.
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${missing[*]} with apt-get"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "missing: ${missing[*]} — install them (e.g. sudo apt-get install ${missing[*]}) and run again" >&2
+    exit 1
+  fi
+fi
+
+pnpm_cmd install --frozen-lockfile
+pnpm_cmd run lint
+pnpm_cmd run build
+pnpm_cmd run typecheck
+mkdir -p test/.artifacts
+status=0
+pnpm_cmd exec vitest run --reporter=default --reporter=json --outputFile.json=test/.artifacts/vitest.json || status=$?
+node scripts/test-summary.mjs test/.artifacts/vitest.json || status=1
+exit $status
