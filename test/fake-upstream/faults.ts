@@ -1,0 +1,122 @@
+// Fault injection for the fake upstream: what a test can make the next calls do wrong.
+
+/** Which calls a fault applies to. */
+export interface FaultTarget {
+  /** Calls to the batch endpoint (default), single calls, or either. */
+  on?: 'batch' | 'single' | 'any';
+  /** Only calls to this app (default: any app). */
+  appId?: string;
+  /**
+   * Hold the answer this long (ms). By default the ops are executed first and the answer is late
+   * (a slow upstream: the caller may time out although the work was done); with
+   * `delayBeforeExecute` the ops are executed only after the delay (even if the caller is gone).
+   */
+  delayMs?: number;
+  delayBeforeExecute?: boolean;
+}
+
+/**
+ * One fault. Variants (several keys may be combined; `delayMs` combines with any):
+ * - `{ status }`: answer this status with a JSON error body (or `body`) WITHOUT executing anything.
+ *   With `afterExecute: true` the ops are executed first, then the error is answered (a gateway
+ *   that lost the real answer). `retryAfterSec` adds a `Retry-After` header (use with 429/503).
+ * - `{ delayMs }`: only a delay (see FaultTarget).
+ * - `{ reset: 'before-execute' }`: destroy the socket without answering; nothing was executed.
+ *   `{ reset: 'after-execute' }`: execute every op, then destroy the socket without answering.
+ * - `{ truncateBody: true }`: execute, send headers with the full Content-Length but only half of
+ *   the body, then destroy the socket.
+ * - `{ notJson: true }`: execute, answer 200 with an HTML body.
+ * - `{ notArray: true }`: (batch) execute, answer 200 with the JSON object `{"ok":true}`.
+ * - `{ dropResultSeq: [..] }`: (batch) execute all, omit the results of these sequence numbers.
+ * - `{ duplicateResultSeq: [..] }`: (batch) execute all, repeat the results of these seqs twice.
+ * - `{ unknownResultSeq: true }`: (batch) execute all, add a result for a seq that was not sent.
+ * - `{ badStatus: true | [..] }`: (batch) execute all, the results of all (true) or these seqs carry
+ *   the status as a string (`"200"`) instead of a number.
+ * Result-level faults on a single call are ignored (the call is answered normally).
+ */
+export type Fault = FaultTarget &
+  (
+    | { status: number; retryAfterSec?: number; afterExecute?: boolean; body?: unknown }
+    | { delayMs: number }
+    | { reset: 'before-execute' | 'after-execute' }
+    | { truncateBody: true }
+    | { notJson: true }
+    | { notArray: true }
+    | { dropResultSeq: number[] }
+    | { duplicateResultSeq: number[] }
+    | { unknownResultSeq: true }
+    | { badStatus: true | number[] }
+  );
+
+/** Every field of every variant, optional: what the server reads. */
+export interface FaultFields extends FaultTarget {
+  status?: number;
+  retryAfterSec?: number;
+  afterExecute?: boolean;
+  body?: unknown;
+  reset?: 'before-execute' | 'after-execute';
+  truncateBody?: true;
+  notJson?: true;
+  notArray?: true;
+  dropResultSeq?: number[];
+  duplicateResultSeq?: number[];
+  unknownResultSeq?: true;
+  badStatus?: true | number[];
+}
+
+/**
+ * Mutable by tests while the fake runs. For each call: the first matching fault in `queue` is
+ * removed and applied; else `always` if it matches; else, with `random.probability`, one of the
+ * matching `random.faults` (seeded PRNG). Calls refused by the rate limiter or auth take no fault.
+ */
+export interface FaultPlan {
+  queue: Fault[];
+  always?: Fault | undefined;
+  random?: { probability: number; faults: Fault[] } | undefined;
+}
+
+function matches(f: Fault, kind: 'batch' | 'single', appId: string): boolean {
+  const on = f.on ?? 'batch';
+  return (on === 'any' || on === kind) && (f.appId === undefined || f.appId === appId);
+}
+
+export function takeFault(
+  plan: FaultPlan,
+  kind: 'batch' | 'single',
+  appId: string,
+  random: () => number,
+): FaultFields | undefined {
+  const i = plan.queue.findIndex((f) => matches(f, kind, appId));
+  if (i >= 0) return plan.queue.splice(i, 1)[0];
+  if (plan.always && matches(plan.always, kind, appId)) return plan.always;
+  if (plan.random && random() < plan.random.probability) {
+    const candidates = plan.random.faults.filter((f) => matches(f, kind, appId));
+    return candidates[Math.floor(random() * candidates.length)];
+  }
+  return undefined;
+}
+
+/** Result-level faults: drop, duplicate, add unknown, or corrupt the status of some results. */
+export function corruptResults(results: [number, number, unknown][], fault: FaultFields): unknown[] {
+  let out: unknown[] = results;
+  if (fault.dropResultSeq) {
+    const drop = new Set(fault.dropResultSeq);
+    out = results.filter(([seq]) => !drop.has(seq));
+  }
+  if (fault.duplicateResultSeq) {
+    const dup = new Set(fault.duplicateResultSeq);
+    out = out.concat(results.filter(([seq]) => dup.has(seq)));
+  }
+  if (fault.unknownResultSeq) {
+    const max = Math.max(...results.map(([seq]) => seq));
+    out = out.concat([[max + 1000, 200, {}]]);
+  }
+  if (fault.badStatus) {
+    const bad = fault.badStatus === true ? undefined : new Set(fault.badStatus);
+    out = out.map((r) => {
+      const [seq, status, body] = r as [number, number, unknown];
+      return bad === undefined || bad.has(seq) ? [seq, String(status), body] : r;
+    });
+  }
+  return out;
+}

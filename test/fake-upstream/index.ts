@@ -1,0 +1,484 @@
+// A fake TalkJS REST API upstream on loopback for e2e, chaos and load tests: the documented batch
+// protocol, auth, in-memory resources, exact GCRA rate limits and injectable faults.
+
+import { randomInt } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { corruptResults, type FaultFields, type FaultPlan, takeFault } from './faults.js';
+import { type BucketLimit, Gcra } from './gcra.js';
+import { safeEqual, verifyAppToken } from './jwt.js';
+import { mulberry32, shuffled } from './prng.js';
+import { type OpResult, Store } from './store.js';
+
+export type { Fault, FaultPlan, FaultTarget } from './faults.js';
+export type { BucketLimit } from './gcra.js';
+export { signAppToken } from './jwt.js';
+
+export interface FakeUpstreamOptions {
+  /** appId -> secret key. */
+  apps: Record<string, string>;
+  /** An undefined bucket is unlimited. */
+  limits?: { batch?: BucketLimit; rest?: BucketLimit };
+  /** Added to every answer (ms), after the work is done. Default 0. */
+  latencyMs?: number | (() => number);
+  /** Seed of the PRNG behind execution/result order and random faults. Default: random (see `seed`). */
+  seed?: number;
+  port?: number;
+  host?: string;
+}
+
+/** One per operation that reached the resource router (batched or single), whatever its status. */
+export interface ExecutedOp {
+  appId: string;
+  method: string;
+  /** Relative to /v1/{appId}, as sent (not decoded), without query. */
+  path: string;
+  query: Record<string, string>;
+  body: unknown;
+  status: number;
+  /** The exact Authorization header value of the HTTP call. */
+  credential: string;
+  via: 'batch' | 'single';
+  /** The upstream HTTP call it came in (1, 2, ... in arrival order). */
+  callId: number;
+  seq?: number;
+  /** A global counter, increasing in execution order. */
+  executedAt: number;
+  /** `TalkJS-REST-Version` header (single) or `options.api_version` (batch op), when given. */
+  apiVersion?: string;
+}
+
+export interface FakeUpstreamStats {
+  /** Calls that arrived for a known app (including those refused with 429/401/400). */
+  batchCalls: number;
+  singleCalls: number;
+  /** Refusals by the rate limiter only (injected 429 faults are not counted here). */
+  rejected429: { batch: number; rest: number };
+  unauthorized: number;
+  /** Op count of every batch call that was executed. */
+  batchSizes: number[];
+  /** Faults taken from the plan. */
+  faultsApplied: number;
+}
+
+export interface FakeUpstream {
+  url: string;
+  /** The seed in use, to reproduce an order seen in a failing run. */
+  seed: number;
+  executed: ExecutedOp[];
+  stats: FakeUpstreamStats;
+  faults: FaultPlan;
+  /** Clears data, executed, stats, limiter state, counters and the fault plan (same objects). */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+/** Documented: at most 10 operations per batch call. */
+export const MAX_BATCH_OPS = 10;
+const BODY_LIMIT_BYTES = 5 * 1024 * 1024;
+const API_VERSION = /^\d{4}-\d{2}-\d{2}$/;
+const BATCH_METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
+
+type Kind = 'batch' | 'single';
+type Op = [seq: number, method: string, path: string, payload?: unknown, options?: unknown];
+
+const invalid = (message: string): OpResult => ({
+  status: 400,
+  body: { errorCode: 'INVALID_REQUEST', message },
+});
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function isJsonContentType(value: string | undefined): boolean {
+  return value?.split(';')[0]?.trim().toLowerCase() === 'application/json';
+}
+
+/** Collects the body up to the limit; beyond it keeps draining and reports `tooLarge`. */
+function readBody(req: IncomingMessage): Promise<{ buf: Buffer; tooLarge: boolean }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= BODY_LIMIT_BYTES) chunks.push(chunk);
+    });
+    req.on('end', () => resolve({ buf: Buffer.concat(chunks), tooLarge: size > BODY_LIMIT_BYTES }));
+    // An aborted upload is never answered; nothing to execute.
+    req.on('error', () => {});
+  });
+}
+
+export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<FakeUpstream> {
+  const seed = opts.seed ?? randomInt(2 ** 31);
+  let orderRandom = mulberry32(seed);
+  let faultRandom = mulberry32(seed ^ 0x5bd1e995);
+  const limiters: Record<'batch' | 'rest', Gcra | undefined> = {
+    batch: opts.limits?.batch ? new Gcra(opts.limits.batch) : undefined,
+    rest: opts.limits?.rest ? new Gcra(opts.limits.rest) : undefined,
+  };
+  const store = new Store();
+  const timers = new Set<NodeJS.Timeout>();
+  let callCounter = 0;
+  let execCounter = 0;
+
+  const fake: FakeUpstream = {
+    url: '',
+    seed,
+    executed: [],
+    stats: {
+      batchCalls: 0,
+      singleCalls: 0,
+      rejected429: { batch: 0, rest: 0 },
+      unauthorized: 0,
+      batchSizes: [],
+      faultsApplied: 0,
+    },
+    faults: { queue: [] },
+    reset() {
+      store.reset();
+      limiters.batch?.clear();
+      limiters.rest?.clear();
+      fake.executed.length = 0;
+      Object.assign(fake.stats, { batchCalls: 0, singleCalls: 0, unauthorized: 0, faultsApplied: 0 });
+      fake.stats.rejected429.batch = 0;
+      fake.stats.rejected429.rest = 0;
+      fake.stats.batchSizes.length = 0;
+      fake.faults.queue.length = 0;
+      fake.faults.always = undefined;
+      fake.faults.random = undefined;
+      callCounter = 0;
+      execCounter = 0;
+      orderRandom = mulberry32(seed);
+      faultRandom = mulberry32(seed ^ 0x5bd1e995);
+    },
+    close: () => Promise.resolve(),
+  };
+
+  const latency = (): number =>
+    typeof opts.latencyMs === 'function' ? opts.latencyMs() : (opts.latencyMs ?? 0);
+
+  /** A timer close() can cancel; resolves at once for 0 so the fast path stays synchronous-ish. */
+  const sleep = (ms: number | undefined): Promise<void> =>
+    !ms || ms <= 0
+      ? Promise.resolve()
+      : new Promise((resolve) => {
+          const t = setTimeout(() => {
+            timers.delete(t);
+            resolve();
+          }, ms);
+          timers.add(t);
+        });
+
+  const write = (
+    res: ServerResponse,
+    status: number,
+    payload: string,
+    headers: Record<string, string> = {},
+  ) => {
+    if (res.destroyed) return;
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(payload)),
+      ...headers,
+    });
+    res.end(payload);
+  };
+
+  const reply = (
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    headers?: Record<string, string>,
+  ): void => {
+    const payload = JSON.stringify(body);
+    const wait = latency();
+    if (wait > 0) void sleep(wait).then(() => write(res, status, payload, headers));
+    else write(res, status, payload, headers);
+  };
+
+  const destroy = (res: ServerResponse): void => {
+    res.socket?.destroy();
+  };
+
+  /** Applies the fault around `execute` (which records what it runs) and answers. */
+  const serve = async (res: ServerResponse, fault: FaultFields | undefined, execute: () => OpResult) => {
+    if (fault?.reset === 'before-execute') {
+      await sleep(fault.delayMs);
+      return destroy(res);
+    }
+    if (fault?.status !== undefined && !fault.afterExecute) {
+      await sleep(fault.delayMs);
+      return replyFault(res, fault);
+    }
+    if (fault?.delayBeforeExecute) await sleep(fault.delayMs);
+    const result = execute();
+    if (fault && !fault.delayBeforeExecute) await sleep(fault.delayMs);
+    if (fault?.reset === 'after-execute') return destroy(res);
+    if (fault?.status !== undefined) return replyFault(res, fault);
+    if (fault?.notJson) {
+      await sleep(latency());
+      return write(res, 200, '<html><body>upstream hiccup</body></html>', { 'content-type': 'text/html' });
+    }
+    if (fault?.truncateBody) {
+      await sleep(latency());
+      const full = Buffer.from(JSON.stringify(result.body));
+      if (res.destroyed) return;
+      res.writeHead(result.status, {
+        'content-type': 'application/json',
+        'content-length': String(full.length),
+      });
+      res.write(full.subarray(0, Math.floor(full.length / 2)), () => destroy(res));
+      return;
+    }
+    reply(res, result.status, result.body);
+  };
+
+  const replyFault = (res: ServerResponse, fault: FaultFields): void => {
+    const status = fault.status ?? 500;
+    const headers: Record<string, string> =
+      fault.retryAfterSec === undefined ? {} : { 'retry-after': String(fault.retryAfterSec) };
+    reply(res, status, fault.body ?? { errorCode: 'INJECTED_FAULT', message: `injected ${status}` }, headers);
+  };
+
+  const record = (op: Omit<ExecutedOp, 'executedAt'>): void => {
+    fake.executed.push({ ...op, executedAt: ++execCounter });
+  };
+
+  /** Parses the JSON body of a call; a string is the 4xx problem (status in `code`). */
+  const parseBody = (
+    req: IncomingMessage,
+    buf: Buffer,
+    tooLarge: boolean,
+  ): { ok: true; body: unknown } | { ok: false; status: number; message: string } => {
+    if (tooLarge) return { ok: false, status: 413, message: 'body too large' };
+    if (buf.length === 0) return { ok: true, body: undefined };
+    if (!isJsonContentType(req.headers['content-type'])) {
+      return { ok: false, status: 415, message: 'Content-Type must be application/json' };
+    }
+    try {
+      return { ok: true, body: JSON.parse(buf.toString('utf8')) };
+    } catch {
+      return { ok: false, status: 400, message: 'malformed JSON body' };
+    }
+  };
+
+  const handleSingle = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: { appId: string; callId: number; method: string; path: string; url: URL; credential: string },
+    fault: FaultFields | undefined,
+  ) => {
+    const { buf, tooLarge } = await readBody(req);
+    let body: unknown;
+    // GET has no content upstream; a stray body is ignored rather than judged.
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+      const parsed = parseBody(req, buf, tooLarge);
+      if (!parsed.ok) return reply(res, parsed.status, invalid(parsed.message).body);
+      body = parsed.body;
+    }
+    const version = req.headers['talkjs-rest-version'];
+    if (version !== undefined && (typeof version !== 'string' || !API_VERSION.test(version))) {
+      return reply(res, 400, invalid('bad TalkJS-REST-Version').body);
+    }
+    const query: Record<string, string> = {};
+    for (const [k, v] of ctx.url.searchParams) query[k] = v;
+    await serve(res, fault, () => {
+      const result = store.execute(ctx.appId, ctx.method, ctx.path, query, body);
+      record({
+        appId: ctx.appId,
+        method: ctx.method,
+        path: ctx.path,
+        query,
+        body,
+        status: result.status,
+        credential: ctx.credential,
+        via: 'single',
+        callId: ctx.callId,
+        ...(version === undefined ? {} : { apiVersion: version }),
+      });
+      return result;
+    });
+  };
+
+  /** Validates one op of a batch and runs it; op-level problems answer that op only. */
+  const runOp = (
+    op: Op,
+    ctx: { appId: string; callId: number; credential: string },
+  ): [number, number, unknown] => {
+    const [seq, method, path, payload, options] = op;
+    let apiVersion: string | undefined;
+    if (options !== undefined && options !== null) {
+      if (!isObject(options)) return [seq, 400, invalid('options must be an object').body];
+      if (options.api_version !== undefined) {
+        if (typeof options.api_version !== 'string' || !API_VERSION.test(options.api_version)) {
+          return [seq, 400, invalid('bad api_version').body];
+        }
+        apiVersion = options.api_version;
+      }
+    }
+    if (!path.startsWith('/')) return [seq, 400, invalid('path must start with /').body];
+    if (path.includes('?') || path.includes('#')) {
+      return [seq, 400, invalid('pass query parameters in the payload of a GET, not in the path').body];
+    }
+    if (path === '/batch') return [seq, 400, invalid('a batch cannot contain a batch').body];
+    let query: Record<string, string> = {};
+    let body: unknown = payload;
+    if (method === 'GET') {
+      if (payload !== undefined && payload !== null) {
+        if (!isObject(payload) || !Object.values(payload).every((v) => typeof v === 'string')) {
+          return [seq, 400, invalid('a GET payload must map string keys to string values').body];
+        }
+        query = payload as Record<string, string>;
+      }
+      body = undefined;
+    }
+    const result = store.execute(ctx.appId, method, path, query, body);
+    record({
+      appId: ctx.appId,
+      method,
+      path,
+      query,
+      body,
+      status: result.status,
+      credential: ctx.credential,
+      via: 'batch',
+      callId: ctx.callId,
+      seq,
+      ...(apiVersion === undefined ? {} : { apiVersion }),
+    });
+    return [seq, result.status, result.body];
+  };
+
+  const handleBatch = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: { appId: string; callId: number; credential: string },
+    fault: FaultFields | undefined,
+  ) => {
+    const { buf, tooLarge } = await readBody(req);
+    const parsed = parseBody(req, buf, tooLarge);
+    if (!parsed.ok) return reply(res, parsed.status, invalid(parsed.message).body);
+    const ops = parsed.body;
+    if (!Array.isArray(ops)) return reply(res, 400, invalid('the body must be an array of operations').body);
+    if (ops.length === 0 || ops.length > MAX_BATCH_OPS) {
+      return reply(
+        res,
+        400,
+        invalid(`a batch holds 1 to ${MAX_BATCH_OPS} operations, got ${ops.length}`).body,
+      );
+    }
+    const seqs = new Set<number>();
+    for (const [i, op] of ops.entries()) {
+      const ok =
+        Array.isArray(op) &&
+        op.length >= 3 &&
+        op.length <= 5 &&
+        typeof op[0] === 'number' &&
+        Number.isFinite(op[0]) &&
+        typeof op[1] === 'string' &&
+        BATCH_METHODS.has(op[1]) &&
+        typeof op[2] === 'string';
+      if (!ok)
+        return reply(res, 400, invalid(`operation ${i} is not [seq, method, path, payload?, options?]`).body);
+      if (seqs.has(op[0])) return reply(res, 400, invalid(`duplicate sequence number ${op[0]}`).body);
+      seqs.add(op[0]);
+    }
+    await serve(res, fault, () => {
+      fake.stats.batchSizes.push(ops.length);
+      // Documented: operations may execute in any order. The fake makes sure they do.
+      const results = shuffled(ops as Op[], orderRandom).map((op) => runOp(op, ctx));
+      const out: unknown[] = shuffled(results, orderRandom);
+      if (fault?.notArray) return { status: 200, body: { ok: true } };
+      return { status: 200, body: fault ? corruptResults(out as [number, number, unknown][], fault) : out };
+    });
+  };
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    // Arrival time: the upstream's limiter counts calls when their headers arrive.
+    const arrival = performance.now();
+    const callId = ++callCounter;
+    const method = req.method ?? 'GET';
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://fake-upstream');
+    } catch {
+      return reply(res, 400, invalid('bad request target').body);
+    }
+    const m = /^\/v1\/([^/]+)(\/.*)?$/.exec(url.pathname);
+    if (!m) return reply(res, 404, `Could not find route ${method} ${url.pathname}`);
+    let appId: string;
+    try {
+      appId = decodeURIComponent(m[1] ?? '');
+    } catch {
+      return reply(res, 404, `Could not find route ${method} ${url.pathname}`);
+    }
+    const secret = Object.hasOwn(opts.apps, appId) ? opts.apps[appId] : undefined;
+    if (secret === undefined)
+      return reply(res, 404, { errorCode: 'APP_NOT_FOUND', message: `no app ${appId}` });
+    const path = m[2] ?? '';
+    const kind: Kind = method === 'POST' && path === '/batch' ? 'batch' : 'single';
+    if (kind === 'batch') fake.stats.batchCalls++;
+    else fake.stats.singleCalls++;
+
+    const bucket = kind === 'batch' ? 'batch' : 'rest';
+    const waitMs = limiters[bucket]?.take(appId, arrival) ?? 0;
+    if (waitMs > 0) {
+      fake.stats.rejected429[bucket]++;
+      req.resume();
+      return reply(
+        res,
+        429,
+        { errorCode: 'RATE_LIMITED', message: `${bucket} rate limit exceeded` },
+        { 'retry-after': String(Math.ceil(waitMs / 1000)) },
+      );
+    }
+
+    const credential = req.headers.authorization ?? '';
+    const token = /^Bearer (.+)$/i.exec(credential)?.[1];
+    const authorized =
+      token !== undefined && (safeEqual(token, secret) || verifyAppToken(token, appId, secret) === undefined);
+    if (!authorized) {
+      fake.stats.unauthorized++;
+      req.resume();
+      return reply(res, 401, {
+        errorCode: 'UNAUTHORIZED',
+        message: 'missing or invalid Authorization token',
+      });
+    }
+
+    const fault = takeFault(fake.faults, kind, appId, faultRandom);
+    if (fault) fake.stats.faultsApplied++;
+    const done =
+      kind === 'batch'
+        ? handleBatch(req, res, { appId, callId, credential }, fault)
+        : handleSingle(req, res, { appId, callId, method, path, url, credential }, fault);
+    done.catch((err: unknown) => {
+      if (!res.headersSent) write(res, 500, JSON.stringify({ errorCode: 'FAKE_BUG', message: String(err) }));
+    });
+  };
+
+  const server = createServer({ noDelay: true }, onRequest);
+  // Longer than any client's idle timeout, so clients never reuse a socket the fake is closing.
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  fake.url = `http://${host}:${address.port}`;
+  fake.close = () =>
+    new Promise<void>((resolve) => {
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  return fake;
+}

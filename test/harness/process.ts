@@ -1,0 +1,112 @@
+// Starts the built proxy (apps/proxy/dist/main.js) as a real child process, the way it runs in prod.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.js';
+
+export interface ProxyProcess {
+  url: string;
+  adminUrl: string;
+  child: ChildProcess;
+  /** Sends the signal (default SIGTERM) and resolves with the exit code (null if killed by a signal). */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Everything it wrote to stdout and stderr so far. */
+  logs(): string;
+}
+
+export interface StartProxyOptions {
+  /** Script to run instead of the built proxy (the harness's own tests use a stub). */
+  entry?: string;
+  /** Bound on waiting for /readyz (default 15 s). */
+  readyTimeoutMs?: number;
+  /** After stop()'s signal, SIGKILL if still alive after this long (default 30 s). */
+  killAfterMs?: number;
+}
+
+const MAIN = fileURLToPath(new URL('../../apps/proxy/dist/main.js', import.meta.url));
+const MAX_LOG_CHARS = 4 * 1024 * 1024;
+/** The only parts of the parent environment passed on, so a developer's shell cannot change a test. */
+const INHERITED_ENV = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'SystemRoot'];
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function startProxyProcess(
+  env: Record<string, string>,
+  options: StartProxyOptions = {},
+): Promise<ProxyProcess> {
+  const entry = options.entry ?? MAIN;
+  if (!existsSync(entry)) throw new Error(`${entry} does not exist; build the proxy first: pnpm build`);
+  const host = env.HOST ?? '127.0.0.1';
+  const port = env.PORT ?? String(await freePort());
+  const adminPort = env.ADMIN_PORT ?? String(await freePort());
+  const base: Record<string, string> = {};
+  for (const key of INHERITED_ENV) {
+    const value = process.env[key];
+    if (value !== undefined) base[key] = value;
+  }
+
+  const child = spawn(process.execPath, [entry], {
+    env: { ...base, HOST: host, PORT: port, ADMIN_PORT: adminPort, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const collect = (chunk: Buffer) => {
+    if (output.length < MAX_LOG_CHARS) output += chunk.toString();
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.once('error', (err) => {
+      output += `\n[harness] spawn error: ${err.message}\n`;
+      resolve(null);
+    });
+  });
+  let hasExited = false;
+  void exited.then(() => {
+    hasExited = true;
+  });
+  const onProcessExit = () => child.kill('SIGKILL');
+  process.once('exit', onProcessExit);
+
+  const url = `http://${host}:${port}`;
+  const adminUrl = `http://${host}:${adminPort}`;
+  const proxy: ProxyProcess = {
+    url,
+    adminUrl,
+    child,
+    logs: () => output,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (!hasExited) {
+        child.kill(signal);
+        const timer = setTimeout(() => child.kill('SIGKILL'), options.killAfterMs ?? 30_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      process.off('exit', onProcessExit);
+      return exited;
+    },
+  };
+
+  // Polling is fine here: start-up happens once per suite and has no event we could wait on.
+  const deadline = performance.now() + (options.readyTimeoutMs ?? 15_000);
+  let last = 'no answer';
+  while (performance.now() < deadline) {
+    if (hasExited) {
+      process.off('exit', onProcessExit);
+      throw new Error(`proxy exited with code ${await exited} before it was ready; logs:\n${output}`);
+    }
+    try {
+      const res = await fetch(`${adminUrl}/readyz`, { signal: AbortSignal.timeout(1000) });
+      await res.arrayBuffer();
+      if (res.status === 200) return proxy;
+      last = `status ${res.status}`;
+    } catch (err) {
+      last = err instanceof Error ? err.message : String(err);
+    }
+    await sleep(50);
+  }
+  await proxy.stop('SIGKILL');
+  throw new Error(`proxy not ready at ${adminUrl}/readyz after the timeout (${last}); logs:\n${output}`);
+}
