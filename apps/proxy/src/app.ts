@@ -28,7 +28,7 @@ export interface AppDeps {
   readonly metrics: ProxyMetrics | undefined;
   readonly bodyLimitBytes: number;
   /** Maps a caller's Authorization to the credential its ops are grouped (and sent) under. */
-  readonly credentialOf: (appId: string, authorization: string | undefined) => string | ProxyError;
+  readonly credentialOf: (appId: string, authorization: string | undefined) => Promise<string | ProxyError>;
   /** Whether the proxy still takes new calls (false while draining). */
   readonly accepting: () => boolean;
 }
@@ -159,7 +159,7 @@ async function handle(
   });
   if ('passThrough' in built) return passBuffered();
 
-  const credential = deps.credentialOf(r.target.appId, incoming.headers.authorization);
+  const credential = await deps.credentialOf(r.target.appId, incoming.headers.authorization);
   if (credential instanceof ProxyError) return reject(credential, requestId);
 
   const answer = await deps.scheduler.submit({

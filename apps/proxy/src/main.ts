@@ -12,8 +12,10 @@ import {
 import { pino } from 'pino';
 import { createAdminApp } from './admin.js';
 import { createApp } from './app.js';
+import { type Auth, appTokenAuth, passthroughAuth } from './auth.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createMetrics } from './metrics.js';
+import { type AppSecrets, loadAppSecrets, SecretsFileError } from './secrets.js';
 import { close, listen } from './server.js';
 
 async function main(): Promise<void> {
@@ -43,6 +45,25 @@ async function main(): Promise<void> {
     process.exit(2);
   }
 
+  let secrets: AppSecrets | undefined;
+  let auth: Auth = passthroughAuth;
+  if (config.AUTH_MODE === 'app-token' && config.APP_SECRETS_FILE) {
+    try {
+      secrets = loadAppSecrets(config.APP_SECRETS_FILE, (error) => {
+        if (error)
+          logger.error({ err: error.message }, 'APP_SECRETS_FILE reload failed; keeping the previous keys');
+        else logger.info('APP_SECRETS_FILE reloaded');
+      });
+    } catch (error) {
+      if (error instanceof SecretsFileError) {
+        console.error(`invalid configuration:\n  ${error.message}`);
+        process.exit(2);
+      }
+      throw error;
+    }
+    auth = appTokenAuth(secrets);
+  }
+
   const limiter: Limiter = new MemoryLimiter();
   const upstream = new UpstreamClient({
     url: config.UPSTREAM_URL,
@@ -68,7 +89,7 @@ async function main(): Promise<void> {
     batchOpsSpendRest: config.BATCH_OPS_SPEND_REST,
     singleOpDirect: config.SINGLE_OP_DIRECT,
     maxAttempts: config.UPSTREAM_MAX_ATTEMPTS,
-    authorize: (_appId, credential) => (credential === '' ? undefined : credential),
+    authorize: auth.authorize,
     observer: metrics.observer,
   });
   const engine = scheduler;
@@ -81,7 +102,7 @@ async function main(): Promise<void> {
     logger,
     metrics,
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
-    credentialOf: (_appId, authorization) => authorization ?? '',
+    credentialOf: auth.credentialOf,
     accepting: () => accepting,
   });
   const admin = createAdminApp({
@@ -115,6 +136,7 @@ async function main(): Promise<void> {
     await engine.drain();
     clearTimeout(grace);
     await close(data.server);
+    secrets?.close();
     await Promise.allSettled([upstream.close(), limiter.close(), metrics.shutdown()]);
     await close(adminListener.server);
     logger.info('stopped');

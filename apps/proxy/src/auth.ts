@@ -1,0 +1,81 @@
+// Credentials (SPEC §4): which calls may share a batch, and what Authorization the batch carries.
+//  - passthrough: the credential is the caller's exact Authorization value, sent on as it is.
+//  - app-token: the proxy holds each app's secret key, verifies every caller's token (the secret key
+//    itself, or an app JWT: HS256, iss = appId, tokenType "app", unexpired) and signs each upstream
+//    call with a fresh short-lived token of its own, so callers of one app batch together.
+
+import { createHmac } from 'node:crypto';
+import { ProxyError } from '@batch-proxy/core';
+import { errors as joseErrors, jwtVerify } from 'jose';
+import type { AppSecrets } from './secrets.js';
+
+export interface Auth {
+  /** The credential a call is grouped under, or the 401 to answer. */
+  credentialOf(appId: string, authorization: string | undefined): Promise<string | ProxyError>;
+  /** The Authorization header for an upstream call made for `credential`. */
+  authorize(appId: string, credential: string): string | undefined;
+}
+
+export const passthroughAuth: Auth = {
+  credentialOf: (_appId, authorization) => Promise.resolve(authorization ?? ''),
+  authorize: (_appId, credential) => (credential === '' ? undefined : credential),
+};
+
+/** Lifetime of the tokens the proxy signs: long enough for one upstream call and its retries. */
+const SIGNED_TOKEN_TTL_SEC = 60;
+/** Verified caller tokens are remembered (until they expire) so a hot token is verified once. */
+const VERIFIED_CACHE_MAX = 10_000;
+
+export function appTokenAuth(secrets: AppSecrets, now: () => number = Date.now): Auth {
+  const verified = new Map<string, { appId: string; expMs: number; secret: string }>();
+  const unauthorized = (message: string) => new ProxyError('PROXY_UNAUTHORIZED', message);
+
+  return {
+    async credentialOf(appId, authorization) {
+      const secret = secrets.get(appId);
+      if (secret === undefined) return unauthorized(`no secret key is configured for app ${appId}`);
+      const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
+      const token = match?.[1];
+      if (!token) return unauthorized('a Bearer token is required');
+      const credential = `app-token:${appId}`;
+      if (token === secret) return credential;
+
+      const cached = verified.get(token);
+      if (cached && cached.appId === appId && cached.secret === secret && cached.expMs > now())
+        return credential;
+      try {
+        const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), {
+          algorithms: ['HS256'],
+          issuer: appId,
+          requiredClaims: ['exp'],
+          currentDate: new Date(now()),
+        });
+        if (payload.tokenType !== 'app') return unauthorized('the token is not an app token');
+        if (verified.size >= VERIFIED_CACHE_MAX) verified.clear();
+        verified.set(token, { appId, expMs: (payload.exp ?? 0) * 1000, secret });
+        return credential;
+      } catch (error) {
+        if (error instanceof joseErrors.JWTExpired) return unauthorized('the token has expired');
+        return unauthorized('the token is not valid for this app');
+      }
+    },
+
+    authorize(appId) {
+      const secret = secrets.get(appId);
+      if (secret === undefined) return undefined; // removed since the call was accepted: let the upstream refuse
+      return `Bearer ${signAppToken(appId, secret, Math.floor(now() / 1000))}`;
+    },
+  };
+}
+
+const base64url = (data: string | Buffer) => Buffer.from(data).toString('base64url');
+const HEADER = base64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+
+/** An app-scoped HS256 JWT, synchronously (it is made once per upstream call). */
+export function signAppToken(appId: string, secret: string, nowSec: number): string {
+  const claims = base64url(
+    JSON.stringify({ tokenType: 'app', iss: appId, iat: nowSec, exp: nowSec + SIGNED_TOKEN_TTL_SEC }),
+  );
+  const signature = createHmac('sha256', secret).update(`${HEADER}.${claims}`).digest('base64url');
+  return `${HEADER}.${claims}.${signature}`;
+}

@@ -1,0 +1,86 @@
+// AUTH_MODE=app-token: callers with different per-request app tokens share batches, bad tokens are
+// refused by the proxy, and the upstream only ever sees tokens the proxy signed.
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeUpstream, signAppToken, startFakeUpstream } from '../fake-upstream/index.js';
+import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+
+const SECRET = 'sk_test_app_token';
+let upstream: FakeUpstream;
+let proxy: ProxyProcess;
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream({ apps: { app1: SECRET } });
+  const dir = mkdtempSync(join(tmpdir(), 'batch-proxy-secrets-'));
+  const file = join(dir, 'secrets.json');
+  writeFileSync(file, JSON.stringify({ app1: SECRET }));
+  proxy = await startProxyProcess({
+    UPSTREAM_URL: upstream.url,
+    AUTH_MODE: 'app-token',
+    APP_SECRETS_FILE: file,
+    BATCH_WINDOW_MS: '50',
+    LOG_LEVEL: 'debug',
+  });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await upstream?.close();
+});
+
+const put = (path: string, authorization: string, body: unknown) =>
+  fetch(`${proxy.url}/v1/app1${path}`, {
+    method: 'PUT',
+    headers: { authorization, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+
+describe('AUTH_MODE=app-token', () => {
+  it('batches callers that each use a fresh token of their own', async () => {
+    upstream.reset();
+    const responses = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        put(
+          `/users/t${i}`,
+          `Bearer ${signAppToken('app1', SECRET, { expiresInSec: 30, claims: { n: i } })}`,
+          { name: `t${i}` },
+        ),
+      ),
+    );
+    expect(responses.map((r) => r.status)).toEqual(Array(10).fill(200));
+    expect(upstream.stats.batchCalls).toBe(1);
+    const used = new Set(upstream.executed.map((op) => op.credential));
+    expect(used.size).toBe(1);
+    // The upstream saw the proxy's own token, not any caller's.
+    const [proxyToken] = [...used];
+    expect(proxyToken).toMatch(/^Bearer eyJ/);
+    expect(
+      JSON.parse(Buffer.from(proxyToken?.split('.')[1] ?? '', 'base64url').toString()),
+    ).not.toHaveProperty('n');
+  });
+
+  it('answers 401 itself to a bad or expired token and never calls the upstream', async () => {
+    upstream.reset();
+    const bad = await put('/users/x', 'Bearer not-a-token', {});
+    const expired = await put('/users/x', `Bearer ${signAppToken('app1', SECRET, { expiresInSec: -5 })}`, {});
+    const wrongApp = await put(
+      '/users/x',
+      `Bearer ${signAppToken('app2', SECRET, { expiresInSec: 30 })}`,
+      {},
+    );
+    for (const res of [bad, expired, wrongApp]) {
+      expect(res.status).toBe(401);
+      expect(await res.json()).toMatchObject({ error: { code: 'PROXY_UNAUTHORIZED' } });
+    }
+    expect(upstream.stats.batchCalls + upstream.stats.singleCalls).toBe(0);
+  });
+
+  it('accepts the secret key itself and never logs it', async () => {
+    const res = await put('/users/by-secret', `Bearer ${SECRET}`, { name: 's' });
+    expect(res.status).toBe(200);
+    expect(proxy.logs()).not.toContain(SECRET);
+  });
+});
