@@ -1,0 +1,188 @@
+// The conformance suite every Limiter backend passes (memory.test.ts, redis.test.ts): same cases,
+// same expectations, so the in-process and the shared limiter cannot drift apart.
+//
+// Timing without flakiness: the arithmetic is made to dominate (rates so low nothing refills during
+// a test), and where time must pass the test waits for the reported retryAfterMs — that is the event
+// under test — and then asserts the grant. Time-dependent values are asserted within a bracket:
+// measured before the first call and after the last, widened by the backend's clock slack.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BucketLimit, Decision, Limiter } from './limiter.js';
+
+export interface ConformanceOptions {
+  /**
+   * How far the backend's clock may read from this process's `performance.now()` over a test, in ms
+   * (0 for the in-process limiter; Redis reads its own `TIME`).
+   */
+  slackMs?: number;
+}
+
+/** Nothing refills within a test: one token per 100 s. */
+const SLOW: BucketLimit = { ratePerSec: 0.01, burst: 5 };
+const SLOW_INTERVAL = 100_000;
+
+export function describeLimiterConformance(
+  name: string,
+  create: () => Limiter | Promise<Limiter>,
+  options: ConformanceOptions = {},
+): void {
+  const slack = options.slackMs ?? 0;
+
+  describe(`${name} (limiter conformance)`, () => {
+    let limiter: Limiter;
+    let keys = 0;
+    const key = () => `conformance:${Date.now()}:${keys++}`;
+
+    beforeAll(async () => {
+      limiter = await create();
+    });
+    afterAll(async () => {
+      await limiter?.close();
+    });
+
+    /** Waits for a reported delay, rounded up: timers may fire a fraction of a ms early. */
+    const waitFor = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.ceil(ms) + slack + 1));
+
+    /** Expects `value` within [low, high], both widened by the clock slack. */
+    const expectWithin = (value: number, low: number, high: number) => {
+      expect(value).toBeGreaterThanOrEqual(low - slack);
+      expect(value).toBeLessThanOrEqual(high + slack);
+    };
+
+    const granted = (decision: Decision) => {
+      if (!decision.granted) throw new Error(`expected a grant, got ${JSON.stringify(decision)}`);
+      return decision;
+    };
+    const denied = (decision: Decision) => {
+      if (decision.granted) throw new Error(`expected a denial, got ${JSON.stringify(decision)}`);
+      return decision;
+    };
+
+    it('grants exactly burst calls, counting remaining down to 0, then denies', async () => {
+      const k = key();
+      const remaining: number[] = [];
+      for (let i = 0; i < SLOW.burst; i++) remaining.push(granted(await limiter.acquire(k, SLOW)).remaining);
+      expect(remaining).toEqual([4, 3, 2, 1, 0]);
+      expect(await limiter.acquire(k, SLOW)).toMatchObject({ granted: false, remaining: 0 });
+      expect(await limiter.acquire(k, SLOW)).toMatchObject({ granted: false, remaining: 0 });
+    });
+
+    it('says a granted call needs settling only once it outlives the grants queued before it', async () => {
+      const k = key();
+      const started = performance.now();
+      const first = granted(await limiter.acquire(k, SLOW));
+      const second = granted(await limiter.acquire(k, SLOW));
+      const elapsed = performance.now() - started;
+      // A fresh bucket: the first call's successor may follow at once, so any late answer matters.
+      expect(first.settleAfterMs).toBeCloseTo(0, 2);
+      // The second grant was one interval ahead of the bucket's schedule.
+      expectWithin(second.settleAfterMs, SLOW_INTERVAL - elapsed, SLOW_INTERVAL);
+    });
+
+    it('denies with retryAfterMs equal to the time until the next token', async () => {
+      const k = key();
+      const started = performance.now();
+      for (let i = 0; i < SLOW.burst; i++) granted(await limiter.acquire(k, SLOW));
+      const { retryAfterMs } = denied(await limiter.acquire(k, SLOW));
+      const elapsed = performance.now() - started;
+      // The first grant's token comes back one interval after it was taken.
+      expectWithin(retryAfterMs, SLOW_INTERVAL - elapsed, SLOW_INTERVAL);
+    });
+
+    it('grants one token again once retryAfterMs has passed', async () => {
+      const k = key();
+      const limit = { ratePerSec: 5, burst: 2 }; // 200 ms apart: room for a late timer on a busy machine
+      granted(await limiter.acquire(k, limit));
+      granted(await limiter.acquire(k, limit));
+      const { retryAfterMs } = denied(await limiter.acquire(k, limit));
+      expectWithin(retryAfterMs, 0, 200);
+      await waitFor(retryAfterMs);
+      expect(await limiter.acquire(k, limit)).toMatchObject({ granted: true, remaining: 0 });
+      denied(await limiter.acquire(k, limit));
+    });
+
+    it('spaces the next grant one interval from settle, not from the grant', async () => {
+      const k = key();
+      const limit = { ratePerSec: 20, burst: 1 }; // 50 ms apart
+      granted(await limiter.acquire(k, limit));
+      // The upstream takes 30 ms to answer: without settle the next grant would be 20 ms away.
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const settling = performance.now();
+      await limiter.settle(k, limit);
+      const { retryAfterMs } = denied(await limiter.acquire(k, limit));
+      expectWithin(retryAfterMs, 50 - (performance.now() - settling), 50);
+      await waitFor(retryAfterMs);
+      granted(await limiter.acquire(k, limit));
+    });
+
+    it('leaves a bucket alone on settle when its next grant is already further away', async () => {
+      const k = key();
+      for (let i = 0; i < 3; i++) granted(await limiter.acquire(k, SLOW));
+      await limiter.settle(k, SLOW);
+      // Spacing from now would have given tokens back (4 left); under load settle changes nothing.
+      expect((await limiter.peek(k, SLOW)).tokens).toBe(2);
+    });
+
+    it('denies every grant for a pause, then grants exactly one token', async () => {
+      const k = key();
+      const limit = { ratePerSec: 4, burst: 3 }; // 250 ms apart
+      const pausing = performance.now();
+      await limiter.pause(k, limit, 100);
+      const peeked = await limiter.peek(k, limit);
+      expect(peeked.tokens).toBe(0);
+      expectWithin(peeked.cooldownMs, 100 - (performance.now() - pausing), 100);
+      const { retryAfterMs } = denied(await limiter.acquire(k, limit));
+      expectWithin(retryAfterMs, 100 - (performance.now() - pausing), 100);
+      await waitFor(retryAfterMs);
+      expect(await limiter.acquire(k, limit)).toMatchObject({ granted: true, remaining: 0 });
+      const next = denied(await limiter.acquire(k, limit));
+      // The bucket was modelled empty after the pause: the next token is one interval after its end.
+      expectWithin(next.retryAfterMs, 350 - (performance.now() - pausing), 250);
+    });
+
+    it('never shortens a pause with a shorter one', async () => {
+      const k = key();
+      const pausing = performance.now();
+      await limiter.pause(k, SLOW, 10_000);
+      await limiter.pause(k, SLOW, 10);
+      const pausedFor = (await limiter.peek(k, SLOW)).cooldownMs;
+      expectWithin(pausedFor, 10_000 - (performance.now() - pausing), 10_000);
+    });
+
+    it('peeks at tokens and cooldown without taking any', async () => {
+      const k = key();
+      const limit = { ...SLOW, burst: 3 };
+      expect(await limiter.peek(k, limit)).toEqual({ tokens: 3, cooldownMs: 0 });
+      expect(await limiter.peek(k, limit)).toEqual({ tokens: 3, cooldownMs: 0 });
+      const started = performance.now();
+      granted(await limiter.acquire(k, limit));
+      expect(await limiter.peek(k, limit)).toEqual({ tokens: 2, cooldownMs: 0 });
+      granted(await limiter.acquire(k, limit));
+      granted(await limiter.acquire(k, limit));
+      const empty = await limiter.peek(k, limit);
+      const elapsed = performance.now() - started;
+      expect(empty.tokens).toBe(0);
+      expectWithin(empty.cooldownMs, SLOW_INTERVAL - elapsed, SLOW_INTERVAL);
+      denied(await limiter.acquire(k, limit));
+    });
+
+    it('keeps buckets of different keys independent', async () => {
+      const a = key();
+      const b = key();
+      for (let i = 0; i < SLOW.burst; i++) granted(await limiter.acquire(a, SLOW));
+      denied(await limiter.acquire(a, SLOW));
+      expect(await limiter.peek(b, SLOW)).toEqual({ tokens: SLOW.burst, cooldownMs: 0 });
+      expect(await limiter.acquire(b, SLOW)).toMatchObject({ granted: true, remaining: SLOW.burst - 1 });
+      await limiter.pause(a, SLOW, 5000);
+      expect(await limiter.peek(b, SLOW)).toEqual({ tokens: SLOW.burst - 1, cooldownMs: 0 });
+    });
+
+    it('answers concurrent acquires on one bucket with exactly burst grants', async () => {
+      const k = key();
+      const decisions = await Promise.all(Array.from({ length: 12 }, () => limiter.acquire(k, SLOW)));
+      const grants = decisions.filter((d) => d.granted);
+      expect(grants).toHaveLength(SLOW.burst);
+      expect(grants.map((d) => d.remaining).sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4]);
+    });
+  });
+}

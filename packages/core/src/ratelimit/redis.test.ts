@@ -1,0 +1,270 @@
+// The Redis limiter against a real redis-server: conformance, the Lua arithmetic checked against
+// gcra.ts at the bucket edges and on random sequences, sharing between replicas, and the wire cost.
+
+import { once } from 'node:events';
+import fc from 'fast-check';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisServer, startRedisServer } from '../testing/redis-server.js';
+import { gcraAcquire, gcraPause, gcraPeek, gcraSettle } from './gcra.js';
+import { describeLimiterConformance } from './limiter.case.js';
+import type { BucketLimit, Decision } from './limiter.js';
+import { GCRA_LUA, RedisLimiter } from './redis.js';
+
+let server: RedisServer;
+/** A plain client for looking at what the limiter left in Redis. */
+let admin: Redis;
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  admin = new Redis(server.url);
+});
+
+afterAll(async () => {
+  await admin?.quit();
+  await server?.stop();
+});
+
+/** A limiter with the production client options, once its connection is ready. */
+async function connected(keyPrefix?: string): Promise<RedisLimiter> {
+  const limiter = RedisLimiter.connect(server.url, keyPrefix === undefined ? {} : { keyPrefix });
+  if (limiter.client.status !== 'ready') await once(limiter.client, 'ready');
+  return limiter;
+}
+
+describeLimiterConformance('RedisLimiter', () => connected(), { slackMs: 2 });
+
+/** The script with the test-only clock argument, so the arithmetic is checked at exact instants. */
+interface ScriptAt {
+  gcraAt(
+    key: string,
+    op: string,
+    rate: string,
+    burst: string,
+    pauseMs: string,
+    now: string,
+  ): Promise<unknown>;
+}
+
+describe('gcra.lua at exact instants', () => {
+  let script: ScriptAt;
+  let keys = 0;
+  const N = 1_700_000_000_123; // an epoch in ms; the random sequences add fractions, as TIME gives
+
+  beforeAll(() => {
+    admin.defineCommand('gcraAt', { lua: GCRA_LUA, numberOfKeys: 1 });
+    script = admin as unknown as ScriptAt;
+  });
+
+  const bucket = (limit: BucketLimit) => {
+    const key = `edge:${keys++}`;
+    const call = (op: string, now: number, pauseMs = 0) =>
+      script.gcraAt(key, op, String(limit.ratePerSec), String(limit.burst), String(pauseMs), String(now));
+    return {
+      acquire: async (now: number) => toDecision(await call('acquire', now)),
+      peek: async (now: number) => {
+        const [tokens, cooldownMs] = (await call('peek', now)) as [number, string];
+        return { tokens, cooldownMs: Number(cooldownMs) };
+      },
+      settle: (now: number) => call('settle', now),
+      pause: (now: number, ms: number) => call('pause', now, ms),
+    };
+  };
+
+  it('grants a full burst at one instant, then denies for one interval', async () => {
+    const b = bucket({ ratePerSec: 1, burst: 3 });
+    expect(await b.acquire(N)).toEqual({ granted: true, remaining: 2, settleAfterMs: 0 });
+    expect(await b.acquire(N)).toEqual({ granted: true, remaining: 1, settleAfterMs: 1000 });
+    expect(await b.acquire(N)).toEqual({ granted: true, remaining: 0, settleAfterMs: 2000 });
+    expect(await b.acquire(N)).toEqual({ granted: false, remaining: 0, retryAfterMs: 1000 });
+  });
+
+  it('refills exactly one token per interval, the edge included', async () => {
+    const b = bucket({ ratePerSec: 1, burst: 3 });
+    for (let i = 0; i < 3; i++) await b.acquire(N);
+    expect(await b.acquire(N + 999.5)).toEqual({ granted: false, remaining: 0, retryAfterMs: 0.5 });
+    expect(await b.acquire(N + 1000)).toMatchObject({ granted: true, remaining: 0 });
+    expect(await b.acquire(N + 1000)).toMatchObject({ granted: false, retryAfterMs: 1000 });
+    expect(await b.peek(N + 5000)).toEqual({ tokens: 3, cooldownMs: 0 });
+    expect(await b.acquire(N + 5000)).toMatchObject({ granted: true, remaining: 2 });
+  });
+
+  it('keeps fractional intervals exact (rate 3/s)', async () => {
+    const b = bucket({ ratePerSec: 3, burst: 1 });
+    await b.acquire(N);
+    const expected = gcraAcquire(N + 1000 / 3, N, { ratePerSec: 3, burst: 1 }).decision;
+    expect(expected).toMatchObject({ granted: false });
+    expect(await b.acquire(N)).toEqual(expected);
+  });
+
+  it('cools down for the pause, then grants exactly one token', async () => {
+    const b = bucket({ ratePerSec: 1, burst: 3 });
+    await b.pause(N, 5000);
+    expect(await b.peek(N)).toEqual({ tokens: 0, cooldownMs: 5000 });
+    expect(await b.acquire(N + 4999)).toEqual({ granted: false, remaining: 0, retryAfterMs: 1 });
+    expect(await b.acquire(N + 5000)).toMatchObject({ granted: true, remaining: 0 });
+    expect(await b.acquire(N + 5000)).toEqual({ granted: false, remaining: 0, retryAfterMs: 1000 });
+  });
+
+  it('settles one interval from the answer, never earlier than the bucket already was', async () => {
+    const b = bucket({ ratePerSec: 1, burst: 1 });
+    await b.acquire(N);
+    await b.settle(N + 700);
+    expect(await b.acquire(N + 1000)).toEqual({ granted: false, remaining: 0, retryAfterMs: 700 });
+    await b.pause(N + 1000, 3000);
+    await b.settle(N + 1000);
+    expect(await b.peek(N + 1000)).toEqual({ tokens: 0, cooldownMs: 3000 });
+  });
+
+  it('computes what gcra.ts computes, on random sequences', async () => {
+    const limitArb = fc.record({
+      ratePerSec: fc.oneof(
+        fc.constantFrom(1, 3, 9, 0.5, 1000 / 7),
+        fc.double({ min: 0.01, max: 500, noNaN: true }),
+      ),
+      burst: fc.oneof(fc.constantFrom(1, 2, 500, 600), fc.integer({ min: 1, max: 1000 })),
+    });
+    const stepArb = fc.record({
+      op: fc.constantFrom('acquire', 'acquire', 'acquire', 'settle', 'pause', 'peek'),
+      dt: fc.oneof(
+        fc.constant(0),
+        fc.double({ min: 0, max: 3000, noNaN: true }),
+        fc.integer({ min: 0, max: 200 }),
+      ),
+      pauseMs: fc.double({ min: 0, max: 10_000, noNaN: true }),
+    });
+    await fc.assert(
+      fc.asyncProperty(limitArb, fc.array(stepArb, { maxLength: 40 }), async (limit, steps) => {
+        const b = bucket(limit);
+        let tat = Number.NEGATIVE_INFINITY;
+        let now = N + 0.456;
+        for (const step of steps) {
+          now += step.dt;
+          if (step.op === 'acquire') {
+            const expected = gcraAcquire(tat, now, limit);
+            expect(await b.acquire(now)).toEqual(expected.decision);
+            tat = expected.tat;
+          } else if (step.op === 'settle') {
+            tat = gcraSettle(tat, now, limit);
+            expect(Number(await b.settle(now))).toBe(tat);
+          } else if (step.op === 'pause') {
+            tat = gcraPause(tat, now, limit, step.pauseMs);
+            expect(Number(await b.pause(now, step.pauseMs))).toBe(tat);
+          } else {
+            expect(await b.peek(now)).toEqual(gcraPeek(tat, now, limit));
+          }
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('RedisLimiter in Redis', () => {
+  let limiter: RedisLimiter;
+
+  beforeAll(async () => {
+    limiter = await connected();
+  });
+  afterAll(async () => {
+    await limiter?.close();
+  });
+
+  it('shares a bucket between replicas: two clients get exactly burst grants between them', async () => {
+    const other = await connected();
+    const limit = { ratePerSec: 0.01, burst: 25 };
+    const decisions = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? limiter : other).acquire('replicas', limit)),
+    );
+    await other.close();
+    const remaining = decisions.filter((d) => d.granted).map((d) => d.remaining);
+    // Atomic decisions: each remaining count handed out exactly once.
+    expect(remaining.sort((x, y) => x - y)).toEqual(Array.from({ length: 25 }, (_, i) => i));
+  });
+
+  it('makes one round trip per decision: one script call and nothing else', async () => {
+    const limit = { ratePerSec: 100, burst: 10 };
+    await limiter.acquire('wire', limit); // the connection has sent the script source once
+    await admin.config('RESETSTAT');
+    const calls = 50;
+    for (let i = 0; i < calls; i++) await limiter.acquire('wire', limit);
+    await limiter.settle('wire', limit);
+    await limiter.pause('wire', limit, 10);
+    await limiter.peek('wire', limit);
+    const stats = commandStats(await admin.info('commandstats'));
+    expect((stats.get('evalsha') ?? 0) + (stats.get('eval') ?? 0)).toBe(calls + 3);
+    // Everything else was run by the script itself (or is this test's own INFO).
+    expect(
+      [...stats.keys()].filter(
+        (c) => !['evalsha', 'eval', 'time', 'get', 'set', 'info', 'config|resetstat'].includes(c),
+      ),
+    ).toEqual([]);
+    expect(stats.get('time')).toBe(calls + 3);
+  });
+
+  it('recovers the script after SCRIPT FLUSH (NOSCRIPT: the source is sent again)', async () => {
+    const limit = { ratePerSec: 0.01, burst: 2 };
+    expect(await limiter.acquire('flush', limit)).toMatchObject({ granted: true, remaining: 1 });
+    await admin.script('FLUSH');
+    expect(await limiter.acquire('flush', limit)).toMatchObject({ granted: true, remaining: 0 });
+    expect(await limiter.acquire('flush', limit)).toMatchObject({ granted: false });
+  });
+
+  it('stores one key per bucket under the prefix, expiring soon after the bucket is full again', async () => {
+    // TTL = time until the bucket is full again (its TAT) + 1 s, rounded up.
+    let started = performance.now();
+    await limiter.acquire('ttl:fast', { ratePerSec: 1000, burst: 1 });
+    const fast = await admin.pttl('batch-proxy:ratelimit:ttl:fast');
+    expect(fast).toBeGreaterThanOrEqual(1001 - (performance.now() - started) - 1);
+    expect(fast).toBeLessThanOrEqual(1002);
+
+    started = performance.now();
+    for (let i = 0; i < 5; i++) await limiter.acquire('ttl:slow', { ratePerSec: 0.01, burst: 5 });
+    const slow = await admin.pttl('batch-proxy:ratelimit:ttl:slow');
+    expect(slow).toBeGreaterThanOrEqual(501_000 - (performance.now() - started) - 1);
+    expect(slow).toBeLessThanOrEqual(501_002);
+
+    await limiter.peek('ttl:peeked', { ratePerSec: 1, burst: 1 });
+    expect(await admin.exists('batch-proxy:ratelimit:ttl:peeked')).toBe(0);
+  });
+
+  it('uses the key prefix it is given', async () => {
+    const prefixed = new RedisLimiter({ redis: admin, keyPrefix: 'tenant-a:' });
+    await prefixed.acquire('k', { ratePerSec: 1, burst: 1 });
+    expect(await admin.exists('tenant-a:k')).toBe(1);
+    // The caller owns a client it passed in: close leaves it open.
+    await prefixed.close();
+    expect(admin.status).toBe('ready');
+  });
+
+  it('closes the client it created', async () => {
+    const own = await connected();
+    await own.close();
+    expect(own.client.status).toBe('end');
+  });
+
+  it('rejects at once, without queueing, while Redis is unreachable', async () => {
+    const dead = RedisLimiter.connect('redis://127.0.0.1:1', { redisOptions: { retryStrategy: () => null } });
+    const started = performance.now();
+    await expect(dead.acquire('k', { ratePerSec: 1, burst: 1 })).rejects.toThrow();
+    // Queueing would wait for a reconnect (connectTimeout is 1000 ms).
+    expect(performance.now() - started).toBeLessThan(500);
+    await dead.close();
+  });
+});
+
+function toDecision(reply: unknown): Decision {
+  const [granted, remaining, ms] = reply as [number, number, string, string];
+  return granted === 1
+    ? { granted: true, remaining, settleAfterMs: Number(ms) }
+    : { granted: false, remaining: 0, retryAfterMs: Number(ms) };
+}
+
+/** `INFO commandstats` as command → calls. */
+function commandStats(info: string): Map<string, number> {
+  const stats = new Map<string, number>();
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    stats.set(match[1] ?? '', Number(match[2]));
+  }
+  return stats;
+}

@@ -1,0 +1,153 @@
+// The Redis limiter: GCRA buckets shared by every replica, one atomic script call per decision.
+
+import { readFileSync } from 'node:fs';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { BucketLimit, Decision, Limiter } from './limiter.js';
+
+/** scripts/gcra.lua (copied next to the compiled module by the build). */
+export const GCRA_LUA = readFileSync(new URL('./scripts/gcra.lua', import.meta.url), 'utf8');
+
+/**
+ * The name the script is registered under on the client. ioredis sends it by SHA (EVALSHA), sends the
+ * source once per connection, and re-sends it when Redis answers NOSCRIPT (after a restart or
+ * SCRIPT FLUSH).
+ */
+const COMMAND = 'batchProxyGcra';
+
+type GcraOp = 'acquire' | 'settle' | 'pause' | 'peek';
+
+interface GcraClient {
+  [COMMAND](key: string, op: GcraOp, ratePerSec: string, burst: string, pauseMs: string): Promise<unknown>;
+}
+
+export interface RedisLimiterOptions {
+  /** The caller creates, and closes, the client. */
+  redis: Redis;
+  /** Prepended to every bucket key. Default `batch-proxy:ratelimit:`. */
+  keyPrefix?: string;
+}
+
+export interface RedisLimiterConnectOptions {
+  keyPrefix?: string;
+  /** Merged over the fail-fast defaults of `RedisLimiter.connect` (replies stay in the legacy mapping). */
+  redisOptions?: Omit<RedisOptions, 'replyMapping'>;
+  /**
+   * Connection errors the client emits. A failed call rejects anyway (and `FallbackLimiter` reports
+   * the outage), so by default they are dropped rather than printed by ioredis.
+   */
+  onError?: (error: Error) => void;
+}
+
+export class RedisLimiter implements Limiter {
+  readonly #redis: Redis;
+  readonly #client: GcraClient;
+  readonly #prefix: string;
+  #ownsClient = false;
+
+  constructor(options: RedisLimiterOptions) {
+    this.#redis = options.redis;
+    this.#prefix = options.keyPrefix ?? 'batch-proxy:ratelimit:';
+    this.#redis.defineCommand(COMMAND, { lua: GCRA_LUA, numberOfKeys: 1 });
+    this.#client = this.#redis as unknown as GcraClient;
+  }
+
+  /**
+   * A limiter with its own client, tuned so a dead Redis fails fast instead of queueing: no offline
+   * queue (a call while disconnected rejects at once), one retry per request, a short connect timeout,
+   * and reconnects at most a second apart so the shared state comes back soon after Redis does.
+   * The client connects in the background; `close()` closes it.
+   */
+  static connect(url: string, options: RedisLimiterConnectOptions = {}): RedisLimiter {
+    const redis = new Redis(url, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 1000,
+      retryStrategy: (times) => Math.min(50 * 2 ** times, 1000),
+      ...options.redisOptions,
+    });
+    redis.on('error', options.onError ?? (() => {}));
+    const limiter = new RedisLimiter(
+      options.keyPrefix === undefined ? { redis } : { redis, keyPrefix: options.keyPrefix },
+    );
+    limiter.#ownsClient = true;
+    return limiter;
+  }
+
+  /** The ioredis client, e.g. to wait for `ready` at start-up. */
+  get client(): Redis {
+    return this.#redis;
+  }
+
+  async acquire(key: string, limit: BucketLimit): Promise<Decision> {
+    const reply = await this.#call(key, 'acquire', limit, 0);
+    const [granted, remaining, ms] = tuple(reply, 4);
+    if (granted === 1) return { granted: true, remaining: integer(remaining), settleAfterMs: decimal(ms) };
+    return { granted: false, remaining: 0, retryAfterMs: decimal(ms) };
+  }
+
+  async settle(key: string, limit: BucketLimit): Promise<void> {
+    await this.#call(key, 'settle', limit, 0);
+  }
+
+  async pause(key: string, limit: BucketLimit, ms: number): Promise<void> {
+    await this.#call(key, 'pause', limit, ms);
+  }
+
+  async peek(key: string, limit: BucketLimit): Promise<{ tokens: number; cooldownMs: number }> {
+    const [tokens, cooldownMs] = tuple(await this.#call(key, 'peek', limit, 0), 2);
+    return { tokens: integer(tokens), cooldownMs: decimal(cooldownMs) };
+  }
+
+  /** Resolves when Redis answers; rejects at once while the client is disconnected (`connect`). */
+  async ping(): Promise<void> {
+    await this.#redis.ping();
+  }
+
+  async close(): Promise<void> {
+    if (!this.#ownsClient) return;
+    if (this.#redis.status === 'ready') {
+      const ended = new Promise<void>((resolve) => this.#redis.once('end', () => resolve()));
+      try {
+        await this.#redis.quit();
+        await ended;
+        return;
+      } catch {
+        // The connection died mid-quit: nothing left to flush.
+      }
+    }
+    // Also stops a pending reconnect.
+    this.#redis.disconnect();
+  }
+
+  #call(key: string, op: GcraOp, limit: BucketLimit, pauseMs: number): Promise<unknown> {
+    // String(number) is the shortest exact decimal, so the script computes on the very same doubles.
+    return this.#client[COMMAND](
+      this.#prefix + key,
+      op,
+      String(limit.ratePerSec),
+      String(limit.burst),
+      String(pauseMs),
+    );
+  }
+}
+
+function tuple(reply: unknown, length: number): unknown[] {
+  if (!Array.isArray(reply) || reply.length !== length) {
+    throw new Error(`gcra.lua: expected ${length} values, got ${JSON.stringify(reply)}`);
+  }
+  return reply;
+}
+
+function integer(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new Error(`gcra.lua: expected an integer, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function decimal(value: unknown): number {
+  const n = typeof value === 'string' ? Number(value) : Number.NaN;
+  if (!Number.isFinite(n))
+    throw new Error(`gcra.lua: expected a decimal string, got ${JSON.stringify(value)}`);
+  return n;
+}

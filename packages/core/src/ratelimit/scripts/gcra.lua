@@ -1,0 +1,75 @@
+--[[
+  GCRA for one bucket, atomic: the same arithmetic as ../gcra.ts (keep the two in step; redis.test.ts
+  checks them against each other on random sequences). One call is one decision: one round trip.
+
+  Input:
+    KEYS[1]  the bucket; its value is the TAT (theoretical arrival time of the next call) in ms on the
+             Redis clock, as a decimal string. Absent means a full bucket.
+
+    ARGV[1]  op: 'acquire' | 'settle' | 'pause' | 'peek'
+    ARGV[2]  ratePerSec
+    ARGV[3]  burst
+    ARGV[4]  pause ms (op 'pause'; ignored otherwise)
+    ARGV[5]  now in ms, for tests only. Empty: Redis TIME, so replicas with skewed clocks agree.
+
+  Output (a Lua number in a reply is truncated to an integer, so fractional values are strings):
+    acquire  {1, remaining, settleAfterMs, tat}  granted
+             {0, 0, retryAfterMs, tat}           denied (tat unchanged)
+    settle   tat
+    pause    tat
+    peek     {tokens, cooldownMs}
+]]
+local key = KEYS[1]
+local op = ARGV[1]
+local rate = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+
+local now
+if ARGV[5] ~= nil and ARGV[5] ~= '' then
+  now = tonumber(ARGV[5])
+else
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+end
+
+-- %.17g round-trips a double exactly (tostring keeps only 14 digits, i.e. 10 µs at today's epoch).
+local function str(x)
+  return string.format('%.17g', x)
+end
+
+local stored = redis.call('GET', key)
+local tat = -math.huge
+if stored then
+  tat = tonumber(stored)
+end
+
+local t = 1000 / rate
+local tolerance = (burst - 1) * t
+
+-- At its TAT a bucket is full, which is what an absent key means: expire it then (plus a margin for
+-- clock steps), so idle buckets vanish.
+local function store(newTat)
+  local ttl = math.max(1, math.ceil(newTat - now) + 1000)
+  redis.call('SET', key, str(newTat), 'PX', ttl)
+  return str(newTat)
+end
+
+if op == 'acquire' then
+  local start = math.max(tat, now)
+  local ahead = start - now
+  if ahead > tolerance then
+    return {0, 0, str(ahead - tolerance), str(tat)}
+  end
+  local nextTat = start + t
+  local remaining = math.floor((burst * t - (nextTat - now)) / t + 1e-9)
+  return {1, remaining, str(nextTat - now - t), store(nextTat)}
+elseif op == 'settle' then
+  return store(math.max(tat, now + t))
+elseif op == 'pause' then
+  -- A 429 means the upstream's bucket is empty: model it as empty after the pause.
+  return store(math.max(tat, now + tonumber(ARGV[4]) + tolerance))
+elseif op == 'peek' then
+  local ahead = math.max(0, tat - now)
+  return {math.max(0, math.floor((burst * t - ahead) / t + 1e-9)), str(math.max(0, ahead - tolerance))}
+end
+return redis.error_reply('gcra.lua: unknown op ' .. tostring(op))
