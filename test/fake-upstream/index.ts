@@ -58,6 +58,8 @@ export interface FakeUpstreamStats {
   unauthorized: number;
   /** Op count of every batch call that was executed. */
   batchSizes: number[];
+  /** Arrival times (performance.now(), ms) of the calls the limiter let in, per bucket. */
+  arrivals: { batch: number[]; rest: number[] };
   /** Faults taken from the plan. */
   faultsApplied: number;
 }
@@ -134,6 +136,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
       rejected429: { batch: 0, rest: 0 },
       unauthorized: 0,
       batchSizes: [],
+      arrivals: { batch: [], rest: [] },
       faultsApplied: 0,
     },
     faults: { queue: [] },
@@ -146,6 +149,8 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
       fake.stats.rejected429.batch = 0;
       fake.stats.rejected429.rest = 0;
       fake.stats.batchSizes.length = 0;
+      fake.stats.arrivals.batch.length = 0;
+      fake.stats.arrivals.rest.length = 0;
       fake.faults.queue.length = 0;
       fake.faults.always = undefined;
       fake.faults.random = undefined;
@@ -435,6 +440,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
         { 'retry-after': String(Math.ceil(waitMs / 1000)) },
       );
     }
+    fake.stats.arrivals[bucket].push(arrival);
 
     const credential = req.headers.authorization ?? '';
     const token = /^Bearer (.+)$/i.exec(credential)?.[1];

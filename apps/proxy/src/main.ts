@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // The proxy process: reads the configuration, wires engine and edge, serves, drains on SIGTERM.
 
+import { once } from 'node:events';
 import {
+  FallbackLimiter,
   type Limiter,
   MemoryLimiter,
   ProxyError,
+  RedisLimiter,
   Scheduler,
   talkjs,
   UpstreamClient,
@@ -64,7 +67,42 @@ async function main(): Promise<void> {
     auth = appTokenAuth(secrets);
   }
 
-  const limiter: Limiter = new MemoryLimiter();
+  let limiter: Limiter = new MemoryLimiter();
+  let fallback: FallbackLimiter | undefined;
+  if (config.REDIS_URL) {
+    let lastError = '';
+    const redis = RedisLimiter.connect(config.REDIS_URL, {
+      onError: (error) => {
+        // ioredis repeats the same error on every reconnect attempt: log each new one once.
+        if (error.message !== lastError) logger.warn({ err: error.message }, 'redis error');
+        lastError = error.message;
+      },
+    });
+    fallback = new FallbackLimiter({
+      primary: redis,
+      share: config.REDIS_FALLBACK_SHARE,
+      onModeChange: (mode, cause) => {
+        if (mode === 'fallback') {
+          logger.error(
+            {
+              err: cause instanceof Error ? cause.message : String(cause),
+              share: config.REDIS_FALLBACK_SHARE,
+            },
+            'redis unreachable: rate limiting in process at a share of each limit',
+          );
+        } else {
+          lastError = '';
+          logger.warn('redis reachable again: rate limits shared by the fleet');
+        }
+      },
+    });
+    limiter = fallback;
+    // Start shared when Redis is there; a Redis that is down at start is the fallback's job.
+    await Promise.race([
+      once(redis.client, 'ready'),
+      new Promise((resolve) => setTimeout(resolve, 2_000).unref()),
+    ]);
+  }
   const upstream = new UpstreamClient({
     url: config.UPSTREAM_URL,
     timeoutMs: config.UPSTREAM_TIMEOUT_MS,
@@ -73,7 +111,7 @@ async function main(): Promise<void> {
   let scheduler: Scheduler | undefined;
   const metrics = createMetrics({
     queued: () => scheduler?.snapshot() ?? [],
-    redisFallback: () => false,
+    redisFallback: () => fallback?.mode === 'fallback',
   });
   scheduler = new Scheduler({
     dialect,
@@ -89,6 +127,7 @@ async function main(): Promise<void> {
     batchOpsSpendRest: config.BATCH_OPS_SPEND_REST,
     singleOpDirect: config.SINGLE_OP_DIRECT,
     maxAttempts: config.UPSTREAM_MAX_ATTEMPTS,
+    leaseMs: config.UPSTREAM_TIMEOUT_MS + 1_000,
     authorize: auth.authorize,
     observer: metrics.observer,
   });
@@ -107,7 +146,12 @@ async function main(): Promise<void> {
   });
   const admin = createAdminApp({
     metrics,
-    notReadyReason: () => (accepting ? undefined : 'draining'),
+    notReadyReason: () => {
+      if (!accepting) return 'draining';
+      if (config.REDIS_FAIL_CLOSED && fallback?.mode === 'fallback')
+        return 'redis unreachable (REDIS_FAIL_CLOSED)';
+      return undefined;
+    },
   });
 
   const data = await listen(app, { port: config.PORT, host: config.HOST });
@@ -116,7 +160,12 @@ async function main(): Promise<void> {
     host: config.ADMIN_HOST ?? config.HOST,
   });
   logger.info(
-    { port: data.port, adminPort: adminListener.port, upstream: upstream.origin, limiter: 'memory' },
+    {
+      port: data.port,
+      adminPort: adminListener.port,
+      upstream: upstream.origin,
+      limiter: fallback ? 'redis' : 'memory',
+    },
     'batch proxy listening',
   );
 

@@ -21,8 +21,10 @@ export {
 } from './dialect/dialect.js';
 export { talkjs } from './dialect/talkjs.js';
 export { type ErrorCode, errorStatus, ProxyError } from './errors.js';
+export { FallbackLimiter, type LimiterMode } from './ratelimit/fallback.js';
 export { type BucketLimit, bucketKey, type Decision, type Limiter } from './ratelimit/limiter.js';
 export { MemoryLimiter } from './ratelimit/memory.js';
+export { RedisLimiter } from './ratelimit/redis.js';
 export {
   type BufferedResponse,
   type StreamedResponse,

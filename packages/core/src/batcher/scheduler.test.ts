@@ -70,6 +70,7 @@ function setup(overrides: Partial<SchedulerOptions> = {}) {
     batchOpsSpendRest: false,
     singleOpDirect: false,
     maxAttempts: 3,
+    leaseMs: 5_000,
     authorize: (_app, credential) => credential,
     ...overrides,
   });

@@ -66,6 +66,11 @@ export interface SchedulerOptions {
   readonly batchOpsSpendRest: boolean;
   /** A flush that would carry one op leaves as a single direct call instead. */
   readonly singleOpDirect: boolean;
+  /**
+   * How long a grant that empties a bucket may keep it closed waiting for its answer (see Lease in
+   * limiter.ts): the upstream timeout plus a margin.
+   */
+  readonly leaseMs: number;
   /** Upstream calls an idempotent op may take after a 5xx, reset or timeout (1 = no retry). */
   readonly maxAttempts: number;
   /** The Authorization header value the upstream call carries for a group's credential. */
@@ -217,13 +222,13 @@ export class Scheduler {
       if (signal?.aborted) return new ProxyError('PROXY_CLIENT_CLOSED', 'the caller went away');
       const grantedAt = this.#now();
       const decision = await this.#acquire(app, bucket, key, limit);
-      if (decision.granted) return () => this.#settle(key, limit, grantedAt, decision);
+      if (decision.granted) return () => this.#settle(app, bucket, grantedAt, decision);
       const now = this.#now();
       if (now + decision.retryAfterMs > deadline) {
         this.#o.observer?.onShed?.({ appId, code: 'PROXY_DEADLINE_EXCEEDED' });
         return deadlineError(decision.retryAfterMs);
       }
-      await delay(decision.retryAfterMs);
+      await delay(this.#blockedUntil(now, decision.retryAfterMs, limit) - now);
     }
   }
 
@@ -419,13 +424,16 @@ export class Scheduler {
     const now = this.#now();
     if (!decision.granted) {
       app.batchTokens = { remaining: 0, at: now };
-      app.batchBlockedUntil = now + decision.retryAfterMs;
+      app.batchBlockedUntil = this.#blockedUntil(now, decision.retryAfterMs, this.#o.batchLimit);
       return false;
     }
     app.batchTokens = { remaining: decision.remaining, at: now };
     // The acquire awaited: some ops may have left meanwhile (caller gone, expired).
     const ops = candidate.ops.filter((op) => op.state === 'queued');
-    if (ops.length === 0) return true;
+    if (ops.length === 0) {
+      this.#settle(app, 'batch', now, decision);
+      return true;
+    }
     this.#o.observer?.onFlush?.({
       appId: app.appId,
       lane: 'batch',
@@ -443,12 +451,15 @@ export class Scheduler {
     if (limit) {
       decision = await this.#acquire(app, 'rest', app.restKey, limit);
       if (!decision.granted) {
-        app.restBlockedUntil = this.#now() + decision.retryAfterMs;
+        app.restBlockedUntil = this.#blockedUntil(this.#now(), decision.retryAfterMs, limit);
         return false;
       }
     }
     const op = ops.find((o) => o.state === 'queued');
-    if (!op) return true;
+    if (!op) {
+      this.#settle(app, 'rest', this.#now(), decision);
+      return true;
+    }
     this.#o.observer?.onFlush?.({ appId: app.appId, lane: 'single', size: 1, reason: 'single-lane' });
     void this.#sendSingle(app, op, this.#now(), decision);
     return true;
@@ -462,7 +473,7 @@ export class Scheduler {
   ): Promise<Decision> {
     let decision: Decision;
     try {
-      decision = await this.#o.limiter.acquire(key, limit);
+      decision = await this.#o.limiter.acquire(key, limit, this.#o.leaseMs);
     } catch {
       // The limiter backend failed outright (the fallback limiter should prevent this): wait a beat.
       decision = { granted: false, remaining: 0, retryAfterMs: intervalMsOf(limit) };
@@ -476,11 +487,35 @@ export class Scheduler {
     return decision;
   }
 
-  #settle(key: string, limit: BucketLimit, grantedAt: number, decision: Decision): void {
-    if (!decision.granted || this.#now() - grantedAt <= decision.settleAfterMs) return;
-    this.#o.limiter.settle(key, limit).catch(() => {
-      // Best effort: a lost settle only makes the next grant a little early; the fallback logs outages.
-    });
+  /**
+   * Reports the answer of a granted call to the limiter (SPEC §7: the next grant is spaced from the
+   * answer) and releases its lease. Then this replica looks again one interval on, rather than at a
+   * retry time that counted the lease.
+   */
+  #settle(app: AppState, bucket: 'batch' | 'rest', grantedAt: number, decision: Decision): void {
+    const limit = bucket === 'batch' ? this.#o.batchLimit : this.#o.restLimit;
+    if (!decision.granted || !limit) return;
+    if (!decision.lease && this.#now() - grantedAt <= decision.settleAfterMs) return;
+    const key = bucket === 'batch' ? app.batchKey : app.restKey;
+    this.#o.limiter
+      .settle(key, limit, decision.lease)
+      .catch(() => {
+        // Best effort: a lost settle leaves a lease to expire on its own (leaseMs).
+      })
+      .finally(() => {
+        const reopen = this.#now() + intervalMsOf(limit);
+        if (bucket === 'batch') app.batchBlockedUntil = Math.min(app.batchBlockedUntil, reopen);
+        else app.restBlockedUntil = Math.min(app.restBlockedUntil, reopen);
+        this.#pump(app);
+      });
+  }
+
+  /**
+   * A denial's wait may include another call's lease, released as soon as that call is answered, so
+   * a replica looks again after at most one interval (at least 20 ms) instead of the full wait.
+   */
+  #blockedUntil(now: number, retryAfterMs: number, limit: BucketLimit): number {
+    return now + Math.min(retryAfterMs, Math.max(20, intervalMsOf(limit)));
   }
 
   #arm(app: AppState, at: number): void {
@@ -536,7 +571,7 @@ export class Scheduler {
     try {
       response = await this.#o.upstream.call(request, this.#o.authorize(app.appId, credential));
     } catch (error) {
-      this.#settle(app.batchKey, this.#o.batchLimit, grantedAt, decision);
+      this.#settle(app, 'batch', grantedAt, decision);
       this.#o.observer?.onUpstream?.({
         appId: app.appId,
         lane: 'batch',
@@ -547,7 +582,7 @@ export class Scheduler {
       return;
     }
     const answeredAt = this.#now();
-    this.#settle(app.batchKey, this.#o.batchLimit, grantedAt, decision);
+    this.#settle(app, 'batch', grantedAt, decision);
     this.#o.observer?.onUpstream?.({
       appId: app.appId,
       lane: 'batch',
@@ -642,7 +677,7 @@ export class Scheduler {
     try {
       response = await this.#o.upstream.call(request, this.#o.authorize(app.appId, op.credential));
     } catch (error) {
-      if (this.#o.restLimit) this.#settle(app.restKey, this.#o.restLimit, grantedAt, decision);
+      this.#settle(app, 'rest', grantedAt, decision);
       this.#o.observer?.onUpstream?.({
         appId: app.appId,
         lane: 'single',
@@ -653,7 +688,7 @@ export class Scheduler {
       return;
     }
     const answeredAt = this.#now();
-    if (this.#o.restLimit) this.#settle(app.restKey, this.#o.restLimit, grantedAt, decision);
+    this.#settle(app, 'rest', grantedAt, decision);
     this.#o.observer?.onUpstream?.({
       appId: app.appId,
       lane: 'single',

@@ -1,7 +1,7 @@
 // GCRA arithmetic, pure. The in-process limiter calls it; scripts/gcra.lua is the same arithmetic
 // run inside Redis (keep the two in step; limiter.case.test.ts runs both against the same cases).
 
-import type { BucketLimit, Decision } from './limiter.js';
+import type { BucketLimit, Decision, Lease } from './limiter.js';
 
 export function intervalMs(limit: BucketLimit): number {
   return 1000 / limit.ratePerSec;
@@ -12,6 +12,7 @@ export function gcraAcquire(
   tat: number,
   now: number,
   limit: BucketLimit,
+  leaseMs = 0,
 ): { decision: Decision; tat: number } {
   const t = intervalMs(limit);
   const tolerance = (limit.burst - 1) * t;
@@ -22,10 +23,19 @@ export function gcraAcquire(
   }
   const next = start + t;
   const remaining = Math.floor((limit.burst * t - (next - now)) / t + 1e-9);
-  return { decision: { granted: true, remaining, settleAfterMs: next - now - t }, tat: next };
+  const settleAfterMs = next - now - t;
+  if (leaseMs > 0 && remaining === 0) {
+    const leased = next + leaseMs;
+    const lease: Lease = { leasedTat: String(leased), baseTat: String(next) };
+    return { decision: { granted: true, remaining, settleAfterMs, lease }, tat: leased };
+  }
+  return { decision: { granted: true, remaining, settleAfterMs }, tat: next };
 }
 
-export function gcraSettle(tat: number, now: number, limit: BucketLimit): number {
+/** The call was answered: the next grant one interval from now at the earliest; a lease released. */
+export function gcraSettle(tat: number, now: number, limit: BucketLimit, lease?: Lease): number {
+  if (lease && String(tat) === lease.leasedTat)
+    return Math.max(Number(lease.baseTat), now + intervalMs(limit));
   return Math.max(tat, now + intervalMs(limit));
 }
 

@@ -115,6 +115,32 @@ export function describeLimiterConformance(
       granted(await limiter.acquire(k, limit));
     });
 
+    it('keeps an emptied bucket closed under a lease until its call is settled', async () => {
+      const k = key();
+      const limit = { ratePerSec: 1000, burst: 2 }; // 1 ms apart
+      // The first grant leaves a token: no lease needed, the tolerance absorbs arrival jitter.
+      expect(granted(await limiter.acquire(k, limit, 5_000)).lease).toBeUndefined();
+      const last = granted(await limiter.acquire(k, limit, 5_000));
+      expect(last.lease).toBeDefined();
+      // Long past one interval the bucket stays closed while the call is out...
+      const held = denied(await limiter.acquire(k, limit, 5_000));
+      expect(held.retryAfterMs).toBeGreaterThan(4_000);
+      // ...and opens one interval after the answer.
+      const settling = performance.now();
+      await limiter.settle(k, limit, last.lease);
+      const after = await limiter.acquire(k, limit);
+      if (!after.granted) expectWithin(after.retryAfterMs, 0, 1 + (performance.now() - settling));
+    });
+
+    it('keeps a pause that came after the lease when the lease is settled', async () => {
+      const k = key();
+      const limit = { ratePerSec: 1000, burst: 1 };
+      const { lease } = granted(await limiter.acquire(k, limit, 50));
+      await limiter.pause(k, limit, 60_000);
+      await limiter.settle(k, limit, lease);
+      expect(denied(await limiter.acquire(k, limit)).retryAfterMs).toBeGreaterThan(50_000);
+    });
+
     it('leaves a bucket alone on settle when its next grant is already further away', async () => {
       const k = key();
       for (let i = 0; i < 3; i++) granted(await limiter.acquire(k, SLOW));

@@ -1,7 +1,7 @@
 // The in-process limiter: used when REDIS_URL is unset, and as the fallback while Redis is down.
 
 import { gcraAcquire, gcraPause, gcraPeek, gcraSettle } from './gcra.js';
-import type { BucketLimit, Decision, Limiter } from './limiter.js';
+import type { BucketLimit, Decision, Lease, Limiter } from './limiter.js';
 
 export interface MemoryLimiterOptions {
   now?: () => number;
@@ -31,14 +31,14 @@ export class MemoryLimiter implements Limiter {
     return this.#tats.get(key) ?? Number.NEGATIVE_INFINITY;
   }
 
-  acquire(key: string, limit: BucketLimit): Promise<Decision> {
-    const { decision, tat } = gcraAcquire(this.#tat(key), this.#now(), this.#scaled(limit));
+  acquire(key: string, limit: BucketLimit, leaseMs = 0): Promise<Decision> {
+    const { decision, tat } = gcraAcquire(this.#tat(key), this.#now(), this.#scaled(limit), leaseMs);
     this.#tats.set(key, tat);
     return Promise.resolve(decision);
   }
 
-  settle(key: string, limit: BucketLimit): Promise<void> {
-    this.#tats.set(key, gcraSettle(this.#tat(key), this.#now(), this.#scaled(limit)));
+  settle(key: string, limit: BucketLimit, lease?: Lease): Promise<void> {
+    this.#tats.set(key, gcraSettle(this.#tat(key), this.#now(), this.#scaled(limit), lease));
     return Promise.resolve();
   }
 

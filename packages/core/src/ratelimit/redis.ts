@@ -2,7 +2,7 @@
 
 import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
-import type { BucketLimit, Decision, Limiter } from './limiter.js';
+import type { BucketLimit, Decision, Lease, Limiter } from './limiter.js';
 
 /** scripts/gcra.lua (copied next to the compiled module by the build). */
 export const GCRA_LUA = readFileSync(new URL('./scripts/gcra.lua', import.meta.url), 'utf8');
@@ -17,7 +17,16 @@ const COMMAND = 'batchProxyGcra';
 type GcraOp = 'acquire' | 'settle' | 'pause' | 'peek';
 
 interface GcraClient {
-  [COMMAND](key: string, op: GcraOp, ratePerSec: string, burst: string, pauseMs: string): Promise<unknown>;
+  [COMMAND](
+    key: string,
+    op: GcraOp,
+    ratePerSec: string,
+    burst: string,
+    ms: string,
+    now: string,
+    leasedTat: string,
+    baseTat: string,
+  ): Promise<unknown>;
 }
 
 export interface RedisLimiterOptions {
@@ -78,15 +87,19 @@ export class RedisLimiter implements Limiter {
     return this.#redis;
   }
 
-  async acquire(key: string, limit: BucketLimit): Promise<Decision> {
-    const reply = await this.#call(key, 'acquire', limit, 0);
-    const [granted, remaining, ms] = tuple(reply, 4);
-    if (granted === 1) return { granted: true, remaining: integer(remaining), settleAfterMs: decimal(ms) };
-    return { granted: false, remaining: 0, retryAfterMs: decimal(ms) };
+  async acquire(key: string, limit: BucketLimit, leaseMs = 0): Promise<Decision> {
+    const reply = await this.#call(key, 'acquire', limit, leaseMs);
+    const [granted, remaining, ms, tat, baseTat] = tuple(reply, 5);
+    if (granted !== 1) return { granted: false, remaining: 0, retryAfterMs: decimal(ms) };
+    const decision = { granted: true as const, remaining: integer(remaining), settleAfterMs: decimal(ms) };
+    if (typeof baseTat === 'string' && baseTat !== '' && typeof tat === 'string') {
+      return { ...decision, lease: { leasedTat: tat, baseTat } };
+    }
+    return decision;
   }
 
-  async settle(key: string, limit: BucketLimit): Promise<void> {
-    await this.#call(key, 'settle', limit, 0);
+  async settle(key: string, limit: BucketLimit, lease?: Lease): Promise<void> {
+    await this.#call(key, 'settle', limit, 0, lease);
   }
 
   async pause(key: string, limit: BucketLimit, ms: number): Promise<void> {
@@ -119,14 +132,17 @@ export class RedisLimiter implements Limiter {
     this.#redis.disconnect();
   }
 
-  #call(key: string, op: GcraOp, limit: BucketLimit, pauseMs: number): Promise<unknown> {
+  #call(key: string, op: GcraOp, limit: BucketLimit, ms: number, lease?: Lease): Promise<unknown> {
     // String(number) is the shortest exact decimal, so the script computes on the very same doubles.
     return this.#client[COMMAND](
       this.#prefix + key,
       op,
       String(limit.ratePerSec),
       String(limit.burst),
-      String(pauseMs),
+      String(ms),
+      '',
+      lease?.leasedTat ?? '',
+      lease?.baseTat ?? '',
     );
   }
 }

@@ -9,12 +9,14 @@
     ARGV[1]  op: 'acquire' | 'settle' | 'pause' | 'peek'
     ARGV[2]  ratePerSec
     ARGV[3]  burst
-    ARGV[4]  pause ms (op 'pause'; ignored otherwise)
+    ARGV[4]  ms: the pause (op 'pause') or the lease (op 'acquire'; 0 = none)
     ARGV[5]  now in ms, for tests only. Empty: Redis TIME, so replicas with skewed clocks agree.
+    ARGV[6]  op 'settle': the lease's leased TAT, or '' for none
+    ARGV[7]  op 'settle': the lease's base TAT
 
   Output (a Lua number in a reply is truncated to an integer, so fractional values are strings):
-    acquire  {1, remaining, settleAfterMs, tat}  granted
-             {0, 0, retryAfterMs, tat}           denied (tat unchanged)
+    acquire  {1, remaining, settleAfterMs, tat, baseTat}  granted; baseTat '' unless leased
+             {0, 0, retryAfterMs, tat, ''}       denied (tat unchanged)
     settle   tat
     pause    tat
     peek     {tokens, cooldownMs}
@@ -58,12 +60,21 @@ if op == 'acquire' then
   local start = math.max(tat, now)
   local ahead = start - now
   if ahead > tolerance then
-    return {0, 0, str(ahead - tolerance), str(tat)}
+    return {0, 0, str(ahead - tolerance), str(tat), ''}
   end
   local nextTat = start + t
   local remaining = math.floor((burst * t - (nextTat - now)) / t + 1e-9)
-  return {1, remaining, str(nextTat - now - t), store(nextTat)}
+  local leaseMs = tonumber(ARGV[4])
+  if leaseMs > 0 and remaining == 0 then
+    -- The grant emptied the bucket: keep it closed until this call is answered (see Lease).
+    return {1, remaining, str(nextTat - now - t), store(nextTat + leaseMs), str(nextTat)}
+  end
+  return {1, remaining, str(nextTat - now - t), store(nextTat), ''}
 elseif op == 'settle' then
+  local leased = ARGV[6]
+  if leased ~= nil and leased ~= '' and stored == leased then
+    return store(math.max(tonumber(ARGV[7]), now + t))
+  end
   return store(math.max(tat, now + t))
 elseif op == 'pause' then
   -- A 429 means the upstream's bucket is empty: model it as empty after the pause.

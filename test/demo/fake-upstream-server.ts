@@ -1,0 +1,45 @@
+// The fake TalkJS upstream as a long-running server, for infra/compose.yaml: the API on FAKE_PORT and
+// its statistics as JSON on FAKE_STATS_PORT (GET /stats), which the compose load client reads.
+
+import { createServer } from 'node:http';
+import { startFakeUpstream } from '../fake-upstream/index.js';
+import { countersFromStats } from './scenario.js';
+
+const env = process.env;
+/** `appId:secret,appId:secret`: the apps the fake knows. */
+const apps = Object.fromEntries(
+  (env.FAKE_APPS ?? 'demo:sk_demo_not_a_real_key').split(',').map((pair) => {
+    const [appId, secret] = pair.split(':');
+    if (!appId || !secret) throw new Error(`FAKE_APPS: expected appId:secret, got "${pair}"`);
+    return [appId, secret];
+  }),
+);
+const host = env.FAKE_HOST ?? '0.0.0.0';
+
+const upstream = await startFakeUpstream({
+  apps,
+  limits: {
+    batch: {
+      ratePerSec: Number(env.FAKE_BATCH_RATE_PER_SEC ?? 1),
+      burst: Number(env.FAKE_BATCH_BURST ?? 500),
+    },
+  },
+  latencyMs: Number(env.FAKE_LATENCY_MS ?? 20),
+  port: Number(env.FAKE_PORT ?? 8081),
+  host,
+});
+
+const stats = createServer((req, res) => {
+  const body = req.url === '/stats' ? JSON.stringify(countersFromStats(upstream.stats)) : '{}';
+  res.writeHead(req.url === '/stats' ? 200 : 404, { 'content-type': 'application/json' });
+  res.end(body);
+});
+stats.listen(Number(env.FAKE_STATS_PORT ?? 8082), host);
+console.log(`fake upstream on ${upstream.url}, stats on :${env.FAKE_STATS_PORT ?? 8082}/stats`);
+
+const stop = () => {
+  stats.close();
+  void upstream.close().then(() => process.exit(0));
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);

@@ -1,0 +1,175 @@
+// Fleet mode (SPEC §7): several proxy processes sharing one Redis behave, toward the upstream, like one
+// well-behaved client — even when Redis goes away and comes back, or the upstream is stricter than
+// the proxies were told.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
+import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { type RedisProcess, startRedis } from '../harness/redis.js';
+
+const SECRET = 'sk_fleet';
+const AUTH = `Bearer ${SECRET}`;
+
+let cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const fn of cleanup.reverse()) await fn();
+  cleanup = [];
+});
+
+async function fleet(
+  size: number,
+  upstreamLimit: { ratePerSec: number; burst: number },
+  env: Record<string, string>,
+): Promise<{ upstream: FakeUpstream; redis: RedisProcess; proxies: ProxyProcess[] }> {
+  const upstream = await startFakeUpstream({ apps: { app1: SECRET }, limits: { batch: upstreamLimit } });
+  cleanup.push(() => upstream.close());
+  const redis = await startRedis();
+  cleanup.push(() => redis.stop());
+  const proxies = await Promise.all(
+    Array.from({ length: size }, () =>
+      startProxyProcess({ UPSTREAM_URL: upstream.url, REDIS_URL: redis.url, LOG_LEVEL: 'warn', ...env }),
+    ),
+  );
+  for (const p of proxies) cleanup.push(() => p.stop());
+  return { upstream, redis, proxies };
+}
+
+interface Result {
+  readonly replica: number;
+  readonly status: number;
+  readonly ms: number;
+  readonly ok: boolean;
+}
+
+/** PUTs a unique user through replica i % n, then checks the answer is its own. */
+async function putUser(proxies: ProxyProcess[], i: number): Promise<Result> {
+  const replica = i % proxies.length;
+  const started = performance.now();
+  const res = await fetch(`${proxies[replica]?.url}/v1/app1/users/u${i}`, {
+    method: 'PUT',
+    headers: { authorization: AUTH, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: `user ${i}`, custom: { n: String(i) } }),
+  });
+  const body = await res.text();
+  return {
+    replica,
+    status: res.status,
+    ms: performance.now() - started,
+    ok: res.status === 200 && body === '{}',
+  };
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+describe('a fleet sharing Redis', () => {
+  it('three replicas pace one exact upstream limit with zero 429s and lose no time', async () => {
+    const rate = 10;
+    const { upstream, proxies } = await fleet(
+      3,
+      { ratePerSec: rate, burst: 1 },
+      {
+        BATCH_RATE_PER_SEC: String(rate),
+        BATCH_BURST: '1',
+      },
+    );
+    const calls = 300;
+    const started = performance.now();
+    const results = await Promise.all(Array.from({ length: calls }, (_, i) => putUser(proxies, i)));
+    const elapsed = performance.now() - started;
+
+    expect(results.filter((r) => !r.ok)).toEqual([]);
+    if (upstream.stats.rejected429.batch > 0) console.log(proxies.map((p) => p.logs()).join('\n'));
+    expect(upstream.stats.rejected429.batch).toBe(0);
+    const batches = upstream.stats.batchSizes.length;
+    // The limit allows one batch per 100 ms after the first: the upstream must see the batches arrive
+    // within 10% of that (spacing from each answer costs the answer's latency, SPEC §7).
+    const allowedMs = ((batches - 1) / rate) * 1000;
+    const arrivals = upstream.stats.arrivals.batch;
+    const pacedMs = (arrivals.at(-1) ?? 0) - (arrivals[0] ?? 0);
+    const perReplica = [0, 1, 2].map((r) => {
+      const mine = results.filter((x) => x.replica === r).map((x) => x.ms);
+      return `replica ${r}: p50 ${percentile(mine, 50).toFixed(0)} ms, p99 ${percentile(mine, 99).toFixed(0)} ms`;
+    });
+    console.log(
+      `fleet: ${calls} calls, ${batches} batches (fill ${((calls / batches / 10) * 100).toFixed(0)}%), ` +
+        `first to last batch ${pacedMs.toFixed(0)} ms vs ${allowedMs.toFixed(0)} ms allowed ` +
+        `(whole run ${elapsed.toFixed(0)} ms); ${perReplica.join('; ')}`,
+    );
+    expect(batches).toBeLessThanOrEqual(Math.ceil(calls / 10) + 3);
+    expect(pacedMs).toBeLessThanOrEqual(allowedMs * 1.1);
+    // No replica starves while the others send: each gets calls answered in the first half of the run.
+    for (const r of [0, 1, 2]) {
+      const mine = results.filter((x) => x.replica === r).map((x) => x.ms);
+      expect(Math.min(...mine)).toBeLessThan(elapsed / 2);
+    }
+  });
+
+  it('keeps answering every call while Redis is killed and restarted, then shares state again', async () => {
+    const { upstream, redis, proxies } = await fleet(
+      2,
+      { ratePerSec: 20, burst: 2 },
+      {
+        BATCH_RATE_PER_SEC: '20',
+        BATCH_BURST: '2',
+        REDIS_FALLBACK_SHARE: '0.5',
+      },
+    );
+    const first = await Promise.all(Array.from({ length: 60 }, (_, i) => putUser(proxies, i)));
+    await redis.kill();
+    const during = await Promise.all(Array.from({ length: 60 }, (_, i) => putUser(proxies, 100 + i)));
+    for (const p of proxies) expect(await fallbackGauge(p)).toBe(1);
+    await redis.restart();
+    // Back to shared state by itself: wait until each replica's gauge says so.
+    for (const p of proxies) await until(async () => (await fallbackGauge(p)) === 0, 10_000);
+    const after = await Promise.all(Array.from({ length: 60 }, (_, i) => putUser(proxies, 200 + i)));
+
+    for (const batch of [first, during, after]) expect(batch.filter((r) => !r.ok)).toEqual([]);
+    for (const p of proxies) {
+      expect(p.child.exitCode).toBeNull();
+      expect(p.logs()).toMatch(/redis unreachable/);
+      expect(p.logs()).toMatch(/redis reachable again/);
+    }
+    console.log(
+      `redis outage: 180 calls answered, upstream 429s absorbed: ${upstream.stats.rejected429.batch}`,
+    );
+  });
+
+  it('absorbs 429s from an upstream stricter than configured and answers every call', async () => {
+    const { upstream, proxies } = await fleet(
+      2,
+      { ratePerSec: 4, burst: 1 },
+      {
+        BATCH_RATE_PER_SEC: '20',
+        BATCH_BURST: '5',
+      },
+    );
+    const results = await Promise.all(Array.from({ length: 60 }, (_, i) => putUser(proxies, i)));
+    expect(results.filter((r) => !r.ok)).toEqual([]);
+    expect(upstream.stats.rejected429.batch).toBeGreaterThan(0);
+    // Each user was written exactly once: a 429'd batch never ran, and was sent again.
+    const written = upstream.executed.filter((op) => op.method === 'PUT').map((op) => op.path);
+    expect(new Set(written).size).toBe(60);
+    expect(written).toHaveLength(60);
+    console.log(
+      `stricter upstream: ${upstream.stats.rejected429.batch} upstream 429s absorbed, 60/60 answered`,
+    );
+  });
+});
+
+async function fallbackGauge(p: ProxyProcess): Promise<number> {
+  const text = await (await fetch(`${p.adminUrl}/metrics`)).text();
+  const match = /^batch_proxy_redis_fallback(?:\{[^}]*\})? (\d+)/m.exec(text);
+  return Number(match?.[1] ?? Number.NaN);
+}
+
+/** Polls `check` (the proxy exposes no push event for this) until true, bounded by `timeoutMs`. */
+async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
