@@ -1,0 +1,101 @@
+// SPEC §7b: one scheduler spends both upstream budgets. Offered more than both allow, the proxy
+// delivers close to BATCH_RATE × BATCH_MAX_OPS + REST_RATE ops/s with zero upstream 429s, on one
+// replica and on a fleet sharing Redis.
+//
+// With burst 1 every grant waits for the previous call's answer (SPEC §7: spacing from the answer is
+// what keeps an exact upstream limiter from answering 429), so each call's latency is lost capacity:
+// measured here ~96% on one replica and ~85% on three (more CPU contention, polling between replicas).
+// The floors below guard those numbers against regressions; the issue's 95% target for a fleet is
+// not met yet (see docs/architecture.md).
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
+import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { type RedisProcess, startRedis } from '../harness/redis.js';
+
+const SECRET = 'sk_budgets';
+const BATCH = { ratePerSec: 2, burst: 1 };
+const REST = { ratePerSec: 20, burst: 1 };
+const MAX_OPS_PER_SEC = BATCH.ratePerSec * 10 + REST.ratePerSec; // 40
+
+let cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const fn of cleanup.reverse()) await fn();
+  cleanup = [];
+});
+
+async function setup(replicas: number): Promise<{ upstream: FakeUpstream; proxies: ProxyProcess[] }> {
+  const upstream = await startFakeUpstream({ apps: { app1: SECRET }, limits: { batch: BATCH, rest: REST } });
+  cleanup.push(() => upstream.close());
+  let redis: RedisProcess | undefined;
+  if (replicas > 1) {
+    redis = await startRedis();
+    const r = redis;
+    cleanup.push(() => r.stop());
+  }
+  const proxies = await Promise.all(
+    Array.from({ length: replicas }, () =>
+      startProxyProcess({
+        UPSTREAM_URL: upstream.url,
+        LOG_LEVEL: 'warn',
+        BATCH_RATE_PER_SEC: String(BATCH.ratePerSec),
+        BATCH_BURST: String(BATCH.burst),
+        REST_RATE_PER_SEC: String(REST.ratePerSec),
+        REST_BURST: String(REST.burst),
+        ...(redis ? { REDIS_URL: redis.url } : {}),
+      }),
+    ),
+  );
+  for (const p of proxies) cleanup.push(() => p.stop());
+  return { upstream, proxies };
+}
+
+async function overload(replicas: number) {
+  const { upstream, proxies } = await setup(replicas);
+  const calls = 240; // ~6 s of capacity, all offered at once
+  const lanes = new Map<string, number>();
+  const results = await Promise.all(
+    Array.from({ length: calls }, async (_, i) => {
+      const res = await fetch(`${proxies[i % proxies.length]?.url}/v1/app1/users/u${i}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${SECRET}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: `u${i}`, custom: { n: String(i) } }),
+      });
+      const lane = /lane;desc="(\w+)"/.exec(res.headers.get('server-timing') ?? '')?.[1] ?? 'none';
+      lanes.set(lane, (lanes.get(lane) ?? 0) + 1);
+      return { ok: res.status === 200 && (await res.text()) === '{}' };
+    }),
+  );
+  // Delivered rate as the upstream saw it: ops executed between the first and the last arrival.
+  const arrivals = [...upstream.stats.arrivals.batch, ...upstream.stats.arrivals.rest].sort((a, b) => a - b);
+  const spanSec = ((arrivals.at(-1) ?? 0) - (arrivals[0] ?? 0)) / 1000;
+  const delivered = upstream.executed.length;
+  // The last upstream call's ops came after the span: the span covers all but that call.
+  const lastCallOps = upstream.executed.filter((op) => op.callId === upstream.executed.at(-1)?.callId).length;
+  const rate = (delivered - lastCallOps) / spanSec;
+  const r429 = upstream.stats.rejected429.batch + upstream.stats.rejected429.rest;
+  console.log(
+    `${replicas} replica(s): ${delivered} ops in ${spanSec.toFixed(2)} s = ${rate.toFixed(1)} ops/s of ${MAX_OPS_PER_SEC} ` +
+      `(${((rate / MAX_OPS_PER_SEC) * 100).toFixed(1)}%), lanes ${JSON.stringify(Object.fromEntries(lanes))}, ` +
+      `${upstream.stats.arrivals.batch.length} batch + ${upstream.stats.arrivals.rest.length} single calls, 429s ${r429}`,
+  );
+  return { results, rate, r429, lanes };
+}
+
+describe('two budgets, one scheduler', () => {
+  it('one replica delivers at least 90% of the combined maximum with zero 429s', async () => {
+    const { results, rate, r429, lanes } = await overload(1);
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(r429).toBe(0);
+    expect(lanes.get('single') ?? 0).toBeGreaterThan(0);
+    expect(lanes.get('batch') ?? 0).toBeGreaterThan(0);
+    expect(rate).toBeGreaterThanOrEqual(MAX_OPS_PER_SEC * 0.9);
+  });
+
+  it('three replicas sharing Redis deliver most of the combined maximum with zero 429s', async () => {
+    const { results, rate, r429 } = await overload(3);
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(r429).toBe(0);
+    expect(rate).toBeGreaterThanOrEqual(MAX_OPS_PER_SEC * 0.78);
+  });
+});
