@@ -59,9 +59,7 @@ export function renderTable(rows: readonly PhaseRow[], maxOps: number): string {
     r.ratePerSec === undefined ? '' : `${r.ratePerSec}/s`,
     String(r.callsIn),
     String(r.ok),
-    r.upstreamCalls === 0
-      ? '0'
-      : `${r.upstreamCalls} (${(r.callsIn / r.upstreamCalls).toFixed(1)} calls each)`,
+    String(r.upstreamCalls),
     r.batchCalls === 0 ? '-' : `${(r.batchOps / r.batchCalls).toFixed(1)}/${maxOps} ops`,
     ms(percentile(r.latenciesMs, 50)),
     ms(percentile(r.latenciesMs, 99)),

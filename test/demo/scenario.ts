@@ -44,6 +44,8 @@ export const DEFAULT_PHASES: readonly Phase[] = [
   { name: 'near limit', ratePerSec: 34, durationMs: 6_000 },
 ];
 
+const SEED_CONCURRENCY = 20;
+
 /** Creates each user and a conversation it takes part in, straight at the upstream (not measured). */
 export async function seed(upstreamUrl: string, appId: string, secret: string, users: number): Promise<void> {
   const put = async (path: string, body: unknown) => {
@@ -55,9 +57,14 @@ export async function seed(upstreamUrl: string, appId: string, secret: string, u
     await res.arrayBuffer();
     if (res.status !== 200) throw new Error(`seeding ${path}: upstream answered ${res.status}`);
   };
-  for (let u = 0; u < users; u++) {
+  // A few at a time: the fake answers each after its latency, and the user must exist first.
+  const seedOne = async (u: number) => {
     await put(`/users/user-${u}`, { name: `User ${u}` });
     await put(`/conversations/conv-${u}`, { participants: [`user-${u}`] });
+  };
+  for (let u = 0; u < users; u += SEED_CONCURRENCY) {
+    const batch = Array.from({ length: Math.min(SEED_CONCURRENCY, users - u) }, (_, k) => seedOne(u + k));
+    await Promise.all(batch);
   }
 }
 

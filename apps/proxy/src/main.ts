@@ -154,7 +154,13 @@ async function main(): Promise<void> {
     },
   });
 
-  const data = await listen(app, { port: config.PORT, host: config.HOST });
+  const data = await listen(app, {
+    port: config.PORT,
+    host: config.HOST,
+    headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
+  });
   const adminListener = await listen(admin, {
     port: config.ADMIN_PORT,
     host: config.ADMIN_HOST ?? config.HOST,

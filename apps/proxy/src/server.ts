@@ -22,16 +22,26 @@ export interface ListenOptions {
 // biome-ignore lint/suspicious/noExplicitAny: Hono's env type parameter varies per app
 export function listen(app: Hono<any>, options: ListenOptions): Promise<Listening> {
   return new Promise((resolve, reject) => {
+    const headersTimeout = options.headersTimeoutMs ?? 10_000;
+    const requestTimeout = options.requestTimeoutMs ?? 30_000;
     const server: ServerType = serve(
-      { fetch: app.fetch, port: options.port, hostname: options.host },
+      {
+        fetch: app.fetch,
+        port: options.port,
+        hostname: options.host,
+        // Node enforces the two timeouts only as often as it checks (every 30 s by default).
+        serverOptions: {
+          connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(headersTimeout / 4))),
+          headersTimeout,
+          requestTimeout,
+          keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
+        },
+      },
       (info: AddressInfo) => {
         resolve({ server: server as Server, port: info.port });
       },
     );
     const http = server as Server;
-    http.headersTimeout = options.headersTimeoutMs ?? 10_000;
-    http.requestTimeout = options.requestTimeoutMs ?? 30_000;
-    http.keepAliveTimeout = options.keepAliveTimeoutMs ?? 5_000;
     http.once('error', reject);
   });
 }
