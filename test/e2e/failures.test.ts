@@ -3,6 +3,8 @@
 // POST/PATCH is ever executed twice by the proxy (checked in the fake's `executed` log).
 
 import { request } from 'node:http';
+import { Readable } from 'node:stream';
+import { Client } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type FakeUpstream, type Fault, signAppToken, startFakeUpstream } from '../fake-upstream/index.js';
 import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
@@ -743,25 +745,85 @@ describe('bad input', () => {
   });
 
   it('refuses a chunked body that grows over BODY_LIMIT_BYTES with 413, no upstream call', async () => {
-    const chunks = new ReadableStream<Uint8Array>({
-      start(controller) {
-        const piece = new TextEncoder().encode('x'.repeat(1024));
-        controller.enqueue(new TextEncoder().encode('{"blob":"'));
-        for (let i = 0; i < 8; i++) controller.enqueue(piece);
-        controller.enqueue(new TextEncoder().encode('"}'));
-        controller.close();
-      },
-    });
-    const res = await fetch(`${main.url}/v1/app1/users/bigchunked`, {
-      method: 'PUT',
-      headers: { authorization: AUTH.app1, 'content-type': 'application/json' },
-      body: chunks,
-      duplex: 'half',
-    } as RequestInit);
-    const text = await res.text();
-    expect(res.status, text).toBe(413);
-    expect(JSON.parse(text)).toMatchObject({ error: { code: 'PROXY_BODY_TOO_LARGE' } });
+    // Its own connection: what a 413 leaves behind on it is the business of the tests below.
+    const client = new Client(main.url, { headersTimeout: 3000, bodyTimeout: 3000 });
+    try {
+      const piece = Buffer.from('x'.repeat(1024));
+      const res = await client.request({
+        method: 'PUT',
+        path: '/v1/app1/users/bigchunked',
+        headers: { authorization: AUTH.app1, 'content-type': 'application/json' },
+        body: Readable.from([
+          Buffer.from('{"blob":"'),
+          ...Array.from({ length: 8 }, () => piece),
+          Buffer.from('"}'),
+        ]),
+      });
+      const text = await res.body.text();
+      expect(res.statusCode, text).toBe(413);
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      expect(JSON.parse(text)).toMatchObject({ error: { code: 'PROXY_BODY_TOO_LARGE' } });
+    } finally {
+      await client.destroy();
+    }
     expect(upstreamCalls()).toBe(0);
+  });
+
+  /** Sends an oversized upload, then a normal call on the same keep-alive connection. */
+  async function uploadThenReuse(
+    big: { chunked: boolean; headers?: Record<string, string>; auth?: string },
+    expectedStatus: number,
+  ): Promise<void> {
+    const client = new Client(main.url, { headersTimeout: 3000, bodyTimeout: 3000 });
+    const step = <T>(name: string, p: Promise<T>): Promise<T> =>
+      p.catch((error: unknown) => {
+        throw new Error(`${name}: ${String(error)}`);
+      });
+    try {
+      const blob = Buffer.from(`{"blob":"${'x'.repeat(2 * 1024 * 1024)}"}`);
+      const first = await step(
+        'the upload',
+        client.request({
+          method: 'PUT',
+          path: '/v1/app1/users/upload-big',
+          headers: {
+            authorization: big.auth ?? AUTH.app1,
+            'content-type': 'application/json',
+            ...big.headers,
+          },
+          body: big.chunked ? Readable.from([blob]) : blob,
+        }),
+      );
+      await step('the upload’s answer', first.body.text());
+      expect(first.statusCode).toBe(expectedStatus);
+      // If the proxy meant to drop the connection, it had to say `Connection: close` (then undici
+      // opens a new one); dropping it silently makes this reuse fail with ECONNRESET.
+      const next = await step(
+        'the next call on the same connection',
+        client.request({
+          method: 'PUT',
+          path: '/v1/app1/users/after-upload',
+          headers: { authorization: AUTH.app1, 'content-type': 'application/json' },
+          body: '{"name":"after"}',
+        }),
+      );
+      expect(next.statusCode, await next.body.text()).toBe(200);
+    } finally {
+      await client.destroy();
+    }
+  }
+
+  it('keeps the connection usable after a 413 for an oversized declared-length body', async () => {
+    await uploadThenReuse({ chunked: false }, 413);
+  });
+
+  it('keeps the connection usable after a 413 for an oversized chunked body', async () => {
+    await uploadThenReuse({ chunked: true }, 413);
+  });
+
+  it('keeps the connection usable when the upstream answers a pass-through upload early', async () => {
+    // A bad key: the upstream answers 401 without waiting for the body.
+    await uploadThenReuse({ chunked: true, auth: 'Bearer wrong', headers: { 'x-batch-bypass': '1' } }, 401);
   });
 
   const traversals = [

@@ -54,7 +54,7 @@ function closeServer(server: Server | undefined): Promise<void> {
 
 beforeAll(async () => {
   upstream = await startFakeUpstream({ apps: APPS });
-  const evilServer = createServer((req, res) => {
+  const evilServer = createServer((_req, res) => {
     evil.requests++;
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end('{"evil":true}');
@@ -74,8 +74,8 @@ beforeAll(async () => {
       echoed.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
       const payload = JSON.stringify({ echoed: true, method: req.method, url: req.url, body });
       res.writeHead(200, {
+        // No Content-Length: chunked, so the Trailer header is legal.
         'content-type': 'application/json',
-        'content-length': String(Buffer.byteLength(payload)),
         connection: 'X-Upstream-Hop',
         'x-upstream-hop': 'must-not-reach-the-caller',
         'keep-alive': 'timeout=77, max=77',
@@ -122,13 +122,10 @@ async function raw(
   headers: Array<[string, string]>,
   body = '',
 ): Promise<RawResponse> {
-  const withLength: Array<[string, string]> = body
-    ? [['Content-Length', String(Buffer.byteLength(body))]]
-    : [];
-  const ex = await exchange(
-    target.url,
-    buildRequest(method, requestTarget, [...headers, ...withLength, ['Connection', 'close']], body),
-  );
+  const extra: Array<[string, string]> = [['Connection', 'close']];
+  if (!headers.some(([n]) => n.toLowerCase() === 'host')) extra.push(['Host', 'proxy.test']);
+  if (body) extra.push(['Content-Length', String(Buffer.byteLength(body))]);
+  const ex = await exchange(target.url, buildRequest(method, requestTarget, [...headers, ...extra], body));
   const res = parseResponse(ex.data);
   expect(res, `no HTTP answer to ${method} ${requestTarget}: ${ex.data.toString('latin1')}`).toBeDefined();
   return res as RawResponse;
@@ -231,7 +228,7 @@ describe('hop-by-hop headers on pass-through', () => {
   const hopHeaders: Array<[string, string]> = [
     ['Host', 'caller.example'],
     ['Authorization', AUTH],
-    ['Connection', 'keep-alive, X-Hop-Secret'],
+    ['Connection', 'close, X-Hop-Secret'],
     ['X-Hop-Secret', 'named-by-connection'],
     ['Keep-Alive', 'timeout=99'],
     ['TE', 'trailers'],

@@ -85,7 +85,9 @@ export function parseResponse(data: Buffer): RawResponse | undefined {
     const colon = line.indexOf(':');
     if (colon <= 0) return undefined;
     const name = line.slice(0, colon).trim().toLowerCase();
-    (headers[name] ??= []).push(line.slice(colon + 1).trim());
+    const values = headers[name] ?? [];
+    values.push(line.slice(colon + 1).trim());
+    headers[name] = values;
   }
   let rest = data.subarray(headEnd + 4);
   let body: Buffer;

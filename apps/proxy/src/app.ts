@@ -3,6 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { PassThrough } from 'node:stream';
 import {
   type Answer,
   type BatchDialect,
@@ -204,12 +205,26 @@ async function forward(
     body !== undefined ||
     incoming.headers['content-length'] !== undefined ||
     incoming.headers['transfer-encoding'] !== undefined;
+  // undici destroys a request body it stops reading (an upstream that answers before the upload
+  // ends): relay it, so the caller's own stream survives and is drained, keeping its connection.
+  let relay: PassThrough | undefined;
+  if (body === undefined && hasBody) {
+    const pipe = new PassThrough();
+    relay = pipe;
+    incoming.pipe(pipe);
+    pipe.on('close', () => {
+      if (!incoming.readableEnded) {
+        incoming.unpipe(pipe);
+        incoming.resume();
+      }
+    });
+  }
   try {
     const response = await passThrough(deps.upstream, {
       method,
       pathAndQuery,
       headers: incoming.headers,
-      body: body ?? (hasBody ? incoming : undefined),
+      body: body ?? relay,
       signal: abort.signal,
     });
     if (!response.headers.has('x-request-id')) response.headers.set('x-request-id', requestId);
@@ -224,27 +239,44 @@ function reject(error: ProxyError, requestId: string): Outcome {
   return { kind: 'rejected', response: errorResponse(error, requestId) };
 }
 
-/** Reads the whole body, refusing more than `limit` bytes (413) without buffering past it. */
-async function readBody(incoming: IncomingMessage, limit: number): Promise<Buffer | ProxyError> {
-  const declared = Number(incoming.headers['content-length']);
+/**
+ * Reads the whole body, refusing more than `limit` bytes (413) without buffering past it. The rest of
+ * a refused body is read and dropped (up to a bound), so the 413 reaches a client that is still
+ * sending instead of a reset, and the connection stays usable.
+ */
+function readBody(incoming: IncomingMessage, limit: number): Promise<Buffer | ProxyError> {
   const tooLarge = () =>
     new ProxyError('PROXY_BODY_TOO_LARGE', `the request body is larger than ${limit} bytes`);
-  if (Number.isFinite(declared) && declared > limit) {
-    incoming.resume();
-    return tooLarge();
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of incoming) {
-    const buf = chunk as Buffer;
-    size += buf.length;
-    if (size > limit) {
-      incoming.resume();
-      return tooLarge();
+  const declared = Number(incoming.headers['content-length']);
+  const discardBound = Math.max(limit * 4, 8 * 1024 * 1024);
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let refused = Number.isFinite(declared) && declared > limit;
+    if (refused && declared > discardBound) {
+      incoming.destroy();
+      resolve(tooLarge());
+      return;
     }
-    chunks.push(buf);
-  }
-  return chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, size);
+    incoming.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (!refused && size > limit) refused = true;
+      if (refused) {
+        chunks.length = 0;
+        if (size > discardBound) {
+          incoming.destroy();
+          resolve(tooLarge());
+        }
+        return;
+      }
+      chunks.push(chunk);
+    });
+    incoming.on('end', () => {
+      if (refused) resolve(tooLarge());
+      else resolve(chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, size));
+    });
+    incoming.on('error', () => resolve(new ProxyError('PROXY_CLIENT_CLOSED', 'the caller went away')));
+  });
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

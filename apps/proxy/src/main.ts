@@ -190,15 +190,22 @@ async function main(): Promise<void> {
     }, config.SHUTDOWN_GRACE_MS);
     await engine.drain();
     clearTimeout(grace);
-    await close(data.server);
+    // Every accepted call is answered: give the last answers a moment to flush, then close every
+    // connection (clients' idle keep-alive ones included) within what is left of the grace period.
+    await close(data.server, Math.max(100, Math.min(1_000, config.SHUTDOWN_GRACE_MS / 10)));
     secrets?.close();
-    await Promise.allSettled([upstream.close(), limiter.close(), metrics.shutdown()]);
-    await close(adminListener.server);
+    // Calls abandoned at the end of the grace period may still hang upstream: cut them.
+    await Promise.race([
+      Promise.allSettled([upstream.destroy(), limiter.close(), metrics.shutdown()]),
+      new Promise((resolve) => setTimeout(resolve, 250).unref()),
+    ]);
+    await close(adminListener.server, 100);
     logger.info('stopped');
     process.exit(0);
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  // A second signal while draining does not cut the drain short.
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
 await main();

@@ -2,6 +2,7 @@
 
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { type ServerType, serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 
@@ -42,13 +43,39 @@ export function listen(app: Hono<any>, options: ListenOptions): Promise<Listenin
       },
     );
     const http = server as Server;
+    http.on('clientError', (error: NodeJS.ErrnoException, socket) => answerClientError(error, socket));
     http.once('error', reject);
   });
 }
 
-export function close(server: Server): Promise<void> {
+/**
+ * Stops listening and closes idle connections; connections still busy after `flushMs` (a response
+ * being written, a client that keeps its connection) are closed too.
+ */
+export function close(server: Server, flushMs: number): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
     server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), flushMs).unref();
   });
+}
+
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'PROXY_HEADERS_TOO_LARGE'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'PROXY_REQUEST_TIMEOUT'],
+};
+
+/** Node's HTTP parser refused the request: answer with the proxy's JSON error shape, then close. */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || error.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, code] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'Bad Request', 'PROXY_BAD_REQUEST'];
+  const body = JSON.stringify({
+    error: { code, message: `the request could not be parsed (${error.code ?? 'parse error'})` },
+  });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }

@@ -98,6 +98,8 @@ interface AppState {
   readonly reads: Map<string, PendingOp>;
   queued: number;
   inflight: number;
+  /** Ops in upstream calls not yet answered. */
+  readonly flying: Set<PendingOp>;
   batchBlockedUntil: number;
   restBlockedUntil: number;
   /** Last word from the batch bucket, for the token economy. */
@@ -251,7 +253,17 @@ export class Scheduler {
       for (const group of app.groups.values()) {
         for (const op of [...group.queued()]) this.#finish(app, op, { kind: 'error', error });
       }
+      // Calls already upstream: their callers are answered now; a late upstream answer finds nobody.
+      for (const op of [...app.flying]) this.#finish(app, op, { kind: 'error', error });
     }
+  }
+
+  /** A bug while sending or answering: every op of the call still unanswered gets a 500. */
+  #crashed(app: AppState, ops: readonly PendingOp[], error: unknown): void {
+    const failure = new ProxyError('PROXY_INTERNAL', 'the proxy failed to answer this call', {
+      cause: error,
+    });
+    for (const op of ops) this.#finish(app, op, { kind: 'error', error: failure });
   }
 
   get pending(): number {
@@ -284,6 +296,7 @@ export class Scheduler {
         reads: new Map(),
         queued: 0,
         inflight: 0,
+        flying: new Set(),
         batchBlockedUntil: 0,
         restBlockedUntil: 0,
         batchTokens: { remaining: this.#o.batchLimit.burst, at: this.#now() },
@@ -440,7 +453,9 @@ export class Scheduler {
       size: ops.length,
       reason: candidate.reason,
     });
-    void this.#sendBatch(app, candidate.group.credential, ops, now, decision);
+    this.#sendBatch(app, candidate.group.credential, ops, now, decision).catch((error: unknown) =>
+      this.#crashed(app, ops, error),
+    );
     return true;
   }
 
@@ -461,7 +476,9 @@ export class Scheduler {
       return true;
     }
     this.#o.observer?.onFlush?.({ appId: app.appId, lane: 'single', size: 1, reason: 'single-lane' });
-    void this.#sendSingle(app, op, this.#now(), decision);
+    this.#sendSingle(app, op, this.#now(), decision).catch((error: unknown) =>
+      this.#crashed(app, [op], error),
+    );
     return true;
   }
 
@@ -546,6 +563,7 @@ export class Scheduler {
       op.attempts++;
       app.queued--;
       app.inflight++;
+      app.flying.add(op);
       if (op.readKey !== undefined && app.reads.get(op.readKey) === op) app.reads.delete(op.readKey);
     }
   }
@@ -649,19 +667,22 @@ export class Scheduler {
     const results = this.#o.dialect.decodeResults(decoded, ops.length);
     ops.forEach((op, i) => {
       const result = results[i];
+      const body = result?.ok === true ? serialise(result.body) : undefined;
       const answer: Answer =
-        result?.ok === true
+        result?.ok === true && body !== undefined
           ? {
               kind: 'result',
               status: result.status,
-              body: JSON.stringify(result.body),
+              body,
               timing: timing(op.attempts),
             }
           : {
               kind: 'error',
               error: new ProxyError(
                 'PROXY_UPSTREAM_BAD_RESPONSE',
-                result?.reason ?? 'the batch response has no result for this operation',
+                result?.ok === true
+                  ? 'the operation result cannot be re-serialised'
+                  : (result?.reason ?? 'the batch response has no result for this operation'),
               ),
               timing: timing(op.attempts),
             };
@@ -767,9 +788,11 @@ export class Scheduler {
 
   #requeue(app: AppState, ops: PendingOp[], notBefore: number, reason: '429' | 'retry'): void {
     for (const op of ops) {
+      if (op.state !== 'inflight') continue; // answered meanwhile (abandoned at shutdown)
       op.state = 'queued';
       op.notBefore = notBefore;
       app.inflight--;
+      app.flying.delete(op);
       app.queued++;
       let group = app.groups.get(op.credential);
       if (!group) {
@@ -787,6 +810,7 @@ export class Scheduler {
     if (op.state === 'done') return;
     if (op.state === 'queued') app.queued--;
     else app.inflight--;
+    app.flying.delete(op);
     op.state = 'done';
     app.index.delete(op);
     if (op.readKey !== undefined && app.reads.get(op.readKey) === op) app.reads.delete(op.readKey);
@@ -832,6 +856,15 @@ export class Scheduler {
       },
       { once: true },
     );
+  }
+}
+
+/** JSON text of a decoded op result; undefined when it cannot be serialised (e.g. nested too deep). */
+function serialise(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return undefined;
   }
 }
 

@@ -106,4 +106,9 @@ export class UpstreamClient {
   close(): Promise<void> {
     return this.#pool.close();
   }
+
+  /** Aborts calls still running (the end of a shutdown grace period). */
+  destroy(): Promise<void> {
+    return this.#pool.destroy();
+  }
 }
