@@ -3,10 +3,10 @@
 // replica and on a fleet sharing Redis.
 //
 // With burst 1 every grant waits for the previous call's answer (SPEC §7: spacing from the answer is
-// what keeps an exact upstream limiter from answering 429), so each call's latency is lost capacity:
-// measured here ~96% on one replica and ~85% on three (more CPU contention, polling between replicas).
-// The floors below guard those numbers against regressions; the issue's 95% target for a fleet is
-// not met yet (see docs/architecture.md).
+// what keeps an exact upstream limiter from answering 429), so each call's latency is lost capacity.
+// Measured in the steady state (after the first second): 98-99.6% on one replica, 92-93% on three
+// (five processes on two cores; each single call's answer takes longer). The three-replica floor
+// guards against regressions; the 95% target for a fleet is not met yet (see docs/architecture.md).
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
@@ -66,36 +66,53 @@ async function overload(replicas: number) {
       return { ok: res.status === 200 && (await res.text()) === '{}' };
     }),
   );
-  // Delivered rate as the upstream saw it: ops executed between the first and the last arrival.
-  const arrivals = [...upstream.stats.arrivals.batch, ...upstream.stats.arrivals.rest].sort((a, b) => a - b);
-  const spanSec = ((arrivals.at(-1) ?? 0) - (arrivals[0] ?? 0)) / 1000;
+  // Delivered rate as the upstream saw it, in the steady state: ops that arrived between 1 s after
+  // the first call (start-up: the proxies are still parsing the burst of requests) and the last call.
+  const events = [
+    ...upstream.stats.arrivals.batch.map((at, i) => ({ at, ops: upstream.stats.batchSizes[i] ?? 0 })),
+    ...upstream.stats.arrivals.rest.map((at) => ({ at, ops: 1 })),
+  ].sort((a, b) => a.at - b.at);
+  const from = (events[0]?.at ?? 0) + 1000;
+  const to = events.at(-1)?.at ?? 0;
+  // Ops of calls in [from, to): the call at `to` starts the next interval, so it is left out.
+  const steadyOps = events.filter((e) => e.at >= from && e.at < to).reduce((n, e) => n + e.ops, 0);
+  const spanSec = (to - from) / 1000;
   const delivered = upstream.executed.length;
-  // The last upstream call's ops came after the span: the span covers all but that call.
-  const lastCallOps = upstream.executed.filter((op) => op.callId === upstream.executed.at(-1)?.callId).length;
-  const rate = (delivered - lastCallOps) / spanSec;
+  const rate = steadyOps / spanSec;
   const r429 = upstream.stats.rejected429.batch + upstream.stats.rejected429.rest;
   console.log(
-    `${replicas} replica(s): ${delivered} ops in ${spanSec.toFixed(2)} s = ${rate.toFixed(1)} ops/s of ${MAX_OPS_PER_SEC} ` +
+    `${replicas} replica(s): ${delivered} ops; steady state ${steadyOps} ops in ${spanSec.toFixed(2)} s = ` +
+      `${rate.toFixed(1)} ops/s of ${MAX_OPS_PER_SEC} ` +
       `(${((rate / MAX_OPS_PER_SEC) * 100).toFixed(1)}%), lanes ${JSON.stringify(Object.fromEntries(lanes))}, ` +
       `${upstream.stats.arrivals.batch.length} batch + ${upstream.stats.arrivals.rest.length} single calls, 429s ${r429}`,
   );
+  if (process.env.DEBUG_BUDGETS) {
+    const gaps = (xs: number[]) => xs.slice(1).map((x, i) => Math.round(x - (xs[i] ?? 0)));
+    console.log('rest gaps', gaps(upstream.stats.arrivals.rest).join(','));
+    console.log(
+      'batch gaps',
+      gaps(upstream.stats.arrivals.batch).join(','),
+      'sizes',
+      upstream.stats.batchSizes.join(','),
+    );
+  }
   return { results, rate, r429, lanes };
 }
 
 describe('two budgets, one scheduler', () => {
-  it('one replica delivers at least 90% of the combined maximum with zero 429s', async () => {
+  it('one replica delivers within 5% of the combined maximum with zero 429s', async () => {
     const { results, rate, r429, lanes } = await overload(1);
     expect(results.every((r) => r.ok)).toBe(true);
     expect(r429).toBe(0);
     expect(lanes.get('single') ?? 0).toBeGreaterThan(0);
     expect(lanes.get('batch') ?? 0).toBeGreaterThan(0);
-    expect(rate).toBeGreaterThanOrEqual(MAX_OPS_PER_SEC * 0.9);
+    expect(rate).toBeGreaterThanOrEqual(MAX_OPS_PER_SEC * 0.95);
   });
 
   it('three replicas sharing Redis deliver most of the combined maximum with zero 429s', async () => {
     const { results, rate, r429 } = await overload(3);
     expect(results.every((r) => r.ok)).toBe(true);
     expect(r429).toBe(0);
-    expect(rate).toBeGreaterThanOrEqual(MAX_OPS_PER_SEC * 0.78);
+    expect(rate).toBeGreaterThanOrEqual(MAX_OPS_PER_SEC * 0.85);
   });
 });

@@ -14,6 +14,15 @@ import {
   type UpstreamClient,
 } from '@batch-proxy/core';
 import type { HttpBindings } from '@hono/node-server';
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
 import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { isJsonContentType, parseRequestTarget, type Route, route } from './classify.js';
@@ -48,8 +57,20 @@ export function createApp(deps: AppDeps): Hono<Env> {
     let kind: RequestKind = 'rejected';
     let response: Response;
     let timing: Timing | undefined;
+    // The caller's server span (HTTP semantic conventions), child of its incoming traceparent.
+    const method = incoming.method ?? 'GET';
+    const span = trace
+      .getTracer('batch-proxy')
+      .startSpan(
+        method,
+        {
+          kind: SpanKind.SERVER,
+          attributes: { 'http.request.method': method, 'batch_proxy.request_id': requestId },
+        },
+        propagation.extract(ROOT_CONTEXT, incoming.headers),
+      );
     try {
-      const outcome = await handle(deps, incoming, requestId, c.env.outgoing);
+      const outcome = await handle(deps, incoming, requestId, c.env.outgoing, span);
       kind = outcome.kind;
       timing = outcome.timing;
       response = outcome.response;
@@ -61,6 +82,12 @@ export function createApp(deps: AppDeps): Hono<Env> {
       if (failure.status >= 500) deps.logger.error({ err: error, requestId }, 'request failed');
       response = errorResponse(failure, requestId);
     }
+    span.setAttribute('http.response.status_code', response.status);
+    span.setAttribute('batch_proxy.kind', kind);
+    if (timing)
+      span.setAttributes({ 'batch_proxy.lane': timing.lane, 'batch_proxy.batch.size': timing.batchSize });
+    if (response.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    span.end();
     deps.metrics?.request(kind, response.status);
     if (deps.logger.isLevelEnabled('info')) {
       deps.logger.info(
@@ -99,6 +126,7 @@ async function handle(
   incoming: IncomingMessage,
   requestId: string,
   outgoing: HttpBindings['outgoing'],
+  span: Span,
 ): Promise<Outcome> {
   if (!deps.accepting()) {
     const error = new ProxyError('PROXY_DRAINING', 'the proxy is shutting down', { retryAfterSec: 1 });
@@ -124,10 +152,10 @@ async function handle(
     if (!r.target)
       return {
         kind,
-        response: await forward(deps, incoming, method, pathAndQuery, undefined, abort, requestId),
+        response: await forward(deps, incoming, method, pathAndQuery, undefined, abort, requestId, span),
       };
     return admitted(deps, r.target.appId, bucket, abort, requestId, kind, () =>
-      forward(deps, incoming, method, pathAndQuery, undefined, abort, requestId),
+      forward(deps, incoming, method, pathAndQuery, undefined, abort, requestId, span),
     );
   }
 
@@ -136,7 +164,7 @@ async function handle(
   if (body instanceof ProxyError) return reject(body, requestId);
   const passBuffered = () =>
     admitted(deps, r.target.appId, 'rest', abort, requestId, 'passthrough', () =>
-      forward(deps, incoming, method, pathAndQuery, body, abort, requestId),
+      forward(deps, incoming, method, pathAndQuery, body, abort, requestId, span),
     );
 
   let text: string | undefined;
@@ -168,6 +196,7 @@ async function handle(
     credential,
     op: built.op satisfies OpRequest,
     signal: abort.signal,
+    spanContext: span.spanContext(),
   });
   outgoing.off('close', onClose);
   return { kind: 'batched', response: answerResponse(answer, requestId), timing: answer.timing };
@@ -200,7 +229,11 @@ async function forward(
   body: Buffer | undefined,
   abort: AbortController,
   requestId: string,
+  span: Span,
 ): Promise<Response> {
+  // The upstream joins the caller's trace as a child of this proxy's server span.
+  const traceHeaders: Record<string, string> = {};
+  propagation.inject(trace.setSpan(context.active(), span), traceHeaders);
   const hasBody =
     body !== undefined ||
     incoming.headers['content-length'] !== undefined ||
@@ -223,7 +256,7 @@ async function forward(
     const response = await passThrough(deps.upstream, {
       method,
       pathAndQuery,
-      headers: incoming.headers,
+      headers: { ...incoming.headers, ...traceHeaders },
       body: body ?? relay,
       signal: abort.signal,
     });

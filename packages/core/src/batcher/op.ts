@@ -1,5 +1,6 @@
 // The life of one caller's call inside the engine, from arrival to its one answer.
 
+import type { SpanContext } from '@opentelemetry/api';
 import type { OpRequest } from '../dialect/dialect.js';
 import type { ProxyError } from '../errors.js';
 
@@ -44,6 +45,8 @@ export interface PendingOp {
 
 export interface Waiter {
   readonly arrivedAt: number;
+  /** The caller's server span, linked from the upstream call's span. */
+  readonly spanContext: SpanContext | undefined;
   readonly resolve: (answer: Answer) => void;
 }
 

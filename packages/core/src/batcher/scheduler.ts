@@ -24,10 +24,12 @@
 // Nothing here waits on a caller: the pump is re-run on every arrival, answer and timer, one pump at
 // a time per app, and one timer per app (not per op).
 
+import type { SpanContext } from '@opentelemetry/api';
 import type { BatchDialect, OpRequest, UpstreamRequest } from '../dialect/dialect.js';
 import { ProxyError } from '../errors.js';
 import { intervalMs as intervalMsOf } from '../ratelimit/gcra.js';
 import { type BucketLimit, bucketKey, type Decision, type Limiter } from '../ratelimit/limiter.js';
+import { endUpstreamSpan, startUpstreamSpan } from '../telemetry/tracing.js';
 import type { BufferedResponse } from '../upstream/client.js';
 import { GroupQueue } from './group-queue.js';
 import { type Answer, isWriteMethod, type Lane, type PendingOp, type Timing, type Waiter } from './op.js';
@@ -86,6 +88,8 @@ export interface Submission {
   readonly op: OpRequest;
   /** Aborted when the caller goes away; an op not yet sent is then dropped. */
   readonly signal?: AbortSignal;
+  /** The caller's server span: the upstream call's span links to it. */
+  readonly spanContext?: SpanContext;
 }
 
 interface AppState {
@@ -126,6 +130,7 @@ export class Scheduler {
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #apps = new Map<string, AppState>();
+  readonly #byKey = new Map<string, { app: AppState; bucket: 'batch' | 'rest' }>();
   #seq = 0;
   #draining = false;
   #idleWaiters: Array<() => void> = [];
@@ -139,6 +144,20 @@ export class Scheduler {
     this.#o = options;
     this.#now = options.now ?? (() => performance.now());
     this.#random = options.random ?? Math.random;
+    options.limiter.onReopen?.((key, inMs) => this.#reopened(key, inMs));
+  }
+
+  /** Another replica's call was answered: come back exactly when its bucket opens, not at a poll. */
+  #reopened(key: string, inMs: number): void {
+    const entry = this.#byKey.get(key);
+    if (!entry) return;
+    const { app, bucket } = entry;
+    if (app.queued === 0) return;
+    const at = this.#now() + inMs;
+    if (bucket === 'batch') app.batchBlockedUntil = Math.min(app.batchBlockedUntil, at);
+    else app.restBlockedUntil = Math.min(app.restBlockedUntil, at);
+    if (inMs <= 0) this.#pump(app);
+    else this.#arm(app, at);
   }
 
   /** Queues one caller's op; resolves with its one answer. Never rejects. */
@@ -150,7 +169,7 @@ export class Scheduler {
         resolve({ kind: 'error', error: new ProxyError('PROXY_CLIENT_CLOSED', 'the caller went away') });
         return;
       }
-      const waiter: Waiter = { arrivedAt: now, resolve };
+      const waiter: Waiter = { arrivedAt: now, resolve, spanContext: sub.spanContext };
       const isWrite = isWriteMethod(sub.op.method);
       const readKey = isWrite ? undefined : readKeyOf(sub.credential, sub.op);
 
@@ -306,6 +325,8 @@ export class Scheduler {
         repump: false,
       };
       this.#apps.set(appId, app);
+      this.#byKey.set(app.batchKey, { app, bucket: 'batch' });
+      this.#byKey.set(app.restKey, { app, bucket: 'rest' });
     }
     return app;
   }
@@ -580,15 +601,24 @@ export class Scheduler {
       // The upstream counts batched ops against the single-call budget too: pay for them.
       for (let i = 0; i < ops.length; i++) void this.#acquire(app, 'rest', app.restKey, this.#o.restLimit);
     }
-    const request = this.#o.dialect.batchRequest(
+    const batch = this.#o.dialect.batchRequest(
       app.appId,
       ops.map((op) => op.op),
     );
+    const traced = startUpstreamSpan(
+      app.appId,
+      'batch',
+      'POST',
+      ops.flatMap((op) => op.waiters.map((w) => w.spanContext)),
+    );
+    const request = { ...batch, headers: { ...batch.headers, ...traced.headers } };
     const sentAt = this.#now();
     let response: BufferedResponse;
     try {
       response = await this.#o.upstream.call(request, this.#o.authorize(app.appId, credential));
+      endUpstreamSpan(traced.span, response.status);
     } catch (error) {
+      endUpstreamSpan(traced.span, error instanceof Error ? error : new Error(String(error)));
       this.#settle(app, 'batch', grantedAt, decision);
       this.#o.observer?.onUpstream?.({
         appId: app.appId,
@@ -692,12 +722,21 @@ export class Scheduler {
 
   async #sendSingle(app: AppState, op: PendingOp, grantedAt: number, decision: Decision): Promise<void> {
     this.#leave(app, [op]);
-    const request = this.#o.dialect.singleRequest(app.appId, op.op);
+    const single = this.#o.dialect.singleRequest(app.appId, op.op);
+    const traced = startUpstreamSpan(
+      app.appId,
+      'single',
+      op.op.method,
+      op.waiters.map((w) => w.spanContext),
+    );
+    const request = { ...single, headers: { ...single.headers, ...traced.headers } };
     const sentAt = this.#now();
     let response: BufferedResponse;
     try {
       response = await this.#o.upstream.call(request, this.#o.authorize(app.appId, op.credential));
+      endUpstreamSpan(traced.span, response.status);
     } catch (error) {
+      endUpstreamSpan(traced.span, error instanceof Error ? error : new Error(String(error)));
       this.#settle(app, 'rest', grantedAt, decision);
       this.#o.observer?.onUpstream?.({
         appId: app.appId,

@@ -89,6 +89,10 @@ export class FallbackLimiter implements Limiter {
   }
 
   /** Stops the probe and closes the primary. */
+  onReopen(listener: (key: string, inMs: number) => void): void {
+    this.#primary.onReopen?.(listener);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#probeTimer);

@@ -53,6 +53,11 @@ export interface Limiter {
   settle(key: string, limit: BucketLimit, lease?: Lease): Promise<void>;
   /** The upstream answered 429: no grant on `key`, for any replica, for `ms`; then one token. */
   pause(key: string, limit: BucketLimit, ms: number): Promise<void>;
+  /**
+   * Tells `listener` when a bucket opens again after a settle (any replica's): `inMs` from now. Lets a
+   * waiting replica come back exactly then instead of polling. Optional: a backend without it is polled.
+   */
+  onReopen?(listener: (key: string, inMs: number) => void): void;
   /** Read-only view for the status page and metrics. */
   peek(key: string, limit: BucketLimit): Promise<{ tokens: number; cooldownMs: number }>;
   close(): Promise<void>;

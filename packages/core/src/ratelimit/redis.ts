@@ -26,6 +26,7 @@ interface GcraClient {
     now: string,
     leasedTat: string,
     baseTat: string,
+    channel: string,
   ): Promise<unknown>;
 }
 
@@ -51,11 +52,15 @@ export class RedisLimiter implements Limiter {
   readonly #redis: Redis;
   readonly #client: GcraClient;
   readonly #prefix: string;
+  readonly #channel: string;
+  readonly #listeners: Array<(key: string, inMs: number) => void> = [];
+  #subscriber: Redis | undefined;
   #ownsClient = false;
 
   constructor(options: RedisLimiterOptions) {
     this.#redis = options.redis;
     this.#prefix = options.keyPrefix ?? 'batch-proxy:ratelimit:';
+    this.#channel = `${this.#prefix}reopen`;
     this.#redis.defineCommand(COMMAND, { lua: GCRA_LUA, numberOfKeys: 1 });
     this.#client = this.#redis as unknown as GcraClient;
   }
@@ -102,6 +107,31 @@ export class RedisLimiter implements Limiter {
     await this.#call(key, 'settle', limit, 0, lease);
   }
 
+  /**
+   * Subscribes (on a second connection) to the reopen notices every replica's settle publishes. The
+   * subscriber reconnects by itself; notices missed meanwhile only cost a poll.
+   */
+  onReopen(listener: (key: string, inMs: number) => void): void {
+    this.#listeners.push(listener);
+    if (this.#subscriber) return;
+    const subscriber = this.#redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+    this.#subscriber = subscriber;
+    subscriber.on('error', () => {
+      // Reported through the command connection; the subscriber just reconnects.
+    });
+    subscriber.on('message', (_channel: string, message: string) => {
+      const space = message.lastIndexOf(' ');
+      const fullKey = message.slice(0, space);
+      const inMs = Number(message.slice(space + 1));
+      if (!fullKey.startsWith(this.#prefix) || !Number.isFinite(inMs)) return;
+      const key = fullKey.slice(this.#prefix.length);
+      for (const l of this.#listeners) l(key, inMs);
+    });
+    subscriber.subscribe(this.#channel).catch(() => {
+      // Retried on reconnect by ioredis (auto-resubscribe).
+    });
+  }
+
   async pause(key: string, limit: BucketLimit, ms: number): Promise<void> {
     await this.#call(key, 'pause', limit, ms);
   }
@@ -117,6 +147,8 @@ export class RedisLimiter implements Limiter {
   }
 
   async close(): Promise<void> {
+    this.#subscriber?.disconnect();
+    this.#subscriber = undefined;
     if (!this.#ownsClient) return;
     if (this.#redis.status === 'ready') {
       const ended = new Promise<void>((resolve) => this.#redis.once('end', () => resolve()));
@@ -143,6 +175,7 @@ export class RedisLimiter implements Limiter {
       '',
       lease?.leasedTat ?? '',
       lease?.baseTat ?? '',
+      op === 'settle' && this.#subscriber ? this.#channel : '',
     );
   }
 }

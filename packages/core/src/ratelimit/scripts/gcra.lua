@@ -13,6 +13,7 @@
     ARGV[5]  now in ms, for tests only. Empty: Redis TIME, so replicas with skewed clocks agree.
     ARGV[6]  op 'settle': the lease's leased TAT, or '' for none
     ARGV[7]  op 'settle': the lease's base TAT
+    ARGV[8]  op 'settle': a channel to PUBLISH "<ms until the next grant>" on, or '' for none
 
   Output (a Lua number in a reply is truncated to an integer, so fractional values are strings):
     acquire  {1, remaining, settleAfterMs, tat, baseTat}  granted; baseTat '' unless leased
@@ -72,10 +73,18 @@ if op == 'acquire' then
   return {1, remaining, str(nextTat - now - t), store(nextTat), ''}
 elseif op == 'settle' then
   local leased = ARGV[6]
+  local newTat
   if leased ~= nil and leased ~= '' and stored == leased then
-    return store(math.max(tonumber(ARGV[7]), now + t))
+    newTat = math.max(tonumber(ARGV[7]), now + t)
+  else
+    newTat = math.max(tat, now + t)
   end
-  return store(math.max(tat, now + t))
+  local result = store(newTat)
+  -- Waiting replicas come back when the next grant is possible, instead of polling for it.
+  if ARGV[8] ~= nil and ARGV[8] ~= '' then
+    redis.call('PUBLISH', ARGV[8], key .. ' ' .. str(math.max(0, newTat - now - tolerance)))
+  end
+  return result
 elseif op == 'pause' then
   -- A 429 means the upstream's bucket is empty: model it as empty after the pause.
   return store(math.max(tat, now + tonumber(ARGV[4]) + tolerance))

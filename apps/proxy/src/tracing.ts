@@ -1,0 +1,29 @@
+// The OpenTelemetry trace SDK, wired only when the standard OTEL_* variables ask for it: spans go to
+// OTLP over HTTP. Otherwise nothing is registered and the API's no-op tracer costs next to nothing.
+
+import { context, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+
+export interface Tracing {
+  shutdown(): Promise<void>;
+}
+
+/** Whether the environment asks for traces (an OTLP endpoint, and the exporter not set to none). */
+export function tracingWanted(env: Record<string, string | undefined>): boolean {
+  if (env.OTEL_SDK_DISABLED === 'true' || env.OTEL_TRACES_EXPORTER === 'none') return false;
+  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+}
+
+/** Registers the SDK globally; the OTLP exporter reads its endpoint and headers from OTEL_*. */
+export function startTracing(): Tracing {
+  const provider = new TracerProvider({
+    spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter() })],
+  });
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  trace.setGlobalTracerProvider(provider);
+  return { shutdown: () => provider.shutdown() };
+}
