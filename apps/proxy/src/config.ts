@@ -17,6 +17,12 @@ const schema = z
     ADMIN_HOST: z.string().min(1).optional(),
     UPSTREAM_URL: z.url({ protocol: /^https?$/ }).default('https://api.talkjs.com'),
     REDIS_URL: z.string().min(1).optional(),
+    /** Redis Sentinel: comma-separated host:port list; REDIS_URL then only carries password and db. */
+    REDIS_SENTINELS: z
+      .string()
+      .regex(/^\s*[^\s,:]+:\d+\s*(,\s*[^\s,:]+:\d+\s*)*$/, 'expected host:port[,host:port...]')
+      .optional(),
+    REDIS_SENTINEL_NAME: z.string().min(1).default('mymaster'),
     REDIS_FALLBACK_SHARE: positive().max(1).default(0.5),
     REDIS_FAIL_CLOSED: bool.default(false),
     BATCH_WINDOW_MS: int(0, 60_000).default(10),
