@@ -59,16 +59,14 @@ export function createApp(deps: AppDeps): Hono<Env> {
     let timing: Timing | undefined;
     // The caller's server span (HTTP semantic conventions), child of its incoming traceparent.
     const method = incoming.method ?? 'GET';
-    const span = trace
-      .getTracer('batch-proxy')
-      .startSpan(
-        method,
-        {
-          kind: SpanKind.SERVER,
-          attributes: { 'http.request.method': method, 'batch_proxy.request_id': requestId },
-        },
-        propagation.extract(ROOT_CONTEXT, incoming.headers),
-      );
+    const span = trace.getTracer('batch-proxy').startSpan(
+      method,
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.request.method': method, 'batch_proxy.request_id': requestId },
+      },
+      propagation.extract(ROOT_CONTEXT, incoming.headers),
+    );
     try {
       const outcome = await handle(deps, incoming, requestId, c.env.outgoing, span);
       kind = outcome.kind;

@@ -3,6 +3,7 @@
 
 import { once } from 'node:events';
 import {
+  bucketKey,
   FallbackLimiter,
   type Limiter,
   MemoryLimiter,
@@ -20,6 +21,8 @@ import { ConfigError, loadConfig } from './config.js';
 import { createMetrics } from './metrics.js';
 import { type AppSecrets, loadAppSecrets, SecretsFileError } from './secrets.js';
 import { close, listen } from './server.js';
+import { combineObservers, createStatus } from './status.js';
+import { startTracing, tracingWanted } from './tracing.js';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -39,6 +42,9 @@ async function main(): Promise<void> {
       censor: '[redacted]',
     },
   });
+
+  // Standard OTEL_* variables turn traces on (OTLP over HTTP); otherwise the API stays a no-op.
+  const tracing = tracingWanted(process.env) ? startTracing() : undefined;
 
   const dialect = talkjs;
   if (config.BATCH_MAX_OPS > dialect.maxOps) {
@@ -69,9 +75,14 @@ async function main(): Promise<void> {
 
   let limiter: Limiter = new MemoryLimiter();
   let fallback: FallbackLimiter | undefined;
-  if (config.REDIS_URL) {
+  if (config.REDIS_URL || config.REDIS_SENTINELS) {
     let lastError = '';
-    const redis = RedisLimiter.connect(config.REDIS_URL, {
+    const sentinels = config.REDIS_SENTINELS?.split(',').map((entry) => {
+      const [host = '', port = ''] = entry.trim().split(':');
+      return { host, port: Number(port) };
+    });
+    const redis = RedisLimiter.connect(config.REDIS_URL ?? 'redis://', {
+      ...(sentinels ? { redisOptions: { sentinels, name: config.REDIS_SENTINEL_NAME } } : {}),
       onError: (error) => {
         // ioredis repeats the same error on every reconnect attempt: log each new one once.
         if (error.message !== lastError) logger.warn({ err: error.message }, 'redis error');
@@ -113,6 +124,17 @@ async function main(): Promise<void> {
     queued: () => scheduler?.snapshot() ?? [],
     redisFallback: () => fallback?.mode === 'fallback',
   });
+  const status = createStatus({
+    snapshot: () => scheduler?.snapshot() ?? [],
+    peek: (appId, bucket, limit) => limiter.peek(bucketKey(upstream.origin, appId, bucket), limit),
+    redisMode: () => fallback?.mode ?? 'none',
+    limits: {
+      batch: { ratePerSec: config.BATCH_RATE_PER_SEC, burst: config.BATCH_BURST },
+      rest: config.restLimit,
+      maxOps: config.BATCH_MAX_OPS,
+      windowMs: config.BATCH_WINDOW_MS,
+    },
+  });
   scheduler = new Scheduler({
     dialect,
     limiter,
@@ -129,7 +151,7 @@ async function main(): Promise<void> {
     maxAttempts: config.UPSTREAM_MAX_ATTEMPTS,
     leaseMs: config.UPSTREAM_TIMEOUT_MS + 1_000,
     authorize: auth.authorize,
-    observer: metrics.observer,
+    observer: combineObservers(metrics.observer, status.observer),
   });
   const engine = scheduler;
 
@@ -146,6 +168,7 @@ async function main(): Promise<void> {
   });
   const admin = createAdminApp({
     metrics,
+    status,
     notReadyReason: () => {
       if (!accepting) return 'draining';
       if (config.REDIS_FAIL_CLOSED && fallback?.mode === 'fallback')
@@ -194,9 +217,10 @@ async function main(): Promise<void> {
     // connection (clients' idle keep-alive ones included) within what is left of the grace period.
     await close(data.server, Math.max(100, Math.min(1_000, config.SHUTDOWN_GRACE_MS / 10)));
     secrets?.close();
+    status.stop();
     // Calls abandoned at the end of the grace period may still hang upstream: cut them.
     await Promise.race([
-      Promise.allSettled([upstream.destroy(), limiter.close(), metrics.shutdown()]),
+      Promise.allSettled([upstream.destroy(), limiter.close(), metrics.shutdown(), tracing?.shutdown()]),
       new Promise((resolve) => setTimeout(resolve, 250).unref()),
     ]);
     await close(adminListener.server, 100);

@@ -1,0 +1,289 @@
+// The status sampler and the admin routes that serve it, without a proxy process: plain functions in.
+
+import { Script } from 'node:vm';
+import type { SchedulerObserver } from '@batch-proxy/core';
+import { describe, expect, it, vi } from 'vitest';
+import { createAdminApp } from './admin.js';
+import { type AppSnapshot, combineObservers, createStatus, type StatusOptions } from './status.js';
+import { statusPage } from './status-page.js';
+
+const LIMITS = { batch: { ratePerSec: 1, burst: 500 }, rest: undefined, maxOps: 10, windowMs: 10 };
+
+function setup(overrides: Partial<StatusOptions> = {}) {
+  let clock = 1_000_000;
+  let apps: AppSnapshot[] = [];
+  const status = createStatus({
+    snapshot: () => apps,
+    peek: async () => ({ tokens: 7, cooldownMs: 0 }),
+    redisMode: () => 'none',
+    limits: LIMITS,
+    autoSample: false,
+    now: () => clock,
+    ...overrides,
+  });
+  return {
+    status,
+    o: status.observer,
+    setApps: (next: AppSnapshot[]) => {
+      apps = next;
+    },
+    /** Moves the clock one second and closes the tick. */
+    second: () => {
+      clock += 1_000;
+      status.sample();
+    },
+  };
+}
+
+describe('createStatus', () => {
+  it('reports the last second as rates and the average batch fill', async () => {
+    const { status, o, second } = setup();
+    o.onFlush({ appId: 'a', lane: 'batch', size: 10, reason: 'full' });
+    o.onFlush({ appId: 'a', lane: 'batch', size: 4, reason: 'window' });
+    o.onFlush({ appId: 'a', lane: 'single', size: 1, reason: 'single-lane' });
+    for (let i = 0; i < 14; i++) o.onAnswer({ appId: 'a', lane: 'batch', status: 200, queueMs: 5 });
+    o.onAnswer({ appId: 'a', lane: 'single', status: 201, queueMs: 5 });
+    o.onAnswer({ appId: 'a', lane: undefined, status: 503, queueMs: 5 });
+    second();
+
+    const s = await status.json();
+    expect(s.current).toMatchObject({ opsPerSec: 16, batchesPerSec: 2, fill: 7, fillMinute: 7 });
+    expect(s.totals).toMatchObject({
+      ops: 16,
+      opsByLane: { batch: 14, single: 1, none: 1 },
+      batches: 2,
+      batchOps: 14,
+      singles: 1,
+    });
+    expect(s.history.opsPerSec).toEqual([16]);
+    expect(s.history.fill).toEqual([7]);
+  });
+
+  it('shows no fill (null) for a second without a batch, and counts ops still in the open tick', async () => {
+    const { status, o, second } = setup();
+    second();
+    o.onAnswer({ appId: 'a', lane: 'batch', status: 200, queueMs: 5 });
+    const s = await status.json();
+    expect(s.current.fill).toBeNull();
+    expect(s.history.fill).toEqual([null]);
+    expect(s.totals.ops).toBe(1);
+    expect(s.lastMinute.opsByLane.batch).toBe(1);
+  });
+
+  it('divides by the time that really passed when the timer fires late', async () => {
+    let clock = 0;
+    const status = createStatus({
+      snapshot: () => [],
+      peek: async () => ({ tokens: 0, cooldownMs: 0 }),
+      redisMode: () => 'none',
+      limits: LIMITS,
+      autoSample: false,
+      now: () => clock,
+    });
+    for (let i = 0; i < 10; i++)
+      status.observer.onAnswer({ appId: 'a', lane: 'batch', status: 200, queueMs: 1 });
+    clock = 2_000;
+    status.sample();
+    expect((await status.json()).current.opsPerSec).toBe(5);
+  });
+
+  it('counts upstream statuses of the last minute by lane and forgets older ones', async () => {
+    const { status, o, second } = setup();
+    o.onUpstream({ appId: 'a', lane: 'batch', status: 429, ms: 3 });
+    second();
+    for (let i = 0; i < 60; i++) second();
+    o.onUpstream({ appId: 'a', lane: 'batch', status: 200, ms: 3 });
+    o.onUpstream({ appId: 'a', lane: 'batch', status: 200, ms: 3 });
+    o.onUpstream({ appId: 'a', lane: 'single', status: 200, ms: 3 });
+    o.onUpstream({ appId: 'a', lane: 'single', status: 'error', ms: 3 });
+    o.onUpstream({ appId: 'a', lane: 'single', status: 429, ms: 3 });
+    second();
+    const s = await status.json();
+    expect(s.lastMinute.upstreamStatus).toEqual([
+      { status: '200', batch: 2, single: 1 },
+      { status: '429', batch: 0, single: 1 },
+      { status: 'error', batch: 0, single: 1 },
+    ]);
+    expect(s.totals.upstream429).toBe(2);
+    expect(s.current.upstream429PerSec).toBe(1);
+  });
+
+  it('keeps historySec samples, oldest first', async () => {
+    const { status, o, second } = setup({ historySec: 3 });
+    for (let i = 1; i <= 5; i++) {
+      for (let k = 0; k < i; k++) o.onAnswer({ appId: 'a', lane: 'batch', status: 200, queueMs: 1 });
+      second();
+    }
+    const s = await status.json();
+    expect(s.history.capacity).toBe(3);
+    expect(s.history.opsPerSec).toEqual([3, 4, 5]);
+    expect(s.history.t).toEqual([...s.history.t].sort((a, b) => a - b));
+  });
+
+  it('samples queue depth each second and lists apps busiest first with both buckets', async () => {
+    const peek = vi.fn(async (appId: string, bucket: 'batch' | 'rest') =>
+      bucket === 'batch'
+        ? { tokens: appId === 'quiet' ? 500 : 0, cooldownMs: 250.4 }
+        : { tokens: 3, cooldownMs: 0 },
+    );
+    const { status, setApps, second } = setup({
+      peek,
+      limits: { ...LIMITS, rest: { ratePerSec: 5, burst: 5 } },
+    });
+    setApps([
+      { appId: 'quiet', queued: 0, inflight: 1 },
+      { appId: 'busy', queued: 40, inflight: 10 },
+    ]);
+    second();
+    const s = await status.json();
+    expect(s.history.queued).toEqual([40]);
+    expect(s.current).toMatchObject({ queued: 40, inflight: 11 });
+    expect(s.apps.map((a) => a.appId)).toEqual(['busy', 'quiet']);
+    expect(s.apps[0]).toEqual({
+      appId: 'busy',
+      queued: 40,
+      inflight: 10,
+      batch: { ratePerSec: 1, burst: 500, tokens: 0, cooldownMs: 250.4 },
+      rest: { ratePerSec: 5, burst: 5, tokens: 3, cooldownMs: 0 },
+    });
+    expect(peek).toHaveBeenCalledWith('busy', 'rest', { ratePerSec: 5, burst: 5 });
+  });
+
+  it('lists at most maxApps apps and counts the rest', async () => {
+    const { status, setApps } = setup({ maxApps: 2 });
+    setApps([1, 2, 3].map((i) => ({ appId: `app${i}`, queued: i, inflight: 0 })));
+    const s = await status.json();
+    expect(s.apps.map((a) => a.appId)).toEqual(['app3', 'app2']);
+    expect(s.appsTotal).toBe(3);
+  });
+
+  it('shows a bucket as unknown when the limiter fails or is slow, without holding the answer', async () => {
+    const { status, setApps } = setup({
+      peekTimeoutMs: 20,
+      peek: (appId) => (appId === 'slow' ? new Promise(() => {}) : Promise.reject(new Error('down'))),
+    });
+    setApps([
+      { appId: 'slow', queued: 1, inflight: 0 },
+      { appId: 'failing', queued: 0, inflight: 0 },
+    ]);
+    const s = await status.json();
+    expect(s.apps.map((a) => a.batch.tokens)).toEqual([null, null]);
+    expect(s.apps[0]?.rest).toBeNull();
+  });
+
+  it('reports the Redis mode, shed, denials, collapsed reads and requeues', async () => {
+    let mode: 'shared' | 'fallback' = 'shared';
+    const { status, o } = setup({ redisMode: () => mode });
+    o.onShed({ appId: 'a', code: 'PROXY_QUEUE_FULL' });
+    o.onShed({ appId: 'a', code: 'PROXY_DEADLINE_EXCEEDED' });
+    o.onShed({ appId: 'a', code: 'PROXY_DEADLINE_EXCEEDED' });
+    o.onLimiter({ appId: 'a', bucket: 'batch', granted: false, waitMs: 10 });
+    o.onLimiter({ appId: 'a', bucket: 'batch', granted: true, waitMs: 0 });
+    o.onLimiter({ appId: 'a', bucket: 'rest', granted: false, waitMs: 10 });
+    o.onCollapsed({ appId: 'a' });
+    o.onRequeue({ appId: 'a', reason: '429', count: 4 });
+    expect((await status.json()).redis).toBe('shared');
+    mode = 'fallback';
+    const s = await status.json();
+    expect(s.redis).toBe('fallback');
+    expect(s.totals).toMatchObject({
+      shed: { queueFull: 1, deadline: 2 },
+      limiterDenials: { batch: 1, rest: 1 },
+      collapsed: 1,
+      requeued: 4,
+    });
+  });
+
+  it('shares one build between pages that poll at the same moment', async () => {
+    const peek = vi.fn(async () => ({ tokens: 1, cooldownMs: 0 }));
+    const { status, setApps } = setup({ peek });
+    setApps([{ appId: 'a', queued: 1, inflight: 0 }]);
+    const [x, y] = await Promise.all([status.json(), status.json()]);
+    expect(x).toBe(y);
+    expect(peek).toHaveBeenCalledTimes(1);
+  });
+
+  it('samples on its own every second until stopped', async () => {
+    vi.useFakeTimers();
+    try {
+      const status = createStatus({
+        snapshot: () => [],
+        peek: async () => ({ tokens: 0, cooldownMs: 0 }),
+        redisMode: () => 'none',
+        limits: LIMITS,
+      });
+      vi.advanceTimersByTime(3_000);
+      expect((await status.json()).history.t).toHaveLength(3);
+      status.stop();
+      vi.advanceTimersByTime(3_000);
+      expect((await status.json()).history.t).toHaveLength(3);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe('combineObservers', () => {
+  it('passes every event to both observers, first one first', () => {
+    const calls: string[] = [];
+    const a: SchedulerObserver = {
+      onFlush: (e) => calls.push(`a flush ${e.size}`),
+      onAnswer: (e) => calls.push(`a answer ${e.status}`),
+    };
+    const b: SchedulerObserver = {
+      onFlush: (e) => calls.push(`b flush ${e.size}`),
+      onShed: (e) => calls.push(`b shed ${e.code}`),
+    };
+    const both = combineObservers(a, b);
+    both.onFlush({ appId: 'x', lane: 'batch', size: 3, reason: 'full' });
+    both.onAnswer({ appId: 'x', lane: 'batch', status: 200, queueMs: 1 });
+    both.onShed({ appId: 'x', code: 'PROXY_QUEUE_FULL' });
+    both.onCollapsed({ appId: 'x' });
+    expect(calls).toEqual(['a flush 3', 'b flush 3', 'a answer 200', 'b shed PROXY_QUEUE_FULL']);
+  });
+});
+
+describe('admin status routes', () => {
+  const admin = (withStatus: boolean) => {
+    const { status, setApps } = setup();
+    setApps([{ appId: '<img src=x onerror=alert(1)>', queued: 2, inflight: 0 }]);
+    return createAdminApp({
+      metrics: undefined,
+      notReadyReason: () => undefined,
+      ...(withStatus ? { status } : {}),
+    });
+  };
+
+  it('serves the page with a CSP that allows only its own inline script and style', async () => {
+    const res = await admin(true).request('/');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toMatch(/script-src 'sha256-[A-Za-z0-9+/]+=*'/);
+    expect(csp).not.toContain('unsafe-inline');
+    const html = await res.text();
+    expect(html).toBe(statusPage.html);
+    // No external resource: the network may be closed and the page must work offline.
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+  });
+
+  it('ships a script that parses and writes data only as text, never as markup', () => {
+    const script = /<script>([\s\S]*)<\/script>/.exec(statusPage.html)?.[1] ?? '';
+    expect(() => new Script(script)).not.toThrow();
+    expect(script).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/);
+  });
+
+  it('serves status.json uncached, app ids as data', async () => {
+    const res = await admin(true).request('/status.json');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const body = (await res.json()) as { apps: Array<{ appId: string }> };
+    expect(body.apps[0]?.appId).toBe('<img src=x onerror=alert(1)>');
+  });
+
+  it('has no status routes when the status is off', async () => {
+    expect((await admin(false).request('/')).status).toBe(404);
+    expect((await admin(false).request('/status.json')).status).toBe(404);
+  });
+});

@@ -1,0 +1,163 @@
+// The live status page in a real browser: headless Chromium (Debian's `chromium` package) driven by
+// playwright-core loads GET / from the admin listener of the real proxy process while a bounded load
+// runs, and the numbers it shows move. The screenshot lands in test/.artifacts/status-page.png.
+
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
+import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { type RedisProcess, startRedis } from '../harness/redis.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = fileURLToPath(new URL('../.artifacts/', import.meta.url));
+const APPS = { app1: 'sk_status_secret_app1', app2: 'sk_status_secret_app2' };
+// Per app: 4 batch calls/s of 10 ops plus 5 single calls/s = 45 ops/s. The load offers 50/s per app
+// for 3 s (300 calls): ops queue for the next batch token, batches leave nearly full, both lanes show
+// and the queue drains within a second of the end.
+const BATCH = { ratePerSec: 4, burst: 1 };
+const REST = { ratePerSec: 5, burst: 5 };
+const CALLS_PER_APP = 150;
+const LOAD_MS = 3_000;
+
+let upstream: FakeUpstream;
+let redis: RedisProcess;
+let proxy: ProxyProcess;
+let context: BrowserContext;
+let userDataDir: string;
+
+beforeAll(async () => {
+  // No skip: a machine without the browser fails here, saying what to install.
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `${CHROMIUM} not found: the status page test needs Debian's chromium (apt-get install -y chromium)`,
+    );
+  }
+  upstream = await startFakeUpstream({ apps: APPS, limits: { batch: BATCH, rest: REST } });
+  redis = await startRedis();
+  proxy = await startProxyProcess({
+    UPSTREAM_URL: upstream.url,
+    REDIS_URL: redis.url,
+    LOG_LEVEL: 'warn',
+    BATCH_RATE_PER_SEC: String(BATCH.ratePerSec),
+    BATCH_BURST: String(BATCH.burst),
+    REST_RATE_PER_SEC: String(REST.ratePerSec),
+    REST_BURST: String(REST.burst),
+  });
+  userDataDir = mkdtempSync(join(tmpdir(), 'status-page-chromium-'));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    timeout: 15_000,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+afterAll(async () => {
+  await context?.close();
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  const code = proxy ? await proxy.stop() : 0;
+  await redis?.stop();
+  await upstream?.close();
+  expect(code).toBe(0);
+});
+
+/** Offers CALLS_PER_APP writes per app, spread evenly over LOAD_MS; resolves with their statuses. */
+async function load(): Promise<number[]> {
+  const calls: Array<Promise<number>> = [];
+  const waves = 30;
+  for (let w = 0; w < waves; w++) {
+    for (const [appId, secret] of Object.entries(APPS)) {
+      for (let i = 0; i < CALLS_PER_APP / waves; i++) {
+        const id = `w${w}-${i}`;
+        calls.push(
+          fetch(`${proxy.url}/v1/${appId}/users/${id}`, {
+            method: 'PUT',
+            headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ name: id }),
+          }).then(async (res) => {
+            await res.arrayBuffer();
+            return res.status;
+          }),
+        );
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, LOAD_MS / waves));
+  }
+  return Promise.all(calls);
+}
+
+const number = async (page: Page, selector: string) =>
+  Number((await page.locator(selector).innerText()).replace(/,/g, ''));
+
+describe('the live status page', () => {
+  it('shows batching, queues, limiter buckets and Redis mode moving under load', async () => {
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+    });
+
+    await page.goto(`${proxy.adminUrl}/`, { timeout: 10_000 });
+    // The first poll rendered: the CSP let the inline script run and status.json answered.
+    await expect
+      .poll(() => page.locator('#redis-mode').innerText(), { timeout: 5_000 })
+      .toBe('Redis: shared');
+
+    const loadStart = performance.now();
+    const running = load();
+    await page.waitForTimeout(1_200);
+    const first = await number(page, '#ops-total');
+    await expect
+      .poll(() => number(page, '#ops-total'), { timeout: 5_000, interval: 250 })
+      .toBeGreaterThan(first);
+    // Fill and queue depth render as numbers while the load is on.
+    await expect.poll(() => page.locator('#fill').innerText(), { timeout: 5_000 }).toMatch(/^\d+\.\d$/);
+    await expect.poll(() => number(page, '#queued'), { timeout: 5_000, interval: 250 }).toBeGreaterThan(0);
+    // One row per app with both buckets read from the limiter (Redis).
+    await expect.poll(() => page.locator('#apps-body tr').count(), { timeout: 5_000 }).toBe(2);
+    expect(await page.locator('#apps-body td.app').allInnerTexts()).toEqual(
+      expect.arrayContaining(['app1', 'app2']),
+    );
+    const tokens = await page.locator('#apps-body tr').first().locator('td').nth(3).innerText();
+    expect(tokens).toMatch(/^\d+ \/ 1$/);
+    // The charts drew a line from the sampled history.
+    expect(await page.locator('#chart-ops path').getAttribute('d')).toMatch(/^M[\d.]+ [\d.]+L/);
+
+    // The picture is taken late in the load, once the history shows the steady state.
+    await page.waitForTimeout(Math.max(0, loadStart + LOAD_MS - 200 - performance.now()));
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'status-page.png'), fullPage: true });
+
+    const statuses = await running;
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    // Both lanes carried calls and the upstream answered 200s (visible in the last-minute table).
+    await expect
+      .poll(() => page.locator('#lanes-body tr').nth(1).locator('td').nth(2).innerText(), { timeout: 3_000 })
+      .not.toBe('0');
+    expect(await page.locator('#status-body td').first().innerText()).toBe('200');
+
+    // No secret or Authorization value anywhere on the page or in its data.
+    const html = await page.content();
+    const json = await (await fetch(`${proxy.adminUrl}/status.json`)).text();
+    for (const text of [html, json]) {
+      for (const secret of Object.values(APPS)) expect(text).not.toContain(secret);
+      expect(text.toLowerCase()).not.toContain('bearer');
+    }
+    expect(problems).toEqual([]);
+  }, 20_000);
+});
