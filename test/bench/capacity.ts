@@ -1,0 +1,206 @@
+// Scenario 2 — capacity: closed-loop load (many callers, each sending its next call on the answer)
+// against nginx as a plain keep-alive reverse proxy and against our proxy, both in front of the same
+// unlimited fake upstream, in alternating runs. Every call writes a distinct resource, so every op is
+// batchable with every other. CPU time comes from /proc/<pid>/stat before and after each run.
+
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { APP_ID, APPS, pidOf, SECRET, startProxy } from './context.js';
+import { closedLoop, httpSend, percentile, pool, putUser, sleep } from './load.js';
+import { startNginx } from './nginx.js';
+import { cpuMs, treeCpuMs } from './proc.js';
+import { type SelfTime, topSelfTime } from './profile.js';
+import { ms, num, pct, type Report } from './report.js';
+import { delta, startUpstream, type UpstreamProcess } from './upstream.js';
+
+export interface CapacityOptions {
+  callers: number;
+  warmMs: number;
+  durationMs: number;
+  /** Each round measures nginx, then the proxy. */
+  rounds: number;
+  windowMs: number;
+  /** Where the CPU profile of one extra proxy run goes (undefined: no profile). */
+  profileDir: string | undefined;
+  repoRoot: string;
+}
+
+interface Row {
+  round: number;
+  target: 'nginx' | 'proxy';
+  callsPerSec: number;
+  upstreamPerSec: number;
+  p50: number;
+  p99: number;
+  cpuPerCallUs: number;
+  cpuShare: number;
+  upstreamCpuPerCallUs: number;
+  failed: number;
+}
+
+interface Target {
+  name: 'nginx' | 'proxy';
+  url: string;
+  /** CPU time of everything that serves this target (nginx: master and workers). */
+  cpu: () => number;
+}
+
+async function measure(target: Target, upstream: UpstreamProcess, opts: CapacityOptions, round: number) {
+  const p = pool(target.url, opts.callers);
+  try {
+    const run = closedLoop({ send: httpSend([p], putUser(APP_ID, SECRET)), callers: opts.callers });
+    await sleep(opts.warmMs);
+    const s0 = await upstream.snapshot();
+    const c0 = run.counts();
+    const cpu0 = target.cpu();
+    const up0 = cpuMs(upstream.pid);
+    const t0 = performance.now();
+    const fromUs = Number(process.hrtime.bigint() / 1000n);
+    run.resetLatencies();
+    await sleep(opts.durationMs);
+    const t1 = performance.now();
+    const toUs = Number(process.hrtime.bigint() / 1000n);
+    const cpu1 = target.cpu();
+    const up1 = cpuMs(upstream.pid);
+    const c1 = run.counts();
+    const s1 = await upstream.snapshot();
+    const lat = run.latencies().sort((a, b) => a - b);
+    await run.stop(10_000);
+    const secs = (t1 - t0) / 1000;
+    const calls = c1.completed - c0.completed;
+    const d = delta(s0, s1);
+    const row: Row = {
+      round,
+      target: target.name,
+      callsPerSec: calls / secs,
+      upstreamPerSec: (d.batchCalls + d.singleCalls) / secs,
+      p50: percentile(lat, 50, true),
+      p99: percentile(lat, 99, true),
+      cpuPerCallUs: ((cpu1 - cpu0) * 1000) / calls,
+      cpuShare: (cpu1 - cpu0) / (t1 - t0),
+      upstreamCpuPerCallUs: ((up1 - up0) * 1000) / calls,
+      failed: calls - (c1.ok - c0.ok),
+    };
+    return { row, window: { fromUs, toUs } };
+  } finally {
+    await p.close();
+  }
+}
+
+export interface Profile {
+  rows: SelfTime[];
+  busyMs: number;
+  file: string;
+}
+
+const PROXY_ENV = (upstreamUrl: string, windowMs: number) => ({
+  UPSTREAM_URL: upstreamUrl,
+  BATCH_WINDOW_MS: String(windowMs),
+  // Pacing is not what this scenario measures: a batch bucket that never runs dry.
+  BATCH_RATE_PER_SEC: '100000',
+  BATCH_BURST: '100000',
+});
+
+export async function capacity(
+  report: Report,
+  opts: CapacityOptions,
+): Promise<{ profile: Profile | undefined; nginxConf: string }> {
+  const upstream = await startUpstream({ apps: APPS });
+  const nginx = await startNginx(upstream.url, 1);
+  const proxy = await startProxy(PROXY_ENV(upstream.url, opts.windowMs));
+  const rows: Row[] = [];
+  let profile: Profile | undefined;
+  try {
+    const targets: Target[] = [
+      { name: 'nginx', url: nginx.url, cpu: () => treeCpuMs(nginx.pid) },
+      { name: 'proxy', url: proxy.url, cpu: () => cpuMs(pidOf(proxy)) },
+    ];
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const target of targets) {
+        await upstream.reset();
+        rows.push((await measure(target, upstream, opts, round)).row);
+      }
+    }
+    await proxy.stop();
+
+    if (opts.profileDir) {
+      // One more proxy run under the V8 sampling profiler, not in the table (profiling costs CPU).
+      const dir = opts.profileDir;
+      if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+      const profiled = await startProxy(
+        {
+          ...PROXY_ENV(upstream.url, opts.windowMs),
+          BENCH_PROXY_MAIN: join(opts.repoRoot, 'apps/proxy/dist/main.js'),
+          BENCH_PROFILE_DIR: dir,
+        },
+        fileURLToPath(new URL('./profiled-proxy.js', import.meta.url)),
+      );
+      let window: { fromUs: number; toUs: number } | undefined;
+      try {
+        await upstream.reset();
+        window = (await measure({ name: 'proxy', url: profiled.url, cpu: () => 0 }, upstream, opts, 0))
+          .window;
+      } finally {
+        await profiled.stop();
+      }
+      const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+      if (file)
+        profile = { ...topSelfTime(join(dir, file), opts.repoRoot, 10, window), file: join(dir, file) };
+    }
+  } finally {
+    await proxy.stop();
+    await nginx.stop();
+    await upstream.close();
+  }
+
+  report.table(
+    [
+      'run',
+      'target',
+      'calls/s',
+      'upstream calls/s',
+      'p50',
+      'p99',
+      'CPU per call',
+      'CPU busy (1 core = 100 %)',
+      'fake upstream CPU per call',
+      'non-2xx',
+    ],
+    rows.map((r) => [
+      r.round,
+      r.target,
+      num(r.callsPerSec, 0),
+      num(r.upstreamPerSec, 0),
+      ms(r.p50),
+      ms(r.p99),
+      `${num(r.cpuPerCallUs, 1)} µs`,
+      pct(r.cpuShare, 0),
+      `${num(r.upstreamCpuPerCallUs, 1)} µs`,
+      r.failed,
+    ]),
+  );
+  // The median run of each target: one disturbed run on a shared machine does not move it.
+  const median = (target: Row['target'], k: 'callsPerSec' | 'cpuPerCallUs' | 'upstreamPerSec') =>
+    percentile(
+      rows.filter((r) => r.target === target).map((r) => r[k]),
+      50,
+    );
+  report.table(
+    ['target', 'median calls/s', 'median upstream calls/s', 'median CPU per call'],
+    (['nginx', 'proxy'] as const).map((t) => [
+      t,
+      num(median(t, 'callsPerSec'), 0),
+      num(median(t, 'upstreamPerSec'), 0),
+      `${num(median(t, 'cpuPerCallUs'), 1)} µs`,
+    ]),
+  );
+  report.text(
+    `Proxy CPU per call is ${num(median('proxy', 'cpuPerCallUs') / median('nginx', 'cpuPerCallUs'), 1)}× ` +
+      `nginx's; the proxy sends ${num(median('proxy', 'upstreamPerSec') / median('proxy', 'callsPerSec'), 3)} ` +
+      'upstream calls per call (nginx: 1).',
+  );
+  return { profile, nginxConf: nginx.conf };
+}

@@ -1,0 +1,199 @@
+// Scenario 1 — overhead: open-loop load at a fixed rate; latency of calls made directly to the fake
+// upstream against the same calls through the proxy. Both streams run at the same time (each at the
+// full rate, interleaved by the clock), so both see the same machine: on a shared box the noise of
+// other work lands on both sides of the subtraction instead of on one run. The upstream and the
+// proxy's batch bucket are unlimited for practical purposes, so what remains is the window plus the
+// proxy's own cost.
+
+import { APP_ID, APPS, SECRET, startProxy } from './context.js';
+import {
+  type Counts,
+  httpSend,
+  type LoadRun,
+  openLoop,
+  percentile,
+  pool,
+  putUser,
+  type Send,
+} from './load.js';
+import { ms, num, type Report } from './report.js';
+import { delta, startUpstream } from './upstream.js';
+
+export interface OverheadOptions {
+  ratePerSec: number;
+  warmMs: number;
+  durationMs: number;
+  windowsMs: number[];
+}
+
+interface Stream {
+  sorted: number[];
+  counts: Counts;
+  lagP99: number;
+}
+
+function stream(run: LoadRun, counts: Counts): Stream {
+  return { sorted: run.latencies().sort((a, b) => a - b), counts, lagP99: run.sendLag().p99 };
+}
+
+export async function overhead(report: Report, opts: OverheadOptions): Promise<{ pass: boolean }> {
+  const upstream = await startUpstream({ apps: APPS });
+  const rows: (string | number)[][] = [];
+  const added: (string | number)[][] = [];
+  const where: (string | number)[][] = [];
+  let pass = true;
+  try {
+    for (const windowMs of opts.windowsMs) {
+      const proxy = await startProxy({
+        UPSTREAM_URL: upstream.url,
+        BATCH_WINDOW_MS: String(windowMs),
+        BATCH_RATE_PER_SEC: '1000',
+        BATCH_BURST: '1000',
+      });
+      const directPool = pool(upstream.url, 256);
+      const proxyPool = pool(proxy.url, 256);
+      try {
+        await upstream.reset();
+        // Distinct users for the two streams (odd and even numbers).
+        const call = putUser(APP_ID, SECRET, 1_000_000);
+        const direct = httpSend([directPool], (i) => call(2 * i));
+        // The proxied stream also keeps each answer's Server-Timing, to show where its time went.
+        let timings: Timing[] = [];
+        const proxied: Send = async (i) => {
+          const c = call(2 * i + 1);
+          const t0 = performance.now();
+          const res = await proxyPool.request({
+            method: c.method,
+            path: c.path,
+            headers: c.headers,
+            body: c.body ?? null,
+          });
+          await res.body.dump();
+          timings.push(timing(performance.now() - t0, res.headers['server-timing']));
+          return res.statusCode;
+        };
+        const both = (durationMs: number) => [
+          openLoop({ send: direct, ratePerSec: opts.ratePerSec, durationMs }),
+          openLoop({ send: proxied, ratePerSec: opts.ratePerSec, durationMs }),
+        ];
+        // Warm-up (JIT, connections), not recorded.
+        await Promise.all(both(opts.warmMs).map((r) => r.stop()));
+        timings = [];
+        const before = await upstream.snapshot();
+        const [dRun, pRun] = both(opts.durationMs);
+        if (!dRun || !pRun) throw new Error('no load');
+        const [dCounts, pCounts] = await Promise.all([dRun.stop(), pRun.stop()]);
+        const d = delta(before, await upstream.snapshot());
+        const ds = stream(dRun, dCounts);
+        const ps = stream(pRun, pCounts);
+        const q = (s: Stream, p: number) => percentile(s.sorted, p, true);
+        const line = (label: string, s: Stream, upstreamCalls: number, opsPerCall: number) => [
+          `${windowMs} ms`,
+          label,
+          s.counts.sent,
+          s.counts.sent - s.counts.ok,
+          ms(q(s, 50)),
+          ms(q(s, 90)),
+          ms(q(s, 99)),
+          ms(s.sorted[s.sorted.length - 1] ?? Number.NaN),
+          upstreamCalls,
+          num(opsPerCall, 2),
+          ms(s.lagP99),
+        ];
+        rows.push(line('direct to the fake upstream', ds, d.singleCalls, 1));
+        rows.push(
+          line(
+            'through the proxy',
+            ps,
+            d.batchCalls,
+            d.batchAdmitted > 0 ? d.batchOps / d.batchAdmitted : Number.NaN,
+          ),
+        );
+        const p50 = q(ps, 50) - q(ds, 50);
+        const p99 = q(ps, 99) - q(ds, 99);
+        const ok = p99 <= windowMs + 1 && ps.counts.ok === ps.counts.sent;
+        pass &&= ok;
+        const split = (k: keyof Timing, p: number) =>
+          percentile(
+            timings.map((t) => t[k]),
+            p,
+          );
+        where.push([
+          `${windowMs} ms`,
+          `${ms(split('queue', 50))} / ${ms(split('queue', 99))}`,
+          `${ms(split('upstream', 50))} / ${ms(split('upstream', 99))}`,
+          `${ms(split('rest', 50))} / ${ms(split('rest', 99))}`,
+          `${ms(split('total', 50))} / ${ms(split('total', 99))}`,
+        ]);
+        added.push([
+          `${windowMs} ms`,
+          ms(p50),
+          ms(p99),
+          ms(p50 - windowMs),
+          ms(p99 - windowMs),
+          `≤ ${windowMs + 1} ms`,
+          ok ? 'met' : 'MISSED',
+        ]);
+      } finally {
+        await directPool.close();
+        await proxyPool.close();
+        await proxy.stop();
+      }
+    }
+  } finally {
+    await upstream.close();
+  }
+
+  report.table(
+    [
+      'window',
+      'path',
+      'calls',
+      'non-2xx',
+      'p50',
+      'p90',
+      'p99',
+      'max',
+      'upstream calls',
+      'ops/upstream call',
+      'send lag p99',
+    ],
+    rows,
+  );
+  report.table(
+    [
+      'window',
+      'added p50',
+      'added p99',
+      'p50 beyond the window',
+      'p99 beyond the window',
+      'target (added p99)',
+      'result',
+    ],
+    added,
+  );
+  report.text(
+    'Where the proxied calls spent their time, p50 / p99 of each part on its own, from the ' +
+      "proxy's `Server-Timing`: queue (from the proxy having the whole request to its batch leaving: " +
+      "the window), upstream (the batch call, as the proxy timed it), and the rest (the caller's " +
+      'total minus both: reading and parsing the request, writing the answer, loopback, event-loop ' +
+      'delays in the proxy and in the load generator).',
+  );
+  report.table(['window', 'queue', 'upstream', 'rest', 'total (caller)'], where);
+  return { pass };
+}
+
+interface Timing {
+  total: number;
+  queue: number;
+  upstream: number;
+  rest: number;
+}
+
+function timing(total: number, header: string | string[] | undefined): Timing {
+  const text = Array.isArray(header) ? header.join(',') : (header ?? '');
+  const dur = (name: string) => Number(new RegExp(`${name};dur=([\\d.]+)`).exec(text)?.[1] ?? Number.NaN);
+  const queue = dur('queue');
+  const upstream = dur('upstream');
+  return { total, queue, upstream, rest: total - queue - upstream };
+}

@@ -1,0 +1,98 @@
+// What the benchmarks read from /proc (Linux only): CPU time and resident memory of a process, and the
+// machine they ran on.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism, release, totalmem } from 'node:os';
+
+let clockTicks: number | undefined;
+
+/** Clock ticks per second, the unit of utime and stime in /proc/<pid>/stat (100 on Linux nearly always). */
+function ticksPerSec(): number {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/** User + system CPU time of one process so far, in milliseconds (0 when it is gone). */
+export function cpuMs(pid: number): number {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 0;
+  }
+  // The command name may contain spaces and parentheses: fields are counted after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of the whole line (utime, stime) are 12 and 13 after the name.
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / ticksPerSec();
+}
+
+/** The direct children of a process (e.g. nginx workers of its master). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      if (text) out.push(...text.split(/\s+/).map(Number));
+    }
+  } catch {
+    // gone
+  }
+  return out;
+}
+
+/** CPU time of a process and its direct children. */
+export function treeCpuMs(pid: number): number {
+  return cpuMs(pid) + childPids(pid).reduce((sum, child) => sum + cpuMs(child), 0);
+}
+
+/** Resident set size in bytes (VmRSS of /proc/<pid>/status). */
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
+  if (kb === undefined) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(kb) * 1024;
+}
+
+export interface Machine {
+  cpus: number;
+  cpuModel: string;
+  memoryGiB: number;
+  kernel: string;
+  node: string;
+  nginx: string;
+  redis: string;
+}
+
+function version(bin: string, args: string[], pattern: RegExp): string {
+  // nginx -v prints to stderr, redis-server --version to stdout.
+  const out = spawnSync(bin, args, { encoding: 'utf8' });
+  if (out.error) return 'not found';
+  return pattern.exec(`${out.stdout}${out.stderr}`)?.[1] ?? 'unknown';
+}
+
+export function machine(): Machine {
+  let cpuModel = 'unknown';
+  try {
+    cpuModel =
+      /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpuModel;
+  } catch {
+    // not Linux
+  }
+  return {
+    cpus: availableParallelism(),
+    cpuModel,
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    kernel: release(),
+    node: process.version,
+    nginx: version('nginx', ['-v'], /nginx\/(\S+)/),
+    redis: version('redis-server', ['--version'], /v=(\S+)/),
+  };
+}
