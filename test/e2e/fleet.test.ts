@@ -66,7 +66,10 @@ function percentile(values: number[], p: number): number {
 
 describe('a fleet sharing Redis', () => {
   it('three replicas pace one exact upstream limit with zero 429s and lose no time', async () => {
-    const rate = 10;
+    // Each batch waits for the previous one's answer (SPEC §7), a fixed ~5-10 ms per call on this
+    // machine: at 5 batches/s that stays within the 10% the issue allows (at the upstream's real
+    // 1/s it is under 1%).
+    const rate = 5;
     const { upstream, proxies } = await fleet(
       3,
       { ratePerSec: rate, burst: 1 },
@@ -75,7 +78,7 @@ describe('a fleet sharing Redis', () => {
         BATCH_BURST: '1',
       },
     );
-    const calls = 300;
+    const calls = 200;
     const started = performance.now();
     const results = await Promise.all(Array.from({ length: calls }, (_, i) => putUser(proxies, i)));
     const elapsed = performance.now() - started;
@@ -84,7 +87,7 @@ describe('a fleet sharing Redis', () => {
     if (upstream.stats.rejected429.batch > 0) console.log(proxies.map((p) => p.logs()).join('\n'));
     expect(upstream.stats.rejected429.batch).toBe(0);
     const batches = upstream.stats.batchSizes.length;
-    // The limit allows one batch per 100 ms after the first: the upstream must see the batches arrive
+    // The limit allows one batch per 200 ms after the first: the upstream must see the batches arrive
     // within 10% of that (spacing from each answer costs the answer's latency, SPEC §7).
     const allowedMs = ((batches - 1) / rate) * 1000;
     const arrivals = upstream.stats.arrivals.batch;

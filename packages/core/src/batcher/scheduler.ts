@@ -454,6 +454,9 @@ export class Scheduler {
   }
 
   async #tryBatch(app: AppState, candidate: Candidate): Promise<boolean> {
+    // The grant happens in the limiter some time after this: measuring lag from here over-counts it,
+    // which is the safe side.
+    const asked = this.#now();
     const decision = await this.#acquire(app, 'batch', app.batchKey, this.#o.batchLimit);
     const now = this.#now();
     if (!decision.granted) {
@@ -465,7 +468,7 @@ export class Scheduler {
     // The acquire awaited: some ops may have left meanwhile (caller gone, expired).
     const ops = candidate.ops.filter((op) => op.state === 'queued');
     if (ops.length === 0) {
-      this.#settle(app, 'batch', now, decision);
+      this.#settle(app, 'batch', asked, decision);
       return true;
     }
     this.#o.observer?.onFlush?.({
@@ -474,7 +477,7 @@ export class Scheduler {
       size: ops.length,
       reason: candidate.reason,
     });
-    this.#sendBatch(app, candidate.group.credential, ops, now, decision).catch((error: unknown) =>
+    this.#sendBatch(app, candidate.group.credential, ops, asked, decision).catch((error: unknown) =>
       this.#crashed(app, ops, error),
     );
     return true;
@@ -483,7 +486,14 @@ export class Scheduler {
   /** Sends the first op of `ops` that is still queued on the single lane; false when no rest token. */
   async #trySingle(app: AppState, ops: PendingOp[]): Promise<boolean> {
     const limit = this.#o.restLimit;
-    let decision: Decision = { granted: true, remaining: 0, settleAfterMs: Number.POSITIVE_INFINITY };
+    const asked = this.#now();
+    // Without a rest bucket the single lane is not paced: a grant that settles nothing.
+    let decision: Decision = {
+      granted: true,
+      remaining: 0,
+      settleAfterMs: Number.POSITIVE_INFINITY,
+      grant: { baseTat: '0' },
+    };
     if (limit) {
       decision = await this.#acquire(app, 'rest', app.restKey, limit);
       if (!decision.granted) {
@@ -493,13 +503,11 @@ export class Scheduler {
     }
     const op = ops.find((o) => o.state === 'queued');
     if (!op) {
-      this.#settle(app, 'rest', this.#now(), decision);
+      this.#settle(app, 'rest', asked, decision);
       return true;
     }
     this.#o.observer?.onFlush?.({ appId: app.appId, lane: 'single', size: 1, reason: 'single-lane' });
-    this.#sendSingle(app, op, this.#now(), decision).catch((error: unknown) =>
-      this.#crashed(app, [op], error),
-    );
+    this.#sendSingle(app, op, asked, decision).catch((error: unknown) => this.#crashed(app, [op], error));
     return true;
   }
 
@@ -533,10 +541,11 @@ export class Scheduler {
   #settle(app: AppState, bucket: 'batch' | 'rest', grantedAt: number, decision: Decision): void {
     const limit = bucket === 'batch' ? this.#o.batchLimit : this.#o.restLimit;
     if (!decision.granted || !limit) return;
-    if (!decision.lease && this.#now() - grantedAt <= decision.settleAfterMs) return;
     const key = bucket === 'batch' ? app.batchKey : app.restKey;
+    // Every answered call reports its lag: the upstream counted its arrival, which may have been as
+    // late as the answer (one round trip, off the callers' path).
     this.#o.limiter
-      .settle(key, limit, decision.lease)
+      .settle(key, limit, decision.grant, Math.max(0, this.#now() - grantedAt))
       .catch(() => {
         // Best effort: a lost settle leaves a lease to expire on its own (leaseMs).
       })

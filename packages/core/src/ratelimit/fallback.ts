@@ -1,7 +1,7 @@
 // Keeps rate limiting up while the shared (Redis) limiter is unreachable: an in-process limiter at a
 // share of each limit serves until a background probe finds the primary answering again (SPEC §7).
 
-import type { BucketLimit, Decision, Lease, Limiter } from './limiter.js';
+import type { BucketLimit, Decision, Grant, Limiter } from './limiter.js';
 import { MemoryLimiter } from './memory.js';
 
 export type LimiterMode = 'shared' | 'fallback';
@@ -76,8 +76,8 @@ export class FallbackLimiter implements Limiter {
     return this.#serve((limiter) => limiter.acquire(key, limit, leaseMs));
   }
 
-  settle(key: string, limit: BucketLimit, lease?: Lease): Promise<void> {
-    return this.#serve((limiter) => limiter.settle(key, limit, lease));
+  settle(key: string, limit: BucketLimit, grant?: Grant, lagMs?: number): Promise<void> {
+    return this.#serve((limiter) => limiter.settle(key, limit, grant, lagMs));
   }
 
   pause(key: string, limit: BucketLimit, ms: number): Promise<void> {

@@ -1,7 +1,7 @@
 // GCRA arithmetic, pure. The in-process limiter calls it; scripts/gcra.lua is the same arithmetic
 // run inside Redis (keep the two in step; limiter.case.test.ts runs both against the same cases).
 
-import type { BucketLimit, Decision, Lease } from './limiter.js';
+import type { BucketLimit, Decision, Grant, Lease } from './limiter.js';
 
 export function intervalMs(limit: BucketLimit): number {
   return 1000 / limit.ratePerSec;
@@ -27,16 +27,23 @@ export function gcraAcquire(
   if (leaseMs > 0 && remaining === 0) {
     const leased = next + leaseMs;
     const lease: Lease = { leasedTat: String(leased), baseTat: String(next) };
-    return { decision: { granted: true, remaining, settleAfterMs, lease }, tat: leased };
+    return { decision: { granted: true, remaining, settleAfterMs, grant: lease, lease }, tat: leased };
   }
-  return { decision: { granted: true, remaining, settleAfterMs }, tat: next };
+  return {
+    decision: { granted: true, remaining, settleAfterMs, grant: { baseTat: String(next) } },
+    tat: next,
+  };
 }
 
-/** The call was answered: the next grant one interval from now at the earliest; a lease released. */
-export function gcraSettle(tat: number, now: number, limit: BucketLimit, lease?: Lease): number {
-  if (lease && String(tat) === lease.leasedTat)
-    return Math.max(Number(lease.baseTat), now + intervalMs(limit));
-  return Math.max(tat, now + intervalMs(limit));
+/**
+ * The call was answered `lagMs` after its grant was asked for: its arrival upstream may have been that
+ * late, so the bucket moves as if granted then (a lease, if still in place, is released to that).
+ */
+export function gcraSettle(tat: number, now: number, limit: BucketLimit, grant?: Grant, lagMs = 0): number {
+  if (!grant) return Math.max(tat, now + intervalMs(limit));
+  const moved = Number(grant.baseTat) + lagMs;
+  if (grant.leasedTat !== undefined && String(tat) === grant.leasedTat) return moved;
+  return Math.max(tat, moved);
 }
 
 export function gcraPause(tat: number, now: number, limit: BucketLimit, ms: number): number {

@@ -17,7 +17,9 @@ export type Decision =
        * next grant is spaced from the answer (SPEC §7). Under load this is large and settle is skipped.
        */
       readonly settleAfterMs: number;
-      /** Set when the grant emptied the bucket and a lease was asked for: pass it to `settle`. */
+      /** What `settle` needs to account for this call once it is answered. */
+      readonly grant: Grant;
+      /** Set when the grant emptied the bucket and a lease was asked for (the same as `grant`). */
       readonly lease?: Lease;
     }
   | {
@@ -32,11 +34,15 @@ export type Decision =
  * passes, if the replica dies): at the edge of the limit, a call that leaves late followed by one
  * that leaves promptly would arrive closer than one interval and earn a 429. Opaque to callers.
  */
-export interface Lease {
-  /** The TAT the lease stored; settle releases only if it is still there. */
-  readonly leasedTat: string;
-  /** The TAT the grant would have stored without the lease. */
+export interface Grant {
+  /** The TAT the grant stored (without any lease). */
   readonly baseTat: string;
+  /** The TAT the lease stored, when leased; settle releases it only if it is still there. */
+  readonly leasedTat?: string;
+}
+
+export interface Lease extends Grant {
+  readonly leasedTat: string;
 }
 
 export interface Limiter {
@@ -46,11 +52,12 @@ export interface Limiter {
    */
   acquire(key: string, limit: BucketLimit, leaseMs?: number): Promise<Decision>;
   /**
-   * The call granted on `key` was just answered. The upstream counts arrivals, and an arrival is only
-   * known to be before its answer, so the next grant is spaced one interval from now at the earliest
-   * (SPEC §7), and the grant's lease, if any, is released.
+   * The call granted on `key` was just answered, `lagMs` after the grant was asked for. The upstream
+   * counts arrivals, and an arrival is only known to be before its answer: the bucket is moved as if
+   * the grant had happened `lagMs` later (SPEC §7: spacing from the answer), and the grant's lease,
+   * if any, is released. Without `grant`: the next grant one interval from now at the earliest.
    */
-  settle(key: string, limit: BucketLimit, lease?: Lease): Promise<void>;
+  settle(key: string, limit: BucketLimit, grant?: Grant, lagMs?: number): Promise<void>;
   /** The upstream answered 429: no grant on `key`, for any replica, for `ms`; then one token. */
   pause(key: string, limit: BucketLimit, ms: number): Promise<void>;
   /**

@@ -1,7 +1,7 @@
 // The in-process limiter: used when REDIS_URL is unset, and as the fallback while Redis is down.
 
 import { gcraAcquire, gcraPause, gcraPeek, gcraSettle } from './gcra.js';
-import type { BucketLimit, Decision, Lease, Limiter } from './limiter.js';
+import type { BucketLimit, Decision, Grant, Limiter } from './limiter.js';
 
 export interface MemoryLimiterOptions {
   now?: () => number;
@@ -37,8 +37,8 @@ export class MemoryLimiter implements Limiter {
     return Promise.resolve(decision);
   }
 
-  settle(key: string, limit: BucketLimit, lease?: Lease): Promise<void> {
-    this.#tats.set(key, gcraSettle(this.#tat(key), this.#now(), this.#scaled(limit), lease));
+  settle(key: string, limit: BucketLimit, grant?: Grant, lagMs?: number): Promise<void> {
+    this.#tats.set(key, gcraSettle(this.#tat(key), this.#now(), this.#scaled(limit), grant, lagMs));
     return Promise.resolve();
   }
 

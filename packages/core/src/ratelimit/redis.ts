@@ -2,7 +2,7 @@
 
 import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
-import type { BucketLimit, Decision, Lease, Limiter } from './limiter.js';
+import type { BucketLimit, Decision, Grant, Limiter } from './limiter.js';
 
 /** scripts/gcra.lua (copied next to the compiled module by the build). */
 export const GCRA_LUA = readFileSync(new URL('./scripts/gcra.lua', import.meta.url), 'utf8');
@@ -96,15 +96,19 @@ export class RedisLimiter implements Limiter {
     const reply = await this.#call(key, 'acquire', limit, leaseMs);
     const [granted, remaining, ms, tat, baseTat] = tuple(reply, 5);
     if (granted !== 1) return { granted: false, remaining: 0, retryAfterMs: decimal(ms) };
-    const decision = { granted: true as const, remaining: integer(remaining), settleAfterMs: decimal(ms) };
-    if (typeof baseTat === 'string' && baseTat !== '' && typeof tat === 'string') {
-      return { ...decision, lease: { leasedTat: tat, baseTat } };
+    if (typeof tat !== 'string' || typeof baseTat !== 'string') {
+      throw new Error(`gcra.lua: expected TAT strings, got ${JSON.stringify(reply)}`);
     }
-    return decision;
+    const decision = { granted: true as const, remaining: integer(remaining), settleAfterMs: decimal(ms) };
+    if (tat !== baseTat) {
+      const lease = { leasedTat: tat, baseTat };
+      return { ...decision, grant: lease, lease };
+    }
+    return { ...decision, grant: { baseTat } };
   }
 
-  async settle(key: string, limit: BucketLimit, lease?: Lease): Promise<void> {
-    await this.#call(key, 'settle', limit, 0, lease);
+  async settle(key: string, limit: BucketLimit, grant?: Grant, lagMs = 0): Promise<void> {
+    await this.#call(key, 'settle', limit, lagMs, grant);
   }
 
   /**
@@ -164,7 +168,7 @@ export class RedisLimiter implements Limiter {
     this.#redis.disconnect();
   }
 
-  #call(key: string, op: GcraOp, limit: BucketLimit, ms: number, lease?: Lease): Promise<unknown> {
+  #call(key: string, op: GcraOp, limit: BucketLimit, ms: number, grant?: Grant): Promise<unknown> {
     // String(number) is the shortest exact decimal, so the script computes on the very same doubles.
     return this.#client[COMMAND](
       this.#prefix + key,
@@ -173,8 +177,8 @@ export class RedisLimiter implements Limiter {
       String(limit.burst),
       String(ms),
       '',
-      lease?.leasedTat ?? '',
-      lease?.baseTat ?? '',
+      grant?.leasedTat ?? '',
+      grant?.baseTat ?? '',
       op === 'settle' && this.#subscriber ? this.#channel : '',
     );
   }

@@ -9,14 +9,14 @@
     ARGV[1]  op: 'acquire' | 'settle' | 'pause' | 'peek'
     ARGV[2]  ratePerSec
     ARGV[3]  burst
-    ARGV[4]  ms: the pause (op 'pause') or the lease (op 'acquire'; 0 = none)
+    ARGV[4]  ms: the pause (op 'pause'), the lease (op 'acquire'; 0 = none) or the lag (op 'settle')
     ARGV[5]  now in ms, for tests only. Empty: Redis TIME, so replicas with skewed clocks agree.
-    ARGV[6]  op 'settle': the lease's leased TAT, or '' for none
-    ARGV[7]  op 'settle': the lease's base TAT
+    ARGV[6]  op 'settle': the grant's leased TAT, or '' for none
+    ARGV[7]  op 'settle': the grant's base TAT, or '' (then: one interval from now)
     ARGV[8]  op 'settle': a channel to PUBLISH "<ms until the next grant>" on, or '' for none
 
   Output (a Lua number in a reply is truncated to an integer, so fractional values are strings):
-    acquire  {1, remaining, settleAfterMs, tat, baseTat}  granted; baseTat '' unless leased
+    acquire  {1, remaining, settleAfterMs, tat, baseTat}  granted; tat ~= baseTat when leased
              {0, 0, retryAfterMs, tat, ''}       denied (tat unchanged)
     settle   tat
     pause    tat
@@ -70,14 +70,20 @@ if op == 'acquire' then
     -- The grant emptied the bucket: keep it closed until this call is answered (see Lease).
     return {1, remaining, str(nextTat - now - t), store(nextTat + leaseMs), str(nextTat)}
   end
-  return {1, remaining, str(nextTat - now - t), store(nextTat), ''}
+  local stored = store(nextTat)
+  return {1, remaining, str(nextTat - now - t), stored, stored}
 elseif op == 'settle' then
+  -- The call's arrival may have been as late as its answer: move the bucket as if granted that
+  -- much later (lag = ARGV[4]); release a lease that is still in place to exactly that.
   local leased = ARGV[6]
+  local base = ARGV[7]
   local newTat
-  if leased ~= nil and leased ~= '' and stored == leased then
-    newTat = math.max(tonumber(ARGV[7]), now + t)
-  else
+  if base == nil or base == '' then
     newTat = math.max(tat, now + t)
+  elseif leased ~= nil and leased ~= '' and stored == leased then
+    newTat = tonumber(base) + tonumber(ARGV[4])
+  else
+    newTat = math.max(tat, tonumber(base) + tonumber(ARGV[4]))
   end
   local result = store(newTat)
   -- Waiting replicas come back when the next grant is possible, instead of polling for it.
