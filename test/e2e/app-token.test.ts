@@ -82,5 +82,21 @@ describe('AUTH_MODE=app-token', () => {
     const res = await put('/users/by-secret', `Bearer ${SECRET}`, { name: 's' });
     expect(res.status).toBe(200);
     expect(proxy.logs()).not.toContain(SECRET);
+    // One access line per caller: route template, status, batch id, queue and upstream time.
+    const lines = proxy
+      .logs()
+      .split('\n')
+      .filter((l) => l.includes('"msg":"request"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.length).toBeGreaterThanOrEqual(14);
+    expect(lines.at(-1)).toMatchObject({
+      method: 'PUT',
+      route: '/v1/:appId/users/:id',
+      status: 200,
+      kind: 'batched',
+    });
+    expect(lines.at(-1)).toHaveProperty('batchId');
+    expect(lines.at(-1)).toHaveProperty('queueMs');
+    expect(lines.at(-1)).toHaveProperty('upstreamMs');
   });
 });

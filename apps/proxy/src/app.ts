@@ -92,6 +92,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
         {
           requestId,
           method: incoming.method,
+          route: routeTemplate(incoming.url ?? '/'),
           kind,
           status: response.status,
           ms: round(performance.now() - started),
@@ -101,6 +102,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
                 upstreamMs: round(timing.upstreamMs),
                 batchSize: timing.batchSize,
                 lane: timing.lane,
+                batchId: timing.callId,
               }
             : {}),
         },
@@ -332,6 +334,20 @@ function answerResponse(answer: Answer, requestId: string): Response {
   if (timingHeader) headers['server-timing'] = timingHeader;
   const nullBody = answer.status === 204 || answer.status === 205 || answer.status === 304;
   return new Response(nullBody ? null : answer.body, { status: answer.status, headers });
+}
+
+/**
+ * The route template of a request for logs: ids replaced, query dropped, so lines group by route
+ * and carry no resource ids (`/v1/:appId/conversations/:id/messages`).
+ */
+export function routeTemplate(rawUrl: string): string {
+  const path = rawUrl.split('?', 1)[0] ?? '/';
+  const segments = path.split('/');
+  if (segments[1] !== 'v1' || segments.length < 3) return segments.length > 8 ? '/…' : path.slice(0, 200);
+  const out = ['', 'v1', ':appId'];
+  for (let i = 3; i < segments.length && i < 12; i++)
+    out.push(i % 2 === 0 ? ':id' : (segments[i] ?? '').slice(0, 40));
+  return out.join('/');
 }
 
 export function serverTiming(t: Timing): string {

@@ -98,3 +98,14 @@ describe('isJsonContentType', () => {
     expect(isJsonContentType(undefined)).toBe(false);
   });
 });
+
+describe('routeTemplate', () => {
+  it('replaces app and resource ids and drops the query', async () => {
+    const { routeTemplate } = await import('./app.js');
+    expect(routeTemplate('/v1/app1/conversations/c9/messages?limit=5')).toBe(
+      '/v1/:appId/conversations/:id/messages',
+    );
+    expect(routeTemplate('/v1/app1/users/u1')).toBe('/v1/:appId/users/:id');
+    expect(routeTemplate('/healthz')).toBe('/healthz');
+  });
+});

@@ -15,6 +15,8 @@ export interface Timing {
   readonly lane: Lane;
   /** Upstream calls spent on this op (more than 1 after a retry or a 429). */
   readonly attempts: number;
+  /** The upstream call that answered, unique in this process: ties a caller's log line to its batch. */
+  readonly callId: number;
 }
 
 export type Answer =

@@ -132,6 +132,7 @@ export class Scheduler {
   readonly #apps = new Map<string, AppState>();
   readonly #byKey = new Map<string, { app: AppState; bucket: 'batch' | 'rest' }>();
   #seq = 0;
+  #callIds = 1;
   #draining = false;
   #idleWaiters: Array<() => void> = [];
 
@@ -646,12 +647,14 @@ export class Scheduler {
       status: response.status,
       ms: answeredAt - sentAt,
     });
+    const callId = this.#callIds++;
     const timing = (attempts: number): Timing => ({
       queueMs: 0,
       upstreamMs: answeredAt - sentAt,
       batchSize: ops.length,
       lane: 'batch',
       attempts,
+      callId,
     });
 
     if (response.status === 429) {
@@ -783,6 +786,7 @@ export class Scheduler {
       batchSize: 1,
       lane: 'single',
       attempts: op.attempts,
+      callId: this.#callIds++,
     };
     this.#finish(
       app,
