@@ -23,6 +23,11 @@ const schema = z
       .regex(/^\s*[^\s,:]+:\d+\s*(,\s*[^\s,:]+:\d+\s*)*$/, 'expected host:port[,host:port...]')
       .optional(),
     REDIS_SENTINEL_NAME: z.string().min(1).default('mymaster'),
+    /** Redis Cluster: comma-separated host:port seed nodes (REDIS_URL is then not used). */
+    REDIS_CLUSTER_NODES: z
+      .string()
+      .regex(/^\s*[^\s,:]+:\d+\s*(,\s*[^\s,:]+:\d+\s*)*$/, 'expected host:port[,host:port...]')
+      .optional(),
     REDIS_FALLBACK_SHARE: positive().max(1).default(0.5),
     REDIS_FAIL_CLOSED: bool.default(false),
     BATCH_WINDOW_MS: int(0, 60_000).default(10),

@@ -75,20 +75,31 @@ async function main(): Promise<void> {
 
   let limiter: Limiter = new MemoryLimiter();
   let fallback: FallbackLimiter | undefined;
-  if (config.REDIS_URL || config.REDIS_SENTINELS) {
+  if (config.REDIS_URL || config.REDIS_SENTINELS || config.REDIS_CLUSTER_NODES) {
     let lastError = '';
-    const sentinels = config.REDIS_SENTINELS?.split(',').map((entry) => {
-      const [host = '', port = ''] = entry.trim().split(':');
-      return { host, port: Number(port) };
-    });
-    const redis = RedisLimiter.connect(config.REDIS_URL ?? 'redis://', {
-      ...(sentinels ? { redisOptions: { sentinels, name: config.REDIS_SENTINEL_NAME } } : {}),
-      onError: (error) => {
-        // ioredis repeats the same error on every reconnect attempt: log each new one once.
-        if (error.message !== lastError) logger.warn({ err: error.message }, 'redis error');
-        lastError = error.message;
-      },
-    });
+    const hostPorts = (list: string) =>
+      list.split(',').map((entry) => {
+        const [host = '', port = ''] = entry.trim().split(':');
+        return { host, port: Number(port) };
+      });
+    const onError = (error: Error) => {
+      // ioredis repeats the same error on every reconnect attempt: log each new one once.
+      if (error.message !== lastError) logger.warn({ err: error.message }, 'redis error');
+      lastError = error.message;
+    };
+    const redis = config.REDIS_CLUSTER_NODES
+      ? RedisLimiter.connectCluster(hostPorts(config.REDIS_CLUSTER_NODES), { onError })
+      : RedisLimiter.connect(config.REDIS_URL ?? 'redis://', {
+          ...(config.REDIS_SENTINELS
+            ? {
+                redisOptions: {
+                  sentinels: hostPorts(config.REDIS_SENTINELS),
+                  name: config.REDIS_SENTINEL_NAME,
+                },
+              }
+            : {}),
+          onError,
+        });
     fallback = new FallbackLimiter({
       primary: redis,
       share: config.REDIS_FALLBACK_SHARE,

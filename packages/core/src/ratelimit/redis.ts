@@ -1,7 +1,7 @@
 // The Redis limiter: GCRA buckets shared by every replica, one atomic script call per decision.
 
 import { readFileSync } from 'node:fs';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis';
 import type { BucketLimit, Decision, Grant, Limiter } from './limiter.js';
 
 /** scripts/gcra.lua (copied next to the compiled module by the build). */
@@ -31,8 +31,8 @@ interface GcraClient {
 }
 
 export interface RedisLimiterOptions {
-  /** The caller creates, and closes, the client. */
-  redis: Redis;
+  /** The caller creates, and closes, the client: one Redis, or a Redis Cluster. */
+  redis: Redis | Cluster;
   /** Prepended to every bucket key. Default `batch-proxy:ratelimit:`. */
   keyPrefix?: string;
 }
@@ -49,12 +49,12 @@ export interface RedisLimiterConnectOptions {
 }
 
 export class RedisLimiter implements Limiter {
-  readonly #redis: Redis;
+  readonly #redis: Redis | Cluster;
   readonly #client: GcraClient;
   readonly #prefix: string;
   readonly #channel: string;
   readonly #listeners: Array<(key: string, inMs: number) => void> = [];
-  #subscriber: Redis | undefined;
+  #subscriber: Redis | Cluster | undefined;
   #ownsClient = false;
 
   constructor(options: RedisLimiterOptions) {
@@ -87,8 +87,26 @@ export class RedisLimiter implements Limiter {
     return limiter;
   }
 
+  /**
+   * The same against a Redis Cluster: each bucket is one key and each script call touches only it,
+   * so buckets spread over the cluster's slots.
+   */
+  static connectCluster(nodes: ClusterNode[], options: RedisLimiterConnectOptions = {}): RedisLimiter {
+    const redis = new Cluster(nodes, {
+      enableOfflineQueue: false,
+      clusterRetryStrategy: (times) => Math.min(50 * 2 ** times, 1000),
+      redisOptions: { connectTimeout: 1000, maxRetriesPerRequest: 1, ...options.redisOptions },
+    });
+    redis.on('error', options.onError ?? (() => {}));
+    const limiter = new RedisLimiter(
+      options.keyPrefix === undefined ? { redis } : { redis, keyPrefix: options.keyPrefix },
+    );
+    limiter.#ownsClient = true;
+    return limiter;
+  }
+
   /** The ioredis client, e.g. to wait for `ready` at start-up. */
-  get client(): Redis {
+  get client(): Redis | Cluster {
     return this.#redis;
   }
 
@@ -118,7 +136,10 @@ export class RedisLimiter implements Limiter {
   onReopen(listener: (key: string, inMs: number) => void): void {
     this.#listeners.push(listener);
     if (this.#subscriber) return;
-    const subscriber = this.#redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+    const subscriber =
+      this.#redis instanceof Cluster
+        ? this.#redis.duplicate(undefined, { enableOfflineQueue: true })
+        : this.#redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
     this.#subscriber = subscriber;
     subscriber.on('error', () => {
       // Reported through the command connection; the subscriber just reconnects.
