@@ -72,9 +72,12 @@ async function overload(replicas: number) {
     ...upstream.stats.arrivals.batch.map((at, i) => ({ at, ops: upstream.stats.batchSizes[i] ?? 0 })),
     ...upstream.stats.arrivals.rest.map((at) => ({ at, ops: 1 })),
   ].sort((a, b) => a.at - b.at);
-  const from = (events[0]?.at ?? 0) + 1000;
-  const to = events.at(-1)?.at ?? 0;
-  // Ops of calls in [from, to): the call at `to` starts the next interval, so it is left out.
+  // The window runs from one batch arrival to another, so it holds whole batch periods (a batch of
+  // 10 cut in half would swing the rate by several percent).
+  const batchArrivals = upstream.stats.arrivals.batch;
+  const first = events[0]?.at ?? 0;
+  const from = batchArrivals.find((at) => at >= first + 1000) ?? first;
+  const to = batchArrivals.at(-1) ?? 0;
   const steadyOps = events.filter((e) => e.at >= from && e.at < to).reduce((n, e) => n + e.ops, 0);
   const spanSec = (to - from) / 1000;
   const delivered = upstream.executed.length;
