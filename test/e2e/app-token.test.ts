@@ -82,13 +82,20 @@ describe('AUTH_MODE=app-token', () => {
     const res = await put('/users/by-secret', `Bearer ${SECRET}`, { name: 's' });
     expect(res.status).toBe(200);
     expect(proxy.logs()).not.toContain(SECRET);
-    // One access line per caller: route template, status, batch id, queue and upstream time.
-    const lines = proxy
-      .logs()
-      .split('\n')
-      .filter((l) => l.includes('"msg":"request"'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines.length).toBeGreaterThanOrEqual(14);
+    // One access line per caller: route template, status, batch id, queue and upstream time. The line
+    // reaches us through the child's stdout pipe, possibly after the answer: wait for it (bounded).
+    const accessLines = () =>
+      proxy
+        .logs()
+        .split('\n')
+        .filter((l) => l.includes('"msg":"request"'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const deadline = performance.now() + 5_000;
+    while (accessLines().length < 14 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const lines = accessLines();
+    expect(lines.length).toBe(14);
     expect(lines.at(-1)).toMatchObject({
       method: 'PUT',
       route: '/v1/:appId/users/:id',

@@ -106,6 +106,8 @@ interface AppState {
   readonly flying: Set<PendingOp>;
   batchBlockedUntil: number;
   restBlockedUntil: number;
+  /** Since when this replica has been waiting for its next batch slot (fairness between replicas). */
+  waitingSince: number;
   /** Last word from the batch bucket, for the token economy. */
   batchTokens: { remaining: number; at: number };
   timer: NodeJS.Timeout | undefined;
@@ -124,6 +126,8 @@ const IDEMPOTENT = new Set(['GET', 'PUT', 'DELETE']);
 const DEFAULT_429_PAUSE_MS = 1000;
 /** Ops are flushed this long before their deadline at the latest, whatever the hold says. */
 const DEADLINE_MARGIN_MS = 50;
+/** The most a replica that waited briefly lets longer waiters go first when a bucket reopens. */
+const FAIRNESS_MS = 2;
 
 export class Scheduler {
   readonly #o: SchedulerOptions;
@@ -132,6 +136,8 @@ export class Scheduler {
   readonly #apps = new Map<string, AppState>();
   readonly #byKey = new Map<string, { app: AppState; bucket: 'batch' | 'rest' }>();
   #seq = 0;
+  /** Whether other replicas share the limiter (it tells of reopenings). */
+  readonly #shared: boolean;
   #callIds = 1;
   #draining = false;
   #idleWaiters: Array<() => void> = [];
@@ -145,6 +151,7 @@ export class Scheduler {
     this.#o = options;
     this.#now = options.now ?? (() => performance.now());
     this.#random = options.random ?? Math.random;
+    this.#shared = options.limiter.onReopen !== undefined;
     options.limiter.onReopen?.((key, inMs) => this.#reopened(key, inMs));
   }
 
@@ -154,7 +161,11 @@ export class Scheduler {
     if (!entry) return;
     const { app, bucket } = entry;
     if (app.queued === 0) return;
-    const at = this.#now() + inMs;
+    // Every waiting replica hears the same notice, the first subscriber first: left alone, it would win
+    // every slot while it has work. The replica that has waited longest for a slot comes back first
+    // (by up to 2 ms), so waiting replicas take turns; a hair of jitter breaks exact ties.
+    const now = this.#now();
+    const at = now + inMs + this.#fairDelay(app, now);
     if (bucket === 'batch') app.batchBlockedUntil = Math.min(app.batchBlockedUntil, at);
     else app.restBlockedUntil = Math.min(app.restBlockedUntil, at);
     if (inMs <= 0) this.#pump(app);
@@ -218,6 +229,7 @@ export class Scheduler {
       }
       group.push(op);
       app.index.add(op);
+      if (app.queued === 0) app.waitingSince = now;
       app.queued++;
       if (readKey !== undefined) app.reads.set(readKey, op);
       this.#watchAbort(app, op, waiter, sub.signal);
@@ -250,7 +262,7 @@ export class Scheduler {
         this.#o.observer?.onShed?.({ appId, code: 'PROXY_DEADLINE_EXCEEDED' });
         return deadlineError(decision.retryAfterMs);
       }
-      await delay(this.#blockedUntil(now, decision.retryAfterMs, limit) - now);
+      await delay(this.#blockedUntil(app, now, decision.retryAfterMs, limit) - now);
     }
   }
 
@@ -319,6 +331,7 @@ export class Scheduler {
         flying: new Set(),
         batchBlockedUntil: 0,
         restBlockedUntil: 0,
+        waitingSince: this.#now(),
         batchTokens: { remaining: this.#o.batchLimit.burst, at: this.#now() },
         timer: undefined,
         timerAt: Number.POSITIVE_INFINITY,
@@ -462,10 +475,11 @@ export class Scheduler {
     const now = this.#now();
     if (!decision.granted) {
       app.batchTokens = { remaining: 0, at: now };
-      app.batchBlockedUntil = this.#blockedUntil(now, decision.retryAfterMs, this.#o.batchLimit);
+      app.batchBlockedUntil = this.#blockedUntil(app, now, decision.retryAfterMs, this.#o.batchLimit);
       return false;
     }
     app.batchTokens = { remaining: decision.remaining, at: now };
+    app.waitingSince = now;
     // The acquire awaited: some ops may have left meanwhile (caller gone, expired).
     const ops = candidate.ops.filter((op) => op.state === 'queued');
     if (ops.length === 0) {
@@ -498,7 +512,7 @@ export class Scheduler {
     if (limit) {
       decision = await this.#acquire(app, 'rest', app.restKey, limit);
       if (!decision.granted) {
-        app.restBlockedUntil = this.#blockedUntil(this.#now(), decision.retryAfterMs, limit);
+        app.restBlockedUntil = this.#blockedUntil(app, this.#now(), decision.retryAfterMs, limit);
         return false;
       }
     }
@@ -551,7 +565,9 @@ export class Scheduler {
         // Best effort: a lost settle leaves a lease to expire on its own (leaseMs).
       })
       .finally(() => {
-        const reopen = this.#now() + intervalMsOf(limit);
+        // The replica that just had a slot waits its turn behind those that waited longer.
+        const reopen =
+          this.#now() + intervalMsOf(limit) + (this.#shared && bucket === 'batch' ? FAIRNESS_MS + 0.5 : 0);
         if (bucket === 'batch') app.batchBlockedUntil = Math.min(app.batchBlockedUntil, reopen);
         else app.restBlockedUntil = Math.min(app.restBlockedUntil, reopen);
         this.#pump(app);
@@ -562,8 +578,18 @@ export class Scheduler {
    * A denial's wait may include another call's lease, released as soon as that call is answered, so
    * a replica looks again after at most one interval (at least 20 ms) instead of the full wait.
    */
-  #blockedUntil(now: number, retryAfterMs: number, limit: BucketLimit): number {
-    return now + Math.min(retryAfterMs, Math.max(20, intervalMsOf(limit)));
+  #blockedUntil(app: AppState, now: number, retryAfterMs: number, limit: BucketLimit): number {
+    const fair = limit === this.#o.batchLimit ? this.#fairDelay(app, now) : 0;
+    return now + Math.min(retryAfterMs, Math.max(20, intervalMsOf(limit))) + fair;
+  }
+
+  /**
+   * How much later than the bucket's reopening this replica comes back: the longer it has waited for a
+   * slot, the sooner (0–2 ms), so replicas that all hear the same reopening take turns.
+   */
+  #fairDelay(app: AppState, now: number): number {
+    if (!this.#shared) return 0; // alone with its limiter: nobody to take turns with
+    return FAIRNESS_MS * Math.exp(-(now - app.waitingSince) / 3_000) + this.#random() * 0.2;
   }
 
   #arm(app: AppState, at: number): void {
