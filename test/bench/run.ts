@@ -109,37 +109,50 @@ async function main(): Promise<number> {
   }
 
   if (selected.has('limits')) {
-    const batch = { ratePerSec: 2, burst: 1 };
-    const rest = { ratePerSec: 20, burst: 1 };
     report.section("3. Limit efficiency: delivered ops/s against the upstream's limits, under overload");
     report.text(
-      `The fake upstream enforces both budgets exactly (GCRA, no slack): batch calls ${batch.ratePerSec}/s ` +
-        `burst ${batch.burst}, single calls ${rest.ratePerSec}/s burst ${rest.burst}, and answers after 10 ms. ` +
-        `The most it lets through is ${batch.ratePerSec} × 10 + ${rest.ratePerSec} = ` +
-        `${batch.ratePerSec * 10 + rest.ratePerSec} ops/s. (The documented 1 batch/s burst 500 is too slow to ` +
-        'measure in seconds; these rates keep the same shape.) 120 closed-loop callers keep every path ' +
-        'overloaded (every replica always holds more than a full batch); 1 s warm-up, then 6 s measured at the upstream, between the arrivals of two batch ' +
-        'calls so no batch is cut in half. Paths: the proxy with `REST_RATE_PER_SEC`/`REST_BURST` set ' +
-        '(both lanes), the proxy with the batch budget only, and no proxy: each service calls the upstream ' +
-        'directly through [bottleneck](https://www.npmjs.com/package/bottleneck) 2.19.5 ' +
-        `(\`minTime: ${1000 / rest.ratePerSec}\`, i.e. the single-call limit, state shared through Redis with ` +
-        '`datastore: "ioredis"`). Three replicas/services share Redis; one proxy replica runs in process. ' +
-        'A call the upstream refuses with 429 reaches the direct caller; the proxy re-queues it.',
+      'The fake upstream enforces both budgets exactly (GCRA, no slack) and answers after 10 ms. ' +
+        '(The documented 1 batch/s burst 500 is too slow to measure in seconds; these rates keep the ' +
+        'same shape.) 120 closed-loop callers keep every path overloaded (every replica always holds ' +
+        'more than a full batch); 1 s warm-up, then 6 s measured at the upstream, between the arrivals ' +
+        'of two batch calls so no batch is cut in half. Paths: the proxy with ' +
+        '`REST_RATE_PER_SEC`/`REST_BURST` set (both lanes), the proxy with the batch budget only, and no ' +
+        'proxy: each service calls the upstream directly through ' +
+        '[bottleneck](https://www.npmjs.com/package/bottleneck) 2.19.5 (`minTime` = the single-call ' +
+        'interval, state shared through Redis with `datastore: "ioredis"`). Three replicas/services share ' +
+        'Redis; one proxy replica runs in process. A call the upstream refuses with 429 reaches the ' +
+        'direct caller; the proxy re-queues it.\n\n' +
+        'Two shapes. **Burst 2** (the real upstream grants hundreds): one token of slack absorbs an ' +
+        "answer's latency, so the next grant need not wait for it. **Burst 1**, the worst case: SPEC §7 " +
+        'spaces every grant from the previous answer (an exact limiter counts arrivals, and an arrival is ' +
+        "only known to be before its answer), so each answer's 10 ms is lost: a lane with interval T " +
+        'delivers at most T / (T + 10 ms), 83 % for 20 single calls/s.',
     );
-    const rows = await limits(report, {
-      batch,
-      rest,
-      maxOps: 10,
-      callers: 120,
-      warmMs: 1000,
-      durationMs: 6000,
-      upstreamLatencyMs: 10,
-    });
-    const both = rows.filter((r) => r.kind === 'proxy: batch + single lanes');
-    const worst = Math.min(...both.map((r) => r.opsPerSec / r.pathMax));
-    const any429 = both.some((r) => r.upstream429 > 0);
+    let worst = Number.POSITIVE_INFINITY;
+    let any429 = false;
+    for (const burst of [2, 1]) {
+      const batch = { ratePerSec: 2, burst };
+      const rest = { ratePerSec: 20, burst };
+      report.text(
+        `**Burst ${burst}**: batch calls ${batch.ratePerSec}/s burst ${burst}, single calls ` +
+          `${rest.ratePerSec}/s burst ${burst}; at most ${batch.ratePerSec} × 10 + ${rest.ratePerSec} = ` +
+          `${batch.ratePerSec * 10 + rest.ratePerSec} ops/s.`,
+      );
+      const rows = await limits(report, {
+        batch,
+        rest,
+        maxOps: 10,
+        callers: 120,
+        warmMs: 1000,
+        durationMs: 6000,
+        upstreamLatencyMs: 10,
+      });
+      const both = rows.filter((r) => r.kind === 'proxy: batch + single lanes');
+      any429 ||= rows.some((r) => r.kind !== 'direct + bottleneck (Redis)' && r.upstream429 > 0);
+      if (burst > 1) worst = Math.min(worst, ...both.map((r) => r.opsPerSec / r.pathMax));
+    }
     verdicts.push([
-      'limits: proxy (both lanes) ≥ 97 % of the upstream maximum, zero 429s',
+      'limits: proxy (both lanes) ≥ 97 % of the upstream maximum at burst 2, zero 429s (burst 1 and 2)',
       `${worst >= 0.97 && !any429 ? 'met' : 'missed'} (worst ${pct(worst)}, ${any429 ? 'some' : 'no'} 429s)`,
     ]);
     loads.push(['after limits', loadavg()]);

@@ -107,8 +107,8 @@ describe('REDIS_CLUSTER_NODES', () => {
       keys.push(...(await client.keys('batch-proxy:ratelimit:*')));
       client.disconnect();
     }
-    expect(keys.some((k) => k.endsWith('|app1|batch'))).toBe(true);
-    expect(keys.some((k) => k.endsWith('|app2|batch'))).toBe(true);
+    expect(keys.some((k) => k.endsWith('|app1|batch}'))).toBe(true);
+    expect(keys.some((k) => k.endsWith('|app2|batch}'))).toBe(true);
     expect(proxy.logs()).not.toMatch(/redis unreachable/);
   });
 });

@@ -74,7 +74,7 @@ describe('REDIS_SENTINELS', () => {
     const client = new Redis(redis.url);
     try {
       const keys = await client.keys('batch-proxy:ratelimit:*');
-      expect(keys.some((k) => k.endsWith('|app1|batch'))).toBe(true);
+      expect(keys.some((k) => k.endsWith('|app1|batch}'))).toBe(true);
     } finally {
       client.disconnect();
     }

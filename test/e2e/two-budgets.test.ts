@@ -14,9 +14,9 @@ import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
 import { type RedisProcess, startRedis } from '../harness/redis.js';
 
 const SECRET = 'sk_budgets';
-const BATCH = { ratePerSec: 2, burst: 1 };
-const REST = { ratePerSec: 20, burst: 1 };
-const MAX_OPS_PER_SEC = BATCH.ratePerSec * 10 + REST.ratePerSec; // 40
+const BATCH_RATE = 2;
+const REST_RATE = 20;
+const MAX_OPS_PER_SEC = BATCH_RATE * 10 + REST_RATE; // 40
 
 let cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -24,7 +24,12 @@ afterEach(async () => {
   cleanup = [];
 });
 
-async function setup(replicas: number): Promise<{ upstream: FakeUpstream; proxies: ProxyProcess[] }> {
+async function setup(
+  replicas: number,
+  burst: number,
+): Promise<{ upstream: FakeUpstream; proxies: ProxyProcess[] }> {
+  const BATCH = { ratePerSec: BATCH_RATE, burst };
+  const REST = { ratePerSec: REST_RATE, burst };
   const upstream = await startFakeUpstream({ apps: { app1: SECRET }, limits: { batch: BATCH, rest: REST } });
   cleanup.push(() => upstream.close());
   let redis: RedisProcess | undefined;
@@ -50,8 +55,8 @@ async function setup(replicas: number): Promise<{ upstream: FakeUpstream; proxie
   return { upstream, proxies };
 }
 
-async function overload(replicas: number) {
-  const { upstream, proxies } = await setup(replicas);
+async function overload(replicas: number, burst: number) {
+  const { upstream, proxies } = await setup(replicas, burst);
   const calls = 240; // ~6 s of capacity, all offered at once
   const lanes = new Map<string, number>();
   const results = await Promise.all(
@@ -84,7 +89,7 @@ async function overload(replicas: number) {
   const rate = steadyOps / spanSec;
   const r429 = upstream.stats.rejected429.batch + upstream.stats.rejected429.rest;
   console.log(
-    `${replicas} replica(s): ${delivered} ops; steady state ${steadyOps} ops in ${spanSec.toFixed(2)} s = ` +
+    `${replicas} replica(s), burst ${burst}: ${delivered} ops; steady state ${steadyOps} ops in ${spanSec.toFixed(2)} s = ` +
       `${rate.toFixed(1)} ops/s of ${MAX_OPS_PER_SEC} ` +
       `(${((rate / MAX_OPS_PER_SEC) * 100).toFixed(1)}%), lanes ${JSON.stringify(Object.fromEntries(lanes))}, ` +
       `${upstream.stats.arrivals.batch.length} batch + ${upstream.stats.arrivals.rest.length} single calls, 429s ${r429}`,
@@ -103,8 +108,11 @@ async function overload(replicas: number) {
 }
 
 describe('two budgets, one scheduler', () => {
-  it('one replica delivers within 5% of the combined maximum with zero 429s', async () => {
-    const { results, rate, r429, lanes } = await overload(1);
+  // Burst 1 is the worst case: every call waits for the previous one's answer, so the latency of each
+  // answer is lost (on a fleet, plus a Redis round trip and a timer). The floors guard against
+  // regressions on this 2-core machine.
+  it('one replica at burst 1 delivers within 5% of the combined maximum with zero 429s', async () => {
+    const { results, rate, r429, lanes } = await overload(1, 1);
     expect(results.every((r) => r.ok)).toBe(true);
     expect(r429).toBe(0);
     expect(lanes.get('single') ?? 0).toBeGreaterThan(0);
@@ -112,10 +120,20 @@ describe('two budgets, one scheduler', () => {
     expect(rate).toBeGreaterThanOrEqual(MAX_OPS_PER_SEC * 0.95);
   });
 
-  it('three replicas sharing Redis deliver most of the combined maximum with zero 429s', async () => {
-    const { results, rate, r429 } = await overload(3);
+  it('three replicas sharing Redis at burst 1 deliver most of the combined maximum with zero 429s', async () => {
+    const { results, rate, r429 } = await overload(3, 1);
     expect(results.every((r) => r.ok)).toBe(true);
     expect(r429).toBe(0);
     expect(rate).toBeGreaterThanOrEqual(MAX_OPS_PER_SEC * 0.85);
+  });
+
+  // With a burst of 2 (the real upstream's are hundreds) one token of slack absorbs an answer's
+  // latency: the next grant no longer waits for it.
+  it('three replicas sharing Redis at burst 2 deliver within 5% of the combined maximum with zero 429s', async () => {
+    const { results, rate, r429, lanes } = await overload(3, 2);
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(r429).toBe(0);
+    expect(lanes.get('single') ?? 0).toBeGreaterThan(0);
+    expect(rate).toBeGreaterThanOrEqual(MAX_OPS_PER_SEC * 0.95);
   });
 });

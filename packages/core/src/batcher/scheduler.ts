@@ -28,7 +28,13 @@ import type { SpanContext } from '@opentelemetry/api';
 import type { BatchDialect, OpRequest, UpstreamRequest } from '../dialect/dialect.js';
 import { ProxyError } from '../errors.js';
 import { intervalMs as intervalMsOf } from '../ratelimit/gcra.js';
-import { type BucketLimit, bucketKey, type Decision, type Limiter } from '../ratelimit/limiter.js';
+import {
+  type BucketLimit,
+  bucketKey,
+  type Decision,
+  type Limiter,
+  type Waiting,
+} from '../ratelimit/limiter.js';
 import { endUpstreamSpan, startUpstreamSpan } from '../telemetry/tracing.js';
 import type { BufferedResponse } from '../upstream/client.js';
 import { GroupQueue } from './group-queue.js';
@@ -106,8 +112,6 @@ interface AppState {
   readonly flying: Set<PendingOp>;
   batchBlockedUntil: number;
   restBlockedUntil: number;
-  /** Since when this replica has been waiting for its next batch slot (fairness between replicas). */
-  waitingSince: number;
   /** Last word from the batch bucket, for the token economy. */
   batchTokens: { remaining: number; at: number };
   timer: NodeJS.Timeout | undefined;
@@ -126,8 +130,6 @@ const IDEMPOTENT = new Set(['GET', 'PUT', 'DELETE']);
 const DEFAULT_429_PAUSE_MS = 1000;
 /** Ops are flushed this long before their deadline at the latest, whatever the hold says. */
 const DEADLINE_MARGIN_MS = 50;
-/** The most a replica that waited briefly lets longer waiters go first when a bucket reopens. */
-const FAIRNESS_MS = 2;
 
 export class Scheduler {
   readonly #o: SchedulerOptions;
@@ -155,17 +157,17 @@ export class Scheduler {
     options.limiter.onReopen?.((key, inMs) => this.#reopened(key, inMs));
   }
 
-  /** Another replica's call was answered: come back exactly when its bucket opens, not at a poll. */
+  /**
+   * A call was answered (any replica's): come back exactly when its bucket opens for this replica, not
+   * at a poll. The limiter serves replicas in their oldest ops' arrival order, and tells the others
+   * a grace later.
+   */
   #reopened(key: string, inMs: number): void {
     const entry = this.#byKey.get(key);
     if (!entry) return;
     const { app, bucket } = entry;
     if (app.queued === 0) return;
-    // Every waiting replica hears the same notice, the first subscriber first: left alone, it would win
-    // every slot while it has work. The replica that has waited longest for a slot comes back first
-    // (by up to 2 ms), so waiting replicas take turns; a hair of jitter breaks exact ties.
-    const now = this.#now();
-    const at = now + inMs + this.#fairDelay(app, now);
+    const at = this.#now() + inMs;
     if (bucket === 'batch') app.batchBlockedUntil = Math.min(app.batchBlockedUntil, at);
     else app.restBlockedUntil = Math.min(app.restBlockedUntil, at);
     if (inMs <= 0) this.#pump(app);
@@ -229,7 +231,6 @@ export class Scheduler {
       }
       group.push(op);
       app.index.add(op);
-      if (app.queued === 0) app.waitingSince = now;
       app.queued++;
       if (readKey !== undefined) app.reads.set(readKey, op);
       this.#watchAbort(app, op, waiter, sub.signal);
@@ -251,18 +252,18 @@ export class Scheduler {
     if (!limit) return () => {};
     const app = this.#app(appId);
     const key = bucket === 'batch' ? app.batchKey : app.restKey;
-    const deadline = this.#now() + this.#o.maxWaitMs;
+    const started = this.#now();
+    const deadline = started + this.#o.maxWaitMs;
     for (;;) {
       if (signal?.aborted) return new ProxyError('PROXY_CLIENT_CLOSED', 'the caller went away');
-      const grantedAt = this.#now();
-      const decision = await this.#acquire(app, bucket, key, limit);
-      if (decision.granted) return () => this.#settle(app, bucket, grantedAt, decision);
+      const decision = await this.#acquire(app, bucket, key, limit, { waitedMs: this.#now() - started });
+      if (decision.granted) return () => this.#settle(app, bucket, decision);
       const now = this.#now();
       if (now + decision.retryAfterMs > deadline) {
         this.#o.observer?.onShed?.({ appId, code: 'PROXY_DEADLINE_EXCEEDED' });
         return deadlineError(decision.retryAfterMs);
       }
-      await delay(this.#blockedUntil(app, now, decision.retryAfterMs, limit) - now);
+      await delay(this.#blockedUntil(now, decision.retryAfterMs, limit) - now);
     }
   }
 
@@ -331,7 +332,6 @@ export class Scheduler {
         flying: new Set(),
         batchBlockedUntil: 0,
         restBlockedUntil: 0,
-        waitingSince: this.#now(),
         batchTokens: { remaining: this.#o.batchLimit.burst, at: this.#now() },
         timer: undefined,
         timerAt: Number.POSITIVE_INFINITY,
@@ -468,22 +468,20 @@ export class Scheduler {
   }
 
   async #tryBatch(app: AppState, candidate: Candidate): Promise<boolean> {
-    // The grant happens in the limiter some time after this: measuring lag from here over-counts it,
-    // which is the safe side.
-    const asked = this.#now();
-    const decision = await this.#acquire(app, 'batch', app.batchKey, this.#o.batchLimit);
+    const decision = await this.#acquire(app, 'batch', app.batchKey, this.#o.batchLimit, {
+      waitedMs: this.#oldestWaitMs(app, this.#now()),
+    });
     const now = this.#now();
     if (!decision.granted) {
       app.batchTokens = { remaining: 0, at: now };
-      app.batchBlockedUntil = this.#blockedUntil(app, now, decision.retryAfterMs, this.#o.batchLimit);
+      app.batchBlockedUntil = this.#blockedUntil(now, decision.retryAfterMs, this.#o.batchLimit);
       return false;
     }
     app.batchTokens = { remaining: decision.remaining, at: now };
-    app.waitingSince = now;
     // The acquire awaited: some ops may have left meanwhile (caller gone, expired).
     const ops = candidate.ops.filter((op) => op.state === 'queued');
     if (ops.length === 0) {
-      this.#settle(app, 'batch', asked, decision);
+      this.#settle(app, 'batch', decision);
       return true;
     }
     this.#o.observer?.onFlush?.({
@@ -492,7 +490,7 @@ export class Scheduler {
       size: ops.length,
       reason: candidate.reason,
     });
-    this.#sendBatch(app, candidate.group.credential, ops, asked, decision).catch((error: unknown) =>
+    this.#sendBatch(app, candidate.group.credential, ops, decision).catch((error: unknown) =>
       this.#crashed(app, ops, error),
     );
     return true;
@@ -501,7 +499,6 @@ export class Scheduler {
   /** Sends the first op of `ops` that is still queued on the single lane; false when no rest token. */
   async #trySingle(app: AppState, ops: PendingOp[]): Promise<boolean> {
     const limit = this.#o.restLimit;
-    const asked = this.#now();
     // Without a rest bucket the single lane is not paced: a grant that settles nothing.
     let decision: Decision = {
       granted: true,
@@ -510,19 +507,21 @@ export class Scheduler {
       grant: { baseTat: '0' },
     };
     if (limit) {
-      decision = await this.#acquire(app, 'rest', app.restKey, limit);
+      decision = await this.#acquire(app, 'rest', app.restKey, limit, {
+        waitedMs: this.#oldestWaitMs(app, this.#now()),
+      });
       if (!decision.granted) {
-        app.restBlockedUntil = this.#blockedUntil(app, this.#now(), decision.retryAfterMs, limit);
+        app.restBlockedUntil = this.#blockedUntil(this.#now(), decision.retryAfterMs, limit);
         return false;
       }
     }
     const op = ops.find((o) => o.state === 'queued');
     if (!op) {
-      this.#settle(app, 'rest', asked, decision);
+      this.#settle(app, 'rest', decision);
       return true;
     }
     this.#o.observer?.onFlush?.({ appId: app.appId, lane: 'single', size: 1, reason: 'single-lane' });
-    this.#sendSingle(app, op, asked, decision).catch((error: unknown) => this.#crashed(app, [op], error));
+    this.#sendSingle(app, op, decision).catch((error: unknown) => this.#crashed(app, [op], error));
     return true;
   }
 
@@ -531,10 +530,12 @@ export class Scheduler {
     bucket: 'batch' | 'rest',
     key: string,
     limit: BucketLimit,
+    /** This replica's turn in a fleet; undefined: a grant out of turn (paying for batched ops). */
+    waiting: Waiting | undefined,
   ): Promise<Decision> {
     let decision: Decision;
     try {
-      decision = await this.#o.limiter.acquire(key, limit, this.#o.leaseMs);
+      decision = await this.#o.limiter.acquire(key, limit, this.#o.leaseMs, waiting);
     } catch {
       // The limiter backend failed outright (the fallback limiter should prevent this): wait a beat.
       decision = { granted: false, remaining: 0, retryAfterMs: intervalMsOf(limit) };
@@ -550,26 +551,26 @@ export class Scheduler {
 
   /**
    * Reports the answer of a granted call to the limiter (SPEC §7: the next grant is spaced from the
-   * answer) and releases its lease. Then this replica looks again one interval on, rather than at a
-   * retry time that counted the lease.
+   * answer), releases its lease and says how long this replica's oldest op has waited (its turn).
+   * Alone with its limiter, the replica looks again one interval on, rather than at a retry time
+   * that counted the lease; in a fleet the limiter's reopen notice says when.
    */
-  #settle(app: AppState, bucket: 'batch' | 'rest', grantedAt: number, decision: Decision): void {
+  #settle(app: AppState, bucket: 'batch' | 'rest', decision: Decision): void {
     const limit = bucket === 'batch' ? this.#o.batchLimit : this.#o.restLimit;
     if (!decision.granted || !limit) return;
     const key = bucket === 'batch' ? app.batchKey : app.restKey;
-    // Every answered call reports its lag: the upstream counted its arrival, which may have been as
-    // late as the answer (one round trip, off the callers' path).
+    // One round trip, off the callers' path.
     this.#o.limiter
-      .settle(key, limit, decision.grant, Math.max(0, this.#now() - grantedAt))
+      .settle(key, limit, decision.grant, { waitedMs: this.#oldestWaitMs(app, this.#now()) })
       .catch(() => {
         // Best effort: a lost settle leaves a lease to expire on its own (leaseMs).
       })
       .finally(() => {
-        // The replica that just had a slot waits its turn behind those that waited longer.
-        const reopen =
-          this.#now() + intervalMsOf(limit) + (this.#shared && bucket === 'batch' ? FAIRNESS_MS + 0.5 : 0);
-        if (bucket === 'batch') app.batchBlockedUntil = Math.min(app.batchBlockedUntil, reopen);
-        else app.restBlockedUntil = Math.min(app.restBlockedUntil, reopen);
+        if (!this.#shared) {
+          const reopen = this.#now() + intervalMsOf(limit);
+          if (bucket === 'batch') app.batchBlockedUntil = Math.min(app.batchBlockedUntil, reopen);
+          else app.restBlockedUntil = Math.min(app.restBlockedUntil, reopen);
+        }
         this.#pump(app);
       });
   }
@@ -578,18 +579,18 @@ export class Scheduler {
    * A denial's wait may include another call's lease, released as soon as that call is answered, so
    * a replica looks again after at most one interval (at least 20 ms) instead of the full wait.
    */
-  #blockedUntil(app: AppState, now: number, retryAfterMs: number, limit: BucketLimit): number {
-    const fair = limit === this.#o.batchLimit ? this.#fairDelay(app, now) : 0;
-    return now + Math.min(retryAfterMs, Math.max(20, intervalMsOf(limit))) + fair;
+  #blockedUntil(now: number, retryAfterMs: number, limit: BucketLimit): number {
+    return now + Math.min(retryAfterMs, Math.max(20, intervalMsOf(limit)));
   }
 
-  /**
-   * How much later than the bucket's reopening this replica comes back: the longer it has waited for a
-   * slot, the sooner (0–2 ms), so replicas that all hear the same reopening take turns.
-   */
-  #fairDelay(app: AppState, now: number): number {
-    if (!this.#shared) return 0; // alone with its limiter: nobody to take turns with
-    return FAIRNESS_MS * Math.exp(-(now - app.waitingSince) / 3_000) + this.#random() * 0.2;
+  /** How long the oldest op this replica has queued for `app` has waited; undefined when none. */
+  #oldestWaitMs(app: AppState, now: number): number | undefined {
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const group of app.groups.values()) {
+      const front = group.front();
+      if (front && front.enqueuedAt < oldest) oldest = front.enqueuedAt;
+    }
+    return Number.isFinite(oldest) ? now - oldest : undefined;
   }
 
   #arm(app: AppState, at: number): void {
@@ -625,17 +626,12 @@ export class Scheduler {
     }
   }
 
-  async #sendBatch(
-    app: AppState,
-    credential: string,
-    ops: PendingOp[],
-    grantedAt: number,
-    decision: Decision,
-  ): Promise<void> {
+  async #sendBatch(app: AppState, credential: string, ops: PendingOp[], decision: Decision): Promise<void> {
     this.#leave(app, ops);
     if (this.#o.batchOpsSpendRest && this.#o.restLimit) {
       // The upstream counts batched ops against the single-call budget too: pay for them.
-      for (let i = 0; i < ops.length; i++) void this.#acquire(app, 'rest', app.restKey, this.#o.restLimit);
+      for (let i = 0; i < ops.length; i++)
+        void this.#acquire(app, 'rest', app.restKey, this.#o.restLimit, undefined);
     }
     const batch = this.#o.dialect.batchRequest(
       app.appId,
@@ -655,7 +651,7 @@ export class Scheduler {
       endUpstreamSpan(traced.span, response.status);
     } catch (error) {
       endUpstreamSpan(traced.span, error instanceof Error ? error : new Error(String(error)));
-      this.#settle(app, 'batch', grantedAt, decision);
+      this.#settle(app, 'batch', decision);
       this.#o.observer?.onUpstream?.({
         appId: app.appId,
         lane: 'batch',
@@ -666,7 +662,7 @@ export class Scheduler {
       return;
     }
     const answeredAt = this.#now();
-    this.#settle(app, 'batch', grantedAt, decision);
+    this.#settle(app, 'batch', decision);
     this.#o.observer?.onUpstream?.({
       appId: app.appId,
       lane: 'batch',
@@ -758,7 +754,7 @@ export class Scheduler {
     });
   }
 
-  async #sendSingle(app: AppState, op: PendingOp, grantedAt: number, decision: Decision): Promise<void> {
+  async #sendSingle(app: AppState, op: PendingOp, decision: Decision): Promise<void> {
     this.#leave(app, [op]);
     const single = this.#o.dialect.singleRequest(app.appId, op.op);
     const traced = startUpstreamSpan(
@@ -775,7 +771,7 @@ export class Scheduler {
       endUpstreamSpan(traced.span, response.status);
     } catch (error) {
       endUpstreamSpan(traced.span, error instanceof Error ? error : new Error(String(error)));
-      this.#settle(app, 'rest', grantedAt, decision);
+      this.#settle(app, 'rest', decision);
       this.#o.observer?.onUpstream?.({
         appId: app.appId,
         lane: 'single',
@@ -786,7 +782,7 @@ export class Scheduler {
       return;
     }
     const answeredAt = this.#now();
-    this.#settle(app, 'rest', grantedAt, decision);
+    this.#settle(app, 'rest', decision);
     this.#o.observer?.onUpstream?.({
       appId: app.appId,
       lane: 'single',

@@ -1,7 +1,7 @@
 // Keeps rate limiting up while the shared (Redis) limiter is unreachable: an in-process limiter at a
 // share of each limit serves until a background probe finds the primary answering again (SPEC §7).
 
-import type { BucketLimit, Decision, Grant, Limiter } from './limiter.js';
+import type { BucketLimit, Decision, Grant, Limiter, Waiting } from './limiter.js';
 import { MemoryLimiter } from './memory.js';
 
 export type LimiterMode = 'shared' | 'fallback';
@@ -72,12 +72,12 @@ export class FallbackLimiter implements Limiter {
     };
   }
 
-  acquire(key: string, limit: BucketLimit, leaseMs?: number): Promise<Decision> {
-    return this.#serve((limiter) => limiter.acquire(key, limit, leaseMs));
+  acquire(key: string, limit: BucketLimit, leaseMs?: number, waiting?: Waiting): Promise<Decision> {
+    return this.#serve((limiter) => limiter.acquire(key, limit, leaseMs, waiting));
   }
 
-  settle(key: string, limit: BucketLimit, grant?: Grant, lagMs?: number): Promise<void> {
-    return this.#serve((limiter) => limiter.settle(key, limit, grant, lagMs));
+  settle(key: string, limit: BucketLimit, grant?: Grant, waiting?: Waiting): Promise<void> {
+    return this.#serve((limiter) => limiter.settle(key, limit, grant, waiting));
   }
 
   pause(key: string, limit: BucketLimit, ms: number): Promise<void> {

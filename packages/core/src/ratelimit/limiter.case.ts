@@ -131,6 +131,22 @@ export function describeLimiterConformance(
       expectWithin(after.retryAfterMs, 0, 100);
     });
 
+    it('moves the grants stacked on a call that was answered late along with it', async () => {
+      const k = key();
+      const limit = { ratePerSec: 10, burst: 2 }; // 100 ms apart
+      // A full bucket: a slow call A, then a prompt call B that empties it.
+      const a = granted(await limiter.acquire(k, limit, 5_000));
+      const b = granted(await limiter.acquire(k, limit, 5_000));
+      await limiter.settle(k, limit, b.grant);
+      // B counted upstream first, then A as late as its answer: the upstream's bucket reopens one
+      // interval after A's answer, not one interval after the grants.
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      const answered = performance.now();
+      await limiter.settle(k, limit, a.grant);
+      const { retryAfterMs } = denied(await limiter.acquire(k, limit));
+      expectWithin(retryAfterMs, 100 - (performance.now() - answered), 100);
+    });
+
     it('keeps a pause that came after the lease when the lease is settled', async () => {
       const k = key();
       const limit = { ratePerSec: 1000, burst: 1 };

@@ -45,24 +45,34 @@ export interface Lease extends Grant {
   readonly leasedTat: string;
 }
 
+/**
+ * What a replica tells the limiter about its queue, so a shared backend can serve replicas in their
+ * ops' arrival order (whose turn a reopened bucket is). Ignored by a backend with one replica.
+ */
+export interface Waiting {
+  /** How long this replica's oldest op still waiting has waited, in ms; undefined = nothing waits. */
+  readonly waitedMs: number | undefined;
+}
+
 export interface Limiter {
   /**
-   * Takes one token from `key` if one is there now. Never waits. With `leaseMs`, a grant that leaves
-   * the bucket empty keeps it closed until `settle` (at most `leaseMs` longer).
+   * Takes one token from `key` if one is there now and it is this replica's turn. Never waits. With
+   * `leaseMs`, a grant that leaves the bucket empty keeps it closed until `settle` (at most `leaseMs`
+   * longer).
    */
-  acquire(key: string, limit: BucketLimit, leaseMs?: number): Promise<Decision>;
+  acquire(key: string, limit: BucketLimit, leaseMs?: number, waiting?: Waiting): Promise<Decision>;
   /**
-   * The call granted on `key` was just answered, `lagMs` after the grant was asked for. The upstream
-   * counts arrivals, and an arrival is only known to be before its answer: the bucket is moved as if
-   * the grant had happened `lagMs` later (SPEC §7: spacing from the answer), and the grant's lease,
-   * if any, is released. Without `grant`: the next grant one interval from now at the earliest.
+   * The call granted on `key` (as `grant`) was just answered. The upstream counts arrivals, and an
+   * arrival is only known to be before its answer: the next grant is spaced one interval from now
+   * (SPEC §7), and the grant's lease, if any, is released. Without `grant`: the same, no lease.
    */
-  settle(key: string, limit: BucketLimit, grant?: Grant, lagMs?: number): Promise<void>;
+  settle(key: string, limit: BucketLimit, grant?: Grant, waiting?: Waiting): Promise<void>;
   /** The upstream answered 429: no grant on `key`, for any replica, for `ms`; then one token. */
   pause(key: string, limit: BucketLimit, ms: number): Promise<void>;
   /**
-   * Tells `listener` when a bucket opens again after a settle (any replica's): `inMs` from now. Lets a
-   * waiting replica come back exactly then instead of polling. Optional: a backend without it is polled.
+   * Tells `listener` when a bucket opens again for this replica after a settle (any replica's): `inMs`
+   * from now (later when it is another replica's turn first). Lets a waiting replica come back exactly
+   * then instead of polling. Optional: a backend without it is polled.
    */
   onReopen?(listener: (key: string, inMs: number) => void): void;
   /** Read-only view for the status page and metrics. */

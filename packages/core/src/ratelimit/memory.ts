@@ -1,6 +1,6 @@
 // The in-process limiter: used when REDIS_URL is unset, and as the fallback while Redis is down.
 
-import { gcraAcquire, gcraPause, gcraPeek, gcraSettle } from './gcra.js';
+import { type BucketState, FULL, gcraAcquire, gcraPause, gcraPeek, gcraSettle } from './gcra.js';
 import type { BucketLimit, Decision, Grant, Limiter } from './limiter.js';
 
 export interface MemoryLimiterOptions {
@@ -10,7 +10,7 @@ export interface MemoryLimiterOptions {
 }
 
 export class MemoryLimiter implements Limiter {
-  readonly #tats = new Map<string, number>();
+  readonly #buckets = new Map<string, BucketState>();
   readonly #now: () => number;
   readonly #share: number;
 
@@ -27,28 +27,28 @@ export class MemoryLimiter implements Limiter {
     };
   }
 
-  #tat(key: string): number {
-    return this.#tats.get(key) ?? Number.NEGATIVE_INFINITY;
+  #bucket(key: string): BucketState {
+    return this.#buckets.get(key) ?? FULL;
   }
 
   acquire(key: string, limit: BucketLimit, leaseMs = 0): Promise<Decision> {
-    const { decision, tat } = gcraAcquire(this.#tat(key), this.#now(), this.#scaled(limit), leaseMs);
-    this.#tats.set(key, tat);
+    const { decision, state } = gcraAcquire(this.#bucket(key), this.#now(), this.#scaled(limit), leaseMs);
+    this.#buckets.set(key, state);
     return Promise.resolve(decision);
   }
 
-  settle(key: string, limit: BucketLimit, grant?: Grant, lagMs?: number): Promise<void> {
-    this.#tats.set(key, gcraSettle(this.#tat(key), this.#now(), this.#scaled(limit), grant, lagMs));
+  settle(key: string, limit: BucketLimit, grant?: Grant): Promise<void> {
+    this.#buckets.set(key, gcraSettle(this.#bucket(key), this.#now(), this.#scaled(limit), grant));
     return Promise.resolve();
   }
 
   pause(key: string, limit: BucketLimit, ms: number): Promise<void> {
-    this.#tats.set(key, gcraPause(this.#tat(key), this.#now(), this.#scaled(limit), ms));
+    this.#buckets.set(key, gcraPause(this.#bucket(key), this.#now(), this.#scaled(limit), ms));
     return Promise.resolve();
   }
 
   peek(key: string, limit: BucketLimit): Promise<{ tokens: number; cooldownMs: number }> {
-    return Promise.resolve(gcraPeek(this.#tat(key), this.#now(), this.#scaled(limit)));
+    return Promise.resolve(gcraPeek(this.#bucket(key), this.#now(), this.#scaled(limit)));
   }
 
   close(): Promise<void> {

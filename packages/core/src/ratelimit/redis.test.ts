@@ -6,9 +6,9 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisServer, startRedisServer } from '../testing/redis-server.js';
-import { gcraAcquire, gcraPause, gcraPeek, gcraSettle } from './gcra.js';
+import { type BucketState, FULL, gcraAcquire, gcraPause, gcraPeek, gcraSettle } from './gcra.js';
 import { describeLimiterConformance } from './limiter.case.js';
-import type { BucketLimit, Decision } from './limiter.js';
+import type { BucketLimit, Decision, Grant } from './limiter.js';
 import { GCRA_LUA, RedisLimiter } from './redis.js';
 
 let server: RedisServer;
@@ -36,14 +36,7 @@ describeLimiterConformance('RedisLimiter', () => connected(), { slackMs: 2 });
 
 /** The script with the test-only clock argument, so the arithmetic is checked at exact instants. */
 interface ScriptAt {
-  gcraAt(
-    key: string,
-    op: string,
-    rate: string,
-    burst: string,
-    pauseMs: string,
-    now: string,
-  ): Promise<unknown>;
+  gcraAt(key: string, turns: string, op: string, ...args: string[]): Promise<unknown>;
 }
 
 describe('gcra.lua at exact instants', () => {
@@ -52,22 +45,32 @@ describe('gcra.lua at exact instants', () => {
   const N = 1_700_000_000_123; // an epoch in ms; the random sequences add fractions, as TIME gives
 
   beforeAll(() => {
-    admin.defineCommand('gcraAt', { lua: GCRA_LUA, numberOfKeys: 1 });
+    admin.defineCommand('gcraAt', { lua: GCRA_LUA, numberOfKeys: 2 });
     script = admin as unknown as ScriptAt;
   });
 
   const bucket = (limit: BucketLimit) => {
     const key = `edge:${keys++}`;
-    const call = (op: string, now: number, pauseMs = 0) =>
-      script.gcraAt(key, op, String(limit.ratePerSec), String(limit.burst), String(pauseMs), String(now));
+    const call = (op: string, now: number, ms = 0, grant?: Grant) =>
+      script.gcraAt(
+        key,
+        `${key}:turns`,
+        op,
+        String(limit.ratePerSec),
+        String(limit.burst),
+        String(ms),
+        String(now),
+        grant?.leasedTat ?? '',
+        grant?.baseTat ?? '',
+      );
     return {
-      acquire: async (now: number) => toDecision(await call('acquire', now)),
+      acquire: async (now: number, leaseMs = 0) => toDecision(await call('acquire', now, leaseMs)),
       peek: async (now: number) => {
         const [tokens, cooldownMs] = (await call('peek', now)) as [number, string];
         return { tokens, cooldownMs: Number(cooldownMs) };
       },
-      settle: (now: number) => call('settle', now),
-      pause: (now: number, ms: number) => call('pause', now, ms),
+      settle: async (now: number, grant?: Grant) => toState(await call('settle', now, 0, grant)),
+      pause: async (now: number, ms: number) => toState(await call('pause', now, ms)),
     };
   };
 
@@ -92,7 +95,7 @@ describe('gcra.lua at exact instants', () => {
   it('keeps fractional intervals exact (rate 3/s)', async () => {
     const b = bucket({ ratePerSec: 3, burst: 1 });
     await b.acquire(N);
-    const expected = gcraAcquire(N + 1000 / 3, N, { ratePerSec: 3, burst: 1 }).decision;
+    const expected = gcraAcquire({ tat: N + 1000 / 3 }, N, { ratePerSec: 3, burst: 1 }).decision;
     expect(expected).toMatchObject({ granted: false });
     expect(await b.acquire(N)).toMatchObject(expected);
   });
@@ -125,38 +128,173 @@ describe('gcra.lua at exact instants', () => {
       burst: fc.oneof(fc.constantFrom(1, 2, 500, 600), fc.integer({ min: 1, max: 1000 })),
     });
     const stepArb = fc.record({
-      op: fc.constantFrom('acquire', 'acquire', 'acquire', 'settle', 'pause', 'peek'),
+      op: fc.constantFrom('acquire', 'acquire', 'acquire', 'settle', 'settle', 'pause', 'peek'),
       dt: fc.oneof(
         fc.constant(0),
         fc.double({ min: 0, max: 3000, noNaN: true }),
         fc.integer({ min: 0, max: 200 }),
       ),
-      pauseMs: fc.double({ min: 0, max: 10_000, noNaN: true }),
+      ms: fc.double({ min: 0, max: 10_000, noNaN: true }),
+      leaseMs: fc.constantFrom(0, 0, 50, 5_000),
+      /** Which earlier grant a settle reports (-1: none). */
+      pick: fc.integer({ min: -1, max: 5 }),
     });
     await fc.assert(
       fc.asyncProperty(limitArb, fc.array(stepArb, { maxLength: 40 }), async (limit, steps) => {
         const b = bucket(limit);
-        let tat = Number.NEGATIVE_INFINITY;
+        let state: BucketState = FULL;
         let now = N + 0.456;
+        // Each backend settles its own grants (a lease is named by a decimal each side prints).
+        const grants: Array<{ lua: Grant; ts: Grant }> = [];
         for (const step of steps) {
           now += step.dt;
           if (step.op === 'acquire') {
-            const expected = gcraAcquire(tat, now, limit);
-            expect(comparable(await b.acquire(now))).toEqual(comparable(expected.decision));
-            tat = expected.tat;
+            const expected = gcraAcquire(state, now, limit, step.leaseMs);
+            const got = await b.acquire(now, step.leaseMs);
+            expect(comparable(got)).toEqual(comparable(expected.decision));
+            if (got.granted && expected.decision.granted) {
+              grants.push({ lua: got.grant, ts: expected.decision.grant });
+            }
+            state = expected.state;
           } else if (step.op === 'settle') {
-            tat = gcraSettle(tat, now, limit);
-            expect(Number(await b.settle(now))).toBe(tat);
+            const grant = step.pick < 0 ? undefined : grants[grants.length - 1 - step.pick];
+            state = gcraSettle(state, now, limit, grant?.ts);
+            expect(await b.settle(now, grant?.lua)).toEqual(numeric(state));
           } else if (step.op === 'pause') {
-            tat = gcraPause(tat, now, limit, step.pauseMs);
-            expect(Number(await b.pause(now, step.pauseMs))).toBe(tat);
+            state = gcraPause(state, now, limit, step.ms);
+            expect(await b.pause(now, step.ms)).toEqual(numeric(state));
           } else {
-            expect(await b.peek(now)).toEqual(gcraPeek(tat, now, limit));
+            expect(await b.peek(now)).toEqual(gcraPeek(state, now, limit));
           }
         }
       }),
-      { numRuns: 60 },
+      { numRuns: 80 },
     );
+  });
+});
+
+describe("gcra.lua turns: replicas served in their oldest ops' arrival order", () => {
+  let script: ScriptAt;
+  let keys = 0;
+  const N = 1_700_000_000_000;
+  const GRACE = 5;
+  const limit = { ratePerSec: 20, burst: 1 }; // one grant per 50 ms
+
+  beforeAll(() => {
+    admin.defineCommand('gcraTurns', { lua: GCRA_LUA, numberOfKeys: 2 });
+    const client = admin as unknown as { gcraTurns: ScriptAt['gcraAt'] };
+    script = { gcraAt: (...args) => client.gcraTurns(...args) };
+  });
+
+  const bucket = () => {
+    const key = `turns:${keys++}`;
+    const run = (op: string, now: number, replica: string, waited: string, grant = ['', '']) =>
+      script.gcraAt(
+        key,
+        `${key}:turns`,
+        op,
+        String(limit.ratePerSec),
+        String(limit.burst),
+        '0',
+        String(now),
+        grant[0] ?? '',
+        grant[1] ?? '',
+        '',
+        replica,
+        waited,
+        String(GRACE),
+      );
+    return {
+      acquire: async (now: number, replica: string, waitedMs: number) =>
+        toDecision(await run('acquire', now, replica, String(waitedMs))),
+      settle: (now: number, replica: string, waitedMs?: number) =>
+        run('settle', now, replica, waitedMs === undefined ? '' : String(waitedMs)),
+      queue: () => admin.zrange(`${key}:turns`, '0', '-1'),
+    };
+  };
+
+  it('keeps a reopened bucket for the replica with the oldest op, then lets a younger one take it', async () => {
+    const b = bucket();
+    expect(await b.acquire(N, 'a', 0)).toMatchObject({ granted: true });
+    // b's oldest op arrived at N - 30, c's at N + 10: both denied and queued, b first.
+    expect(await b.acquire(N + 10, 'c', 0)).toEqual({ granted: false, remaining: 0, retryAfterMs: 40 });
+    expect(await b.acquire(N + 20, 'b', 50)).toEqual({ granted: false, remaining: 0, retryAfterMs: 30 });
+    expect(await b.queue()).toEqual(['b', 'c']);
+    // Not its turn: c would come back at the reopening plus the grace.
+    expect(await b.acquire(N + 30, 'c', 20)).toEqual({
+      granted: false,
+      remaining: 0,
+      retryAfterMs: 20 + GRACE,
+    });
+    // At the reopening c asks first and is told to wait out b's grace; b is granted.
+    expect(await b.acquire(N + 50, 'c', 40)).toEqual({ granted: false, remaining: 0, retryAfterMs: GRACE });
+    expect(await b.acquire(N + 51, 'b', 81)).toMatchObject({ granted: true, remaining: 0 });
+    expect(await b.queue()).toEqual(['c']);
+    // c's turn at the next reopening (N + 101): a, with a younger op, is sent behind it.
+    expect(await b.acquire(N + 101, 'a', 1)).toEqual({ granted: false, remaining: 0, retryAfterMs: GRACE });
+    expect(await b.acquire(N + 102, 'c', 92)).toMatchObject({ granted: true });
+    expect(await b.queue()).toEqual(['a']);
+  });
+
+  it('skips a replica that does not come within the grace, and drops it from the queue', async () => {
+    const b = bucket();
+    await b.acquire(N, 'a', 0);
+    await b.acquire(N + 1, 'gone', 100);
+    await b.acquire(N + 2, 'c', 0);
+    expect(await b.queue()).toEqual(['gone', 'c']);
+    expect(await b.acquire(N + 50 + GRACE - 0.5, 'c', 0)).toMatchObject({ granted: false });
+    expect(await b.acquire(N + 50 + GRACE, 'c', 0)).toMatchObject({ granted: true });
+    expect(await b.queue()).toEqual([]);
+  });
+
+  it('lets an older op through first even if its replica was never denied', async () => {
+    const b = bucket();
+    await b.acquire(N, 'a', 0);
+    await b.acquire(N + 10, 'c', 0); // c queued with an op from N + 10
+    // d has held an op since N - 100 and asks only at the reopening: no need to wait for c.
+    expect(await b.acquire(N + 50, 'd', 150)).toMatchObject({ granted: true });
+    expect(await b.queue()).toEqual(['c']);
+  });
+
+  it('on settle, requeues a replica that still has ops waiting, and drops one that has none', async () => {
+    const b = bucket();
+    const granted = await b.acquire(N, 'a', 0);
+    await b.acquire(N + 10, 'c', 0);
+    expect(granted.granted).toBe(true);
+    // a's oldest remaining op arrived at N - 5: older than c's, so a stays first.
+    await b.settle(N + 20, 'a', 25);
+    expect(await b.queue()).toEqual(['a', 'c']);
+    await b.settle(N + 21, 'a');
+    expect(await b.queue()).toEqual(['c']);
+  });
+
+  it('grants out of turn while more than one token is left (burst > 1)', async () => {
+    const wide = { ratePerSec: 20, burst: 3 };
+    const key = `turns:${keys++}`;
+    const acquire = async (now: number, replica: string, waited: number) =>
+      toDecision(
+        await script.gcraAt(
+          key,
+          `${key}:turns`,
+          'acquire',
+          String(wide.ratePerSec),
+          String(wide.burst),
+          '0',
+          String(now),
+          '',
+          '',
+          '',
+          replica,
+          String(waited),
+          String(GRACE),
+        ),
+      );
+    for (let i = 0; i < 3; i++) await acquire(N, 'a', 0);
+    expect(await acquire(N + 1, 'old', 500)).toMatchObject({ granted: false }); // queued, oldest
+    // By N + 100 two tokens are back: a younger replica may take one, the last stays old's.
+    expect(await acquire(N + 100, 'young', 0)).toMatchObject({ granted: true, remaining: 1 });
+    expect(await acquire(N + 100, 'young', 0)).toMatchObject({ granted: false, retryAfterMs: GRACE });
+    expect(await acquire(N + 100, 'old', 600)).toMatchObject({ granted: true, remaining: 0 });
   });
 });
 
@@ -210,28 +348,28 @@ describe('RedisLimiter in Redis', () => {
     expect(await limiter.acquire('flush', limit)).toMatchObject({ granted: false });
   });
 
-  it('stores one key per bucket under the prefix, expiring soon after the bucket is full again', async () => {
+  it('stores one key per bucket under the prefix (the name in a hash tag), expiring soon after the bucket is full again', async () => {
     // TTL = time until the bucket is full again (its TAT) + 1 s, rounded up.
     let started = performance.now();
     await limiter.acquire('ttl:fast', { ratePerSec: 1000, burst: 1 });
-    const fast = await admin.pttl('batch-proxy:ratelimit:ttl:fast');
+    const fast = await admin.pttl('batch-proxy:ratelimit:{ttl:fast}');
     expect(fast).toBeGreaterThanOrEqual(1001 - (performance.now() - started) - 1);
     expect(fast).toBeLessThanOrEqual(1002);
 
     started = performance.now();
     for (let i = 0; i < 5; i++) await limiter.acquire('ttl:slow', { ratePerSec: 0.01, burst: 5 });
-    const slow = await admin.pttl('batch-proxy:ratelimit:ttl:slow');
+    const slow = await admin.pttl('batch-proxy:ratelimit:{ttl:slow}');
     expect(slow).toBeGreaterThanOrEqual(501_000 - (performance.now() - started) - 1);
     expect(slow).toBeLessThanOrEqual(501_002);
 
     await limiter.peek('ttl:peeked', { ratePerSec: 1, burst: 1 });
-    expect(await admin.exists('batch-proxy:ratelimit:ttl:peeked')).toBe(0);
+    expect(await admin.exists('batch-proxy:ratelimit:{ttl:peeked}')).toBe(0);
   });
 
   it('uses the key prefix it is given', async () => {
     const prefixed = new RedisLimiter({ redis: admin, keyPrefix: 'tenant-a:' });
     await prefixed.acquire('k', { ratePerSec: 1, burst: 1 });
-    expect(await admin.exists('tenant-a:k')).toBe(1);
+    expect(await admin.exists('tenant-a:{k}')).toBe(1);
     // The caller owns a client it passed in: close leaves it open.
     await prefixed.close();
     expect(admin.status).toBe('ready');
@@ -266,10 +404,22 @@ function comparable(d: Decision): unknown {
 }
 
 function toDecision(reply: unknown): Decision {
-  const [granted, remaining, ms, , baseTat] = reply as [number, number, string, string, string];
-  return granted === 1
-    ? { granted: true, remaining, settleAfterMs: Number(ms), grant: { baseTat } }
-    : { granted: false, remaining: 0, retryAfterMs: Number(ms) };
+  const [granted, remaining, ms, tat, baseTat] = reply as [number, number, string, string, string];
+  if (granted !== 1) return { granted: false, remaining: 0, retryAfterMs: Number(ms) };
+  const decision = { granted: true as const, remaining, settleAfterMs: Number(ms) };
+  if (tat === baseTat) return { ...decision, grant: { baseTat } };
+  const lease = { leasedTat: tat, baseTat };
+  return { ...decision, grant: lease, lease };
+}
+
+/** A stored bucket ("<tat>" or "<tat> <lease>") as numbers. */
+function toState(reply: unknown): { tat: number; lease: number | undefined } {
+  const [tat, lease] = String(reply).split(' ');
+  return { tat: Number(tat), lease: lease === undefined ? undefined : Number(lease) };
+}
+
+function numeric(state: BucketState): { tat: number; lease: number | undefined } {
+  return { tat: state.tat, lease: state.lease === undefined ? undefined : Number(state.lease) };
 }
 
 /** `INFO commandstats` as command → calls. */

@@ -1,8 +1,10 @@
 // The Redis limiter: GCRA buckets shared by every replica, one atomic script call per decision.
 
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis';
-import type { BucketLimit, Decision, Grant, Limiter } from './limiter.js';
+import type { BucketLimit, Decision, Grant, Limiter, Waiting } from './limiter.js';
 
 /** scripts/gcra.lua (copied next to the compiled module by the build). */
 export const GCRA_LUA = readFileSync(new URL('./scripts/gcra.lua', import.meta.url), 'utf8');
@@ -19,6 +21,7 @@ type GcraOp = 'acquire' | 'settle' | 'pause' | 'peek';
 interface GcraClient {
   [COMMAND](
     key: string,
+    turns: string,
     op: GcraOp,
     ratePerSec: string,
     burst: string,
@@ -27,6 +30,9 @@ interface GcraClient {
     leasedTat: string,
     baseTat: string,
     channel: string,
+    replica: string,
+    waitedMs: string,
+    graceMs: string,
   ): Promise<unknown>;
 }
 
@@ -35,10 +41,20 @@ export interface RedisLimiterOptions {
   redis: Redis | Cluster;
   /** Prepended to every bucket key. Default `batch-proxy:ratelimit:`. */
   keyPrefix?: string;
+  /** This replica's name in the buckets' turn queues. Default: host, pid and a random suffix. */
+  replicaId?: string;
+  /**
+   * How long a reopened bucket's last token is kept for the replica whose turn it is before another
+   * may take it (at most half an interval). Default 5 ms: more than a prompt replica needs to come
+   * back (a timer and a round trip), little capacity lost when the one whose turn it is is gone.
+   */
+  turnGraceMs?: number;
 }
 
 export interface RedisLimiterConnectOptions {
   keyPrefix?: string;
+  replicaId?: string;
+  turnGraceMs?: number;
   /** Merged over the fail-fast defaults of `RedisLimiter.connect` (replies stay in the legacy mapping). */
   redisOptions?: Omit<RedisOptions, 'replyMapping'>;
   /**
@@ -53,6 +69,8 @@ export class RedisLimiter implements Limiter {
   readonly #client: GcraClient;
   readonly #prefix: string;
   readonly #channel: string;
+  readonly #replica: string;
+  readonly #graceMs: number;
   readonly #listeners: Array<(key: string, inMs: number) => void> = [];
   #subscriber: Redis | Cluster | undefined;
   #ownsClient = false;
@@ -61,7 +79,9 @@ export class RedisLimiter implements Limiter {
     this.#redis = options.redis;
     this.#prefix = options.keyPrefix ?? 'batch-proxy:ratelimit:';
     this.#channel = `${this.#prefix}reopen`;
-    this.#redis.defineCommand(COMMAND, { lua: GCRA_LUA, numberOfKeys: 1 });
+    this.#replica = options.replicaId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.#graceMs = options.turnGraceMs ?? 5;
+    this.#redis.defineCommand(COMMAND, { lua: GCRA_LUA, numberOfKeys: 2 });
     this.#client = this.#redis as unknown as GcraClient;
   }
 
@@ -80,9 +100,7 @@ export class RedisLimiter implements Limiter {
       ...options.redisOptions,
     });
     redis.on('error', options.onError ?? (() => {}));
-    const limiter = new RedisLimiter(
-      options.keyPrefix === undefined ? { redis } : { redis, keyPrefix: options.keyPrefix },
-    );
+    const limiter = new RedisLimiter({ redis, ...limiterOptions(options) });
     limiter.#ownsClient = true;
     return limiter;
   }
@@ -98,9 +116,7 @@ export class RedisLimiter implements Limiter {
       redisOptions: { connectTimeout: 1000, maxRetriesPerRequest: 1, ...options.redisOptions },
     });
     redis.on('error', options.onError ?? (() => {}));
-    const limiter = new RedisLimiter(
-      options.keyPrefix === undefined ? { redis } : { redis, keyPrefix: options.keyPrefix },
-    );
+    const limiter = new RedisLimiter({ redis, ...limiterOptions(options) });
     limiter.#ownsClient = true;
     return limiter;
   }
@@ -110,8 +126,13 @@ export class RedisLimiter implements Limiter {
     return this.#redis;
   }
 
-  async acquire(key: string, limit: BucketLimit, leaseMs = 0): Promise<Decision> {
-    const reply = await this.#call(key, 'acquire', limit, leaseMs);
+  /** This replica's name in the turn queues. */
+  get replicaId(): string {
+    return this.#replica;
+  }
+
+  async acquire(key: string, limit: BucketLimit, leaseMs = 0, waiting?: Waiting): Promise<Decision> {
+    const reply = await this.#call(key, 'acquire', limit, leaseMs, undefined, waiting);
     const [granted, remaining, ms, tat, baseTat] = tuple(reply, 5);
     if (granted !== 1) return { granted: false, remaining: 0, retryAfterMs: decimal(ms) };
     if (typeof tat !== 'string' || typeof baseTat !== 'string') {
@@ -125,13 +146,14 @@ export class RedisLimiter implements Limiter {
     return { ...decision, grant: { baseTat } };
   }
 
-  async settle(key: string, limit: BucketLimit, grant?: Grant, lagMs = 0): Promise<void> {
-    await this.#call(key, 'settle', limit, lagMs, grant);
+  async settle(key: string, limit: BucketLimit, grant?: Grant, waiting?: Waiting): Promise<void> {
+    await this.#call(key, 'settle', limit, 0, grant, waiting);
   }
 
   /**
-   * Subscribes (on a second connection) to the reopen notices every replica's settle publishes. The
-   * subscriber reconnects by itself; notices missed meanwhile only cost a poll.
+   * Subscribes (on a second connection) to the reopen notices every replica's settle publishes. A
+   * notice names the replica whose turn the reopened bucket is: the others hear of it a grace later.
+   * The subscriber reconnects by itself; notices missed meanwhile only cost a poll.
    */
   onReopen(listener: (key: string, inMs: number) => void): void {
     this.#listeners.push(listener);
@@ -145,12 +167,16 @@ export class RedisLimiter implements Limiter {
       // Reported through the command connection; the subscriber just reconnects.
     });
     subscriber.on('message', (_channel: string, message: string) => {
-      const space = message.lastIndexOf(' ');
-      const fullKey = message.slice(0, space);
-      const inMs = Number(message.slice(space + 1));
-      if (!fullKey.startsWith(this.#prefix) || !Number.isFinite(inMs)) return;
-      const key = fullKey.slice(this.#prefix.length);
-      for (const l of this.#listeners) l(key, inMs);
+      // "<inMs> <replica whose turn, or nothing> <key>"
+      const first = message.indexOf(' ');
+      const second = message.indexOf(' ', first + 1);
+      const inMs = Number(message.slice(0, first));
+      const turn = message.slice(first + 1, second);
+      const fullKey = message.slice(second + 1);
+      const key = this.#unkey(fullKey);
+      if (first < 0 || second < 0 || key === undefined || !Number.isFinite(inMs)) return;
+      const later = turn === '' || turn === this.#replica ? 0 : this.#graceMs;
+      for (const l of this.#listeners) l(key, inMs + later);
     });
     subscriber.subscribe(this.#channel).catch(() => {
       // Retried on reconnect by ioredis (auto-resubscribe).
@@ -189,10 +215,32 @@ export class RedisLimiter implements Limiter {
     this.#redis.disconnect();
   }
 
-  #call(key: string, op: GcraOp, limit: BucketLimit, ms: number, grant?: Grant): Promise<unknown> {
+  /**
+   * A bucket's Redis key, and its turn queue's: the bucket name in a hash tag, so a Cluster keeps the
+   * two on one slot (a script may only touch keys of one slot).
+   */
+  #key(key: string): string {
+    return `${this.#prefix}{${key}}`;
+  }
+
+  #unkey(fullKey: string): string | undefined {
+    if (!fullKey.startsWith(`${this.#prefix}{`) || !fullKey.endsWith('}')) return undefined;
+    return fullKey.slice(this.#prefix.length + 1, -1);
+  }
+
+  #call(
+    key: string,
+    op: GcraOp,
+    limit: BucketLimit,
+    ms: number,
+    grant?: Grant,
+    waiting?: Waiting,
+  ): Promise<unknown> {
+    const bucket = this.#key(key);
     // String(number) is the shortest exact decimal, so the script computes on the very same doubles.
     return this.#client[COMMAND](
-      this.#prefix + key,
+      bucket,
+      `${bucket}:turns`,
       op,
       String(limit.ratePerSec),
       String(limit.burst),
@@ -201,8 +249,19 @@ export class RedisLimiter implements Limiter {
       grant?.leasedTat ?? '',
       grant?.baseTat ?? '',
       op === 'settle' && this.#subscriber ? this.#channel : '',
+      waiting ? this.#replica : '',
+      waiting?.waitedMs === undefined ? '' : String(Math.max(0, waiting.waitedMs)),
+      String(Math.min(this.#graceMs, 500 / limit.ratePerSec)),
     );
   }
+}
+
+function limiterOptions(options: RedisLimiterConnectOptions): Omit<RedisLimiterOptions, 'redis'> {
+  const picked: { keyPrefix?: string; replicaId?: string; turnGraceMs?: number } = {};
+  if (options.keyPrefix !== undefined) picked.keyPrefix = options.keyPrefix;
+  if (options.replicaId !== undefined) picked.replicaId = options.replicaId;
+  if (options.turnGraceMs !== undefined) picked.turnGraceMs = options.turnGraceMs;
+  return picked;
 }
 
 function tuple(reply: unknown, length: number): unknown[] {

@@ -3,26 +3,41 @@
   checks them against each other on random sequences). One call is one decision: one round trip.
 
   Input:
-    KEYS[1]  the bucket; its value is the TAT (theoretical arrival time of the next call) in ms on the
-             Redis clock, as a decimal string. Absent means a full bucket.
+    KEYS[1]  the bucket: "<tat>" or "<tat> <lease>". The TAT (theoretical arrival time of the next
+             call) in ms on the Redis clock, as a decimal; the lease, when a grant that emptied the
+             bucket holds it closed until its call is answered, is the time it ends at the latest
+             (and names it). Absent means a full bucket.
+    KEYS[2]  the bucket's turn queue: a sorted set of replicas waiting for a grant, each scored by the
+             arrival (Redis clock) of its oldest waiting op. Same hash slot as KEYS[1] (a hash tag).
 
     ARGV[1]  op: 'acquire' | 'settle' | 'pause' | 'peek'
     ARGV[2]  ratePerSec
     ARGV[3]  burst
-    ARGV[4]  ms: the pause (op 'pause'), the lease (op 'acquire'; 0 = none) or the lag (op 'settle')
+    ARGV[4]  ms: the pause (op 'pause') or the lease (op 'acquire'; 0 = none)
     ARGV[5]  now in ms, for tests only. Empty: Redis TIME, so replicas with skewed clocks agree.
     ARGV[6]  op 'settle': the grant's leased TAT, or '' for none
-    ARGV[7]  op 'settle': the grant's base TAT, or '' (then: one interval from now)
-    ARGV[8]  op 'settle': a channel to PUBLISH "<ms until the next grant>" on, or '' for none
+    ARGV[7]  op 'settle': the grant's base TAT, or '' for none
+    ARGV[8]  op 'settle': a channel to PUBLISH "<ms until the next grant> <replica whose turn> <key>"
+             on, or '' for none
+    ARGV[9]  ops 'acquire' and 'settle': the asking replica's id, or '' (then no turn queue)
+    ARGV[10] ops 'acquire' and 'settle': how long the replica's oldest op has waited, in ms, or ''
+             (settle: the replica has nothing waiting)
+    ARGV[11] op 'acquire': the turn grace in ms (below)
+
+  Turns: a grant that empties the bucket goes to the replica holding the fleet's oldest waiting op, so
+  replicas are served in their ops' arrival order. A younger replica asking first is denied and queued;
+  if the oldest does not come within the grace after the bucket opened (it died, or has nothing left),
+  the younger takes the slot and the absent one leaves the queue (it re-queues on its next denial).
 
   Output (a Lua number in a reply is truncated to an integer, so fractional values are strings):
-    acquire  {1, remaining, settleAfterMs, tat, baseTat}  granted; tat ~= baseTat when leased
-             {0, 0, retryAfterMs, tat, ''}       denied (tat unchanged)
-    settle   tat
-    pause    tat
+    acquire  {1, remaining, settleAfterMs, lease or tat, baseTat}  granted; the lease when leased
+             {0, 0, retryAfterMs, stored, ''}    denied (bucket unchanged)
+    settle   the stored value
+    pause    the stored value
     peek     {tokens, cooldownMs}
 ]]
 local key = KEYS[1]
+local queue = KEYS[2]
 local op = ARGV[1]
 local rate = tonumber(ARGV[2])
 local burst = tonumber(ARGV[3])
@@ -42,60 +57,152 @@ end
 
 local stored = redis.call('GET', key)
 local tat = -math.huge
+-- The lease in force (its string names it), or nil; an expired one is gone (its replica died).
+local lease = nil
 if stored then
-  tat = tonumber(stored)
+  local head, rest = string.match(stored, '^(%S+) (%S+)$')
+  if head then
+    tat = tonumber(head)
+    if tonumber(rest) > now then
+      lease = rest
+    end
+  else
+    tat = tonumber(stored)
+  end
 end
 
 local t = 1000 / rate
 local tolerance = (burst - 1) * t
 
+-- When the next grant is possible, a lease included.
+local function effective(at, held)
+  if held then
+    return math.max(at, tonumber(held))
+  end
+  return at
+end
+
 -- At its TAT a bucket is full, which is what an absent key means: expire it then (plus a margin for
 -- clock steps), so idle buckets vanish.
-local function store(newTat)
-  local ttl = math.max(1, math.ceil(newTat - now) + 1000)
-  redis.call('SET', key, str(newTat), 'PX', ttl)
-  return str(newTat)
+local function store(newTat, newLease)
+  local value = str(newTat)
+  if newLease then
+    value = value .. ' ' .. newLease
+  end
+  local ttl = math.max(1, math.ceil(effective(newTat, newLease) - now) + 1000)
+  redis.call('SET', key, value, 'PX', ttl)
+  return value
+end
+
+local replica = ARGV[9] or ''
+local waited = tonumber(ARGV[10] or '')
+
+-- The queue's replicas are all waiting for the same bucket; an abandoned queue expires with it.
+local function enqueue(score)
+  redis.call('ZADD', queue, score, replica)
+  redis.call('PEXPIRE', queue, math.max(60000, math.ceil(tat - now) + 1000))
+end
+
+-- The replica whose turn it is, other than `replica`: {id, score} or nil.
+local function head()
+  local first = redis.call('ZRANGE', queue, 0, 1, 'WITHSCORES')
+  if first[1] ~= nil and first[1] ~= replica then
+    return {first[1], tonumber(first[2])}
+  end
+  if first[3] ~= nil then
+    return {first[3], tonumber(first[4])}
+  end
+  return nil
 end
 
 if op == 'acquire' then
-  local start = math.max(tat, now)
+  local start = math.max(effective(tat, lease), now)
   local ahead = start - now
+  local mine = now - (waited or 0)
   if ahead > tolerance then
-    return {0, 0, str(ahead - tolerance), str(tat), ''}
+    if replica == '' then
+      return {0, 0, str(ahead - tolerance), stored or '', ''}
+    end
+    enqueue(mine)
+    local first = head()
+    local grace = 0
+    if first ~= nil and first[2] < mine then
+      grace = tonumber(ARGV[11])
+    end
+    return {0, 0, str(ahead - tolerance + grace), stored or '', ''}
   end
   local nextTat = start + t
   local remaining = math.floor((burst * t - (nextTat - now)) / t + 1e-9)
+  if replica ~= '' then
+    local first = head()
+    if remaining == 0 and first ~= nil and first[2] < mine then
+      -- The last token is an older replica's turn, for a grace after the bucket opened.
+      local openedAt = effective(tat, lease) - tolerance
+      local until_ = openedAt + tonumber(ARGV[11])
+      if now < until_ then
+        enqueue(mine)
+        return {0, 0, str(until_ - now), stored or '', ''}
+      end
+      redis.call('ZREM', queue, first[1])
+    end
+    redis.call('ZREM', queue, replica)
+  end
   local leaseMs = tonumber(ARGV[4])
   if leaseMs > 0 and remaining == 0 then
     -- The grant emptied the bucket: keep it closed until this call is answered (see Lease).
-    return {1, remaining, str(nextTat - now - t), store(nextTat + leaseMs), str(nextTat)}
+    local held = str(nextTat + leaseMs)
+    store(nextTat, held)
+    return {1, remaining, str(nextTat - now - t), held, str(nextTat)}
   end
-  local stored = store(nextTat)
-  return {1, remaining, str(nextTat - now - t), stored, stored}
+  store(nextTat, nil)
+  return {1, remaining, str(nextTat - now - t), str(nextTat), str(nextTat)}
 elseif op == 'settle' then
-  -- The call's arrival may have been as late as its answer: move the bucket as if granted that
-  -- much later (lag = ARGV[4]); release a lease that is still in place to exactly that.
+  -- The call's arrival upstream was no later than its answer, which is before now: for the
+  -- upstream it was granted as late as now at worst (SPEC §7: spacing from the answer). The call's
+  -- own lease, if still in force, is released and the next grant spaced one interval from now;
+  -- otherwise the bucket moves by how much later than its grant the call can have counted (grants
+  -- made since stacked on it move with it). A bucket already further on (a pause stored meanwhile, a
+  -- queue of grants) absorbs that. Another call's lease stays.
   local leased = ARGV[6]
   local base = ARGV[7]
   local newTat
-  if base == nil or base == '' then
+  local newLease = lease
+  if not stored then
+    newTat = now + t
+  elseif leased ~= nil and leased ~= '' and lease == leased then
     newTat = math.max(tat, now + t)
-  elseif leased ~= nil and leased ~= '' and stored == leased then
-    newTat = tonumber(base) + tonumber(ARGV[4])
+    newLease = nil
+  elseif base ~= nil and base ~= '' then
+    newTat = tat + math.max(0, now + t - tonumber(base))
   else
-    newTat = math.max(tat, tonumber(base) + tonumber(ARGV[4]))
+    newTat = math.max(tat, now + t)
   end
-  local result = store(newTat)
-  -- Waiting replicas come back when the next grant is possible, instead of polling for it.
+  local result = store(newTat, newLease)
+  -- The replica stays in the queue while it has ops waiting (scored by the oldest), else leaves it.
+  local next = ''
+  if replica ~= '' then
+    if waited ~= nil then
+      enqueue(now - waited)
+    else
+      redis.call('ZREM', queue, replica)
+    end
+    local first = redis.call('ZRANGE', queue, 0, 0)
+    if first[1] ~= nil then
+      next = first[1]
+    end
+  end
+  -- Waiting replicas come back when the next grant is possible, the one whose turn it is first,
+  -- instead of polling for it.
   if ARGV[8] ~= nil and ARGV[8] ~= '' then
-    redis.call('PUBLISH', ARGV[8], key .. ' ' .. str(math.max(0, newTat - now - tolerance)))
+    local opens = effective(newTat, newLease) - now - tolerance
+    redis.call('PUBLISH', ARGV[8], str(math.max(0, opens)) .. ' ' .. next .. ' ' .. key)
   end
   return result
 elseif op == 'pause' then
   -- A 429 means the upstream's bucket is empty: model it as empty after the pause.
-  return store(math.max(tat, now + tonumber(ARGV[4]) + tolerance))
+  return store(math.max(tat, now + tonumber(ARGV[4]) + tolerance), lease)
 elseif op == 'peek' then
-  local ahead = math.max(0, tat - now)
+  local ahead = math.max(0, effective(tat, lease) - now)
   return {math.max(0, math.floor((burst * t - ahead) / t + 1e-9)), str(math.max(0, ahead - tolerance))}
 end
 return redis.error_reply('gcra.lua: unknown op ' .. tostring(op))
