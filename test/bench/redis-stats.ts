@@ -59,7 +59,7 @@ export async function monitor(port: number): Promise<Monitored> {
         started();
         continue;
       }
-      // +1795641635.651144 [0 127.0.0.1:40000] "evalsha" "<sha>" "1" "<key>" "acquire" ...
+      // +1795641635.651144 [0 127.0.0.1:40000] "evalsha" "<sha>" "2" "<key>" "<key>:turns" "acquire" ...
       const m = /^\+\d+\.\d+ \[\d+ ([^\]]+)\] (.*)$/.exec(line);
       if (!m) continue;
       const args = [...(m[2] ?? '').matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((a) => a[1] ?? '');
@@ -71,7 +71,7 @@ export async function monitor(port: number): Promise<Monitored> {
         continue;
       }
       if ((name === 'evalsha' || name === 'eval') && (args[3] ?? '').includes('ratelimit')) {
-        name = `${name}:${args[4] ?? '?'}`;
+        name = `${name}:${args[3 + Number(args[2] ?? 0)] ?? '?'}`;
       }
       client[name] = (client[name] ?? 0) + 1;
     }

@@ -167,9 +167,10 @@ export class Scheduler {
     if (!entry) return;
     const { app, bucket } = entry;
     if (app.queued === 0) return;
+    // The freshest word on the bucket: it replaces an earlier look-again time (a denial's poll).
     const at = this.#now() + inMs;
-    if (bucket === 'batch') app.batchBlockedUntil = Math.min(app.batchBlockedUntil, at);
-    else app.restBlockedUntil = Math.min(app.restBlockedUntil, at);
+    if (bucket === 'batch') app.batchBlockedUntil = at;
+    else app.restBlockedUntil = at;
     if (inMs <= 0) this.#pump(app);
     else this.#arm(app, at);
   }
@@ -478,6 +479,8 @@ export class Scheduler {
       return false;
     }
     app.batchTokens = { remaining: decision.remaining, at: now };
+    if (decision.remaining === 0)
+      app.batchBlockedUntil = this.#emptiedUntil(now, decision, this.#o.batchLimit);
     // The acquire awaited: some ops may have left meanwhile (caller gone, expired).
     const ops = candidate.ops.filter((op) => op.state === 'queued');
     if (ops.length === 0) {
@@ -514,6 +517,9 @@ export class Scheduler {
         app.restBlockedUntil = this.#blockedUntil(this.#now(), decision.retryAfterMs, limit);
         return false;
       }
+    }
+    if (limit && decision.remaining === 0) {
+      app.restBlockedUntil = this.#emptiedUntil(this.#now(), decision, limit);
     }
     const op = ops.find((o) => o.state === 'queued');
     if (!op) {
@@ -581,6 +587,16 @@ export class Scheduler {
    */
   #blockedUntil(now: number, retryAfterMs: number, limit: BucketLimit): number {
     return now + Math.min(retryAfterMs, Math.max(20, intervalMsOf(limit)));
+  }
+
+  /**
+   * A grant that emptied its bucket says when the next one is possible at the earliest (or its lease
+   * keeps the bucket closed longer, until the answer's settle): no need to ask before then.
+   */
+  #emptiedUntil(now: number, decision: Decision, limit: BucketLimit): number {
+    if (!decision.granted) return now;
+    const t = intervalMsOf(limit);
+    return now + Math.max(0, decision.settleAfterMs + t - (limit.burst - 1) * t);
   }
 
   /** How long the oldest op this replica has queued for `app` has waited; undefined when none. */
