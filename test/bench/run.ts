@@ -184,8 +184,10 @@ async function main(): Promise<number> {
         '10/s burst 1 and 60 closed-loop callers overload them. 1 s warm-up, 4 s measured. Round trips are ' +
         'the commands the replicas sent (MONITOR, the limiter script told apart by its operation); "commands ' +
         'Redis ran" is the INFO commandstats delta, which also counts what the script runs inside its one ' +
-        'round trip (TIME, GET, SET, PUBLISH). A decision (acquire) is one EVALSHA; a granted call is later settled with a ' +
-        'second one unless the bucket is far enough ahead that the answer time cannot matter.',
+        'round trip (TIME, GET, SET, PUBLISH, and the turn queue: ZADD, ZRANGE, ZREM, PEXPIRE). A decision ' +
+        '(acquire) is one EVALSHA; every answered call is settled with a second one (SPEC §7: the next ' +
+        'grant is spaced from the answer). Paced, each replica that is not next asks once per slot and is ' +
+        'denied: the reopen notice says whose turn it is, not whether that replica took it.',
     );
     const rows = await fleet(report, {
       replicas: 3,
