@@ -18,6 +18,7 @@ let admin: Redis;
 beforeAll(async () => {
   server = await startRedisServer();
   admin = new Redis(server.url);
+  admin.defineCommand('gcraAt', { lua: GCRA_LUA, numberOfKeys: 2 });
 });
 
 afterAll(async () => {
@@ -34,43 +35,57 @@ async function connected(keyPrefix?: string): Promise<RedisLimiter> {
 
 describeLimiterConformance('RedisLimiter', () => connected(), { slackMs: 2 });
 
-/** The script with the test-only clock argument, so the arithmetic is checked at exact instants. */
-interface ScriptAt {
-  gcraAt(key: string, turns: string, op: string, ...args: string[]): Promise<unknown>;
+/** What one script call carries besides the op and its instant (see the argument list in gcra.lua). */
+interface CallArgs {
+  ms?: number;
+  grant?: Grant;
+  replica?: string;
+  /** Undefined: '' (nothing waiting). */
+  waitedMs?: number;
+  graceMs?: number;
+}
+
+/**
+ * The script on one bucket, called with the test-only clock argument so the arithmetic is checked at
+ * exact instants.
+ */
+function scriptBucket(key: string, limit: BucketLimit) {
+  const client = admin as unknown as {
+    gcraAt(key: string, turns: string, op: string, ...args: string[]): Promise<unknown>;
+  };
+  return (op: string, now: number, args: CallArgs = {}) =>
+    client.gcraAt(
+      key,
+      `${key}:turns`,
+      op,
+      String(limit.ratePerSec),
+      String(limit.burst),
+      String(args.ms ?? 0),
+      String(now),
+      args.grant?.leasedTat ?? '',
+      args.grant?.baseTat ?? '',
+      '',
+      args.replica ?? '',
+      args.waitedMs === undefined ? '' : String(args.waitedMs),
+      String(args.graceMs ?? 0),
+    );
 }
 
 describe('gcra.lua at exact instants', () => {
-  let script: ScriptAt;
   let keys = 0;
   const N = 1_700_000_000_123; // an epoch in ms; the random sequences add fractions, as TIME gives
 
-  beforeAll(() => {
-    admin.defineCommand('gcraAt', { lua: GCRA_LUA, numberOfKeys: 2 });
-    script = admin as unknown as ScriptAt;
-  });
-
   const bucket = (limit: BucketLimit) => {
-    const key = `edge:${keys++}`;
-    const call = (op: string, now: number, ms = 0, grant?: Grant) =>
-      script.gcraAt(
-        key,
-        `${key}:turns`,
-        op,
-        String(limit.ratePerSec),
-        String(limit.burst),
-        String(ms),
-        String(now),
-        grant?.leasedTat ?? '',
-        grant?.baseTat ?? '',
-      );
+    const call = scriptBucket(`edge:${keys++}`, limit);
     return {
-      acquire: async (now: number, leaseMs = 0) => toDecision(await call('acquire', now, leaseMs)),
+      acquire: async (now: number, leaseMs = 0) => toDecision(await call('acquire', now, { ms: leaseMs })),
       peek: async (now: number) => {
         const [tokens, cooldownMs] = (await call('peek', now)) as [number, string];
         return { tokens, cooldownMs: Number(cooldownMs) };
       },
-      settle: async (now: number, grant?: Grant) => toState(await call('settle', now, 0, grant)),
-      pause: async (now: number, ms: number) => toState(await call('pause', now, ms)),
+      settle: async (now: number, grant?: Grant) =>
+        toState(await call('settle', now, grant ? { grant } : {})),
+      pause: async (now: number, ms: number) => toState(await call('pause', now, { ms })),
     };
   };
 
@@ -174,41 +189,19 @@ describe('gcra.lua at exact instants', () => {
 });
 
 describe("gcra.lua turns: replicas served in their oldest ops' arrival order", () => {
-  let script: ScriptAt;
   let keys = 0;
   const N = 1_700_000_000_000;
   const GRACE = 5;
-  const limit = { ratePerSec: 20, burst: 1 }; // one grant per 50 ms
 
-  beforeAll(() => {
-    admin.defineCommand('gcraTurns', { lua: GCRA_LUA, numberOfKeys: 2 });
-    const client = admin as unknown as { gcraTurns: ScriptAt['gcraAt'] };
-    script = { gcraAt: (...args) => client.gcraTurns(...args) };
-  });
-
-  const bucket = () => {
+  /** One grant per 50 ms unless told otherwise. */
+  const bucket = (limit: BucketLimit = { ratePerSec: 20, burst: 1 }) => {
     const key = `turns:${keys++}`;
-    const run = (op: string, now: number, replica: string, waited: string, grant = ['', '']) =>
-      script.gcraAt(
-        key,
-        `${key}:turns`,
-        op,
-        String(limit.ratePerSec),
-        String(limit.burst),
-        '0',
-        String(now),
-        grant[0] ?? '',
-        grant[1] ?? '',
-        '',
-        replica,
-        waited,
-        String(GRACE),
-      );
+    const call = scriptBucket(key, limit);
     return {
       acquire: async (now: number, replica: string, waitedMs: number) =>
-        toDecision(await run('acquire', now, replica, String(waitedMs))),
+        toDecision(await call('acquire', now, { replica, waitedMs, graceMs: GRACE })),
       settle: (now: number, replica: string, waitedMs?: number) =>
-        run('settle', now, replica, waitedMs === undefined ? '' : String(waitedMs)),
+        call('settle', now, waitedMs === undefined ? { replica } : { replica, waitedMs }),
       queue: () => admin.zrange(`${key}:turns`, '0', '-1'),
     };
   };
@@ -269,26 +262,7 @@ describe("gcra.lua turns: replicas served in their oldest ops' arrival order", (
   });
 
   it('grants out of turn while more than one token is left (burst > 1)', async () => {
-    const wide = { ratePerSec: 20, burst: 3 };
-    const key = `turns:${keys++}`;
-    const acquire = async (now: number, replica: string, waited: number) =>
-      toDecision(
-        await script.gcraAt(
-          key,
-          `${key}:turns`,
-          'acquire',
-          String(wide.ratePerSec),
-          String(wide.burst),
-          '0',
-          String(now),
-          '',
-          '',
-          '',
-          replica,
-          String(waited),
-          String(GRACE),
-        ),
-      );
+    const { acquire } = bucket({ ratePerSec: 20, burst: 3 });
     for (let i = 0; i < 3; i++) await acquire(N, 'a', 0);
     expect(await acquire(N + 1, 'old', 500)).toMatchObject({ granted: false }); // queued, oldest
     // By N + 100 two tokens are back: a younger replica may take one, the last stays old's.
