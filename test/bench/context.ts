@@ -1,25 +1,15 @@
 // What every scenario shares: the repository root, the app the fake upstream knows, and how the real
 // proxy process is started.
 
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { repoRoot } from '../harness/repo-root.js';
+
+export { repoRoot };
 
 export const APP_ID = 'bench';
 export const SECRET = 'sk_bench_not_a_real_key';
 export const APPS = { [APP_ID]: SECRET };
-
-/** The repository root, found from this file whether it runs compiled (test/bench/dist/…) or not. */
-export function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'pnpm-workspace.yaml'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the repository root (pnpm-workspace.yaml)');
-    dir = parent;
-  }
-  return dir;
-}
 
 /**
  * The built proxy (apps/proxy/dist/main.js) as a child process. LOG_LEVEL=warn: the per-request

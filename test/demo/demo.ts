@@ -2,11 +2,10 @@
 // (no Redis, no network). Shows progress while it runs and ends with a table per load phase.
 // Bounded: about 15 s of load, and a watchdog stops everything after DEMO_TIMEOUT_MS.
 
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { startFakeUpstream } from '../fake-upstream/index.js';
 import { startProxyProcess } from '../harness/process.js';
+import { repoRoot } from '../harness/repo-root.js';
 import { renderTable, totalRow } from './report.js';
 import { countersFromStats, DEFAULT_PHASES, runScenario, seed } from './scenario.js';
 
@@ -19,17 +18,6 @@ const MAX_OPS = 10;
 const USERS = 200;
 const UPSTREAM_LATENCY_MS = 20;
 const TIMEOUT_MS = Number(process.env.DEMO_TIMEOUT_MS ?? 60_000);
-
-/** The repository root, found from this file whether it runs compiled (test/demo/dist/...) or not. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'pnpm-workspace.yaml'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the repository root (pnpm-workspace.yaml)');
-    dir = parent;
-  }
-  return dir;
-}
 
 async function main(): Promise<number> {
   const entry = join(repoRoot(), 'apps/proxy/dist/main.js');
