@@ -169,8 +169,7 @@ export class Scheduler {
     if (app.queued === 0) return;
     // The freshest word on the bucket: it replaces an earlier look-again time (a denial's poll).
     const at = this.#now() + inMs;
-    if (bucket === 'batch') app.batchBlockedUntil = at;
-    else app.restBlockedUntil = at;
+    setBlockedUntil(app, bucket, at);
     if (inMs <= 0) this.#pump(app);
     else this.#arm(app, at);
   }
@@ -469,9 +468,7 @@ export class Scheduler {
   }
 
   async #tryBatch(app: AppState, candidate: Candidate): Promise<boolean> {
-    const decision = await this.#acquire(app, 'batch', app.batchKey, this.#o.batchLimit, {
-      waitedMs: this.#oldestWaitMs(app, this.#now()),
-    });
+    const decision = await this.#acquire(app, 'batch', app.batchKey, this.#o.batchLimit, this.#waiting(app));
     const now = this.#now();
     if (!decision.granted) {
       app.batchTokens = { remaining: 0, at: now };
@@ -479,8 +476,9 @@ export class Scheduler {
       return false;
     }
     app.batchTokens = { remaining: decision.remaining, at: now };
-    if (decision.remaining === 0)
-      app.batchBlockedUntil = this.#emptiedUntil(now, decision, this.#o.batchLimit);
+    if (decision.remaining === 0) {
+      app.batchBlockedUntil = emptiedUntil(now, decision.settleAfterMs, this.#o.batchLimit);
+    }
     // The acquire awaited: some ops may have left meanwhile (caller gone, expired).
     const ops = candidate.ops.filter((op) => op.state === 'queued');
     if (ops.length === 0) {
@@ -510,16 +508,14 @@ export class Scheduler {
       grant: { baseTat: '0' },
     };
     if (limit) {
-      decision = await this.#acquire(app, 'rest', app.restKey, limit, {
-        waitedMs: this.#oldestWaitMs(app, this.#now()),
-      });
+      decision = await this.#acquire(app, 'rest', app.restKey, limit, this.#waiting(app));
       if (!decision.granted) {
         app.restBlockedUntil = this.#blockedUntil(this.#now(), decision.retryAfterMs, limit);
         return false;
       }
     }
     if (limit && decision.remaining === 0) {
-      app.restBlockedUntil = this.#emptiedUntil(this.#now(), decision, limit);
+      app.restBlockedUntil = emptiedUntil(this.#now(), decision.settleAfterMs, limit);
     }
     const op = ops.find((o) => o.state === 'queued');
     if (!op) {
@@ -567,15 +563,14 @@ export class Scheduler {
     const key = bucket === 'batch' ? app.batchKey : app.restKey;
     // One round trip, off the callers' path.
     this.#o.limiter
-      .settle(key, limit, decision.grant, { waitedMs: this.#oldestWaitMs(app, this.#now()) })
+      .settle(key, limit, decision.grant, this.#waiting(app))
       .catch(() => {
         // Best effort: a lost settle leaves a lease to expire on its own (leaseMs).
       })
       .finally(() => {
         if (!this.#shared) {
           const reopen = this.#now() + intervalMsOf(limit);
-          if (bucket === 'batch') app.batchBlockedUntil = Math.min(app.batchBlockedUntil, reopen);
-          else app.restBlockedUntil = Math.min(app.restBlockedUntil, reopen);
+          setBlockedUntil(app, bucket, Math.min(blockedUntil(app, bucket), reopen));
         }
         this.#pump(app);
       });
@@ -589,24 +584,14 @@ export class Scheduler {
     return now + Math.min(retryAfterMs, Math.max(20, intervalMsOf(limit)));
   }
 
-  /**
-   * A grant that emptied its bucket says when the next one is possible at the earliest (or its lease
-   * keeps the bucket closed longer, until the answer's settle): no need to ask before then.
-   */
-  #emptiedUntil(now: number, decision: Decision, limit: BucketLimit): number {
-    if (!decision.granted) return now;
-    const t = intervalMsOf(limit);
-    return now + Math.max(0, decision.settleAfterMs + t - (limit.burst - 1) * t);
-  }
-
-  /** How long the oldest op this replica has queued for `app` has waited; undefined when none. */
-  #oldestWaitMs(app: AppState, now: number): number | undefined {
+  /** This replica's turn for `app`'s buckets: how long its oldest queued op has waited, if any. */
+  #waiting(app: AppState): Waiting {
     let oldest = Number.POSITIVE_INFINITY;
     for (const group of app.groups.values()) {
       const front = group.front();
       if (front && front.enqueuedAt < oldest) oldest = front.enqueuedAt;
     }
-    return Number.isFinite(oldest) ? now - oldest : undefined;
+    return { waitedMs: Number.isFinite(oldest) ? this.#now() - oldest : undefined };
   }
 
   #arm(app: AppState, at: number): void {
@@ -997,4 +982,22 @@ function retryAfterMs(header: string | string[] | undefined): number | undefined
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.ceil(ms))));
+}
+
+function blockedUntil(app: AppState, bucket: 'batch' | 'rest'): number {
+  return bucket === 'batch' ? app.batchBlockedUntil : app.restBlockedUntil;
+}
+
+function setBlockedUntil(app: AppState, bucket: 'batch' | 'rest', at: number): void {
+  if (bucket === 'batch') app.batchBlockedUntil = at;
+  else app.restBlockedUntil = at;
+}
+
+/**
+ * A grant that emptied its bucket says when the next one is possible at the earliest (its lease may
+ * keep the bucket closed longer, until the answer's settle): no need to ask before then.
+ */
+function emptiedUntil(now: number, settleAfterMs: number, limit: BucketLimit): number {
+  const t = intervalMsOf(limit);
+  return now + Math.max(0, settleAfterMs + t - (limit.burst - 1) * t);
 }

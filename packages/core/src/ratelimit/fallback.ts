@@ -88,11 +88,12 @@ export class FallbackLimiter implements Limiter {
     return this.#serve((limiter) => limiter.peek(key, limit));
   }
 
-  /** Stops the probe and closes the primary. */
+  /** The primary's reopen notices (none arrive while in fallback: denied calls poll). */
   onReopen(listener: (key: string, inMs: number) => void): void {
     this.#primary.onReopen?.(listener);
   }
 
+  /** Stops the probe and closes the primary. */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#probeTimer);
