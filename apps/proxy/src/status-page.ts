@@ -300,8 +300,8 @@ poll();
 `;
 
 const COOLDOWN_TITLE =
-  'Time until the bucket grants again. While a call that emptied the bucket is in flight this includes ' +
-  'its lease (up to UPSTREAM_TIMEOUT_MS + 1 s), released when that call is answered.';
+  'Time until the bucket grants again. Once a call emptied the bucket this includes its hold (up to ' +
+  'UPSTREAM_TIMEOUT_MS + 1 s), lifted when every call in flight on it is answered.';
 
 const BODY = `<header>
 <h1>batch proxy</h1>

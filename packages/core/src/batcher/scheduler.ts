@@ -537,7 +537,9 @@ export class Scheduler {
   ): Promise<Decision> {
     let decision: Decision;
     try {
-      decision = await this.#o.limiter.acquire(key, limit, this.#o.leaseMs, waiting);
+      // A grant out of turn pays for batched ops and is never settled: it must not fly (no lease).
+      const leaseMs = waiting ? this.#o.leaseMs : 0;
+      decision = await this.#o.limiter.acquire(key, limit, leaseMs, waiting);
     } catch {
       // The limiter backend failed outright (the fallback limiter should prevent this): wait a beat.
       decision = { granted: false, remaining: 0, retryAfterMs: intervalMsOf(limit) };

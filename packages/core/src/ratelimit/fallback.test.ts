@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type RedisServer, startRedisServer } from '../testing/redis-server.js';
 import { FallbackLimiter, type LimiterMode } from './fallback.js';
-import type { BucketLimit, Decision, Limiter } from './limiter.js';
+import type { BucketLimit, Decision, Grant, Limiter } from './limiter.js';
 import { MemoryLimiter } from './memory.js';
 import { RedisLimiter } from './redis.js';
 
@@ -90,6 +90,7 @@ describe('FallbackLimiter over a real Redis', () => {
 class ScriptedPrimary implements Limiter {
   behaviour: 'answer' | 'hang' | 'fail' | 'fail late' = 'answer';
   calls = 0;
+  settles = 0;
   closed = false;
   readonly #memory = new MemoryLimiter({ now: () => 0 });
 
@@ -107,11 +108,12 @@ class ScriptedPrimary implements Limiter {
     }
   }
 
-  acquire(key: string, limit: BucketLimit) {
-    return this.#run(() => this.#memory.acquire(key, limit));
+  acquire(key: string, limit: BucketLimit, leaseMs?: number) {
+    return this.#run(() => this.#memory.acquire(key, limit, leaseMs));
   }
-  settle(key: string, limit: BucketLimit) {
-    return this.#run(() => this.#memory.settle(key, limit));
+  settle(key: string, limit: BucketLimit, grant?: Grant) {
+    this.settles++;
+    return this.#run(() => this.#memory.settle(key, limit, grant));
   }
   pause(key: string, limit: BucketLimit, ms: number) {
     return this.#run(() => this.#memory.pause(key, limit, ms));
@@ -162,6 +164,23 @@ describe('FallbackLimiter timing', () => {
     await limiter.close();
     expect(vi.getTimerCount()).toBe(0);
     expect(primary.closed).toBe(true);
+  });
+
+  it('settles each grant where it was made, the primary even while in fallback', async () => {
+    const { primary, limiter } = setup({ probe: () => new Promise(() => {}) });
+    const shared = await limiter.acquire('k', LIMIT, 5_000);
+    primary.behaviour = 'fail';
+    const local = await limiter.acquire('k', LIMIT, 5_000);
+    expect(limiter.mode).toBe('fallback');
+    if (!shared.granted || !local.granted) throw new Error('expected two grants');
+    primary.behaviour = 'answer';
+    // The primary counts its grant in flight until it is settled there.
+    await limiter.settle('k', LIMIT, shared.grant);
+    expect(primary.settles).toBe(1);
+    // The in-process grant is settled in process: the primary never heard of it.
+    await limiter.settle('k', LIMIT, local.grant);
+    expect(primary.settles).toBe(1);
+    await limiter.close();
   });
 
   it('absorbs a primary that rejects after its call was already served from memory', async () => {

@@ -43,6 +43,8 @@ export class FallbackLimiter implements Limiter {
   readonly #listeners = new Set<ModeListener>();
   #mode: LimiterMode = 'shared';
   #probeTimer: NodeJS.Timeout | undefined;
+  /** Grants the in-process limiter made (settled there); the rest came from the primary. */
+  readonly #memoryGrants = new WeakSet<Grant>();
   #closed = false;
 
   constructor(options: FallbackLimiterOptions) {
@@ -72,12 +74,29 @@ export class FallbackLimiter implements Limiter {
     };
   }
 
-  acquire(key: string, limit: BucketLimit, leaseMs?: number, waiting?: Waiting): Promise<Decision> {
-    return this.#serve((limiter) => limiter.acquire(key, limit, leaseMs, waiting));
+  async acquire(key: string, limit: BucketLimit, leaseMs?: number, waiting?: Waiting): Promise<Decision> {
+    let issuer: Limiter = this.#memory;
+    const decision = await this.#serve((limiter) => {
+      issuer = limiter;
+      return limiter.acquire(key, limit, leaseMs, waiting);
+    });
+    if (decision.granted && issuer === this.#memory) this.#memoryGrants.add(decision.grant);
+    return decision;
   }
 
-  settle(key: string, limit: BucketLimit, grant?: Grant, waiting?: Waiting): Promise<void> {
-    return this.#serve((limiter) => limiter.settle(key, limit, grant, waiting));
+  /**
+   * A grant is settled where it was made: a shared bucket counts its calls in flight and holds itself
+   * closed until they land, so a settle served in-process instead would leave it held until its
+   * lease ends. The shared one is asked even in fallback (off the callers' path, bounded); a settle it
+   * misses is lost either way.
+   */
+  async settle(key: string, limit: BucketLimit, grant?: Grant, waiting?: Waiting): Promise<void> {
+    if (grant && this.#memoryGrants.has(grant)) {
+      this.#memoryGrants.delete(grant);
+      return this.#memory.settle(key, limit, grant);
+    }
+    if (!grant) return this.#serve((limiter) => limiter.settle(key, limit, grant, waiting));
+    await this.#bounded(() => this.#primary.settle(key, limit, grant, waiting));
   }
 
   pause(key: string, limit: BucketLimit, ms: number): Promise<void> {

@@ -4,87 +4,93 @@
 import type { BucketLimit, Decision, Grant, Lease } from './limiter.js';
 
 /**
- * One bucket: its TAT (theoretical arrival time of the next call; -Infinity = full), and the lease
- * of a grant that emptied it and holds it closed until that call is answered: the time the lease
- * ends at the latest, as a string that also names it.
+ * One bucket: its TAT (theoretical arrival time of the next call; -Infinity = full), how many leased
+ * grants are flying (not settled yet), and, once a grant emptied the bucket, the time until which it
+ * stays closed while any of them is unanswered (0: not held). See Lease in limiter.ts.
  */
 export interface BucketState {
   readonly tat: number;
-  readonly lease?: string;
+  readonly flying: number;
+  readonly hold: number;
 }
 
-export const FULL: BucketState = { tat: Number.NEGATIVE_INFINITY };
+export const FULL: BucketState = { tat: Number.NEGATIVE_INFINITY, flying: 0, hold: 0 };
 
 export function intervalMs(limit: BucketLimit): number {
   return 1000 / limit.ratePerSec;
 }
 
-/** The lease still in force at `now` (an expired one is gone: its replica died). */
-function liveLease(state: BucketState, now: number): string | undefined {
-  return state.lease !== undefined && Number(state.lease) > now ? state.lease : undefined;
+/** A hold past its time is gone, with the count: the replicas that held it died, or lost settles. */
+function live(state: BucketState, now: number): BucketState {
+  return state.hold > 0 && state.hold <= now ? { tat: state.tat, flying: 0, hold: 0 } : state;
 }
 
-/** When the next grant is possible, a lease included. */
-function effective(tat: number, lease: string | undefined): number {
-  return lease === undefined ? tat : Math.max(tat, Number(lease));
-}
-
-function bucket(tat: number, lease: string | undefined): BucketState {
-  return lease === undefined ? { tat } : { tat, lease };
+/** When the next grant is possible, a hold included. */
+function effective(state: BucketState): number {
+  return state.hold > 0 ? Math.max(state.tat, state.hold) : state.tat;
 }
 
 /** Returns the decision and the bucket's new state (unchanged when denied). */
 export function gcraAcquire(
-  state: BucketState,
+  stored: BucketState,
   now: number,
   limit: BucketLimit,
   leaseMs = 0,
 ): { decision: Decision; state: BucketState } {
+  const state = live(stored, now);
   const t = intervalMs(limit);
   const tolerance = (limit.burst - 1) * t;
-  const start = Math.max(effective(state.tat, liveLease(state, now)), now);
+  const start = Math.max(effective(state), now);
   const ahead = start - now;
   if (ahead > tolerance) {
-    return { decision: { granted: false, remaining: 0, retryAfterMs: ahead - tolerance }, state };
+    return { decision: { granted: false, remaining: 0, retryAfterMs: ahead - tolerance }, state: stored };
   }
   const next = start + t;
   const remaining = Math.floor((limit.burst * t - (next - now)) / t + 1e-9);
   const settleAfterMs = next - now - t;
+  const baseTat = String(next);
   if (leaseMs > 0 && remaining === 0) {
-    const lease: Lease = { leasedTat: String(next + leaseMs), baseTat: String(next) };
+    const hold = now + leaseMs;
+    const lease: Lease = { leasedTat: String(hold), baseTat };
     return {
       decision: { granted: true, remaining, settleAfterMs, grant: lease, lease },
-      state: { tat: next, lease: lease.leasedTat },
+      state: { tat: next, flying: state.flying + 1, hold },
+    };
+  }
+  if (leaseMs > 0) {
+    return {
+      decision: { granted: true, remaining, settleAfterMs, grant: { baseTat, leasedTat: 'flying' } },
+      state: { tat: next, flying: state.flying + 1, hold: state.hold },
     };
   }
   return {
-    decision: { granted: true, remaining, settleAfterMs, grant: { baseTat: String(next) } },
-    state: { tat: next },
+    decision: { granted: true, remaining, settleAfterMs, grant: { baseTat } },
+    state: { tat: next, flying: state.flying, hold: state.hold },
   };
 }
 
 /**
- * The granted call was just answered. Its arrival upstream was no later than its answer: for the
- * upstream it was granted as late as now at worst (SPEC §7: spacing from the answer). The call's own
- * lease, if still in force, is released and the next grant spaced one interval from now; otherwise
- * the bucket moves by how much later than its grant the call can have counted, and grants made since,
- * stacked on it, move with it. A bucket already further on (a pause stored meanwhile, a queue of
- * grants) absorbs that. Another call's lease stays.
+ * The granted call was just answered. Its arrival upstream was no later than its answer, and the calls
+ * still flying may all arrive after it: the upstream's next arrival is due no later than one interval
+ * from now per call (SPEC §7: spacing from the answer). A bucket already further on (a queue of
+ * grants, a pause stored meanwhile) absorbs that. A leased call lands: the last one to land lifts
+ * the hold.
  */
-export function gcraSettle(state: BucketState, now: number, limit: BucketLimit, grant?: Grant): BucketState {
-  const spaced = now + intervalMs(limit);
-  const lease = liveLease(state, now);
-  if (state.tat === Number.NEGATIVE_INFINITY && lease === undefined) return { tat: spaced };
-  if (grant?.leasedTat !== undefined && lease === grant.leasedTat) {
-    return { tat: Math.max(state.tat, spaced) };
-  }
-  if (grant) return bucket(state.tat + Math.max(0, spaced - Number(grant.baseTat)), lease);
-  return bucket(Math.max(state.tat, spaced), lease);
+export function gcraSettle(stored: BucketState, now: number, limit: BucketLimit, grant?: Grant): BucketState {
+  const state = live(stored, now);
+  const lands = grant?.leasedTat !== undefined && state.flying > 0;
+  const flying = lands ? state.flying - 1 : state.flying;
+  const hold = flying === 0 ? 0 : state.hold;
+  const full = state.tat === Number.NEGATIVE_INFINITY && state.flying === 0 && state.hold === 0;
+  const t = intervalMs(limit);
+  const tat = full ? now + t : Math.max(state.tat, now + t * (1 + flying));
+  return { tat, flying: lands ? flying : state.flying, hold: lands ? hold : state.hold };
 }
 
-export function gcraPause(state: BucketState, now: number, limit: BucketLimit, ms: number): BucketState {
+export function gcraPause(stored: BucketState, now: number, limit: BucketLimit, ms: number): BucketState {
+  const state = live(stored, now);
   // A 429 means the upstream's bucket is empty: model it as empty after the pause.
-  return bucket(Math.max(state.tat, now + ms + (limit.burst - 1) * intervalMs(limit)), liveLease(state, now));
+  return { ...state, tat: Math.max(state.tat, now + ms + (limit.burst - 1) * intervalMs(limit)) };
 }
 
 export function gcraPeek(
@@ -94,7 +100,7 @@ export function gcraPeek(
 ): { tokens: number; cooldownMs: number } {
   const t = intervalMs(limit);
   const tolerance = (limit.burst - 1) * t;
-  const ahead = Math.max(0, effective(state.tat, liveLease(state, now)) - now);
+  const ahead = Math.max(0, effective(live(state, now)) - now);
   return {
     tokens: Math.max(0, Math.floor((limit.burst * t - ahead) / t + 1e-9)),
     cooldownMs: Math.max(0, ahead - tolerance),

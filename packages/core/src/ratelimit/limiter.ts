@@ -30,17 +30,19 @@ export type Decision =
     };
 
 /**
- * A grant that emptied its bucket holds the bucket closed until its call is answered (or `leaseMs`
- * passes, if the replica dies): at the edge of the limit, a call that leaves late followed by one
- * that leaves promptly would arrive closer than one interval and earn a 429. Opaque to callers.
+ * A grant asked for with `leaseMs` flies until settled. One that empties its bucket holds the bucket
+ * closed until every flying call is answered (or `leaseMs` passes, if replicas die): at the edge of
+ * the limit, a call that leaves late followed by one that leaves promptly would arrive closer than
+ * one interval and earn a 429. Opaque to callers.
  */
 export interface Grant {
-  /** The TAT the grant stored (without any lease). */
+  /** The TAT the grant stored. */
   readonly baseTat: string;
-  /** The TAT the lease stored, when leased; settle releases it only if it is still there. */
+  /** Set when the grant was leased (it flies until settled): the hold it set, or `flying`. */
   readonly leasedTat?: string;
 }
 
+/** A grant that emptied its bucket and holds it closed: `leasedTat` is the hold's end. */
 export interface Lease extends Grant {
   readonly leasedTat: string;
 }

@@ -139,11 +139,10 @@ export class RedisLimiter implements Limiter {
       throw new Error(`gcra.lua: expected TAT strings, got ${JSON.stringify(reply)}`);
     }
     const decision = { granted: true as const, remaining: integer(remaining), settleAfterMs: decimal(ms) };
-    if (tat !== baseTat) {
-      const lease = { leasedTat: tat, baseTat };
-      return { ...decision, grant: lease, lease };
-    }
-    return { ...decision, grant: { baseTat } };
+    if (tat === baseTat) return { ...decision, grant: { baseTat } };
+    if (tat === 'flying') return { ...decision, grant: { baseTat, leasedTat: tat } };
+    const lease = { leasedTat: tat, baseTat };
+    return { ...decision, grant: lease, lease };
   }
 
   async settle(key: string, limit: BucketLimit, grant?: Grant, waiting?: Waiting): Promise<void> {

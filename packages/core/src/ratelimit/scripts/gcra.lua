@@ -3,10 +3,10 @@
   checks them against each other on random sequences). One call is one decision: one round trip.
 
   Input:
-    KEYS[1]  the bucket: "<tat>" or "<tat> <lease>". The TAT (theoretical arrival time of the next
-             call) in ms on the Redis clock, as a decimal; the lease, when a grant that emptied the
-             bucket holds it closed until its call is answered, is the time it ends at the latest
-             (and names it). Absent means a full bucket.
+    KEYS[1]  the bucket: "<tat>" or "<tat> <flying> <hold>". The TAT (theoretical arrival time of
+             the next call) in ms on the Redis clock, as a decimal; how many leased grants are not
+             settled yet; and, once a grant emptied the bucket, the time until which it stays closed
+             while any of them is unanswered (0: not held). Absent means a full bucket.
     KEYS[2]  the bucket's turn queue: a sorted set of replicas waiting for a grant, each scored by the
              arrival (Redis clock) of its oldest waiting op. Same hash slot as KEYS[1] (a hash tag).
 
@@ -15,8 +15,8 @@
     ARGV[3]  burst
     ARGV[4]  ms: the pause (op 'pause') or the lease (op 'acquire'; 0 = none)
     ARGV[5]  now in ms, for tests only. Empty: Redis TIME, so replicas with skewed clocks agree.
-    ARGV[6]  op 'settle': the grant's leased TAT, or '' for none
-    ARGV[7]  op 'settle': the grant's base TAT, or '' for none
+    ARGV[6]  op 'settle': the grant's mark if it was leased (it lands), or ''
+    ARGV[7]  op 'settle': the grant's base TAT, or '' (not needed by the arithmetic)
     ARGV[8]  op 'settle': a channel to PUBLISH "<ms until the next grant> <replica whose turn> <key>"
              on, or '' for none
     ARGV[9]  ops 'acquire' and 'settle': the asking replica's id, or '' (then no turn queue)
@@ -30,7 +30,8 @@
   the younger takes the slot and the absent one leaves the queue (it re-queues on its next denial).
 
   Output (a Lua number in a reply is truncated to an integer, so fractional values are strings):
-    acquire  {1, remaining, settleAfterMs, lease or tat, baseTat}  granted; the lease when leased
+    acquire  {1, remaining, settleAfterMs, mark, baseTat}  granted; mark: the hold when the grant
+             emptied the bucket, 'flying' when leased, else baseTat
              {0, 0, retryAfterMs, stored, ''}    denied (bucket unchanged)
     settle   the stored value
     pause    the stored value
@@ -57,14 +58,19 @@ end
 
 local stored = redis.call('GET', key)
 local tat = -math.huge
--- The lease in force (its string names it), or nil; an expired one is gone (its replica died).
-local lease = nil
+-- Leased grants not yet settled, and the time the bucket is held closed until (0: not held). A hold
+-- past its time is gone, with the count: the replicas that held it died, or lost their settles.
+local flying = 0
+local hold = 0
 if stored then
-  local head, rest = string.match(stored, '^(%S+) (%S+)$')
-  if head then
-    tat = tonumber(head)
-    if tonumber(rest) > now then
-      lease = rest
+  local a, b, c = string.match(stored, '^(%S+) (%S+) (%S+)$')
+  if a then
+    tat = tonumber(a)
+    flying = tonumber(b)
+    hold = tonumber(c)
+    if hold > 0 and hold <= now then
+      flying = 0
+      hold = 0
     end
   else
     tat = tonumber(stored)
@@ -74,22 +80,24 @@ end
 local t = 1000 / rate
 local tolerance = (burst - 1) * t
 
--- When the next grant is possible, a lease included.
+-- When the next grant is possible, a hold included.
 local function effective(at, held)
-  if held then
-    return math.max(at, tonumber(held))
+  if held > 0 then
+    return math.max(at, held)
   end
   return at
 end
 
 -- At its TAT a bucket is full, which is what an absent key means: expire it then (plus a margin for
--- clock steps), so idle buckets vanish.
-local function store(newTat, newLease)
+-- clock steps), so idle buckets vanish; one with calls flying stays a minute at least.
+local function store(newTat, newFlying, newHold)
   local value = str(newTat)
-  if newLease then
-    value = value .. ' ' .. newLease
+  local until_ = effective(newTat, newHold)
+  if newFlying > 0 or newHold > 0 then
+    value = value .. ' ' .. newFlying .. ' ' .. str(newHold)
+    until_ = math.max(until_, now + 60000)
   end
-  local ttl = math.max(1, math.ceil(effective(newTat, newLease) - now) + 1000)
+  local ttl = math.max(1, math.ceil(until_ - now) + 1000)
   redis.call('SET', key, value, 'PX', ttl)
   return value
 end
@@ -116,7 +124,7 @@ local function head()
 end
 
 if op == 'acquire' then
-  local start = math.max(effective(tat, lease), now)
+  local start = math.max(effective(tat, hold), now)
   local ahead = start - now
   local mine = now - (waited or 0)
   if ahead > tolerance then
@@ -137,7 +145,7 @@ if op == 'acquire' then
     local first = head()
     if remaining == 0 and first ~= nil and first[2] < mine then
       -- The last token is an older replica's turn, for a grace after the bucket opened.
-      local openedAt = effective(tat, lease) - tolerance
+      local openedAt = effective(tat, hold) - tolerance
       local until_ = openedAt + tonumber(ARGV[11])
       if now < until_ then
         enqueue(mine)
@@ -148,36 +156,40 @@ if op == 'acquire' then
     redis.call('ZREM', queue, replica)
   end
   local leaseMs = tonumber(ARGV[4])
-  if leaseMs > 0 and remaining == 0 then
-    -- The grant emptied the bucket: keep it closed until this call is answered (see Lease).
-    local held = str(nextTat + leaseMs)
-    store(nextTat, held)
-    return {1, remaining, str(nextTat - now - t), held, str(nextTat)}
+  if leaseMs > 0 then
+    -- A leased grant flies until settled. One that empties the bucket holds it closed until every
+    -- flying call is answered (see Lease): an earlier one may still arrive late.
+    if remaining == 0 then
+      local held = now + leaseMs
+      store(nextTat, flying + 1, held)
+      return {1, remaining, str(nextTat - now - t), str(held), str(nextTat)}
+    end
+    store(nextTat, flying + 1, hold)
+    return {1, remaining, str(nextTat - now - t), 'flying', str(nextTat)}
   end
-  store(nextTat, nil)
+  store(nextTat, flying, hold)
   return {1, remaining, str(nextTat - now - t), str(nextTat), str(nextTat)}
 elseif op == 'settle' then
-  -- The call's arrival upstream was no later than its answer, which is before now: for the
-  -- upstream it was granted as late as now at worst (SPEC §7: spacing from the answer). The call's
-  -- own lease, if still in force, is released and the next grant spaced one interval from now;
-  -- otherwise the bucket moves by how much later than its grant the call can have counted (grants
-  -- made since stacked on it move with it). A bucket already further on (a pause stored meanwhile, a
-  -- queue of grants) absorbs that. Another call's lease stays.
-  local leased = ARGV[6]
-  local base = ARGV[7]
+  -- The call's arrival upstream was no later than its answer, which is before now, and the calls
+  -- still flying may all arrive after it: the upstream's next arrival is due no later than one
+  -- interval from now per call (SPEC §7: spacing from the answer). A bucket already further on (a
+  -- queue of grants, a pause stored meanwhile) absorbs that. A leased call lands: the last one to
+  -- land lifts the hold.
+  local newFlying = flying
+  local newHold = hold
+  if ARGV[6] ~= nil and ARGV[6] ~= '' and flying > 0 then
+    newFlying = flying - 1
+    if newFlying == 0 then
+      newHold = 0
+    end
+  end
   local newTat
-  local newLease = lease
   if not stored then
     newTat = now + t
-  elseif leased ~= nil and leased ~= '' and lease == leased then
-    newTat = math.max(tat, now + t)
-    newLease = nil
-  elseif base ~= nil and base ~= '' then
-    newTat = tat + math.max(0, now + t - tonumber(base))
   else
-    newTat = math.max(tat, now + t)
+    newTat = math.max(tat, now + t * (1 + newFlying))
   end
-  local result = store(newTat, newLease)
+  local result = store(newTat, newFlying, newHold)
   -- The replica stays in the queue while it has ops waiting (scored by the oldest), else leaves it.
   local next = ''
   if replica ~= '' then
@@ -194,15 +206,15 @@ elseif op == 'settle' then
   -- Waiting replicas come back when the next grant is possible, the one whose turn it is first,
   -- instead of polling for it.
   if ARGV[8] ~= nil and ARGV[8] ~= '' then
-    local opens = effective(newTat, newLease) - now - tolerance
+    local opens = effective(newTat, newHold) - now - tolerance
     redis.call('PUBLISH', ARGV[8], str(math.max(0, opens)) .. ' ' .. next .. ' ' .. key)
   end
   return result
 elseif op == 'pause' then
   -- A 429 means the upstream's bucket is empty: model it as empty after the pause.
-  return store(math.max(tat, now + tonumber(ARGV[4]) + tolerance), lease)
+  return store(math.max(tat, now + tonumber(ARGV[4]) + tolerance), flying, hold)
 elseif op == 'peek' then
-  local ahead = math.max(0, effective(tat, lease) - now)
+  local ahead = math.max(0, effective(tat, hold) - now)
   return {math.max(0, math.floor((burst * t - ahead) / t + 1e-9)), str(math.max(0, ahead - tolerance))}
 end
 return redis.error_reply('gcra.lua: unknown op ' .. tostring(op))
