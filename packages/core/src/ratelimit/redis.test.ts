@@ -63,7 +63,6 @@ function scriptBucket(key: string, limit: BucketLimit) {
       String(args.ms ?? 0),
       String(now),
       args.grant?.leasedTat ?? '',
-      args.grant?.baseTat ?? '',
       '',
       args.replica ?? '',
       args.waitedMs === undefined ? '' : String(args.waitedMs),

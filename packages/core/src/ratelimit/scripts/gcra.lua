@@ -16,13 +16,12 @@
     ARGV[4]  ms: the pause (op 'pause') or the lease (op 'acquire'; 0 = none)
     ARGV[5]  now in ms, for tests only. Empty: Redis TIME, so replicas with skewed clocks agree.
     ARGV[6]  op 'settle': the grant's mark if it was leased (it lands), or ''
-    ARGV[7]  op 'settle': the grant's base TAT, or '' (not needed by the arithmetic)
-    ARGV[8]  op 'settle': a channel to PUBLISH "<ms until the next grant> <replica whose turn> <key>"
+    ARGV[7]  op 'settle': a channel to PUBLISH "<ms until the next grant> <replica whose turn> <key>"
              on, or '' for none
-    ARGV[9]  ops 'acquire' and 'settle': the asking replica's id, or '' (then no turn queue)
-    ARGV[10] ops 'acquire' and 'settle': how long the replica's oldest op has waited, in ms, or ''
+    ARGV[8]  ops 'acquire' and 'settle': the asking replica's id, or '' (then no turn queue)
+    ARGV[9]  ops 'acquire' and 'settle': how long the replica's oldest op has waited, in ms, or ''
              (settle: the replica has nothing waiting)
-    ARGV[11] op 'acquire': the turn grace in ms (below)
+    ARGV[10] op 'acquire': the turn grace in ms (below)
 
   Turns: a grant that empties the bucket goes to the replica holding the fleet's oldest waiting op, so
   replicas are served in their ops' arrival order. A younger replica asking first is denied and queued;
@@ -102,8 +101,8 @@ local function store(newTat, newFlying, newHold)
   return value
 end
 
-local replica = ARGV[9] or ''
-local waited = tonumber(ARGV[10] or '')
+local replica = ARGV[8] or ''
+local waited = tonumber(ARGV[9] or '')
 
 -- The queue's replicas are all waiting for the same bucket; an abandoned queue expires with it.
 local function enqueue(score)
@@ -135,7 +134,7 @@ if op == 'acquire' then
     local first = head()
     local grace = 0
     if first ~= nil and first[2] < mine then
-      grace = tonumber(ARGV[11])
+      grace = tonumber(ARGV[10])
     end
     return {0, 0, str(ahead - tolerance + grace), stored or '', ''}
   end
@@ -146,7 +145,7 @@ if op == 'acquire' then
     if remaining == 0 and first ~= nil and first[2] < mine then
       -- The last token is an older replica's turn, for a grace after the bucket opened.
       local openedAt = effective(tat, hold) - tolerance
-      local until_ = openedAt + tonumber(ARGV[11])
+      local until_ = openedAt + tonumber(ARGV[10])
       if now < until_ then
         enqueue(mine)
         return {0, 0, str(until_ - now), stored or '', ''}
@@ -205,9 +204,9 @@ elseif op == 'settle' then
   end
   -- Waiting replicas come back when the next grant is possible, the one whose turn it is first,
   -- instead of polling for it.
-  if ARGV[8] ~= nil and ARGV[8] ~= '' then
+  if ARGV[7] ~= nil and ARGV[7] ~= '' then
     local opens = effective(newTat, newHold) - now - tolerance
-    redis.call('PUBLISH', ARGV[8], str(math.max(0, opens)) .. ' ' .. next .. ' ' .. key)
+    redis.call('PUBLISH', ARGV[7], str(math.max(0, opens)) .. ' ' .. next .. ' ' .. key)
   end
   return result
 elseif op == 'pause' then
