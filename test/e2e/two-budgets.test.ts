@@ -72,7 +72,8 @@ async function overload(replicas: number, burst: number) {
     }),
   );
   // Delivered rate as the upstream saw it, in the steady state: ops that arrived between 1 s after
-  // the first call (start-up: the proxies are still parsing the burst of requests) and the last call.
+  // the first call (start-up: the proxies are still parsing the burst of requests) and the last full
+  // batch (after it the queues run dry: no longer overload).
   const events = [
     ...upstream.stats.arrivals.batch.map((at, i) => ({ at, ops: upstream.stats.batchSizes[i] ?? 0 })),
     ...upstream.stats.arrivals.rest.map((at) => ({ at, ops: 1 })),
@@ -82,7 +83,8 @@ async function overload(replicas: number, burst: number) {
   const batchArrivals = upstream.stats.arrivals.batch;
   const first = events[0]?.at ?? 0;
   const from = batchArrivals.find((at) => at >= first + 1000) ?? first;
-  const to = batchArrivals.at(-1) ?? 0;
+  const lastFull = upstream.stats.batchSizes.lastIndexOf(10);
+  const to = batchArrivals[lastFull] ?? batchArrivals.at(-1) ?? 0;
   const steadyOps = events.filter((e) => e.at >= from && e.at < to).reduce((n, e) => n + e.ops, 0);
   const spanSec = (to - from) / 1000;
   const delivered = upstream.executed.length;
