@@ -1,20 +1,23 @@
 // The queued ops of one (app, credential) group, in arrival order. Ops leave from anywhere (a blocked
-// op may be passed over), so leaving is a state change and the array is trimmed lazily from the front.
+// op may be passed over), so leaving is a state change and the lists are trimmed lazily from the
+// front. Two lists: every queued op (deadlines, the oldest op), and the open ones — not parked behind
+// an earlier op on their resource — which are all the planner looks at.
 
 import type { PendingOp } from './op.js';
 
-export class GroupQueue {
+/** Ops in arrival (seq) order; entries that are no longer wanted are skipped and trimmed lazily. */
+class SeqList {
   #ops: PendingOp[] = [];
   #head = 0;
 
-  constructor(readonly credential: string) {}
+  constructor(private readonly wanted: (op: PendingOp) => boolean) {}
 
   push(op: PendingOp): void {
     this.#ops.push(op);
   }
 
-  /** Puts an op back (a 429 or a retry) where its arrival order says, ahead of later arrivals. */
-  requeue(op: PendingOp): void {
+  /** Puts an op back where its arrival order says (unless it is still there from before). */
+  insert(op: PendingOp): void {
     let lo = this.#head;
     let hi = this.#ops.length;
     while (lo < hi) {
@@ -22,13 +25,11 @@ export class GroupQueue {
       if ((this.#ops[mid]?.seq ?? 0) < op.seq) lo = mid + 1;
       else hi = mid;
     }
-    // Still here from before it left (the array is trimmed lazily)? Then its state alone brings it back.
     if (this.#ops[lo] !== op) this.#ops.splice(lo, 0, op);
   }
 
-  /** The oldest op still queued, after dropping those that left. */
   front(): PendingOp | undefined {
-    while (this.#head < this.#ops.length && this.#ops[this.#head]?.state !== 'queued') this.#head++;
+    while (this.#head < this.#ops.length && !this.wanted(this.#ops[this.#head] as PendingOp)) this.#head++;
     if (this.#head > 1024 && this.#head * 2 > this.#ops.length) {
       this.#ops = this.#ops.slice(this.#head);
       this.#head = 0;
@@ -36,12 +37,51 @@ export class GroupQueue {
     return this.#ops[this.#head];
   }
 
-  /** Queued ops in arrival order. */
-  *queued(): Generator<PendingOp> {
+  *[Symbol.iterator](): Generator<PendingOp> {
+    this.front();
     for (let i = this.#head; i < this.#ops.length; i++) {
-      const op = this.#ops[i];
-      if (op?.state === 'queued') yield op;
+      const op = this.#ops[i] as PendingOp;
+      if (this.wanted(op)) yield op;
     }
+  }
+}
+
+export class GroupQueue {
+  readonly #all = new SeqList((op) => op.state === 'queued');
+  readonly #open = new SeqList((op) => op.state === 'queued' && !op.parked);
+
+  constructor(readonly credential: string) {}
+
+  /** A new op (the newest); a parked one is left out of the open list until unparked. */
+  push(op: PendingOp): void {
+    this.#all.push(op);
+    if (!op.parked) this.#open.push(op);
+  }
+
+  /** Puts an op back (a 429 or a retry) where its arrival order says, ahead of later arrivals. */
+  requeue(op: PendingOp): void {
+    this.#all.insert(op);
+    this.#open.insert(op);
+  }
+
+  /** The op an earlier one was holding back may now be looked at. */
+  unpark(op: PendingOp): void {
+    this.#open.insert(op);
+  }
+
+  /** The oldest op still queued. */
+  front(): PendingOp | undefined {
+    return this.#all.front();
+  }
+
+  /** Queued ops in arrival order. */
+  queued(): Iterable<PendingOp> {
+    return this.#all;
+  }
+
+  /** Queued ops not parked, in arrival order. */
+  open(): Iterable<PendingOp> {
+    return this.#open;
   }
 
   get isEmpty(): boolean {

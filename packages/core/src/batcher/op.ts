@@ -23,6 +23,7 @@ export type Answer =
   | { readonly kind: 'result'; readonly status: number; readonly body: string; readonly timing: Timing }
   | { readonly kind: 'error'; readonly error: ProxyError; readonly timing?: Timing };
 
+/** An op's states; app-state.ts is the only place that moves an op between them. */
 export type OpState = 'queued' | 'inflight' | 'done';
 
 export interface PendingOp {
@@ -35,6 +36,8 @@ export interface PendingOp {
   readonly isWrite: boolean;
   /** Key under which identical reads collapse; undefined for writes. */
   readonly readKey: string | undefined;
+  /** The path the ordering rules compare (resources.ts `resourceOf`). */
+  readonly resource: string;
   readonly enqueuedAt: number;
   readonly deadline: number;
   /** Not sent before this time (a retry's back-off). */
@@ -43,6 +46,13 @@ export interface PendingOp {
   attempts: number;
   /** Every caller waiting for this op: the first one and any collapsed identical reads. */
   waiters: Waiter[];
+  /**
+   * Set while the op waits behind an earlier unanswered op on the same resource (it cannot leave
+   * before that one is answered): the planner does not look at it until then (app-state.ts).
+   */
+  parked: boolean;
+  /** Parked ops waiting for this one's answer. */
+  dependents: PendingOp[];
 }
 
 export interface Waiter {

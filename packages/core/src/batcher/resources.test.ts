@@ -11,12 +11,15 @@ function op(method: 'GET' | 'POST' | 'PUT', path: string): PendingOp {
     op: { method, path, query: {}, body: undefined, apiVersion: undefined },
     isWrite: method !== 'GET',
     readKey: undefined,
+    resource: path,
     enqueuedAt: 0,
     deadline: 0,
     notBefore: 0,
     state: 'queued',
     attempts: 0,
     waiters: [],
+    parked: false,
+    dependents: [],
   };
 }
 

@@ -18,6 +18,11 @@ export function pathPrefixes(path: string): string[] {
   return prefixes;
 }
 
+/** The path ordering compares: the path without a trailing slash. */
+export function resourceOf(path: string): string {
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+}
+
 type Index = Map<string, Set<PendingOp>>;
 
 function add(index: Index, key: string, op: PendingOp): void {

@@ -32,6 +32,18 @@ export type OpResult =
   | { readonly ok: true; readonly status: number; readonly body: unknown }
   | { readonly ok: false; readonly reason: string };
 
+/**
+ * What a batch call's answer (other than a 429 or a 5xx, which the engine handles alike for every
+ * dialect) means for its ops:
+ *  - results: one per op, by sequence number;
+ *  - refused: the batch's credential was refused (e.g. 401/403): every op gets this answer as is;
+ *  - rejected: the upstream refused the batch as a whole and ran none of it (e.g. 400, 413).
+ */
+export type BatchAnswer =
+  | { readonly kind: 'results'; readonly results: OpResult[] }
+  | { readonly kind: 'refused'; readonly status: number; readonly body: string }
+  | { readonly kind: 'rejected'; readonly status: number };
+
 export interface UpstreamRequest {
   readonly method: string;
   /** Path and query, e.g. `/v1/app/batch`. */
@@ -66,4 +78,6 @@ export interface BatchDialect {
   singleRequest(appId: string, op: OpRequest): UpstreamRequest;
   /** Maps a batch call's decoded JSON body to one result per op, by sequence number. */
   decodeResults(body: unknown, count: number): OpResult[];
+  /** Reads a batch call's answer (status and body text) for `count` ops. */
+  readBatchAnswer(status: number, body: string, count: number): BatchAnswer;
 }

@@ -1,7 +1,15 @@
 // The TalkJS REST API batch dialect: `POST /v1/{appId}/batch` with `[seq, method, path, payload?,
 // options?]` ops and `[seq, status, body]` results (SPEC §2).
 
-import type { AppTarget, BatchDialect, OpInput, OpRequest, OpResult, UpstreamRequest } from './dialect.js';
+import type {
+  AppTarget,
+  BatchAnswer,
+  BatchDialect,
+  OpInput,
+  OpRequest,
+  OpResult,
+  UpstreamRequest,
+} from './dialect.js';
 
 const MAX_OPS = 10;
 const API_VERSION_HEADER = 'talkjs-rest-version';
@@ -100,5 +108,18 @@ export const talkjs: BatchDialect = {
       }
     }
     return results;
+  },
+
+  readBatchAnswer(status: number, body: string, count: number): BatchAnswer {
+    // The whole group shares the credential, so each caller gets the upstream's own refusal.
+    if (status === 401 || status === 403) return { kind: 'refused', status, body: body || '{}' };
+    if (status !== 200) return { kind: 'rejected', status };
+    let decoded: unknown;
+    try {
+      decoded = JSON.parse(body);
+    } catch {
+      decoded = undefined;
+    }
+    return { kind: 'results', results: talkjs.decodeResults(decoded, count) };
   },
 };

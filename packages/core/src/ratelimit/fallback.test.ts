@@ -118,6 +118,9 @@ class ScriptedPrimary implements Limiter {
   pause(key: string, limit: BucketLimit, ms: number) {
     return this.#run(() => this.#memory.pause(key, limit, ms));
   }
+  charge(key: string, limit: BucketLimit, count: number) {
+    return this.#run(() => this.#memory.charge(key, limit, count));
+  }
   peek(key: string, limit: BucketLimit) {
     return this.#run(() => this.#memory.peek(key, limit));
   }

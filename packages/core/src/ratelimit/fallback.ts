@@ -1,7 +1,7 @@
 // Keeps rate limiting up while the shared (Redis) limiter is unreachable: an in-process limiter at a
 // share of each limit serves until a background probe finds the primary answering again (SPEC §7).
 
-import type { BucketLimit, Decision, Grant, Limiter, Waiting } from './limiter.js';
+import type { BucketLimit, Decision, Grant, Limiter, Settled, Waiting } from './limiter.js';
 import { MemoryLimiter } from './memory.js';
 
 export type LimiterMode = 'shared' | 'fallback';
@@ -90,24 +90,31 @@ export class FallbackLimiter implements Limiter {
    * lease ends. The shared one is asked even in fallback (off the callers' path, bounded); a settle it
    * misses is lost either way.
    */
-  async settle(key: string, limit: BucketLimit, grant?: Grant, waiting?: Waiting): Promise<void> {
+  async settle(key: string, limit: BucketLimit, grant?: Grant, waiting?: Waiting): Promise<Settled> {
     if (grant && this.#memoryGrants.has(grant)) {
       this.#memoryGrants.delete(grant);
       return this.#memory.settle(key, limit, grant);
     }
     if (!grant) return this.#serve((limiter) => limiter.settle(key, limit, grant, waiting));
-    await this.#bounded(() => this.#primary.settle(key, limit, grant, waiting));
+    return this.#bounded(() => this.#primary.settle(key, limit, grant, waiting));
   }
 
   pause(key: string, limit: BucketLimit, ms: number): Promise<void> {
     return this.#serve((limiter) => limiter.pause(key, limit, ms));
   }
 
+  charge(key: string, limit: BucketLimit, count: number): Promise<void> {
+    return this.#serve((limiter) => limiter.charge(key, limit, count));
+  }
+
   peek(key: string, limit: BucketLimit): Promise<{ tokens: number; cooldownMs: number }> {
     return this.#serve((limiter) => limiter.peek(key, limit));
   }
 
-  /** The primary's reopen notices (none arrive while in fallback: denied calls poll). */
+  /**
+   * The primary's reopen notices of other replicas' settles (none arrive while in fallback: this
+   * replica's own settles say when its buckets reopen).
+   */
   onReopen(listener: (key: string, inMs: number) => void): void {
     this.#primary.onReopen?.(listener);
   }

@@ -1,12 +1,12 @@
-// GCRA arithmetic, pure. The in-process limiter calls it; scripts/gcra.lua is the same arithmetic
-// run inside Redis (keep the two in step; redis.test.ts runs both against the same cases).
+// GCRA arithmetic, pure. The in-process limiter calls it; scripts/*.lua are the same arithmetic run
+// inside Redis (keep the two in step; redis.test.ts runs both against the same cases).
 
-import type { BucketLimit, Decision, Grant, Lease } from './limiter.js';
+import type { BucketLimit, Decision, Grant } from './limiter.js';
 
 /**
  * One bucket: its TAT (theoretical arrival time of the next call; -Infinity = full), how many leased
  * grants are flying (not settled yet), and, once a grant emptied the bucket, the time until which it
- * stays closed while any of them is unanswered (0: not held). See Lease in limiter.ts.
+ * stays closed while any of them is unanswered (0: not held). See Grant in limiter.ts.
  */
 export interface BucketState {
   readonly tat: number;
@@ -30,6 +30,12 @@ function effective(state: BucketState): number {
   return state.hold > 0 ? Math.max(state.tat, state.hold) : state.tat;
 }
 
+/** True when the bucket is indistinguishable from a fresh one at `now` (it may be forgotten). */
+export function isFull(state: BucketState, now: number): boolean {
+  const s = live(state, now);
+  return s.flying === 0 && s.hold === 0 && s.tat <= now;
+}
+
 /** Returns the decision and the bucket's new state (unchanged when denied). */
 export function gcraAcquire(
   stored: BucketState,
@@ -48,25 +54,12 @@ export function gcraAcquire(
   const next = start + t;
   const remaining = Math.floor((limit.burst * t - (next - now)) / t + 1e-9);
   const settleAfterMs = next - now - t;
-  const baseTat = String(next);
-  if (leaseMs > 0 && remaining === 0) {
-    const hold = now + leaseMs;
-    const lease: Lease = { leasedTat: String(hold), baseTat };
-    return {
-      decision: { granted: true, remaining, settleAfterMs, grant: lease, lease },
-      state: { tat: next, flying: state.flying + 1, hold },
-    };
-  }
-  if (leaseMs > 0) {
-    return {
-      decision: { granted: true, remaining, settleAfterMs, grant: { baseTat, leasedTat: 'flying' } },
-      state: { tat: next, flying: state.flying + 1, hold: state.hold },
-    };
-  }
-  return {
-    decision: { granted: true, remaining, settleAfterMs, grant: { baseTat } },
-    state: { tat: next, flying: state.flying, hold: state.hold },
-  };
+  const leased = leaseMs > 0;
+  const decision: Decision = { granted: true, remaining, settleAfterMs, grant: { leased } };
+  if (!leased) return { decision, state: { tat: next, flying: state.flying, hold: state.hold } };
+  // A grant that empties the bucket holds it closed until every flying call has landed.
+  const hold = remaining === 0 ? now + leaseMs : state.hold;
+  return { decision, state: { tat: next, flying: state.flying + 1, hold } };
 }
 
 /**
@@ -78,19 +71,31 @@ export function gcraAcquire(
  */
 export function gcraSettle(stored: BucketState, now: number, limit: BucketLimit, grant?: Grant): BucketState {
   const state = live(stored, now);
-  const lands = grant?.leasedTat !== undefined && state.flying > 0;
+  const lands = grant?.leased === true && state.flying > 0;
   const flying = lands ? state.flying - 1 : state.flying;
-  const hold = flying === 0 ? 0 : state.hold;
+  const hold = lands && flying === 0 ? 0 : state.hold;
   const full = state.tat === Number.NEGATIVE_INFINITY && state.flying === 0 && state.hold === 0;
   const t = intervalMs(limit);
   const tat = full ? now + t : Math.max(state.tat, now + t * (1 + flying));
-  return { tat, flying: lands ? flying : state.flying, hold: lands ? hold : state.hold };
+  return { tat, flying, hold };
+}
+
+/** How long until `state` grants again. */
+export function gcraReopenIn(state: BucketState, now: number, limit: BucketLimit): number {
+  const tolerance = (limit.burst - 1) * intervalMs(limit);
+  return Math.max(0, effective(live(state, now)) - now - tolerance);
 }
 
 export function gcraPause(stored: BucketState, now: number, limit: BucketLimit, ms: number): BucketState {
   const state = live(stored, now);
   // A 429 means the upstream's bucket is empty: model it as empty after the pause.
   return { ...state, tat: Math.max(state.tat, now + ms + (limit.burst - 1) * intervalMs(limit)) };
+}
+
+/** `count` calls without a grant: the TAT moves on by their intervals, past the tolerance if need be. */
+export function gcraCharge(stored: BucketState, now: number, limit: BucketLimit, count: number): BucketState {
+  const state = live(stored, now);
+  return { ...state, tat: Math.max(state.tat, now) + count * intervalMs(limit) };
 }
 
 export function gcraPeek(

@@ -120,9 +120,9 @@ export function describeLimiterConformance(
       const limit = { ratePerSec: 10, burst: 2 }; // 100 ms apart
       // The first grant leaves a token: it flies, but does not close the bucket.
       const first = granted(await limiter.acquire(k, limit, 5_000));
-      expect(first.lease).toBeUndefined();
+      expect(first).toMatchObject({ remaining: 1, grant: { leased: true } });
       const last = granted(await limiter.acquire(k, limit, 5_000));
-      expect(last.lease).toBeDefined();
+      expect(last).toMatchObject({ remaining: 0, grant: { leased: true } });
       // Long past one interval the bucket stays closed while the calls are out...
       const held = denied(await limiter.acquire(k, limit, 5_000));
       expect(held.retryAfterMs).toBeGreaterThan(4_000);
@@ -156,10 +156,30 @@ export function describeLimiterConformance(
     it('keeps a pause that came after the lease when the lease is settled', async () => {
       const k = key();
       const limit = { ratePerSec: 1000, burst: 1 };
-      const { lease } = granted(await limiter.acquire(k, limit, 50));
+      const { grant } = granted(await limiter.acquire(k, limit, 50));
       await limiter.pause(k, limit, 60_000);
-      await limiter.settle(k, limit, lease);
+      const { reopenInMs } = await limiter.settle(k, limit, grant);
+      expect(reopenInMs).toBeGreaterThan(50_000);
       expect(denied(await limiter.acquire(k, limit)).retryAfterMs).toBeGreaterThan(50_000);
+    });
+
+    it('says on settle when the bucket grants again: one interval after the answer', async () => {
+      const k = key();
+      const limit = { ratePerSec: 10, burst: 1 }; // 100 ms apart
+      const { grant } = granted(await limiter.acquire(k, limit, 5_000));
+      const settling = performance.now();
+      const { reopenInMs } = await limiter.settle(k, limit, grant);
+      expectWithin(reopenInMs, 100 - (performance.now() - settling), 100);
+    });
+
+    it('charges calls that took no grant, into debt past the burst', async () => {
+      const k = key();
+      const started = performance.now();
+      await limiter.charge(k, SLOW, SLOW.burst + 2);
+      const { tokens, cooldownMs } = await limiter.peek(k, SLOW);
+      expect(tokens).toBe(0);
+      // Seven intervals charged on a bucket of five: three intervals until the next token.
+      expectWithin(cooldownMs, 3 * SLOW_INTERVAL - (performance.now() - started), 3 * SLOW_INTERVAL);
     });
 
     it('leaves a bucket alone on settle when its next grant is already further away', async () => {

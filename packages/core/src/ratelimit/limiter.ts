@@ -1,6 +1,11 @@
 // The rate-limiter seam: one interface, an in-process backend and a Redis backend shared by a fleet.
 // Buckets are GCRA (generic cell rate algorithm): one number per bucket, the theoretical arrival time
 // (TAT) of the next call, which is exact and needs one atomic read-modify-write per decision.
+//
+// How the engine uses it (budget.ts): `acquire` before each upstream call (leased: the grant flies
+// until settled); `settle` once the call is answered, which says when the bucket grants again; `pause`
+// on a 429, before that settle; `charge` for calls the upstream counts that took no grant of their own
+// (batched ops under BATCH_OPS_SPEND_REST); `peek` for the status page.
 
 export interface BucketLimit {
   readonly ratePerSec: number;
@@ -13,19 +18,17 @@ export type Decision =
       /** Whole tokens left after this grant. */
       readonly remaining: number;
       /**
-       * If the granted call is answered later than this many ms after the grant, call `settle` so the
-       * next grant is spaced from the answer (SPEC §7). Under load this is large and settle is skipped.
+       * How far ahead of the bucket's schedule this grant was, in ms: a call answered sooner than this
+       * after its grant changes nothing when settled.
        */
       readonly settleAfterMs: number;
       /** What `settle` needs to account for this call once it is answered. */
       readonly grant: Grant;
-      /** Set when the grant emptied the bucket and a lease was asked for (the same as `grant`). */
-      readonly lease?: Lease;
     }
   | {
       readonly granted: false;
       readonly remaining: 0;
-      /** How long until the bucket grants again (a cooldown included). */
+      /** How long until the bucket grants again (a cooldown and a hold included). */
       readonly retryAfterMs: number;
     };
 
@@ -33,18 +36,17 @@ export type Decision =
  * A grant asked for with `leaseMs` flies until settled. One that empties its bucket holds the bucket
  * closed until every flying call is answered (or `leaseMs` passes, if replicas die): at the edge of
  * the limit, a call that leaves late followed by one that leaves promptly would arrive closer than
- * one interval and earn a 429. Opaque to callers.
+ * one interval and earn a 429. Opaque to callers: hand it back to `settle`.
  */
 export interface Grant {
-  /** The TAT the grant stored. */
-  readonly baseTat: string;
-  /** Set when the grant was leased (it flies until settled): the hold it set, or `flying`. */
-  readonly leasedTat?: string;
+  /** The grant counts as flying in its bucket until settled. */
+  readonly leased: boolean;
 }
 
-/** A grant that emptied its bucket and holds it closed: `leasedTat` is the hold's end. */
-export interface Lease extends Grant {
-  readonly leasedTat: string;
+/** What a settle left behind. */
+export interface Settled {
+  /** How long until the bucket grants again (0: now), a pause and a hold included. */
+  readonly reopenInMs: number;
 }
 
 /**
@@ -59,22 +61,25 @@ export interface Waiting {
 export interface Limiter {
   /**
    * Takes one token from `key` if one is there now and it is this replica's turn. Never waits. With
-   * `leaseMs`, a grant that leaves the bucket empty keeps it closed until `settle` (at most `leaseMs`
-   * longer).
+   * `leaseMs`, the grant flies until `settle`, and one that leaves the bucket empty keeps it closed
+   * until every flying grant is settled (at most `leaseMs` longer).
    */
   acquire(key: string, limit: BucketLimit, leaseMs?: number, waiting?: Waiting): Promise<Decision>;
   /**
    * The call granted on `key` (as `grant`) was just answered. The upstream counts arrivals, and an
    * arrival is only known to be before its answer: the next grant is spaced one interval from now
    * (SPEC §7), and the grant's lease, if any, is released. Without `grant`: the same, no lease.
+   * Resolves with when the bucket grants again, so the caller comes back exactly then.
    */
-  settle(key: string, limit: BucketLimit, grant?: Grant, waiting?: Waiting): Promise<void>;
+  settle(key: string, limit: BucketLimit, grant?: Grant, waiting?: Waiting): Promise<Settled>;
   /** The upstream answered 429: no grant on `key`, for any replica, for `ms`; then one token. */
   pause(key: string, limit: BucketLimit, ms: number): Promise<void>;
+  /** `count` calls the upstream counts on `key` left without a grant: take their tokens, into debt. */
+  charge(key: string, limit: BucketLimit, count: number): Promise<void>;
   /**
-   * Tells `listener` when a bucket opens again for this replica after a settle (any replica's): `inMs`
-   * from now (later when it is another replica's turn first). Lets a waiting replica come back exactly
-   * then instead of polling. Optional: a backend without it is polled.
+   * Tells `listener` when a bucket opens again for this replica after another replica's settle:
+   * `inMs` from now (later when it is another replica's turn first). A backend with one replica has
+   * nobody else to hear from and does not implement it.
    */
   onReopen?(listener: (key: string, inMs: number) => void): void;
   /** Read-only view for the status page and metrics. */

@@ -6,10 +6,20 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisServer, startRedisServer } from '../testing/redis-server.js';
-import { type BucketState, FULL, gcraAcquire, gcraPause, gcraPeek, gcraSettle } from './gcra.js';
+import {
+  type BucketState,
+  FULL,
+  gcraAcquire,
+  gcraCharge,
+  gcraPause,
+  gcraPeek,
+  gcraReopenIn,
+  gcraSettle,
+} from './gcra.js';
 import { describeLimiterConformance } from './limiter.case.js';
 import type { BucketLimit, Decision, Grant } from './limiter.js';
-import { GCRA_LUA, RedisLimiter } from './redis.js';
+import { RedisLimiter } from './redis.js';
+import { commandName, scripts } from './scripts.js';
 
 let server: RedisServer;
 /** A plain client for looking at what the limiter left in Redis. */
@@ -18,7 +28,9 @@ let admin: Redis;
 beforeAll(async () => {
   server = await startRedisServer();
   admin = new Redis(server.url);
-  admin.defineCommand('gcraAt', { lua: GCRA_LUA, numberOfKeys: 2 });
+  for (const script of scripts.values()) {
+    admin.defineCommand(commandName(script.name), { lua: script.lua, numberOfKeys: script.numberOfKeys });
+  }
 });
 
 afterAll(async () => {
@@ -35,7 +47,7 @@ async function connected(keyPrefix?: string): Promise<RedisLimiter> {
 
 describeLimiterConformance('RedisLimiter', () => connected(), { slackMs: 2 });
 
-/** What one script call carries besides the op and its instant (see the argument list in gcra.lua). */
+/** What one script call carries besides the op and its instant (see each script's argument list). */
 interface CallArgs {
   ms?: number;
   grant?: Grant;
@@ -46,28 +58,36 @@ interface CallArgs {
 }
 
 /**
- * The script on one bucket, called with the test-only clock argument so the arithmetic is checked at
+ * The scripts on one bucket, called with the test-only clock argument so the arithmetic is checked at
  * exact instants.
  */
 function scriptBucket(key: string, limit: BucketLimit) {
-  const client = admin as unknown as {
-    gcraAt(key: string, turns: string, op: string, ...args: string[]): Promise<unknown>;
-  };
-  return (op: string, now: number, args: CallArgs = {}) =>
-    client.gcraAt(
-      key,
-      `${key}:turns`,
-      op,
+  const client = admin as unknown as Record<string, (...args: string[]) => Promise<unknown>>;
+  const run = (name: 'acquire' | 'settle' | 'pause' | 'charge' | 'peek', keys: string[], args: string[]) =>
+    (client[commandName(name)] as (...a: string[]) => Promise<unknown>).call(
+      client,
+      ...keys,
       String(limit.ratePerSec),
       String(limit.burst),
-      String(args.ms ?? 0),
-      String(now),
-      args.grant?.leasedTat ?? '',
-      '',
-      args.replica ?? '',
-      args.waitedMs === undefined ? '' : String(args.waitedMs),
-      String(args.graceMs ?? 0),
+      ...args,
     );
+  const both = [key, `${key}:turns`];
+  return (op: 'acquire' | 'settle' | 'pause' | 'charge' | 'peek', now: number, args: CallArgs = {}) => {
+    const at = String(now);
+    const replica = args.replica ?? '';
+    const waited = args.waitedMs === undefined ? '' : String(args.waitedMs);
+    switch (op) {
+      case 'acquire':
+        return run(op, both, [String(args.ms ?? 0), at, replica, waited, String(args.graceMs ?? 0)]);
+      case 'settle':
+        return run(op, both, [at, args.grant?.leased ? '1' : '', '', replica, waited]);
+      case 'pause':
+      case 'charge':
+        return run(op, [key], [String(args.ms ?? 0), at]);
+      case 'peek':
+        return run(op, [key], [at]);
+    }
+  };
 }
 
 describe('gcra.lua at exact instants', () => {
@@ -82,8 +102,11 @@ describe('gcra.lua at exact instants', () => {
         const [tokens, cooldownMs] = (await call('peek', now)) as [number, string];
         return { tokens, cooldownMs: Number(cooldownMs) };
       },
-      settle: async (now: number, grant?: Grant) =>
-        toState(await call('settle', now, grant ? { grant } : {})),
+      settle: async (now: number, grant?: Grant) => {
+        const [stored, reopen] = (await call('settle', now, grant ? { grant } : {})) as [string, string];
+        return { state: toState(stored), reopenInMs: Number(reopen) };
+      },
+      charge: async (now: number, count: number) => toState(await call('charge', now, { ms: count })),
       pause: async (now: number, ms: number) => toState(await call('pause', now, { ms })),
     };
   };
@@ -129,10 +152,10 @@ describe('gcra.lua at exact instants', () => {
   it('settles one interval from the answer, never earlier than the bucket already was', async () => {
     const b = bucket({ ratePerSec: 1, burst: 1 });
     await b.acquire(N);
-    await b.settle(N + 700);
+    expect((await b.settle(N + 700)).reopenInMs).toBe(1000);
     expect(await b.acquire(N + 1000)).toEqual({ granted: false, remaining: 0, retryAfterMs: 700 });
     await b.pause(N + 1000, 3000);
-    await b.settle(N + 1000);
+    expect((await b.settle(N + 1000)).reopenInMs).toBe(3000);
     expect(await b.peek(N + 1000)).toEqual({ tokens: 0, cooldownMs: 3000 });
   });
 
@@ -145,7 +168,7 @@ describe('gcra.lua at exact instants', () => {
       burst: fc.oneof(fc.constantFrom(1, 2, 500, 600), fc.integer({ min: 1, max: 1000 })),
     });
     const stepArb = fc.record({
-      op: fc.constantFrom('acquire', 'acquire', 'acquire', 'settle', 'settle', 'pause', 'peek'),
+      op: fc.constantFrom('acquire', 'acquire', 'acquire', 'settle', 'settle', 'pause', 'charge', 'peek'),
       dt: fc.oneof(
         fc.constant(0),
         fc.double({ min: 0, max: 3000, noNaN: true }),
@@ -168,7 +191,7 @@ describe('gcra.lua at exact instants', () => {
           if (step.op === 'acquire') {
             const expected = gcraAcquire(state, now, limit, step.leaseMs);
             const got = await b.acquire(now, step.leaseMs);
-            expect(comparable(got)).toEqual(comparable(expected.decision));
+            expect(got).toEqual(expected.decision);
             if (got.granted && expected.decision.granted) {
               grants.push({ lua: got.grant, ts: expected.decision.grant });
             }
@@ -176,7 +199,14 @@ describe('gcra.lua at exact instants', () => {
           } else if (step.op === 'settle') {
             const grant = step.pick < 0 ? undefined : grants[grants.length - 1 - step.pick];
             state = gcraSettle(state, now, limit, grant?.ts);
-            expect(await b.settle(now, grant?.lua)).toEqual(state);
+            expect(await b.settle(now, grant?.lua)).toEqual({
+              state,
+              reopenInMs: gcraReopenIn(state, now, limit),
+            });
+          } else if (step.op === 'charge') {
+            const count = step.pick + 2;
+            state = gcraCharge(state, now, limit, count);
+            expect(await b.charge(now, count)).toEqual(state);
           } else if (step.op === 'pause') {
             state = gcraPause(state, now, limit, step.ms);
             expect(await b.pause(now, step.ms)).toEqual(state);
@@ -298,22 +328,28 @@ describe('RedisLimiter in Redis', () => {
 
   it('makes one round trip per decision: one script call and nothing else', async () => {
     const limit = { ratePerSec: 100, burst: 10 };
-    await limiter.acquire('wire', limit); // the connection has sent the script source once
+    // Each script's source goes over the connection once.
+    await limiter.acquire('wire', limit);
+    await limiter.settle('wire', limit);
+    await limiter.pause('wire', limit, 0);
+    await limiter.charge('wire:other', limit, 1);
+    await limiter.peek('wire', limit);
     await admin.config('RESETSTAT');
     const calls = 50;
     for (let i = 0; i < calls; i++) await limiter.acquire('wire', limit);
     await limiter.settle('wire', limit);
     await limiter.pause('wire', limit, 10);
+    await limiter.charge('wire', limit, 3);
     await limiter.peek('wire', limit);
     const stats = commandStats(await admin.info('commandstats'));
-    expect((stats.get('evalsha') ?? 0) + (stats.get('eval') ?? 0)).toBe(calls + 3);
+    expect((stats.get('evalsha') ?? 0) + (stats.get('eval') ?? 0)).toBe(calls + 4);
     // Everything else was run by the script itself (or is this test's own INFO).
     expect(
       [...stats.keys()].filter(
         (c) => !['evalsha', 'eval', 'time', 'get', 'set', 'info', 'config|resetstat'].includes(c),
       ),
     ).toEqual([]);
-    expect(stats.get('time')).toBe(calls + 3);
+    expect(stats.get('time')).toBe(calls + 4);
   });
 
   it('recovers the script after SCRIPT FLUSH (NOSCRIPT: the source is sent again)', async () => {
@@ -367,26 +403,10 @@ describe('RedisLimiter in Redis', () => {
   });
 });
 
-/** A decision with its TATs as numbers: Lua prints them with %.17g, JavaScript with String(). */
-function comparable(d: Decision): unknown {
-  if (!d.granted) return d;
-  const { grant, lease, ...rest } = d;
-  return {
-    ...rest,
-    base: Number(grant.baseTat),
-    leased: grant.leasedTat === undefined ? undefined : Number(grant.leasedTat),
-    isLease: lease !== undefined,
-  };
-}
-
 function toDecision(reply: unknown): Decision {
-  const [granted, remaining, ms, tat, baseTat] = reply as [number, number, string, string, string];
+  const [granted, remaining, ms, leased] = reply as [number, number, string, number];
   if (granted !== 1) return { granted: false, remaining: 0, retryAfterMs: Number(ms) };
-  const decision = { granted: true as const, remaining, settleAfterMs: Number(ms) };
-  if (tat === baseTat) return { ...decision, grant: { baseTat } };
-  if (tat === 'flying') return { ...decision, grant: { baseTat, leasedTat: tat } };
-  const lease = { leasedTat: tat, baseTat };
-  return { ...decision, grant: lease, lease };
+  return { granted: true, remaining, settleAfterMs: Number(ms), grant: { leased: leased === 1 } };
 }
 
 /** A stored bucket ("<tat>" or "<tat> <flying> <hold>") as numbers. */

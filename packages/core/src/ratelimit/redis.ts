@@ -1,39 +1,17 @@
 // The Redis limiter: GCRA buckets shared by every replica, one atomic script call per decision.
 
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis';
-import type { BucketLimit, Decision, Grant, Limiter, Waiting } from './limiter.js';
-
-/** scripts/gcra.lua (copied next to the compiled module by the build). */
-export const GCRA_LUA = readFileSync(new URL('./scripts/gcra.lua', import.meta.url), 'utf8');
+import type { BucketLimit, Decision, Grant, Limiter, Settled, Waiting } from './limiter.js';
+import { commandName, type ScriptName, scripts } from './scripts.js';
 
 /**
- * The name the script is registered under on the client. ioredis sends it by SHA (EVALSHA), sends the
+ * Each script is registered as a command on the client: ioredis sends it by SHA (EVALSHA), sends the
  * source once per connection, and re-sends it when Redis answers NOSCRIPT (after a restart or
  * SCRIPT FLUSH).
  */
-const COMMAND = 'batchProxyGcra';
-
-type GcraOp = 'acquire' | 'settle' | 'pause' | 'peek';
-
-interface GcraClient {
-  [COMMAND](
-    key: string,
-    turns: string,
-    op: GcraOp,
-    ratePerSec: string,
-    burst: string,
-    ms: string,
-    now: string,
-    leasedTat: string,
-    channel: string,
-    replica: string,
-    waitedMs: string,
-    graceMs: string,
-  ): Promise<unknown>;
-}
+type ScriptClient = Record<string, (...args: string[]) => Promise<unknown>>;
 
 export interface RedisLimiterOptions {
   /** The caller creates, and closes, the client: one Redis, or a Redis Cluster. */
@@ -65,7 +43,7 @@ export interface RedisLimiterConnectOptions {
 
 export class RedisLimiter implements Limiter {
   readonly #redis: Redis | Cluster;
-  readonly #client: GcraClient;
+  readonly #client: ScriptClient;
   readonly #prefix: string;
   readonly #channel: string;
   readonly #replica: string;
@@ -80,8 +58,13 @@ export class RedisLimiter implements Limiter {
     this.#channel = `${this.#prefix}reopen`;
     this.#replica = options.replicaId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.#graceMs = options.turnGraceMs ?? 5;
-    this.#redis.defineCommand(COMMAND, { lua: GCRA_LUA, numberOfKeys: 2 });
-    this.#client = this.#redis as unknown as GcraClient;
+    for (const script of scripts.values()) {
+      this.#redis.defineCommand(commandName(script.name), {
+        lua: script.lua,
+        numberOfKeys: script.numberOfKeys,
+      });
+    }
+    this.#client = this.#redis as unknown as ScriptClient;
   }
 
   /**
@@ -131,21 +114,34 @@ export class RedisLimiter implements Limiter {
   }
 
   async acquire(key: string, limit: BucketLimit, leaseMs = 0, waiting?: Waiting): Promise<Decision> {
-    const reply = await this.#call(key, 'acquire', limit, leaseMs, undefined, waiting);
-    const [granted, remaining, ms, tat, baseTat] = tuple(reply, 5);
+    const bucket = this.#key(key);
+    const reply = await this.#run('acquire', [bucket, `${bucket}:turns`], limit, [
+      String(leaseMs),
+      '',
+      waiting ? this.#replica : '',
+      waiting?.waitedMs === undefined ? '' : String(Math.max(0, waiting.waitedMs)),
+      String(Math.min(this.#graceMs, 500 / limit.ratePerSec)),
+    ]);
+    const [granted, remaining, ms, leased] = tuple(reply, 4);
     if (granted !== 1) return { granted: false, remaining: 0, retryAfterMs: decimal(ms) };
-    if (typeof tat !== 'string' || typeof baseTat !== 'string') {
-      throw new Error(`gcra.lua: expected TAT strings, got ${JSON.stringify(reply)}`);
-    }
-    const decision = { granted: true as const, remaining: integer(remaining), settleAfterMs: decimal(ms) };
-    if (tat === baseTat) return { ...decision, grant: { baseTat } };
-    if (tat === 'flying') return { ...decision, grant: { baseTat, leasedTat: tat } };
-    const lease = { leasedTat: tat, baseTat };
-    return { ...decision, grant: lease, lease };
+    return {
+      granted: true,
+      remaining: integer(remaining),
+      settleAfterMs: decimal(ms),
+      grant: { leased: leased === 1 },
+    };
   }
 
-  async settle(key: string, limit: BucketLimit, grant?: Grant, waiting?: Waiting): Promise<void> {
-    await this.#call(key, 'settle', limit, 0, grant, waiting);
+  async settle(key: string, limit: BucketLimit, grant?: Grant, waiting?: Waiting): Promise<Settled> {
+    const bucket = this.#key(key);
+    const reply = await this.#run('settle', [bucket, `${bucket}:turns`], limit, [
+      '',
+      grant?.leased ? '1' : '',
+      this.#subscriber ? this.#channel : '',
+      waiting ? this.#replica : '',
+      waiting?.waitedMs === undefined ? '' : String(Math.max(0, waiting.waitedMs)),
+    ]);
+    return { reopenInMs: decimal(tuple(reply, 2)[1]) };
   }
 
   /**
@@ -182,11 +178,15 @@ export class RedisLimiter implements Limiter {
   }
 
   async pause(key: string, limit: BucketLimit, ms: number): Promise<void> {
-    await this.#call(key, 'pause', limit, ms);
+    await this.#run('pause', [this.#key(key)], limit, [String(ms), '']);
+  }
+
+  async charge(key: string, limit: BucketLimit, count: number): Promise<void> {
+    await this.#run('charge', [this.#key(key)], limit, [String(count), '']);
   }
 
   async peek(key: string, limit: BucketLimit): Promise<{ tokens: number; cooldownMs: number }> {
-    const [tokens, cooldownMs] = tuple(await this.#call(key, 'peek', limit, 0), 2);
+    const [tokens, cooldownMs] = tuple(await this.#run('peek', [this.#key(key)], limit, ['']), 2);
     return { tokens: integer(tokens), cooldownMs: decimal(cooldownMs) };
   }
 
@@ -226,30 +226,11 @@ export class RedisLimiter implements Limiter {
     return fullKey.slice(this.#prefix.length + 1, -1);
   }
 
-  #call(
-    key: string,
-    op: GcraOp,
-    limit: BucketLimit,
-    ms: number,
-    grant?: Grant,
-    waiting?: Waiting,
-  ): Promise<unknown> {
-    const bucket = this.#key(key);
+  /** One script call: its keys, the limit (every script's first two arguments), then its own. */
+  #run(name: ScriptName, keys: string[], limit: BucketLimit, args: string[]): Promise<unknown> {
     // String(number) is the shortest exact decimal, so the script computes on the very same doubles.
-    return this.#client[COMMAND](
-      bucket,
-      `${bucket}:turns`,
-      op,
-      String(limit.ratePerSec),
-      String(limit.burst),
-      String(ms),
-      '',
-      grant?.leasedTat ?? '',
-      op === 'settle' && this.#subscriber ? this.#channel : '',
-      waiting ? this.#replica : '',
-      waiting?.waitedMs === undefined ? '' : String(Math.max(0, waiting.waitedMs)),
-      String(Math.min(this.#graceMs, 500 / limit.ratePerSec)),
-    );
+    const command = this.#client[commandName(name)] as (...a: string[]) => Promise<unknown>;
+    return command.call(this.#client, ...keys, String(limit.ratePerSec), String(limit.burst), ...args);
   }
 }
 
@@ -263,14 +244,14 @@ function limiterOptions(options: RedisLimiterConnectOptions): Omit<RedisLimiterO
 
 function tuple(reply: unknown, length: number): unknown[] {
   if (!Array.isArray(reply) || reply.length !== length) {
-    throw new Error(`gcra.lua: expected ${length} values, got ${JSON.stringify(reply)}`);
+    throw new Error(`limiter script: expected ${length} values, got ${JSON.stringify(reply)}`);
   }
   return reply;
 }
 
 function integer(value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new Error(`gcra.lua: expected an integer, got ${JSON.stringify(value)}`);
+    throw new Error(`limiter script: expected an integer, got ${JSON.stringify(value)}`);
   }
   return value;
 }
@@ -278,6 +259,6 @@ function integer(value: unknown): number {
 function decimal(value: unknown): number {
   const n = typeof value === 'string' ? Number(value) : Number.NaN;
   if (!Number.isFinite(n))
-    throw new Error(`gcra.lua: expected a decimal string, got ${JSON.stringify(value)}`);
+    throw new Error(`limiter script: expected a decimal string, got ${JSON.stringify(value)}`);
   return n;
 }

@@ -1,5 +1,6 @@
-// A throwaway real redis-server for tests: a free port on 127.0.0.1, no persistence, and control over
-// its life (kill it, restart it on the same port) for the outage tests.
+// A throwaway real redis-server for tests (the one helper every suite uses, unit and e2e): a free
+// port on 127.0.0.1, no persistence, and control over its life (kill it, restart it on the same
+// port) for the outage tests.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -36,6 +37,9 @@ export async function startRedisServer(options: StartRedisServerOptions = {}): P
     }
   }
   let current: ChildProcess = child;
+  // Never leave a redis-server behind when the test process ends abruptly.
+  const onProcessExit = () => current.kill('SIGKILL');
+  process.on('exit', onProcessExit);
 
   const signal = async (name: NodeJS.Signals) => {
     if (!running(current)) return;
@@ -47,7 +51,10 @@ export async function startRedisServer(options: StartRedisServerOptions = {}): P
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
-    stop: () => signal('SIGTERM'),
+    stop: async () => {
+      await signal('SIGTERM');
+      process.off('exit', onProcessExit);
+    },
     kill: () => signal('SIGKILL'),
     restart: async () => {
       await signal('SIGTERM');

@@ -1,5 +1,6 @@
 // The one way out to the upstream: a keep-alive undici pool bound to UPSTREAM_URL's origin, so no
-// request can reach any other host (SPEC §8b), with a hard timeout on every call.
+// request can reach any other host (SPEC §8b), with a hard deadline on every buffered call and a
+// bound on the size of what it buffers.
 
 import type { Readable } from 'node:stream';
 import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
@@ -9,9 +10,14 @@ import { ProxyError } from '../errors.js';
 export interface UpstreamClientOptions {
   /** Origin plus optional base path, e.g. `https://api.talkjs.com`. */
   readonly url: string;
+  /** A buffered call (`call`) is answered within this, whole body included, or fails with 504. */
   readonly timeoutMs: number;
   readonly connections?: number;
+  /** The largest answer `call` buffers; a larger one fails (502). Default 32 MiB. */
+  readonly maxResponseBytes?: number;
 }
+
+export const DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
 
 export interface BufferedResponse {
   readonly status: number;
@@ -51,8 +57,12 @@ export class UpstreamClient {
   readonly origin: string;
   readonly #basePath: string;
   readonly #pool: Pool;
+  readonly #timeoutMs: number;
+  readonly #maxResponseBytes: number;
 
   constructor(options: UpstreamClientOptions) {
+    this.#timeoutMs = options.timeoutMs;
+    this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     const url = new URL(options.url);
     this.origin = url.origin;
     this.#basePath = url.pathname.replace(/\/+$/, '');
@@ -65,19 +75,29 @@ export class UpstreamClient {
     });
   }
 
-  /** Sends a request built by the dialect and reads the whole answer (batch calls, single lane). */
-  async call(request: UpstreamRequest, authorization: string | undefined): Promise<BufferedResponse> {
-    // The pool's headers and body timeouts bound the call (no timer per call: the profile showed them).
+  /**
+   * Sends a request built by the dialect and reads the whole answer (batch calls, single lane), within
+   * the timeout from start to last byte — the pool's idle timeouts alone let a dripping answer run
+   * on — and up to the size bound. `signal` ends it early (shutdown).
+   */
+  async call(
+    request: UpstreamRequest,
+    authorization: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<BufferedResponse> {
     const headers: Record<string, string> = { ...request.headers, accept: 'application/json' };
     if (authorization !== undefined) headers.authorization = authorization;
+    // One timer per call (Node keeps timers of one duration in one list: O(1) each).
+    const deadline = AbortSignal.timeout(this.#timeoutMs);
     try {
       const res = await this.#pool.request({
         method: request.method as Dispatcher.HttpMethod,
         path: this.#basePath + request.path,
         headers,
         body: request.body ?? null,
+        signal: signal ? AbortSignal.any([deadline, signal]) : deadline,
       });
-      const body = await res.body.text();
+      const body = await readBounded(res.body, this.#maxResponseBytes);
       return { status: res.statusCode, headers: res.headers, body };
     } catch (error) {
       throw upstreamFailure(error);
@@ -108,4 +128,19 @@ export class UpstreamClient {
   destroy(): Promise<void> {
     return this.#pool.destroy();
   }
+}
+
+/** The body as text, or a 502 once it passes `max` bytes (the rest is not read). */
+async function readBounded(body: Dispatcher.ResponseData['body'], max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) {
+      body.destroy();
+      throw new ProxyError('PROXY_UPSTREAM_BAD_RESPONSE', `the upstream answer is larger than ${max} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
 }

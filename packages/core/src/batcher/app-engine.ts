@@ -1,0 +1,281 @@
+// One app inside the engine: its ops (app-state.ts), its two budgets, its pump, and what happens to
+// an upstream call from the moment its ops leave to their answers. The pump's one step: plan, pick a
+// lane, take a token, send.
+
+import { ProxyError } from '../errors.js';
+import type { Decision, Waiting } from '../ratelimit/limiter.js';
+import { bucketKey } from '../ratelimit/limiter.js';
+import { AppState } from './app-state.js';
+import { Budget, type BudgetName } from './budget.js';
+import type { SchedulerConfig } from './config.js';
+import { dispatch } from './dispatch.js';
+import type { Answer, Lane, PendingOp, Timing } from './op.js';
+import { classify, type Outcome, rejectedError } from './outcome.js';
+import { type Action, decide, holdMs, type Plan, plan } from './planner.js';
+import { Pump } from './pump.js';
+import { backoffMs, mayRetry, pauseMs } from './retry.js';
+
+/** Ops are flushed this long before their deadline at the latest, whatever the hold says. */
+const DEADLINE_MARGIN_MS = 50;
+
+/** What the apps share: the configuration and the engine-wide bookkeeping. */
+export interface EngineShared {
+  readonly config: SchedulerConfig;
+  readonly draining: () => boolean;
+  readonly nextCallId: () => number;
+  /** An op was answered (the engine may have become idle). */
+  readonly answered: () => void;
+}
+
+export class AppEngine {
+  readonly state: AppState;
+  readonly batch: Budget;
+  readonly rest: Budget | undefined;
+  readonly pump: Pump;
+  readonly #c: SchedulerConfig;
+
+  constructor(
+    readonly appId: string,
+    private readonly shared: EngineShared,
+  ) {
+    const c = shared.config;
+    this.#c = c;
+    this.state = new AppState(appId);
+    this.pump = new Pump(
+      c.clock,
+      () => this.#step(),
+      (error) => this.#pumpCrashed(error),
+    );
+    const budget = (name: BudgetName, limit = c.batchLimit) =>
+      new Budget(name, bucketKey(c.upstreamId, appId, name), limit, {
+        limiter: c.limiter,
+        clock: c.clock,
+        leaseMs: c.leaseMs,
+        observe: (granted, waitMs) => c.observer?.onLimiter?.({ appId, bucket: name, granted, waitMs }),
+        wake: () => this.pump.kick(),
+      });
+    this.batch = budget('batch');
+    this.rest = c.restLimit ? budget('rest', c.restLimit) : undefined;
+  }
+
+  budget(name: BudgetName): Budget | undefined {
+    return name === 'batch' ? this.batch : this.rest;
+  }
+
+  /** This replica's turn for the app's buckets: how long its oldest queued op has waited, if any. */
+  waiting(): Waiting {
+    const oldest = this.state.oldestQueuedAt();
+    return { waitedMs: oldest === undefined ? undefined : this.#c.clock.now() - oldest };
+  }
+
+  /** Answers an op (every waiter of it) and lets the pump look again: the answer may unblock others. */
+  finish(op: PendingOp, answer: Answer, sentAt?: number): void {
+    const waiters = this.state.finish(op);
+    if (waiters.length === 0) return;
+    const now = this.#c.clock.now();
+    for (const waiter of waiters) {
+      const answered = withQueueTime(answer, sentAt === undefined ? 0 : sentAt - waiter.arrivedAt);
+      this.#c.observer?.onAnswer?.({
+        appId: this.appId,
+        lane: answered.timing?.lane,
+        status: answered.kind === 'result' ? answered.status : answered.error.status,
+        queueMs: answered.timing?.queueMs ?? now - waiter.arrivedAt,
+      });
+      waiter.resolve(answered);
+    }
+    this.pump.kick();
+    this.shared.answered();
+  }
+
+  /** The error an op gets when it cannot leave before its deadline. */
+  deadlineError(): ProxyError {
+    return deadlineError(this.batch.interval);
+  }
+
+  async #step(): Promise<true | number> {
+    const c = this.#c;
+    const now = c.clock.now();
+    const draining = this.shared.draining();
+    const planned = plan(this.state, now, {
+      windowMs: c.windowMs,
+      maxOps: c.maxOps,
+      draining,
+      holdMs: draining ? 0 : holdMs(this.batch.tokensAt(now), c.batchLimit.burst, this.batch.interval),
+      leadMs: DEADLINE_MARGIN_MS + this.batch.interval,
+    });
+    if (planned.expired.length > 0) {
+      for (const op of planned.expired) {
+        c.observer?.onShed?.({ appId: this.appId, code: 'PROXY_DEADLINE_EXCEEDED' });
+        this.finish(op, { kind: 'error', error: this.deadlineError() });
+      }
+      return true;
+    }
+    const denied = new Set<Budget>();
+    for (;;) {
+      const action = decide(planned.flushes, this.#lanes(denied));
+      if (action.kind === 'none') return this.#wakeAt(planned);
+      const budget = action.kind === 'batch' ? this.batch : (this.budget(action.budget) ?? this.batch);
+      const decision = await budget.acquire(this.waiting());
+      if (!decision.granted) {
+        denied.add(budget);
+        continue;
+      }
+      this.#send(action, budget, decision);
+      return true;
+    }
+  }
+
+  #lanes(denied: ReadonlySet<Budget>) {
+    const now = this.#c.clock.now();
+    const open = (b: Budget | undefined) => b !== undefined && !denied.has(b) && b.isOpen(now);
+    return {
+      batchOpen: open(this.batch),
+      batchClosedForMs: this.batch.blockedUntil - now,
+      hasRest: this.rest !== undefined,
+      restOpen: open(this.rest),
+      windowMs: this.#c.windowMs,
+      singleOpDirect: this.#c.singleOpDirect,
+    };
+  }
+
+  #wakeAt(planned: Plan): number {
+    if (planned.flushes.length === 0) return planned.wakeAt;
+    const opens = Math.min(this.batch.blockedUntil, this.rest?.blockedUntil ?? Number.POSITIVE_INFINITY);
+    return Math.min(planned.wakeAt, opens);
+  }
+
+  /** Sends what the action says, with the ops still queued after the acquire's await. */
+  #send(action: Exclude<Action, { kind: 'none' }>, budget: Budget, decision: Decision): void {
+    const ops = (action.kind === 'batch' ? action.flush.ops : [action.op]).filter(
+      (op) => op.state === 'queued',
+    );
+    const first = ops[0];
+    if (!first) {
+      void budget.settle(decision, this.waiting());
+      return;
+    }
+    const lane: Lane = action.kind === 'batch' ? 'batch' : 'single';
+    this.#c.observer?.onFlush?.({
+      appId: this.appId,
+      lane,
+      size: ops.length,
+      reason: action.kind === 'batch' ? action.flush.reason : 'single-lane',
+    });
+    this.#call(lane, first.credential, ops, budget, decision).catch((error: unknown) =>
+      this.#crashed(ops, error),
+    );
+  }
+
+  async #call(
+    lane: Lane,
+    credential: string,
+    ops: PendingOp[],
+    budget: Budget,
+    decision: Decision,
+  ): Promise<void> {
+    const c = this.#c;
+    this.state.leave(ops);
+    // The upstream counts batched ops against the single-call budget too: pay for them, in one call.
+    if (lane === 'batch' && c.batchOpsSpendRest && this.rest) void this.rest.charge(ops.length);
+    const sent = await dispatch(c, this.appId, lane, credential, ops);
+    const { result } = sent;
+    c.observer?.onUpstream?.({
+      appId: this.appId,
+      lane,
+      status: result instanceof ProxyError ? 'error' : result.status,
+      ms: sent.answeredAt - sent.sentAt,
+    });
+    const outcome = classify(c.dialect, lane, ops.length, result);
+    // A 429 pauses the bucket before the settle, so the settle's reopen time includes the pause.
+    if (outcome.kind === 'throttled') {
+      await budget.pause(pauseMs(outcome.response.headers['retry-after'], Date.now(), c.maxRetryAfterMs));
+    }
+    void budget.settle(decision, this.waiting());
+    this.#apply(outcome, lane, ops, sent.sentAt, sent.answeredAt);
+  }
+
+  #apply(outcome: Outcome, lane: Lane, ops: PendingOp[], sentAt: number, answeredAt: number): void {
+    const callId = this.shared.nextCallId();
+    const timing = (op: PendingOp): Timing => ({
+      queueMs: 0,
+      upstreamMs: answeredAt - sentAt,
+      batchSize: ops.length,
+      lane,
+      attempts: op.attempts,
+      callId,
+    });
+    switch (outcome.kind) {
+      case 'throttled':
+        // Nothing ran: a 429 does not count against the ops' retry budget.
+        for (const op of ops) op.attempts--;
+        this.#requeue(ops, 0, '429');
+        return;
+      case 'failed':
+        this.#failed(ops, outcome.error, sentAt);
+        return;
+      case 'rejected':
+        for (const op of ops) {
+          this.finish(
+            op,
+            { kind: 'error', error: rejectedError(outcome.status), timing: timing(op) },
+            sentAt,
+          );
+        }
+        return;
+      case 'answered':
+        ops.forEach((op, i) => {
+          const a = outcome.answers[i] ?? rejectedError(200);
+          const answer: Answer =
+            a instanceof ProxyError
+              ? { kind: 'error', error: a, timing: timing(op) }
+              : { kind: 'result', status: a.status, body: a.body, timing: timing(op) };
+          this.finish(op, answer, sentAt);
+        });
+        return;
+    }
+  }
+
+  /** A call failed without a usable answer: retry idempotent ops within budget, answer the rest. */
+  #failed(ops: PendingOp[], error: ProxyError, sentAt: number): void {
+    const now = this.#c.clock.now();
+    const retry = ops.filter((op) => mayRetry(op, now, this.#c.maxAttempts));
+    for (const op of ops) if (!retry.includes(op)) this.finish(op, { kind: 'error', error }, sentAt);
+    const attempt = retry[0]?.attempts;
+    if (attempt !== undefined) this.#requeue(retry, now + backoffMs(attempt, this.#c.random), 'retry');
+  }
+
+  #requeue(ops: PendingOp[], notBefore: number, reason: '429' | 'retry'): void {
+    for (const op of ops) this.state.requeue(op, notBefore);
+    this.#c.observer?.onRequeue?.({ appId: this.appId, reason, count: ops.length });
+    this.pump.kick();
+  }
+
+  /** A bug while sending or answering: every op of the call still unanswered gets a 500. */
+  #crashed(ops: readonly PendingOp[], error: unknown): void {
+    const failure = new ProxyError('PROXY_INTERNAL', 'the proxy failed to answer this call', {
+      cause: error,
+    });
+    for (const op of ops) this.finish(op, { kind: 'error', error: failure });
+  }
+
+  /** A bug in the pump: answer what is queued rather than leave callers hanging. */
+  #pumpCrashed(error: unknown): void {
+    const failure = new ProxyError('PROXY_INTERNAL', 'the scheduler failed', { cause: error });
+    for (const op of this.state.queuedOps()) this.finish(op, { kind: 'error', error: failure });
+  }
+}
+
+function withQueueTime(answer: Answer, queueMs: number): Answer {
+  if (!answer.timing) return answer;
+  return { ...answer, timing: { ...answer.timing, queueMs: Math.max(0, queueMs) } };
+}
+
+export function deadlineError(retryMs: number): ProxyError {
+  return new ProxyError(
+    'PROXY_DEADLINE_EXCEEDED',
+    'the call could not be sent upstream before its deadline',
+    {
+      retryAfterSec: Math.max(1, Math.ceil(retryMs / 1000)),
+    },
+  );
+}

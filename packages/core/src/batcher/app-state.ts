@@ -1,0 +1,185 @@
+// One app's ops: its groups (one per credential), the ordering index, the collapsible reads and the
+// counts. The only place an op changes state, through one explicit state machine, so the counts are
+// kept in one place and adding a state touches this file alone.
+//
+//            add                leave               finish
+//   (new) ───────▶ queued ─────────────▶ inflight ─────────▶ done
+//                    │   ◀───────────────    │
+//                    │        requeue        │
+//                    └──────────finish───────┘
+
+import { GroupQueue } from './group-queue.js';
+import type { OpState, PendingOp, Waiter } from './op.js';
+import { ResourceIndex } from './resources.js';
+
+const MOVES: Readonly<Record<OpState, readonly OpState[]>> = {
+  queued: ['inflight', 'done'],
+  inflight: ['queued', 'done'],
+  done: [],
+};
+
+export interface Counts {
+  readonly queued: number;
+  readonly inflight: number;
+}
+
+export class AppState {
+  readonly groups = new Map<string, GroupQueue>();
+  readonly index = new ResourceIndex();
+  /** Queued (not in flight) reads by collapse key. */
+  readonly #reads = new Map<string, PendingOp>();
+  readonly #flying = new Set<PendingOp>();
+  /** The newest unanswered op, and write, per resource: a newcomer parks behind it. */
+  readonly #lastOp = new Map<string, PendingOp>();
+  readonly #lastWrite = new Map<string, PendingOp>();
+  #queued = 0;
+  #inflight = 0;
+
+  constructor(readonly appId: string) {}
+
+  get counts(): Counts {
+    return { queued: this.#queued, inflight: this.#inflight };
+  }
+
+  /** Nothing queued or in flight: the state equals a fresh one. */
+  get isIdle(): boolean {
+    return this.#queued === 0 && this.#inflight === 0;
+  }
+
+  /** A queued read `readKey` a newcomer may join: none once a write to its resource came after it. */
+  joinable(readKey: string): PendingOp | undefined {
+    const existing = this.#reads.get(readKey);
+    return existing?.state === 'queued' && !this.index.hasLaterWrite(existing) ? existing : undefined;
+  }
+
+  /**
+   * A new op, the newest of the app. It parks behind the newest unanswered op on its resource that it
+   * conflicts with (it cannot leave before that one's answer), so a backlog of writes to one hot
+   * resource costs the planner one look per answer, not one per queued op.
+   */
+  add(op: PendingOp): void {
+    op.state = 'queued';
+    const before = op.isWrite ? this.#lastOp.get(op.resource) : this.#lastWrite.get(op.resource);
+    this.#lastOp.set(op.resource, op);
+    if (op.isWrite) this.#lastWrite.set(op.resource, op);
+    if (before && before.state !== 'done') {
+      op.parked = true;
+      before.dependents.push(op);
+    }
+    this.index.add(op);
+    this.#group(op.credential).push(op);
+    this.#enter(op, 'queued');
+  }
+
+  /** Ops leave in an upstream call. */
+  leave(ops: readonly PendingOp[]): void {
+    for (const op of ops) this.#move(op, 'inflight');
+  }
+
+  /** An op in flight goes back to its queue (a 429, or a retry not before `notBefore`). */
+  requeue(op: PendingOp, notBefore: number): boolean {
+    if (op.state !== 'inflight') return false; // answered meanwhile (abandoned at shutdown)
+    op.notBefore = notBefore;
+    this.#move(op, 'queued');
+    this.#group(op.credential).requeue(op);
+    return true;
+  }
+
+  /** The op is answered: returns its waiters (none when it was already answered). */
+  finish(op: PendingOp): Waiter[] {
+    if (op.state === 'done') return [];
+    this.#move(op, 'done');
+    const waiters = op.waiters;
+    op.waiters = [];
+    return waiters;
+  }
+
+  /** Every op in flight. */
+  flying(): PendingOp[] {
+    return [...this.#flying];
+  }
+
+  /** Every op queued, in each group's arrival order. */
+  queuedOps(): PendingOp[] {
+    return [...this.groups.values()].flatMap((g) => [...g.queued()]);
+  }
+
+  /** When the oldest queued op arrived, if any. */
+  oldestQueuedAt(): number | undefined {
+    let oldest: number | undefined;
+    for (const group of this.groups.values()) {
+      const front = group.front();
+      if (front && (oldest === undefined || front.enqueuedAt < oldest)) oldest = front.enqueuedAt;
+    }
+    return oldest;
+  }
+
+  /** The counts from scratch (tests: they must equal `counts`). */
+  recount(): Counts {
+    return { queued: this.queuedOps().length, inflight: this.#flying.size };
+  }
+
+  #move(op: PendingOp, to: OpState): void {
+    const from = op.state;
+    if (!MOVES[from].includes(to)) throw new Error(`op ${op.seq}: no move from ${from} to ${to}`);
+    this.#exit(op, from);
+    op.state = to;
+    this.#enter(op, to);
+    if (from === 'queued' && this.groups.get(op.credential)?.isEmpty) this.groups.delete(op.credential);
+  }
+
+  #enter(op: PendingOp, state: OpState): void {
+    switch (state) {
+      case 'queued':
+        this.#queued++;
+        if (op.readKey !== undefined && !this.#reads.has(op.readKey)) this.#reads.set(op.readKey, op);
+        return;
+      case 'inflight':
+        this.#inflight++;
+        op.attempts++;
+        this.#flying.add(op);
+        return;
+      case 'done':
+        this.#answered(op);
+        return;
+    }
+  }
+
+  #exit(op: PendingOp, state: OpState): void {
+    switch (state) {
+      case 'queued': {
+        this.#queued--;
+        if (op.readKey !== undefined && this.#reads.get(op.readKey) === op) this.#reads.delete(op.readKey);
+        return;
+      }
+      case 'inflight':
+        this.#inflight--;
+        this.#flying.delete(op);
+        return;
+      case 'done':
+        return;
+    }
+  }
+
+  /** Out of the index; the ops parked behind it may now be looked at. */
+  #answered(op: PendingOp): void {
+    this.index.delete(op);
+    if (this.#lastOp.get(op.resource) === op) this.#lastOp.delete(op.resource);
+    if (this.#lastWrite.get(op.resource) === op) this.#lastWrite.delete(op.resource);
+    for (const dependent of op.dependents) {
+      if (dependent.state !== 'queued' || !dependent.parked) continue;
+      dependent.parked = false;
+      this.#group(dependent.credential).unpark(dependent);
+    }
+    op.dependents = [];
+  }
+
+  #group(credential: string): GroupQueue {
+    let group = this.groups.get(credential);
+    if (!group) {
+      group = new GroupQueue(credential);
+      this.groups.set(credential, group);
+    }
+    return group;
+  }
+}

@@ -1,0 +1,144 @@
+// One upstream budget of one app (its batch calls, or its single calls) as this replica sees it: the
+// limiter's bucket, when it is worth asking again, and what it last said. One object per bucket, so
+// the engine never switches on which bucket it is.
+
+import { intervalMs } from '../ratelimit/gcra.js';
+import type { BucketLimit, Decision, Limiter, Waiting } from '../ratelimit/limiter.js';
+import type { Clock } from './clock.js';
+
+export type BudgetName = 'batch' | 'rest';
+
+export interface BudgetDeps {
+  readonly limiter: Limiter;
+  readonly clock: Clock;
+  /** How long a grant that empties the bucket may keep it closed waiting for its answer. */
+  readonly leaseMs: number;
+  /** Every limiter decision (metrics). */
+  readonly observe?: (granted: boolean, waitMs: number) => void;
+  /** The bucket may grant again sooner than this replica thought: look now. */
+  readonly wake: () => void;
+}
+
+/** Denied replicas look again after at most one interval, and no sooner than this. */
+const MIN_POLL_MS = 20;
+
+export class Budget {
+  readonly interval: number;
+  /** Until when asking is pointless (a denial, an emptied bucket, a pause). */
+  #blockedUntil = 0;
+  /** Until when the upstream said 429: nothing this replica hears may open the bucket earlier. */
+  #pausedUntil = 0;
+  /** Last word on the tokens left, for the token economy. */
+  #tokens: { remaining: number; at: number };
+
+  constructor(
+    readonly name: BudgetName,
+    readonly key: string,
+    readonly limit: BucketLimit,
+    private readonly deps: BudgetDeps,
+  ) {
+    this.interval = intervalMs(limit);
+    this.#tokens = { remaining: limit.burst, at: deps.clock.now() };
+  }
+
+  get blockedUntil(): number {
+    return this.#blockedUntil;
+  }
+
+  isOpen(now: number): boolean {
+    return now >= this.#blockedUntil;
+  }
+
+  /** Tokens left by the last word and the refill since, at most the burst. */
+  tokensAt(now: number): number {
+    return Math.min(this.limit.burst, this.#tokens.remaining + (now - this.#tokens.at) / this.interval);
+  }
+
+  /**
+   * One token, leased (it flies until `settle`). `waiting` is this replica's turn in a fleet. A
+   * limiter that fails outright (the fallback limiter should prevent it) counts as a short denial.
+   */
+  async acquire(waiting: Waiting): Promise<Decision> {
+    let decision: Decision;
+    try {
+      decision = await this.deps.limiter.acquire(this.key, this.limit, this.deps.leaseMs, waiting);
+    } catch {
+      decision = { granted: false, remaining: 0, retryAfterMs: this.interval };
+    }
+    const now = this.deps.clock.now();
+    this.deps.observe?.(decision.granted, decision.granted ? 0 : decision.retryAfterMs);
+    if (!decision.granted) {
+      this.#tokens = { remaining: 0, at: now };
+      // The wait may include another call's lease, released as soon as that call is answered.
+      this.#block(now + this.#poll(decision.retryAfterMs));
+    } else {
+      this.#tokens = { remaining: decision.remaining, at: now };
+      // An emptied bucket grants again one interval after the grants queued before it, at the
+      // earliest (its lease may keep it closed until this call's settle).
+      const tolerance = (this.limit.burst - 1) * this.interval;
+      if (decision.remaining === 0) {
+        this.#block(now + Math.max(0, decision.settleAfterMs + this.interval - tolerance));
+      }
+    }
+    return decision;
+  }
+
+  /**
+   * The granted call was answered (SPEC §7: the next grant is spaced from the answer): release its
+   * lease, say how long this replica's oldest op has waited (its turn), and come back when the
+   * limiter says the bucket reopens — at the latest one poll on (a lease elsewhere may lift sooner).
+   * Never rejects: a lost settle leaves a lease to expire on its own (leaseMs).
+   */
+  async settle(decision: Decision, waiting: Waiting): Promise<void> {
+    if (!decision.granted) return;
+    let reopenInMs = this.interval;
+    try {
+      ({ reopenInMs } = await this.deps.limiter.settle(this.key, this.limit, decision.grant, waiting));
+    } catch {
+      // Best effort, off the callers' path.
+    }
+    this.#reopen(this.deps.clock.now() + this.#poll(reopenInMs));
+  }
+
+  /** The upstream answered 429: closed for `ms` here, and for the fleet. Call before the settle. */
+  async pause(ms: number): Promise<void> {
+    const until = this.deps.clock.now() + ms;
+    this.#pausedUntil = Math.max(this.#pausedUntil, until);
+    this.#block(until);
+    try {
+      await this.deps.limiter.pause(this.key, this.limit, ms);
+    } catch {
+      // The local pause above still holds this replica back.
+    }
+  }
+
+  /** Calls the upstream counts on this budget that took no grant (batched ops, BATCH_OPS_SPEND_REST). */
+  async charge(count: number): Promise<void> {
+    try {
+      await this.deps.limiter.charge(this.key, this.limit, count);
+    } catch {
+      // Best effort: the fallback limiter serves it in memory while Redis is down.
+    }
+    // The debt shows on the next acquire as a denial.
+  }
+
+  /** A reopen notice (another replica settled): the freshest word, it replaces a poll time. */
+  reopened(inMs: number): void {
+    this.#reopen(this.deps.clock.now() + inMs);
+  }
+
+  #poll(waitMs: number): number {
+    return Math.min(waitMs, Math.max(MIN_POLL_MS, this.interval));
+  }
+
+  /** Closed until at least `at`. */
+  #block(at: number): void {
+    this.#blockedUntil = Math.max(this.#pausedUntil, at);
+  }
+
+  /** Open again at `at`, not before a pause ends; the pump looks again (and sets its timer). */
+  #reopen(at: number): void {
+    this.#blockedUntil = Math.max(this.#pausedUntil, at);
+    this.deps.wake();
+  }
+}

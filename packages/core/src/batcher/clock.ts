@@ -1,0 +1,103 @@
+// Time, injected: the engine reads the time and sets timers only through a Clock, so its pacing can
+// be tested at exact instants (ManualClock) and runs on the real one in production.
+
+export interface Timer {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Milliseconds on a monotonic scale (only differences matter). */
+  now(): number;
+  /** Calls `fn` once, `ms` from now. */
+  setTimeout(fn: () => void, ms: number): Timer;
+}
+
+export const realClock: Clock = {
+  now: () => performance.now(),
+  setTimeout(fn, ms) {
+    const handle = setTimeout(fn, Math.max(0, Math.ceil(ms)));
+    return { cancel: () => clearTimeout(handle) };
+  },
+};
+
+/** Resolves after `ms` on `clock`, or at once when `signal` aborts (then with false). */
+export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) {
+      resolve(false);
+      return;
+    }
+    const onAbort = () => {
+      timer.cancel();
+      resolve(false);
+    };
+    const timer = clock.setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+interface Pending {
+  readonly at: number;
+  readonly order: number;
+  readonly fn: () => void;
+  cancelled: boolean;
+}
+
+/**
+ * A clock that moves only when told. `advance` fires due timers in time order, each at its own
+ * instant, and lets the promise work each one starts run before the next fires.
+ */
+export class ManualClock implements Clock {
+  #now: number;
+  #order = 0;
+  #timers: Pending[] = [];
+
+  constructor(start = 0) {
+    this.#now = start;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(fn: () => void, ms: number): Timer {
+    const timer: Pending = { at: this.#now + Math.max(0, ms), order: this.#order++, fn, cancelled: false };
+    this.#timers.push(timer);
+    return {
+      cancel: () => {
+        timer.cancelled = true;
+      },
+    };
+  }
+
+  /** Timers not yet fired or cancelled. */
+  get pending(): number {
+    return this.#timers.filter((t) => !t.cancelled).length;
+  }
+
+  /** Moves time forward by `ms`, firing every timer due on the way. */
+  async advance(ms: number): Promise<void> {
+    const until = this.#now + ms;
+    await settle();
+    for (;;) {
+      this.#timers = this.#timers.filter((t) => !t.cancelled);
+      const due = this.#timers
+        .filter((t) => t.at <= until)
+        .sort((a, b) => a.at - b.at || a.order - b.order)[0];
+      if (!due) break;
+      this.#timers.splice(this.#timers.indexOf(due), 1);
+      this.#now = Math.max(this.#now, due.at);
+      due.fn();
+      await settle();
+    }
+    this.#now = until;
+  }
+}
+
+/** Lets queued promise callbacks run (several rounds: a callback may queue more). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}

@@ -1,0 +1,154 @@
+// Pacing, holds, leases, 429 pauses and the two-lane economy (SPEC §7, §7b) on a manual clock: every
+// upstream call is expected at an exact instant.
+
+import { describe, expect, it } from 'vitest';
+import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
+import { talkjs } from '../dialect/talkjs.js';
+import type { BucketLimit } from '../ratelimit/limiter.js';
+import { MemoryLimiter } from '../ratelimit/memory.js';
+import type { BufferedResponse } from '../upstream/client.js';
+import { ManualClock } from './clock.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
+
+/** Answers every op 200 after `latencyMs` on the clock, or what `script` says first. */
+class Upstream {
+  readonly calls: Array<{ at: number; lane: 'batch' | 'single'; size: number }> = [];
+  latencyMs = 0;
+  readonly script: Array<() => BufferedResponse> = [];
+
+  constructor(private readonly clock: ManualClock) {}
+
+  call = async (request: UpstreamRequest): Promise<BufferedResponse> => {
+    const batch = request.path.endsWith('/batch');
+    const ops = batch ? (JSON.parse(request.body ?? '[]') as Array<[number]>) : [];
+    this.calls.push({ at: this.clock.now(), lane: batch ? 'batch' : 'single', size: batch ? ops.length : 1 });
+    if (this.latencyMs > 0)
+      await new Promise((r) => this.clock.setTimeout(() => r(undefined), this.latencyMs));
+    const scripted = this.script.shift();
+    if (scripted) return scripted();
+    const body = batch ? ops.map(([seq]) => [seq, 200, {}]) : {};
+    return { status: 200, headers: {}, body: JSON.stringify(body) };
+  };
+}
+
+function get(path: string): OpRequest {
+  return { method: 'GET', path, query: {}, body: undefined, apiVersion: undefined };
+}
+
+function engine(batchLimit: BucketLimit, overrides: Partial<SchedulerOptions> = {}) {
+  const clock = new ManualClock(1_000);
+  const upstream = new Upstream(clock);
+  const scheduler = new Scheduler({
+    dialect: talkjs,
+    limiter: new MemoryLimiter({ now: () => clock.now() }),
+    upstream,
+    upstreamId: 'pacing',
+    windowMs: 0,
+    maxOps: 10,
+    maxWaitMs: 60_000,
+    queueMaxOps: 1_000,
+    batchLimit,
+    restLimit: undefined,
+    batchOpsSpendRest: false,
+    singleOpDirect: false,
+    maxAttempts: 1,
+    leaseMs: 5_000,
+    authorize: (_app, credential) => credential,
+    clock,
+    ...overrides,
+  });
+  const submit = (path: string, credential = 'k') =>
+    scheduler.submit({ appId: 'app', credential, op: get(path) });
+  /** Call instants relative to the start. */
+  const instants = () => upstream.calls.map((c) => c.at - 1_000);
+  return { clock, upstream, scheduler, submit, instants };
+}
+
+describe('pacing on a manual clock', () => {
+  it('spaces grants one interval from the previous answer at burst 1 (SPEC §7)', async () => {
+    const { clock, upstream, submit, instants } = engine({ ratePerSec: 10, burst: 1 });
+    upstream.latencyMs = 30;
+    const answers = [submit('/users/a'), submit('/users/b'), submit('/users/c')].map((p) =>
+      p.then((a) => a.kind),
+    );
+    // The first op leaves alone at once (no window); the bucket is then empty until one interval
+    // after its answer (30 + 100), when the two others leave together.
+    await clock.advance(1_000);
+    expect(await Promise.all(answers)).toEqual(['result', 'result', 'result']);
+    expect(instants()).toEqual([0, 130]);
+    expect(upstream.calls.map((c) => c.size)).toEqual([1, 2]);
+  });
+
+  it('holds an emptied bucket until every call in flight has landed (leases)', async () => {
+    const { clock, upstream, submit, instants } = engine({ ratePerSec: 10, burst: 2 });
+    upstream.latencyMs = 250;
+    void submit('/users/a', 'k1');
+    void submit('/users/b', 'k2');
+    await clock.advance(10);
+    const late = submit('/users/c', 'k3');
+    await clock.advance(1_000);
+    expect((await late).kind).toBe('result');
+    // Both grants at 0 (the second empties the bucket and holds it); both land at 250; the bucket
+    // then holds two arrivals an interval apart: the next grant is at 250 + 100.
+    expect(instants()).toEqual([0, 0, 350]);
+  });
+
+  it('keeps a 429 pause for its whole Retry-After, then sends once', async () => {
+    const { clock, upstream, submit, instants } = engine({ ratePerSec: 10, burst: 1 });
+    upstream.script.push(() => ({ status: 429, headers: { 'retry-after': '2' }, body: '{}' }));
+    const answer = submit('/users/a');
+    await clock.advance(1_999);
+    expect(instants()).toEqual([0]);
+    await clock.advance(1);
+    expect(instants()).toEqual([0, 2_000]);
+    expect(await answer).toMatchObject({ kind: 'result', timing: { attempts: 1 } });
+  });
+
+  it('caps an upstream Retry-After at maxRetryAfterMs', async () => {
+    const { clock, upstream, submit, instants } = engine(
+      { ratePerSec: 10, burst: 1 },
+      { maxRetryAfterMs: 5_000 },
+    );
+    upstream.script.push(() => ({ status: 429, headers: { 'retry-after': '86400' }, body: '{}' }));
+    const answer = submit('/users/a');
+    await clock.advance(5_000);
+    expect((await answer).kind).toBe('result');
+    expect(instants()).toEqual([0, 5_000]);
+  });
+
+  it('adds the single-call budget to the batch budget under overload (SPEC §7b)', async () => {
+    const { clock, submit, instants, upstream } = engine(
+      { ratePerSec: 1, burst: 1 },
+      { maxOps: 2, windowMs: 5, restLimit: { ratePerSec: 10, burst: 1 } },
+    );
+    const answers = ['a', 'b', 'c', 'd', 'e', 'f'].map((u) => submit(`/users/${u}`));
+    await clock.advance(1_000);
+    await Promise.all(answers);
+    // One full batch at once; the batch bucket is then closed for a second, so the rest lane takes
+    // the oldest ops at its own pace (one per 100 ms).
+    expect(upstream.calls.map((c) => [c.at - 1_000, c.lane, c.size])).toEqual([
+      [0, 'batch', 2],
+      [0, 'single', 1],
+      [100, 'single', 1],
+      [200, 'single', 1],
+      [300, 'single', 1],
+    ]);
+    expect(instants()).toHaveLength(5);
+  });
+
+  it('holds a partial batch longer as the batch bucket runs low (token economy, SPEC §7b)', async () => {
+    const { clock, submit, instants } = engine({ ratePerSec: 10, burst: 10 }, { windowMs: 5 });
+    // burst 10: a reserve of one token. While more than that is left, a lone op leaves at its
+    // window's end; when the next grant would take the reserve, it is held up to one interval.
+    for (let i = 0; i < 9; i++) {
+      void submit(`/users/u${i}`);
+      await clock.advance(5);
+    }
+    expect(instants()).toEqual([5, 10, 15, 20, 25, 30, 35, 40, 45]);
+    void submit('/users/last');
+    await clock.advance(200);
+    // The ninth grant (at 45) left one token: the next lone op is held a whole interval (100 ms)
+    // past its window, so scarce tokens buy fuller batches.
+    expect(instants().at(-1)).toBe(45 + 5 + 100);
+  });
+});

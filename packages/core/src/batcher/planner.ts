@@ -1,0 +1,139 @@
+// Which ops leave next, and when to look again — pure: it reads an app's queues and what its budgets
+// last said, and changes nothing.
+//
+//  1. Expire: a queued op past its deadline is answered 503 (it could not be sent in time).
+//  2. Eligible: an op may leave only when no earlier unanswered op of the same app conflicts with it
+//     (resources.ts). That one rule keeps arrival order per resource across batches, lanes and
+//     credentials, and never puts two conflicting ops in one batch.
+//  3. Ready: a group (app + credential) flushes when it has a full batch of eligible ops, or when its
+//     oldest eligible op has waited the window plus the token-economy hold (`holdMs`).
+//  4. Batch lane first, oldest group first: one batch token buys up to maxOps ops.
+//  5. Single lane when the batch lane cannot serve soon enough: while the batch bucket is closed for
+//     longer than a window and the rest bucket is open, the oldest eligible op leaves as a single call.
+
+import type { AppState } from './app-state.js';
+import type { PendingOp } from './op.js';
+
+export type FlushReason = 'full' | 'window' | 'hold' | 'drain';
+
+export interface Flush {
+  readonly credential: string;
+  /** Eligible ops, oldest first, at most maxOps. */
+  readonly ops: PendingOp[];
+  readonly reason: FlushReason;
+}
+
+export interface Plan {
+  /** Queued ops past their deadline. */
+  readonly expired: PendingOp[];
+  /** Groups ready to leave, oldest first. */
+  readonly flushes: Flush[];
+  /** When something changes by the clock alone (a window, a back-off, a deadline). */
+  readonly wakeAt: number;
+}
+
+export interface PlanParams {
+  readonly windowMs: number;
+  readonly maxOps: number;
+  readonly draining: boolean;
+  /** How much longer than the window a partial batch waits (`holdMs`). */
+  readonly holdMs: number;
+  /** A partial batch leaves at the latest this long before its oldest op's deadline. */
+  readonly leadMs: number;
+}
+
+export function plan(app: AppState, now: number, p: PlanParams): Plan {
+  const expired: PendingOp[] = [];
+  const flushes: Flush[] = [];
+  let wakeAt = Number.POSITIVE_INFINITY;
+  for (const [credential, group] of app.groups) {
+    // Deadlines follow arrival order, so the late ops are at the front.
+    for (const op of group.queued()) {
+      if (op.deadline > now) {
+        wakeAt = Math.min(wakeAt, op.deadline);
+        break;
+      }
+      expired.push(op);
+    }
+    const ops: PendingOp[] = [];
+    for (const op of group.open()) {
+      if (op.deadline <= now) continue;
+      if (op.notBefore > now) {
+        wakeAt = Math.min(wakeAt, op.notBefore);
+        continue;
+      }
+      if (app.index.isBlocked(op)) continue;
+      ops.push(op);
+      if (ops.length === p.maxOps) break;
+    }
+    const oldest = ops[0];
+    if (!oldest) continue;
+    // The hold never keeps an op past the point where one more token interval would miss its deadline.
+    const windowEnd = oldest.enqueuedAt + p.windowMs;
+    const readyAt = Math.max(windowEnd, Math.min(windowEnd + p.holdMs, oldest.deadline - p.leadMs));
+    let reason: FlushReason | undefined;
+    if (p.draining) reason = 'drain';
+    else if (ops.length === p.maxOps) reason = 'full';
+    else if (now >= readyAt) reason = readyAt > windowEnd ? 'hold' : 'window';
+    if (reason) flushes.push({ credential, ops, reason });
+    else wakeAt = Math.min(wakeAt, readyAt);
+  }
+  flushes.sort((a, b) => (a.ops[0]?.seq ?? 0) - (b.ops[0]?.seq ?? 0));
+  return { expired, flushes, wakeAt };
+}
+
+/**
+ * Token economy (SPEC §7b): how much longer than the window a partial batch waits, by the tokens
+ * left in the batch bucket. None while at least a tenth of the burst is left (latency first); below
+ * that, up to one token interval when the bucket is empty (throughput first). A burst under 10 has
+ * no reserve to manage: the pacing itself makes batches fill.
+ */
+export function holdMs(tokensLeft: number, burst: number, intervalMs: number): number {
+  const lowWater = Math.floor(burst / 10);
+  if (lowWater === 0) return 0;
+  const leftAfter = tokensLeft - 1;
+  if (leftAfter >= lowWater) return 0;
+  return intervalMs * (1 - Math.max(0, leftAfter) / lowWater);
+}
+
+export interface Lanes {
+  readonly batchOpen: boolean;
+  /** How long the batch bucket stays closed from now (≤ 0: open). */
+  readonly batchClosedForMs: number;
+  /** Whether a rest budget is configured, and whether it is open now. */
+  readonly hasRest: boolean;
+  readonly restOpen: boolean;
+  readonly windowMs: number;
+  /** A flush that would carry one op leaves as a single call instead (SINGLE_OP_DIRECT). */
+  readonly singleOpDirect: boolean;
+}
+
+/** The next upstream call to try, and on which budget; or nothing to do until `plan.wakeAt`. */
+export type Action =
+  | { readonly kind: 'batch'; readonly flush: Flush }
+  | { readonly kind: 'single'; readonly op: PendingOp; readonly budget: 'batch' | 'rest' }
+  | { readonly kind: 'none' };
+
+export function decide(flushes: readonly Flush[], lanes: Lanes): Action {
+  const first = flushes[0];
+  if (!first) return { kind: 'none' };
+  if (lanes.batchOpen) {
+    const only = first.ops.length === 1 ? first.ops[0] : undefined;
+    if (lanes.singleOpDirect && only) {
+      // A single call in place of a batch of one: paid from the rest budget when there is one (and
+      // it is open), else from the batch budget it would have spent anyway.
+      if (!lanes.hasRest) return { kind: 'single', op: only, budget: 'batch' };
+      if (lanes.restOpen) return { kind: 'single', op: only, budget: 'rest' };
+    }
+    return { kind: 'batch', flush: first };
+  }
+  if (lanes.hasRest && lanes.restOpen && lanes.batchClosedForMs > lanes.windowMs) {
+    let oldest: PendingOp | undefined;
+    for (const flush of flushes) {
+      const op = flush.ops[0];
+      if (op && (!oldest || op.seq < oldest.seq)) oldest = op;
+    }
+    if (oldest) return { kind: 'single', op: oldest, budget: 'rest' };
+  }
+  return { kind: 'none' };
+}

@@ -1,0 +1,72 @@
+// One loop per app: runs the app's step until it has nothing to do, then sleeps until the step's
+// wake-up time (one timer per app, through the Clock). Re-run on every arrival, answer and timer; one
+// pass at a time — a kick during a pass runs another pass after it.
+
+import type { Clock, Timer } from './clock.js';
+
+/** One pass: true when it made progress (run again), else the time to look again (Infinity: never). */
+export type Step = () => Promise<true | number>;
+
+export class Pump {
+  #running = false;
+  #again = false;
+  #timer: Timer | undefined;
+  #timerAt = Number.POSITIVE_INFINITY;
+  #stopped = false;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly step: Step,
+    /** A bug, not a condition: the step threw. */
+    private readonly crashed: (error: unknown) => void,
+  ) {}
+
+  /** Run now, or right after the pass under way. */
+  kick(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = true;
+    this.#loop()
+      .catch((error: unknown) => this.crashed(error))
+      .finally(() => {
+        this.#running = false;
+        if (this.#again) this.kick();
+      });
+  }
+
+  /** No more passes or timers (the app was evicted). */
+  stop(): void {
+    this.#stopped = true;
+    this.#arm(Number.POSITIVE_INFINITY);
+  }
+
+  async #loop(): Promise<void> {
+    for (;;) {
+      this.#again = false;
+      const result = await this.step();
+      if (result === true || this.#again) continue;
+      this.#arm(result);
+      return;
+    }
+  }
+
+  #arm(at: number): void {
+    if (!Number.isFinite(at)) {
+      this.#timer?.cancel();
+      this.#timer = undefined;
+      this.#timerAt = Number.POSITIVE_INFINITY;
+      return;
+    }
+    if (this.#timer && this.#timerAt <= at) return;
+    this.#timer?.cancel();
+    this.#timerAt = at;
+    this.#timer = this.clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = Number.POSITIVE_INFINITY;
+      this.kick();
+    }, at - this.clock.now());
+  }
+}

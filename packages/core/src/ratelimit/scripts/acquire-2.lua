@@ -1,0 +1,72 @@
+--[[
+  Takes one token if one is there and it is the asking replica's turn. Never waits.
+
+    KEYS[1] the bucket   KEYS[2] its turn queue (includes/turns.lua)
+    ARGV[1] ratePerSec   ARGV[2] burst
+    ARGV[3] lease in ms (0: none): a leased grant flies until settled; one that empties the bucket
+            holds it closed until every flying grant is settled, at most this long
+    ARGV[4] now in ms, or '' (tests only)
+    ARGV[5] the asking replica's id, or '' (then no turn queue)
+    ARGV[6] how long the replica's oldest op has waited, in ms
+    ARGV[7] the turn grace in ms: how long a reopened bucket's last token is kept for the replica
+            whose turn it is; if it does not come by then (it died, or has nothing left), a younger
+            one takes the slot and the absent one leaves the queue (it re-queues on its next denial)
+
+  Returns {1, remaining, settleAfterMs, leased (1/0)} granted, or {0, 0, retryAfterMs, 0} denied
+  (bucket unchanged). Fractional values are strings: a Lua number in a reply is truncated.
+]]
+--- @include "includes/bucket"
+--- @include "includes/turns"
+
+local key, queue = KEYS[1], KEYS[2]
+local rate, burst, leaseMs = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local now = clock(ARGV[4])
+local replica = ARGV[5] or ''
+local waited = tonumber(ARGV[6] or '') or 0
+local grace = tonumber(ARGV[7] or '') or 0
+
+local tat, flying, hold = loadBucket(key, now)
+local t = 1000 / rate
+local tolerance = (burst - 1) * t
+local start = math.max(effective(tat, hold), now)
+local ahead = start - now
+local mine = now - waited
+
+if ahead > tolerance then
+  if replica == '' then
+    return {0, 0, str(ahead - tolerance), 0}
+  end
+  enqueue(queue, replica, mine, now, tat)
+  local first = head(queue, replica)
+  local extra = 0
+  if first ~= nil and first[2] < mine then
+    extra = grace
+  end
+  return {0, 0, str(ahead - tolerance + extra), 0}
+end
+
+local nextTat = start + t
+local remaining = math.floor((burst * t - (nextTat - now)) / t + 1e-9)
+if replica ~= '' then
+  local first = head(queue, replica)
+  if remaining == 0 and first ~= nil and first[2] < mine then
+    -- The last token is an older replica's turn, for a grace after the bucket opened.
+    local until_ = effective(tat, hold) - tolerance + grace
+    if now < until_ then
+      enqueue(queue, replica, mine, now, tat)
+      return {0, 0, str(until_ - now), 0}
+    end
+    redis.call('ZREM', queue, first[1])
+  end
+  redis.call('ZREM', queue, replica)
+end
+
+if leaseMs > 0 then
+  if remaining == 0 then
+    hold = now + leaseMs
+  end
+  store(key, now, nextTat, flying + 1, hold)
+  return {1, remaining, str(nextTat - now - t), 1}
+end
+store(key, now, nextTat, flying, hold)
+return {1, remaining, str(nextTat - now - t), 0}
