@@ -138,10 +138,19 @@ export class AppEngine {
     };
   }
 
+  /**
+   * When to look again: the plan's next event, or a closed budget opening. A budget already open
+   * (the rest lane, unused while the batch lane reopens within a window) is no event.
+   */
   #wakeAt(planned: Plan): number {
     if (planned.flushes.length === 0) return planned.wakeAt;
-    const opens = Math.min(this.batch.blockedUntil, this.rest?.blockedUntil ?? Number.POSITIVE_INFINITY);
-    return Math.min(planned.wakeAt, opens);
+    const now = this.#c.clock.now();
+    let at = planned.wakeAt;
+    for (const budget of [this.batch, this.rest]) {
+      if (budget && budget.blockedUntil > now) at = Math.min(at, budget.blockedUntil);
+    }
+    // Ops ready and no lane said when: never sleep on them for good (a limiter answering 0 ms).
+    return Number.isFinite(at) ? at : now + Math.max(20, this.batch.interval);
   }
 
   /** Sends what the action says, with the ops still queued after the acquire's await. */

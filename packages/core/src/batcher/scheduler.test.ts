@@ -61,7 +61,8 @@ function setup(overrides: Partial<SchedulerOptions> = {}) {
     limiter: new MemoryLimiter(),
     upstream,
     upstreamId: 'test',
-    windowMs: 5,
+    // Long enough that concurrent submissions always meet in one window, even on a loaded machine.
+    windowMs: 50,
     maxOps: 10,
     maxWaitMs: 5_000,
     queueMaxOps: 1_000,

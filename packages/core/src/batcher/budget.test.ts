@@ -1,0 +1,85 @@
+// A Budget on a manual clock against the in-process limiter: when it says to ask again, exactly.
+
+import { describe, expect, it } from 'vitest';
+import type { Limiter } from '../ratelimit/limiter.js';
+import { MemoryLimiter } from '../ratelimit/memory.js';
+import { Budget } from './budget.js';
+import { ManualClock } from './clock.js';
+
+function budget(limit = { ratePerSec: 10, burst: 1 }, limiter?: Limiter) {
+  const clock = new ManualClock();
+  let wakes = 0;
+  const b = new Budget('batch', 'k', limit, {
+    limiter: limiter ?? new MemoryLimiter({ now: () => clock.now() }),
+    clock,
+    leaseMs: 5_000,
+    wake: () => wakes++,
+  });
+  return { clock, b, wakes: () => wakes };
+}
+
+const waiting = { waitedMs: 0 };
+
+describe('Budget', () => {
+  it('closes an emptied bucket for one interval, then for one interval after the answer', async () => {
+    const { clock, b } = budget();
+    const grant = await b.acquire(waiting);
+    expect(grant).toMatchObject({ granted: true, remaining: 0 });
+    expect(b.blockedUntil).toBe(100);
+    await clock.advance(40);
+    await b.settle(grant, waiting);
+    expect(b.blockedUntil).toBe(140);
+  });
+
+  it('looks again after at most one interval when a lease holds the bucket', async () => {
+    const { clock, b } = budget();
+    await b.acquire(waiting);
+    await clock.advance(100);
+    const denied = await b.acquire(waiting);
+    expect(denied).toMatchObject({ granted: false });
+    expect(denied.granted || denied.retryAfterMs).toBeGreaterThan(4_000);
+    expect(b.blockedUntil).toBe(200);
+  });
+
+  it('keeps a pause whatever a settle or a notice says afterwards', async () => {
+    const { clock, b, wakes } = budget();
+    const grant = await b.acquire(waiting);
+    await b.pause(2_000);
+    await b.settle(grant, waiting);
+    expect(b.blockedUntil).toBe(2_000);
+    b.reopened(0);
+    expect(b.blockedUntil).toBe(2_000);
+    expect(wakes()).toBe(2);
+    await clock.advance(2_000);
+    expect(b.isOpen(clock.now())).toBe(true);
+    expect(await b.acquire(waiting)).toMatchObject({ granted: true });
+  });
+
+  it('treats a failing limiter as a short denial and a lost settle as a poll', async () => {
+    const broken: Limiter = {
+      acquire: () => Promise.reject(new Error('down')),
+      settle: () => Promise.reject(new Error('down')),
+      pause: () => Promise.reject(new Error('down')),
+      charge: () => Promise.reject(new Error('down')),
+      peek: () => Promise.reject(new Error('down')),
+      close: () => Promise.resolve(),
+    };
+    const { b } = budget({ ratePerSec: 10, burst: 1 }, broken);
+    expect(await b.acquire(waiting)).toEqual({ granted: false, remaining: 0, retryAfterMs: 100 });
+    expect(b.blockedUntil).toBe(100);
+    await b.settle({ granted: true, remaining: 0, settleAfterMs: 0, grant: { leased: true } }, waiting);
+    expect(b.blockedUntil).toBe(100);
+    await b.pause(500);
+    expect(b.blockedUntil).toBe(500);
+    await b.charge(3);
+  });
+
+  it('estimates the tokens left from the last word and the refill since', async () => {
+    const { clock, b } = budget({ ratePerSec: 10, burst: 5 });
+    await b.acquire(waiting);
+    await b.acquire(waiting);
+    expect(b.tokensAt(clock.now())).toBe(3);
+    expect(b.tokensAt(clock.now() + 150)).toBe(4.5);
+    expect(b.tokensAt(clock.now() + 10_000)).toBe(5);
+  });
+});

@@ -1,0 +1,184 @@
+// Properties of the whole engine on a manual clock, against an upstream that runs a batch's ops in a
+// random order and fails at random (429, 503, a timeout, a 500 after running the ops), while callers
+// go away at random: every caller is answered exactly once, per resource the ops run in arrival order
+// (every run of an earlier conflicting op before any run of a later one), every op runs under its own
+// caller's credential, and nothing is left queued or in flight.
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
+import { talkjs } from '../dialect/talkjs.js';
+import { ProxyError } from '../errors.js';
+import { MemoryLimiter } from '../ratelimit/memory.js';
+import type { BufferedResponse } from '../upstream/client.js';
+import { ManualClock } from './clock.js';
+import { pathPrefixes } from './resources.js';
+import { Scheduler } from './scheduler.js';
+
+type Fault = 'none' | '429' | '503' | 'timeout' | '500-after-run';
+
+interface Run {
+  readonly id: string;
+  readonly method: string;
+  readonly path: string;
+  readonly credential: string | undefined;
+}
+
+class FaultyUpstream {
+  readonly runs: Run[] = [];
+  constructor(
+    private readonly clock: ManualClock,
+    private readonly random: () => number,
+    private readonly faults: Fault[],
+  ) {}
+
+  call = async (request: UpstreamRequest, authorization: string | undefined): Promise<BufferedResponse> => {
+    await new Promise((r) => this.clock.setTimeout(() => r(undefined), 1 + Math.floor(this.random() * 5)));
+    const fault = this.faults.shift() ?? 'none';
+    if (fault === '429') return { status: 429, headers: { 'retry-after': '0.05' }, body: '{}' };
+    if (fault === '503') return { status: 503, headers: {}, body: '{}' };
+    if (fault === 'timeout') throw new ProxyError('PROXY_UPSTREAM_TIMEOUT', 'timeout');
+    const batch = request.path.endsWith('/batch');
+    const ops = batch
+      ? (JSON.parse(request.body ?? '[]') as Array<[number, string, string, { id: string }]>).map(
+          ([seq, method, path, payload]) => ({ seq, method, path, id: payload.id }),
+        )
+      : [{ seq: 0, method: request.method, path: pathOf(request.path), id: idOf(request) }];
+    for (let i = ops.length - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1));
+      [ops[i], ops[j]] = [ops[j] as (typeof ops)[number], ops[i] as (typeof ops)[number]];
+    }
+    for (const op of ops)
+      this.runs.push({ id: op.id, method: op.method, path: op.path, credential: authorization });
+    if (fault === '500-after-run') return { status: 500, headers: {}, body: '{}' };
+    const body = batch ? ops.map((op) => [op.seq, 200, { id: op.id }]) : { id: ops[0]?.id };
+    return { status: 200, headers: {}, body: JSON.stringify(body) };
+  };
+}
+
+function pathOf(upstreamPath: string): string {
+  return upstreamPath.replace(/^\/v1\/[^/]+/, '').replace(/\?.*$/, '');
+}
+
+function idOf(request: UpstreamRequest): string {
+  if (request.method === 'GET') return new URLSearchParams(request.path.split('?')[1] ?? '').get('id') ?? '';
+  return (JSON.parse(request.body ?? '{}') as { id: string }).id;
+}
+
+const PATHS = ['/users/u1', '/users/u2', '/conversations/c1', '/conversations/c1/messages'];
+
+const callArb = fc.record({
+  method: fc.constantFrom('GET', 'PUT', 'POST', 'DELETE' as const),
+  path: fc.constantFrom(...PATHS),
+  credential: fc.constantFrom('key-a', 'key-b'),
+  gap: fc.integer({ min: 0, max: 4 }),
+  abortAfter: fc.option(fc.integer({ min: 0, max: 20 }), { freq: 4 }),
+});
+
+function conflicts(a: Run, b: Run): boolean {
+  if (a.method === 'GET' && b.method === 'GET') return false;
+  return pathPrefixes(a.path).includes(b.path) || pathPrefixes(b.path).includes(a.path);
+}
+
+describe('engine properties on a manual clock', () => {
+  it('answers each caller once, keeps per-resource order and credentials, through faults and aborts', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(callArb, { minLength: 1, maxLength: 30 }),
+        fc.array(fc.constantFrom<Fault>('none', 'none', '429', '503', 'timeout', '500-after-run'), {
+          maxLength: 20,
+        }),
+        fc.boolean(),
+        fc.integer(),
+        async (calls, faults, restLane, seed) => {
+          let state = seed | 0;
+          const random = () => {
+            state = (state * 1103515245 + 12345) | 0;
+            return ((state >>> 0) % 1_000_000) / 1_000_000;
+          };
+          const clock = new ManualClock();
+          const upstream = new FaultyUpstream(clock, random, faults);
+          let answers = 0;
+          let closed = 0;
+          const scheduler = new Scheduler({
+            dialect: talkjs,
+            limiter: new MemoryLimiter({ now: () => clock.now() }),
+            upstream,
+            upstreamId: 'prop',
+            windowMs: 2,
+            maxOps: 4,
+            maxWaitMs: 5_000,
+            queueMaxOps: 10_000,
+            batchLimit: restLane ? { ratePerSec: 50, burst: 1 } : { ratePerSec: 1_000, burst: 100 },
+            restLimit: restLane ? { ratePerSec: 200, burst: 2 } : undefined,
+            batchOpsSpendRest: false,
+            singleOpDirect: false,
+            maxAttempts: 3,
+            leaseMs: 1_000,
+            authorize: (_app, credential) => credential,
+            clock,
+            random,
+            observer: { onAnswer: () => answers++ },
+          });
+
+          const arrival: Run[] = [];
+          const settled: boolean[] = [];
+          for (const [i, call] of calls.entries()) {
+            const id = `op${i}`;
+            const op: OpRequest =
+              call.method === 'GET'
+                ? { method: 'GET', path: call.path, query: { id }, body: undefined, apiVersion: undefined }
+                : {
+                    method: call.method,
+                    path: call.path,
+                    query: {},
+                    body: JSON.stringify({ id }),
+                    apiVersion: undefined,
+                  };
+            arrival.push({ id, method: call.method, path: call.path, credential: call.credential });
+            const abort = new AbortController();
+            if (call.abortAfter !== null) clock.setTimeout(() => abort.abort(), call.abortAfter);
+            settled.push(false);
+            void scheduler
+              .submit({ appId: 'app', credential: call.credential, op, signal: abort.signal })
+              .then((answer) => {
+                settled[i] = true;
+                // A caller that went away is answered by the abort itself, not through the observer.
+                if (answer.kind === 'error' && answer.error.code === 'PROXY_CLIENT_CLOSED') closed++;
+              });
+            await clock.advance(call.gap);
+          }
+          await clock.advance(10_000);
+
+          expect(settled.every(Boolean)).toBe(true);
+          // Each caller answered once: by the observer's count plus the aborts, no more, no less.
+          expect(answers + closed).toBe(calls.length);
+          expect(scheduler.pending).toBe(0);
+          const byId = new Map(arrival.map((a) => [a.id, a]));
+          for (const run of upstream.runs) expect(run.credential).toBe(byId.get(run.id)?.credential);
+          // Per resource: every run of an earlier conflicting op comes before any run of a later one.
+          const first = new Map<string, number>();
+          const last = new Map<string, number>();
+          upstream.runs.forEach((run, i) => {
+            if (!first.has(run.id)) first.set(run.id, i);
+            last.set(run.id, i);
+          });
+          for (let i = 0; i < arrival.length; i++) {
+            for (let j = i + 1; j < arrival.length; j++) {
+              const a = arrival[i] as Run;
+              const b = arrival[j] as Run;
+              const la = last.get(a.id);
+              const fb = first.get(b.id);
+              if (la === undefined || fb === undefined || !conflicts(a, b)) continue;
+              expect(
+                la,
+                `${a.method} ${a.path} (${a.id}) before ${b.method} ${b.path} (${b.id})`,
+              ).toBeLessThan(fb);
+            }
+          }
+        },
+      ),
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 100) },
+    );
+  }, 120_000);
+});
