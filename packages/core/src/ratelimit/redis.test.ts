@@ -90,7 +90,7 @@ function scriptBucket(key: string, limit: BucketLimit) {
   };
 }
 
-describe('gcra.lua at exact instants', () => {
+describe('the Lua scripts at exact instants', () => {
   let keys = 0;
   const N = 1_700_000_000_123; // an epoch in ms; the random sequences add fractions, as TIME gives
 
@@ -220,7 +220,7 @@ describe('gcra.lua at exact instants', () => {
   });
 });
 
-describe("gcra.lua turns: replicas served in their oldest ops' arrival order", () => {
+describe("the Lua scripts' turns: replicas served in their oldest ops' arrival order", () => {
   let keys = 0;
   const N = 1_700_000_000_000;
   const GRACE = 5;
