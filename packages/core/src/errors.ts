@@ -13,6 +13,8 @@ export const errorStatus = {
   PROXY_UPSTREAM_BAD_RESPONSE: 502,
   PROXY_UPSTREAM_UNAVAILABLE: 502,
   PROXY_DEADLINE_EXCEEDED: 503,
+  /** The app's circuit breaker is open: its upstream failed repeatedly (batcher/breaker.ts). */
+  PROXY_CIRCUIT_OPEN: 503,
   PROXY_DRAINING: 503,
   PROXY_UPSTREAM_TIMEOUT: 504,
 } as const satisfies Record<string, number>;

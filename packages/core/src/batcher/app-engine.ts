@@ -3,17 +3,18 @@
 // lane, take a token, send.
 
 import { ProxyError } from '../errors.js';
-import type { Decision, Waiting } from '../ratelimit/limiter.js';
-import { bucketKey } from '../ratelimit/limiter.js';
+import { bucketKey, type Decision, type Waiting } from '../ratelimit/limiter.js';
+import { applyOutcome } from './answer.js';
 import { AppState } from './app-state.js';
+import { CircuitBreaker } from './breaker.js';
 import { Budget, type BudgetName } from './budget.js';
 import type { SchedulerConfig } from './config.js';
 import { dispatch } from './dispatch.js';
-import type { Answer, Lane, PendingOp, Timing } from './op.js';
-import { classify, type Outcome, rejectedError } from './outcome.js';
+import type { Answer, Lane, PendingOp } from './op.js';
+import { classify } from './outcome.js';
 import { type Action, decide, holdMs, type Plan, plan } from './planner.js';
 import { Pump } from './pump.js';
-import { backoffMs, mayRetry, pauseMs } from './retry.js';
+import { pauseMs } from './retry.js';
 
 /** Ops are flushed this long before their deadline at the latest, whatever the hold says. */
 const DEADLINE_MARGIN_MS = 50;
@@ -32,6 +33,7 @@ export class AppEngine {
   readonly batch: Budget;
   readonly rest: Budget | undefined;
   readonly pump: Pump;
+  readonly breaker: CircuitBreaker;
   readonly #c: SchedulerConfig;
 
   constructor(
@@ -56,6 +58,30 @@ export class AppEngine {
       });
     this.batch = budget('batch');
     this.rest = c.restLimit ? budget('rest', c.restLimit) : undefined;
+    this.breaker = new CircuitBreaker(c.breaker, (state) => {
+      c.onCircuit?.({ appId, state });
+      this.pump.kick();
+    });
+  }
+
+  /** Nothing queued, in flight or remembered that a fresh AppEngine would not have: it may go. */
+  isFresh(now: number): boolean {
+    return (
+      this.state.isIdle &&
+      this.breaker.isFresh &&
+      this.batch.isFresh(now) &&
+      (this.rest?.isFresh(now) ?? true) &&
+      this.pump.isIdle
+    );
+  }
+
+  /** The error a call gets while the app's breaker is open, or undefined when it is not. */
+  circuitOpen(now: number): ProxyError | undefined {
+    const waitMs = this.breaker.retryInMs(now);
+    if (waitMs <= 0) return undefined;
+    return new ProxyError('PROXY_CIRCUIT_OPEN', `the upstream failed repeatedly for app ${this.appId}`, {
+      retryAfterSec: Math.max(1, Math.ceil(waitMs / 1000)),
+    });
   }
 
   budget(name: BudgetName): Budget | undefined {
@@ -87,42 +113,69 @@ export class AppEngine {
     this.shared.answered();
   }
 
-  /** The error an op gets when it cannot leave before its deadline. */
-  deadlineError(): ProxyError {
-    return deadlineError(this.batch.interval);
+  /** OpSink: ops of a call go back to their queues (a 429, a retry, a split batch). */
+  requeue(ops: PendingOp[], notBefore: number, reason: '429' | 'retry' | 'split'): void {
+    for (const op of ops) this.state.requeue(op, notBefore);
+    this.#c.observer?.onRequeue?.({ appId: this.appId, reason, count: ops.length });
+    this.pump.kick();
   }
 
   async #step(): Promise<true | number> {
     const c = this.#c;
     const now = c.clock.now();
     const draining = this.shared.draining();
+    const circuit = this.circuitOpen(now);
+    const closedUntil = this.#closedUntil(now);
     const planned = plan(this.state, now, {
       windowMs: c.windowMs,
       maxOps: c.maxOps,
       draining,
       holdMs: draining ? 0 : holdMs(this.batch.tokensAt(now), c.batchLimit.burst, this.batch.interval),
       leadMs: DEADLINE_MARGIN_MS + this.batch.interval,
+      maxBytes: c.maxBatchBytes,
+      closedUntil,
     });
-    if (planned.expired.length > 0) {
-      for (const op of planned.expired) {
-        c.observer?.onShed?.({ appId: this.appId, code: 'PROXY_DEADLINE_EXCEEDED' });
-        this.finish(op, { kind: 'error', error: this.deadlineError() });
-      }
-      return true;
-    }
+    if (this.#shed(planned, now, circuit, closedUntil)) return true;
     const denied = new Set<Budget>();
     for (;;) {
       const action = decide(planned.flushes, this.#lanes(denied));
       if (action.kind === 'none') return this.#wakeAt(planned);
+      // Half-open: one probe at a time; its answer (or its end) kicks the pump again.
+      if (!this.breaker.mayCall(c.clock.now())) return planned.wakeAt;
       const budget = action.kind === 'batch' ? this.batch : (this.budget(action.budget) ?? this.batch);
       const decision = await budget.acquire(this.waiting());
       if (!decision.granted) {
+        this.breaker.released();
         denied.add(budget);
         continue;
       }
       this.#send(action, budget, decision);
       return true;
     }
+  }
+
+  /**
+   * Answers at once what cannot leave: ops past their deadline, ops due before any lane can open
+   * (with the real wait as Retry-After), and everything queued while the breaker is open.
+   */
+  #shed(planned: Plan, now: number, circuit: ProxyError | undefined, closedUntil: number): boolean {
+    const shed = circuit ? this.state.queuedOps() : [...planned.expired, ...planned.doomed];
+    for (const op of shed) {
+      const error =
+        circuit ??
+        (op.deadline <= now ? deadlineError(this.batch.interval) : deadlineError(closedUntil - now));
+      this.#c.observer?.onShed?.({ appId: this.appId, code: 'PROXY_DEADLINE_EXCEEDED' });
+      this.finish(op, { kind: 'error', error });
+    }
+    return shed.length > 0;
+  }
+
+  /** A time before which no lane surely sends: the batch lane's, or the later of both lanes'. */
+  #closedUntil(now: number): number {
+    const lanes = this.rest
+      ? Math.min(this.batch.closedUntil, this.rest.closedUntil)
+      : this.batch.closedUntil;
+    return Math.max(lanes, now + this.breaker.retryInMs(now));
   }
 
   #lanes(denied: ReadonlySet<Budget>) {
@@ -160,6 +213,7 @@ export class AppEngine {
     );
     const first = ops[0];
     if (!first) {
+      this.breaker.released();
       void budget.settle(decision, this.waiting());
       return;
     }
@@ -200,67 +254,23 @@ export class AppEngine {
       await budget.pause(pauseMs(outcome.response.headers['retry-after'], Date.now(), c.maxRetryAfterMs));
     }
     void budget.settle(decision, this.waiting());
-    this.#apply(outcome, lane, ops, sent.sentAt, sent.answeredAt);
-  }
-
-  #apply(outcome: Outcome, lane: Lane, ops: PendingOp[], sentAt: number, answeredAt: number): void {
-    const callId = this.shared.nextCallId();
-    const timing = (op: PendingOp): Timing => ({
-      queueMs: 0,
-      upstreamMs: answeredAt - sentAt,
-      batchSize: ops.length,
+    const now = c.clock.now();
+    if (outcome.kind === 'failed') this.breaker.failed(now);
+    else if (outcome.kind === 'throttled') this.breaker.released();
+    else this.breaker.succeeded();
+    const call = {
       lane,
-      attempts: op.attempts,
-      callId,
-    });
-    switch (outcome.kind) {
-      case 'throttled':
-        // Nothing ran: a 429 does not count against the ops' retry budget.
-        for (const op of ops) op.attempts--;
-        this.#requeue(ops, 0, '429');
-        return;
-      case 'failed':
-        this.#failed(ops, outcome.error, sentAt);
-        return;
-      case 'rejected':
-        for (const op of ops) {
-          this.finish(
-            op,
-            { kind: 'error', error: rejectedError(outcome.status), timing: timing(op) },
-            sentAt,
-          );
-        }
-        return;
-      case 'answered':
-        ops.forEach((op, i) => {
-          const a = outcome.answers[i] ?? rejectedError(200);
-          const answer: Answer =
-            a instanceof ProxyError
-              ? { kind: 'error', error: a, timing: timing(op) }
-              : { kind: 'result', status: a.status, body: a.body, timing: timing(op) };
-          this.finish(op, answer, sentAt);
-        });
-        return;
-    }
-  }
-
-  /** A call failed without a usable answer: retry idempotent ops within budget, answer the rest. */
-  #failed(ops: PendingOp[], error: ProxyError, sentAt: number): void {
-    const now = this.#c.clock.now();
-    const retry = ops.filter((op) => mayRetry(op, now, this.#c.maxAttempts));
-    for (const op of ops) if (!retry.includes(op)) this.finish(op, { kind: 'error', error }, sentAt);
-    const attempt = retry[0]?.attempts;
-    if (attempt !== undefined) this.#requeue(retry, now + backoffMs(attempt, this.#c.random), 'retry');
-  }
-
-  #requeue(ops: PendingOp[], notBefore: number, reason: '429' | 'retry'): void {
-    for (const op of ops) this.state.requeue(op, notBefore);
-    this.#c.observer?.onRequeue?.({ appId: this.appId, reason, count: ops.length });
-    this.pump.kick();
+      ops,
+      sentAt: sent.sentAt,
+      answeredAt: sent.answeredAt,
+      callId: this.shared.nextCallId(),
+    };
+    applyOutcome(this, outcome, call, { now, maxAttempts: c.maxAttempts, random: c.random });
   }
 
   /** A bug while sending or answering: every op of the call still unanswered gets a 500. */
   #crashed(ops: readonly PendingOp[], error: unknown): void {
+    this.breaker.released();
     const failure = new ProxyError('PROXY_INTERNAL', 'the proxy failed to answer this call', {
       cause: error,
     });

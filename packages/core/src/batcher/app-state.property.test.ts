@@ -50,6 +50,7 @@ describe('AppState and the planner', () => {
               enqueuedAt: seq,
               deadline: 1_000_000,
               notBefore: 0,
+              batchCap: Number.POSITIVE_INFINITY,
               state: 'queued',
               attempts: 0,
               waiters: [{ arrivedAt: seq, spanContext: undefined, resolve: () => {} }],

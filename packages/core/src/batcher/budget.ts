@@ -28,6 +28,8 @@ export class Budget {
   #blockedUntil = 0;
   /** Until when the upstream said 429: nothing this replica hears may open the bucket earlier. */
   #pausedUntil = 0;
+  /** Until when the bucket surely grants nothing: a denial longer than any lease is the TAT's. */
+  #surelyClosedUntil = 0;
   /** Last word on the tokens left, for the token economy. */
   #tokens: { remaining: number; at: number };
 
@@ -47,6 +49,16 @@ export class Budget {
 
   isOpen(now: number): boolean {
     return now >= this.#blockedUntil;
+  }
+
+  /** A time before which this bucket surely grants nothing (a pause; a debt): ops due earlier cannot leave. */
+  get closedUntil(): number {
+    return Math.max(this.#pausedUntil, this.#surelyClosedUntil);
+  }
+
+  /** Indistinguishable from a fresh budget at `now`: open, not paused, full. */
+  isFresh(now: number): boolean {
+    return this.#blockedUntil <= now && this.closedUntil <= now && this.tokensAt(now) >= this.limit.burst;
   }
 
   /** Tokens left by the last word and the refill since, at most the burst. */
@@ -69,9 +81,12 @@ export class Budget {
     this.deps.observe?.(decision.granted, decision.granted ? 0 : decision.retryAfterMs);
     if (!decision.granted) {
       this.#tokens = { remaining: 0, at: now };
+      // A hold lasts at most a lease: a longer wait is the bucket's own schedule, which only grows.
+      if (decision.retryAfterMs > this.deps.leaseMs) this.#surelyClosedUntil = now + decision.retryAfterMs;
       // The wait may include another call's lease, released as soon as that call is answered.
       this.#block(now + this.#poll(decision.retryAfterMs));
     } else {
+      this.#surelyClosedUntil = 0;
       this.#tokens = { remaining: decision.remaining, at: now };
       // An emptied bucket grants again one interval after the grants queued before it, at the
       // earliest (its lease may keep it closed until this call's settle).

@@ -8,14 +8,15 @@ export interface Timer {
 export interface Clock {
   /** Milliseconds on a monotonic scale (only differences matter). */
   now(): number;
-  /** Calls `fn` once, `ms` from now. */
-  setTimeout(fn: () => void, ms: number): Timer;
+  /** Calls `fn` once, `ms` from now. `background`: the timer alone does not keep the process alive. */
+  setTimeout(fn: () => void, ms: number, background?: boolean): Timer;
 }
 
 export const realClock: Clock = {
   now: () => performance.now(),
-  setTimeout(fn, ms) {
+  setTimeout(fn, ms, background = false) {
     const handle = setTimeout(fn, Math.max(0, Math.ceil(ms)));
+    if (background) handle.unref();
     return { cancel: () => clearTimeout(handle) };
   },
 };
@@ -83,10 +84,7 @@ export class ManualClock implements Clock {
     const until = this.#now + ms;
     await settle();
     for (;;) {
-      this.#timers = this.#timers.filter((t) => !t.cancelled);
-      const due = this.#timers
-        .filter((t) => t.at <= until)
-        .sort((a, b) => a.at - b.at || a.order - b.order)[0];
+      const due = this.#next(until);
       if (!due) break;
       this.#timers.splice(this.#timers.indexOf(due), 1);
       this.#now = Math.max(this.#now, due.at);
@@ -95,9 +93,19 @@ export class ManualClock implements Clock {
     }
     this.#now = until;
   }
+
+  /** The first timer due by `until` (earliest, then first set); drops cancelled ones on the way. */
+  #next(until: number): Pending | undefined {
+    this.#timers = this.#timers.filter((t) => !t.cancelled);
+    let due: Pending | undefined;
+    for (const t of this.#timers) {
+      if (t.at <= until && (!due || t.at < due.at || (t.at === due.at && t.order < due.order))) due = t;
+    }
+    return due;
+  }
 }
 
 /** Lets queued promise callbacks run (several rounds: a callback may queue more). */
 async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  for (let i = 0; i < 10; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }

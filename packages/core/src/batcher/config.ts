@@ -4,6 +4,8 @@
 import type { SpanContext } from '@opentelemetry/api';
 import type { BatchDialect, OpRequest } from '../dialect/dialect.js';
 import type { BucketLimit, Limiter } from '../ratelimit/limiter.js';
+import type { CircuitState } from './breaker.js';
+import { type BreakerOptions, DEFAULT_BREAKER } from './breaker.js';
 import { type Clock, realClock } from './clock.js';
 import type { UpstreamTransport } from './dispatch.js';
 import type { Lane } from './op.js';
@@ -17,7 +19,7 @@ export interface SchedulerObserver {
   onCollapsed?(e: { appId: string }): void;
   onShed?(e: { appId: string; code: 'PROXY_QUEUE_FULL' | 'PROXY_DEADLINE_EXCEEDED' }): void;
   onLimiter?(e: { appId: string; bucket: 'batch' | 'rest'; granted: boolean; waitMs: number }): void;
-  onRequeue?(e: { appId: string; reason: '429' | 'retry'; count: number }): void;
+  onRequeue?(e: { appId: string; reason: '429' | 'retry' | 'split'; count: number }): void;
 }
 
 export interface SchedulerOptions {
@@ -54,6 +56,21 @@ export interface SchedulerOptions {
   readonly random?: () => number;
   /** The longest pause an upstream 429's Retry-After may impose on a bucket, in ms. Default 60 000. */
   readonly maxRetryAfterMs?: number;
+  /** The most bytes of op payloads one batch call carries (at least one op always goes). Default 4 MiB. */
+  readonly maxBatchBytes?: number;
+  /** Consecutive failed upstream calls (5xx, reset, timeout) that open an app's breaker; 0 = never. Default 5. */
+  readonly breakerFailures?: number;
+  /** How long an opened breaker answers at once 503 before a probe, in ms. Default 5 000. */
+  readonly breakerOpenMs?: number;
+  /** The longest it stays open after failed probes (each doubles it), in ms. Default 60 000. */
+  readonly breakerMaxOpenMs?: number;
+  /**
+   * An app's circuit breaker changed state (breaker.ts); the state is in `snapshot()` too. Beside the
+   * observer, whose hooks the edge implements in full.
+   */
+  readonly onCircuit?: (e: { appId: string; state: CircuitState }) => void;
+  /** How often apps with nothing to remember are forgotten, in ms. Default 10 000. */
+  readonly idleSweepMs?: number;
 }
 
 export interface Submission {
@@ -67,11 +84,15 @@ export interface Submission {
 }
 
 export const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;
+export const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
 export interface SchedulerConfig extends SchedulerOptions {
   readonly clock: Clock;
   readonly random: () => number;
   readonly maxRetryAfterMs: number;
+  readonly maxBatchBytes: number;
+  readonly breaker: BreakerOptions;
+  readonly idleSweepMs: number;
   /** Aborted by `abandon`: ends every upstream call still out. */
   readonly signal: AbortSignal;
 }
@@ -87,6 +108,13 @@ export function resolve(options: SchedulerOptions, signal: AbortSignal): Schedul
     clock,
     random: options.random ?? Math.random,
     maxRetryAfterMs: options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS,
+    maxBatchBytes: options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES,
+    breaker: {
+      failures: options.breakerFailures ?? DEFAULT_BREAKER.failures,
+      openMs: options.breakerOpenMs ?? DEFAULT_BREAKER.openMs,
+      maxOpenMs: options.breakerMaxOpenMs ?? DEFAULT_BREAKER.maxOpenMs,
+    },
+    idleSweepMs: options.idleSweepMs ?? 10_000,
     signal,
   };
 }

@@ -42,6 +42,11 @@ export interface PendingOp {
   readonly deadline: number;
   /** Not sent before this time (a retry's back-off). */
   notBefore: number;
+  /**
+   * The most ops a batch carrying this op may hold: halved each time a batch with it was refused as
+   * a whole (a 4xx), so the op that caused the refusal ends up alone and gets it (outcome.ts).
+   */
+  batchCap: number;
   state: OpState;
   attempts: number;
   /** Every caller waiting for this op: the first one and any collapsed identical reads. */

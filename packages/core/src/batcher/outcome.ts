@@ -14,7 +14,7 @@ export type Outcome =
   | { readonly kind: 'throttled'; readonly response: BufferedResponse }
   | { readonly kind: 'failed'; readonly error: ProxyError }
   /** A batch the upstream refused as a whole (a 4xx other than 401/403/429): none of it ran. */
-  | { readonly kind: 'rejected'; readonly status: number }
+  | { readonly kind: 'rejected'; readonly status: number; readonly body: string }
   | { readonly kind: 'answered'; readonly answers: readonly OpOutcome[] };
 
 export function classify(
@@ -42,7 +42,7 @@ export function classify(
     case 'refused':
       return { kind: 'answered', answers: Array.from({ length: count }, () => answer) };
     case 'rejected':
-      return { kind: 'rejected', status: answer.status };
+      return { kind: 'rejected', status: answer.status, body: answer.body };
     case 'results':
       return {
         kind: 'answered',
@@ -58,11 +58,6 @@ export function classify(
         }),
       };
   }
-}
-
-/** The answer for every op of a batch rejected as a whole, when it cannot be split any further. */
-export function rejectedError(status: number): ProxyError {
-  return new ProxyError('PROXY_UPSTREAM_BAD_RESPONSE', `the upstream answered the batch call with ${status}`);
 }
 
 /** JSON text of a decoded op result; undefined when it cannot be serialised (e.g. nested too deep). */

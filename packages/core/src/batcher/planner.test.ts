@@ -19,6 +19,7 @@ function add(app: AppState, method: 'GET' | 'PUT', path: string, at: number, cre
     enqueuedAt: at,
     deadline: at + 1_000,
     notBefore: 0,
+    batchCap: Number.POSITIVE_INFINITY,
     state: 'queued',
     attempts: 0,
     waiters: [],
@@ -35,7 +36,7 @@ describe('plan', () => {
   it('waits for the window of a partial batch, and says until when', () => {
     const app = new AppState('a');
     add(app, 'GET', '/users/1', 100);
-    expect(plan(app, 105, params)).toEqual({ expired: [], flushes: [], wakeAt: 110 });
+    expect(plan(app, 105, params)).toEqual({ expired: [], doomed: [], flushes: [], wakeAt: 110 });
     expect(plan(app, 110, params).flushes.map((f) => f.reason)).toEqual(['window']);
   });
 

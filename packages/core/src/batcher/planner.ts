@@ -26,6 +26,8 @@ export interface Flush {
 export interface Plan {
   /** Queued ops past their deadline. */
   readonly expired: PendingOp[];
+  /** Queued ops whose deadline comes before anything can leave (`PlanParams.closedUntil`). */
+  readonly doomed: PendingOp[];
   /** Groups ready to leave, oldest first. */
   readonly flushes: Flush[];
   /** When something changes by the clock alone (a window, a back-off, a deadline). */
@@ -40,32 +42,30 @@ export interface PlanParams {
   readonly holdMs: number;
   /** A partial batch leaves at the latest this long before its oldest op's deadline. */
   readonly leadMs: number;
+  /** The most bytes of op payloads in one batch (at least one op always goes). */
+  readonly maxBytes?: number;
+  /** Nothing can leave before this (a pause, an open breaker): ops due earlier are doomed. */
+  readonly closedUntil?: number;
 }
 
 export function plan(app: AppState, now: number, p: PlanParams): Plan {
   const expired: PendingOp[] = [];
+  const doomed: PendingOp[] = [];
   const flushes: Flush[] = [];
+  const closedUntil = p.closedUntil ?? 0;
   let wakeAt = Number.POSITIVE_INFINITY;
   for (const [credential, group] of app.groups) {
     // Deadlines follow arrival order, so the late ops are at the front.
     for (const op of group.queued()) {
-      if (op.deadline > now) {
+      if (op.deadline <= now) expired.push(op);
+      else if (op.deadline < closedUntil) doomed.push(op);
+      else {
         wakeAt = Math.min(wakeAt, op.deadline);
         break;
       }
-      expired.push(op);
     }
-    const ops: PendingOp[] = [];
-    for (const op of group.open()) {
-      if (op.deadline <= now) continue;
-      if (op.notBefore > now) {
-        wakeAt = Math.min(wakeAt, op.notBefore);
-        continue;
-      }
-      if (app.index.isBlocked(op)) continue;
-      ops.push(op);
-      if (ops.length === p.maxOps) break;
-    }
+    const { ops, full, backoffUntil } = eligible(app, group.open(), now, Math.max(now, closedUntil), p);
+    wakeAt = Math.min(wakeAt, backoffUntil);
     const oldest = ops[0];
     if (!oldest) continue;
     // The hold never keeps an op past the point where one more token interval would miss its deadline.
@@ -73,13 +73,50 @@ export function plan(app: AppState, now: number, p: PlanParams): Plan {
     const readyAt = Math.max(windowEnd, Math.min(windowEnd + p.holdMs, oldest.deadline - p.leadMs));
     let reason: FlushReason | undefined;
     if (p.draining) reason = 'drain';
-    else if (ops.length === p.maxOps) reason = 'full';
+    else if (full) reason = 'full';
     else if (now >= readyAt) reason = readyAt > windowEnd ? 'hold' : 'window';
     if (reason) flushes.push({ credential, ops, reason });
     else wakeAt = Math.min(wakeAt, readyAt);
   }
   flushes.sort((a, b) => (a.ops[0]?.seq ?? 0) - (b.ops[0]?.seq ?? 0));
-  return { expired, flushes, wakeAt };
+  return { expired, doomed, flushes, wakeAt };
+}
+
+/**
+ * A group's ops that may leave together now, oldest first: not doomed, not backing off, not behind
+ * an earlier conflicting op; at most maxOps, at most each op's batch cap, at most maxBytes of
+ * payload. `full`: the batch can take no more, so it need not wait for its window.
+ */
+function eligible(
+  app: AppState,
+  open: Iterable<PendingOp>,
+  now: number,
+  liveAfter: number,
+  p: PlanParams,
+): { ops: PendingOp[]; full: boolean; backoffUntil: number } {
+  const ops: PendingOp[] = [];
+  let limit = p.maxOps;
+  let bytes = 0;
+  let backoffUntil = Number.POSITIVE_INFINITY;
+  for (const op of open) {
+    if (op.deadline <= liveAfter) continue;
+    if (op.notBefore > now) {
+      backoffUntil = Math.min(backoffUntil, op.notBefore);
+      continue;
+    }
+    if (app.index.isBlocked(op)) continue;
+    // An op that does not fit leads the next batch: this one is full.
+    const size = op.op.body?.length ?? 0;
+    const cap = Math.min(limit, op.batchCap);
+    if (ops.length >= cap || (ops.length > 0 && bytes + size > (p.maxBytes ?? Number.POSITIVE_INFINITY))) {
+      return { ops, full: true, backoffUntil };
+    }
+    ops.push(op);
+    limit = cap;
+    bytes += size;
+    if (ops.length >= limit) return { ops, full: true, backoffUntil };
+  }
+  return { ops, full: false, backoffUntil };
 }
 
 /**

@@ -37,6 +37,11 @@ export class Pump {
       });
   }
 
+  /** No pass under way and no timer set. */
+  get isIdle(): boolean {
+    return !this.#running && this.#timer === undefined;
+  }
+
   /** No more passes or timers (the app was evicted). */
   stop(): void {
     this.#stopped = true;

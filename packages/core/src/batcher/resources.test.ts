@@ -15,6 +15,7 @@ function op(method: 'GET' | 'POST' | 'PUT', path: string): PendingOp {
     enqueuedAt: 0,
     deadline: 0,
     notBefore: 0,
+    batchCap: Number.POSITIVE_INFINITY,
     state: 'queued',
     attempts: 0,
     waiters: [],

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
 import { talkjs } from '../dialect/talkjs.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
+import { ManualClock } from './clock.js';
 import { Scheduler } from './scheduler.js';
 
 async function run(
@@ -12,13 +13,16 @@ async function run(
   batchLimit: { ratePerSec: number; burst: number },
 ): Promise<{ batches: number; fill: number }> {
   let batches = 0;
+  // On a manual clock: the packing, not the machine's load, decides the result.
+  const clock = new ManualClock();
   const scheduler = new Scheduler({
     dialect: talkjs,
-    limiter: new MemoryLimiter(),
+    limiter: new MemoryLimiter({ now: () => clock.now() }),
+    clock,
     upstream: {
       call: async (request: UpstreamRequest) => {
         batches++;
-        await new Promise((resolve) => setTimeout(resolve, 2));
+        await new Promise((resolve) => clock.setTimeout(() => resolve(undefined), 2));
         const sent = JSON.parse(request.body ?? '[]') as Array<[number]>;
         return { status: 200, headers: {}, body: JSON.stringify(sent.map(([seq]) => [seq, 200, {}])) };
       },
@@ -36,7 +40,11 @@ async function run(
     leaseMs: 1_000,
     authorize: () => 'k',
   });
-  await Promise.all(ops.map((op) => scheduler.submit({ appId: 'app', credential: 'k', op })));
+  let done = false;
+  void Promise.all(ops.map((op) => scheduler.submit({ appId: 'app', credential: 'k', op }))).then(() => {
+    done = true;
+  });
+  while (!done) await clock.advance(10);
   return { batches, fill: ops.length / batches / 10 };
 }
 

@@ -5,8 +5,9 @@
 
 import { ProxyError } from '../errors.js';
 import { AppEngine, deadlineError } from './app-engine.js';
+import type { CircuitState } from './breaker.js';
 import type { Budget } from './budget.js';
-import { sleep } from './clock.js';
+import { sleep, type Timer } from './clock.js';
 import { resolve, type SchedulerConfig, type SchedulerOptions, type Submission } from './config.js';
 import { type Answer, isWriteMethod, type PendingOp, type Waiter } from './op.js';
 import { resourceOf } from './resources.js';
@@ -16,6 +17,9 @@ export type { UpstreamTransport } from './dispatch.js';
 export type { FlushReason } from './planner.js';
 
 const closed = () => new ProxyError('PROXY_CLIENT_CLOSED', 'the caller went away');
+
+/** New apps between two sweeps for idle ones, whatever the sweep timer says. */
+const SWEEP_EVERY_NEW_APPS = 1024;
 
 export class Scheduler {
   readonly #c: SchedulerConfig;
@@ -27,6 +31,8 @@ export class Scheduler {
   #callIds = 1;
   #draining = false;
   #idleWaiters: Array<() => void> = [];
+  #created = 0;
+  #sweep: Timer | undefined;
 
   constructor(options: SchedulerOptions) {
     this.#c = resolve(options, this.#abort.signal);
@@ -41,6 +47,8 @@ export class Scheduler {
     const app = this.#app(sub.appId);
     return new Promise<Answer>((resolve) => {
       if (sub.signal?.aborted) return resolve({ kind: 'error', error: closed() });
+      const circuit = app.circuitOpen(now);
+      if (circuit) return resolve({ kind: 'error', error: circuit });
       const waiter: Waiter = { arrivedAt: now, resolve, spanContext: sub.spanContext };
       const isWrite = isWriteMethod(sub.op.method);
       const readKey = isWrite ? undefined : readKeyOf(sub.credential, sub.op);
@@ -74,6 +82,7 @@ export class Scheduler {
         enqueuedAt: now,
         deadline: now + c.maxWaitMs,
         notBefore: 0,
+        batchCap: Number.POSITIVE_INFINITY,
         state: 'queued',
         attempts: 0,
         waiters: [waiter],
@@ -101,6 +110,8 @@ export class Scheduler {
     const budget = app.budget(bucket);
     if (!budget) return () => {};
     const started = clock.now();
+    const circuit = app.circuitOpen(started);
+    if (circuit) return circuit;
     for (;;) {
       if (signal?.aborted) return closed();
       const decision = await budget.acquire({ waitedMs: clock.now() - started });
@@ -144,19 +155,28 @@ export class Scheduler {
     return n;
   }
 
-  /** Per-app queue depths, for metrics and the status page. */
-  snapshot(): Array<{ appId: string; queued: number; inflight: number; batchTokens: number }> {
+  /** Per-app queue depths and breaker states, for metrics and the status page (apps in memory). */
+  snapshot(): Array<{
+    appId: string;
+    queued: number;
+    inflight: number;
+    batchTokens: number;
+    circuit: CircuitState;
+  }> {
     const now = this.#c.clock.now();
     return [...this.#apps.values()].map((a) => ({
       appId: a.appId,
       ...a.state.counts,
       batchTokens: Math.floor(a.batch.tokensAt(now)),
+      circuit: a.breaker.state(now),
     }));
   }
 
   #app(appId: string): AppEngine {
     let app = this.#apps.get(appId);
     if (!app) {
+      // Amortised: a burst of new apps between two sweeps is bounded too. Before the new one is in.
+      if (++this.#created % SWEEP_EVERY_NEW_APPS === 0) this.#evict();
       app = new AppEngine(appId, {
         config: this.#c,
         draining: () => this.#draining,
@@ -166,8 +186,39 @@ export class Scheduler {
       this.#apps.set(appId, app);
       this.#byKey.set(app.batch.key, app.batch);
       if (app.rest) this.#byKey.set(app.rest.key, app.rest);
+      this.#armSweep();
     }
     return app;
+  }
+
+  /**
+   * Forgets every app indistinguishable from a new one (nothing queued or in flight, budgets full
+   * and open, breaker closed): per-app memory is bounded by the apps in use, not by every appId
+   * ever seen.
+   */
+  #evict(): void {
+    const now = this.#c.clock.now();
+    for (const [appId, app] of this.#apps) {
+      if (!app.isFresh(now)) continue;
+      app.pump.stop();
+      this.#apps.delete(appId);
+      this.#byKey.delete(app.batch.key);
+      if (app.rest) this.#byKey.delete(app.rest.key);
+    }
+  }
+
+  /** One background sweep timer while any app is held. */
+  #armSweep(): void {
+    if (this.#sweep || this.#apps.size === 0) return;
+    this.#sweep = this.#c.clock.setTimeout(
+      () => {
+        this.#sweep = undefined;
+        this.#evict();
+        this.#armSweep();
+      },
+      this.#c.idleSweepMs,
+      true,
+    );
   }
 
   #answered(): void {

@@ -42,7 +42,7 @@ export type OpResult =
 export type BatchAnswer =
   | { readonly kind: 'results'; readonly results: OpResult[] }
   | { readonly kind: 'refused'; readonly status: number; readonly body: string }
-  | { readonly kind: 'rejected'; readonly status: number };
+  | { readonly kind: 'rejected'; readonly status: number; readonly body: string };
 
 export interface UpstreamRequest {
   readonly method: string;

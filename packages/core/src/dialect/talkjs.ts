@@ -113,7 +113,7 @@ export const talkjs: BatchDialect = {
   readBatchAnswer(status: number, body: string, count: number): BatchAnswer {
     // The whole group shares the credential, so each caller gets the upstream's own refusal.
     if (status === 401 || status === 403) return { kind: 'refused', status, body: body || '{}' };
-    if (status !== 200) return { kind: 'rejected', status };
+    if (status !== 200) return { kind: 'rejected', status, body: body || '{}' };
     let decoded: unknown;
     try {
       decoded = JSON.parse(body);

@@ -1,0 +1,85 @@
+// What an upstream call's outcome does to its ops: answers them, puts them back (a 429: nothing ran),
+// retries the idempotent ones (a failure), or splits a batch refused as a whole so that only the op
+// that caused the refusal gets it.
+
+import { ProxyError } from '../errors.js';
+import type { Answer, Lane, PendingOp, Timing } from './op.js';
+import type { Outcome } from './outcome.js';
+import { backoffMs, mayRetry } from './retry.js';
+
+/** Where the ops of a call go: the app's engine. */
+export interface OpSink {
+  finish(op: PendingOp, answer: Answer, sentAt?: number): void;
+  requeue(ops: PendingOp[], notBefore: number, reason: '429' | 'retry' | 'split'): void;
+}
+
+export interface Call {
+  readonly lane: Lane;
+  readonly ops: PendingOp[];
+  readonly sentAt: number;
+  readonly answeredAt: number;
+  readonly callId: number;
+}
+
+export interface RetryPolicy {
+  readonly now: number;
+  readonly maxAttempts: number;
+  readonly random: () => number;
+}
+
+export function applyOutcome(sink: OpSink, outcome: Outcome, call: Call, retry: RetryPolicy): void {
+  const { ops, sentAt } = call;
+  const timing = (op: PendingOp): Timing => ({
+    queueMs: 0,
+    upstreamMs: call.answeredAt - sentAt,
+    batchSize: ops.length,
+    lane: call.lane,
+    attempts: op.attempts,
+    callId: call.callId,
+  });
+  switch (outcome.kind) {
+    case 'throttled':
+      // Nothing ran: a 429 does not count against the ops' retry budget.
+      for (const op of ops) op.attempts--;
+      sink.requeue(ops, 0, '429');
+      return;
+    case 'failed': {
+      const again = ops.filter((op) => mayRetry(op, retry.now, retry.maxAttempts));
+      for (const op of ops)
+        if (!again.includes(op)) sink.finish(op, { kind: 'error', error: outcome.error }, sentAt);
+      const attempt = again[0]?.attempts;
+      if (attempt !== undefined) sink.requeue(again, retry.now + backoffMs(attempt, retry.random), 'retry');
+      return;
+    }
+    case 'rejected': {
+      const only = ops.length === 1 ? ops[0] : undefined;
+      if (only) {
+        // Alone in its batch: the refusal is this op's own answer.
+        sink.finish(
+          only,
+          { kind: 'result', status: outcome.status, body: outcome.body, timing: timing(only) },
+          sentAt,
+        );
+        return;
+      }
+      // Nothing ran: send the ops again in batches half as large, until the culprit is alone.
+      for (const op of ops) {
+        op.attempts--;
+        op.batchCap = Math.max(1, Math.floor(ops.length / 2));
+      }
+      sink.requeue(ops, 0, 'split');
+      return;
+    }
+    case 'answered':
+      ops.forEach((op, i) => {
+        const a =
+          outcome.answers[i] ?? new ProxyError('PROXY_UPSTREAM_BAD_RESPONSE', 'the operation has no result');
+        const answer: Answer =
+          a instanceof ProxyError
+            ? { kind: 'error', error: a, timing: timing(op) }
+            : { kind: 'result', status: a.status, body: a.body, timing: timing(op) };
+        sink.finish(op, answer, sentAt);
+      });
+      return;
+  }
+}

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { CircuitBreaker } from './breaker.js';
+
+describe('CircuitBreaker', () => {
+  const options = { failures: 3, openMs: 1_000, maxOpenMs: 3_000 };
+
+  it('opens after consecutive failures only, and a success in between resets the count', () => {
+    const changes: string[] = [];
+    const b = new CircuitBreaker(options, (s) => changes.push(s));
+    b.failed(0);
+    b.failed(0);
+    b.succeeded();
+    b.failed(0);
+    b.failed(0);
+    expect(b.state(0)).toBe('closed');
+    b.failed(10);
+    expect(b.state(10)).toBe('open');
+    expect(b.mayCall(10)).toBe(false);
+    expect(b.retryInMs(10)).toBe(1_000);
+    expect(changes).toEqual(['open']);
+  });
+
+  it('lets one probe through when half-open; its success closes the breaker', () => {
+    const b = new CircuitBreaker(options);
+    for (let i = 0; i < 3; i++) b.failed(0);
+    expect(b.state(999)).toBe('open');
+    expect(b.state(1_000)).toBe('half-open');
+    expect(b.mayCall(1_000)).toBe(true);
+    expect(b.mayCall(1_000)).toBe(false);
+    b.succeeded();
+    expect(b.state(1_000)).toBe('closed');
+    expect(b.isFresh).toBe(true);
+  });
+
+  it('opens again for twice as long when the probe fails, up to the cap', () => {
+    const b = new CircuitBreaker(options);
+    for (let i = 0; i < 3; i++) b.failed(0);
+    let now = 1_000;
+    for (const expected of [2_000, 3_000, 3_000]) {
+      expect(b.mayCall(now)).toBe(true);
+      b.failed(now);
+      expect(b.retryInMs(now)).toBe(expected);
+      now += expected;
+    }
+  });
+
+  it('frees the probe slot when the probe ends with nothing learnt', () => {
+    const b = new CircuitBreaker(options);
+    for (let i = 0; i < 3; i++) b.failed(0);
+    expect(b.mayCall(1_000)).toBe(true);
+    b.released();
+    expect(b.mayCall(1_000)).toBe(true);
+  });
+
+  it('never opens with a threshold of 0', () => {
+    const b = new CircuitBreaker({ ...options, failures: 0 });
+    for (let i = 0; i < 100; i++) b.failed(0);
+    expect(b.state(0)).toBe('closed');
+  });
+});

@@ -1,0 +1,194 @@
+// Engine hardening (issue #15) on a manual clock: a circuit breaker per app, a whole-batch 4xx that
+// fails only the op that caused it, a bound on a batch's payload, an op that cannot leave before its
+// deadline answered at once, and per-app state freed when idle.
+
+import { describe, expect, it } from 'vitest';
+import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
+import { talkjs } from '../dialect/talkjs.js';
+import { MemoryLimiter } from '../ratelimit/memory.js';
+import type { BufferedResponse } from '../upstream/client.js';
+import { ManualClock } from './clock.js';
+import type { Answer } from './op.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
+
+type Raw = [number, string, string, unknown?];
+
+class Upstream {
+  readonly calls: Array<{ at: number; app: string; ops: Raw[] }> = [];
+  /** Answers the whole call; default: every op 200. */
+  answer: (ops: Raw[]) => BufferedResponse = (ops) => ({
+    status: 200,
+    headers: {},
+    body: JSON.stringify(ops.map(([seq]) => [seq, 200, { seq }])),
+  });
+
+  constructor(private readonly clock: ManualClock) {}
+
+  call = async (request: UpstreamRequest): Promise<BufferedResponse> => {
+    const ops = JSON.parse(request.body ?? '[]') as Raw[];
+    this.calls.push({ at: this.clock.now(), app: request.path.split('/')[2] ?? '', ops });
+    await new Promise((r) => this.clock.setTimeout(() => r(undefined), 10));
+    return this.answer(ops);
+  };
+}
+
+function put(path: string, body: unknown = {}): OpRequest {
+  return { method: 'PUT', path, query: {}, body: JSON.stringify(body), apiVersion: undefined };
+}
+
+function setup(overrides: Partial<SchedulerOptions> = {}) {
+  const clock = new ManualClock();
+  const upstream = new Upstream(clock);
+  const limiter = new MemoryLimiter({ now: () => clock.now() });
+  const scheduler = new Scheduler({
+    dialect: talkjs,
+    limiter,
+    upstream,
+    upstreamId: 'hard',
+    windowMs: 5,
+    maxOps: 10,
+    maxWaitMs: 30_000,
+    queueMaxOps: 100_000,
+    batchLimit: { ratePerSec: 100, burst: 100 },
+    restLimit: undefined,
+    batchOpsSpendRest: false,
+    singleOpDirect: false,
+    maxAttempts: 1,
+    leaseMs: 5_000,
+    authorize: () => 'key',
+    clock,
+    ...overrides,
+  });
+  const submit = (op: OpRequest, appId = 'app') => scheduler.submit({ appId, credential: 'k', op });
+  return { clock, upstream, scheduler, submit, limiter };
+}
+
+function status(a: Answer): number {
+  return a.kind === 'result' ? a.status : a.error.status;
+}
+
+describe('circuit breaker', () => {
+  it('opens after consecutive upstream failures: calls are answered 503 at once, then a probe closes it', async () => {
+    const { clock, upstream, scheduler, submit } = setup({
+      breakerFailures: 3,
+      breakerOpenMs: 2_000,
+    });
+    upstream.answer = () => ({ status: 503, headers: {}, body: '{}' });
+    for (let i = 0; i < 3; i++) {
+      const failed = submit(put(`/users/u${i}`));
+      await clock.advance(20);
+      expect(status(await failed)).toBe(502);
+    }
+    expect(scheduler.snapshot()).toMatchObject([{ appId: 'app', circuit: 'open' }]);
+    const refused = await submit(put('/users/x'));
+    expect(refused).toMatchObject({ kind: 'error', error: { code: 'PROXY_CIRCUIT_OPEN', status: 503 } });
+    expect(refused.kind === 'error' && refused.error.retryAfterSec).toBe(2);
+    expect(upstream.calls).toHaveLength(3);
+    // After the open period one call goes through; its success closes the breaker.
+    await clock.advance(2_000);
+    upstream.answer = (ops) => ({
+      status: 200,
+      headers: {},
+      body: JSON.stringify(ops.map(([s]) => [s, 200, {}])),
+    });
+    const probe = submit(put('/users/p'));
+    await clock.advance(20);
+    expect(status(await probe)).toBe(200);
+    expect(scheduler.snapshot()).toMatchObject([{ circuit: 'closed' }]);
+  });
+
+  it('does not count 4xx answers as failures', async () => {
+    const { clock, upstream, scheduler, submit } = setup({ breakerFailures: 2 });
+    upstream.answer = (ops) => ({
+      status: 200,
+      headers: {},
+      body: JSON.stringify(ops.map(([s]) => [s, 404, {}])),
+    });
+    for (let i = 0; i < 4; i++) {
+      const a = submit(put(`/users/u${i}`));
+      await clock.advance(20);
+      expect(status(await a)).toBe(404);
+    }
+    expect(scheduler.snapshot()).toMatchObject([{ circuit: 'closed' }]);
+  });
+});
+
+describe('a whole-batch 4xx', () => {
+  it('fails only the op that caused it: the others are sent again in smaller batches', async () => {
+    const { clock, upstream, submit } = setup();
+    // The upstream refuses any batch carrying the poison op as a whole.
+    upstream.answer = (ops) =>
+      ops.some(([, , path]) => path === '/users/poison')
+        ? { status: 400, headers: {}, body: '{"error":"bad payload"}' }
+        : { status: 200, headers: {}, body: JSON.stringify(ops.map(([s]) => [s, 200, {}])) };
+    const paths = ['/users/a', '/users/b', '/users/poison', '/users/c', '/users/d'];
+    const answers = paths.map((p) => submit(put(p)));
+    await clock.advance(1_000);
+    const results = await Promise.all(answers);
+    expect(results.map(status)).toEqual([200, 200, 400, 200, 200]);
+    const poisoned = results[2];
+    expect(poisoned?.kind === 'result' && poisoned.body).toBe('{"error":"bad payload"}');
+    // Every good op ran exactly once.
+    const ran = upstream.calls
+      .filter((c) => !c.ops.some(([, , p]) => p === '/users/poison'))
+      .flatMap((c) => c.ops.map(([, , p]) => p));
+    expect(ran.sort()).toEqual(['/users/a', '/users/b', '/users/c', '/users/d']);
+  });
+
+  it('keeps a batch payload under maxBatchBytes', async () => {
+    const { clock, upstream, submit } = setup({ maxBatchBytes: 2_500 });
+    const big = 'x'.repeat(1_000);
+    const answers = [1, 2, 3, 4, 5].map((i) => submit(put(`/users/u${i}`, { big })));
+    await clock.advance(1_000);
+    expect((await Promise.all(answers)).map(status)).toEqual([200, 200, 200, 200, 200]);
+    expect(upstream.calls.map((c) => c.ops.length)).toEqual([2, 2, 1]);
+  });
+});
+
+describe('an op that cannot leave before its deadline', () => {
+  it('is answered 503 at once with the real wait as Retry-After, not held to the deadline', async () => {
+    const { clock, upstream, submit } = setup({ maxWaitMs: 30_000 });
+    let first = true;
+    upstream.answer = (ops) => {
+      if (first) {
+        first = false;
+        return { status: 429, headers: { 'retry-after': '86400' }, body: '{}' };
+      }
+      return { status: 200, headers: {}, body: JSON.stringify(ops.map(([s]) => [s, 200, {}])) };
+    };
+    let got: Answer | undefined;
+    void submit(put('/users/a')).then((a) => {
+      got = a;
+    });
+    await clock.advance(20);
+    // The pause is capped at 60 s (maxRetryAfterMs), still longer than the op may wait.
+    expect(got).toMatchObject({ kind: 'error', error: { code: 'PROXY_DEADLINE_EXCEEDED', status: 503 } });
+    expect(got?.kind === 'error' && got.error.retryAfterSec).toBe(60);
+    expect(clock.now()).toBe(20);
+  });
+});
+
+describe('per-app state', () => {
+  it('is freed when idle: memory stays flat under waves of distinct appIds', async () => {
+    const { clock, scheduler, submit, limiter } = setup({
+      batchLimit: { ratePerSec: 10, burst: 5 },
+      idleSweepMs: 500,
+    });
+    const WAVE = 1_500;
+    const sizes: Array<[number, number]> = [];
+    for (let wave = 0; wave < 5; wave++) {
+      const answers = Array.from({ length: WAVE }, (_, i) => submit(put('/users/u'), `w${wave}-a${i}`));
+      await clock.advance(50);
+      expect((await Promise.all(answers)).every((a) => status(a) === 200)).toBe(true);
+      // Long enough for every bucket to be full again: nothing tells these apps from new ones.
+      await clock.advance(1_000);
+      sizes.push([scheduler.snapshot().length, limiter.size]);
+    }
+    // Every app forgotten once idle; the limiter forgets full buckets as it goes (every 1,024 writes),
+    // so it holds at most about one wave's buckets, whatever the number of waves.
+    for (const [apps, buckets] of sizes) {
+      expect(apps).toBe(0);
+      expect(buckets).toBeLessThanOrEqual(WAVE + 1_024);
+    }
+  }, 60_000);
+});
