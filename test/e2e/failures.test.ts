@@ -528,13 +528,16 @@ describe('malformed batch answers', () => {
     expect(upstream.stats.batchCalls).toBe(1);
   });
 
-  it('answers every op 502 when the batch call itself answers an unexpected status', async () => {
+  it('sends the ops again in smaller batches when the batch call itself answers a 4xx (none of it ran)', async () => {
+    // Issue #15: a whole-batch 4xx other than 401/403/429 must not fail every co-batched caller; the
+    // members travel again in halves until the op that caused it, if any, is alone and gets it.
     const ops = await seedMixed('s400');
     upstream.faults.queue.push({ status: 400, body: { errorCode: 'INVALID_REQUEST', message: 'huh' } });
     const replies = await fireMixed(ops);
-    for (const label of LABELS) expectProxyError(replies[label], 502, 'PROXY_UPSTREAM_BAD_RESPONSE');
-    expect(upstream.stats.batchCalls).toBe(1);
-    expect(upstream.executed).toHaveLength(0);
+    for (const label of LABELS) expectOwnResult(label, replies[label], 's400');
+    // The refused batch of five, then batches of at most two: 2 + 2 + 1.
+    expect(upstream.stats.batchCalls).toBe(4);
+    expect(upstream.executed).toHaveLength(LABELS.length);
   });
 });
 

@@ -255,7 +255,7 @@ export class AppEngine {
     }
     void budget.settle(decision, this.waiting());
     const now = c.clock.now();
-    if (outcome.kind === 'failed') this.breaker.failed(now);
+    if (outcome.kind === 'failed') this.breaker.failed(now, sent.sentAt);
     else if (outcome.kind === 'throttled') this.breaker.released();
     else this.breaker.succeeded();
     const call = {

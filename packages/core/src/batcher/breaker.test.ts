@@ -7,13 +7,13 @@ describe('CircuitBreaker', () => {
   it('opens after consecutive failures only, and a success in between resets the count', () => {
     const changes: string[] = [];
     const b = new CircuitBreaker(options, (s) => changes.push(s));
-    b.failed(0);
-    b.failed(0);
+    b.failed(0, 0);
+    b.failed(0, 0);
     b.succeeded();
-    b.failed(0);
-    b.failed(0);
+    b.failed(0, 0);
+    b.failed(0, 0);
     expect(b.state(0)).toBe('closed');
-    b.failed(10);
+    b.failed(10, 10);
     expect(b.state(10)).toBe('open');
     expect(b.mayCall(10)).toBe(false);
     expect(b.retryInMs(10)).toBe(1_000);
@@ -22,7 +22,7 @@ describe('CircuitBreaker', () => {
 
   it('lets one probe through when half-open; its success closes the breaker', () => {
     const b = new CircuitBreaker(options);
-    for (let i = 0; i < 3; i++) b.failed(0);
+    for (let i = 0; i < 3; i++) b.failed(0, 0);
     expect(b.state(999)).toBe('open');
     expect(b.state(1_000)).toBe('half-open');
     expect(b.mayCall(1_000)).toBe(true);
@@ -34,11 +34,11 @@ describe('CircuitBreaker', () => {
 
   it('opens again for twice as long when the probe fails, up to the cap', () => {
     const b = new CircuitBreaker(options);
-    for (let i = 0; i < 3; i++) b.failed(0);
+    for (let i = 0; i < 3; i++) b.failed(0, 0);
     let now = 1_000;
     for (const expected of [2_000, 3_000, 3_000]) {
       expect(b.mayCall(now)).toBe(true);
-      b.failed(now);
+      b.failed(now, now);
       expect(b.retryInMs(now)).toBe(expected);
       now += expected;
     }
@@ -46,15 +46,26 @@ describe('CircuitBreaker', () => {
 
   it('frees the probe slot when the probe ends with nothing learnt', () => {
     const b = new CircuitBreaker(options);
-    for (let i = 0; i < 3; i++) b.failed(0);
+    for (let i = 0; i < 3; i++) b.failed(0, 0);
     expect(b.mayCall(1_000)).toBe(true);
     b.released();
     expect(b.mayCall(1_000)).toBe(true);
   });
 
+  it('counts calls that failed together, on one hiccup, as one failure', () => {
+    const b = new CircuitBreaker(options);
+    // Ten calls sent at 0 all time out at 100: one failure.
+    for (let i = 0; i < 10; i++) b.failed(100, 0);
+    expect(b.state(100)).toBe('closed');
+    // Two more rounds, each sent after the previous failure came back: three in a row.
+    b.failed(200, 150);
+    b.failed(300, 250);
+    expect(b.state(300)).toBe('open');
+  });
+
   it('never opens with a threshold of 0', () => {
     const b = new CircuitBreaker({ ...options, failures: 0 });
-    for (let i = 0; i < 100; i++) b.failed(0);
+    for (let i = 0; i < 100; i++) b.failed(0, 0);
     expect(b.state(0)).toBe('closed');
   });
 });

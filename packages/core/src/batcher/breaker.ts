@@ -3,6 +3,10 @@
 // are answered at once 503 with Retry-After instead of queueing to their deadline. After `openMs` the
 // breaker lets one call through (half-open): its success closes the breaker, its failure opens it
 // again for twice as long (at most `maxOpenMs`).
+//
+// "In a row" is causal: a failed call counts only if it was sent after the last counted failure came
+// back. Calls in flight together fail together on one hiccup (a slow patch, a reset pool), and count
+// once; only failures that persist across rounds of calls open the breaker.
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
@@ -19,6 +23,8 @@ export const DEFAULT_BREAKER: BreakerOptions = { failures: 5, openMs: 5_000, max
 
 export class CircuitBreaker {
   #failed = 0;
+  /** When the last counted failure came back: a call sent before it failed with it. */
+  #lastFailureAt = Number.NEGATIVE_INFINITY;
   #state: CircuitState = 'closed';
   #until = 0;
   #openMs: number;
@@ -55,16 +61,19 @@ export class CircuitBreaker {
   /** A call got a usable answer (any status but 5xx/429, or a transport failure). */
   succeeded(): void {
     this.#failed = 0;
+    this.#lastFailureAt = Number.NEGATIVE_INFINITY;
     this.#probing = false;
     this.#openMs = this.options.openMs;
     if (this.#state !== 'closed') this.#set('closed');
   }
 
-  /** A call failed without a usable answer. */
-  failed(now: number): void {
-    this.#failed++;
+  /** A call sent at `sentAt` failed without a usable answer at `now`. */
+  failed(now: number, sentAt: number): void {
     const probeFailed = this.#state === 'half-open';
     this.#probing = false;
+    if (!probeFailed && sentAt < this.#lastFailureAt) return; // it failed with the one counted
+    this.#failed++;
+    this.#lastFailureAt = now;
     if (!probeFailed && (this.options.failures === 0 || this.#failed < this.options.failures)) return;
     if (probeFailed) this.#openMs = Math.min(this.options.maxOpenMs, this.#openMs * 2);
     this.#until = now + this.#openMs;
