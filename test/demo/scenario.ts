@@ -1,7 +1,7 @@
 // The demo's workload, shared by `pnpm demo` (everything in one process tree) and the compose load
 // client: seed an app's users and conversations, then offer load in phases and measure each phase.
 
-import type { FakeUpstreamStats } from '../fake-upstream/index.js';
+import type { FakeCall, FakeUpstreamStats } from '../fake-upstream/index.js';
 import { type LiveCounters, runLoad } from './load.js';
 import type { PhaseRow } from './report.js';
 
@@ -144,4 +144,10 @@ export function countersFromStats(stats: FakeUpstreamStats): UpstreamCounters {
     batchOps: stats.batchSizes.reduce((a, b) => a + b, 0),
     rejected429: stats.rejected429.batch + stats.rejected429.rest,
   };
+}
+
+/** One request-log line of `pnpm fake-upstream`: time, call, status, ops of a batch, duration. */
+export function callLine(call: FakeCall, at = new Date()): string {
+  const ops = call.ops === undefined ? '' : ` (${call.ops} op${call.ops === 1 ? '' : 's'})`;
+  return `${at.toISOString().slice(11, 23)} #${call.callId} ${call.method} ${call.target} → ${call.status}${ops} ${call.ms.toFixed(1)} ms`;
 }
