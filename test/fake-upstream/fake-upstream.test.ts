@@ -517,6 +517,15 @@ describe('fake upstream rate limits', () => {
     expect(status).toBe(429);
   });
 
+  it('applies new limits from setLimits on, with fresh buckets', async () => {
+    const ops = [[1, 'GET', '/users']];
+    fake.setLimits({});
+    for (let i = 0; i < 3; i++) expect((await batch(fake, ops)).status).toBe(200);
+    fake.setLimits({ batch: { ratePerSec: 1, burst: 1 } });
+    expect((await batch(fake, ops)).status).toBe(200);
+    expect((await batch(fake, ops)).status).toBe(429);
+  });
+
   it('counts arrivals that fail auth against the bucket', async () => {
     const bad = await batch(fake, [[1, 'GET', '/users']], { authorization: 'Bearer nope' });
     expect(bad.status).toBe(401);

@@ -85,8 +85,10 @@ export interface FakeUpstream {
   executed: ExecutedOp[];
   stats: FakeUpstreamStats;
   faults: FaultPlan;
-  /** Clears data, executed, stats, limiter state, counters and the fault plan (same objects). */
+  /** Clears data, executed, stats, counters and the fault plan (same objects); the limits as started. */
   reset(): void;
+  /** Replaces the rate limits from now on (fresh buckets; undefined = unlimited). */
+  setLimits(limits: { batch?: BucketLimit; rest?: BucketLimit }): void;
   close(): Promise<void>;
 }
 
@@ -156,10 +158,13 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
       faultsApplied: 0,
     },
     faults: { queue: [] },
+    setLimits(limits) {
+      limiters.batch = limits.batch ? new Gcra(limits.batch) : undefined;
+      limiters.rest = limits.rest ? new Gcra(limits.rest) : undefined;
+    },
     reset() {
       store.reset();
-      limiters.batch?.clear();
-      limiters.rest?.clear();
+      fake.setLimits(opts.limits ?? {});
       fake.executed.length = 0;
       Object.assign(fake.stats, { batchCalls: 0, singleCalls: 0, unauthorized: 0, faultsApplied: 0 });
       fake.stats.rejected429.batch = 0;
