@@ -326,6 +326,15 @@ describe('fake graph', () => {
       expect(fake.executed).toEqual([]);
     });
 
+    it('serves $batch on beta and percent-encoded, and refuses a GET on it with 405', async () => {
+      expect((await batch(fake, gets(1), ALICE, 'beta')).status).toBe(200);
+      expect(fake.executed[0]).toMatchObject({ version: 'beta', via: 'batch' });
+      const encoded = await call(fake, 'POST', '/v1.0/%24batch', { body: { requests: gets(1) } });
+      expect(encoded.status).toBe(200);
+      expect((await call(fake, 'GET', '/v1.0/$batch')).status).toBe(405);
+      expect(fake.executed).toHaveLength(2);
+    });
+
     it('answers 400 for malformed JSON and 415 for a non-JSON $batch body', async () => {
       expect((await call(fake, 'POST', '/v1.0/$batch', { body: '{"requests":[' })).status).toBe(400);
       const text = await fetch(`${fake.url}/v1.0/$batch`, {

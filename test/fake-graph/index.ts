@@ -210,6 +210,7 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
   const timers = new Set<NodeJS.Timeout>();
   let callCounter = 0;
   let execCounter = 0;
+  let answerCounter = 0;
   const batchSizeOf = new WeakMap<ServerResponse, number>();
 
   const emptyStats = (): FakeGraphStats => ({
@@ -273,7 +274,7 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
     const payload = result.body === undefined ? '' : JSON.stringify(result.body);
     res.writeHead(result.status, {
       ...result.headers,
-      'request-id': `fake-${randomInt(2 ** 31).toString(16)}`,
+      'request-id': `fake-request-${++answerCounter}`,
       'content-length': String(Buffer.byteLength(payload)),
     });
     res.end(payload);
