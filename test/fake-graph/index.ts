@@ -249,6 +249,7 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
       fake.faults.random = undefined;
       callCounter = 0;
       execCounter = 0;
+      answerCounter = 0;
       orderRandom = mulberry32(seed);
       faultRandom = mulberry32(seed ^ 0x5bd1e995);
     },
