@@ -1,12 +1,14 @@
 // Scenario 2 — capacity: closed-loop load (many callers, each sending its next call on the answer)
-// against nginx as a plain keep-alive reverse proxy and against our proxy, both in front of the same
-// unlimited fake upstream, in alternating runs. Every call writes a distinct resource, so every op is
-// batchable with every other. CPU time comes from /proc/<pid>/stat before and after each run.
+// against a bare node:http server answering directly (the floor for any Node server), nginx as a plain
+// keep-alive reverse proxy, and our proxy, the last two in front of the same unlimited fake upstream,
+// in alternating runs. Every call writes a distinct resource, so every op is batchable with every
+// other. CPU time comes from /proc/<pid>/stat before and after each run.
 
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { startBareServer } from './bare.js';
 import { APP_ID, APPS, pidOf, SECRET, startProxy } from './context.js';
 import { closedLoop, httpSend, percentile, pool, putUser, sleep } from './load.js';
 import { startNginx } from './nginx.js';
@@ -25,11 +27,17 @@ export interface CapacityOptions {
   /** Where the CPU profile of one extra proxy run goes (undefined: no profile). */
   profileDir: string | undefined;
   repoRoot: string;
+  /** Which targets each round measures, in order (default: all three). */
+  targets?: readonly TargetName[];
+  /** Extra proxy settings (e.g. LOG_LEVEL). */
+  proxyEnv?: Record<string, string>;
 }
 
-interface Row {
+export type TargetName = 'bare node' | 'nginx' | 'proxy';
+
+export interface Row {
   round: number;
-  target: 'nginx' | 'proxy';
+  target: TargetName;
   callsPerSec: number;
   upstreamPerSec: number;
   p50: number;
@@ -41,7 +49,7 @@ interface Row {
 }
 
 interface Target {
-  name: 'nginx' | 'proxy';
+  name: TargetName;
   url: string;
   /** CPU time of everything that serves this target (nginx: master and workers). */
   cpu: () => number;
@@ -103,20 +111,29 @@ const PROXY_ENV = (upstreamUrl: string, windowMs: number) => ({
   BATCH_BURST: '100000',
 });
 
-export async function capacity(
-  report: Report,
+/** The measured rows only: alternating rounds over the targets, no report, no profile. */
+export async function measureCapacity(opts: CapacityOptions): Promise<Row[]> {
+  return (await runCapacity(opts)).rows;
+}
+
+async function runCapacity(
   opts: CapacityOptions,
-): Promise<{ profile: Profile | undefined; nginxConf: string }> {
+): Promise<{ rows: Row[]; profile: Profile | undefined; nginxConf: string }> {
+  const names = opts.targets ?? (['bare node', 'nginx', 'proxy'] as const);
   const upstream = await startUpstream({ apps: APPS });
-  const nginx = await startNginx(upstream.url, 1);
-  const proxy = await startProxy(PROXY_ENV(upstream.url, opts.windowMs));
+  const bare = names.includes('bare node') ? await startBareServer() : undefined;
+  const nginx = names.includes('nginx') ? await startNginx(upstream.url, 1) : undefined;
+  const proxyEnv = { ...PROXY_ENV(upstream.url, opts.windowMs), ...opts.proxyEnv };
+  const proxy = await startProxy(proxyEnv);
   const rows: Row[] = [];
   let profile: Profile | undefined;
   try {
-    const targets: Target[] = [
-      { name: 'nginx', url: nginx.url, cpu: () => treeCpuMs(nginx.pid) },
+    const all: Target[] = [
+      ...(bare ? [{ name: 'bare node' as const, url: bare.url, cpu: () => cpuMs(bare.pid) }] : []),
+      ...(nginx ? [{ name: 'nginx' as const, url: nginx.url, cpu: () => treeCpuMs(nginx.pid) }] : []),
       { name: 'proxy', url: proxy.url, cpu: () => cpuMs(pidOf(proxy)) },
     ];
+    const targets = names.flatMap((n) => all.filter((t) => t.name === n));
     for (let round = 1; round <= opts.rounds; round++) {
       for (const target of targets) {
         await upstream.reset();
@@ -132,7 +149,7 @@ export async function capacity(
       mkdirSync(dir, { recursive: true });
       const profiled = await startProxy(
         {
-          ...PROXY_ENV(upstream.url, opts.windowMs),
+          ...proxyEnv,
           BENCH_PROXY_MAIN: join(opts.repoRoot, 'apps/proxy/dist/main.js'),
           BENCH_PROFILE_DIR: dir,
         },
@@ -152,10 +169,18 @@ export async function capacity(
     }
   } finally {
     await proxy.stop();
-    await nginx.stop();
+    await nginx?.stop();
+    await bare?.stop();
     await upstream.close();
   }
+  return { rows, profile, nginxConf: nginx?.conf ?? '' };
+}
 
+export async function capacity(
+  report: Report,
+  opts: CapacityOptions,
+): Promise<{ profile: Profile | undefined; nginxConf: string; cpuVsNginx: number; callsVsNginx: number }> {
+  const { rows, profile, nginxConf } = await runCapacity(opts);
   report.table(
     [
       'run',
@@ -183,24 +208,41 @@ export async function capacity(
     ]),
   );
   // The median run of each target: one disturbed run on a shared machine does not move it.
-  const median = (target: Row['target'], k: 'callsPerSec' | 'cpuPerCallUs' | 'upstreamPerSec') =>
-    percentile(
-      rows.filter((r) => r.target === target).map((r) => r[k]),
-      50,
-    );
+  const median = (target: TargetName, k: 'callsPerSec' | 'cpuPerCallUs' | 'upstreamPerSec') =>
+    medianOf(rows, target, k);
   report.table(
     ['target', 'median calls/s', 'median upstream calls/s', 'median CPU per call'],
-    (['nginx', 'proxy'] as const).map((t) => [
+    (['bare node', 'nginx', 'proxy'] as const).map((t) => [
       t,
       num(median(t, 'callsPerSec'), 0),
       num(median(t, 'upstreamPerSec'), 0),
       `${num(median(t, 'cpuPerCallUs'), 1)} µs`,
     ]),
   );
+  const cpu = median('proxy', 'cpuPerCallUs');
   report.text(
-    `Proxy CPU per call is ${num(median('proxy', 'cpuPerCallUs') / median('nginx', 'cpuPerCallUs'), 1)}× ` +
-      `nginx's; the proxy sends ${num(median('proxy', 'upstreamPerSec') / median('proxy', 'callsPerSec'), 3)} ` +
+    `Proxy CPU per call is ${num(cpu / median('nginx', 'cpuPerCallUs'), 1)}× nginx's (target ≤ 2×) and ` +
+      `${num(cpu / median('bare node', 'cpuPerCallUs'), 1)}× the bare node:http floor's; proxy calls/s are ` +
+      `${num(median('proxy', 'callsPerSec') / median('nginx', 'callsPerSec'), 2)}× nginx's (target ≥ 1.3×); ` +
+      `the proxy sends ${num(median('proxy', 'upstreamPerSec') / median('proxy', 'callsPerSec'), 3)} ` +
       'upstream calls per call (nginx: 1).',
   );
-  return { profile, nginxConf: nginx.conf };
+  return {
+    profile,
+    nginxConf,
+    cpuVsNginx: cpu / median('nginx', 'cpuPerCallUs'),
+    callsVsNginx: median('proxy', 'callsPerSec') / median('nginx', 'callsPerSec'),
+  };
+}
+
+/** The median of one column over a target's rounds: one disturbed run does not move it. */
+export function medianOf(
+  rows: readonly Row[],
+  target: TargetName,
+  k: 'callsPerSec' | 'cpuPerCallUs' | 'upstreamPerSec',
+): number {
+  return percentile(
+    rows.filter((r) => r.target === target).map((r) => r[k]),
+    50,
+  );
 }

@@ -16,8 +16,9 @@ import { memory } from './memory.js';
 import { overhead } from './overhead.js';
 import { machine } from './proc.js';
 import { ms, num, pct, Report, table } from './report.js';
+import { startup } from './startup.js';
 
-const SCENARIOS = ['overhead', 'capacity', 'limits', 'memory', 'fleet'] as const;
+const SCENARIOS = ['overhead', 'capacity', 'limits', 'memory', 'fleet', 'startup'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const WATCHDOG_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 300_000);
 
@@ -83,13 +84,16 @@ async function main(): Promise<number> {
   }
 
   if (selected.has('capacity')) {
-    report.section('2. Capacity: nginx and the proxy, same upstream, alternating runs');
+    report.section('2. Capacity: a bare node:http server, nginx and the proxy, alternating runs');
     report.text(
       'Closed loop: 64 callers, each sending its next `PUT /v1/{app}/users/u<n>` (distinct users) as soon as ' +
-        'its previous one is answered, 1 s warm-up then 3 s measured, alternating nginx, proxy, three rounds. ' +
+        'its previous one is answered, 1 s warm-up then 3 s measured, alternating the three targets, three ' +
+        'rounds. Bare node: a `node:http` server that reads each body and answers `{}` itself (the floor ' +
+        'for any Node server: no upstream, no work). ' +
         'nginx: `worker_processes 1` (the proxy is one event loop too), `access_log off`, upstream ' +
         '`keepalive 128`, HTTP/1.1 to the upstream. Proxy: `BATCH_WINDOW_MS=10`, batch bucket never dry, ' +
-        '`LOG_LEVEL=warn`. CPU per call: user+system time of the proxy process (nginx: master and worker) ' +
+        '`LOG_LEVEL=info` (the default: its access log is part of the cost). CPU per call: user+system time ' +
+        'of the process (nginx: master and worker) ' +
         'from /proc/<pid>/stat over the measured seconds, divided by the calls answered. On this ' +
         `${m.cpus}-CPU machine the load generator, the fake upstream and the proxy under test share the ` +
         "cores, so calls/s is the whole loopback system's; CPU per call is the comparable number.",
@@ -102,9 +106,15 @@ async function main(): Promise<number> {
       windowMs: 10,
       profileDir: join(root, 'test/.artifacts/bench-profile'),
       repoRoot: root,
+      proxyEnv: { LOG_LEVEL: 'info' },
     });
     profile = r.profile;
     nginxConf = r.nginxConf;
+    verdicts.push([
+      "capacity: CPU per call ≤ 2× nginx's, calls/s ≥ 1.3× nginx's",
+      `${r.cpuVsNginx <= 2 && r.callsVsNginx >= 1.3 ? 'met' : 'missed'} (CPU ${num(r.cpuVsNginx, 1)}×, ` +
+        `calls/s ${num(r.callsVsNginx, 2)}×)`,
+    ]);
     loads.push(['after capacity', loadavg()]);
   }
 
@@ -205,6 +215,21 @@ async function main(): Promise<number> {
         `all round trips per batch call: ${rows.map((r) => `${r.regime.split(':')[0]} ${num(r.tripsPerBatch, 2)}`).join(', ')})`,
     ]);
     loads.push(['after fleet', loadavg()]);
+  }
+
+  if (selected.has('startup')) {
+    report.section('6. Start-up: time to ready and idle memory');
+    report.text(
+      'Five starts of the built proxy with the defaults (in-process limiter, no Redis, no tracing): the time ' +
+        'from spawning `node apps/proxy/dist/main.js` to the first `200` from `/readyz` (polled every 2 ms), ' +
+        'and VmRSS after it has idled 2 s.',
+    );
+    const r = await startup(report, { starts: 5, settleMs: 2000 });
+    verdicts.push([
+      'start-up: ready ≤ 500 ms, idle RSS ≤ 60 MiB',
+      `${r.readyMs <= 500 && r.idleRss <= 60 * 2 ** 20 ? 'met' : 'missed'} (${num(r.readyMs, 0)} ms, ` +
+        `${num(r.idleRss / 2 ** 20, 1)} MiB)`,
+    ]);
   }
 
   if (profile) {

@@ -1,9 +1,11 @@
-// The fake TalkJS upstream as a long-running server, for infra/compose.yaml: the API on FAKE_PORT and
-// its statistics as JSON on FAKE_STATS_PORT (GET /stats), which the compose load client reads.
+// The fake TalkJS upstream as a long-running server (`pnpm fake-upstream`, and infra/compose.yaml): the
+// API on FAKE_PORT, its statistics as JSON on FAKE_STATS_PORT (GET /stats), which the compose load
+// client reads, and one log line per call it answers (FAKE_LOG=0 turns the log off), so someone trying
+// the proxy without a TalkJS account sees each batch arrive.
 
 import { createServer } from 'node:http';
-import { startFakeUpstream } from '../fake-upstream/index.js';
-import { countersFromStats } from './scenario.js';
+import { type FakeCall, startFakeUpstream } from '../fake-upstream/index.js';
+import { callLine, countersFromStats } from './scenario.js';
 
 const env = process.env;
 /** `appId:secret,appId:secret`: the apps the fake knows. */
@@ -27,6 +29,7 @@ const upstream = await startFakeUpstream({
   latencyMs: Number(env.FAKE_LATENCY_MS ?? 20),
   port: Number(env.FAKE_PORT ?? 8081),
   host,
+  ...(env.FAKE_LOG === '0' ? {} : { onCall: (call: FakeCall) => console.log(callLine(call)) }),
 });
 
 const stats = createServer((req, res) => {
@@ -35,7 +38,9 @@ const stats = createServer((req, res) => {
   res.end(body);
 });
 stats.listen(Number(env.FAKE_STATS_PORT ?? 8082), host);
-console.log(`fake upstream on ${upstream.url}, stats on :${env.FAKE_STATS_PORT ?? 8082}/stats`);
+console.log(
+  `fake upstream on ${upstream.url} (apps: ${Object.keys(apps).join(', ')}), stats on :${env.FAKE_STATS_PORT ?? 8082}/stats`,
+);
 
 const stop = () => {
   stats.close();

@@ -30,7 +30,9 @@ export interface LoadResult {
   readonly sent: number;
   /** Answered with 2xx. */
   readonly ok: number;
-  /** Status (0 for a network error or timeout) -> count, for everything that was not 2xx. */
+  /** Answers the proxy made itself to shed load (429 queue full, 503 deadline: `PROXY_*` codes). */
+  readonly shed: number;
+  /** Status (0 for a network error or timeout) -> count, for everything else that was not 2xx. */
   readonly failures: Map<number, number>;
   readonly latenciesMs: number[];
 }
@@ -43,6 +45,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const latenciesMs: number[] = [];
   const failures = new Map<number, number>();
   let ok = 0;
+  let shed = 0;
   const fail = (status: number) => failures.set(status, (failures.get(status) ?? 0) + 1);
 
   const one = async (i: number): Promise<void> => {
@@ -59,9 +62,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         ...(call.body === undefined ? {} : { body: JSON.stringify(call.body) }),
         signal: AbortSignal.timeout(o.timeoutMs),
       });
-      await res.arrayBuffer();
+      const text = await res.text();
       latenciesMs.push(performance.now() - started);
       if (res.status >= 200 && res.status < 300) ok++;
+      else if (isShed(res.status, text)) shed++;
       else fail(res.status);
     } catch {
       fail(0);
@@ -81,5 +85,16 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     inflight.push(one(i));
   }
   await Promise.all(inflight);
-  return { sent: count, ok, failures, latenciesMs };
+  return { sent: count, ok, shed, failures, latenciesMs };
+}
+
+/** A 429/503 the proxy made itself (its error codes), as opposed to one the upstream answered. */
+function isShed(status: number, text: string): boolean {
+  if (status !== 429 && status !== 503) return false;
+  try {
+    const code = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
+    return code === 'PROXY_QUEUE_FULL' || code === 'PROXY_DEADLINE_EXCEEDED';
+  } catch {
+    return false;
+  }
 }

@@ -6,6 +6,8 @@ export interface PhaseRow {
   readonly ratePerSec: number | undefined;
   readonly callsIn: number;
   readonly ok: number;
+  /** Calls the proxy shed on purpose (queue full, deadline): 429/503 with Retry-After. */
+  readonly shed: number;
   readonly upstreamCalls: number;
   /** Ops carried by upstream batch calls, and how many batch calls carried them. */
   readonly batchOps: number;
@@ -17,13 +19,14 @@ export interface PhaseRow {
 
 /** Sums the phases, latencies pooled. */
 export function totalRow(rows: readonly PhaseRow[]): PhaseRow {
-  const sum = (k: 'callsIn' | 'ok' | 'upstreamCalls' | 'batchCalls' | 'batchOps' | 'upstream429') =>
+  const sum = (k: 'callsIn' | 'ok' | 'shed' | 'upstreamCalls' | 'batchCalls' | 'batchOps' | 'upstream429') =>
     rows.reduce((a, r) => a + r[k], 0);
   return {
     phase: 'total',
     ratePerSec: undefined,
     callsIn: sum('callsIn'),
     ok: sum('ok'),
+    shed: sum('shed'),
     upstreamCalls: sum('upstreamCalls'),
     batchCalls: sum('batchCalls'),
     batchOps: sum('batchOps'),
@@ -48,6 +51,7 @@ export function renderTable(rows: readonly PhaseRow[], maxOps: number): string {
     'load',
     'calls in',
     '2xx',
+    'shed',
     'upstream calls out',
     'fill',
     'p50',
@@ -59,6 +63,7 @@ export function renderTable(rows: readonly PhaseRow[], maxOps: number): string {
     r.ratePerSec === undefined ? '' : `${r.ratePerSec}/s`,
     String(r.callsIn),
     String(r.ok),
+    String(r.shed),
     String(r.upstreamCalls),
     r.batchCalls === 0 ? '-' : `${(r.batchOps / r.batchCalls).toFixed(1)}/${maxOps} ops`,
     ms(percentile(r.latenciesMs, 50)),

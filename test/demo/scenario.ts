@@ -1,7 +1,7 @@
 // The demo's workload, shared by `pnpm demo` (everything in one process tree) and the compose load
 // client: seed an app's users and conversations, then offer load in phases and measure each phase.
 
-import type { FakeUpstreamStats } from '../fake-upstream/index.js';
+import type { FakeCall, FakeUpstreamStats } from '../fake-upstream/index.js';
 import { type LiveCounters, runLoad } from './load.js';
 import type { PhaseRow } from './report.js';
 
@@ -9,6 +9,8 @@ export interface Phase {
   readonly name: string;
   readonly ratePerSec: number;
   readonly durationMs: number;
+  /** The baseline: the same calls straight at the upstream, without the proxy. */
+  readonly direct?: boolean;
 }
 
 /** Upstream counters, cumulative: the scenario takes differences around each phase. */
@@ -24,6 +26,8 @@ export interface UpstreamCounters {
 
 export interface ScenarioOptions {
   readonly targets: readonly string[];
+  /** The upstream's base URL, for direct phases. */
+  readonly upstreamUrl?: string;
   readonly appId: string;
   readonly secret: string;
   readonly phases: readonly Phase[];
@@ -42,6 +46,18 @@ export const DEFAULT_PHASES: readonly Phase[] = [
   { name: 'light', ratePerSec: 3, durationMs: 4_000 },
   { name: 'busy', ratePerSec: 20, durationMs: 4_000 },
   { name: 'near limit', ratePerSec: 34, durationMs: 6_000 },
+];
+
+/**
+ * `pnpm demo`: first the baseline (the near-limit load sent straight at the upstream: its single-call
+ * budget answers most of it 429), then the same and more through the proxy, ending above what both
+ * budgets allow together, where the proxy sheds the excess with 503 + Retry-After at each call's
+ * deadline instead of passing 429s on.
+ */
+export const DEMO_PHASES: readonly Phase[] = [
+  { name: 'direct', ratePerSec: 34, durationMs: 4_000, direct: true },
+  ...DEFAULT_PHASES,
+  { name: 'overload', ratePerSec: 90, durationMs: 4_000 },
 ];
 
 const SEED_CONCURRENCY = 20;
@@ -105,8 +121,9 @@ export async function runScenario(o: ScenarioOptions): Promise<PhaseRow[]> {
         () => {},
       );
     }, 1_000);
+    if (phase.direct && o.upstreamUrl === undefined) throw new Error(`phase ${phase.name}: no upstreamUrl`);
     const result = await runLoad({
-      targets: o.targets,
+      targets: phase.direct && o.upstreamUrl !== undefined ? [o.upstreamUrl] : o.targets,
       appId: o.appId,
       authorization: `Bearer ${o.secret}`,
       ratePerSec: phase.ratePerSec,
@@ -126,6 +143,7 @@ export async function runScenario(o: ScenarioOptions): Promise<PhaseRow[]> {
       ratePerSec: phase.ratePerSec,
       callsIn: result.sent,
       ok: result.ok,
+      shed: result.shed,
       upstreamCalls: after.calls - before.calls,
       batchCalls: after.batchCalls - before.batchCalls,
       batchOps: after.batchOps - before.batchOps,
@@ -144,4 +162,10 @@ export function countersFromStats(stats: FakeUpstreamStats): UpstreamCounters {
     batchOps: stats.batchSizes.reduce((a, b) => a + b, 0),
     rejected429: stats.rejected429.batch + stats.rejected429.rest,
   };
+}
+
+/** One request-log line of `pnpm fake-upstream`: time, call, status, ops of a batch, duration. */
+export function callLine(call: FakeCall, at = new Date()): string {
+  const ops = call.ops === undefined ? '' : ` (${call.ops} op${call.ops === 1 ? '' : 's'})`;
+  return `${at.toISOString().slice(11, 23)} #${call.callId} ${call.method} ${call.target} → ${call.status}${ops} ${call.ms.toFixed(1)} ms`;
 }

@@ -200,6 +200,19 @@ describe('infra/k8s/overlays/sidecar', () => {
       expect(urls, app.id).toContain(`http://127.0.0.1:${config?.PORT}`);
     }
   });
+
+  it('cannot multiply the upstream budget: a sidecar of a scaled app requires the shared Redis', () => {
+    // Each replica has its own sidecar and the upstream's limits are per app: N sidecars pacing alone
+    // would spend N budgets. The Secret is required, so the pod does not start without it.
+    const [proxy] = proxyContainers(objs());
+    if (!proxy) throw new Error('no proxy sidecar');
+    const deployment = deploymentsOf(objs()).find((d) =>
+      (d.spec?.template?.spec?.initContainers ?? []).some((c) => c.name === proxy.container.name),
+    );
+    expect(deployment?.spec?.replicas ?? 1).toBeGreaterThan(1);
+    const redis = proxy.container.env?.find((e) => e.name === 'REDIS_URL');
+    expect(redis?.valueFrom?.secretKeyRef).toEqual({ name: 'batch-proxy-redis', key: 'url' });
+  });
 });
 
 describe('infra/k8s/dev-redis', () => {

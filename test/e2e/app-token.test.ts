@@ -31,6 +31,9 @@ afterAll(async () => {
   await upstream?.close();
 });
 
+const get = (path: string, authorization: string) =>
+  fetch(`${proxy.url}/v1/app1${path}`, { headers: { authorization } });
+
 const put = (path: string, authorization: string, body: unknown) =>
   fetch(`${proxy.url}/v1/app1${path}`, {
     method: 'PUT',
@@ -50,7 +53,9 @@ describe('AUTH_MODE=app-token', () => {
         ),
       ),
     );
-    expect(responses.map((r) => r.status)).toEqual(Array(10).fill(200));
+    expect(await Promise.all(responses.map(async (r) => [r.status, await r.json()]))).toEqual(
+      Array(10).fill([200, {}]),
+    );
     expect(upstream.stats.batchCalls).toBe(1);
     const used = new Set(upstream.executed.map((op) => op.credential));
     expect(used.size).toBe(1);
@@ -60,6 +65,17 @@ describe('AUTH_MODE=app-token', () => {
     expect(
       JSON.parse(Buffer.from(proxyToken?.split('.')[1] ?? '', 'base64url').toString()),
     ).not.toHaveProperty('n');
+
+    // Read back together (batched), each caller with its own token: each gets its own user.
+    const reads = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        get(`/users/t${i}`, `Bearer ${signAppToken('app1', SECRET, { expiresInSec: 30, claims: { r: i } })}`),
+      ),
+    );
+    const bodies = await Promise.all(reads.map(async (r) => [r.status, await r.json()]));
+    bodies.forEach((b, i) => {
+      expect(b).toEqual([200, expect.objectContaining({ id: `t${i}`, name: `t${i}` })]);
+    });
   });
 
   it('answers 401 itself to a bad or expired token and never calls the upstream', async () => {
@@ -71,7 +87,13 @@ describe('AUTH_MODE=app-token', () => {
       `Bearer ${signAppToken('app2', SECRET, { expiresInSec: 30 })}`,
       {},
     );
-    for (const res of [bad, expired, wrongApp]) {
+    // Well-formed, right app, unexpired, but signed with another key: only the signature is wrong.
+    const forged = await put(
+      '/users/x',
+      `Bearer ${signAppToken('app1', 'sk_not_the_secret', { expiresInSec: 30 })}`,
+      {},
+    );
+    for (const res of [bad, expired, wrongApp, forged]) {
       expect(res.status).toBe(401);
       expect(await res.json()).toMatchObject({ error: { code: 'PROXY_UNAUTHORIZED' } });
     }
@@ -91,11 +113,12 @@ describe('AUTH_MODE=app-token', () => {
         .filter((l) => l.includes('"msg":"request"'))
         .map((l) => JSON.parse(l) as Record<string, unknown>);
     const deadline = performance.now() + 5_000;
-    while (accessLines().length < 14 && performance.now() < deadline) {
+    // 10 PUTs and 10 GETs batched, 4 refused, this one.
+    while (accessLines().length < 25 && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const lines = accessLines();
-    expect(lines.length).toBe(14);
+    expect(lines.length).toBe(25);
     expect(lines.at(-1)).toMatchObject({
       method: 'PUT',
       route: '/v1/:appId/users/:id',

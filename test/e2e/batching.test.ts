@@ -82,6 +82,8 @@ describe('batching through the real proxy process', () => {
     const statsBefore = structuredClone(upstream.stats);
 
     const started = performance.now();
+    /** Message id each POST was answered with → the text that POST sent. */
+    const postedIds = new Map<string, string>();
     const jobs = Array.from({ length: 1000 }, (_, i) => {
       const caller = all[i % all.length] as Caller;
       const kind = i % 4;
@@ -92,7 +94,13 @@ describe('batching through the real proxy process', () => {
         });
       }
       if (kind === 1) {
-        return call('GET', `/users/missing-${i}`, caller).then((r) => expect(r.status).toBe(404));
+        return call('GET', `/users/missing-${i}`, caller).then((r) => {
+          // The upstream's 404 names the user: this caller's own answer, not another miss's.
+          expect([r.status, r.body]).toEqual([
+            404,
+            { errorCode: 'NOT_FOUND', message: `user missing-${i} not found` },
+          ]);
+        });
       }
       if (kind === 2) {
         return call('POST', `/conversations/conv-${caller.label}-${i % CONVERSATIONS}/messages`, caller, [
@@ -102,13 +110,18 @@ describe('batching through the real proxy process', () => {
             type: 'UserMessage',
             custom: { owner: caller.label, n: String(i) },
           },
-        ]).then((r) => expect(r.status).toBe(200));
+        ]).then((r) => {
+          expect(r.status).toBe(200);
+          const created = r.body as Array<{ id: string }>;
+          expect(created).toEqual([{ id: expect.stringMatching(/^msg_/) }]);
+          postedIds.set(created[0]?.id ?? '', `m${i}`);
+        });
       }
       return call('PUT', `/users/u-${i}`, caller, {
         name: `user ${i}`,
         custom: { owner: caller.label, n: String(i) },
       }).then((r) => {
-        expect(r.status).toBe(200);
+        expect([r.status, r.body]).toEqual([200, {}]);
         expect(r.headers.get('server-timing')).toMatch(/queue;dur=.*upstream;dur=.*batch;desc="\d+"/);
       });
     });
@@ -125,17 +138,22 @@ describe('batching through the real proxy process', () => {
       expect(byAuth.get(op.credential)).toBe(owner);
     }
 
-    // Every message arrived exactly once.
+    // Every message arrived exactly once, and each POST was answered with its own message's id.
+    const storedIds = new Map<string, string>();
     for (const c of all) {
       const texts: string[] = [];
       for (let k = 0; k < CONVERSATIONS; k++) {
         const res = await call('GET', `/conversations/conv-${c.label}-${k}/messages?limit=100`, c);
         expect(res.status).toBe(200);
-        texts.push(...(res.body as { data: Array<{ text: string }> }).data.map((m) => m.text));
+        const data = (res.body as { data: Array<{ id: string; text: string }> }).data;
+        texts.push(...data.map((m) => m.text));
+        for (const m of data) storedIds.set(m.id, m.text);
       }
       const expected = jobsFor(all, c, 2).map((i) => `m${i}`);
       expect(texts.sort()).toEqual(expected.sort());
     }
+    expect(postedIds.size).toBe(250);
+    for (const [id, text] of postedIds) expect(storedIds.get(id), id).toBe(text);
 
     const batchSizes = upstream.stats.batchSizes.slice(statsBefore.batchSizes.length);
     const { rejected429 } = upstream.stats;

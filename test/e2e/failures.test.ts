@@ -581,6 +581,46 @@ describe('caller disconnects before its op is sent', () => {
   });
 });
 
+describe('read collapsing through the real process', () => {
+  it('never lets a caller without the key join a valid caller’s identical read', async () => {
+    await direct('app1', 'PUT', '/users/rc-private', { name: 'private', custom: { tag: 'rc' } });
+    upstream.executed.length = 0;
+    // Fired together: both wait in one window, where a credential-blind collapse would join them.
+    const [valid, stranger] = await Promise.all([
+      call(main, 'GET', '/users/rc-private'),
+      call(main, 'GET', '/users/rc-private', { auth: 'Bearer not-the-key' }),
+    ]);
+    expect(valid.status, valid.text).toBe(200);
+    expect(valid.body).toMatchObject({ id: 'rc-private', name: 'private', custom: { tag: 'rc' } });
+    expect(stranger.status, stranger.text).toBe(401);
+    expect(stranger.text).not.toContain('private');
+    // Only the valid caller's read ran; the stranger's call was refused by the upstream as a whole.
+    expect(upstream.executed.map((e) => [e.method, e.path, e.credential])).toEqual([
+      ['GET', '/users/rc-private', AUTH.app1],
+    ]);
+    expect(upstream.stats.unauthorized).toBe(1);
+  });
+
+  it('does not let a read that arrives after a write join a read from before it', async () => {
+    await direct('app1', 'PUT', '/users/rc-moving', { name: 'before' });
+    upstream.executed.length = 0;
+    const first = call(slow, 'GET', '/users/rc-moving');
+    await until('the first read queued', async () => (await queuedOps(slow, 'app1')) === 1);
+    const write = call(slow, 'PUT', '/users/rc-moving', { body: { name: 'after' } });
+    await until('the write queued', async () => (await queuedOps(slow, 'app1')) === 2);
+    const second = call(slow, 'GET', '/users/rc-moving');
+    const [r1, w, r2] = await Promise.all([first, write, second]);
+    expect(r1.body, r1.text).toMatchObject({ id: 'rc-moving', name: 'before' });
+    expect([w.status, w.body]).toEqual([200, {}]);
+    expect(r2.body, r2.text).toMatchObject({ id: 'rc-moving', name: 'after' });
+    expect(upstream.executed.map((e) => `${e.method} ${e.path}`)).toEqual([
+      'GET /users/rc-moving',
+      'PUT /users/rc-moving',
+      'GET /users/rc-moving',
+    ]);
+  });
+});
+
 describe('SIGTERM', () => {
   it('stops accepting, answers every in-flight and queued call, then exits 0 within the grace period', async () => {
     const grace = 5000;

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type FakeUpstream, signAppToken, startFakeUpstream } from './index.js';
+import { type FakeCall, type FakeUpstream, signAppToken, startFakeUpstream } from './index.js';
 
 const APP = 'app1';
 const SECRET = 'sk_test_app1';
@@ -517,10 +517,49 @@ describe('fake upstream rate limits', () => {
     expect(status).toBe(429);
   });
 
+  it('applies new limits from setLimits on, with fresh buckets', async () => {
+    const ops = [[1, 'GET', '/users']];
+    fake.setLimits({});
+    for (let i = 0; i < 3; i++) expect((await batch(fake, ops)).status).toBe(200);
+    fake.setLimits({ batch: { ratePerSec: 1, burst: 1 } });
+    expect((await batch(fake, ops)).status).toBe(200);
+    expect((await batch(fake, ops)).status).toBe(429);
+  });
+
   it('counts arrivals that fail auth against the bucket', async () => {
     const bad = await batch(fake, [[1, 'GET', '/users']], { authorization: 'Bearer nope' });
     expect(bad.status).toBe(401);
     expect((await batch(fake, [[1, 'GET', '/users']])).status).toBe(200);
     expect((await batch(fake, [[1, 'GET', '/users']])).status).toBe(429);
+  });
+});
+
+describe('request log', () => {
+  it('reports every answered call once, with the ops of an executed batch', async () => {
+    const calls: FakeCall[] = [];
+    const logged = await startFakeUpstream({
+      apps: { [APP]: SECRET },
+      seed: 7,
+      onCall: (c) => calls.push(c),
+    });
+    try {
+      const ops = [
+        [1, 'GET', '/users/a'],
+        [2, 'PUT', '/users/b', { name: 'B' }],
+      ];
+      expect((await batch(logged, ops)).status).toBe(200);
+      expect((await call(logged, 'GET', `/v1/${APP}/users/zz?x=1`)).status).toBe(404);
+      expect((await batch(logged, [], { authorization: 'Bearer nope' })).status).toBe(401);
+      // 'finish' fires after the client has its answer; the third answer's event may still be queued.
+      await vi.waitFor(() => expect(calls).toHaveLength(3));
+      expect(calls.map(({ ms: _, ...c }) => c)).toEqual([
+        { callId: 1, method: 'POST', target: `/v1/${APP}/batch`, status: 200, ops: 2 },
+        { callId: 2, method: 'GET', target: `/v1/${APP}/users/zz?x=1`, status: 404 },
+        { callId: 3, method: 'POST', target: `/v1/${APP}/batch`, status: 401 },
+      ]);
+      for (const c of calls) expect(c.ms).toBeGreaterThanOrEqual(0);
+    } finally {
+      await logged.close();
+    }
   });
 });

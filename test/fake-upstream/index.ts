@@ -26,6 +26,20 @@ export interface FakeUpstreamOptions {
   seed?: number;
   port?: number;
   host?: string;
+  /** Called once per HTTP call when its answer has been written (for a request log). */
+  onCall?: (call: FakeCall) => void;
+}
+
+/** One HTTP call the fake answered, as a request log shows it. */
+export interface FakeCall {
+  callId: number;
+  method: string;
+  /** The request target as received (path and query). */
+  target: string;
+  status: number;
+  /** Operations in a batch call that was executed; undefined for single calls and refused batches. */
+  ops?: number;
+  ms: number;
 }
 
 /** One per operation that reached the resource router (batched or single), whatever its status. */
@@ -71,8 +85,10 @@ export interface FakeUpstream {
   executed: ExecutedOp[];
   stats: FakeUpstreamStats;
   faults: FaultPlan;
-  /** Clears data, executed, stats, limiter state, counters and the fault plan (same objects). */
+  /** Clears data, executed, stats, counters and the fault plan (same objects); the limits as started. */
   reset(): void;
+  /** Replaces the rate limits from now on (fresh buckets; undefined = unlimited). */
+  setLimits(limits: { batch?: BucketLimit; rest?: BucketLimit }): void;
   close(): Promise<void>;
 }
 
@@ -125,6 +141,8 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
   const timers = new Set<NodeJS.Timeout>();
   let callCounter = 0;
   let execCounter = 0;
+  // Op count of each executed batch call, read by the request log when the answer is written.
+  const batchOps = new WeakMap<ServerResponse, number>();
 
   const fake: FakeUpstream = {
     url: '',
@@ -140,10 +158,13 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
       faultsApplied: 0,
     },
     faults: { queue: [] },
+    setLimits(limits) {
+      limiters.batch = limits.batch ? new Gcra(limits.batch) : undefined;
+      limiters.rest = limits.rest ? new Gcra(limits.rest) : undefined;
+    },
     reset() {
       store.reset();
-      limiters.batch?.clear();
-      limiters.rest?.clear();
+      fake.setLimits(opts.limits ?? {});
       fake.executed.length = 0;
       Object.assign(fake.stats, { batchCalls: 0, singleCalls: 0, unauthorized: 0, faultsApplied: 0 });
       fake.stats.rejected429.batch = 0;
@@ -393,6 +414,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
     }
     await serve(res, fault, () => {
       fake.stats.batchSizes.push(ops.length);
+      batchOps.set(res, ops.length);
       // Documented: operations may execute in any order. The fake makes sure they do.
       const results = shuffled(ops as Op[], orderRandom).map((op) => runOp(op, ctx));
       const out: unknown[] = shuffled(results, orderRandom);
@@ -406,6 +428,20 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
     const arrival = performance.now();
     const callId = ++callCounter;
     const method = req.method ?? 'GET';
+    const onCall = opts.onCall;
+    if (onCall) {
+      res.once('finish', () => {
+        const ops = batchOps.get(res);
+        onCall({
+          callId,
+          method,
+          target: req.url ?? '/',
+          status: res.statusCode,
+          ...(ops === undefined ? {} : { ops }),
+          ms: performance.now() - arrival,
+        });
+      });
+    }
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://fake-upstream');

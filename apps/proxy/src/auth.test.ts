@@ -73,6 +73,40 @@ describe('app-token auth', () => {
   });
 });
 
+describe('app-token auth cache', () => {
+  it('remembers a verified token only for its own app and its own secret', async () => {
+    const keys = new Map([
+      ['app1', SECRET],
+      ['app2', 'sk_test_other_app'],
+    ]);
+    const auth = appTokenAuth({ get: (appId) => keys.get(appId), close: () => {} });
+    const t = `Bearer ${await token({ iss: 'app1', tokenType: 'app' })}`;
+    expect(await auth.credentialOf('app1', t)).toBe('app-token:app1');
+    expect(await auth.credentialOf('app1', t)).toBe('app-token:app1'); // from the cache
+    const otherApp = await auth.credentialOf('app2', t);
+    expect(otherApp).toBeInstanceOf(ProxyError);
+    expect((otherApp as ProxyError).status).toBe(401);
+    keys.set('app1', 'sk_test_rotated');
+    const rotated = await auth.credentialOf('app1', t);
+    expect(rotated).toBeInstanceOf(ProxyError);
+    expect((rotated as ProxyError).status).toBe(401);
+  });
+
+  it('stops accepting a cached token once it expires', async () => {
+    let nowMs = Date.UTC(2030, 0, 1);
+    const auth = appTokenAuth(secrets, () => nowMs);
+    const expSec = nowMs / 1000 + 30;
+    const t = `Bearer ${await token({ iss: 'app1', tokenType: 'app' }, SECRET, expSec)}`;
+    expect(await auth.credentialOf('app1', t)).toBe('app-token:app1');
+    nowMs += 29_000;
+    expect(await auth.credentialOf('app1', t)).toBe('app-token:app1');
+    nowMs += 2_000;
+    const expired = await auth.credentialOf('app1', t);
+    expect(expired).toBeInstanceOf(ProxyError);
+    expect((expired as ProxyError).message).toBe('the token has expired');
+  });
+});
+
 describe('passthrough auth', () => {
   it('uses the exact Authorization value', async () => {
     expect(await passthroughAuth.credentialOf('a', 'Bearer x')).toBe('Bearer x');

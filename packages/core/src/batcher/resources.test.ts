@@ -67,4 +67,31 @@ describe('ResourceIndex', () => {
     index.add(op('PUT', '/users/u1'));
     expect(index.hasLaterWrite(a)).toBe(true);
   });
+
+  it('sees a later write to a parent or a child of a read, not to a sibling or from before', () => {
+    const index = new ResourceIndex();
+    const before = op('PUT', '/conversations/c1');
+    const read = op('GET', '/conversations/c1/messages');
+    index.add(before);
+    index.add(read);
+    expect(index.hasLaterWrite(read)).toBe(false); // the earlier write does not count
+    index.add(op('PUT', '/conversations/c10'));
+    index.add(op('POST', '/conversations/c1/messagesx'));
+    expect(index.hasLaterWrite(read)).toBe(false); // siblings sharing a name prefix do not count
+    const parent = op('PUT', '/conversations/c1');
+    index.add(parent);
+    expect(index.hasLaterWrite(read)).toBe(true);
+    index.delete(parent);
+    expect(index.hasLaterWrite(read)).toBe(false);
+    index.add(op('POST', '/conversations/c1/messages/m1'));
+    expect(index.hasLaterWrite(read)).toBe(true);
+  });
+
+  it('sees a later write to the root of a read path', () => {
+    const index = new ResourceIndex();
+    const read = op('GET', '/users/u1');
+    index.add(read);
+    index.add(op('POST', '/users'));
+    expect(index.hasLaterWrite(read)).toBe(true);
+  });
 });

@@ -19,11 +19,20 @@ class Upstream implements UpstreamTransport {
   readonly calls: Call[] = [];
   script: Array<(call: Call) => BufferedResponse | Error> = [];
   hold: Promise<void> | undefined;
+  #waiting: Array<{ count: number; resolve: () => void }> = [];
+
+  /** Resolves once the upstream has received `count` calls in all. */
+  received(count: number): Promise<void> {
+    if (this.calls.length >= count) return Promise.resolve();
+    return new Promise((resolve) => this.#waiting.push({ count, resolve }));
+  }
 
   async call(request: UpstreamRequest, authorization: string | undefined): Promise<BufferedResponse> {
     const ops = request.path.endsWith('/batch') ? (JSON.parse(request.body ?? '[]') as RawOp[]) : [];
     const call = { request, authorization, ops };
     this.calls.push(call);
+    for (const w of this.#waiting.filter((x) => this.calls.length >= x.count)) w.resolve();
+    this.#waiting = this.#waiting.filter((x) => this.calls.length < x.count);
     if (this.hold) await this.hold;
     const scripted = this.script.shift();
     if (scripted) {
@@ -32,9 +41,13 @@ class Upstream implements UpstreamTransport {
       return out;
     }
     if (!request.path.endsWith('/batch')) {
-      return json(200, { single: true, method: request.method, path: request.path });
+      return json(200, { single: true, method: request.method, path: request.path, auth: authorization });
     }
-    const results = ops.map(([seq, method, path, payload]) => [seq, 200, { method, path, payload }]);
+    const results = ops.map(([seq, method, path, payload]) => [
+      seq,
+      200,
+      { method, path, payload, auth: authorization },
+    ]);
     results.reverse();
     return json(200, results);
   }
@@ -80,9 +93,22 @@ function setup(overrides: Partial<SchedulerOptions> = {}) {
   return { upstream, scheduler, submit };
 }
 
-function body(answer: Answer): unknown {
+function body(answer: Answer | undefined): unknown {
+  if (answer === undefined) throw new Error('expected an answer');
   if (answer.kind !== 'result') throw new Error(`expected a result, got ${answer.error.code}`);
   return JSON.parse(answer.body);
+}
+
+/** What a caller got, exactly: status and parsed body, or the error code. */
+function outcome(answer: Answer | undefined): unknown {
+  if (answer === undefined) return undefined;
+  if (answer.kind === 'error') return { error: answer.error.code, status: answer.error.status };
+  return { status: answer.status, body: JSON.parse(answer.body) };
+}
+
+/** The echo the in-memory upstream gives a batched op of `path` under `auth`. */
+function echoed(path: string, auth = 'key-a', method = 'GET', payload: unknown = {}) {
+  return { status: 200, body: { method, path, payload, auth } };
 }
 
 describe('Scheduler', () => {
@@ -132,11 +158,15 @@ describe('Scheduler', () => {
     upstream.script.push((call) =>
       json(
         200,
-        call.ops.filter(([seq]) => seq !== 1).map(([seq]) => [seq, 200, { seq }]),
+        call.ops.filter(([seq]) => seq !== 1).map(([seq, , path]) => [seq, 200, { path }]),
       ),
     );
     const answers = await Promise.all([0, 1, 2].map((i) => submit(op('GET', `/users/u${i}`))));
-    expect(answers.map((a) => (a.kind === 'result' ? a.status : a.error.status))).toEqual([200, 502, 200]);
+    expect(answers.map(outcome)).toEqual([
+      { status: 200, body: { path: '/users/u0' } },
+      { error: 'PROXY_UPSTREAM_BAD_RESPONSE', status: 502 },
+      { status: 200, body: { path: '/users/u2' } },
+    ]);
   });
 
   it('answers 502 to ops whose sequence number comes back twice', async () => {
@@ -149,15 +179,18 @@ describe('Scheduler', () => {
       ]),
     );
     const [a, b] = await Promise.all([submit(op('GET', '/users/a')), submit(op('GET', '/users/b'))]);
-    expect(a?.kind === 'error' && a.error.code).toBe('PROXY_UPSTREAM_BAD_RESPONSE');
-    expect(b?.kind === 'result' && b.status).toBe(201);
+    expect(outcome(a)).toEqual({ error: 'PROXY_UPSTREAM_BAD_RESPONSE', status: 502 });
+    expect(outcome(b)).toEqual({ status: 201, body: { ok: true } });
   });
 
   it('answers 502 to every op when the batch answer is not JSON', async () => {
     const { upstream, submit } = setup();
     upstream.script.push(() => ({ status: 200, headers: {}, body: '<html>' }));
     const answers = await Promise.all([submit(op('GET', '/users/a')), submit(op('PUT', '/users/b', {}))]);
-    expect(answers.map((a) => a.kind === 'error' && a.error.status)).toEqual([502, 502]);
+    expect(answers.map(outcome)).toEqual([
+      { error: 'PROXY_UPSTREAM_BAD_RESPONSE', status: 502 },
+      { error: 'PROXY_UPSTREAM_BAD_RESPONSE', status: 502 },
+    ]);
   });
 
   it('gives every op the upstream 401 when the shared credential is refused', async () => {
@@ -179,7 +212,10 @@ describe('Scheduler', () => {
       submit(op('POST', '/conversations/c/messages', [{ text: 'x' }])),
       submit(op('GET', '/users/b')),
     ]);
-    expect(answers.every((a) => a.kind === 'result' && a.status === 200)).toBe(true);
+    expect(answers.map(outcome)).toEqual([
+      echoed('/conversations/c/messages', 'key-a', 'POST', [{ text: 'x' }]),
+      echoed('/users/b'),
+    ]);
     expect(upstream.calls).toHaveLength(2);
     expect(performance.now() - started).toBeGreaterThanOrEqual(50);
     expect(answers[0]?.timing?.attempts).toBe(1);
@@ -192,8 +228,8 @@ describe('Scheduler', () => {
       submit(op('GET', '/users/a')),
       submit(op('POST', '/conversations/c/messages', [])),
     ]);
-    expect(get?.kind === 'result' && get.status).toBe(200);
-    expect(post?.kind === 'error' && post.error.status).toBe(502);
+    expect(outcome(get)).toEqual(echoed('/users/a'));
+    expect(outcome(post)).toEqual({ error: 'PROXY_UPSTREAM_UNAVAILABLE', status: 502 });
     const posts = upstream.calls.flatMap((c) => c.ops).filter((o) => o[1] === 'POST');
     expect(posts).toHaveLength(1);
   });
@@ -230,7 +266,11 @@ describe('Scheduler', () => {
   it('refuses with 429 beyond the queue bound without losing the queued ops', async () => {
     const { submit } = setup({ queueMaxOps: 2, windowMs: 20 });
     const answers = await Promise.all([1, 2, 3].map((i) => submit(op('GET', `/users/u${i}`))));
-    expect(answers.map((a) => (a.kind === 'result' ? a.status : a.error.status))).toEqual([200, 200, 429]);
+    expect(answers.map(outcome)).toEqual([
+      echoed('/users/u1'),
+      echoed('/users/u2'),
+      { error: 'PROXY_QUEUE_FULL', status: 429 },
+    ]);
   });
 
   it('never sends an op whose caller went away while it was queued', async () => {
@@ -298,6 +338,87 @@ describe('Scheduler', () => {
     expect(upstream.calls.slice(1).map((c) => [c.request.method, c.request.path])).toEqual([
       ['GET', '/v1/app/users/c'],
       ['PUT', '/v1/app/users/d'],
+    ]);
+  });
+
+  it('never collapses identical reads of two credentials: each runs under its own key', async () => {
+    const { upstream, submit } = setup();
+    const [a, b] = await Promise.all([
+      submit(op('GET', '/users/same'), 'key-a'),
+      submit(op('GET', '/users/same'), 'key-b'),
+    ]);
+    expect(outcome(a)).toEqual(echoed('/users/same', 'key-a'));
+    expect(outcome(b)).toEqual(echoed('/users/same', 'key-b'));
+    expect(upstream.calls.map((c) => [c.authorization, c.ops.map((o) => o[2])]).sort()).toEqual([
+      ['key-a', ['/users/same']],
+      ['key-b', ['/users/same']],
+    ]);
+  });
+
+  it('collapses identical reads of one credential and answers each caller the one result', async () => {
+    const { upstream, submit } = setup();
+    const answers = await Promise.all([1, 2, 3].map(() => submit(op('GET', '/users/same'))));
+    expect(upstream.calls.map((c) => c.ops.length)).toEqual([1]);
+    expect(answers.map(outcome)).toEqual([1, 2, 3].map(() => echoed('/users/same')));
+  });
+
+  it('re-sends a single-lane call the upstream answered 429 and gives its caller the result', async () => {
+    const { upstream, submit } = setup({
+      batchLimit: { ratePerSec: 0.1, burst: 1 },
+      restLimit: { ratePerSec: 1000, burst: 100 },
+    });
+    // The first call takes the only batch token; the next goes on the single lane.
+    expect(outcome(await submit(op('GET', '/users/a')))).toEqual(echoed('/users/a'));
+    upstream.script.push(() => json(429, { error: 'slow down' }, { 'retry-after': '0.05' }));
+    const answer = await submit(op('GET', '/users/b'));
+    expect(outcome(answer)).toEqual({
+      status: 200,
+      body: { single: true, method: 'GET', path: '/v1/app/users/b', auth: 'key-a' },
+    });
+    expect(answer.timing).toMatchObject({ lane: 'single', attempts: 1 });
+    expect(upstream.calls.map((c) => c.request.path)).toEqual([
+      '/v1/app/batch',
+      '/v1/app/users/b',
+      '/v1/app/users/b',
+    ]);
+  });
+
+  it('does not let a read that follows a write to its parent join a read from before the write', async () => {
+    const { upstream, submit } = setup();
+    const answers = await Promise.all([
+      submit(op('GET', '/conversations/c1/messages')),
+      submit(op('DELETE', '/conversations/c1')),
+      submit(op('GET', '/conversations/c1/messages')),
+    ]);
+    expect(upstream.calls.map((c) => c.ops.map((o) => [o[1], o[2]]))).toEqual([
+      [['GET', '/conversations/c1/messages']],
+      [['DELETE', '/conversations/c1']],
+      [['GET', '/conversations/c1/messages']],
+    ]);
+    expect(answers.map(outcome)).toEqual([
+      echoed('/conversations/c1/messages'),
+      echoed('/conversations/c1', 'key-a', 'DELETE'),
+      echoed('/conversations/c1/messages'),
+    ]);
+  });
+
+  it('puts an op the upstream answered 429 back ahead of ops that arrived after it', async () => {
+    const { upstream, submit } = setup({ maxOps: 1, batchLimit: { ratePerSec: 1000, burst: 1 } });
+    let release: () => void = () => {};
+    upstream.hold = new Promise((resolve) => {
+      release = resolve;
+    });
+    upstream.script.push(() => json(429, {}, { 'retry-after': '0.05' }));
+    const a = submit(op('GET', '/users/a'));
+    await upstream.received(1);
+    // A is in flight and holds the only token: B queues behind it.
+    const b = submit(op('GET', '/users/b'));
+    release();
+    expect((await Promise.all([a, b])).map(outcome)).toEqual([echoed('/users/a'), echoed('/users/b')]);
+    expect(upstream.calls.map((c) => c.ops.map((o) => o[2]))).toEqual([
+      ['/users/a'],
+      ['/users/a'],
+      ['/users/b'],
     ]);
   });
 

@@ -1,0 +1,598 @@
+// A fake Microsoft Graph upstream on loopback for tests and benchmarks: JSON batching
+// (`POST /{v1.0|beta}/$batch`) with the documented rules, single calls, bearer tokens per tenant,
+// in-memory users/messages/groups, a hidden per-tenant throttling limit that can change at runtime
+// (per-request 429s inside a 200 batch, whole-call 429s), and injectable faults.
+
+import { randomInt } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { type BucketLimit, Gcra } from '../fake-upstream/gcra.js';
+import { mulberry32, shuffled } from '../fake-upstream/prng.js';
+import { type BatchRequest, executionOrder, parseBatch } from './batch.js';
+import {
+  type BatchResponse,
+  corruptResponses,
+  type FaultFields,
+  type FaultPlan,
+  takeFault,
+} from './faults.js';
+import { type ExecContext, type GraphResult, GraphStore, graphError, type TenantSeed } from './store.js';
+
+export type { BucketLimit } from '../fake-upstream/gcra.js';
+export { MAX_BATCH_REQUESTS } from './batch.js';
+export type { Fault, FaultPlan, FaultTarget } from './faults.js';
+export type { TenantSeed, UserSeed } from './store.js';
+
+export const VERSIONS = ['v1.0', 'beta'] as const;
+
+export interface TenantConfig extends TenantSeed {
+  /** Accepted bearer tokens -> the user id the token acts for (`/me`), or null for an app-only token. */
+  tokens: Record<string, string | null>;
+}
+
+/**
+ * The hidden throttling limit of one tenant. `requests` counts every request: a single call is one,
+ * each request inside a batch is one. `batchCalls` counts `$batch` HTTP calls. Undefined = unlimited.
+ */
+export interface GraphLimits {
+  requests?: BucketLimit;
+  batchCalls?: BucketLimit;
+}
+
+export interface FakeGraphOptions {
+  tenants: Record<string, TenantConfig>;
+  /** The limit every tenant starts with. */
+  limits?: GraphLimits;
+  /** Added to every answer (ms), after the work is done. Default 0. */
+  latencyMs?: number | (() => number);
+  /** Seed of the PRNG behind execution/response order and random faults. Default: random. */
+  seed?: number;
+  port?: number;
+  host?: string;
+  /** Called once per HTTP call when its answer has been written. */
+  onCall?: (call: FakeGraphCall) => void;
+}
+
+export interface FakeGraphCall {
+  callId: number;
+  method: string;
+  target: string;
+  status: number;
+  /** Requests in a `$batch` call that was executed. */
+  requests?: number;
+  ms: number;
+}
+
+/** One per request that reached the resources (batched or single), whatever its status. */
+export interface ExecutedRequest {
+  tenant: string;
+  version: string;
+  method: string;
+  /** As sent: relative to the version, with its query. */
+  url: string;
+  /** Path only, normalised to start with `/`. */
+  path: string;
+  query: Record<string, string>;
+  /** The request's own headers, lower-case names (batch: the op's `headers`; single: the call's). */
+  headers: Record<string, string>;
+  body: unknown;
+  status: number;
+  /** The exact Authorization header of the HTTP call. */
+  credential: string;
+  via: 'batch' | 'single';
+  callId: number;
+  /** The request's `id` inside its batch. */
+  requestId?: string;
+  /** A global counter, increasing in execution order. */
+  executedAt: number;
+}
+
+export interface FakeGraphStats {
+  /** Authorized calls (including those then refused with 429 or 400). */
+  batchCalls: number;
+  singleCalls: number;
+  throttled: {
+    /** `$batch` calls refused whole (batch-call limit). */
+    batchCall: number;
+    /** Single calls refused (request limit). */
+    singleCall: number;
+    /** Requests inside a 200 batch answered 429 (request limit); never executed. */
+    inBatch: number;
+  };
+  /** Requests answered 424 because one they depend on failed. */
+  failedDependency: number;
+  unauthorized: number;
+  /** Request count of every `$batch` call that was executed. */
+  batchSizes: number[];
+  /** performance.now() (ms) of what the limiter let in: batch calls, and requests (single or in a batch). */
+  arrivals: { batchCalls: number[]; requests: number[] };
+  faultsApplied: number;
+}
+
+export interface FakeGraph {
+  url: string;
+  seed: number;
+  executed: ExecutedRequest[];
+  stats: FakeGraphStats;
+  faults: FaultPlan;
+  /** Resources, executed, stats, counters, faults and limits back to how they started. */
+  reset(): void;
+  /**
+   * Changes the hidden limit from now on, for one tenant or (no tenant) for all of them. Buckets start
+   * fresh, so the first calls after a change may use a full burst.
+   */
+  setLimit(limits: GraphLimits, tenant?: string): void;
+  close(): Promise<void>;
+}
+
+const BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+const JSON_TYPE = 'application/json';
+
+interface Limiters {
+  requests: Gcra | undefined;
+  batchCalls: Gcra | undefined;
+}
+
+function makeLimiters(limits: GraphLimits | undefined): Limiters {
+  return {
+    requests: limits?.requests ? new Gcra(limits.requests) : undefined,
+    batchCalls: limits?.batchCalls ? new Gcra(limits.batchCalls) : undefined,
+  };
+}
+
+function isJsonType(value: string | undefined): boolean {
+  return value?.split(';')[0]?.trim().toLowerCase() === JSON_TYPE;
+}
+
+function readBody(req: IncomingMessage): Promise<{ buf: Buffer; tooLarge: boolean }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= BODY_LIMIT_BYTES) chunks.push(chunk);
+    });
+    req.on('end', () => resolve({ buf: Buffer.concat(chunks), tooLarge: size > BODY_LIMIT_BYTES }));
+    req.on('error', () => {});
+  });
+}
+
+/** Graph's throttling answer (learn.microsoft.com/graph/throttling, "Sample response"). */
+function throttled(waitMs: number): GraphResult {
+  const retryAfter = String(Math.max(1, Math.ceil(waitMs / 1000)));
+  return {
+    status: 429,
+    headers: { 'Content-Type': JSON_TYPE, 'Retry-After': retryAfter },
+    body: {
+      error: {
+        code: 'TooManyRequests',
+        message: 'Please retry again later.',
+        innerError: { code: '429', message: 'Please retry after', status: '429' },
+      },
+    },
+  };
+}
+
+function lowerKeys(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
+/** Splits a request url relative to the version into path and query; undefined when it is absolute. */
+function splitUrl(url: string): { path: string; query: URLSearchParams } | undefined {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(url) || url.startsWith('//')) return undefined;
+  const q = url.indexOf('?');
+  const rawPath = q === -1 ? url : url.slice(0, q);
+  return {
+    path: rawPath.startsWith('/') ? rawPath : `/${rawPath}`,
+    query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)),
+  };
+}
+
+export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph> {
+  const seed = opts.seed ?? randomInt(2 ** 31);
+  let orderRandom = mulberry32(seed);
+  let faultRandom = mulberry32(seed ^ 0x5bd1e995);
+  const tokens = new Map<string, { tenant: string; me: string | null }>();
+  const seeds: Record<string, TenantSeed> = {};
+  for (const [tenant, config] of Object.entries(opts.tenants)) {
+    const users = { ...config.users };
+    for (const [token, me] of Object.entries(config.tokens)) {
+      tokens.set(token, { tenant, me });
+      if (me !== null && !users[me]) users[me] = {};
+    }
+    seeds[tenant] = { users, ...(config.groups ? { groups: config.groups } : {}) };
+  }
+  const store = new GraphStore(seeds);
+  let defaultLimiters = makeLimiters(opts.limits);
+  const tenantLimiters = new Map<string, Limiters>();
+  const limitersOf = (tenant: string) => tenantLimiters.get(tenant) ?? defaultLimiters;
+  const timers = new Set<NodeJS.Timeout>();
+  let callCounter = 0;
+  let execCounter = 0;
+  let answerCounter = 0;
+  const batchSizeOf = new WeakMap<ServerResponse, number>();
+
+  const emptyStats = (): FakeGraphStats => ({
+    batchCalls: 0,
+    singleCalls: 0,
+    throttled: { batchCall: 0, singleCall: 0, inBatch: 0 },
+    failedDependency: 0,
+    unauthorized: 0,
+    batchSizes: [],
+    arrivals: { batchCalls: [], requests: [] },
+    faultsApplied: 0,
+  });
+
+  const fake: FakeGraph = {
+    url: '',
+    seed,
+    executed: [],
+    stats: emptyStats(),
+    faults: { queue: [] },
+    setLimit(limits, tenant) {
+      if (tenant === undefined) {
+        defaultLimiters = makeLimiters(limits);
+        tenantLimiters.clear();
+      } else {
+        tenantLimiters.set(tenant, makeLimiters(limits));
+      }
+    },
+    reset() {
+      store.reset();
+      fake.setLimit(opts.limits ?? {});
+      fake.executed.length = 0;
+      // Same object, so a test holding `fake.stats` keeps seeing the live numbers.
+      Object.assign(fake.stats, emptyStats());
+      fake.faults.queue.length = 0;
+      fake.faults.always = undefined;
+      fake.faults.random = undefined;
+      callCounter = 0;
+      execCounter = 0;
+      answerCounter = 0;
+      orderRandom = mulberry32(seed);
+      faultRandom = mulberry32(seed ^ 0x5bd1e995);
+    },
+    close: () => Promise.resolve(),
+  };
+
+  const latency = (): number =>
+    typeof opts.latencyMs === 'function' ? opts.latencyMs() : (opts.latencyMs ?? 0);
+
+  const sleep = (ms: number | undefined): Promise<void> =>
+    !ms || ms <= 0
+      ? Promise.resolve()
+      : new Promise((resolve) => {
+          const t = setTimeout(() => {
+            timers.delete(t);
+            resolve();
+          }, ms);
+          timers.add(t);
+        });
+
+  const write = (res: ServerResponse, result: GraphResult) => {
+    if (res.destroyed) return;
+    const payload = result.body === undefined ? '' : JSON.stringify(result.body);
+    res.writeHead(result.status, {
+      ...result.headers,
+      'request-id': `fake-request-${++answerCounter}`,
+      'content-length': String(Buffer.byteLength(payload)),
+    });
+    res.end(payload);
+  };
+
+  const reply = (res: ServerResponse, result: GraphResult): void => {
+    const wait = latency();
+    if (wait > 0) void sleep(wait).then(() => write(res, result));
+    else write(res, result);
+  };
+
+  const replyFault = (res: ServerResponse, fault: FaultFields): void => {
+    const status = fault.status ?? 500;
+    const headers: Record<string, string> = { 'Content-Type': JSON_TYPE };
+    if (fault.retryAfterSec !== undefined) headers['Retry-After'] = String(fault.retryAfterSec);
+    reply(res, {
+      status,
+      headers,
+      body: fault.body ?? { error: { code: 'InjectedFault', message: `injected ${status}` } },
+    });
+  };
+
+  /** Applies the fault around `execute` (which records what it runs) and answers. */
+  const serve = async (res: ServerResponse, fault: FaultFields | undefined, execute: () => GraphResult) => {
+    if (fault?.reset === 'before-execute') {
+      await sleep(fault.delayMs);
+      res.socket?.destroy();
+      return;
+    }
+    if (fault?.status !== undefined && !fault.afterExecute) {
+      await sleep(fault.delayMs);
+      return replyFault(res, fault);
+    }
+    if (fault?.delayBeforeExecute) await sleep(fault.delayMs);
+    const result = execute();
+    if (fault && !fault.delayBeforeExecute) await sleep(fault.delayMs);
+    if (fault?.reset === 'after-execute') {
+      res.socket?.destroy();
+      return;
+    }
+    if (fault?.status !== undefined) return replyFault(res, fault);
+    if (fault?.notJson) {
+      await sleep(latency());
+      if (res.destroyed) return;
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<html><body>upstream hiccup</body></html>');
+      return;
+    }
+    if (fault?.truncateBody) {
+      await sleep(latency());
+      const full = Buffer.from(JSON.stringify(result.body ?? {}));
+      if (res.destroyed) return;
+      res.writeHead(result.status, { ...result.headers, 'content-length': String(full.length) });
+      res.write(full.subarray(0, Math.floor(full.length / 2)), () => res.socket?.destroy());
+      return;
+    }
+    reply(res, result);
+  };
+
+  interface CallCtx {
+    tenant: string;
+    version: string;
+    me: string | null;
+    credential: string;
+    callId: number;
+  }
+
+  const execContext = (c: CallCtx): ExecContext => ({
+    tenant: c.tenant,
+    version: c.version,
+    me: c.me,
+    baseUrl: fake.url,
+  });
+
+  const runOne = (
+    c: CallCtx,
+    via: 'batch' | 'single',
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    body: unknown,
+    requestId?: string,
+  ): GraphResult => {
+    const split = splitUrl(url);
+    if (!split)
+      return graphError(400, 'BadRequest', 'Invalid request URL: it must be relative to the version.');
+    const result = store.execute(execContext(c), {
+      method,
+      path: split.path,
+      query: split.query,
+      headers,
+      body,
+    });
+    fake.executed.push({
+      tenant: c.tenant,
+      version: c.version,
+      method,
+      url,
+      path: split.path,
+      query: Object.fromEntries(split.query),
+      headers,
+      body,
+      status: result.status,
+      credential: c.credential,
+      via,
+      callId: c.callId,
+      ...(requestId === undefined ? {} : { requestId }),
+      executedAt: ++execCounter,
+    });
+    return result;
+  };
+
+  const handleSingle = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    c: CallCtx,
+    method: string,
+    url: string,
+    fault: FaultFields | undefined,
+  ) => {
+    const { buf, tooLarge } = await readBody(req);
+    if (tooLarge)
+      return reply(res, graphError(413, 'RequestEntityTooLarge', 'The request body is too large.'));
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (typeof v === 'string' && k !== 'authorization') headers[k] = v;
+    }
+    let body: unknown;
+    if (buf.length > 0 && method !== 'GET') {
+      if (isJsonType(headers['content-type'])) {
+        try {
+          body = JSON.parse(buf.toString('utf8'));
+        } catch {
+          return reply(
+            res,
+            graphError(
+              400,
+              'BadRequest',
+              'Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.',
+            ),
+          );
+        }
+      } else {
+        body = buf;
+      }
+    }
+    await serve(res, fault, () => runOne(c, 'single', method, url, headers, body));
+  };
+
+  /** Runs the requests of a parsed batch in the service's order and builds the 200 answer. */
+  const runBatch = (c: CallCtx, requests: BatchRequest[], order: number[]): BatchResponse[] => {
+    const now = performance.now();
+    const statuses = new Map<number, number>();
+    const responses: BatchResponse[] = [];
+    const limiter = limitersOf(c.tenant).requests;
+    for (const index of order) {
+      const r = requests[index] as BatchRequest;
+      const failed = r.dependsOn.find((d) => (statuses.get(d) ?? 0) >= 400);
+      let result: GraphResult;
+      if (failed !== undefined) {
+        fake.stats.failedDependency++;
+        result = graphError(
+          424,
+          'FailedDependency',
+          `The request depends on request '${requests[failed]?.id}', which failed.`,
+        );
+      } else {
+        const waitMs = limiter?.take(c.tenant, now) ?? 0;
+        if (waitMs > 0) {
+          fake.stats.throttled.inBatch++;
+          result = throttled(waitMs);
+        } else {
+          fake.stats.arrivals.requests.push(now);
+          const headers = lowerKeys(r.headers);
+          // Graph carries JSON bodies as JSON; another Content-Type carries the bytes base64url-encoded.
+          const body =
+            r.body !== undefined && !isJsonType(headers['content-type']) && typeof r.body === 'string'
+              ? Buffer.from(r.body, 'base64url')
+              : r.body;
+          result = runOne(c, 'batch', r.method, r.url, headers, body, r.id);
+        }
+      }
+      statuses.set(index, result.status);
+      responses.push({
+        id: r.id,
+        status: result.status,
+        headers: result.headers,
+        ...(result.body === undefined ? {} : { body: result.body }),
+      });
+    }
+    return responses;
+  };
+
+  const handleBatch = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    c: CallCtx,
+    fault: FaultFields | undefined,
+  ) => {
+    const { buf, tooLarge } = await readBody(req);
+    if (tooLarge)
+      return reply(res, graphError(413, 'RequestEntityTooLarge', 'The request body is too large.'));
+    if (!isJsonType(req.headers['content-type'])) {
+      return reply(res, graphError(415, 'UnsupportedMediaType', 'A $batch body must be application/json.'));
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(buf.toString('utf8'));
+    } catch {
+      return reply(res, graphError(400, 'BadRequest', 'Invalid batch payload format.'));
+    }
+    const parsed = parseBatch(payload);
+    if (!parsed.ok) return reply(res, graphError(400, 'BadRequest', parsed.message));
+    await serve(res, fault, () => {
+      fake.stats.batchSizes.push(parsed.requests.length);
+      batchSizeOf.set(res, parsed.requests.length);
+      const responses = runBatch(c, parsed.requests, executionOrder(parsed, orderRandom));
+      // Documented: responses may come in any order. The fake makes sure they do.
+      const out = shuffled(responses, orderRandom);
+      return {
+        status: 200,
+        headers: { 'Content-Type': JSON_TYPE },
+        body: { responses: fault ? corruptResponses(out, fault) : out },
+      };
+    });
+  };
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    // Arrival time: the limiter counts calls when their headers arrive.
+    const arrival = performance.now();
+    const callId = ++callCounter;
+    const method = (req.method ?? 'GET').toUpperCase();
+    const onCall = opts.onCall;
+    if (onCall) {
+      res.once('finish', () => {
+        const n = batchSizeOf.get(res);
+        onCall({
+          callId,
+          method,
+          target: req.url ?? '/',
+          status: res.statusCode,
+          ...(n === undefined ? {} : { requests: n }),
+          ms: performance.now() - arrival,
+        });
+      });
+    }
+    const target = req.url ?? '/';
+    const m = /^\/([^/?#]+)(\/[^?#]*)?(\?[^#]*)?/.exec(target);
+    const version = m?.[1] ?? '';
+    if (!m || !(VERSIONS as readonly string[]).includes(version)) {
+      req.resume();
+      return reply(res, graphError(400, 'BadRequest', `Invalid version: ${version}`));
+    }
+    const rest = `${m[2] ?? '/'}${m[3] ?? ''}`;
+    const isBatch = /^\/(\$|%24)batch\/?$/i.test(m[2] ?? '');
+
+    const credential = req.headers.authorization ?? '';
+    const token = /^Bearer (.+)$/i.exec(credential)?.[1];
+    const who = token === undefined ? undefined : tokens.get(token);
+    if (!who) {
+      fake.stats.unauthorized++;
+      req.resume();
+      return reply(
+        res,
+        graphError(
+          401,
+          'InvalidAuthenticationToken',
+          token === undefined ? 'Access token is empty.' : 'Access token validation failure.',
+        ),
+      );
+    }
+    const c: CallCtx = { tenant: who.tenant, version, me: who.me, credential, callId };
+    if (isBatch && method !== 'POST') {
+      req.resume();
+      return reply(res, graphError(405, 'BadRequest', 'A $batch call must be a POST.'));
+    }
+    const kind = isBatch ? 'batch' : 'single';
+    if (isBatch) fake.stats.batchCalls++;
+    else fake.stats.singleCalls++;
+
+    const limiters = limitersOf(who.tenant);
+    const waitMs = (isBatch ? limiters.batchCalls : limiters.requests)?.take(who.tenant, arrival) ?? 0;
+    if (waitMs > 0) {
+      if (isBatch) fake.stats.throttled.batchCall++;
+      else fake.stats.throttled.singleCall++;
+      req.resume();
+      return reply(res, throttled(waitMs));
+    }
+    if (isBatch) fake.stats.arrivals.batchCalls.push(arrival);
+    else fake.stats.arrivals.requests.push(arrival);
+
+    const fault = takeFault(fake.faults, kind, who.tenant, faultRandom);
+    if (fault) fake.stats.faultsApplied++;
+    const done = isBatch ? handleBatch(req, res, c, fault) : handleSingle(req, res, c, method, rest, fault);
+    done.catch((err: unknown) => {
+      if (!res.headersSent) write(res, graphError(500, 'FakeBug', String(err)));
+    });
+  };
+
+  const server = createServer({ noDelay: true }, onRequest);
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  fake.url = `http://${host}:${address.port}`;
+  fake.close = () =>
+    new Promise<void>((resolve) => {
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  return fake;
+}
