@@ -10,12 +10,16 @@ function op(seq: number): PendingOp {
     op: { method: 'GET', path: `/users/u${seq}`, query: {}, body: undefined, apiVersion: undefined },
     isWrite: false,
     readKey: undefined,
+    resource: `/users/u${seq}`,
     enqueuedAt: 0,
     deadline: 0,
     notBefore: 0,
+    batchCap: Number.POSITIVE_INFINITY,
     state: 'queued',
     attempts: 0,
     waiters: [],
+    parked: false,
+    dependents: [],
   };
 }
 
@@ -100,5 +104,18 @@ describe('GroupQueue', () => {
     q.requeue(back);
     expect(seqs(q)[0]).toBe(2400);
     expect(q.front()).toBe(back);
+  });
+
+  it('keeps a parked op out of the open list until it is unparked, in arrival order', () => {
+    const q = new GroupQueue('k');
+    const [a, b, c] = [0, 1, 2].map(op) as [PendingOp, PendingOp, PendingOp];
+    b.parked = true;
+    for (const o of [a, b, c]) q.push(o);
+    expect([...q.open()].map((o) => o.seq)).toEqual([0, 2]);
+    expect(seqs(q)).toEqual([0, 1, 2]);
+    a.state = 'done';
+    b.parked = false;
+    q.unpark(b);
+    expect([...q.open()].map((o) => o.seq)).toEqual([1, 2]);
   });
 });

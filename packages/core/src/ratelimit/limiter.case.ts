@@ -169,7 +169,8 @@ export function describeLimiterConformance(
       const { grant } = granted(await limiter.acquire(k, limit, 5_000));
       const settling = performance.now();
       const { reopenInMs } = await limiter.settle(k, limit, grant);
-      expectWithin(reopenInMs, 100 - (performance.now() - settling), 100);
+      // (A hair above 100: the TAT is an absolute time, so the subtraction rounds.)
+      expectWithin(reopenInMs, 100 - (performance.now() - settling), 100 + 1e-6);
     });
 
     it('charges calls that took no grant, into debt past the burst', async () => {
