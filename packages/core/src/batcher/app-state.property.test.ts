@@ -5,10 +5,11 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { pendingOp } from '../testing/pending-op.js';
 import { AppState } from './app-state.js';
-import { isWriteMethod, type PendingOp } from './op.js';
+import type { PendingOp } from './op.js';
 import { plan } from './planner.js';
-import { pathPrefixes, resourceOf } from './resources.js';
+import { pathPrefixes } from './resources.js';
 
 const PATHS = ['/users/u1', '/users/u1/', '/conversations/c1', '/conversations/c1/messages', '/users/u2'];
 
@@ -39,24 +40,15 @@ describe('AppState and the planner', () => {
           const queued = all.filter((o) => o.state === 'queued');
           const flying = all.filter((o) => o.state === 'inflight');
           if (step.kind === 'add') {
-            const op: PendingOp = {
+            const op = pendingOp({
               seq: seq++,
-              appId: 'app',
+              method: step.method,
+              path: step.path,
               credential: step.credential,
-              op: { method: step.method, path: step.path, query: {}, body: undefined, apiVersion: undefined },
-              isWrite: isWriteMethod(step.method),
-              readKey: undefined,
-              resource: resourceOf(step.path),
               enqueuedAt: seq,
               deadline: 1_000_000,
-              notBefore: 0,
-              batchCap: Number.POSITIVE_INFINITY,
-              state: 'queued',
-              attempts: 0,
-              waiters: [{ arrivedAt: seq, spanContext: undefined, resolve: () => {} }],
-              parked: false,
-              dependents: [],
-            };
+            });
+            op.waiters.push({ arrivedAt: seq, spanContext: undefined, resolve: () => {} });
             all.push(op);
             app.add(op);
           } else if (step.kind === 'leave') {

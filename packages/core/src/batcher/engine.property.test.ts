@@ -7,9 +7,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
-import { talkjs } from '../dialect/talkjs.js';
 import { ProxyError } from '../errors.js';
-import { MemoryLimiter } from '../ratelimit/memory.js';
+import { schedulerOptions } from '../testing/scheduler-options.js';
 import type { BufferedResponse } from '../upstream/client.js';
 import { ManualClock } from './clock.js';
 import { pathPrefixes } from './resources.js';
@@ -100,26 +99,21 @@ describe('engine properties on a manual clock', () => {
           const upstream = new FaultyUpstream(clock, random, faults);
           let answers = 0;
           let closed = 0;
-          const scheduler = new Scheduler({
-            dialect: talkjs,
-            limiter: new MemoryLimiter({ now: () => clock.now() }),
-            upstream,
-            upstreamId: 'prop',
-            windowMs: 2,
-            maxOps: 4,
-            maxWaitMs: 5_000,
-            queueMaxOps: 10_000,
-            batchLimit: restLane ? { ratePerSec: 50, burst: 1 } : { ratePerSec: 1_000, burst: 100 },
-            restLimit: restLane ? { ratePerSec: 200, burst: 2 } : undefined,
-            batchOpsSpendRest: false,
-            singleOpDirect: false,
-            maxAttempts: 3,
-            leaseMs: 1_000,
-            authorize: (_app, credential) => credential,
-            clock,
-            random,
-            observer: { onAnswer: () => answers++ },
-          });
+          const scheduler = new Scheduler(
+            schedulerOptions({
+              upstream,
+              windowMs: 2,
+              maxOps: 4,
+              maxWaitMs: 5_000,
+              batchLimit: restLane ? { ratePerSec: 50, burst: 1 } : { ratePerSec: 1_000, burst: 100 },
+              restLimit: restLane ? { ratePerSec: 200, burst: 2 } : undefined,
+              maxAttempts: 3,
+              leaseMs: 1_000,
+              clock,
+              random,
+              observer: { onAnswer: () => answers++ },
+            }),
+          );
 
           const arrival: Run[] = [];
           const settled: boolean[] = [];

@@ -1,26 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { pendingOp } from '../testing/pending-op.js';
 import { GroupQueue } from './group-queue.js';
 import type { PendingOp } from './op.js';
 
 function op(seq: number): PendingOp {
-  return {
-    seq,
-    appId: 'a',
-    credential: 'k',
-    op: { method: 'GET', path: `/users/u${seq}`, query: {}, body: undefined, apiVersion: undefined },
-    isWrite: false,
-    readKey: undefined,
-    resource: `/users/u${seq}`,
-    enqueuedAt: 0,
-    deadline: 0,
-    notBefore: 0,
-    batchCap: Number.POSITIVE_INFINITY,
-    state: 'queued',
-    attempts: 0,
-    waiters: [],
-    parked: false,
-    dependents: [],
-  };
+  return pendingOp({ seq, method: 'GET', path: `/users/u${seq}` });
 }
 
 const seqs = (q: GroupQueue) => [...q.queued()].map((o) => o.seq);

@@ -4,8 +4,8 @@
 
 import { describe, expect, it } from 'vitest';
 import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
-import { talkjs } from '../dialect/talkjs.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
+import { schedulerOptions } from '../testing/scheduler-options.js';
 import type { BufferedResponse } from '../upstream/client.js';
 import { ManualClock } from './clock.js';
 import type { Answer } from './op.js';
@@ -40,25 +40,9 @@ function setup(overrides: Partial<SchedulerOptions> = {}) {
   const clock = new ManualClock();
   const upstream = new Upstream(clock);
   const limiter = new MemoryLimiter({ now: () => clock.now() });
-  const scheduler = new Scheduler({
-    dialect: talkjs,
-    limiter,
-    upstream,
-    upstreamId: 'hard',
-    windowMs: 5,
-    maxOps: 10,
-    maxWaitMs: 30_000,
-    queueMaxOps: 100_000,
-    batchLimit: { ratePerSec: 100, burst: 100 },
-    restLimit: undefined,
-    batchOpsSpendRest: false,
-    singleOpDirect: false,
-    maxAttempts: 1,
-    leaseMs: 5_000,
-    authorize: () => 'key',
-    clock,
-    ...overrides,
-  });
+  const scheduler = new Scheduler(
+    schedulerOptions({ limiter, upstream, batchLimit: { ratePerSec: 100, burst: 100 }, clock, ...overrides }),
+  );
   const submit = (op: OpRequest, appId = 'app') => scheduler.submit({ appId, credential: 'k', op });
   return { clock, upstream, scheduler, submit, limiter };
 }

@@ -3,9 +3,8 @@
 
 import { describe, expect, it } from 'vitest';
 import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
-import { talkjs } from '../dialect/talkjs.js';
 import type { BucketLimit } from '../ratelimit/limiter.js';
-import { MemoryLimiter } from '../ratelimit/memory.js';
+import { schedulerOptions } from '../testing/scheduler-options.js';
 import type { BufferedResponse } from '../upstream/client.js';
 import { ManualClock } from './clock.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
@@ -38,25 +37,9 @@ function get(path: string): OpRequest {
 function engine(batchLimit: BucketLimit, overrides: Partial<SchedulerOptions> = {}) {
   const clock = new ManualClock(1_000);
   const upstream = new Upstream(clock);
-  const scheduler = new Scheduler({
-    dialect: talkjs,
-    limiter: new MemoryLimiter({ now: () => clock.now() }),
-    upstream,
-    upstreamId: 'pacing',
-    windowMs: 0,
-    maxOps: 10,
-    maxWaitMs: 60_000,
-    queueMaxOps: 1_000,
-    batchLimit,
-    restLimit: undefined,
-    batchOpsSpendRest: false,
-    singleOpDirect: false,
-    maxAttempts: 1,
-    leaseMs: 5_000,
-    authorize: (_app, credential) => credential,
-    clock,
-    ...overrides,
-  });
+  const scheduler = new Scheduler(
+    schedulerOptions({ upstream, windowMs: 0, maxWaitMs: 60_000, batchLimit, clock, ...overrides }),
+  );
   const submit = (path: string, credential = 'k') =>
     scheduler.submit({ appId: 'app', credential, op: get(path) });
   /** Call instants relative to the start. */

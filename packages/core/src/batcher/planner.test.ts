@@ -1,31 +1,22 @@
 // The planner is pure: a queue and what the budgets last said in, flushes and a wake-up time out.
 
 import { describe, expect, it } from 'vitest';
+import { pendingOp } from '../testing/pending-op.js';
 import { AppState } from './app-state.js';
-import { isWriteMethod, type PendingOp } from './op.js';
+import type { PendingOp } from './op.js';
 import { decide, type Flush, holdMs, type Lanes, plan } from './planner.js';
-import { resourceOf } from './resources.js';
 
 let seq = 0;
 function add(app: AppState, method: 'GET' | 'PUT', path: string, at: number, credential = 'k'): PendingOp {
-  const op: PendingOp = {
+  const op = pendingOp({
     seq: seq++,
-    appId: app.appId,
+    method,
+    path,
     credential,
-    op: { method, path, query: {}, body: undefined, apiVersion: undefined },
-    isWrite: isWriteMethod(method),
-    readKey: undefined,
-    resource: resourceOf(path),
+    appId: app.appId,
     enqueuedAt: at,
     deadline: at + 1_000,
-    notBefore: 0,
-    batchCap: Number.POSITIVE_INFINITY,
-    state: 'queued',
-    attempts: 0,
-    waiters: [],
-    parked: false,
-    dependents: [],
-  };
+  });
   app.add(op);
   return op;
 }

@@ -1,27 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { pendingOp } from '../testing/pending-op.js';
 import type { PendingOp } from './op.js';
 import { pathPrefixes, ResourceIndex } from './resources.js';
 
 let seq = 0;
 function op(method: 'GET' | 'POST' | 'PUT', path: string): PendingOp {
-  return {
-    seq: seq++,
-    appId: 'a',
-    credential: 'k',
-    op: { method, path, query: {}, body: undefined, apiVersion: undefined },
-    isWrite: method !== 'GET',
-    readKey: undefined,
-    resource: path,
-    enqueuedAt: 0,
-    deadline: 0,
-    notBefore: 0,
-    batchCap: Number.POSITIVE_INFINITY,
-    state: 'queued',
-    attempts: 0,
-    waiters: [],
-    parked: false,
-    dependents: [],
-  };
+  return pendingOp({ seq: seq++, method, path });
 }
 
 describe('ResourceIndex', () => {

@@ -4,10 +4,10 @@
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
-import { talkjs } from '../dialect/talkjs.js';
 import { FallbackLimiter } from '../ratelimit/fallback.js';
 import { type BucketLimit, bucketKey, type Limiter } from '../ratelimit/limiter.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
+import { schedulerOptions } from '../testing/scheduler-options.js';
 import type { BufferedResponse } from '../upstream/client.js';
 import { ResourceIndex } from './resources.js';
 import { Scheduler, type SchedulerObserver, type SchedulerOptions } from './scheduler.js';
@@ -43,26 +43,14 @@ function setup(overrides: Partial<SchedulerOptions> = {}) {
       if (!e.granted) denials.push({ bucket: e.bucket, at: now() });
     },
   };
-  const options: SchedulerOptions = {
-    dialect: talkjs,
+  const options = schedulerOptions({
     limiter: new MemoryLimiter({ now }),
     upstream,
-    upstreamId: 'test',
     // No window: an op leaves in the pump that admits it, so every instant below is the op's own.
     windowMs: 0,
-    maxOps: 10,
-    maxWaitMs: 30_000,
-    queueMaxOps: 100_000,
-    batchLimit: { ratePerSec: 1000, burst: 1000 },
-    restLimit: undefined,
-    batchOpsSpendRest: false,
-    singleOpDirect: false,
-    maxAttempts: 1,
-    leaseMs: 5_000,
-    authorize: () => 'key',
     observer,
     ...overrides,
-  };
+  });
   const scheduler = new Scheduler(options);
   const submit = (o: OpRequest, signal?: AbortSignal) =>
     scheduler.submit({ appId: 'app', credential: 'key', op: o, ...(signal ? { signal } : {}) });

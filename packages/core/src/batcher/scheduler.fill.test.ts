@@ -3,8 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
-import { talkjs } from '../dialect/talkjs.js';
-import { MemoryLimiter } from '../ratelimit/memory.js';
+import { schedulerOptions } from '../testing/scheduler-options.js';
 import { ManualClock } from './clock.js';
 import { Scheduler } from './scheduler.js';
 
@@ -15,31 +14,22 @@ async function run(
   let batches = 0;
   // On a manual clock: the packing, not the machine's load, decides the result.
   const clock = new ManualClock();
-  const scheduler = new Scheduler({
-    dialect: talkjs,
-    limiter: new MemoryLimiter({ now: () => clock.now() }),
-    clock,
-    upstream: {
-      call: async (request: UpstreamRequest) => {
-        batches++;
-        await new Promise((resolve) => clock.setTimeout(() => resolve(undefined), 2));
-        const sent = JSON.parse(request.body ?? '[]') as Array<[number]>;
-        return { status: 200, headers: {}, body: JSON.stringify(sent.map(([seq]) => [seq, 200, {}])) };
+  const scheduler = new Scheduler(
+    schedulerOptions({
+      clock,
+      upstream: {
+        call: async (request: UpstreamRequest) => {
+          batches++;
+          await new Promise((resolve) => clock.setTimeout(() => resolve(undefined), 2));
+          const sent = JSON.parse(request.body ?? '[]') as Array<[number]>;
+          return { status: 200, headers: {}, body: JSON.stringify(sent.map(([seq]) => [seq, 200, {}])) };
+        },
       },
-    },
-    upstreamId: 'fill',
-    windowMs: 5,
-    maxOps: 10,
-    maxWaitMs: 60_000,
-    queueMaxOps: 100_000,
-    batchLimit,
-    restLimit: undefined,
-    batchOpsSpendRest: false,
-    singleOpDirect: false,
-    maxAttempts: 1,
-    leaseMs: 1_000,
-    authorize: () => 'k',
-  });
+      maxWaitMs: 60_000,
+      queueMaxOps: 100_000,
+      batchLimit,
+    }),
+  );
   let done = false;
   void Promise.all(ops.map((op) => scheduler.submit({ appId: 'app', credential: 'k', op }))).then(() => {
     done = true;

@@ -9,8 +9,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
-import { talkjs } from '../dialect/talkjs.js';
-import { MemoryLimiter } from '../ratelimit/memory.js';
+import { schedulerOptions } from '../testing/scheduler-options.js';
 import type { BufferedResponse } from '../upstream/client.js';
 import { pathPrefixes } from './resources.js';
 import { Scheduler, type UpstreamTransport } from './scheduler.js';
@@ -149,26 +148,17 @@ describe('Scheduler properties', () => {
             return ((state >>> 0) % 1_000_000) / 1_000_000;
           };
           const upstream = new ShufflingUpstream(random);
-          const scheduler = new Scheduler({
-            dialect: talkjs,
-            limiter: new MemoryLimiter(),
-            upstream,
-            upstreamId: 'prop',
-            windowMs: 5,
-            maxOps: 10,
-            maxWaitMs: 10_000,
-            queueMaxOps: 10_000,
-            // A tight batch bucket with a single lane makes both lanes carry ops in one run.
-            batchLimit: restLane ? { ratePerSec: 50, burst: 1 } : { ratePerSec: 10_000, burst: 10_000 },
-            restLimit: restLane ? { ratePerSec: 1_000, burst: 5 } : undefined,
-            batchOpsSpendRest: false,
-            singleOpDirect: false,
-            maxAttempts: 3,
-            leaseMs: 1_000,
-            authorize: (_app, credential) => credential,
-            random,
-            observer: { onCollapsed: () => collapsed++ },
-          });
+          const scheduler = new Scheduler(
+            schedulerOptions({
+              upstream,
+              // A tight batch bucket with a single lane makes both lanes carry ops in one run.
+              batchLimit: restLane ? { ratePerSec: 50, burst: 1 } : { ratePerSec: 10_000, burst: 10_000 },
+              restLimit: restLane ? { ratePerSec: 1_000, burst: 5 } : undefined,
+              maxAttempts: 3,
+              random,
+              observer: { onCollapsed: () => collapsed++ },
+            }),
+          );
 
           const arrival: Executed[] = [];
           const answers: Array<Promise<void>> = [];

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
-import { talkjs } from '../dialect/talkjs.js';
 import { ProxyError } from '../errors.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
+import { schedulerOptions } from '../testing/scheduler-options.js';
 import type { BufferedResponse } from '../upstream/client.js';
 import type { Answer } from './op.js';
 import { Scheduler, type SchedulerOptions, type UpstreamTransport } from './scheduler.js';
@@ -69,25 +69,17 @@ function op(method: OpRequest['method'], path: string, body?: unknown): OpReques
 
 function setup(overrides: Partial<SchedulerOptions> = {}) {
   const upstream = new Upstream();
-  const scheduler = new Scheduler({
-    dialect: talkjs,
-    limiter: new MemoryLimiter(),
-    upstream,
-    upstreamId: 'test',
-    // Long enough that concurrent submissions always meet in one window, even on a loaded machine.
-    windowMs: 50,
-    maxOps: 10,
-    maxWaitMs: 5_000,
-    queueMaxOps: 1_000,
-    batchLimit: { ratePerSec: 1000, burst: 1000 },
-    restLimit: undefined,
-    batchOpsSpendRest: false,
-    singleOpDirect: false,
-    maxAttempts: 3,
-    leaseMs: 5_000,
-    authorize: (_app, credential) => credential,
-    ...overrides,
-  });
+  const scheduler = new Scheduler(
+    schedulerOptions({
+      upstream,
+      // Long enough that concurrent submissions always meet in one window, even on a loaded machine.
+      windowMs: 50,
+      maxWaitMs: 5_000,
+      queueMaxOps: 1_000,
+      maxAttempts: 3,
+      ...overrides,
+    }),
+  );
   const submit = (o: OpRequest, credential = 'key-a', appId = 'app', signal?: AbortSignal) =>
     scheduler.submit({ appId, credential, op: o, ...(signal ? { signal } : {}) });
   return { upstream, scheduler, submit };

@@ -5,8 +5,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@open
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Scheduler } from '../batcher/scheduler.js';
 import type { UpstreamRequest } from '../dialect/dialect.js';
-import { talkjs } from '../dialect/talkjs.js';
-import { MemoryLimiter } from '../ratelimit/memory.js';
+import { schedulerOptions } from '../testing/scheduler-options.js';
 
 const exporter = new InMemorySpanExporter();
 const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
@@ -28,29 +27,18 @@ afterAll(async () => {
 describe('tracing', () => {
   it('gives each upstream batch call a client span linked to every member caller’s span', async () => {
     const sent: UpstreamRequest[] = [];
-    const scheduler = new Scheduler({
-      dialect: talkjs,
-      limiter: new MemoryLimiter(),
-      upstream: {
-        call: async (request) => {
-          sent.push(request);
-          const ops = JSON.parse(request.body ?? '[]') as Array<[number]>;
-          return { status: 200, headers: {}, body: JSON.stringify(ops.map(([seq]) => [seq, 200, {}])) };
+    const scheduler = new Scheduler(
+      schedulerOptions({
+        upstream: {
+          call: async (request) => {
+            sent.push(request);
+            const ops = JSON.parse(request.body ?? '[]') as Array<[number]>;
+            return { status: 200, headers: {}, body: JSON.stringify(ops.map(([seq]) => [seq, 200, {}])) };
+          },
         },
-      },
-      upstreamId: 't',
-      windowMs: 5,
-      maxOps: 10,
-      maxWaitMs: 5_000,
-      queueMaxOps: 100,
-      batchLimit: { ratePerSec: 100, burst: 100 },
-      restLimit: undefined,
-      batchOpsSpendRest: false,
-      singleOpDirect: false,
-      maxAttempts: 1,
-      leaseMs: 1_000,
-      authorize: () => 'k',
-    });
+        authorize: () => 'k',
+      }),
+    );
     const tracer = trace.getTracer('test');
     const callers = [1, 2, 3].map((i) => tracer.startSpan(`caller ${i}`, { kind: SpanKind.SERVER }));
     await Promise.all(

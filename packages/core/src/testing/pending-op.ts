@@ -1,0 +1,37 @@
+// A queued op for tests of the engine's parts (queues, index, planner, app state): the fields a test
+// is about, the rest as a fresh op has them.
+
+import { isWriteMethod, type PendingOp } from '../batcher/op.js';
+import { resourceOf } from '../batcher/resources.js';
+import type { Method } from '../dialect/dialect.js';
+
+export interface PendingOpFields {
+  readonly seq: number;
+  readonly method: Method;
+  readonly path: string;
+  readonly credential?: string;
+  readonly appId?: string;
+  readonly enqueuedAt?: number;
+  readonly deadline?: number;
+}
+
+export function pendingOp(f: PendingOpFields): PendingOp {
+  return {
+    seq: f.seq,
+    appId: f.appId ?? 'a',
+    credential: f.credential ?? 'k',
+    op: { method: f.method, path: f.path, query: {}, body: undefined, apiVersion: undefined },
+    isWrite: isWriteMethod(f.method),
+    readKey: undefined,
+    resource: resourceOf(f.path),
+    enqueuedAt: f.enqueuedAt ?? 0,
+    deadline: f.deadline ?? 0,
+    notBefore: 0,
+    batchCap: Number.POSITIVE_INFINITY,
+    state: 'queued',
+    attempts: 0,
+    waiters: [],
+    parked: false,
+    dependents: [],
+  };
+}
