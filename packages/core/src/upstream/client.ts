@@ -87,20 +87,31 @@ export class UpstreamClient {
   ): Promise<BufferedResponse> {
     const headers: Record<string, string> = { ...request.headers, accept: 'application/json' };
     if (authorization !== undefined) headers.authorization = authorization;
-    // One timer per call (Node keeps timers of one duration in one list: O(1) each).
-    const deadline = AbortSignal.timeout(this.#timeoutMs);
+    // One timer per call (Node keeps timers of one duration in one list: O(1) each), and no
+    // AbortSignal.any: it leaks when one input (the engine's shutdown signal) lives long (node#55351).
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new DOMException('the upstream did not answer in time', 'TimeoutError')),
+      this.#timeoutMs,
+    );
+    const onAbort = () => controller.abort(signal?.reason);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const res = await this.#pool.request({
         method: request.method as Dispatcher.HttpMethod,
         path: this.#basePath + request.path,
         headers,
         body: request.body ?? null,
-        signal: signal ? AbortSignal.any([deadline, signal]) : deadline,
+        signal: controller.signal,
       });
       const body = await readBounded(res.body, this.#maxResponseBytes);
       return { status: res.statusCode, headers: res.headers, body };
     } catch (error) {
       throw upstreamFailure(error);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
