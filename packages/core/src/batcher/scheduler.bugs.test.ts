@@ -4,6 +4,7 @@
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
+import { ProxyError } from '../errors.js';
 import { FallbackLimiter } from '../ratelimit/fallback.js';
 import { type BucketLimit, bucketKey, type Limiter } from '../ratelimit/limiter.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
@@ -16,12 +17,16 @@ const now = () => performance.now();
 
 /** An upstream that echoes every op after `latencyMs` (fake time), or answers what `script` says. */
 class Upstream {
-  readonly calls: Array<{ at: number; request: UpstreamRequest }> = [];
+  readonly calls: Array<{ at: number; request: UpstreamRequest; signal: AbortSignal | undefined }> = [];
   latencyMs = 0;
   script: Array<() => BufferedResponse> = [];
 
-  call = async (request: UpstreamRequest): Promise<BufferedResponse> => {
-    this.calls.push({ at: now(), request });
+  call = async (
+    request: UpstreamRequest,
+    _authorization?: string,
+    signal?: AbortSignal,
+  ): Promise<BufferedResponse> => {
+    this.calls.push({ at: now(), request, signal });
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
     const scripted = this.script.shift();
     if (scripted) return scripted();
@@ -154,6 +159,18 @@ describe('scheduler defects (issue #16), on fake time', () => {
     // with at most the one look taken while the first call was still out (its lease held the bucket).
     expect(upstream.calls.map((c) => c.at)).toEqual([0, 250]);
     expect(denials.filter((d) => d.at > 100)).toEqual([]);
+  });
+
+  it('4: an upstream call carries a signal that ends it at shutdown (abandon)', async () => {
+    const { upstream, scheduler, submit } = setup();
+    upstream.latencyMs = 60_000;
+    const answer = submit(op('GET', '/users/a'));
+    await vi.advanceTimersByTimeAsync(1);
+    const signal = upstream.calls[0]?.signal;
+    expect(signal?.aborted).toBe(false);
+    scheduler.abandon(new ProxyError('PROXY_DRAINING', 'shutting down'));
+    expect(signal?.aborted).toBe(true);
+    expect(await answer).toMatchObject({ kind: 'error', error: { code: 'PROXY_DRAINING' } });
   });
 
   it('6: admit stops waiting when its caller goes away', async () => {
