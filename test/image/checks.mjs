@@ -32,27 +32,37 @@ async function arrivedAfter(statsUrl, before, timeoutMs) {
   }
 }
 
+/** Distinct users: the proxy answers identical concurrent GETs with one operation. */
+const userIds = Array.from({ length: CONCURRENT }, (_, i) => `image-check-${i}`);
+
+async function seedUsers(upstreamUrl) {
+  for (const id of userIds) {
+    const put = await fetch(`${upstreamUrl}/v1/${APP}/users/${id}`, {
+      method: 'PUT',
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `User ${id}` }),
+    });
+    if (put.status !== 200) throw new Error(`seeding ${id}: upstream answered ${put.status}`);
+  }
+}
+
 async function batch(proxyUrl, upstreamUrl, statsUrl) {
-  const put = await fetch(`${upstreamUrl}/v1/${APP}/users/image-check`, {
-    method: 'PUT',
-    headers: { ...AUTH, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'Image Check' }),
-  });
-  if (put.status !== 200) throw new Error(`seeding the user: upstream answered ${put.status}`);
+  await seedUsers(upstreamUrl);
   const before = await stats(statsUrl);
   const answers = await Promise.all(
-    Array.from({ length: CONCURRENT }, async () => {
-      const res = await fetch(`${proxyUrl}/v1/${APP}/users/image-check`, {
+    userIds.map(async (id) => {
+      const res = await fetch(`${proxyUrl}/v1/${APP}/users/${id}`, {
         headers: AUTH,
         signal: AbortSignal.timeout(15_000),
       });
-      return { status: res.status, body: await res.json() };
+      const body = await res.json();
+      return { status: res.status, ok: res.status === 200 && body?.name === `User ${id}` };
     }),
   );
   const after = await stats(statsUrl);
   check(
-    answers.every((a) => a.status === 200 && a.body?.name === 'Image Check'),
-    `${CONCURRENT} concurrent GETs answered 200 with the user (${answers.map((a) => a.status).join(' ')})`,
+    answers.every((a) => a.ok),
+    `${CONCURRENT} concurrent GETs of different users answered 200, each with its user (${answers.map((a) => a.status).join(' ')})`,
   );
   check(
     after.calls - before.calls === 1 && after.batchCalls - before.batchCalls === 1,
@@ -67,7 +77,7 @@ async function batch(proxyUrl, upstreamUrl, statsUrl) {
 async function sigterm(proxyUrl, statsUrl, docker, container) {
   const before = await stats(statsUrl);
   let answeredAt;
-  const call = fetch(`${proxyUrl}/v1/${APP}/users/image-check`, {
+  const call = fetch(`${proxyUrl}/v1/${APP}/users/${userIds[0]}`, {
     headers: AUTH,
     signal: AbortSignal.timeout(30_000),
   }).then(async (res) => {
@@ -83,7 +93,7 @@ async function sigterm(proxyUrl, statsUrl, docker, container) {
   check(answeredAt === undefined, 'SIGTERM reached the container while the call was in flight');
   const answer = await call.catch((err) => ({ status: 0, body: String(err) }));
   check(
-    answer.status === 200 && answer.body?.name === 'Image Check',
+    answer.status === 200 && answer.body?.name === `User ${userIds[0]}`,
     `the in-flight call was answered ${answer.status} after SIGTERM`,
   );
   const { stdout } = await run(docker, ['wait', container], { timeout: 40_000 });

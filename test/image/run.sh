@@ -74,7 +74,7 @@ remove_leftovers() {
     docker ps -aq --filter "label=com.docker.compose.project=$PROJECT") 2>/dev/null | sort -u)
   # shellcheck disable=SC2086
   [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1
-  docker network rm "${PROJECT}_default" >/dev/null 2>&1
+  docker network rm "${PROJECT}_default" >/dev/null 2>&1 || true
   return 0
 }
 
@@ -125,7 +125,7 @@ node_major=$(echo "$node_image_default" | sed -n 's/^node:\([0-9]*\).*/\1/p')
 [ -n "$node_major" ] || fail "cannot read the Node major from ARG NODE_IMAGE=$node_image_default"
 base=$("$here/standin-base.sh" "$node_major") || fail "the stand-in for $node_image_default was not built"
 echo "$node_image_default -> $base"
-redis_image="batch-proxy-standin/redis:${base##*:}"
+redis_image=batch-proxy-standin/redis:bookworm
 DOCKER_BUILDKIT=1 docker build -q --network host --build-arg "BASE=$base" -t "$redis_image" \
   "$here/redis" >/dev/null || fail "the stand-in Redis image was not built"
 echo "redis -> $redis_image"
