@@ -157,7 +157,7 @@ ln -s "$DOCKER" "$work/bin/docker"
 sed '/^name:/d' "$src/infra/compose.yaml" >"$src/infra/compose.v1.yaml"
 compose=(env PATH="$work/bin:$PATH" COMPOSE_DOCKER_CLI_BUILD=1 DOCKER_BUILDKIT=1 BUILD_NETWORK=host
   NODE_IMAGE="$base" REDIS_IMAGE="$redis_image"
-  docker-compose --no-ansi -p "$PROJECT" -f "$src/infra/compose.v1.yaml" -f "$src/infra/compose.base-images.yaml")
+  docker-compose --ansi never -p "$PROJECT" -f "$src/infra/compose.v1.yaml" -f "$src/infra/compose.base-images.yaml")
 "${compose[@]}" build >"$artifacts/compose-build.log" 2>&1 ||
   { tail -30 "$artifacts/compose-build.log" >&2; fail "docker-compose build (log: $artifacts/compose-build.log)"; }
 demo_image=$(sed -n 's/^ *image: *\(batch-proxy-demo:.*\)$/\1/p' "$src/infra/compose.yaml" | head -1)
