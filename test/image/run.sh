@@ -158,7 +158,8 @@ sed '/^name:/d' "$src/infra/compose.yaml" >"$src/infra/compose.v1.yaml"
 compose=(env PATH="$work/bin:$PATH" COMPOSE_DOCKER_CLI_BUILD=1 DOCKER_BUILDKIT=1 BUILD_NETWORK=host
   NODE_IMAGE="$base" REDIS_IMAGE="$redis_image"
   docker-compose --ansi never -p "$PROJECT" -f "$src/infra/compose.v1.yaml" -f "$src/infra/compose.base-images.yaml")
-"${compose[@]}" build >"$artifacts/compose-build.log" 2>&1 ||
+# One service per image: proxy-b and load share theirs with proxy-a and upstream.
+"${compose[@]}" build upstream proxy-a >"$artifacts/compose-build.log" 2>&1 ||
   { tail -30 "$artifacts/compose-build.log" >&2; fail "docker-compose build (log: $artifacts/compose-build.log)"; }
 demo_image=$(sed -n 's/^ *image: *\(batch-proxy-demo:.*\)$/\1/p' "$src/infra/compose.yaml" | head -1)
 
@@ -216,7 +217,7 @@ for port in $(grep -o '127\.0\.0\.1:[0-9]*:' "$src/infra/compose.yaml" | cut -d:
   node -e "require('net').createServer().once('error',()=>process.exit(1)).listen($port,'127.0.0.1',function(){this.close()})" ||
     fail "the fleet publishes 127.0.0.1:$port, which something on this machine already uses"
 done
-"${compose[@]}" up -d redis upstream proxy-a proxy-b >"$artifacts/compose-up.log" 2>&1 ||
+"${compose[@]}" up -d --no-build redis upstream proxy-a proxy-b >"$artifacts/compose-up.log" 2>&1 ||
   { cat "$artifacts/compose-up.log" >&2; fail "docker-compose up"; }
 # The load client seeds the fake upstream, then offers load in phases up to just under the budget
 # the upstream enforces (4 batch calls a second), round-robin over both proxies; it exits non-zero
