@@ -232,3 +232,6 @@ echo "  upstream: $upstream_stats"
 admin_urls=$(grep -o '127\.0\.0\.1:[0-9]*:9464' "$src/infra/compose.yaml" | sed 's|^\(127\.0\.0\.1:[0-9]*\):9464|http://\1|')
 # shellcheck disable=SC2086
 node "$here/checks.mjs" fleet "$upstream_stats" $admin_urls || fail "the fleet did not share one limit"
+
+# Images this run's tags replaced, so that the daemon's disk does not grow run after run.
+docker image prune --force >/dev/null

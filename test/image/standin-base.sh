@@ -65,6 +65,8 @@ if [ ! -s "$tarball" ]; then
     "$work/rootfs"/var/lib/apt/lists/* "$work/rootfs"/var/log/*.log
   tar -C "$work/rootfs" --numeric-owner -cf "$tarball.partial" .
   mv "$tarball.partial" "$tarball"
+  # One rootfs is enough: older Node releases' tarballs go.
+  find "$cache" -maxdepth 1 -name 'node-*.tar' ! -name "${tarball##*/}" -delete
   rm -rf "$work"
   trap - EXIT
 else
