@@ -2,13 +2,18 @@
 // The engine reports through SchedulerObserver hooks; this module turns them into instruments.
 
 import type { Lane, SchedulerObserver } from '@batch-proxy/core';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { AggregationType, MeterProvider } from '@opentelemetry/sdk-metrics';
 
 export type RequestKind = 'batched' | 'passthrough' | 'client-batch' | 'rejected';
 
 export interface ProxyMetrics {
-  readonly exporter: PrometheusExporter;
+  /**
+   * The Prometheus text of every instrument. Rendered here, not by the exporter's own request
+   * handler: that one writes to the response itself, which a framework that answers HEAD (or an
+   * error) first turns into a second end() and an unhandled stream error (SPEC §8c).
+   */
+  text(): Promise<string>;
   readonly observer: SchedulerObserver;
   request(kind: RequestKind, status: number): void;
   shutdown(): Promise<void>;
@@ -22,6 +27,7 @@ export function createMetrics(gauges: {
   redisFallback(): boolean;
 }): ProxyMetrics {
   const exporter = new PrometheusExporter({ preventServerStart: true });
+  const serializer = new PrometheusSerializer();
   const provider = new MeterProvider({
     readers: [exporter],
     views: [
@@ -128,7 +134,10 @@ export function createMetrics(gauges: {
   };
 
   return {
-    exporter,
+    text: async () => {
+      const { resourceMetrics } = await exporter.collect();
+      return serializer.serialize(resourceMetrics);
+    },
     observer,
     request: (kind, status) => requests.add(1, { kind, status: String(status) }),
     shutdown: () => provider.shutdown(),
