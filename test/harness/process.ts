@@ -13,6 +13,11 @@ export interface ProxyProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   /** Everything it wrote to stdout and stderr so far. */
   logs(): string;
+  /**
+   * Resolves with the first output line (already written or still to come) containing `text`;
+   * rejects after `timeoutMs` (default 5 s). Log lines are written after the answer they describe.
+   */
+  waitForLine(text: string, timeoutMs?: number): Promise<string>;
 }
 
 export interface StartProxyOptions {
@@ -24,9 +29,10 @@ export interface StartProxyOptions {
   killAfterMs?: number;
   /**
    * What "started" means: `/readyz` answers 200 (default), or `live`: `/healthz` answers 200 (a
-   * proxy that is up but not ready, e.g. fail-closed without Redis).
+   * proxy that is up but not ready, e.g. fail-closed without Redis), or `none`: spawned (for tests
+   * of start-up itself; wait for its log lines with waitForLine).
    */
-  waitFor?: 'ready' | 'live';
+  waitFor?: 'ready' | 'live' | 'none';
 }
 
 export interface ExitedProcess {
@@ -99,8 +105,10 @@ export async function startProxyProcess(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  const lineWaiters = new Set<() => void>();
   const collect = (chunk: Buffer) => {
     if (output.length < MAX_LOG_CHARS) output += chunk.toString();
+    for (const check of lineWaiters) check();
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
@@ -125,6 +133,23 @@ export async function startProxyProcess(
     adminUrl,
     child,
     logs: () => output,
+    waitForLine(text: string, timeoutMs = 5_000) {
+      return new Promise<string>((resolve, reject) => {
+        const check = () => {
+          const line = output.split('\n').find((l, i, all) => i < all.length - 1 && l.includes(text));
+          if (line === undefined) return;
+          lineWaiters.delete(check);
+          clearTimeout(timer);
+          resolve(line);
+        };
+        const timer = setTimeout(() => {
+          lineWaiters.delete(check);
+          reject(new Error(`no output line containing ${JSON.stringify(text)} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        lineWaiters.add(check);
+        check();
+      });
+    },
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (!hasExited) {
         child.kill(signal);
@@ -137,6 +162,7 @@ export async function startProxyProcess(
     },
   };
 
+  if (options.waitFor === 'none') return proxy;
   // Polling is fine here: start-up happens once per suite and has no event we could wait on.
   const probePath = options.waitFor === 'live' ? '/healthz' : '/readyz';
   const deadline = performance.now() + (options.readyTimeoutMs ?? 15_000);

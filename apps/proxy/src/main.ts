@@ -200,6 +200,7 @@ async function start(config: Config, logger: Logger): Promise<(signal: NodeJS.Si
 const config = configure();
 const logger = createLogger(config);
 const fatal = installFaultHandlers(logger);
+logger.info({ pid: process.pid }, 'starting');
 let drain: ((signal: NodeJS.Signals) => Promise<void>) | undefined;
 onStopSignals(async (signal) => {
   if (drain) return drain(signal);
