@@ -19,9 +19,10 @@ import {
 } from './lifecycle.js';
 import { createLimiter } from './limiter.js';
 import { createMetrics } from './metrics.js';
+import { combineObservers } from './observers.js';
 import { type AppSecrets, loadAppSecrets, SecretsFileError } from './secrets.js';
 import { close, listen } from './server.js';
-import { combineObservers, createStatus } from './status.js';
+import { createStatus } from './status.js';
 import { startTracing, tracingWanted } from './tracing.js';
 
 const dialect = talkjs;
