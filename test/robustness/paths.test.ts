@@ -15,7 +15,8 @@ beforeAll(async () => {
   proxy = await startProxyProcess({
     UPSTREAM_URL: upstream.url,
     LOG_LEVEL: 'info',
-    BATCH_WINDOW_MS: '100',
+    // Long enough that reads fired together are still queued together on a busy machine.
+    BATCH_WINDOW_MS: '1000',
     // One rest token, refilled every 100 s: a second pass-through call of app1 is refused (503).
     REST_RATE_PER_SEC: '0.01',
     REST_BURST: '1',

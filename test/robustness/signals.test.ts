@@ -100,7 +100,8 @@ describe('signals during start-up', () => {
         { waitFor: 'none' },
       );
       await proxy.waitForLine('"msg":"starting"');
-      expect(await proxy.stop('SIGTERM')).toBe(0);
+      const code = await proxy.stop('SIGTERM');
+      expect(code, proxy.logs()).toBe(0);
       expect(proxy.logs()).toContain('stopped during start-up');
       expect(proxy.logs()).not.toMatch(/\n\s+at /);
     } finally {

@@ -3,8 +3,12 @@
 // SIGINT drain every accepted call before exit 0. Nothing else ends the process.
 
 import { writeSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { ProxyError, type Scheduler } from '@batch-proxy/core';
 import type { Logger } from 'pino';
+import type { CallTracker } from './calls.js';
 import type { ConfigError } from './config.js';
+import { close } from './server.js';
 
 /** Exit codes: 0 after a drain, 1 after an unexpected fault, 2 for a start-up mistake. */
 export const EXIT = { ok: 0, fault: 1, config: 2 } as const;
@@ -79,4 +83,50 @@ export function bounded(done: Promise<unknown>, ms: number): Promise<void> {
       },
     );
   });
+}
+
+export interface DrainParts {
+  readonly logger: Logger;
+  readonly graceMs: number;
+  /** New calls get 503 + Connection: close from now on, and /readyz says draining. */
+  stopAccepting(): void;
+  readonly engine: Pick<Scheduler, 'drain' | 'abandon' | 'pending'>;
+  readonly calls: CallTracker;
+  readonly data: Server;
+  readonly admin: Server;
+  /** Synchronous releases (watchers, timers). */
+  readonly release: ReadonlyArray<() => void>;
+  /** Closes of connections and exporters, bounded together. */
+  readonly shutdown: ReadonlyArray<() => Promise<unknown> | undefined>;
+}
+
+/**
+ * The SIGTERM sequence (SPEC §8): every accepted call is answered — queued ops flushed, admitted
+ * pass-through and client-batch calls finished — within the grace period, after which what is left is
+ * answered 503 (queued) or cut (pass-through); then everything closes and the process exits 0.
+ */
+export async function drain(signal: NodeJS.Signals, parts: DrainParts): Promise<void> {
+  const { logger, engine, calls, graceMs } = parts;
+  parts.stopAccepting();
+  logger.info({ signal, pending: engine.pending, calls: calls.count }, 'draining');
+  const graceEnds = performance.now() + graceMs;
+  await bounded(Promise.all([engine.drain(), calls.idle()]), graceMs);
+  if (engine.pending > 0) {
+    engine.abandon(
+      new ProxyError('PROXY_DRAINING', 'the proxy shut down before this call could be sent', {
+        retryAfterSec: 1,
+      }),
+    );
+  }
+  const flushMs = Math.max(100, Math.min(1_000, graceMs / 10));
+  // Answers given at the end of the grace period still need a moment to be written.
+  await bounded(calls.idle(), Math.max(flushMs, graceEnds - performance.now()));
+  if (calls.count > 0) logger.warn({ calls: calls.count }, 'grace period over: cutting the calls still open');
+  await close(parts.data, flushMs);
+  for (const release of parts.release) release();
+  // Calls abandoned at the end of the grace period may still hang upstream: cut them.
+  await bounded(Promise.allSettled(parts.shutdown.map((stop) => stop())), 250);
+  await close(parts.admin, 100);
+  logger.info('stopped');
+  exitAfterFlush(logger, EXIT.ok);
 }

@@ -2,7 +2,7 @@
 // The proxy process: configuration, then the engine and the edge wired together, then the listeners.
 // What can go wrong at start and how the process ends live in lifecycle.ts; the limiter in limiter.ts.
 
-import { bucketKey, ProxyError, Scheduler, talkjs, UpstreamClient } from '@batch-proxy/core';
+import { bucketKey, Scheduler, talkjs, UpstreamClient } from '@batch-proxy/core';
 import { type Logger, pino } from 'pino';
 import { createAdminApp } from './admin.js';
 import { createApp } from './app.js';
@@ -10,7 +10,7 @@ import { type Auth, appTokenAuth, passthroughAuth } from './auth.js';
 import { CallTracker } from './calls.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import {
-  bounded,
+  drain,
   EXIT,
   exitAfterFlush,
   exitOnStartupMistake,
@@ -21,7 +21,7 @@ import { createLimiter } from './limiter.js';
 import { createMetrics } from './metrics.js';
 import { combineObservers } from './observers.js';
 import { type AppSecrets, loadAppSecrets, SecretsFileError } from './secrets.js';
-import { close, listen } from './server.js';
+import { listen } from './server.js';
 import { createStatus } from './status.js';
 import { startTracing, tracingWanted } from './tracing.js';
 
@@ -166,52 +166,43 @@ async function start(config: Config, logger: Logger): Promise<(signal: NodeJS.Si
     'batch proxy listening',
   );
 
-  return async (signal) => {
-    accepting = false;
-    logger.info({ signal, pending: engine.pending, calls: calls.count }, 'draining');
-    // Every accepted call is answered: queued ops flushed, admitted pass-through and client-batch
-    // calls finished — within the grace period, after which what is left is answered 503.
-    const graceEnds = performance.now() + config.SHUTDOWN_GRACE_MS;
-    await bounded(Promise.all([engine.drain(), calls.idle()]), config.SHUTDOWN_GRACE_MS);
-    if (engine.pending > 0)
-      engine.abandon(
-        new ProxyError('PROXY_DRAINING', 'the proxy shut down before this call could be sent', {
-          retryAfterSec: 1,
-        }),
-      );
-    const flushMs = Math.max(100, Math.min(1_000, config.SHUTDOWN_GRACE_MS / 10));
-    // Answers given at the end of the grace period still need a moment to be written.
-    await bounded(calls.idle(), Math.max(flushMs, graceEnds - performance.now()));
-    if (calls.count > 0)
-      logger.warn({ calls: calls.count }, 'grace period over: cutting the calls still open');
-    await close(data.server, flushMs);
-    secrets?.close();
-    status.stop();
-    // Calls abandoned at the end of the grace period may still hang upstream: cut them.
-    await bounded(
-      Promise.allSettled([upstream.destroy(), limiter.close(), metrics.shutdown(), tracing?.shutdown()]),
-      250,
-    );
-    await close(adminListener.server, 100);
-    logger.info('stopped');
-    exitAfterFlush(logger, EXIT.ok);
-  };
+  return (signal) =>
+    drain(signal, {
+      logger,
+      graceMs: config.SHUTDOWN_GRACE_MS,
+      stopAccepting: () => {
+        accepting = false;
+      },
+      engine,
+      calls,
+      data: data.server,
+      admin: adminListener.server,
+      release: [() => secrets?.close(), () => status.stop()],
+      shutdown: [
+        () => upstream.destroy(),
+        () => limiter.close(),
+        () => metrics.shutdown(),
+        () => tracing?.shutdown(),
+      ],
+    });
 }
 
 const config = configure();
 const logger = createLogger(config);
 const fatal = installFaultHandlers(logger);
-logger.info({ pid: process.pid }, 'starting');
-let drain: ((signal: NodeJS.Signals) => Promise<void>) | undefined;
+let running: ((signal: NodeJS.Signals) => Promise<void>) | undefined;
 onStopSignals(async (signal) => {
-  if (drain) return drain(signal);
+  if (running) return running(signal);
   // Not listening yet, so nothing was accepted: there is nothing to drain.
   logger.info({ signal }, 'stopped during start-up');
   exitAfterFlush(logger, EXIT.ok);
 });
+// Logged only once the handlers are in place (before that, a signal ends the process by the OS
+// default), so a supervisor that waits for this line can signal safely.
+logger.info({ pid: process.pid }, 'starting');
 start(config, logger).then(
   (run) => {
-    drain = run;
+    running = run;
   },
   (error: unknown) => {
     if (error instanceof ConfigError) exitOnStartupMistake(error);
