@@ -51,14 +51,6 @@ describe('AUTH_MODE=app-token', () => {
       ),
     );
     expect(responses.map((r) => r.status)).toEqual(Array(10).fill(200));
-    if (upstream.stats.batchCalls !== 1)
-      console.log(
-        proxy
-          .logs()
-          .split('\n')
-          .filter((l) => l.includes('request'))
-          .join('\n'),
-      );
     expect(upstream.stats.batchCalls).toBe(1);
     const used = new Set(upstream.executed.map((op) => op.credential));
     expect(used.size).toBe(1);
