@@ -90,3 +90,22 @@ describe('infra/compose.yaml', () => {
     }
   });
 });
+
+describe('infra/compose.base-images.yaml', () => {
+  const override = parse(read('infra/compose.base-images.yaml'), { merge: true }) as {
+    services: Record<string, Service & { build?: { args?: Record<string, string>; network?: string } }>;
+  };
+
+  it('overrides only services of compose.yaml, and every one that builds', () => {
+    expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(Object.keys(override.services)));
+    for (const [name] of services.filter(([, s]) => s.build)) {
+      expect(override.services[name]?.build?.args?.NODE_IMAGE, name).toMatch(/^\$\{NODE_IMAGE[:?}]/);
+    }
+  });
+
+  it('takes Redis from REDIS_IMAGE, while compose.yaml keeps the upstream images', () => {
+    expect(override.services.redis?.image).toMatch(/^\$\{REDIS_IMAGE[:?}]/);
+    expect(compose.services.redis?.image).toMatch(/^redis:/);
+    expect(parseDockerfile(read('infra/docker/Dockerfile')).args.get('NODE_IMAGE')).toMatch(/^node:/);
+  });
+});

@@ -83,6 +83,30 @@ describe('infra/docker/Dockerfile', () => {
     expect(posix.resolve(workdir, script).startsWith(`${dest?.replace(/\/$/, '')}/`)).toBe(true);
   });
 
+  it('needs no frontend image from a registry (no `# syntax=` directive: air-gapped builders)', () => {
+    // Parser directives are only recognized before the first instruction or comment line.
+    const directives = read('infra/docker/Dockerfile').match(/^#\s*syntax\s*=.*$/gim) ?? [];
+    expect(directives).toEqual([]);
+  });
+
+  it('keeps the package store in the layers, not in a cache mount', () => {
+    // Offline pnpm steps read the store `pnpm fetch` filled. Were it a BuildKit cache mount, a builder
+    // that kept the fetch layer but lost the mount (`docker builder prune`, CI layer caches) would
+    // run them against an empty store and fail with ERR_PNPM_NO_OFFLINE_TARBALL.
+    const mounts = stages.flatMap((s) => all(s, 'RUN')).filter((i) => /--mount=\S*type=cache/.test(i.args));
+    expect(mounts.map((i) => `line ${i.line}: ${i.args.slice(0, 60)}`)).toEqual([]);
+    const fetches = stages.flatMap((s) => all(s, 'RUN')).filter((i) => /\bpnpm fetch\b/.test(i.args));
+    expect(fetches).toHaveLength(1);
+  });
+
+  it('ships no source maps or type declarations (node reads neither at run time)', () => {
+    const deploy = stages.flatMap((s) => all(s, 'RUN')).find((i) => /\bpnpm\b.*\bdeploy\b/.test(i.args));
+    for (const pattern of ['*.map', '*.d.ts', '*.d.mts', '*.d.cts']) {
+      expect(deploy?.args, pattern).toContain(`-name '${pattern}'`);
+    }
+    expect(deploy?.args).toMatch(/-delete\b/);
+  });
+
   it('installs nothing in the runtime stage', () => {
     expect(all(runtime, 'RUN')).toEqual([]);
   });

@@ -21,7 +21,9 @@ beforeAll(async () => {
     UPSTREAM_URL: upstream.url,
     AUTH_MODE: 'app-token',
     APP_SECRETS_FILE: file,
-    BATCH_WINDOW_MS: '50',
+    // Long enough that ten concurrent callers on a loaded machine all arrive within it (they were
+    // seen spread over more than 50 ms, splitting the batch); a full batch of ten leaves at once.
+    BATCH_WINDOW_MS: '500',
     LOG_LEVEL: 'debug',
   });
 });

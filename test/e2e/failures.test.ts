@@ -865,8 +865,9 @@ describe('bad input', () => {
   });
 
   it('keeps the connection usable when the upstream answers a pass-through upload early', async () => {
-    // A bad key: the upstream answers 401 without waiting for the body.
-    await uploadThenReuse({ chunked: true, auth: 'Bearer wrong', headers: { 'x-batch-bypass': '1' } }, 401);
+    // A bad key: the upstream would answer 401 without waiting for the body, but the body passes
+    // BODY_LIMIT_BYTES on its first chunk, so the proxy refuses it (413) before that (SPEC §8c).
+    await uploadThenReuse({ chunked: true, auth: 'Bearer wrong', headers: { 'x-batch-bypass': '1' } }, 413);
   });
 
   const traversals = [

@@ -13,6 +13,11 @@ export interface ProxyProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   /** Everything it wrote to stdout and stderr so far. */
   logs(): string;
+  /**
+   * Resolves with the first output line (already written or still to come) containing `text`;
+   * rejects after `timeoutMs` (default 5 s). Log lines are written after the answer they describe.
+   */
+  waitForLine(text: string, timeoutMs?: number): Promise<string>;
 }
 
 export interface StartProxyOptions {
@@ -22,6 +27,59 @@ export interface StartProxyOptions {
   readyTimeoutMs?: number;
   /** After stop()'s signal, SIGKILL if still alive after this long (default 30 s). */
   killAfterMs?: number;
+  /**
+   * What "started" means: `/readyz` answers 200 (default), or `live`: `/healthz` answers 200 (a
+   * proxy that is up but not ready, e.g. fail-closed without Redis), or `none`: spawned (for tests
+   * of start-up itself; wait for its log lines with waitForLine).
+   */
+  waitFor?: 'ready' | 'live' | 'none';
+}
+
+export interface ExitedProcess {
+  /** The exit code, or null when a signal ended it (or the bound ran out and it was killed). */
+  code: number | null;
+  /** Everything it wrote to stdout. */
+  stdout: string;
+  /** Everything it wrote to stderr. */
+  stderr: string;
+}
+
+/**
+ * Runs the built proxy with `env` until it exits on its own (a start-up mistake), killing it after
+ * `timeoutMs` (default 15 s). For tests of what the process says and does when it cannot start.
+ */
+export async function runProxyToExit(
+  env: Record<string, string>,
+  options: { entry?: string; timeoutMs?: number } = {},
+): Promise<ExitedProcess> {
+  const entry = options.entry ?? MAIN;
+  if (!existsSync(entry)) throw new Error(`${entry} does not exist; build the proxy first: pnpm build`);
+  const child = spawn(process.execPath, [entry], {
+    env: { ...inheritedEnv(), HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    if (stdout.length < MAX_LOG_CHARS) stdout += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    if (stderr.length < MAX_LOG_CHARS) stderr += chunk.toString();
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 15_000);
+  // 'close', not 'exit': every byte of both pipes has been read by then.
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+function inheritedEnv(): Record<string, string> {
+  const base: Record<string, string> = {};
+  for (const key of INHERITED_ENV) {
+    const value = process.env[key];
+    if (value !== undefined) base[key] = value;
+  }
+  return base;
 }
 
 const MAIN = fileURLToPath(new URL('../../apps/proxy/dist/main.js', import.meta.url));
@@ -40,19 +98,17 @@ export async function startProxyProcess(
   const host = env.HOST ?? '127.0.0.1';
   const port = env.PORT ?? String(await freePort());
   const adminPort = env.ADMIN_PORT ?? String(await freePort());
-  const base: Record<string, string> = {};
-  for (const key of INHERITED_ENV) {
-    const value = process.env[key];
-    if (value !== undefined) base[key] = value;
-  }
+  const base = inheritedEnv();
 
   const child = spawn(process.execPath, [entry], {
     env: { ...base, HOST: host, PORT: port, ADMIN_PORT: adminPort, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  const lineWaiters = new Set<() => void>();
   const collect = (chunk: Buffer) => {
     if (output.length < MAX_LOG_CHARS) output += chunk.toString();
+    for (const check of lineWaiters) check();
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
@@ -77,6 +133,23 @@ export async function startProxyProcess(
     adminUrl,
     child,
     logs: () => output,
+    waitForLine(text: string, timeoutMs = 5_000) {
+      return new Promise<string>((resolve, reject) => {
+        const check = () => {
+          const line = output.split('\n').find((l, i, all) => i < all.length - 1 && l.includes(text));
+          if (line === undefined) return;
+          lineWaiters.delete(check);
+          clearTimeout(timer);
+          resolve(line);
+        };
+        const timer = setTimeout(() => {
+          lineWaiters.delete(check);
+          reject(new Error(`no output line containing ${JSON.stringify(text)} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        lineWaiters.add(check);
+        check();
+      });
+    },
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (!hasExited) {
         child.kill(signal);
@@ -89,7 +162,9 @@ export async function startProxyProcess(
     },
   };
 
+  if (options.waitFor === 'none') return proxy;
   // Polling is fine here: start-up happens once per suite and has no event we could wait on.
+  const probePath = options.waitFor === 'live' ? '/healthz' : '/readyz';
   const deadline = performance.now() + (options.readyTimeoutMs ?? 15_000);
   let last = 'no answer';
   while (performance.now() < deadline) {
@@ -98,7 +173,7 @@ export async function startProxyProcess(
       throw new Error(`proxy exited with code ${await exited} before it was ready; logs:\n${output}`);
     }
     try {
-      const res = await fetch(`${adminUrl}/readyz`, { signal: AbortSignal.timeout(1000) });
+      const res = await fetch(`${adminUrl}${probePath}`, { signal: AbortSignal.timeout(1000) });
       await res.arrayBuffer();
       if (res.status === 200) return proxy;
       last = `status ${res.status}`;
@@ -108,5 +183,5 @@ export async function startProxyProcess(
     await sleep(50);
   }
   await proxy.stop('SIGKILL');
-  throw new Error(`proxy not ready at ${adminUrl}/readyz after the timeout (${last}); logs:\n${output}`);
+  throw new Error(`proxy not ready at ${adminUrl}${probePath} after the timeout (${last}); logs:\n${output}`);
 }

@@ -2,8 +2,8 @@
 // on its own port.
 
 import type { HttpBindings } from '@hono/node-server';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
+import type { Logger } from 'pino';
 import type { ProxyMetrics } from './metrics.js';
 import type { ProxyStatus } from './status.js';
 import { statusPage } from './status-page.js';
@@ -14,6 +14,8 @@ export interface AdminDeps {
   readonly notReadyReason: () => string | undefined;
   /** The live status page (GET /) and its data (GET /status.json); undefined = off. */
   readonly status?: ProxyStatus;
+  /** Where a failed admin request is reported. */
+  readonly logger?: Logger;
 }
 
 export function createAdminApp(deps: AdminDeps): Hono<{ Bindings: HttpBindings }> {
@@ -23,10 +25,10 @@ export function createAdminApp(deps: AdminDeps): Hono<{ Bindings: HttpBindings }
     const reason = deps.notReadyReason();
     return reason === undefined ? c.json({ status: 'ready' }) : c.json({ status: 'not ready', reason }, 503);
   });
-  app.get('/metrics', (c) => {
+  app.get('/metrics', async (c) => {
     if (!deps.metrics) return c.text('metrics are off\n', 404);
-    deps.metrics.exporter.getMetricsRequestHandler(c.env.incoming, c.env.outgoing);
-    return RESPONSE_ALREADY_SENT;
+    c.header('content-type', 'text/plain; version=0.0.4; charset=utf-8');
+    return c.body(await deps.metrics.text());
   });
   const status = deps.status;
   if (status) {
@@ -41,6 +43,10 @@ export function createAdminApp(deps: AdminDeps): Hono<{ Bindings: HttpBindings }
       return c.json(await status.json());
     });
   }
+  app.onError((error, c) => {
+    deps.logger?.error({ err: error, path: c.req.path }, 'admin request failed');
+    return c.json({ error: { code: 'PROXY_INTERNAL', message: 'internal error' } }, 500);
+  });
   app.notFound((c) => c.json({ error: { code: 'PROXY_NOT_FOUND', message: 'no such admin path' } }, 404));
   return app;
 }

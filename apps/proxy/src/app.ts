@@ -3,7 +3,6 @@
 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { PassThrough } from 'node:stream';
 import {
   type Answer,
   type BatchDialect,
@@ -25,7 +24,9 @@ import {
 } from '@opentelemetry/api';
 import { Hono } from 'hono';
 import type { Logger } from 'pino';
-import { isJsonContentType, parseRequestTarget, type Route, route } from './classify.js';
+import { type BodyRelay, bodyTooLarge, decodeJson, readBody, relayBody } from './body.js';
+import type { CallTracker } from './calls.js';
+import { canonicalPath, isJsonContentType, parseRequestTarget, type Route, route } from './classify.js';
 import { errorResponse } from './http-errors.js';
 import type { ProxyMetrics, RequestKind } from './metrics.js';
 import { passThrough } from './passthrough.js';
@@ -37,142 +38,169 @@ export interface AppDeps {
   readonly logger: Logger;
   readonly metrics: ProxyMetrics | undefined;
   readonly bodyLimitBytes: number;
+  /**
+   * `verify` (AUTH_MODE=app-token): every call's credential is checked before anything else — before
+   * it takes a token or reaches the upstream, on every route (SPEC §8c). `forward`: the caller's
+   * Authorization is the credential, judged by the upstream.
+   */
+  readonly auth?: 'verify' | 'forward';
   /** Maps a caller's Authorization to the credential its ops are grouped (and sent) under. */
   readonly credentialOf: (appId: string, authorization: string | undefined) => Promise<string | ProxyError>;
   /** Whether the proxy still takes new calls (false while draining). */
   readonly accepting: () => boolean;
+  /** Counts each call until its answer is written, for the drain. */
+  readonly calls?: CallTracker;
 }
 
-type Env = { Bindings: HttpBindings };
+/** What the edge knows about one call, from arrival to the access-log line. */
+interface Call {
+  readonly requestId: string;
+  readonly method: string;
+  readonly started: number;
+  /** The caller's server span (HTTP semantic conventions), child of its incoming traceparent. */
+  readonly span: Span;
+  /** Aborted when the caller goes away: queued ops are dropped, pass-through calls cut. */
+  readonly abort: AbortController;
+  kind: RequestKind;
+  timing: Timing | undefined;
+}
 
+type Env = { Bindings: HttpBindings; Variables: { call: Call } };
+
+/** A request-context middleware, one handler, and one place where a thrown error becomes an answer. */
 export function createApp(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>();
-
-  app.all('*', async (c) => {
-    const started = performance.now();
-    const incoming = c.env.incoming;
-    const rawRequestId = incoming.headers['x-request-id'];
-    const requestId =
-      typeof rawRequestId === 'string' && rawRequestId.length <= 200 ? rawRequestId : randomUUID();
-    let kind: RequestKind = 'rejected';
-    let response: Response;
-    let timing: Timing | undefined;
-    // The caller's server span (HTTP semantic conventions), child of its incoming traceparent.
-    const method = incoming.method ?? 'GET';
-    const span = trace.getTracer('batch-proxy').startSpan(
-      method,
-      {
-        kind: SpanKind.SERVER,
-        attributes: { 'http.request.method': method, 'batch_proxy.request_id': requestId },
-      },
-      propagation.extract(ROOT_CONTEXT, incoming.headers),
-    );
-    try {
-      const outcome = await handle(deps, incoming, requestId, c.env.outgoing, span);
-      kind = outcome.kind;
-      timing = outcome.timing;
-      response = outcome.response;
-    } catch (error) {
-      const failure =
-        error instanceof ProxyError
-          ? error
-          : new ProxyError('PROXY_INTERNAL', 'internal error', { cause: error });
-      if (failure.status >= 500) deps.logger.error({ err: error, requestId }, 'request failed');
-      response = errorResponse(failure, requestId);
-    }
-    span.setAttribute('http.response.status_code', response.status);
-    span.setAttribute('batch_proxy.kind', kind);
-    if (timing)
-      span.setAttributes({ 'batch_proxy.lane': timing.lane, 'batch_proxy.batch.size': timing.batchSize });
-    if (response.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-    span.end();
-    deps.metrics?.request(kind, response.status);
-    if (deps.logger.isLevelEnabled('info')) {
-      deps.logger.info(
-        {
-          requestId,
-          method: incoming.method,
-          route: routeTemplate(incoming.url ?? '/'),
-          kind,
-          status: response.status,
-          ms: round(performance.now() - started),
-          ...(timing
-            ? {
-                queueMs: round(timing.queueMs),
-                upstreamMs: round(timing.upstreamMs),
-                batchSize: timing.batchSize,
-                lane: timing.lane,
-                batchId: timing.callId,
-              }
-            : {}),
-        },
-        'request',
-      );
-    }
-    return response;
+  app.use('*', async (c, next) => {
+    const call = beginCall(deps, c.env.incoming, c.env.outgoing);
+    c.set('call', call);
+    await next();
+    endCall(deps, c.env.incoming, call, c.res);
   });
-
+  app.all('*', (c) => handle(deps, c.env.incoming, c.get('call')));
+  app.onError((error, c) => {
+    const requestId = c.get('call')?.requestId ?? randomUUID();
+    const failure =
+      error instanceof ProxyError
+        ? error
+        : new ProxyError('PROXY_INTERNAL', 'internal error', { cause: error });
+    if (failure.status >= 500) deps.logger.error({ err: error, requestId }, 'request failed');
+    return errorResponse(failure, requestId);
+  });
   return app;
 }
 
-interface Outcome {
-  readonly kind: RequestKind;
-  readonly response: Response;
-  readonly timing?: Timing | undefined;
+function beginCall(deps: AppDeps, incoming: IncomingMessage, outgoing: HttpBindings['outgoing']): Call {
+  const rawRequestId = incoming.headers['x-request-id'];
+  const requestId =
+    typeof rawRequestId === 'string' && rawRequestId.length <= 200 ? rawRequestId : randomUUID();
+  const method = incoming.method ?? 'GET';
+  const span = trace.getTracer('batch-proxy').startSpan(
+    method,
+    {
+      kind: SpanKind.SERVER,
+      attributes: { 'http.request.method': method, 'batch_proxy.request_id': requestId },
+    },
+    propagation.extract(ROOT_CONTEXT, incoming.headers),
+  );
+  const call: Call = {
+    requestId,
+    method,
+    started: performance.now(),
+    span,
+    abort: new AbortController(),
+    kind: 'rejected',
+    timing: undefined,
+  };
+  const ended = deps.calls?.begin();
+  outgoing.once('close', () => {
+    if (!outgoing.writableFinished) call.abort.abort();
+    ended?.();
+  });
+  return call;
 }
 
-async function handle(
-  deps: AppDeps,
-  incoming: IncomingMessage,
-  requestId: string,
-  outgoing: HttpBindings['outgoing'],
-  span: Span,
-): Promise<Outcome> {
+/** Span attributes, the request metric and the access-log line, once the answer is known. */
+function endCall(deps: AppDeps, incoming: IncomingMessage, call: Call, response: Response): void {
+  const { span, kind, timing } = call;
+  span.setAttribute('http.response.status_code', response.status);
+  span.setAttribute('batch_proxy.kind', kind);
+  if (timing)
+    span.setAttributes({ 'batch_proxy.lane': timing.lane, 'batch_proxy.batch.size': timing.batchSize });
+  if (response.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+  span.end();
+  deps.metrics?.request(kind, response.status);
+  if (!deps.logger.isLevelEnabled('info')) return;
+  deps.logger.info(
+    {
+      requestId: call.requestId,
+      method: incoming.method,
+      route: routeTemplate(incoming.url ?? '/'),
+      kind,
+      status: response.status,
+      ms: round(performance.now() - call.started),
+      ...(timing
+        ? {
+            queueMs: round(timing.queueMs),
+            upstreamMs: round(timing.upstreamMs),
+            batchSize: timing.batchSize,
+            lane: timing.lane,
+            batchId: timing.callId,
+          }
+        : {}),
+    },
+    'request',
+  );
+}
+
+async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Promise<Response> {
+  const { requestId } = call;
   if (!deps.accepting()) {
     const error = new ProxyError('PROXY_DRAINING', 'the proxy is shutting down', { retryAfterSec: 1 });
-    return { kind: 'rejected', response: errorResponse(error, requestId, { connection: 'close' }) };
+    return errorResponse(error, requestId, { connection: 'close' });
   }
-  const method = incoming.method ?? 'GET';
   const target = parseRequestTarget(incoming.url ?? '/');
-  if (target instanceof ProxyError) return reject(target, requestId);
-
-  // The caller's disconnect: queued ops are dropped, pass-through calls aborted.
-  const abort = new AbortController();
-  const onClose = () => {
-    if (!outgoing.writableFinished) abort.abort();
-  };
-  outgoing.once('close', onClose);
-
-  const r: Route = route(deps.dialect, method, target.pathname, incoming.headers);
-  const pathAndQuery = target.pathname + target.search;
+  if (target instanceof ProxyError) return errorResponse(target, requestId);
+  // One spelling, one resource (SPEC §8c): the gate, ordering, collapsing, pacing and the upstream
+  // all see the canonical path.
+  const pathname = canonicalPath(target.pathname);
+  const pathAndQuery = pathname + target.search;
+  const method = call.method;
+  const r: Route = route(deps.dialect, method, pathname, incoming.headers);
 
   if (r.kind === 'pass' || r.kind === 'client-batch') {
-    const bucket = r.kind === 'client-batch' ? 'batch' : 'rest';
-    const kind: RequestKind = r.kind === 'client-batch' ? 'client-batch' : 'passthrough';
-    if (!r.target)
-      return {
-        kind,
-        response: await forward(deps, incoming, method, pathAndQuery, undefined, abort, requestId, span),
-      };
-    return admitted(deps, r.target.appId, bucket, abort, requestId, kind, () =>
-      forward(deps, incoming, method, pathAndQuery, undefined, abort, requestId, span),
-    );
+    // Unverified callers spend nothing: checked before any token is taken or any byte is forwarded.
+    // (A batchable call is checked below, before it is queued: reading its body spends nothing.)
+    if (deps.auth === 'verify') {
+      const refused = r.target
+        ? await deps.credentialOf(r.target.appId, incoming.headers.authorization)
+        : new ProxyError('PROXY_UNAUTHORIZED', 'only /v1/{appId}/... calls are accepted with app tokens');
+      if (refused instanceof ProxyError) return errorResponse(refused, requestId);
+    }
+    call.kind = r.kind === 'client-batch' ? 'client-batch' : 'passthrough';
+    const send = () => forward(deps, incoming, method, pathAndQuery, undefined, call);
+    if (!r.target) return send();
+    return admitted(deps, r.target.appId, r.kind === 'client-batch' ? 'batch' : 'rest', call, send);
   }
 
   // Batchable by method, path and headers: now the body decides.
   const body = await readBody(incoming, deps.bodyLimitBytes);
-  if (body instanceof ProxyError) return reject(body, requestId);
-  const passBuffered = () =>
-    admitted(deps, r.target.appId, 'rest', abort, requestId, 'passthrough', () =>
-      forward(deps, incoming, method, pathAndQuery, body, abort, requestId, span),
+  if (body instanceof ProxyError) return errorResponse(body, requestId);
+  const passBuffered = () => {
+    call.kind = 'passthrough';
+    return admitted(deps, r.target.appId, 'rest', call, () =>
+      forward(deps, incoming, method, pathAndQuery, body, call),
     );
+  };
 
   let text: string | undefined;
   if (body.length > 0) {
     if (!isJsonContentType(incoming.headers['content-type'])) return passBuffered();
     text = decodeJson(body);
     if (text === undefined) {
-      return reject(new ProxyError('PROXY_MALFORMED_JSON', 'the request body is not valid JSON'), requestId);
+      return errorResponse(
+        new ProxyError('PROXY_MALFORMED_JSON', 'the request body is not valid JSON'),
+        requestId,
+      );
     }
   } else if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
     return passBuffered(); // a write without a body: let the upstream judge it
@@ -189,33 +217,35 @@ async function handle(
   if ('passThrough' in built) return passBuffered();
 
   const credential = await deps.credentialOf(r.target.appId, incoming.headers.authorization);
-  if (credential instanceof ProxyError) return reject(credential, requestId);
+  if (credential instanceof ProxyError) return errorResponse(credential, requestId);
 
   const answer = await deps.scheduler.submit({
     appId: r.target.appId,
     credential,
     op: built.op satisfies OpRequest,
-    signal: abort.signal,
-    spanContext: span.spanContext(),
+    signal: call.abort.signal,
+    spanContext: call.span.spanContext(),
   });
-  outgoing.off('close', onClose);
-  return { kind: 'batched', response: answerResponse(answer, requestId), timing: answer.timing };
+  call.kind = 'batched';
+  call.timing = answer.timing;
+  return answerResponse(answer, requestId);
 }
 
+/** A call that bypasses the queue waits for a token of its bucket, and gives it back when answered. */
 async function admitted(
   deps: AppDeps,
   appId: string,
   bucket: 'batch' | 'rest',
-  abort: AbortController,
-  requestId: string,
-  kind: RequestKind,
+  call: Call,
   send: () => Promise<Response>,
-): Promise<Outcome> {
-  const release = await deps.scheduler.admit(appId, bucket, abort.signal);
-  if (release instanceof ProxyError) return reject(release, requestId);
+): Promise<Response> {
+  const release = await deps.scheduler.admit(appId, bucket, call.abort.signal);
+  if (release instanceof ProxyError) {
+    call.kind = 'rejected';
+    return errorResponse(release, call.requestId);
+  }
   try {
-    const response = await send();
-    return { kind, response };
+    return await send();
   } finally {
     release();
   }
@@ -227,101 +257,41 @@ async function forward(
   method: string,
   pathAndQuery: string,
   body: Buffer | undefined,
-  abort: AbortController,
-  requestId: string,
-  span: Span,
+  call: Call,
 ): Promise<Response> {
+  const { requestId } = call;
   // The upstream joins the caller's trace as a child of this proxy's server span.
   const traceHeaders: Record<string, string> = {};
-  propagation.inject(trace.setSpan(context.active(), span), traceHeaders);
+  propagation.inject(trace.setSpan(context.active(), call.span), traceHeaders);
   const hasBody =
     body !== undefined ||
     incoming.headers['content-length'] !== undefined ||
     incoming.headers['transfer-encoding'] !== undefined;
-  // undici destroys a request body it stops reading (an upstream that answers before the upload
-  // ends): relay it, so the caller's own stream survives and is drained, keeping its connection.
-  let relay: PassThrough | undefined;
+  let relay: BodyRelay | undefined;
   if (body === undefined && hasBody) {
-    const pipe = new PassThrough();
-    relay = pipe;
-    incoming.pipe(pipe);
-    pipe.on('close', () => {
-      if (!incoming.readableEnded) {
-        incoming.unpipe(pipe);
-        incoming.resume();
-      }
-    });
+    // BODY_LIMIT_BYTES holds for streamed bodies too: a declared size over it is refused before
+    // anything is sent, an undeclared (chunked) one as soon as it passes the limit.
+    const declared = Number(incoming.headers['content-length']);
+    if (Number.isFinite(declared) && declared > deps.bodyLimitBytes) {
+      const refused = await readBody(incoming, deps.bodyLimitBytes);
+      if (refused instanceof ProxyError) return errorResponse(refused, requestId);
+    }
+    relay = relayBody(incoming, deps.bodyLimitBytes);
   }
   try {
     const response = await passThrough(deps.upstream, {
       method,
       pathAndQuery,
       headers: { ...incoming.headers, ...traceHeaders },
-      body: body ?? relay,
-      signal: abort.signal,
+      body: body ?? relay?.stream,
+      signal: call.abort.signal,
     });
     if (!response.headers.has('x-request-id')) response.headers.set('x-request-id', requestId);
     return response;
   } catch (error) {
+    if (relay?.tooLarge()) return errorResponse(bodyTooLarge(deps.bodyLimitBytes), requestId);
     if (error instanceof ProxyError) return errorResponse(error, requestId);
     throw error;
-  }
-}
-
-function reject(error: ProxyError, requestId: string): Outcome {
-  return { kind: 'rejected', response: errorResponse(error, requestId) };
-}
-
-/**
- * Reads the whole body, refusing more than `limit` bytes (413) without buffering past it. The rest of
- * a refused body is read and dropped (up to a bound), so the 413 reaches a client that is still
- * sending instead of a reset, and the connection stays usable.
- */
-function readBody(incoming: IncomingMessage, limit: number): Promise<Buffer | ProxyError> {
-  const tooLarge = () =>
-    new ProxyError('PROXY_BODY_TOO_LARGE', `the request body is larger than ${limit} bytes`);
-  const declared = Number(incoming.headers['content-length']);
-  const discardBound = Math.max(limit * 4, 8 * 1024 * 1024);
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let refused = Number.isFinite(declared) && declared > limit;
-    if (refused && declared > discardBound) {
-      incoming.destroy();
-      resolve(tooLarge());
-      return;
-    }
-    incoming.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (!refused && size > limit) refused = true;
-      if (refused) {
-        chunks.length = 0;
-        if (size > discardBound) {
-          incoming.destroy();
-          resolve(tooLarge());
-        }
-        return;
-      }
-      chunks.push(chunk);
-    });
-    incoming.on('end', () => {
-      if (refused) resolve(tooLarge());
-      else resolve(chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, size));
-    });
-    incoming.on('error', () => resolve(new ProxyError('PROXY_CLIENT_CLOSED', 'the caller went away')));
-  });
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** The body as JSON text when it is valid UTF-8 JSON; undefined otherwise. */
-function decodeJson(body: Buffer): string | undefined {
-  try {
-    const text = utf8.decode(body);
-    JSON.parse(text);
-    return text;
-  } catch {
-    return undefined;
   }
 }
 

@@ -4,7 +4,7 @@
 //    itself, or an app JWT: HS256, iss = appId, tokenType "app", unexpired) and signs each upstream
 //    call with a fresh short-lived token of its own, so callers of one app batch together.
 
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { ProxyError } from '@batch-proxy/core';
 import { errors as joseErrors, jwtVerify } from 'jose';
 import type { AppSecrets } from './secrets.js';
@@ -38,7 +38,7 @@ export function appTokenAuth(secrets: AppSecrets, now: () => number = Date.now):
       const token = match?.[1];
       if (!token) return unauthorized('a Bearer token is required');
       const credential = `app-token:${appId}`;
-      if (token === secret) return credential;
+      if (sameSecret(token, secret)) return credential;
 
       const cached = verified.get(token);
       if (cached && cached.appId === appId && cached.secret === secret && cached.expMs > now())
@@ -66,6 +66,15 @@ export function appTokenAuth(secrets: AppSecrets, now: () => number = Date.now):
       return `Bearer ${signAppToken(appId, secret, Math.floor(now() / 1000))}`;
     },
   };
+}
+
+/**
+ * Whether a presented token is the app's secret key, in time that does not depend on where they
+ * differ (both hashed first, so lengths do not leak either).
+ */
+export function sameSecret(presented: string, secret: string): boolean {
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(presented), digest(secret));
 }
 
 const base64url = (data: string | Buffer) => Buffer.from(data).toString('base64url');

@@ -118,6 +118,30 @@ export function parseRequestTarget(raw: string): RequestTarget | ProxyError {
   return { pathname, search };
 }
 
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+
+/**
+ * One spelling per resource (SPEC §8c): percent-encoded unreserved characters decoded (`%75` → `u`),
+ * other percent-encodings in upper case, empty segments dropped (`//users/` → `/users`). Equivalent
+ * under RFC 3986 §6.2.2 except the dropped segments, which no upstream route depends on. Run after
+ * parseRequestTarget, which has already refused dot segments and encoded slashes.
+ */
+export function canonicalPath(pathname: string): string {
+  if (!pathname.includes('%') && !pathname.includes('//') && !(pathname.length > 1 && pathname.endsWith('/')))
+    return pathname;
+  const segments: string[] = [];
+  for (const segment of pathname.split('/')) {
+    if (segment === '') continue;
+    segments.push(
+      segment.replace(/%[0-9A-Fa-f]{2}/g, (encoded) => {
+        const char = String.fromCharCode(Number.parseInt(encoded.slice(1), 16));
+        return UNRESERVED.test(char) ? char : encoded.toUpperCase();
+      }),
+    );
+  }
+  return `/${segments.join('/')}`;
+}
+
 export type Route =
   | { readonly kind: 'batch'; readonly method: Method; readonly target: AppTarget }
   | { readonly kind: 'client-batch'; readonly target: AppTarget }

@@ -60,6 +60,24 @@ const schema = z
         message: 'REST_BURST is set, so REST_RATE_PER_SEC must be too',
       });
     }
+    // Node refuses a server whose whole-request bound is shorter than its head bound (a RangeError).
+    if (c.REQUEST_TIMEOUT_MS < c.HEADERS_TIMEOUT_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['REQUEST_TIMEOUT_MS'],
+        message: `must be at least HEADERS_TIMEOUT_MS (${c.HEADERS_TIMEOUT_MS})`,
+      });
+    }
+    if (c.PORT !== 0 && c.PORT === c.ADMIN_PORT && (c.ADMIN_HOST ?? c.HOST) === c.HOST) {
+      ctx.addIssue({ code: 'custom', path: ['ADMIN_PORT'], message: 'must differ from PORT' });
+    }
+    if (c.REDIS_SENTINELS !== undefined && c.REDIS_CLUSTER_NODES !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['REDIS_CLUSTER_NODES'],
+        message: 'set either REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both',
+      });
+    }
     if (c.AUTH_MODE === 'app-token' && c.APP_SECRETS_FILE === undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -74,8 +92,19 @@ export type Config = z.infer<typeof schema> & {
   readonly restLimit: { ratePerSec: number; burst: number } | undefined;
 };
 
+/**
+ * A start-up mistake: the variable to fix and what is wrong with it. Printed as one line per
+ * problem, `invalid configuration: NAME: what`, and the process exits 2 (SPEC §8c).
+ */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+  constructor(readonly problems: ReadonlyArray<{ readonly variable: string; readonly message: string }>) {
+    super(problems.map((p) => `invalid configuration: ${p.variable}: ${p.message}`).join('\n'));
+  }
+
+  static of(variable: string, message: string): ConfigError {
+    return new ConfigError([{ variable, message }]);
+  }
 }
 
 /** Parses the environment; throws a ConfigError naming every bad variable. */
@@ -84,13 +113,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = schema.safeParse(present);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
-      const name = String(issue.path[0] ?? 'configuration');
-      const value = present[name];
-      const shown = value === undefined || /SECRET|PASSWORD|TOKEN/.test(name) ? '' : ` (got "${value}")`;
-      return `  ${name}: ${issue.message}${shown}`;
+    const problems = parsed.error.issues.map((issue) => {
+      const variable = String(issue.path[0] ?? 'configuration');
+      const value = present[variable];
+      const shown =
+        value === undefined || /SECRET|PASSWORD|TOKEN|REDIS_URL/.test(variable)
+          ? ''
+          : ` (got "${oneLine(value)}")`;
+      return { variable, message: `${issue.message}${shown}` };
     });
-    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+    throw new ConfigError(problems);
   }
   const c = parsed.data;
   const restLimit =
@@ -101,4 +133,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
           burst: c.REST_BURST ?? Math.max(1, Math.ceil(c.REST_RATE_PER_SEC)),
         };
   return { ...c, restLimit };
+}
+
+/** A value quoted in a one-line message: control characters shown escaped, length bounded. */
+function oneLine(value: string): string {
+  const shown = JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}…` : value).slice(1, -1);
+  return shown;
 }

@@ -1,130 +1,81 @@
 #!/usr/bin/env node
-// The proxy process: reads the configuration, wires engine and edge, serves, drains on SIGTERM.
+// The proxy process: configuration, then the engine and the edge wired together, then the listeners.
+// What can go wrong at start and how the process ends live in lifecycle.ts; the limiter in limiter.ts.
 
-import { once } from 'node:events';
-import {
-  bucketKey,
-  FallbackLimiter,
-  type Limiter,
-  MemoryLimiter,
-  ProxyError,
-  RedisLimiter,
-  Scheduler,
-  talkjs,
-  UpstreamClient,
-} from '@batch-proxy/core';
-import { pino } from 'pino';
+import { bucketKey, Scheduler, talkjs, UpstreamClient } from '@batch-proxy/core';
+import { type Logger, pino } from 'pino';
 import { createAdminApp } from './admin.js';
 import { createApp } from './app.js';
 import { type Auth, appTokenAuth, passthroughAuth } from './auth.js';
-import { ConfigError, loadConfig } from './config.js';
+import { CallTracker } from './calls.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
+import {
+  drain,
+  EXIT,
+  exitAfterFlush,
+  exitOnStartupMistake,
+  installFaultHandlers,
+  onStopSignals,
+} from './lifecycle.js';
+import { createLimiter } from './limiter.js';
 import { createMetrics } from './metrics.js';
+import { combineObservers } from './observers.js';
 import { type AppSecrets, loadAppSecrets, SecretsFileError } from './secrets.js';
-import { close, listen } from './server.js';
-import { combineObservers, createStatus } from './status.js';
+import { listen } from './server.js';
+import { createStatus } from './status.js';
 import { startTracing, tracingWanted } from './tracing.js';
 
-async function main(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
+const dialect = talkjs;
+
+function configure(): Config {
   try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(2);
+    const config = loadConfig(process.env);
+    if (config.BATCH_MAX_OPS > dialect.maxOps) {
+      throw ConfigError.of(
+        'BATCH_MAX_OPS',
+        `at most ${dialect.maxOps} for the ${dialect.name} dialect (got "${config.BATCH_MAX_OPS}")`,
+      );
     }
+    return config;
+  } catch (error) {
+    if (error instanceof ConfigError) exitOnStartupMistake(error);
     throw error;
   }
-  const logger = pino({
+}
+
+function createLogger(config: Config): Logger {
+  return pino({
     level: config.LOG_LEVEL,
     redact: {
       paths: ['authorization', 'headers.authorization', '*.authorization', 'secret', '*.secret'],
       censor: '[redacted]',
     },
   });
+}
 
+/** The credential rules of AUTH_MODE; in app-token mode the secrets file is read (and watched). */
+function createAuth(config: Config, logger: Logger): { auth: Auth; secrets: AppSecrets | undefined } {
+  if (config.AUTH_MODE !== 'app-token' || !config.APP_SECRETS_FILE)
+    return { auth: passthroughAuth, secrets: undefined };
+  try {
+    const secrets = loadAppSecrets(config.APP_SECRETS_FILE, (error) => {
+      if (error)
+        logger.error({ err: error.message }, 'APP_SECRETS_FILE reload failed; keeping the previous keys');
+      else logger.info('APP_SECRETS_FILE reloaded');
+    });
+    return { auth: appTokenAuth(secrets), secrets };
+  } catch (error) {
+    if (error instanceof SecretsFileError) throw ConfigError.of('APP_SECRETS_FILE', error.message);
+    throw error;
+  }
+}
+
+/** Starts everything; resolves with the drain to run on SIGTERM/SIGINT once it is listening. */
+async function start(config: Config, logger: Logger): Promise<(signal: NodeJS.Signals) => Promise<void>> {
   // Standard OTEL_* variables turn traces on (OTLP over HTTP); otherwise the API stays a no-op.
   const tracing = tracingWanted(process.env) ? startTracing() : undefined;
-
-  const dialect = talkjs;
-  if (config.BATCH_MAX_OPS > dialect.maxOps) {
-    console.error(
-      `invalid configuration:\n  BATCH_MAX_OPS: at most ${dialect.maxOps} for the ${dialect.name} dialect (got "${config.BATCH_MAX_OPS}")`,
-    );
-    process.exit(2);
-  }
-
-  let secrets: AppSecrets | undefined;
-  let auth: Auth = passthroughAuth;
-  if (config.AUTH_MODE === 'app-token' && config.APP_SECRETS_FILE) {
-    try {
-      secrets = loadAppSecrets(config.APP_SECRETS_FILE, (error) => {
-        if (error)
-          logger.error({ err: error.message }, 'APP_SECRETS_FILE reload failed; keeping the previous keys');
-        else logger.info('APP_SECRETS_FILE reloaded');
-      });
-    } catch (error) {
-      if (error instanceof SecretsFileError) {
-        console.error(`invalid configuration:\n  ${error.message}`);
-        process.exit(2);
-      }
-      throw error;
-    }
-    auth = appTokenAuth(secrets);
-  }
-
-  let limiter: Limiter = new MemoryLimiter();
-  let fallback: FallbackLimiter | undefined;
-  if (config.REDIS_URL || config.REDIS_SENTINELS || config.REDIS_CLUSTER_NODES) {
-    let lastError = '';
-    const hostPorts = (list: string) =>
-      list.split(',').map((entry) => {
-        const [host = '', port = ''] = entry.trim().split(':');
-        return { host, port: Number(port) };
-      });
-    const onError = (error: Error) => {
-      // ioredis repeats the same error on every reconnect attempt: log each new one once.
-      if (error.message !== lastError) logger.warn({ err: error.message }, 'redis error');
-      lastError = error.message;
-    };
-    const redis = config.REDIS_CLUSTER_NODES
-      ? RedisLimiter.connectCluster(hostPorts(config.REDIS_CLUSTER_NODES), { onError })
-      : RedisLimiter.connect(config.REDIS_URL ?? 'redis://', {
-          ...(config.REDIS_SENTINELS
-            ? {
-                redisOptions: {
-                  sentinels: hostPorts(config.REDIS_SENTINELS),
-                  name: config.REDIS_SENTINEL_NAME,
-                },
-              }
-            : {}),
-          onError,
-        });
-    fallback = new FallbackLimiter({
-      primary: redis,
-      share: config.REDIS_FALLBACK_SHARE,
-      onModeChange: (mode, cause) => {
-        if (mode === 'fallback') {
-          logger.error(
-            {
-              err: cause instanceof Error ? cause.message : String(cause),
-              share: config.REDIS_FALLBACK_SHARE,
-            },
-            'redis unreachable: rate limiting in process at a share of each limit',
-          );
-        } else {
-          lastError = '';
-          logger.warn('redis reachable again: rate limits shared by the fleet');
-        }
-      },
-    });
-    limiter = fallback;
-    // Start shared when Redis is there; a Redis that is down at start is the fallback's job.
-    await Promise.race([
-      once(redis.client, 'ready'),
-      new Promise((resolve) => setTimeout(resolve, 2_000).unref()),
-    ]);
-  }
+  const { auth, secrets } = createAuth(config, logger);
+  const { limiter, fallback } = await createLimiter(config, logger);
   const upstream = new UpstreamClient({
     url: config.UPSTREAM_URL,
     timeoutMs: config.UPSTREAM_TIMEOUT_MS,
@@ -165,6 +116,7 @@ async function main(): Promise<void> {
     observer: combineObservers(metrics.observer, status.observer),
   });
   const engine = scheduler;
+  const calls = new CallTracker();
 
   let accepting = true;
   const app = createApp({
@@ -174,12 +126,15 @@ async function main(): Promise<void> {
     logger,
     metrics,
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    auth: config.AUTH_MODE === 'app-token' ? 'verify' : 'forward',
     credentialOf: auth.credentialOf,
     accepting: () => accepting,
+    calls,
   });
   const admin = createAdminApp({
     metrics,
     status,
+    logger,
     notReadyReason: () => {
       if (!accepting) return 'draining';
       if (config.REDIS_FAIL_CLOSED && fallback?.mode === 'fallback')
@@ -194,10 +149,12 @@ async function main(): Promise<void> {
     headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
+    variables: { port: 'PORT', host: 'HOST' },
   });
   const adminListener = await listen(admin, {
     port: config.ADMIN_PORT,
     host: config.ADMIN_HOST ?? config.HOST,
+    variables: { port: 'ADMIN_PORT', host: config.ADMIN_HOST ? 'ADMIN_HOST' : 'HOST' },
   });
   logger.info(
     {
@@ -209,38 +166,46 @@ async function main(): Promise<void> {
     'batch proxy listening',
   );
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    accepting = false;
-    logger.info({ signal, pending: engine.pending }, 'draining');
-    const grace = setTimeout(() => {
-      engine.abandon(
-        new ProxyError('PROXY_DRAINING', 'the proxy shut down before this call could be sent', {
-          retryAfterSec: 1,
-        }),
-      );
-    }, config.SHUTDOWN_GRACE_MS);
-    await engine.drain();
-    clearTimeout(grace);
-    // Every accepted call is answered: give the last answers a moment to flush, then close every
-    // connection (clients' idle keep-alive ones included) within what is left of the grace period.
-    await close(data.server, Math.max(100, Math.min(1_000, config.SHUTDOWN_GRACE_MS / 10)));
-    secrets?.close();
-    status.stop();
-    // Calls abandoned at the end of the grace period may still hang upstream: cut them.
-    await Promise.race([
-      Promise.allSettled([upstream.destroy(), limiter.close(), metrics.shutdown(), tracing?.shutdown()]),
-      new Promise((resolve) => setTimeout(resolve, 250).unref()),
-    ]);
-    await close(adminListener.server, 100);
-    logger.info('stopped');
-    process.exit(0);
-  };
-  // A second signal while draining does not cut the drain short.
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  return (signal) =>
+    drain(signal, {
+      logger,
+      graceMs: config.SHUTDOWN_GRACE_MS,
+      stopAccepting: () => {
+        accepting = false;
+      },
+      engine,
+      calls,
+      data: data.server,
+      admin: adminListener.server,
+      release: [() => secrets?.close(), () => status.stop()],
+      shutdown: [
+        () => upstream.destroy(),
+        () => limiter.close(),
+        () => metrics.shutdown(),
+        () => tracing?.shutdown(),
+      ],
+    });
 }
 
-await main();
+const config = configure();
+const logger = createLogger(config);
+const fatal = installFaultHandlers(logger);
+let running: ((signal: NodeJS.Signals) => Promise<void>) | undefined;
+onStopSignals(async (signal) => {
+  if (running) return running(signal);
+  // Not listening yet, so nothing was accepted: there is nothing to drain.
+  logger.info({ signal }, 'stopped during start-up');
+  exitAfterFlush(logger, EXIT.ok);
+});
+// Logged only once the handlers are in place (before that, a signal ends the process by the OS
+// default), so a supervisor that waits for this line can signal safely.
+logger.info({ pid: process.pid }, 'starting');
+start(config, logger).then(
+  (run) => {
+    running = run;
+  },
+  (error: unknown) => {
+    if (error instanceof ConfigError) exitOnStartupMistake(error);
+    fatal('start-up failed', error);
+  },
+);

@@ -2,13 +2,18 @@
 // The engine reports through SchedulerObserver hooks; this module turns them into instruments.
 
 import type { Lane, SchedulerObserver } from '@batch-proxy/core';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { AggregationType, MeterProvider } from '@opentelemetry/sdk-metrics';
 
 export type RequestKind = 'batched' | 'passthrough' | 'client-batch' | 'rejected';
 
 export interface ProxyMetrics {
-  readonly exporter: PrometheusExporter;
+  /**
+   * The Prometheus text of every instrument. Rendered here, not by the exporter's own request
+   * handler: that one writes to the response itself, which a framework that answers HEAD (or an
+   * error) first turns into a second end() and an unhandled stream error (SPEC §8c).
+   */
+  text(): Promise<string>;
   readonly observer: SchedulerObserver;
   request(kind: RequestKind, status: number): void;
   shutdown(): Promise<void>;
@@ -22,6 +27,7 @@ export function createMetrics(gauges: {
   redisFallback(): boolean;
 }): ProxyMetrics {
   const exporter = new PrometheusExporter({ preventServerStart: true });
+  const serializer = new PrometheusSerializer();
   const provider = new MeterProvider({
     readers: [exporter],
     views: [
@@ -88,18 +94,6 @@ export function createMetrics(gauges: {
   const opsByLane = meter.createCounter('batch_proxy_ops', { description: 'Ops answered, by lane' });
 
   meter
-    .createObservableGauge('batch_proxy_queued_ops', { description: 'Ops waiting in the queue' })
-    .addCallback((r) => {
-      for (const a of gauges.queued()) r.observe(a.queued, { app: a.appId });
-    });
-  meter
-    .createObservableGauge('batch_proxy_inflight_ops', {
-      description: 'Ops in upstream calls not yet answered',
-    })
-    .addCallback((r) => {
-      for (const a of gauges.queued()) r.observe(a.inflight, { app: a.appId });
-    });
-  meter
     .createObservableGauge('batch_proxy_redis_fallback', {
       description: '1 while the in-process limiter stands in for Redis',
     })
@@ -128,11 +122,68 @@ export function createMetrics(gauges: {
   };
 
   return {
-    exporter,
+    text: async () => {
+      const { resourceMetrics } = await exporter.collect();
+      return serializer.serialize(resourceMetrics) + appGaugesText(boundedApps(gauges.queued()));
+    },
     observer,
     request: (kind, status) => requests.add(1, { kind, status: String(status) }),
     shutdown: () => provider.shutdown(),
   };
+}
+
+/** Apps with a series of their own; the others are summed into one `app="_other"` series. */
+export const MAX_APP_SERIES = 50;
+
+interface AppGauge {
+  readonly appId: string;
+  readonly queued: number;
+  readonly inflight: number;
+}
+
+/**
+ * The busiest MAX_APP_SERIES apps, plus one `_other` sum: a label set per app ever seen would grow
+ * with traffic (SPEC §8c).
+ */
+function boundedApps(apps: readonly AppGauge[]): readonly AppGauge[] {
+  if (apps.length <= MAX_APP_SERIES) return apps;
+  const busiest = [...apps].sort((a, b) => b.queued + b.inflight - (a.queued + a.inflight));
+  const other = { appId: '_other', queued: 0, inflight: 0 };
+  for (const a of busiest.slice(MAX_APP_SERIES)) {
+    other.queued += a.queued;
+    other.inflight += a.inflight;
+  }
+  return [...busiest.slice(0, MAX_APP_SERIES), other];
+}
+
+const APP_GAUGES = [
+  { name: 'batch_proxy_queued_ops', help: 'Ops waiting in the queue', value: (a: AppGauge) => a.queued },
+  {
+    name: 'batch_proxy_inflight_ops',
+    help: 'Ops in upstream calls not yet answered',
+    value: (a: AppGauge) => a.inflight,
+  },
+] as const;
+
+/**
+ * The per-app gauges in Prometheus text, from the engine's snapshot at scrape time. Rendered here and
+ * not through OpenTelemetry: its cumulative storage keeps the last value of every label set it ever
+ * saw, so an app the engine has freed would stay in every scrape (and in memory) for good.
+ */
+function appGaugesText(apps: readonly AppGauge[]): string {
+  let text = '';
+  for (const gauge of APP_GAUGES) {
+    text += `# HELP ${gauge.name} ${gauge.help}\n# TYPE ${gauge.name} gauge\n`;
+    for (const a of apps) {
+      text += `${gauge.name}{app="${escapeLabel(a.appId)}",otel_scope_name="batch-proxy"} ${gauge.value(a)}\n`;
+    }
+  }
+  return text;
+}
+
+/** Prometheus text-format label value escaping: backslash, double quote and line feed. */
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
 function laneLabel(lane: Lane | undefined): string {

@@ -14,13 +14,20 @@ export class SecretsFileError extends Error {
 }
 
 function parse(path: string): Map<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    // The errno code only (ENOENT, EISDIR, EACCES): the message is Node's, and says no more.
+    const code = (error as NodeJS.ErrnoException).code ?? 'read error';
+    throw new SecretsFileError(`APP_SECRETS_FILE ${path} cannot be read (${code})`);
+  }
   let data: unknown;
   try {
-    data = JSON.parse(readFileSync(path, 'utf8'));
+    data = JSON.parse(text);
   } catch (error) {
-    throw new SecretsFileError(
-      `APP_SECRETS_FILE ${path} cannot be read as JSON: ${(error as Error).message}`,
-    );
+    // V8's message quotes the text around the mistake — a secret, here. Only the position is kept.
+    throw new SecretsFileError(`APP_SECRETS_FILE ${path} is not valid JSON${position(error)}`);
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     throw new SecretsFileError(
@@ -37,6 +44,15 @@ function parse(path: string): Map<string, string> {
     map.set(appId, secret);
   }
   return map;
+}
+
+/** Where a JSON.parse error points, from its message, as digits only (never the quoted text). */
+function position(error: unknown): string {
+  const message = error instanceof Error ? error.message : '';
+  const lineColumn = /line (\d+) column (\d+)/.exec(message);
+  if (lineColumn) return ` (line ${lineColumn[1]}, column ${lineColumn[2]})`;
+  const at = /position (\d+)/.exec(message);
+  return at ? ` (at character ${at[1]})` : '';
 }
 
 /**

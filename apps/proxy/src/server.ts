@@ -1,10 +1,11 @@
 // Starts the data and admin listeners and runs the graceful shutdown (SPEC §8: SIGTERM row).
 
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type ServerType, serve } from '@hono/node-server';
 import type { Hono } from 'hono';
+import { ConfigError } from './config.js';
 
 export interface Listening {
   readonly server: Server;
@@ -18,6 +19,11 @@ export interface ListenOptions {
   readonly headersTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
   readonly keepAliveTimeoutMs?: number;
+  /**
+   * The variables `port` and `host` came from: a port in use (or a host that cannot be bound) then
+   * rejects with a ConfigError naming the variable (SPEC §8c) instead of a raw listen error.
+   */
+  readonly variables?: { readonly port: string; readonly host: string };
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: Hono's env type parameter varies per app
@@ -44,8 +50,27 @@ export function listen(app: Hono<any>, options: ListenOptions): Promise<Listenin
     );
     const http = server as Server;
     http.on('clientError', (error: NodeJS.ErrnoException, socket) => answerClientError(error, socket));
-    http.once('error', reject);
+    http.once('error', (error: NodeJS.ErrnoException) => reject(listenError(error, options)));
   });
+}
+
+/** A listen failure as the start-up mistake it is, naming the variable to change. */
+function listenError(error: NodeJS.ErrnoException, options: ListenOptions): Error {
+  const names = options.variables;
+  if (!names) return error;
+  const where = `${options.host}:${options.port}`;
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return ConfigError.of(names.port, `${where} is already in use`);
+    case 'EACCES':
+      return ConfigError.of(names.port, `${where} may not be bound by this user`);
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return ConfigError.of(names.host, `${options.host} is not an address of this machine (${error.code})`);
+    default:
+      return error;
+  }
 }
 
 /**
@@ -69,6 +94,17 @@ const CLIENT_ERRORS: Record<string, [number, string, string]> = {
 function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   if (!socket.writable || error.code === 'ECONNRESET') {
     socket.destroy();
+    return;
+  }
+  // A malformed follow-up on a keep-alive socket: the answer to the previous (complete) request is
+  // still being written. Ours goes after it, never in its place (SPEC §8c: every accepted call gets
+  // its answer). An error in the request itself (a body too slow) is answered at once.
+  const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (inFlight && !inFlight.writableFinished && inFlight.req.complete) {
+    inFlight.once('finish', () => answerClientError(error, socket));
+    inFlight.once('close', () => {
+      if (!inFlight.writableFinished) socket.destroy();
+    });
     return;
   }
   const [status, reason, code] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'Bad Request', 'PROXY_BAD_REQUEST'];

@@ -134,42 +134,7 @@ export interface ProxyStatus {
   stop(): void;
 }
 
-/**
- * Both observers get every event, `a` first. Typed `Required` so that a hook added to
- * SchedulerObserver fails to compile here instead of being silently dropped.
- */
-export function combineObservers(a: SchedulerObserver, b: SchedulerObserver): Required<SchedulerObserver> {
-  return {
-    onFlush: (e) => {
-      a.onFlush?.(e);
-      b.onFlush?.(e);
-    },
-    onUpstream: (e) => {
-      a.onUpstream?.(e);
-      b.onUpstream?.(e);
-    },
-    onAnswer: (e) => {
-      a.onAnswer?.(e);
-      b.onAnswer?.(e);
-    },
-    onCollapsed: (e) => {
-      a.onCollapsed?.(e);
-      b.onCollapsed?.(e);
-    },
-    onShed: (e) => {
-      a.onShed?.(e);
-      b.onShed?.(e);
-    },
-    onLimiter: (e) => {
-      a.onLimiter?.(e);
-      b.onLimiter?.(e);
-    },
-    onRequeue: (e) => {
-      a.onRequeue?.(e);
-      b.onRequeue?.(e);
-    },
-  };
-}
+export { combineObservers } from './observers.js';
 
 /** What happened during one sample interval. */
 interface Tick {

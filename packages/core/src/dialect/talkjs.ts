@@ -46,7 +46,8 @@ export const talkjs: BatchDialect = {
   },
 
   toOp({ method, target, query, body, apiVersion }: OpInput) {
-    const params: Record<string, string> = {};
+    // No prototype: a key such as `__proto__` is data, not a property write (SPEC §8c).
+    const params: Record<string, string> = Object.create(null);
     for (const [key, value] of query) {
       if (method !== 'GET') return { passThrough: 'a query string on a write cannot travel in a batch op' };
       if (Object.hasOwn(params, key)) return { passThrough: `repeated query parameter "${key}"` };

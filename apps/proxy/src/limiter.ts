@@ -1,0 +1,90 @@
+// The rate limiter from the configuration (SPEC §7): in-process without Redis; with Redis (single
+// node, Sentinel or Cluster) a FallbackLimiter that serves in-process at a share of each limit while
+// Redis is unreachable — at start exactly as later (SPEC §8c).
+
+import { FallbackLimiter, type Limiter, MemoryLimiter, RedisLimiter } from '@batch-proxy/core';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+
+export interface ConfiguredLimiter {
+  readonly limiter: Limiter;
+  /** Present when Redis is configured: its mode drives readiness, metrics and the status page. */
+  readonly fallback: FallbackLimiter | undefined;
+}
+
+/** How long start-up waits for a first connection before it serves in fallback. */
+const CONNECT_WAIT_MS = 2_000;
+/** A bucket no app uses: touching it tells whether Redis answers, and changes nothing else. */
+const PROBE = { key: 'batch-proxy:start-probe', limit: { ratePerSec: 1, burst: 1 } };
+
+export async function createLimiter(config: Config, logger: Logger): Promise<ConfiguredLimiter> {
+  if (!config.REDIS_URL && !config.REDIS_SENTINELS && !config.REDIS_CLUSTER_NODES) {
+    return { limiter: new MemoryLimiter(), fallback: undefined };
+  }
+  let lastError = '';
+  const onError = (error: Error) => {
+    // ioredis repeats the same error on every reconnect attempt: log each new one once.
+    if (error.message !== lastError) logger.warn({ err: error.message }, 'redis error');
+    lastError = error.message;
+  };
+  const redis = config.REDIS_CLUSTER_NODES
+    ? RedisLimiter.connectCluster(hostPorts(config.REDIS_CLUSTER_NODES), { onError })
+    : RedisLimiter.connect(config.REDIS_URL ?? 'redis://', {
+        ...(config.REDIS_SENTINELS
+          ? {
+              redisOptions: {
+                sentinels: hostPorts(config.REDIS_SENTINELS),
+                name: config.REDIS_SENTINEL_NAME,
+              },
+            }
+          : {}),
+        onError,
+      });
+  const fallback = new FallbackLimiter({
+    primary: redis,
+    share: config.REDIS_FALLBACK_SHARE,
+    onModeChange: (mode, cause) => {
+      if (mode === 'fallback') {
+        logger.error(
+          { err: cause instanceof Error ? cause.message : String(cause), share: config.REDIS_FALLBACK_SHARE },
+          'redis unreachable: rate limiting in process at a share of each limit',
+        );
+      } else {
+        lastError = '';
+        logger.warn('redis reachable again: rate limits shared by the fleet');
+      }
+    },
+  });
+  await firstConnection(redis.client);
+  // One bounded call decides the starting mode the way any later call would: an answer keeps it
+  // shared, a failure or timeout switches to fallback (and starts the probe that switches back).
+  await fallback.peek(PROBE.key, PROBE.limit).catch(() => undefined);
+  return { limiter: fallback, fallback };
+}
+
+/**
+ * Resolves on the client's first `ready` or first `error`, or after CONNECT_WAIT_MS — never rejects:
+ * a Redis that is down at start is the fallback's job, not a reason to crash (`events.once` would
+ * reject on the first `error`).
+ */
+function firstConnection(client: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      client.off('ready', done);
+      client.off('error', done);
+      resolve();
+    };
+    const timer = setTimeout(done, CONNECT_WAIT_MS);
+    timer.unref();
+    client.once('ready', done);
+    client.once('error', done);
+  });
+}
+
+function hostPorts(list: string): Array<{ host: string; port: number }> {
+  return list.split(',').map((entry) => {
+    const [host = '', port = ''] = entry.trim().split(':');
+    return { host, port: Number(port) };
+  });
+}
