@@ -164,7 +164,8 @@ export class AppEngine {
       const error =
         circuit ??
         (op.deadline <= now ? deadlineError(this.batch.interval) : deadlineError(closedUntil - now));
-      this.#c.observer?.onShed?.({ appId: this.appId, code: 'PROXY_DEADLINE_EXCEEDED' });
+      // Queued ops the breaker sheds are answered through onAnswer; the door's refusals are onShed.
+      if (!circuit) this.#c.observer?.onShed?.({ appId: this.appId, code: 'PROXY_DEADLINE_EXCEEDED' });
       this.finish(op, { kind: 'error', error });
     }
     return shed.length > 0;

@@ -17,7 +17,11 @@ export interface SchedulerObserver {
   onUpstream?(e: { appId: string; lane: Lane; status: number | 'error'; ms: number }): void;
   onAnswer?(e: { appId: string; lane: Lane | undefined; status: number; queueMs: number }): void;
   onCollapsed?(e: { appId: string }): void;
-  onShed?(e: { appId: string; code: 'PROXY_QUEUE_FULL' | 'PROXY_DEADLINE_EXCEEDED' }): void;
+  /** A call refused at the door (queue full, breaker open) or answered 503 for its deadline. */
+  onShed?(e: {
+    appId: string;
+    code: 'PROXY_QUEUE_FULL' | 'PROXY_DEADLINE_EXCEEDED' | 'PROXY_CIRCUIT_OPEN';
+  }): void;
   onLimiter?(e: { appId: string; bucket: 'batch' | 'rest'; granted: boolean; waitMs: number }): void;
   onRequeue?(e: { appId: string; reason: '429' | 'retry' | 'split'; count: number }): void;
 }

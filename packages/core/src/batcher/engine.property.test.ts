@@ -99,6 +99,7 @@ describe('engine properties on a manual clock', () => {
           const upstream = new FaultyUpstream(clock, random, faults);
           let answers = 0;
           let closed = 0;
+          let refused = 0;
           const scheduler = new Scheduler(
             schedulerOptions({
               upstream,
@@ -111,7 +112,13 @@ describe('engine properties on a manual clock', () => {
               leaseMs: 1_000,
               clock,
               random,
-              observer: { onAnswer: () => answers++ },
+              observer: {
+                onAnswer: () => answers++,
+                // Refused at the door (breaker open): answered at once, not through onAnswer.
+                onShed: (e) => {
+                  if (e.code === 'PROXY_CIRCUIT_OPEN') refused++;
+                },
+              },
             }),
           );
 
@@ -145,8 +152,8 @@ describe('engine properties on a manual clock', () => {
           await clock.advance(10_000);
 
           expect(settled.every(Boolean)).toBe(true);
-          // Each caller answered once: by the observer's count plus the aborts, no more, no less.
-          expect(answers + closed).toBe(calls.length);
+          // Each caller answered once: by the observer's counts plus the aborts, no more, no less.
+          expect(answers + closed + refused).toBe(calls.length);
           expect(scheduler.pending).toBe(0);
           const byId = new Map(arrival.map((a) => [a.id, a]));
           for (const run of upstream.runs) expect(run.credential).toBe(byId.get(run.id)?.credential);

@@ -48,7 +48,10 @@ export class Scheduler {
     return new Promise<Answer>((resolve) => {
       if (sub.signal?.aborted) return resolve({ kind: 'error', error: closed() });
       const circuit = app.circuitOpen(now);
-      if (circuit) return resolve({ kind: 'error', error: circuit });
+      if (circuit) {
+        c.observer?.onShed?.({ appId: sub.appId, code: 'PROXY_CIRCUIT_OPEN' });
+        return resolve({ kind: 'error', error: circuit });
+      }
       const waiter: Waiter = { arrivedAt: now, resolve, spanContext: sub.spanContext };
       const isWrite = isWriteMethod(sub.op.method);
       const readKey = isWrite ? undefined : readKeyOf(sub.credential, sub.op);

@@ -3,6 +3,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../batcher/clock.js';
 import { Scheduler } from '../batcher/scheduler.js';
 import type { UpstreamRequest } from '../dialect/dialect.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
@@ -27,8 +28,11 @@ afterAll(async () => {
 describe('tracing', () => {
   it('gives each upstream batch call a client span linked to every member caller’s span', async () => {
     const sent: UpstreamRequest[] = [];
+    // A manual clock: the three callers meet in one window whatever the machine's load.
+    const clock = new ManualClock();
     const scheduler = new Scheduler(
       schedulerOptions({
+        clock,
         upstream: {
           call: async (request) => {
             sent.push(request);
@@ -41,7 +45,7 @@ describe('tracing', () => {
     );
     const tracer = trace.getTracer('test');
     const callers = [1, 2, 3].map((i) => tracer.startSpan(`caller ${i}`, { kind: SpanKind.SERVER }));
-    await Promise.all(
+    const answers = Promise.all(
       callers.map((span, i) =>
         scheduler.submit({
           appId: 'app',
@@ -51,6 +55,8 @@ describe('tracing', () => {
         }),
       ),
     );
+    await clock.advance(10);
+    await answers;
     for (const span of callers) span.end();
 
     const client = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT);
