@@ -83,3 +83,20 @@ export function applyOutcome(sink: OpSink, outcome: Outcome, call: Call, retry: 
       return;
   }
 }
+
+/** The answer with the caller's own queue time (from its arrival to the call's departure). */
+export function withQueueTime(answer: Answer, queueMs: number): Answer {
+  if (!answer.timing) return answer;
+  return { ...answer, timing: { ...answer.timing, queueMs: Math.max(0, queueMs) } };
+}
+
+/** What an op gets when it cannot leave before its deadline: retry after `retryMs`. */
+export function deadlineError(retryMs: number): ProxyError {
+  return new ProxyError(
+    'PROXY_DEADLINE_EXCEEDED',
+    'the call could not be sent upstream before its deadline',
+    {
+      retryAfterSec: Math.max(1, Math.ceil(retryMs / 1000)),
+    },
+  );
+}

@@ -4,7 +4,7 @@
 
 import { ProxyError } from '../errors.js';
 import { bucketKey, type Decision, type Waiting } from '../ratelimit/limiter.js';
-import { applyOutcome } from './answer.js';
+import { applyOutcome, deadlineError, withQueueTime } from './answer.js';
 import { AppState } from './app-state.js';
 import { CircuitBreaker } from './breaker.js';
 import { Budget, type BudgetName } from './budget.js';
@@ -283,19 +283,4 @@ export class AppEngine {
     const failure = new ProxyError('PROXY_INTERNAL', 'the scheduler failed', { cause: error });
     for (const op of this.state.queuedOps()) this.finish(op, { kind: 'error', error: failure });
   }
-}
-
-function withQueueTime(answer: Answer, queueMs: number): Answer {
-  if (!answer.timing) return answer;
-  return { ...answer, timing: { ...answer.timing, queueMs: Math.max(0, queueMs) } };
-}
-
-export function deadlineError(retryMs: number): ProxyError {
-  return new ProxyError(
-    'PROXY_DEADLINE_EXCEEDED',
-    'the call could not be sent upstream before its deadline',
-    {
-      retryAfterSec: Math.max(1, Math.ceil(retryMs / 1000)),
-    },
-  );
 }

@@ -4,7 +4,8 @@
 // keeps the apps, admits callers, and drains.
 
 import { ProxyError } from '../errors.js';
-import { AppEngine, deadlineError } from './app-engine.js';
+import { deadlineError } from './answer.js';
+import { AppEngine } from './app-engine.js';
 import type { CircuitState } from './breaker.js';
 import type { Budget } from './budget.js';
 import { sleep, type Timer } from './clock.js';
