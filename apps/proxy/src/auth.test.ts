@@ -92,14 +92,25 @@ describe('app-token auth cache', () => {
     expect((rotated as ProxyError).status).toBe(401);
   });
 
+  it('does not take a token of one app for another that shares its secret key', async () => {
+    const auth = appTokenAuth({ get: () => SECRET, close: () => {} });
+    const t = `Bearer ${await token({ iss: 'app1', tokenType: 'app' })}`;
+    expect(await auth.credentialOf('app1', t)).toBe('app-token:app1');
+    const other = await auth.credentialOf('app2', t);
+    expect(other).toBeInstanceOf(ProxyError);
+    expect((other as ProxyError).message).toBe('the token is not valid for this app');
+  });
+
   it('stops accepting a cached token once it expires', async () => {
     let nowMs = Date.UTC(2030, 0, 1);
     const auth = appTokenAuth(secrets, () => nowMs);
     const expSec = nowMs / 1000 + 30;
     const t = `Bearer ${await token({ iss: 'app1', tokenType: 'app' }, SECRET, expSec)}`;
     expect(await auth.credentialOf('app1', t)).toBe('app-token:app1');
-    nowMs += 29_000;
+    nowMs += 29_999;
     expect(await auth.credentialOf('app1', t)).toBe('app-token:app1');
+    nowMs += 1; // exactly at `exp`: expired, also for the cache
+    expect(((await auth.credentialOf('app1', t)) as ProxyError).message).toBe('the token has expired');
     nowMs += 2_000;
     const expired = await auth.credentialOf('app1', t);
     expect(expired).toBeInstanceOf(ProxyError);
@@ -171,6 +182,7 @@ describe('app-token auth header and signing', () => {
 describe('passthrough auth', () => {
   it('uses the exact Authorization value', async () => {
     expect(await passthroughAuth.credentialOf('a', 'Bearer x')).toBe('Bearer x');
+    expect(await passthroughAuth.credentialOf('a', undefined)).toBe('');
     expect(passthroughAuth.authorize('a', 'Bearer x')).toBe('Bearer x');
     expect(passthroughAuth.authorize('a', '')).toBeUndefined();
   });
@@ -208,6 +220,7 @@ describe('loadAppSecrets', () => {
     renameSync(join(dir, 'next.json'), path);
     const error = await reloaded;
     expect(error).toBeInstanceOf(SecretsFileError);
+    expect(error?.name).toBe('SecretsFileError');
     expect(error?.message).toMatch(/cannot be read as JSON/);
     expect(s.get('app1')).toBe('one');
     s.close();

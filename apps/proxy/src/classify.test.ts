@@ -26,6 +26,8 @@ describe('parseRequestTarget', () => {
       pathname: '/v1/a/users',
       search: '?a=%2F..',
     });
+    // A raw backslash is just a character of the segment; only an encoded one is refused.
+    expect(parseRequestTarget('/v1/a/users/a\\b')).toEqual({ pathname: '/v1/a/users/a\\b', search: '' });
     // Encoded characters other than slashes are fine in a segment.
     expect(parseRequestTarget('/v1/a/users/a%20b')).toEqual({ pathname: '/v1/a/users/a%20b', search: '' });
   });

@@ -1,4 +1,4 @@
-import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
@@ -7,6 +7,7 @@ import { Scheduler } from '../batcher/scheduler.js';
 import type { UpstreamRequest } from '../dialect/dialect.js';
 import { talkjs } from '../dialect/talkjs.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
+import { endUpstreamSpan, startUpstreamSpan } from './tracing.js';
 
 const exporter = new InMemorySpanExporter();
 const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
@@ -39,7 +40,8 @@ describe('tracing', () => {
         },
       },
       upstreamId: 't',
-      windowMs: 5,
+      // Long window, then drain: the three calls must share one batch however loaded the machine.
+      windowMs: 60_000,
       maxOps: 10,
       maxWaitMs: 5_000,
       queueMaxOps: 100,
@@ -53,7 +55,7 @@ describe('tracing', () => {
     });
     const tracer = trace.getTracer('test');
     const callers = [1, 2, 3].map((i) => tracer.startSpan(`caller ${i}`, { kind: SpanKind.SERVER }));
-    await Promise.all(
+    const answers = Promise.all(
       callers.map((span, i) =>
         scheduler.submit({
           appId: 'app',
@@ -63,6 +65,8 @@ describe('tracing', () => {
         }),
       ),
     );
+    void scheduler.drain();
+    await answers;
     for (const span of callers) span.end();
 
     const client = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT);
@@ -77,5 +81,60 @@ describe('tracing', () => {
     });
     // The upstream call carries the batch span's context.
     expect(sent[0]?.headers.traceparent).toContain(batchSpan?.spanContext().spanId);
+  });
+
+  it('names and describes the upstream span by lane, and links only valid caller spans', () => {
+    exporter.reset();
+    const caller = trace.getTracer('test').startSpan('caller');
+    const invalid = { traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 };
+    const single = startUpstreamSpan('app9', 'single', 'PUT', [caller.spanContext(), undefined, invalid]);
+    endUpstreamSpan(single.span, 200);
+    const batch = startUpstreamSpan('app9', 'batch', 'GET', []);
+    endUpstreamSpan(batch.span, 201);
+    caller.end();
+    const [s1, s2] = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT);
+    expect(s1?.name).toBe('PUT single');
+    expect(s1?.instrumentationScope.name).toBe('batch-proxy');
+    expect(s1?.attributes).toEqual({
+      'http.request.method': 'PUT',
+      'batch_proxy.app_id': 'app9',
+      'batch_proxy.lane': 'single',
+      'batch_proxy.batch.size': 3,
+      'http.response.status_code': 200,
+    });
+    expect(s1?.links.map((l) => l.context.spanId)).toEqual([caller.spanContext().spanId]);
+    expect(s1?.status.code).toBe(SpanStatusCode.UNSET);
+    expect(s2?.name).toBe('POST batch');
+    expect(s2?.attributes['http.request.method']).toBe('POST');
+    expect(s2?.attributes['batch_proxy.lane']).toBe('batch');
+    expect(single.headers.traceparent).toContain(s1?.spanContext().spanId);
+  });
+
+  it('marks 5xx, 429 and failed calls as errors, other answers not', () => {
+    exporter.reset();
+    const outcomes: Array<number | Error> = [499, 500, 429, 404, 502, 428, 430, new Error('socket hang up')];
+    for (const outcome of outcomes)
+      endUpstreamSpan(startUpstreamSpan('a', 'batch', 'POST', []).span, outcome);
+    const spans = exporter.getFinishedSpans();
+    expect(spans.map((s) => s.status)).toEqual([
+      { code: SpanStatusCode.UNSET },
+      { code: SpanStatusCode.ERROR },
+      { code: SpanStatusCode.ERROR },
+      { code: SpanStatusCode.UNSET },
+      { code: SpanStatusCode.ERROR },
+      { code: SpanStatusCode.UNSET },
+      { code: SpanStatusCode.UNSET },
+      { code: SpanStatusCode.ERROR, message: 'socket hang up' },
+    ]);
+    expect(spans.map((s) => s.attributes['http.response.status_code'])).toEqual([
+      499,
+      500,
+      429,
+      404,
+      502,
+      428,
+      430,
+      undefined,
+    ]);
   });
 });
