@@ -39,7 +39,8 @@ export default {
   reporters: ['html', 'clear-text', 'progress'],
   htmlReporter: { fileName: 'test/.artifacts/mutation/index.html' },
   clearTextReporter: { allowColor: false, logTests: false },
-  tempDirName: 'test/.artifacts/stryker-tmp',
+  // Outside test/: the e2e project's `test/**/*.test.ts` would pick up a sandbox left by a killed run.
+  tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
   // Four test runners on two cores: a runner often waits on a test's timers, not the CPU.
   concurrency: 4,
