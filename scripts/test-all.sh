@@ -33,4 +33,9 @@ mkdir -p test/.artifacts
 status=0
 pnpm_cmd exec vitest run --reporter=default --reporter=json --outputFile.json=test/.artifacts/vitest.json || status=$?
 node scripts/test-summary.mjs test/.artifacts/vitest.json || status=1
+# Mutation score of the engine and the edge's security code (docs/testing.md): incremental against
+# the committed result, so only mutants in changed code (or covered by changed tests) run again;
+# fails when the score drops below thresholds.break in stryker.config.mjs. Report:
+# test/.artifacts/mutation/index.html.
+pnpm_cmd run mutation || status=1
 exit $status

@@ -2,10 +2,10 @@ import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProxyError } from '@batch-proxy/core';
-import { decodeJwt, jwtVerify, SignJWT } from 'jose';
+import { decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { appTokenAuth, passthroughAuth, signAppToken } from './auth.js';
-import { loadAppSecrets } from './secrets.js';
+import { loadAppSecrets, SecretsFileError } from './secrets.js';
 
 const SECRET = 'sk_test_secret';
 const secrets = { get: (appId: string) => (appId === 'app1' ? SECRET : undefined), close: () => {} };
@@ -92,14 +92,25 @@ describe('app-token auth cache', () => {
     expect((rotated as ProxyError).status).toBe(401);
   });
 
+  it('does not take a token of one app for another that shares its secret key', async () => {
+    const auth = appTokenAuth({ get: () => SECRET, close: () => {} });
+    const t = `Bearer ${await token({ iss: 'app1', tokenType: 'app' })}`;
+    expect(await auth.credentialOf('app1', t)).toBe('app-token:app1');
+    const other = await auth.credentialOf('app2', t);
+    expect(other).toBeInstanceOf(ProxyError);
+    expect((other as ProxyError).message).toBe('the token is not valid for this app');
+  });
+
   it('stops accepting a cached token once it expires', async () => {
     let nowMs = Date.UTC(2030, 0, 1);
     const auth = appTokenAuth(secrets, () => nowMs);
     const expSec = nowMs / 1000 + 30;
     const t = `Bearer ${await token({ iss: 'app1', tokenType: 'app' }, SECRET, expSec)}`;
     expect(await auth.credentialOf('app1', t)).toBe('app-token:app1');
-    nowMs += 29_000;
+    nowMs += 29_999;
     expect(await auth.credentialOf('app1', t)).toBe('app-token:app1');
+    nowMs += 1; // exactly at `exp`: expired, also for the cache
+    expect(((await auth.credentialOf('app1', t)) as ProxyError).message).toBe('the token has expired');
     nowMs += 2_000;
     const expired = await auth.credentialOf('app1', t);
     expect(expired).toBeInstanceOf(ProxyError);
@@ -107,9 +118,71 @@ describe('app-token auth cache', () => {
   });
 });
 
+describe('app-token auth header and signing', () => {
+  it('takes the token from a Bearer header in any case, and nothing else', async () => {
+    const auth = appTokenAuth(secrets);
+    expect(await auth.credentialOf('app1', `bearer ${SECRET}`)).toBe('app-token:app1');
+    expect(await auth.credentialOf('app1', `Bearer   ${SECRET}`)).toBe('app-token:app1');
+    for (const header of [
+      SECRET,
+      `Basic ${SECRET}`,
+      `xBearer ${SECRET}`,
+      `Bearer ${SECRET} extra`,
+      `Bearer ${SECRET}x`,
+      'Bearer ',
+      '',
+    ]) {
+      const result = await auth.credentialOf('app1', header);
+      expect(result, header).toBeInstanceOf(ProxyError);
+      expect((result as ProxyError).message, header).toMatch(/Bearer token is required|not valid/);
+    }
+    expect(((await auth.credentialOf('app1', undefined)) as ProxyError).message).toBe(
+      'a Bearer token is required',
+    );
+  });
+
+  it('says why it refuses', async () => {
+    const auth = appTokenAuth(secrets);
+    const why = async (appId: string, header: string | undefined) =>
+      ((await auth.credentialOf(appId, header)) as ProxyError).message;
+    expect(await why('app9', `Bearer ${SECRET}`)).toBe('no secret key is configured for app app9');
+    expect(await why('app1', `Bearer ${await token({ iss: 'app1', tokenType: 'user' })}`)).toBe(
+      'the token is not an app token',
+    );
+    expect(await why('app1', `Bearer ${await token({ iss: 'app1', tokenType: 'app' }, 'other')}`)).toBe(
+      'the token is not valid for this app',
+    );
+    const expSec = Math.floor(Date.now() / 1000) - 10;
+    expect(
+      await why('app1', `Bearer ${await token({ iss: 'app1', tokenType: 'app' }, SECRET, expSec)}`),
+    ).toBe('the token has expired');
+    // A token without an expiry is refused: the proxy never caches a token forever.
+    const forever = await new SignJWT({ iss: 'app1', tokenType: 'app' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode(SECRET));
+    expect(await why('app1', `Bearer ${forever}`)).toBe('the token is not valid for this app');
+  });
+
+  it('signs with the clock it is given, and not for an app it has no key for', () => {
+    const nowMs = Date.UTC(2030, 0, 1, 0, 0, 0, 999);
+    const auth = appTokenAuth(secrets, () => nowMs);
+    const jwt = (auth.authorize('app1', 'ignored') ?? '').replace(/^Bearer /, '');
+    expect(decodeJwt(jwt)).toEqual({
+      tokenType: 'app',
+      iss: 'app1',
+      iat: Math.floor(nowMs / 1000),
+      exp: Math.floor(nowMs / 1000) + 60,
+    });
+    expect(decodeProtectedHeader(jwt)).toEqual({ alg: 'HS256', typ: 'JWT' });
+    expect(jwt).toBe(signAppToken('app1', SECRET, Math.floor(nowMs / 1000)));
+    expect(auth.authorize('app9', 'ignored')).toBeUndefined();
+  });
+});
+
 describe('passthrough auth', () => {
   it('uses the exact Authorization value', async () => {
     expect(await passthroughAuth.credentialOf('a', 'Bearer x')).toBe('Bearer x');
+    expect(await passthroughAuth.credentialOf('a', undefined)).toBe('');
     expect(passthroughAuth.authorize('a', 'Bearer x')).toBe('Bearer x');
     expect(passthroughAuth.authorize('a', '')).toBeUndefined();
   });
@@ -132,6 +205,39 @@ describe('loadAppSecrets', () => {
     expect(await reloaded).toBeUndefined();
     expect(s.get('app1')).toBe('two');
     s.close();
+  });
+
+  it('keeps the previous keys and reports a bad reload', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'secrets-'));
+    const path = join(dir, 'secrets.json');
+    writeFileSync(path, JSON.stringify({ app1: 'one' }));
+    let onReload: (error?: Error) => void = () => {};
+    const reloaded = new Promise<Error | undefined>((resolve) => {
+      onReload = resolve;
+    });
+    const s = loadAppSecrets(path, (error) => onReload(error));
+    writeFileSync(join(dir, 'next.json'), '{"app1": ');
+    renameSync(join(dir, 'next.json'), path);
+    const error = await reloaded;
+    expect(error).toBeInstanceOf(SecretsFileError);
+    expect(error?.name).toBe('SecretsFileError');
+    expect(error?.message).toMatch(/cannot be read as JSON/);
+    expect(s.get('app1')).toBe('one');
+    s.close();
+  });
+
+  it.each([
+    ['not JSON', '{', /cannot be read as JSON/],
+    ['an array', '["k"]', /must hold a JSON object/],
+    ['null', 'null', /must hold a JSON object/],
+    ['a string', '"k"', /must hold a JSON object/],
+    ['an empty secret', '{"app1": ""}', /secret of app "app1" must be a non-empty string/],
+  ])('refuses a file that is %s', (_name, text, message) => {
+    const dir = mkdtempSync(join(tmpdir(), 'secrets-'));
+    const path = join(dir, 'secrets.json');
+    writeFileSync(path, text);
+    expect(() => loadAppSecrets(path)).toThrow(SecretsFileError);
+    expect(() => loadAppSecrets(path)).toThrow(message);
   });
 
   it('refuses a file that is not an object of strings', () => {

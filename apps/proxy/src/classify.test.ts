@@ -1,6 +1,6 @@
 import { talkjs } from '@batch-proxy/core';
 import { describe, expect, it } from 'vitest';
-import { isJsonContentType, parseRequestTarget, route } from './classify.js';
+import { isJsonContentType, isSafeToDrop, parseRequestTarget, route } from './classify.js';
 
 describe('parseRequestTarget', () => {
   it('keeps path and query of origin-form and absolute-form targets, ignoring the authority', () => {
@@ -12,6 +12,38 @@ describe('parseRequestTarget', () => {
       pathname: '/v1/a/users',
       search: '',
     });
+  });
+
+  it('keeps only what follows the authority of an absolute-form target, and drops a fragment', () => {
+    expect(parseRequestTarget('HTTPS://evil.example')).toEqual({ pathname: '/', search: '' });
+    expect(parseRequestTarget('svn+ssh://evil.example?x=1')).toEqual({ pathname: '/', search: '?x=1' });
+    expect(parseRequestTarget('http://u@evil.example:81/v1/a/users?q=1#frag')).toEqual({
+      pathname: '/v1/a/users',
+      search: '?q=1',
+    });
+    expect(parseRequestTarget('/v1/a/users#x?y')).toEqual({ pathname: '/v1/a/users', search: '' });
+    expect(parseRequestTarget('/v1/a/users?a=%2F..')).toEqual({
+      pathname: '/v1/a/users',
+      search: '?a=%2F..',
+    });
+    // A raw backslash is just a character of the segment; only an encoded one is refused.
+    expect(parseRequestTarget('/v1/a/users/a\\b')).toEqual({ pathname: '/v1/a/users/a\\b', search: '' });
+    // Encoded characters other than slashes are fine in a segment.
+    expect(parseRequestTarget('/v1/a/users/a%20b')).toEqual({ pathname: '/v1/a/users/a%20b', search: '' });
+  });
+
+  it.each([
+    ['v1/a/users', 'the request target must be a path'],
+    ['1http://evil.example/v1', 'the request target must be a path'],
+    ['*', 'the request target must be a path'],
+    ['/v1/a/%E0%A4%A', 'the path has an invalid percent-encoding'],
+    ['/v1/a/..', 'the path may not contain "." or ".." segments'],
+    ['/v1/a/%2E', 'the path may not contain "." or ".." segments'],
+    ['/v1/a%2Fb/users', 'the path may not contain encoded slashes'],
+    ['/v1/a%5Cb/users', 'the path may not contain encoded slashes'],
+    ['/v1/a/users/%00', 'the path may not contain NUL'],
+  ])('refuses %s, saying why', (target, message) => {
+    expect(parseRequestTarget(target)).toMatchObject({ code: 'PROXY_BAD_REQUEST', message });
   });
 
   it.each([
@@ -47,6 +79,52 @@ describe('route', () => {
     expect(route(talkjs, 'GET', '/health', headers)).toMatchObject({ kind: 'pass', target: undefined });
     expect(route(talkjs, 'POST', '/v1/a/users', { ...headers, 'content-type': 'text/plain' })).toMatchObject({
       kind: 'pass',
+    });
+  });
+
+  it('says why it passes a call through, and batches what it may', () => {
+    const pass = (method: string, path: string, h: Record<string, string>) => route(talkjs, method, path, h);
+    expect(pass('GET', '/health', headers)).toEqual({
+      kind: 'pass',
+      reason: 'not an app resource',
+      target: undefined,
+    });
+    expect(pass('GET', '/v1/a/users', { ...headers, 'x-batch-bypass': '1' })).toEqual({
+      kind: 'pass',
+      reason: 'x-batch-bypass',
+      target: { appId: 'a', path: '/users' },
+    });
+    // Only the value 1 asks for a bypass.
+    expect(pass('GET', '/v1/a/users', { ...headers, 'x-batch-bypass': '0' }).kind).toBe('batch');
+    expect(pass('OPTIONS', '/v1/a/users', headers)).toMatchObject({ kind: 'pass', reason: 'method OPTIONS' });
+    expect(pass('POST', '/v1/a/users', { ...headers, 'content-type': 'text/plain' })).toMatchObject({
+      reason: 'content-type is not JSON',
+    });
+    expect(pass('POST', '/v1/a/users', { ...headers, 'content-type': 'application/json' })).toEqual({
+      kind: 'batch',
+      method: 'POST',
+      target: { appId: 'a', path: '/users' },
+    });
+    expect(pass('DELETE', '/v1/a/users/u1', {})).toMatchObject({ kind: 'batch', method: 'DELETE' });
+    expect(pass('POST', '/v1/a/batch', headers)).toEqual({
+      kind: 'client-batch',
+      target: { appId: 'a', path: '/batch' },
+    });
+  });
+
+  it('drops only known headers, the API version header and known prefixes', () => {
+    expect(isSafeToDrop('x-talkjs-version', 'x-talkjs-version')).toBe(true);
+    expect(isSafeToDrop('x-talkjs-version', 'x-other-version')).toBe(false);
+    for (const name of ['x-b3-traceid', 'sec-fetch-site', 'sec-ch-ua-mobile', 'x-envoy-attempt', 'x-ot-span'])
+      expect(isSafeToDrop(name, 'v'), name).toBe(true);
+    for (const name of ['if-none-match', 'cookie', 'x-b3', 'sec-fetch', 'x-custom', 'range'])
+      expect(isSafeToDrop(name, 'v'), name).toBe(false);
+    expect(route(talkjs, 'GET', '/v1/a/users', { traceparent: '00-x', 'x-b3-sampled': '1' }).kind).toBe(
+      'batch',
+    );
+    expect(route(talkjs, 'GET', '/v1/a/users', { 'x-custom': '1' })).toMatchObject({
+      kind: 'pass',
+      reason: 'header x-custom',
     });
   });
 
@@ -96,6 +174,11 @@ describe('isJsonContentType', () => {
     expect(isJsonContentType('application/merge-patch+json')).toBe(true);
     expect(isJsonContentType('text/json')).toBe(false);
     expect(isJsonContentType(undefined)).toBe(false);
+    expect(isJsonContentType(' application/json ;x=1')).toBe(true);
+    expect(isJsonContentType('application/jsonx')).toBe(false);
+    expect(isJsonContentType('text/x+json')).toBe(false);
+    expect(isJsonContentType('application/json+xml')).toBe(false);
+    expect(isJsonContentType('')).toBe(false);
   });
 });
 

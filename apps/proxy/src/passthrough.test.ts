@@ -26,7 +26,7 @@ describe('stripHopByHop', () => {
         'set-cookie': ['a=1', 'b=2'],
         'x-gone': undefined,
       }),
-    ).toEqual({
+    ).toStrictEqual({
       'content-type': 'application/json',
       authorization: 'Bearer k',
       'set-cookie': ['a=1', 'b=2'],

@@ -78,4 +78,61 @@ describe('ResourceIndex', () => {
     index.add(op('POST', '/users'));
     expect(index.hasLaterWrite(read)).toBe(true);
   });
+
+  it('lists the prefixes of the root and of paths without a trailing slash', () => {
+    expect(pathPrefixes('/')).toEqual(['/']);
+    expect(pathPrefixes('/users/u1')).toEqual(['/users', '/users/u1']);
+    expect(pathPrefixes('/users')).toEqual(['/users']);
+  });
+
+  it('treats a path with a trailing slash as the same resource', () => {
+    const index = new ResourceIndex();
+    const write = op('PUT', '/users/u1/');
+    const read = op('GET', '/users/u1');
+    const laterWrite = op('PUT', '/users/u1/');
+    index.add(write);
+    index.add(read);
+    expect(index.isBlocked(read)).toBe(true);
+    index.delete(write);
+    expect(index.isBlocked(read)).toBe(false);
+    index.add(laterWrite);
+    expect(index.hasLaterWrite(read)).toBe(true);
+    expect(index.isBlocked(laterWrite)).toBe(true);
+    index.delete(read);
+    expect(index.isBlocked(laterWrite)).toBe(false);
+    // Its children see it as their parent, slash or not.
+    const child = op('POST', '/users/u1/messages');
+    index.add(child);
+    expect(index.isBlocked(child)).toBe(true);
+    index.delete(laterWrite);
+    expect(index.isBlocked(child)).toBe(false);
+  });
+
+  it('counts what it holds and ignores deleting an op it does not hold', () => {
+    const index = new ResourceIndex();
+    const a = op('PUT', '/users/u1');
+    const b = op('GET', '/users/u1');
+    index.add(a);
+    index.add(b);
+    expect(index.size).toBe(2);
+    index.delete(op('PUT', '/users/u1'));
+    expect(index.size).toBe(2);
+    expect(index.isBlocked(b)).toBe(true);
+    index.delete(a);
+    index.delete(a);
+    expect(index.size).toBe(1);
+    expect(index.isBlocked(b)).toBe(false);
+  });
+
+  it('answers for an op it does not hold from its path', () => {
+    const index = new ResourceIndex();
+    const write = op('PUT', '/conversations/c1');
+    index.add(write);
+    const outsider = op('GET', '/conversations/c1/messages');
+    expect(index.isBlocked(outsider)).toBe(true);
+    expect(index.hasLaterWrite(outsider)).toBe(false);
+    const earlier = { ...outsider, seq: -1 };
+    expect(index.isBlocked(earlier)).toBe(false);
+    expect(index.hasLaterWrite(earlier)).toBe(true);
+  });
 });

@@ -235,7 +235,8 @@ describe('Scheduler properties', () => {
           }
         },
       ),
-      { numRuns: 100 },
+      // Fewer runs per mutant under Stryker (vitest.mutation.config.ts): it runs this once per mutant.
+      { numRuns: Number(process.env.PROPERTY_RUNS) || 100 },
     );
     // The generator makes identical reads meet in the queue, so the exact answers above cover
     // collapsed reads too.

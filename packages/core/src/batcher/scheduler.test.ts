@@ -82,7 +82,15 @@ function setup(overrides: Partial<SchedulerOptions> = {}) {
   );
   const submit = (o: OpRequest, credential = 'key-a', appId = 'app', signal?: AbortSignal) =>
     scheduler.submit({ appId, credential, op: o, ...(signal ? { signal } : {}) });
-  return { upstream, scheduler, submit };
+  /**
+   * Sends what was just submitted without waiting for the window (tests that need ops to share a
+   * batch set a long window: a short one can end between two submits when the machine is loaded).
+   */
+  const together = <T>(answers: Array<Promise<T>>): Promise<T[]> => {
+    void scheduler.drain();
+    return Promise.all(answers);
+  };
+  return { upstream, scheduler, submit, together };
 }
 
 function body(answer: Answer | undefined): unknown {
@@ -105,8 +113,8 @@ function echoed(path: string, auth = 'key-a', method = 'GET', payload: unknown =
 
 describe('Scheduler', () => {
   it('packs concurrent ops of one group into one batch and gives each caller its own result', async () => {
-    const { upstream, submit } = setup();
-    const answers = await Promise.all([1, 2, 3].map((i) => submit(op('GET', `/users/u${i}`))));
+    const { upstream, submit, together } = setup({ windowMs: 60_000 });
+    const answers = await together([1, 2, 3].map((i) => submit(op('GET', `/users/u${i}`))));
     expect(upstream.calls).toHaveLength(1);
     expect(upstream.calls[0]?.ops).toHaveLength(3);
     answers.forEach((a, i) => {
@@ -136,8 +144,8 @@ describe('Scheduler', () => {
   });
 
   it('splits more ops than fit into several batches in arrival order', async () => {
-    const { upstream, submit } = setup({ maxOps: 4 });
-    await Promise.all(Array.from({ length: 10 }, (_, i) => submit(op('GET', `/users/u${i}`))));
+    const { upstream, submit, together } = setup({ maxOps: 4, windowMs: 60_000 });
+    await together(Array.from({ length: 10 }, (_, i) => submit(op('GET', `/users/u${i}`))));
     expect(upstream.calls.map((c) => c.ops.map((o) => o[2]))).toEqual([
       ['/users/u0', '/users/u1', '/users/u2', '/users/u3'],
       ['/users/u4', '/users/u5', '/users/u6', '/users/u7'],
@@ -146,14 +154,14 @@ describe('Scheduler', () => {
   });
 
   it('answers 502 for an op missing from the batch result and the rest normally', async () => {
-    const { upstream, submit } = setup();
+    const { upstream, submit, together } = setup({ windowMs: 60_000 });
     upstream.script.push((call) =>
       json(
         200,
         call.ops.filter(([seq]) => seq !== 1).map(([seq, , path]) => [seq, 200, { path }]),
       ),
     );
-    const answers = await Promise.all([0, 1, 2].map((i) => submit(op('GET', `/users/u${i}`))));
+    const answers = await together([0, 1, 2].map((i) => submit(op('GET', `/users/u${i}`))));
     expect(answers.map(outcome)).toEqual([
       { status: 200, body: { path: '/users/u0' } },
       { error: 'PROXY_UPSTREAM_BAD_RESPONSE', status: 502 },
@@ -162,7 +170,7 @@ describe('Scheduler', () => {
   });
 
   it('answers 502 to ops whose sequence number comes back twice', async () => {
-    const { upstream, submit } = setup();
+    const { upstream, submit, together } = setup({ windowMs: 60_000 });
     upstream.script.push(() =>
       json(200, [
         [0, 200, {}],
@@ -170,15 +178,15 @@ describe('Scheduler', () => {
         [1, 201, { ok: true }],
       ]),
     );
-    const [a, b] = await Promise.all([submit(op('GET', '/users/a')), submit(op('GET', '/users/b'))]);
+    const [a, b] = await together([submit(op('GET', '/users/a')), submit(op('GET', '/users/b'))]);
     expect(outcome(a)).toEqual({ error: 'PROXY_UPSTREAM_BAD_RESPONSE', status: 502 });
     expect(outcome(b)).toEqual({ status: 201, body: { ok: true } });
   });
 
   it('answers 502 to every op when the batch answer is not JSON', async () => {
-    const { upstream, submit } = setup();
+    const { upstream, submit, together } = setup({ windowMs: 60_000 });
     upstream.script.push(() => ({ status: 200, headers: {}, body: '<html>' }));
-    const answers = await Promise.all([submit(op('GET', '/users/a')), submit(op('PUT', '/users/b', {}))]);
+    const answers = await together([submit(op('GET', '/users/a')), submit(op('PUT', '/users/b', {}))]);
     expect(answers.map(outcome)).toEqual([
       { error: 'PROXY_UPSTREAM_BAD_RESPONSE', status: 502 },
       { error: 'PROXY_UPSTREAM_BAD_RESPONSE', status: 502 },
@@ -186,9 +194,9 @@ describe('Scheduler', () => {
   });
 
   it('gives every op the upstream 401 when the shared credential is refused', async () => {
-    const { upstream, submit } = setup();
+    const { upstream, submit, together } = setup({ windowMs: 60_000 });
     upstream.script.push(() => json(401, { error: 'bad key' }));
-    const answers = await Promise.all([submit(op('GET', '/users/a')), submit(op('GET', '/users/b'))]);
+    const answers = await together([submit(op('GET', '/users/a')), submit(op('GET', '/users/b'))]);
     for (const a of answers) {
       expect(a.kind === 'result' && a.status).toBe(401);
       expect(body(a)).toEqual({ error: 'bad key' });
@@ -197,10 +205,10 @@ describe('Scheduler', () => {
 
   it('re-queues ops after a 429 and sends them again once the pause is over', async () => {
     const limiter = new MemoryLimiter();
-    const { upstream, submit } = setup({ limiter });
+    const { upstream, submit, together } = setup({ limiter, windowMs: 60_000 });
     upstream.script.push(() => json(429, {}, { 'retry-after': '0.05' }));
     const started = performance.now();
-    const answers = await Promise.all([
+    const answers = await together([
       submit(op('POST', '/conversations/c/messages', [{ text: 'x' }])),
       submit(op('GET', '/users/b')),
     ]);
@@ -214,9 +222,9 @@ describe('Scheduler', () => {
   });
 
   it('retries idempotent ops after a 5xx but answers a POST 502 so it never runs twice', async () => {
-    const { upstream, submit } = setup();
+    const { upstream, submit, together } = setup({ windowMs: 60_000 });
     upstream.script.push(() => json(503, {}));
-    const [get, post] = await Promise.all([
+    const [get, post] = await together([
       submit(op('GET', '/users/a')),
       submit(op('POST', '/conversations/c/messages', [])),
     ]);

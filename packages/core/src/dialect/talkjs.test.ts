@@ -115,4 +115,96 @@ describe('talkjs dialect', () => {
   it('answers {} for a result without a body', () => {
     expect(talkjs.decodeResults([[0, 200]], 1)).toEqual([{ ok: true, status: 200, body: {} }]);
   });
+
+  it('recognises the batch endpoint with a trailing slash, and an app id that needs decoding', () => {
+    expect(talkjs.isBatchEndpoint({ appId: 'a', path: '/batch/' })).toBe(true);
+    expect(talkjs.isBatchEndpoint({ appId: 'a', path: '/' })).toBe(false);
+    expect(talkjs.parseTarget('/v1/my%20app/users')).toEqual({ appId: 'my app', path: '/users' });
+    expect(talkjs.parseTarget('/v1/%E0%A4%A/users')).toBeUndefined();
+  });
+
+  it('says why an op cannot travel in a batch', () => {
+    const target = { appId: 'a', path: '/users/u1' };
+    const toOp = (method: 'GET' | 'PUT', query: string, body: string | undefined) =>
+      talkjs.toOp({ method, target, query: new URLSearchParams(query), body, apiVersion: undefined });
+    expect(toOp('GET', 'a=1&b=2&a=3', undefined)).toEqual({ passThrough: 'repeated query parameter "a"' });
+    expect(toOp('PUT', 'x=1', '{}')).toEqual({
+      passThrough: 'a query string on a write cannot travel in a batch op',
+    });
+    expect(toOp('GET', '', '{}')).toEqual({ passThrough: 'a GET with a body' });
+    expect(toOp('PUT', '', '{"a":1}')).toEqual({
+      op: { method: 'PUT', path: '/users/u1', query: {}, body: '{"a":1}', apiVersion: undefined },
+    });
+    expect(toOp('GET', '', undefined)).toEqual({
+      op: { method: 'GET', path: '/users/u1', query: {}, body: undefined, apiVersion: undefined },
+    });
+  });
+
+  it('marks the batch call and a single call with a body as JSON', () => {
+    expect(talkjs.batchRequest('app', [get('/users')]).headers).toEqual({
+      'content-type': 'application/json',
+    });
+    expect(
+      talkjs.singleRequest('app', {
+        method: 'PUT',
+        path: '/users/u1',
+        query: {},
+        body: '{"a":1}',
+        apiVersion: undefined,
+      }),
+    ).toEqual({
+      method: 'PUT',
+      path: '/v1/app/users/u1',
+      headers: { 'content-type': 'application/json' },
+      body: '{"a":1}',
+    });
+    expect(talkjs.singleRequest('app', get('/users')).headers).toEqual({});
+  });
+
+  it('says what is wrong with each malformed result', () => {
+    const none = 'the batch response has no result for this operation';
+    expect(
+      talkjs.decodeResults(
+        [
+          [0], // too short
+          [1.5, 200, {}], // not an integer
+          [-1, 200, {}],
+          [3, 200, {}], // out of range (count 3)
+          ['0', 200, {}],
+          [1, 99, {}],
+          [2, 600, {}],
+        ],
+        3,
+      ),
+    ).toEqual([
+      { ok: false, reason: none },
+      { ok: false, reason: 'the batch response has an invalid status for this operation' },
+      { ok: false, reason: 'the batch response has an invalid status for this operation' },
+    ]);
+    expect(
+      talkjs.decodeResults(
+        [
+          [0, 100, 'a'],
+          [1, 599, 'b'],
+          [2, 200.5, 'c'],
+          [2, 200, 'd'],
+        ],
+        3,
+      ),
+    ).toEqual([
+      { ok: true, status: 100, body: 'a' },
+      { ok: true, status: 599, body: 'b' },
+      { ok: false, reason: 'the batch response has two results for this operation' },
+    ]);
+    expect(talkjs.decodeResults([[0, 200.5, {}]], 1)).toEqual([
+      { ok: false, reason: 'the batch response has an invalid status for this operation' },
+    ]);
+    expect(talkjs.decodeResults([[0, '200', {}]], 1)).toEqual([
+      { ok: false, reason: 'the batch response has an invalid status for this operation' },
+    ]);
+    expect(talkjs.decodeResults('nope', 2)).toEqual([
+      { ok: false, reason: 'the batch response is not an array' },
+      { ok: false, reason: 'the batch response is not an array' },
+    ]);
+  });
 });

@@ -1,4 +1,4 @@
-import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
@@ -7,6 +7,7 @@ import { ManualClock } from '../batcher/clock.js';
 import { Scheduler } from '../batcher/scheduler.js';
 import type { UpstreamRequest } from '../dialect/dialect.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
+import { endUpstreamSpan, startUpstreamSpan } from './tracing.js';
 
 const exporter = new InMemorySpanExporter();
 const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
@@ -71,5 +72,60 @@ describe('tracing', () => {
     });
     // The upstream call carries the batch span's context.
     expect(sent[0]?.headers.traceparent).toContain(batchSpan?.spanContext().spanId);
+  });
+
+  it('names and describes the upstream span by lane, and links only valid caller spans', () => {
+    exporter.reset();
+    const caller = trace.getTracer('test').startSpan('caller');
+    const invalid = { traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 };
+    const single = startUpstreamSpan('app9', 'single', 'PUT', [caller.spanContext(), undefined, invalid]);
+    endUpstreamSpan(single.span, 200);
+    const batch = startUpstreamSpan('app9', 'batch', 'GET', []);
+    endUpstreamSpan(batch.span, 201);
+    caller.end();
+    const [s1, s2] = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT);
+    expect(s1?.name).toBe('PUT single');
+    expect(s1?.instrumentationScope.name).toBe('batch-proxy');
+    expect(s1?.attributes).toEqual({
+      'http.request.method': 'PUT',
+      'batch_proxy.app_id': 'app9',
+      'batch_proxy.lane': 'single',
+      'batch_proxy.batch.size': 3,
+      'http.response.status_code': 200,
+    });
+    expect(s1?.links.map((l) => l.context.spanId)).toEqual([caller.spanContext().spanId]);
+    expect(s1?.status.code).toBe(SpanStatusCode.UNSET);
+    expect(s2?.name).toBe('POST batch');
+    expect(s2?.attributes['http.request.method']).toBe('POST');
+    expect(s2?.attributes['batch_proxy.lane']).toBe('batch');
+    expect(single.headers.traceparent).toContain(s1?.spanContext().spanId);
+  });
+
+  it('marks 5xx, 429 and failed calls as errors, other answers not', () => {
+    exporter.reset();
+    const outcomes: Array<number | Error> = [499, 500, 429, 404, 502, 428, 430, new Error('socket hang up')];
+    for (const outcome of outcomes)
+      endUpstreamSpan(startUpstreamSpan('a', 'batch', 'POST', []).span, outcome);
+    const spans = exporter.getFinishedSpans();
+    expect(spans.map((s) => s.status)).toEqual([
+      { code: SpanStatusCode.UNSET },
+      { code: SpanStatusCode.ERROR },
+      { code: SpanStatusCode.ERROR },
+      { code: SpanStatusCode.UNSET },
+      { code: SpanStatusCode.ERROR },
+      { code: SpanStatusCode.UNSET },
+      { code: SpanStatusCode.UNSET },
+      { code: SpanStatusCode.ERROR, message: 'socket hang up' },
+    ]);
+    expect(spans.map((s) => s.attributes['http.response.status_code'])).toEqual([
+      499,
+      500,
+      429,
+      404,
+      502,
+      428,
+      430,
+      undefined,
+    ]);
   });
 });
