@@ -126,6 +126,7 @@ async function start(config: Config, logger: Logger): Promise<(signal: NodeJS.Si
     logger,
     metrics,
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    droppableHeaders: config.droppableHeaders,
     auth: config.AUTH_MODE === 'app-token' ? 'verify' : 'forward',
     credentialOf: auth.credentialOf,
     accepting: () => accepting,
