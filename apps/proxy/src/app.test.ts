@@ -130,6 +130,18 @@ describe('pass-through reasons', () => {
     expect(line).not.toHaveProperty('passReason');
   });
 
+  it('says why a pass-through was not batched even when the proxy itself refuses it', async () => {
+    const { res, line } = await call(
+      'PUT',
+      '/v1/a/users/u1',
+      { 'content-type': 'text/plain' },
+      'x'.repeat(20_000),
+    );
+    expect(res.status).toBe(413);
+    expect(res.headers.get('server-timing')).toContain('passthrough;desc="content-type"');
+    expect(line).toMatchObject({ passReason: 'content-type', code: 'PROXY_BODY_TOO_LARGE', source: 'proxy' });
+  });
+
   it("logs the proxy's own error code and counts the answer as the proxy's", async () => {
     const { res, line } = await call('PUT', '/v1/a/users/u1', { 'content-type': 'application/json' }, '{');
     expect(res.status).toBe(400);

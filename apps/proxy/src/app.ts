@@ -268,7 +268,9 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
 function refuse(call: Call, error: ProxyError, extraHeaders: Record<string, string> = {}): Response {
   call.source = 'proxy';
   call.code = error.code;
-  return errorResponse(error, call.requestId, extraHeaders);
+  // A pass-through the proxy refused (too large, upstream unreachable) still says why it passed.
+  const headers = call.why ? { ...extraHeaders, 'server-timing': passthroughTiming(call.why) } : extraHeaders;
+  return errorResponse(error, call.requestId, headers);
 }
 
 /** A call that bypasses the queue waits for a token of its bucket, and gives it back when answered. */
@@ -328,7 +330,7 @@ async function forward(
     });
     if (!response.headers.has('x-request-id')) response.headers.set('x-request-id', requestId);
     // Why this call was not batched, for the caller (`passthrough;desc="header"`).
-    if (call.why) response.headers.append('server-timing', `passthrough;desc="${call.why.reason}"`);
+    if (call.why) response.headers.append('server-timing', passthroughTiming(call.why));
     call.source = 'upstream';
     return response;
   } catch (error) {
@@ -361,6 +363,10 @@ export function routeTemplate(rawUrl: string): string {
   for (let i = 3; i < segments.length && i < 12; i++)
     out.push(i % 2 === 0 ? ':id' : (segments[i] ?? '').slice(0, 40));
   return out.join('/');
+}
+
+function passthroughTiming(why: PassThroughWhy): string {
+  return `passthrough;desc="${why.reason}"`;
 }
 
 export function serverTiming(t: Timing): string {
