@@ -61,7 +61,10 @@ function parseExposition(text: string): Scrape {
   return series;
 }
 
-const metricNames = (expr: string) => [...new Set(expr.match(/\bbatch_proxy_[a-z0-9_]+\b/g) ?? [])];
+/** The proxy's own families and the runtime ones (Node's event loop, heap, GC; the process). */
+const metricNames = (expr: string) => [
+  ...new Set(expr.match(/\b(?:batch_proxy|nodejs|process)_[a-z0-9_]+\b/g) ?? []),
+];
 /** Labels grouped by (`by (...)`) or matched (`{name=...}`) in a PromQL expression. */
 function labelsUsed(expr: string): { grouped: string[]; matched: string[] } {
   const grouped = [...expr.matchAll(/\bby\s*\(([^)]*)\)/g)].flatMap((m) =>
@@ -76,6 +79,7 @@ function labelsUsed(expr: string): { grouped: string[]; matched: string[] } {
 let upstream: FakeUpstream;
 let proxy: ProxyProcess;
 let scrape: Scrape;
+let scrapeText: string;
 
 beforeAll(async () => {
   upstream = await startFakeUpstream({ apps: { app1: SECRET } });
@@ -118,7 +122,8 @@ beforeAll(async () => {
   expect(statuses).toContain(429);
   const res = await fetch(`${proxy.adminUrl}/metrics`);
   expect(res.status).toBe(200);
-  scrape = parseExposition(await res.text());
+  scrapeText = await res.text();
+  scrape = parseExposition(scrapeText);
 });
 
 afterAll(async () => {
@@ -140,6 +145,11 @@ describe('infra/grafana/batch-proxy.json', () => {
       'queued and in-flight ops',
       'redis fallback',
       'shed by the proxy',
+      'caller latency p50 / p99',
+      'not batched, by reason',
+      'event-loop delay p99 and utilisation',
+      'heap and resident memory',
+      'cpu and gc',
     ]) {
       expect(titles).toContain(wanted);
     }
@@ -183,6 +193,16 @@ describe('infra/grafana/batch-proxy.json', () => {
       for (const m of (legendFormat ?? '').matchAll(/\{\{\s*(\w+)\s*\}\}/g)) {
         expect(grouped, `${where}: legend {{${m[1]}}} is not a grouping label`).toContain(m[1]);
       }
+    }
+  });
+
+  it('reads a scrape by Prometheus conventions: base units, the service named, no scope label', () => {
+    expect(scrapeText).toMatch(/^target_info\{service_name="batch-proxy",service_version="[^"]+"\} 1$/m);
+    expect(scrapeText).not.toContain('otel_scope_name');
+    for (const name of scrape.keys()) {
+      if (!name.startsWith('batch_proxy_')) continue;
+      // Durations in seconds: the old millisecond histograms had no unit suffix.
+      expect(name, 'a duration without _seconds').not.toMatch(/_(wait|duration)(_bucket|_sum|_count)?$/);
     }
   });
 

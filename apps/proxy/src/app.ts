@@ -26,9 +26,17 @@ import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { type BodyRelay, bodyTooLarge, decodeJson, readBody, relayBody } from './body.js';
 import type { CallTracker } from './calls.js';
-import { canonicalPath, isJsonContentType, parseRequestTarget, type Route, route } from './classify.js';
+import {
+  canonicalPath,
+  isJsonContentType,
+  opRefusalReason,
+  type PassThroughWhy,
+  parseRequestTarget,
+  type Route,
+  route,
+} from './classify.js';
 import { errorResponse } from './http-errors.js';
-import type { ProxyMetrics, RequestKind } from './metrics.js';
+import type { AnswerSource, ProxyMetrics, RequestKind } from './metrics.js';
 import { passThrough } from './passthrough.js';
 
 export interface AppDeps {
@@ -38,6 +46,8 @@ export interface AppDeps {
   readonly logger: Logger;
   readonly metrics: ProxyMetrics | undefined;
   readonly bodyLimitBytes: number;
+  /** BATCH_DROPPABLE_HEADERS: header names added to the allow-list of headers a batch may drop. */
+  readonly droppableHeaders?: ReadonlySet<string>;
   /**
    * `verify` (AUTH_MODE=app-token): every call's credential is checked before anything else — before
    * it takes a token or reaches the upstream, on every route (SPEC §8c). `forward`: the caller's
@@ -63,6 +73,14 @@ interface Call {
   readonly abort: AbortController;
   kind: RequestKind;
   timing: Timing | undefined;
+  /** Known once the path names an app. */
+  appId: string | undefined;
+  /** Why it was not batched (pass-through and client-batch calls). */
+  why: PassThroughWhy | undefined;
+  /** Who made the answer: the proxy (its own errors) or the upstream (its status, relayed). */
+  source: AnswerSource;
+  /** The proxy's error code, when the proxy made an error answer. */
+  code: string | undefined;
 }
 
 type Env = { Bindings: HttpBindings; Variables: { call: Call } };
@@ -84,6 +102,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
         ? error
         : new ProxyError('PROXY_INTERNAL', 'internal error', { cause: error });
     if (failure.status >= 500) deps.logger.error({ err: error, requestId }, 'request failed');
+    const call = c.get('call');
+    if (call) return refuse(call, failure);
     return errorResponse(failure, requestId);
   });
   return app;
@@ -110,6 +130,10 @@ function beginCall(deps: AppDeps, incoming: IncomingMessage, outgoing: HttpBindi
     abort: new AbortController(),
     kind: 'rejected',
     timing: undefined,
+    appId: undefined,
+    why: undefined,
+    source: 'proxy',
+    code: undefined,
   };
   const ended = deps.calls?.begin();
   outgoing.once('close', () => {
@@ -121,23 +145,30 @@ function beginCall(deps: AppDeps, incoming: IncomingMessage, outgoing: HttpBindi
 
 /** Span attributes, the request metric and the access-log line, once the answer is known. */
 function endCall(deps: AppDeps, incoming: IncomingMessage, call: Call, response: Response): void {
-  const { span, kind, timing } = call;
+  const { span, kind, timing, why } = call;
   span.setAttribute('http.response.status_code', response.status);
   span.setAttribute('batch_proxy.kind', kind);
   if (timing)
     span.setAttributes({ 'batch_proxy.lane': timing.lane, 'batch_proxy.batch.size': timing.batchSize });
   if (response.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
   span.end();
-  deps.metrics?.request(kind, response.status);
+  if (why) span.setAttribute('batch_proxy.passthrough.reason', why.reason);
+  const seconds = (performance.now() - call.started) / 1000;
+  deps.metrics?.request({ kind, status: response.status, source: call.source, reason: why?.reason, seconds });
   if (!deps.logger.isLevelEnabled('info')) return;
   deps.logger.info(
     {
       requestId: call.requestId,
+      appId: call.appId,
       method: incoming.method,
       route: routeTemplate(incoming.url ?? '/'),
       kind,
       status: response.status,
-      ms: round(performance.now() - call.started),
+      source: call.source,
+      ...(call.code ? { code: call.code } : {}),
+      // The header's name only: its value may be a credential (a Cookie).
+      ...(why ? { passReason: why.reason, ...(why.header ? { passHeader: why.header } : {}) } : {}),
+      ms: round(seconds * 1000),
       ...(timing
         ? {
             queueMs: round(timing.queueMs),
@@ -156,16 +187,17 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
   const { requestId } = call;
   if (!deps.accepting()) {
     const error = new ProxyError('PROXY_DRAINING', 'the proxy is shutting down', { retryAfterSec: 1 });
-    return errorResponse(error, requestId, { connection: 'close' });
+    return refuse(call, error, { connection: 'close' });
   }
   const target = parseRequestTarget(incoming.url ?? '/');
-  if (target instanceof ProxyError) return errorResponse(target, requestId);
+  if (target instanceof ProxyError) return refuse(call, target);
   // One spelling, one resource (SPEC §8c): the gate, ordering, collapsing, pacing and the upstream
   // all see the canonical path.
   const pathname = canonicalPath(target.pathname);
   const pathAndQuery = pathname + target.search;
   const method = call.method;
-  const r: Route = route(deps.dialect, method, pathname, incoming.headers);
+  const r: Route = route(deps.dialect, method, pathname, incoming.headers, deps.droppableHeaders);
+  call.appId = r.target?.appId;
 
   if (r.kind === 'pass' || r.kind === 'client-batch') {
     // Unverified callers spend nothing: checked before any token is taken or any byte is forwarded.
@@ -174,9 +206,10 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
       const refused = r.target
         ? await deps.credentialOf(r.target.appId, incoming.headers.authorization)
         : new ProxyError('PROXY_UNAUTHORIZED', 'only /v1/{appId}/... calls are accepted with app tokens');
-      if (refused instanceof ProxyError) return errorResponse(refused, requestId);
+      if (refused instanceof ProxyError) return refuse(call, refused);
     }
     call.kind = r.kind === 'client-batch' ? 'client-batch' : 'passthrough';
+    call.why = r.why;
     const send = () => forward(deps, incoming, method, pathAndQuery, undefined, call);
     if (!r.target) return send();
     return admitted(deps, r.target.appId, r.kind === 'client-batch' ? 'batch' : 'rest', call, send);
@@ -184,9 +217,10 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
 
   // Batchable by method, path and headers: now the body decides.
   const body = await readBody(incoming, deps.bodyLimitBytes);
-  if (body instanceof ProxyError) return errorResponse(body, requestId);
-  const passBuffered = () => {
+  if (body instanceof ProxyError) return refuse(call, body);
+  const passBuffered = (why: PassThroughWhy) => {
     call.kind = 'passthrough';
+    call.why = why;
     return admitted(deps, r.target.appId, 'rest', call, () =>
       forward(deps, incoming, method, pathAndQuery, body, call),
     );
@@ -194,16 +228,13 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
 
   let text: string | undefined;
   if (body.length > 0) {
-    if (!isJsonContentType(incoming.headers['content-type'])) return passBuffered();
+    if (!isJsonContentType(incoming.headers['content-type'])) return passBuffered({ reason: 'content-type' });
     text = decodeJson(body);
     if (text === undefined) {
-      return errorResponse(
-        new ProxyError('PROXY_MALFORMED_JSON', 'the request body is not valid JSON'),
-        requestId,
-      );
+      return refuse(call, new ProxyError('PROXY_MALFORMED_JSON', 'the request body is not valid JSON'));
     }
   } else if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
-    return passBuffered(); // a write without a body: let the upstream judge it
+    return passBuffered({ reason: 'body' }); // a write without a body: let the upstream judge it
   }
 
   const apiVersionHeader = incoming.headers[deps.dialect.apiVersionHeader];
@@ -214,10 +245,10 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
     body: text,
     apiVersion: typeof apiVersionHeader === 'string' ? apiVersionHeader : undefined,
   });
-  if ('passThrough' in built) return passBuffered();
+  if ('passThrough' in built) return passBuffered({ reason: opRefusalReason(built.passThrough) });
 
   const credential = await deps.credentialOf(r.target.appId, incoming.headers.authorization);
-  if (credential instanceof ProxyError) return errorResponse(credential, requestId);
+  if (credential instanceof ProxyError) return refuse(call, credential);
 
   const answer = await deps.scheduler.submit({
     appId: r.target.appId,
@@ -228,7 +259,18 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
   });
   call.kind = 'batched';
   call.timing = answer.timing;
+  if (answer.kind === 'error') call.code = answer.error.code;
+  else call.source = 'upstream';
   return answerResponse(answer, requestId);
+}
+
+/** The proxy's own error answer, noted on the call for the metric and the access log. */
+function refuse(call: Call, error: ProxyError, extraHeaders: Record<string, string> = {}): Response {
+  call.source = 'proxy';
+  call.code = error.code;
+  // A pass-through the proxy refused (too large, upstream unreachable) still says why it passed.
+  const headers = call.why ? { ...extraHeaders, 'server-timing': passthroughTiming(call.why) } : extraHeaders;
+  return errorResponse(error, call.requestId, headers);
 }
 
 /** A call that bypasses the queue waits for a token of its bucket, and gives it back when answered. */
@@ -242,7 +284,7 @@ async function admitted(
   const release = await deps.scheduler.admit(appId, bucket, call.abort.signal);
   if (release instanceof ProxyError) {
     call.kind = 'rejected';
-    return errorResponse(release, call.requestId);
+    return refuse(call, release);
   }
   try {
     return await send();
@@ -274,7 +316,7 @@ async function forward(
     const declared = Number(incoming.headers['content-length']);
     if (Number.isFinite(declared) && declared > deps.bodyLimitBytes) {
       const refused = await readBody(incoming, deps.bodyLimitBytes);
-      if (refused instanceof ProxyError) return errorResponse(refused, requestId);
+      if (refused instanceof ProxyError) return refuse(call, refused);
     }
     relay = relayBody(incoming, deps.bodyLimitBytes);
   }
@@ -287,10 +329,13 @@ async function forward(
       signal: call.abort.signal,
     });
     if (!response.headers.has('x-request-id')) response.headers.set('x-request-id', requestId);
+    // Why this call was not batched, for the caller (`passthrough;desc="header"`).
+    if (call.why) response.headers.append('server-timing', passthroughTiming(call.why));
+    call.source = 'upstream';
     return response;
   } catch (error) {
-    if (relay?.tooLarge()) return errorResponse(bodyTooLarge(deps.bodyLimitBytes), requestId);
-    if (error instanceof ProxyError) return errorResponse(error, requestId);
+    if (relay?.tooLarge()) return refuse(call, bodyTooLarge(deps.bodyLimitBytes));
+    if (error instanceof ProxyError) return refuse(call, error);
     throw error;
   }
 }
@@ -318,6 +363,10 @@ export function routeTemplate(rawUrl: string): string {
   for (let i = 3; i < segments.length && i < 12; i++)
     out.push(i % 2 === 0 ? ':id' : (segments[i] ?? '').slice(0, 40));
   return out.join('/');
+}
+
+function passthroughTiming(why: PassThroughWhy): string {
+  return `passthrough;desc="${why.reason}"`;
 }
 
 export function serverTiming(t: Timing): string {

@@ -1,6 +1,13 @@
 import { talkjs } from '@batch-proxy/core';
 import { describe, expect, it } from 'vitest';
-import { isJsonContentType, isSafeToDrop, parseRequestTarget, route } from './classify.js';
+import {
+  isJsonContentType,
+  isSafeToDrop,
+  opRefusalReason,
+  parseHeaderList,
+  parseRequestTarget,
+  route,
+} from './classify.js';
 
 describe('parseRequestTarget', () => {
   it('keeps path and query of origin-form and absolute-form targets, ignoring the authority', () => {
@@ -70,15 +77,24 @@ describe('route', () => {
   it('passes through on an unknown header, the bypass header, other methods and non-app paths', () => {
     expect(route(talkjs, 'GET', '/v1/a/users', { ...headers, 'if-none-match': 'x' })).toMatchObject({
       kind: 'pass',
-      reason: 'header if-none-match',
+      why: { reason: 'header', header: 'if-none-match' },
     });
     expect(route(talkjs, 'GET', '/v1/a/users', { ...headers, 'x-batch-bypass': '1' })).toMatchObject({
       kind: 'pass',
+      why: { reason: 'bypass' },
     });
-    expect(route(talkjs, 'HEAD', '/v1/a/users', headers)).toMatchObject({ kind: 'pass' });
-    expect(route(talkjs, 'GET', '/health', headers)).toMatchObject({ kind: 'pass', target: undefined });
+    expect(route(talkjs, 'HEAD', '/v1/a/users', headers)).toMatchObject({
+      kind: 'pass',
+      why: { reason: 'method' },
+    });
+    expect(route(talkjs, 'GET', '/health', headers)).toMatchObject({
+      kind: 'pass',
+      why: { reason: 'route' },
+      target: undefined,
+    });
     expect(route(talkjs, 'POST', '/v1/a/users', { ...headers, 'content-type': 'text/plain' })).toMatchObject({
       kind: 'pass',
+      why: { reason: 'content-type' },
     });
   });
 
@@ -86,19 +102,22 @@ describe('route', () => {
     const pass = (method: string, path: string, h: Record<string, string>) => route(talkjs, method, path, h);
     expect(pass('GET', '/health', headers)).toEqual({
       kind: 'pass',
-      reason: 'not an app resource',
+      why: { reason: 'route' },
       target: undefined,
     });
     expect(pass('GET', '/v1/a/users', { ...headers, 'x-batch-bypass': '1' })).toEqual({
       kind: 'pass',
-      reason: 'x-batch-bypass',
+      why: { reason: 'bypass' },
       target: { appId: 'a', path: '/users' },
     });
     // Only the value 1 asks for a bypass.
     expect(pass('GET', '/v1/a/users', { ...headers, 'x-batch-bypass': '0' }).kind).toBe('batch');
-    expect(pass('OPTIONS', '/v1/a/users', headers)).toMatchObject({ kind: 'pass', reason: 'method OPTIONS' });
+    expect(pass('OPTIONS', '/v1/a/users', headers)).toMatchObject({
+      kind: 'pass',
+      why: { reason: 'method' },
+    });
     expect(pass('POST', '/v1/a/users', { ...headers, 'content-type': 'text/plain' })).toMatchObject({
-      reason: 'content-type is not JSON',
+      why: { reason: 'content-type' },
     });
     expect(pass('POST', '/v1/a/users', { ...headers, 'content-type': 'application/json' })).toEqual({
       kind: 'batch',
@@ -108,6 +127,7 @@ describe('route', () => {
     expect(pass('DELETE', '/v1/a/users/u1', {})).toMatchObject({ kind: 'batch', method: 'DELETE' });
     expect(pass('POST', '/v1/a/batch', headers)).toEqual({
       kind: 'client-batch',
+      why: { reason: 'batch-endpoint' },
       target: { appId: 'a', path: '/batch' },
     });
   });
@@ -124,12 +144,23 @@ describe('route', () => {
     );
     expect(route(talkjs, 'GET', '/v1/a/users', { 'x-custom': '1' })).toMatchObject({
       kind: 'pass',
-      reason: 'header x-custom',
+      why: { reason: 'header', header: 'x-custom' },
     });
   });
 
   it('treats a call to the batch endpoint as the client’s own batch', () => {
-    expect(route(talkjs, 'POST', '/v1/a/batch', headers)).toMatchObject({ kind: 'client-batch' });
+    expect(route(talkjs, 'POST', '/v1/a/batch', headers)).toMatchObject({
+      kind: 'client-batch',
+      why: { reason: 'batch-endpoint' },
+    });
+  });
+
+  it('batches despite a header the operator made droppable (BATCH_DROPPABLE_HEADERS)', () => {
+    const withTenant = { ...headers, 'x-tenant': 't1' };
+    expect(route(talkjs, 'GET', '/v1/a/users', withTenant)).toMatchObject({
+      why: { reason: 'header', header: 'x-tenant' },
+    });
+    expect(route(talkjs, 'GET', '/v1/a/users', withTenant, new Set(['x-tenant'])).kind).toBe('batch');
   });
 
   it('admits what common clients send by default', () => {
@@ -164,6 +195,34 @@ describe('route', () => {
     };
     for (const h of Object.values(clients))
       expect(route(talkjs, 'PUT', '/v1/a/users/u1', { host: 'x', ...h }).kind).toBe('batch');
+  });
+});
+
+describe('opRefusalReason', () => {
+  it('maps every refusal of the TalkJS dialect to query or body', () => {
+    const target = { appId: 'a', path: '/users' };
+    const refusal = (method: 'GET' | 'POST', search: string, body?: string) => {
+      const built = talkjs.toOp({
+        method,
+        target,
+        query: new URLSearchParams(search),
+        body,
+        apiVersion: undefined,
+      });
+      if (!('passThrough' in built)) throw new Error('expected a refusal');
+      return opRefusalReason(built.passThrough);
+    };
+    expect(refusal('GET', '?id=1&id=2')).toBe('query');
+    expect(refusal('POST', '?x=1', '{}')).toBe('query');
+    expect(refusal('GET', '', '{}')).toBe('body');
+  });
+});
+
+describe('parseHeaderList', () => {
+  it('lower-cases names, skips empty entries and refuses what is not a header name', () => {
+    expect(parseHeaderList(' X-Tenant, cookie ,,')).toEqual(new Set(['x-tenant', 'cookie']));
+    expect(parseHeaderList('x-ok, bad name')).toEqual({ invalid: 'bad name' });
+    expect(parseHeaderList('x:y')).toEqual({ invalid: 'x:y' });
   });
 });
 

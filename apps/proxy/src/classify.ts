@@ -65,8 +65,65 @@ const SAFE_TO_DROP = new Set([
 ]);
 const SAFE_PREFIXES = ['x-b3-', 'sec-fetch-', 'sec-ch-ua', 'x-envoy-', 'x-ot-'];
 
-export function isSafeToDrop(name: string, apiVersionHeader: string): boolean {
-  return name === apiVersionHeader || SAFE_TO_DROP.has(name) || SAFE_PREFIXES.some((p) => name.startsWith(p));
+export function isSafeToDrop(
+  name: string,
+  apiVersionHeader: string,
+  alsoDroppable: ReadonlySet<string> = NONE,
+): boolean {
+  return (
+    name === apiVersionHeader ||
+    SAFE_TO_DROP.has(name) ||
+    alsoDroppable.has(name) ||
+    SAFE_PREFIXES.some((p) => name.startsWith(p))
+  );
+}
+
+const NONE: ReadonlySet<string> = new Set();
+
+/**
+ * Why a call was not batched, as a closed set of codes (SPEC §3): shown to the caller in
+ * `Server-Timing`, in the access log and as a metric label, so an operator can tell which rule
+ * turned batching off without reading code.
+ */
+export const PASS_REASONS = [
+  'route', // not a /v1/{appId}/... resource
+  'batch-endpoint', // the caller's own batch call
+  'bypass', // X-Batch-Bypass: 1
+  'method', // not GET/POST/PUT/PATCH/DELETE
+  'header', // a header outside the allow-list (BATCH_DROPPABLE_HEADERS extends it)
+  'content-type', // a body that is not JSON
+  'body', // a write without a body, or a body an op cannot carry (a GET with a body)
+  'query', // a query string an op cannot carry (repeated parameter, or on a write)
+] as const;
+export type PassReason = (typeof PASS_REASONS)[number];
+
+/** A pass-through decision; `header` names the offending header (its name only, never its value). */
+export interface PassThroughWhy {
+  readonly reason: PassReason;
+  readonly header?: string;
+}
+
+/**
+ * The reason code of a dialect's `toOp` refusal. The dialect explains in words; the words about the
+ * query string are the query's, every other refusal is about the body.
+ */
+export function opRefusalReason(explanation: string): PassReason {
+  return /query/i.test(explanation) ? 'query' : 'body';
+}
+
+/**
+ * BATCH_DROPPABLE_HEADERS: header names (RFC 9110 tokens), comma-separated, compared in lower case.
+ * Returns the names, or the first entry that is not a header name.
+ */
+export function parseHeaderList(value: string): ReadonlySet<string> | { readonly invalid: string } {
+  const names = new Set<string>();
+  for (const entry of value.split(',')) {
+    const name = entry.trim().toLowerCase();
+    if (name === '') continue;
+    if (!/^[!#$%&'*+\-.^_`|~0-9a-z]+$/.test(name)) return { invalid: entry.trim() };
+    names.add(name);
+  }
+  return names;
 }
 
 export function isJsonContentType(value: string | undefined): boolean {
@@ -144,28 +201,33 @@ export function canonicalPath(pathname: string): string {
 
 export type Route =
   | { readonly kind: 'batch'; readonly method: Method; readonly target: AppTarget }
-  | { readonly kind: 'client-batch'; readonly target: AppTarget }
-  | { readonly kind: 'pass'; readonly reason: string; readonly target: AppTarget | undefined };
+  | { readonly kind: 'client-batch'; readonly why: PassThroughWhy; readonly target: AppTarget }
+  | { readonly kind: 'pass'; readonly why: PassThroughWhy; readonly target: AppTarget | undefined };
 
-/** The decision that needs no body: method, path and headers. */
+/**
+ * The decision that needs no body: method, path and headers. `alsoDroppable` are the operator's
+ * additions to the allow-list (BATCH_DROPPABLE_HEADERS).
+ */
 export function route(
   dialect: BatchDialect,
   method: string,
   pathname: string,
   headers: IncomingHttpHeaders,
+  alsoDroppable: ReadonlySet<string> = NONE,
 ): Route {
   const target = dialect.parseTarget(pathname);
-  if (!target) return { kind: 'pass', reason: 'not an app resource', target };
-  if (dialect.isBatchEndpoint(target)) return { kind: 'client-batch', target };
-  if (headers['x-batch-bypass'] === '1') return { kind: 'pass', reason: 'x-batch-bypass', target };
-  if (!isBatchableMethod(method)) return { kind: 'pass', reason: `method ${method}`, target };
+  if (!target) return { kind: 'pass', why: { reason: 'route' }, target };
+  if (dialect.isBatchEndpoint(target))
+    return { kind: 'client-batch', why: { reason: 'batch-endpoint' }, target };
+  if (headers['x-batch-bypass'] === '1') return { kind: 'pass', why: { reason: 'bypass' }, target };
+  if (!isBatchableMethod(method)) return { kind: 'pass', why: { reason: 'method' }, target };
   for (const name of Object.keys(headers)) {
-    if (!isSafeToDrop(name, dialect.apiVersionHeader))
-      return { kind: 'pass', reason: `header ${name}`, target };
+    if (!isSafeToDrop(name, dialect.apiVersionHeader, alsoDroppable))
+      return { kind: 'pass', why: { reason: 'header', header: name }, target };
   }
   const contentType = headers['content-type'];
   if (contentType !== undefined && !isJsonContentType(contentType)) {
-    return { kind: 'pass', reason: 'content-type is not JSON', target };
+    return { kind: 'pass', why: { reason: 'content-type' }, target };
   }
   return { kind: 'batch', method, target };
 }

@@ -47,4 +47,19 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ AUTH_MODE: 'app-token' })).toThrowError(/APP_SECRETS_FILE/);
     expect(() => loadConfig({ REST_BURST: '5' })).toThrowError(/REST_RATE_PER_SEC/);
   });
+
+  it('reads BATCH_DROPPABLE_HEADERS as lower-case names and refuses what is not a header name', () => {
+    expect(loadConfig({}).droppableHeaders).toEqual(new Set());
+    expect(loadConfig({ BATCH_DROPPABLE_HEADERS: 'X-Tenant, Cookie' }).droppableHeaders).toEqual(
+      new Set(['x-tenant', 'cookie']),
+    );
+    expect(() => loadConfig({ BATCH_DROPPABLE_HEADERS: 'x-tenant, bad name' })).toThrow(
+      /BATCH_DROPPABLE_HEADERS: expected header names/,
+    );
+  });
+
+  it('says when UPSTREAM_URL was defaulted to the production API', () => {
+    expect(loadConfig({}).upstreamDefaulted).toBe(true);
+    expect(loadConfig({ UPSTREAM_URL: 'http://127.0.0.1:1' }).upstreamDefaulted).toBe(false);
+  });
 });

@@ -2,6 +2,7 @@
 // at start-up; a bad value stops the process with a message naming the variable.
 
 import { z } from 'zod';
+import { parseHeaderList } from './classify.js';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 const positive = () => z.coerce.number().positive().finite();
@@ -50,6 +51,15 @@ const schema = z
     AUTH_MODE: z.enum(['passthrough', 'app-token']).default('passthrough'),
     APP_SECRETS_FILE: z.string().min(1).optional(),
     SHUTDOWN_GRACE_MS: int(0).default(25_000),
+    /**
+     * Header names (comma-separated) that may be dropped inside a batch, added to the built-in
+     * allow-list: a header the upstream ignores (`X-Tenant`, a `Cookie`) then no longer turns
+     * batching off.
+     */
+    BATCH_DROPPABLE_HEADERS: z
+      .string()
+      .refine((v) => !('invalid' in parseHeaderList(v)), 'expected header names separated by commas')
+      .optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((c, ctx) => {
@@ -90,6 +100,10 @@ const schema = z
 export type Config = z.infer<typeof schema> & {
   /** The rest bucket, when configured (REST_BURST defaults to 1 second of REST_RATE_PER_SEC). */
   readonly restLimit: { ratePerSec: number; burst: number } | undefined;
+  /** BATCH_DROPPABLE_HEADERS as lower-case names (empty when unset). */
+  readonly droppableHeaders: ReadonlySet<string>;
+  /** Whether UPSTREAM_URL was left unset, so the production API is the target. */
+  readonly upstreamDefaulted: boolean;
 };
 
 /**
@@ -132,7 +146,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
           ratePerSec: c.REST_RATE_PER_SEC,
           burst: c.REST_BURST ?? Math.max(1, Math.ceil(c.REST_RATE_PER_SEC)),
         };
-  return { ...c, restLimit };
+  const headers =
+    c.BATCH_DROPPABLE_HEADERS === undefined ? new Set<string>() : parseHeaderList(c.BATCH_DROPPABLE_HEADERS);
+  return {
+    ...c,
+    restLimit,
+    droppableHeaders: 'invalid' in headers ? new Set() : headers,
+    upstreamDefaulted: present.UPSTREAM_URL === undefined,
+  };
 }
 
 /** A value quoted in a one-line message: control characters shown escaped, length bounded. */

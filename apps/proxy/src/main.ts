@@ -22,6 +22,7 @@ import { createMetrics } from './metrics.js';
 import { combineObservers } from './observers.js';
 import { type AppSecrets, loadAppSecrets, SecretsFileError } from './secrets.js';
 import { listen } from './server.js';
+import { startLine, upstreamWarning } from './startup.js';
 import { createStatus } from './status.js';
 import { startTracing, tracingWanted } from './tracing.js';
 
@@ -126,6 +127,7 @@ async function start(config: Config, logger: Logger): Promise<(signal: NodeJS.Si
     logger,
     metrics,
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    droppableHeaders: config.droppableHeaders,
     auth: config.AUTH_MODE === 'app-token' ? 'verify' : 'forward',
     credentialOf: auth.credentialOf,
     accepting: () => accepting,
@@ -156,13 +158,15 @@ async function start(config: Config, logger: Logger): Promise<(signal: NodeJS.Si
     host: config.ADMIN_HOST ?? config.HOST,
     variables: { port: 'ADMIN_PORT', host: config.ADMIN_HOST ? 'ADMIN_HOST' : 'HOST' },
   });
+  const warning = upstreamWarning(config);
+  if (warning) logger.warn({ upstream: upstream.origin }, warning);
   logger.info(
-    {
+    startLine(config, {
       port: data.port,
       adminPort: adminListener.port,
       upstream: upstream.origin,
-      limiter: fallback ? 'redis' : 'memory',
-    },
+      limiterMode: fallback?.mode ?? 'memory',
+    }),
     'batch proxy listening',
   );
 

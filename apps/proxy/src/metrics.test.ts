@@ -1,5 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { createMetrics, MAX_APP_SERIES } from './metrics.js';
+import { PASS_REASONS } from './classify.js';
+import { createMetrics, KNOWN, MAX_APP_SERIES } from './metrics.js';
 
 type App = { appId: string; queued: number; inflight: number };
 
@@ -37,9 +39,126 @@ describe('per-app gauges (SPEC §8c: metric label sets are bounded)', () => {
       queued: () => [{ appId: 'a"b\\c\nd', queued: 1, inflight: 0 }],
       redisFallback: () => false,
     });
-    expect(await metrics.text()).toContain(
-      'batch_proxy_queued_ops{app="a\\"b\\\\c\\nd",otel_scope_name="batch-proxy"} 1\n',
+    expect(await metrics.text()).toContain('batch_proxy_queued_ops{app="a\\"b\\\\c\\nd"} 1\n');
+    await metrics.shutdown();
+  });
+});
+
+/** One sample's value, by its exact series (name and labels as exported). */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('exposition by Prometheus conventions (SPEC §10)', () => {
+  const none = { queued: () => [], redisFallback: () => false };
+
+  it('passes promtool check metrics, with every kind of series recorded', async () => {
+    const metrics = createMetrics({
+      queued: () => [{ appId: 'a1', queued: 2, inflight: 1 }],
+      redisFallback: () => true,
+    });
+    metrics.observer.onFlush?.({ appId: 'a1', lane: 'batch', size: 3, reason: 'full' });
+    metrics.observer.onUpstream?.({ appId: 'a1', lane: 'batch', status: 200, ms: 12 });
+    metrics.observer.onAnswer?.({ appId: 'a1', lane: 'batch', status: 200, queueMs: 250 });
+    metrics.observer.onLimiter?.({ appId: 'a1', bucket: 'batch', granted: false, waitMs: 900 });
+    metrics.request({
+      kind: 'passthrough',
+      status: 200,
+      source: 'upstream',
+      reason: 'header',
+      seconds: 0.03,
+    });
+    const text = await metrics.text();
+    // promtool (Debian's `prometheus` package) is the reference parser and linter of the format.
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(check.error).toBeUndefined();
+    expect(`${check.stdout}${check.stderr}`).toBe('');
+    expect(check.status).toBe(0);
+    await metrics.shutdown();
+  });
+
+  it('names the service, puts no scope label on series, and uses base units', async () => {
+    const metrics = createMetrics(none);
+    metrics.observer.onAnswer?.({ appId: 'a1', lane: 'batch', status: 200, queueMs: 250 });
+    const text = await metrics.text();
+    expect(text).toMatch(
+      /^target_info\{service_name="batch-proxy",service_version="\d+\.\d+\.\d+[^"]*"\} 1$/m,
     );
+    expect(text).not.toContain('otel_scope_name');
+    expect(text).not.toContain('unknown_service');
+    // 250 ms is 0.25 s: inside le="0.5", outside le="0.2".
+    expect(sample(text, 'batch_proxy_queue_wait_seconds_sum{lane="batch"}')).toBe(0.25);
+    expect(sample(text, 'batch_proxy_queue_wait_seconds_bucket{le="0.2",lane="batch"}')).toBe(0);
+    expect(sample(text, 'batch_proxy_queue_wait_seconds_bucket{le="0.5",lane="batch"}')).toBe(1);
+    for (const name of [
+      'batch_proxy_queue_wait ',
+      'batch_proxy_upstream_duration_bucket',
+      'batch_proxy_limiter_wait_bucket',
+    ])
+      expect(text).not.toContain(name);
+    await metrics.shutdown();
+  });
+
+  it('has every known series at 0 before the first event', async () => {
+    const metrics = createMetrics(none);
+    const text = await metrics.text();
+    for (const code of KNOWN.shedCodes)
+      expect(sample(text, `batch_proxy_shed_total{code="${code}"}`)).toBe(0);
+    expect(sample(text, 'batch_proxy_collapsed_reads_total')).toBe(0);
+    for (const reason of KNOWN.requeueReasons)
+      expect(sample(text, `batch_proxy_requeued_ops_total{reason="${reason}"}`)).toBe(0);
+    for (const bucket of KNOWN.buckets) {
+      expect(sample(text, `batch_proxy_limiter_wait_seconds_count{bucket="${bucket}"}`)).toBe(0);
+      for (const result of KNOWN.results)
+        expect(
+          sample(text, `batch_proxy_limiter_decisions_total{bucket="${bucket}",result="${result}"}`),
+        ).toBe(0);
+    }
+    for (const [lane, reason] of KNOWN.flushes)
+      expect(sample(text, `batch_proxy_flushes_total{lane="${lane}",reason="${reason}"}`)).toBe(0);
+    for (const lane of KNOWN.answerLanes)
+      expect(sample(text, `batch_proxy_ops_total{lane="${lane}"}`)).toBe(0);
+    for (const reason of PASS_REASONS)
+      expect(sample(text, `batch_proxy_passthrough_total{reason="${reason}"}`)).toBe(0);
+    expect(sample(text, 'batch_proxy_redis_fallback')).toBe(0);
+    for (const kind of KNOWN.gcKinds)
+      expect(sample(text, `nodejs_gc_duration_seconds_count{kind="${kind}"}`)).toBeGreaterThanOrEqual(0);
+    await metrics.shutdown();
+  });
+
+  it("tells the proxy's own answers from the upstream's, and records the caller's latency", async () => {
+    const metrics = createMetrics(none);
+    metrics.request({ kind: 'batched', status: 429, source: 'proxy', seconds: 0.001 });
+    metrics.request({ kind: 'batched', status: 429, source: 'upstream', seconds: 0.3 });
+    metrics.request({ kind: 'passthrough', status: 200, source: 'upstream', reason: 'query', seconds: 0.02 });
+    const text = await metrics.text();
+    expect(sample(text, 'batch_proxy_requests_total{kind="batched",status="429",source="proxy"}')).toBe(1);
+    expect(sample(text, 'batch_proxy_requests_total{kind="batched",status="429",source="upstream"}')).toBe(1);
+    expect(
+      sample(
+        text,
+        'batch_proxy_requests_total{kind="passthrough",status="200",source="upstream",reason="query"}',
+      ),
+    ).toBe(1);
+    expect(sample(text, 'batch_proxy_passthrough_total{reason="query"}')).toBe(1);
+    expect(sample(text, 'batch_proxy_request_duration_seconds_count{kind="batched"}')).toBe(2);
+    expect(sample(text, 'batch_proxy_request_duration_seconds_bucket{le="0.002",kind="batched"}')).toBe(1);
+    await metrics.shutdown();
+  });
+
+  it('exports runtime metrics: event-loop delay and utilisation, heap, GC, CPU', async () => {
+    const metrics = createMetrics(none);
+    const text = await metrics.text();
+    for (const name of [
+      'nodejs_eventloop_lag_p99_seconds',
+      'nodejs_eventloop_active_seconds_total',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_gc_duration_seconds',
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+    ])
+      expect(text).toContain(`# TYPE ${name} `);
     await metrics.shutdown();
   });
 });

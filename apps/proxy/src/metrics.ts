@@ -1,134 +1,287 @@
-// Metrics through the OpenTelemetry API, exported in Prometheus text on the admin listener (SPEC §10).
-// The engine reports through SchedulerObserver hooks; this module turns them into instruments.
+// Metrics in Prometheus text on the admin listener (SPEC §10), by Prometheus conventions: base units
+// (`_seconds`), `_total` counters, every known series at 0 from start, no per-series scope label, one
+// `target_info` naming the service. The engine reports through SchedulerObserver hooks; this module
+// turns them into instruments.
+//
+// Why prom-client and not the OpenTelemetry SDK's exporter (used before): the SDK's Prometheus text
+// puts `otel_scope_name` on every series, names the service `unknown_service:node` unless a resource
+// is configured, and gives no runtime metrics; prom-client writes the conventions directly and brings
+// Node's own (event-loop delay, heap, GC, CPU) from perf_hooks. Recording is cheaper too: measured in
+// docs/metrics.md ("Why prom-client"). Traces still go through the OpenTelemetry API (tracing.ts).
 
+import { performance } from 'node:perf_hooks';
 import type { Lane, SchedulerObserver } from '@batch-proxy/core';
-import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
-import { AggregationType, MeterProvider } from '@opentelemetry/sdk-metrics';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { PASS_REASONS, type PassReason } from './classify.js';
+import { VERSION } from './version.js';
 
 export type RequestKind = 'batched' | 'passthrough' | 'client-batch' | 'rejected';
+/** Who made an answer: the proxy itself (its errors: queue full, deadline, auth...) or the upstream. */
+export type AnswerSource = 'proxy' | 'upstream';
+
+export interface RequestRecord {
+  readonly kind: RequestKind;
+  readonly status: number;
+  readonly source: AnswerSource;
+  /** Why it was not batched (pass-through and client-batch calls). */
+  readonly reason?: PassReason | undefined;
+  /** From arrival to the answer's head, as the caller saw it. */
+  readonly seconds: number;
+}
 
 export interface ProxyMetrics {
   /**
-   * The Prometheus text of every instrument. Rendered here, not by the exporter's own request
-   * handler: that one writes to the response itself, which a framework that answers HEAD (or an
-   * error) first turns into a second end() and an unhandled stream error (SPEC §8c).
+   * The Prometheus text of every instrument. Rendered here and served by the admin app, never by a
+   * library's own request handler, so HEAD and errors are answered once (SPEC §8c).
    */
   text(): Promise<string>;
   readonly observer: SchedulerObserver;
-  request(kind: RequestKind, status: number): void;
+  request(r: RequestRecord): void;
   shutdown(): Promise<void>;
 }
 
 const SIZE_BUCKETS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20];
-const MS_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000];
+/** 1 ms … 30 s. */
+const SECONDS_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30];
+
+/** The label values the engine can report, so every series exists at 0 from the first scrape. */
+export const KNOWN = {
+  lanes: ['batch', 'single'],
+  answerLanes: ['batch', 'single', 'none'],
+  flushes: [
+    ['batch', 'full'],
+    ['batch', 'window'],
+    ['batch', 'hold'],
+    ['batch', 'drain'],
+    ['single', 'single-lane'],
+  ],
+  buckets: ['batch', 'rest'],
+  results: ['granted', 'denied'],
+  shedCodes: ['PROXY_QUEUE_FULL', 'PROXY_DEADLINE_EXCEEDED'],
+  requeueReasons: ['429', 'retry'],
+  kinds: ['batched', 'passthrough', 'client-batch', 'rejected'],
+  gcKinds: ['major', 'minor', 'incremental', 'weakcb'],
+} as const;
 
 export function createMetrics(gauges: {
   queued(): Array<{ appId: string; queued: number; inflight: number }>;
   redisFallback(): boolean;
 }): ProxyMetrics {
-  const exporter = new PrometheusExporter({ preventServerStart: true });
-  const serializer = new PrometheusSerializer();
-  const provider = new MeterProvider({
-    readers: [exporter],
-    views: [
-      {
-        instrumentName: 'batch_proxy_batch_size',
-        aggregation: {
-          type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM,
-          options: { boundaries: SIZE_BUCKETS },
-        },
-      },
-      {
-        instrumentName: 'batch_proxy_queue_wait',
-        aggregation: { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: MS_BUCKETS } },
-      },
-      {
-        instrumentName: 'batch_proxy_upstream_duration',
-        aggregation: { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: MS_BUCKETS } },
-      },
-      {
-        instrumentName: 'batch_proxy_limiter_wait',
-        aggregation: { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: MS_BUCKETS } },
-      },
-    ],
-  });
-  const meter = provider.getMeter('batch-proxy');
+  const registers: Registry[] = [];
+  const register = new Registry();
+  registers.push(register);
 
-  const requests = meter.createCounter('batch_proxy_requests', {
-    description: 'Caller requests by kind and status',
-  });
-  const batchSize = meter.createHistogram('batch_proxy_batch_size', {
-    description: 'Ops per upstream call',
-    unit: '{op}',
-  });
-  const flushes = meter.createCounter('batch_proxy_flushes', {
-    description: 'Upstream calls sent, by lane and reason',
-  });
-  const queueWait = meter.createHistogram('batch_proxy_queue_wait', {
-    description: 'Time an op waited before leaving',
-    unit: 'ms',
-  });
-  const upstreamCalls = meter.createCounter('batch_proxy_upstream_calls', {
-    description: 'Upstream calls by lane and status',
-  });
-  const upstreamDuration = meter.createHistogram('batch_proxy_upstream_duration', {
-    description: 'Upstream call duration',
-    unit: 'ms',
-  });
-  const limiterDecisions = meter.createCounter('batch_proxy_limiter_decisions', {
-    description: 'Rate-limiter decisions by bucket and result',
-  });
-  const limiterWait = meter.createHistogram('batch_proxy_limiter_wait', {
-    description: 'Wait announced by a denial',
-    unit: 'ms',
-  });
-  const collapsed = meter.createCounter('batch_proxy_collapsed_reads', {
-    description: 'GETs answered by an identical pending read',
-  });
-  const shed = meter.createCounter('batch_proxy_shed', {
-    description: 'Calls refused by the proxy (429 queue full, 503 deadline)',
-  });
-  const requeued = meter.createCounter('batch_proxy_requeued_ops', {
-    description: 'Ops put back in the queue (upstream 429, retry)',
-  });
-  const opsByLane = meter.createCounter('batch_proxy_ops', { description: 'Ops answered, by lane' });
+  new Gauge({
+    name: 'target_info',
+    help: 'The service behind these series',
+    labelNames: ['service_name', 'service_version'],
+    registers,
+  }).set({ service_name: 'batch-proxy', service_version: VERSION }, 1);
 
-  meter
-    .createObservableGauge('batch_proxy_redis_fallback', {
-      description: '1 while the in-process limiter stands in for Redis',
-    })
-    .addCallback((r) => r.observe(gauges.redisFallback() ? 1 : 0));
+  const requests = new Counter({
+    name: 'batch_proxy_requests_total',
+    help: 'Caller requests answered, by kind, status, who made the answer (source) and pass-through reason',
+    labelNames: ['kind', 'status', 'source', 'reason'],
+    registers,
+  });
+  const requestDuration = new Histogram({
+    name: 'batch_proxy_request_duration_seconds',
+    help: "Caller requests from arrival to the answer's head, by kind",
+    labelNames: ['kind'],
+    buckets: SECONDS_BUCKETS,
+    registers,
+  });
+  const passthrough = new Counter({
+    name: 'batch_proxy_passthrough_total',
+    help: 'Calls not batched, by reason (SPEC §3)',
+    labelNames: ['reason'],
+    registers,
+  });
+  const batchSize = new Histogram({
+    name: 'batch_proxy_batch_size',
+    help: 'Ops per upstream call',
+    labelNames: ['lane'],
+    buckets: SIZE_BUCKETS,
+    registers,
+  });
+  const flushes = new Counter({
+    name: 'batch_proxy_flushes_total',
+    help: 'Upstream calls sent, by lane and reason',
+    labelNames: ['lane', 'reason'],
+    registers,
+  });
+  const queueWait = new Histogram({
+    name: 'batch_proxy_queue_wait_seconds',
+    help: 'Time an op waited before leaving',
+    labelNames: ['lane'],
+    buckets: SECONDS_BUCKETS,
+    registers,
+  });
+  const upstreamCalls = new Counter({
+    name: 'batch_proxy_upstream_calls_total',
+    help: 'Upstream calls by lane and status',
+    labelNames: ['lane', 'status'],
+    registers,
+  });
+  const upstreamDuration = new Histogram({
+    name: 'batch_proxy_upstream_duration_seconds',
+    help: 'Upstream call duration, sent to answered',
+    labelNames: ['lane'],
+    buckets: SECONDS_BUCKETS,
+    registers,
+  });
+  const limiterDecisions = new Counter({
+    name: 'batch_proxy_limiter_decisions_total',
+    help: 'Rate-limiter decisions by bucket and result',
+    labelNames: ['bucket', 'result'],
+    registers,
+  });
+  const limiterWait = new Histogram({
+    name: 'batch_proxy_limiter_wait_seconds',
+    help: 'Wait announced by a denial',
+    labelNames: ['bucket'],
+    buckets: SECONDS_BUCKETS,
+    registers,
+  });
+  const collapsed = new Counter({
+    name: 'batch_proxy_collapsed_reads_total',
+    help: 'GETs answered by an identical pending read',
+    registers,
+  });
+  const shed = new Counter({
+    name: 'batch_proxy_shed_total',
+    help: 'Calls refused by the proxy (429 queue full, 503 deadline)',
+    labelNames: ['code'],
+    registers,
+  });
+  const requeued = new Counter({
+    name: 'batch_proxy_requeued_ops_total',
+    help: 'Ops put back in the queue (upstream 429, retry)',
+    labelNames: ['reason'],
+    registers,
+  });
+  const opsByLane = new Counter({
+    name: 'batch_proxy_ops_total',
+    help: 'Ops answered, by lane',
+    labelNames: ['lane'],
+    registers,
+  });
+  new Gauge({
+    name: 'batch_proxy_redis_fallback',
+    help: '1 while the in-process limiter stands in for Redis',
+    registers,
+    collect() {
+      this.set(gauges.redisFallback() ? 1 : 0);
+    },
+  });
+  // Per-app gauges from the engine's snapshot at scrape time, reset first: an app the engine has
+  // freed leaves no series behind (SPEC §8c).
+  const queuedOps = new Gauge({
+    name: 'batch_proxy_queued_ops',
+    help: 'Ops waiting in the queue',
+    labelNames: ['app'],
+    registers,
+  });
+  const inflightOps = new Gauge({
+    name: 'batch_proxy_inflight_ops',
+    help: 'Ops in upstream calls not yet answered',
+    labelNames: ['app'],
+    registers,
+  });
+  const collectApps = () => {
+    queuedOps.reset();
+    inflightOps.reset();
+    for (const a of boundedApps(gauges.queued())) {
+      queuedOps.set({ app: a.appId }, a.queued);
+      inflightOps.set({ app: a.appId }, a.inflight);
+    }
+  };
+
+  // Runtime: CPU, memory, heap spaces, GC durations, event-loop delay (perf_hooks), handles.
+  collectDefaultMetrics({ register });
+  // Gauges named like counters (promtool check metrics refuses them); the same numbers stay by type
+  // in nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
+  for (const name of [
+    'nodejs_active_handles_total',
+    'nodejs_active_requests_total',
+    'nodejs_active_resources_total',
+  ])
+    register.removeSingleMetric(name);
+  // GC kinds as perf_hooks names them: at 0 until the first collection of each kind.
+  const gc = register.getSingleMetric('nodejs_gc_duration_seconds');
+  if (gc instanceof Histogram) for (const kind of KNOWN.gcKinds) gc.zero({ kind });
+  // Event-loop utilisation as a counter of busy seconds: rate() of it is the utilisation (0–1)
+  // over any range, where a ratio gauge would depend on when the last scrape happened.
+  let elu = performance.eventLoopUtilization();
+  new Counter({
+    name: 'nodejs_eventloop_active_seconds_total',
+    help: 'Time the event loop was busy (rate() is the event-loop utilisation)',
+    registers,
+    collect() {
+      const now = performance.eventLoopUtilization();
+      this.inc(performance.eventLoopUtilization(now, elu).active / 1000);
+      elu = now;
+    },
+  });
+
+  // Every known series at 0 from start: absent() alerts and rate() panels work before the first event.
+  for (const lane of KNOWN.lanes) {
+    upstreamDuration.zero({ lane });
+    batchSize.zero({ lane });
+  }
+  for (const lane of KNOWN.answerLanes) {
+    opsByLane.inc({ lane }, 0);
+    queueWait.zero({ lane });
+  }
+  for (const [lane, reason] of KNOWN.flushes) flushes.inc({ lane, reason }, 0);
+  for (const bucket of KNOWN.buckets) {
+    limiterWait.zero({ bucket });
+    for (const result of KNOWN.results) limiterDecisions.inc({ bucket, result }, 0);
+  }
+  for (const code of KNOWN.shedCodes) shed.inc({ code }, 0);
+  for (const reason of KNOWN.requeueReasons) requeued.inc({ reason }, 0);
+  for (const reason of PASS_REASONS) passthrough.inc({ reason }, 0);
+  for (const kind of KNOWN.kinds) requestDuration.zero({ kind });
+  collapsed.inc(0);
 
   const observer: SchedulerObserver = {
     onFlush: (e) => {
-      batchSize.record(e.size, { lane: e.lane });
-      flushes.add(1, { lane: e.lane, reason: e.reason });
+      batchSize.observe({ lane: e.lane }, e.size);
+      flushes.inc({ lane: e.lane, reason: e.reason });
     },
     onUpstream: (e) => {
-      upstreamCalls.add(1, { lane: e.lane, status: String(e.status) });
-      upstreamDuration.record(e.ms, { lane: e.lane });
+      upstreamCalls.inc({ lane: e.lane, status: String(e.status) });
+      upstreamDuration.observe({ lane: e.lane }, e.ms / 1000);
     },
     onAnswer: (e) => {
-      queueWait.record(e.queueMs, { lane: laneLabel(e.lane) });
-      opsByLane.add(1, { lane: laneLabel(e.lane) });
+      queueWait.observe({ lane: laneLabel(e.lane) }, e.queueMs / 1000);
+      opsByLane.inc({ lane: laneLabel(e.lane) });
     },
-    onCollapsed: () => collapsed.add(1),
-    onShed: (e) => shed.add(1, { code: e.code }),
+    onCollapsed: () => collapsed.inc(),
+    onShed: (e) => shed.inc({ code: e.code }),
     onLimiter: (e) => {
-      limiterDecisions.add(1, { bucket: e.bucket, result: e.granted ? 'granted' : 'denied' });
-      if (!e.granted) limiterWait.record(e.waitMs, { bucket: e.bucket });
+      limiterDecisions.inc({ bucket: e.bucket, result: e.granted ? 'granted' : 'denied' });
+      if (!e.granted) limiterWait.observe({ bucket: e.bucket }, e.waitMs / 1000);
     },
-    onRequeue: (e) => requeued.add(e.count, { reason: e.reason }),
+    onRequeue: (e) => requeued.inc({ reason: e.reason }, e.count),
   };
 
   return {
-    text: async () => {
-      const { resourceMetrics } = await exporter.collect();
-      return serializer.serialize(resourceMetrics) + appGaugesText(boundedApps(gauges.queued()));
+    text: () => {
+      collectApps();
+      return register.metrics();
     },
     observer,
-    request: (kind, status) => requests.add(1, { kind, status: String(status) }),
-    shutdown: () => provider.shutdown(),
+    request: (r) => {
+      const labels: Record<string, string> = { kind: r.kind, status: String(r.status), source: r.source };
+      if (r.reason !== undefined) {
+        labels.reason = r.reason;
+        passthrough.inc({ reason: r.reason });
+      }
+      requests.inc(labels);
+      requestDuration.observe({ kind: r.kind }, r.seconds);
+    },
+    shutdown: async () => register.clear(),
   };
 }
 
@@ -154,36 +307,6 @@ function boundedApps(apps: readonly AppGauge[]): readonly AppGauge[] {
     other.inflight += a.inflight;
   }
   return [...busiest.slice(0, MAX_APP_SERIES), other];
-}
-
-const APP_GAUGES = [
-  { name: 'batch_proxy_queued_ops', help: 'Ops waiting in the queue', value: (a: AppGauge) => a.queued },
-  {
-    name: 'batch_proxy_inflight_ops',
-    help: 'Ops in upstream calls not yet answered',
-    value: (a: AppGauge) => a.inflight,
-  },
-] as const;
-
-/**
- * The per-app gauges in Prometheus text, from the engine's snapshot at scrape time. Rendered here and
- * not through OpenTelemetry: its cumulative storage keeps the last value of every label set it ever
- * saw, so an app the engine has freed would stay in every scrape (and in memory) for good.
- */
-function appGaugesText(apps: readonly AppGauge[]): string {
-  let text = '';
-  for (const gauge of APP_GAUGES) {
-    text += `# HELP ${gauge.name} ${gauge.help}\n# TYPE ${gauge.name} gauge\n`;
-    for (const a of apps) {
-      text += `${gauge.name}{app="${escapeLabel(a.appId)}",otel_scope_name="batch-proxy"} ${gauge.value(a)}\n`;
-    }
-  }
-  return text;
-}
-
-/** Prometheus text-format label value escaping: backslash, double quote and line feed. */
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
 function laneLabel(lane: Lane | undefined): string {
