@@ -221,13 +221,13 @@ describe('loadAppSecrets', () => {
     const error = await reloaded;
     expect(error).toBeInstanceOf(SecretsFileError);
     expect(error?.name).toBe('SecretsFileError');
-    expect(error?.message).toMatch(/cannot be read as JSON/);
+    expect(error?.message).toMatch(/is not valid JSON/);
     expect(s.get('app1')).toBe('one');
     s.close();
   });
 
   it.each([
-    ['not JSON', '{', /cannot be read as JSON/],
+    ['not JSON', '{', /is not valid JSON/],
     ['an array', '["k"]', /must hold a JSON object/],
     ['null', 'null', /must hold a JSON object/],
     ['a string', '"k"', /must hold a JSON object/],

@@ -26,6 +26,22 @@ describe('loadConfig', () => {
     expect(c.restLimit).toBeUndefined();
   });
 
+  it('reads the engine bounds: Retry-After cap, batch and answer sizes, circuit breaker', () => {
+    expect(loadConfig({})).toMatchObject({
+      RETRY_AFTER_MAX_MS: 60_000,
+      BATCH_MAX_BYTES: 4 * 1_048_576,
+      UPSTREAM_MAX_RESPONSE_BYTES: 32 * 1_048_576,
+      CIRCUIT_BREAKER_FAILURES: 5,
+      CIRCUIT_BREAKER_OPEN_MS: 5_000,
+      CIRCUIT_BREAKER_MAX_OPEN_MS: 60_000,
+    });
+    expect(loadConfig({ CIRCUIT_BREAKER_FAILURES: '0' }).CIRCUIT_BREAKER_FAILURES).toBe(0);
+    expect(() =>
+      loadConfig({ CIRCUIT_BREAKER_OPEN_MS: '10000', CIRCUIT_BREAKER_MAX_OPEN_MS: '5000' }),
+    ).toThrow(/CIRCUIT_BREAKER_MAX_OPEN_MS: must be at least CIRCUIT_BREAKER_OPEN_MS \(10000\)/);
+    expect(() => loadConfig({ BATCH_MAX_BYTES: '0' })).toThrow(/BATCH_MAX_BYTES/);
+  });
+
   it('keeps 0 as 0 and treats empty strings as unset', () => {
     const c = loadConfig({ BATCH_WINDOW_MS: '0', REDIS_URL: '' });
     expect(c.BATCH_WINDOW_MS).toBe(0);

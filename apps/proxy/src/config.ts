@@ -45,6 +45,18 @@ const schema = z
     UPSTREAM_CONNECTIONS: int(1, 10_000).default(64),
     UPSTREAM_MAX_ATTEMPTS: int(1, 10).default(3),
     BODY_LIMIT_BYTES: int(1).default(1_048_576),
+    /** The longest answer body read from the upstream (buffered calls); larger ones answer 502. */
+    UPSTREAM_MAX_RESPONSE_BYTES: int(1).default(32 * 1_048_576),
+    /** The most bytes of op payloads one batch call carries (one op always goes). */
+    BATCH_MAX_BYTES: int(1).default(4 * 1_048_576),
+    /** The longest pause an upstream 429's Retry-After may impose on a bucket. */
+    RETRY_AFTER_MAX_MS: int(0).default(60_000),
+    /** Consecutive failed upstream calls (5xx, reset, timeout) that open an app's breaker; 0 = off. */
+    CIRCUIT_BREAKER_FAILURES: int(0).default(5),
+    /** How long an open breaker answers 503 at once before one probe call. */
+    CIRCUIT_BREAKER_OPEN_MS: int(1).default(5_000),
+    /** The longest it stays open after failed probes (each doubles the open time). */
+    CIRCUIT_BREAKER_MAX_OPEN_MS: int(1).default(60_000),
     HEADERS_TIMEOUT_MS: int(100).default(10_000),
     REQUEST_TIMEOUT_MS: int(100).default(30_000),
     KEEP_ALIVE_TIMEOUT_MS: int(100).default(5_000),
@@ -76,6 +88,13 @@ const schema = z
         code: 'custom',
         path: ['REQUEST_TIMEOUT_MS'],
         message: `must be at least HEADERS_TIMEOUT_MS (${c.HEADERS_TIMEOUT_MS})`,
+      });
+    }
+    if (c.CIRCUIT_BREAKER_MAX_OPEN_MS < c.CIRCUIT_BREAKER_OPEN_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CIRCUIT_BREAKER_MAX_OPEN_MS'],
+        message: `must be at least CIRCUIT_BREAKER_OPEN_MS (${c.CIRCUIT_BREAKER_OPEN_MS})`,
       });
     }
     if (c.PORT !== 0 && c.PORT === c.ADMIN_PORT && (c.ADMIN_HOST ?? c.HOST) === c.HOST) {

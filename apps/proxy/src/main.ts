@@ -81,6 +81,7 @@ async function start(config: Config, logger: Logger): Promise<(signal: NodeJS.Si
     url: config.UPSTREAM_URL,
     timeoutMs: config.UPSTREAM_TIMEOUT_MS,
     connections: config.UPSTREAM_CONNECTIONS,
+    maxResponseBytes: config.UPSTREAM_MAX_RESPONSE_BYTES,
   });
   let scheduler: Scheduler | undefined;
   const metrics = createMetrics({
@@ -115,6 +116,14 @@ async function start(config: Config, logger: Logger): Promise<(signal: NodeJS.Si
     leaseMs: config.UPSTREAM_TIMEOUT_MS + 1_000,
     authorize: auth.authorize,
     observer: combineObservers(metrics.observer, status.observer),
+    maxRetryAfterMs: config.RETRY_AFTER_MAX_MS,
+    maxBatchBytes: config.BATCH_MAX_BYTES,
+    breakerFailures: config.CIRCUIT_BREAKER_FAILURES,
+    breakerOpenMs: config.CIRCUIT_BREAKER_OPEN_MS,
+    breakerMaxOpenMs: config.CIRCUIT_BREAKER_MAX_OPEN_MS,
+    // Rare and actionable: an app's upstream keeps failing (open), is being probed, or recovered.
+    onCircuit: ({ appId, state }) =>
+      logger[state === 'open' ? 'warn' : 'info']({ appId, circuit: state }, `circuit breaker ${state}`),
   });
   const engine = scheduler;
   const calls = new CallTracker();

@@ -50,6 +50,23 @@ function sample(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
+describe('circuit breakers', () => {
+  it('counts the apps whose breaker is not closed, 0 from start, and sheds by the open breaker', async () => {
+    let apps: Array<{ appId: string; queued: number; inflight: number; circuit: string }> = [];
+    const metrics = createMetrics({ queued: () => apps, redisFallback: () => false });
+    expect(sample(await metrics.text(), 'batch_proxy_circuit_open_apps')).toBe(0);
+    apps = [
+      { appId: 'a', queued: 0, inflight: 0, circuit: 'open' },
+      { appId: 'b', queued: 0, inflight: 0, circuit: 'half-open' },
+      { appId: 'c', queued: 1, inflight: 0, circuit: 'closed' },
+    ];
+    const text = await metrics.text();
+    expect(sample(text, 'batch_proxy_circuit_open_apps')).toBe(2);
+    expect(text).toMatch(/^batch_proxy_shed_total\{[^}]*code="PROXY_CIRCUIT_OPEN"[^}]*\} 0$/m);
+    await metrics.shutdown();
+  });
+});
+
 describe('exposition by Prometheus conventions (SPEC §10)', () => {
   const none = { queued: () => [], redisFallback: () => false };
 

@@ -57,14 +57,14 @@ export const KNOWN = {
   ],
   buckets: ['batch', 'rest'],
   results: ['granted', 'denied'],
-  shedCodes: ['PROXY_QUEUE_FULL', 'PROXY_DEADLINE_EXCEEDED'],
-  requeueReasons: ['429', 'retry'],
+  shedCodes: ['PROXY_QUEUE_FULL', 'PROXY_DEADLINE_EXCEEDED', 'PROXY_CIRCUIT_OPEN'],
+  requeueReasons: ['429', 'retry', 'split'],
   kinds: ['batched', 'passthrough', 'client-batch', 'rejected'],
   gcKinds: ['major', 'minor', 'incremental', 'weakcb'],
 } as const;
 
 export function createMetrics(gauges: {
-  queued(): Array<{ appId: string; queued: number; inflight: number }>;
+  queued(): Array<{ appId: string; queued: number; inflight: number; circuit?: string }>;
   redisFallback(): boolean;
 }): ProxyMetrics {
   const registers: Registry[] = [];
@@ -187,6 +187,14 @@ export function createMetrics(gauges: {
     help: 'Ops in upstream calls not yet answered',
     labelNames: ['app'],
     registers,
+  });
+  new Gauge({
+    name: 'batch_proxy_circuit_open_apps',
+    help: 'Apps whose circuit breaker is open or half-open (their calls are answered 503 at once)',
+    registers,
+    collect() {
+      this.set(gauges.queued().filter((a) => a.circuit !== undefined && a.circuit !== 'closed').length);
+    },
   });
   const collectApps = () => {
     queuedOps.reset();

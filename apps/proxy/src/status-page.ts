@@ -235,7 +235,7 @@ function render(s) {
   s.lastMinute.upstreamStatus.forEach(function (r) { if (r.status === '429') minute429 += r.batch + r.single; });
   $('upstream-429').textContent = fmtInt(minute429);
   $('shed').textContent = 'shed: ' + fmtInt(s.totals.shed.queueFull) + ' queue full, ' +
-    fmtInt(s.totals.shed.deadline) + ' deadline';
+    fmtInt(s.totals.shed.deadline) + ' deadline, ' + fmtInt(s.totals.shed.circuitOpen) + ' circuit open';
   $('denials').textContent = fmtInt(s.totals.limiterDenials.batch + s.totals.limiterDenials.rest);
   $('denials-sub').textContent = 'batch ' + fmtInt(s.totals.limiterDenials.batch) + ', rest ' +
     fmtInt(s.totals.limiterDenials.rest) + '; requeued ' + fmtInt(s.totals.requeued);
@@ -247,8 +247,9 @@ function render(s) {
     tr.appendChild(el('td', 'inflight', fmtInt(a.inflight)));
     bucketCells(tr, a.batch);
     bucketCells(tr, a.rest);
+    tr.appendChild(el('td', 'circuit', a.circuit));
     return tr;
-  }), 7);
+  }), 8);
   $('apps-more').textContent = s.appsTotal > s.apps.length ?
     (s.appsTotal - s.apps.length) + ' quieter apps not listed' : '';
 
@@ -320,7 +321,7 @@ const BODY = `<header>
 <section class="charts" id="charts"></section>
 <section class="grid">
 <div class="panel"><h2>Queues and limiter buckets, per app</h2>
-<table><thead><tr><th>app</th><th>queued</th><th>in flight</th><th>batch tokens</th><th title="${COOLDOWN_TITLE}">batch cooldown</th><th>rest tokens</th><th title="${COOLDOWN_TITLE}">rest cooldown</th></tr></thead>
+<table><thead><tr><th>app</th><th>queued</th><th>in flight</th><th>batch tokens</th><th title="${COOLDOWN_TITLE}">batch cooldown</th><th>rest tokens</th><th title="${COOLDOWN_TITLE}">rest cooldown</th><th title="open: the upstream kept failing; calls are answered 503 at once until a probe succeeds">circuit</th></tr></thead>
 <tbody id="apps-body"></tbody></table><p class="note" id="apps-more"></p></div>
 <div class="panel"><h2>Upstream status, last minute</h2>
 <table><thead><tr><th>status</th><th>batch</th><th>single</th></tr></thead><tbody id="status-body"></tbody></table></div>

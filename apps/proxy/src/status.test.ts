@@ -132,7 +132,7 @@ describe('createStatus', () => {
     });
     setApps([
       { appId: 'quiet', queued: 0, inflight: 1 },
-      { appId: 'busy', queued: 40, inflight: 10 },
+      { appId: 'busy', queued: 40, inflight: 10, circuit: 'open' },
     ]);
     second();
     const s = await status.json();
@@ -145,7 +145,9 @@ describe('createStatus', () => {
       inflight: 10,
       batch: { ratePerSec: 1, burst: 500, tokens: 0, cooldownMs: 250.4 },
       rest: { ratePerSec: 5, burst: 5, tokens: 3, cooldownMs: 0 },
+      circuit: 'open',
     });
+    expect(s.apps[1]?.circuit).toBe('closed');
     expect(peek).toHaveBeenCalledWith('busy', 'rest', { ratePerSec: 5, burst: 5 });
   });
 
@@ -177,6 +179,7 @@ describe('createStatus', () => {
     o.onShed({ appId: 'a', code: 'PROXY_QUEUE_FULL' });
     o.onShed({ appId: 'a', code: 'PROXY_DEADLINE_EXCEEDED' });
     o.onShed({ appId: 'a', code: 'PROXY_DEADLINE_EXCEEDED' });
+    o.onShed({ appId: 'a', code: 'PROXY_CIRCUIT_OPEN' });
     o.onLimiter({ appId: 'a', bucket: 'batch', granted: false, waitMs: 10 });
     o.onLimiter({ appId: 'a', bucket: 'batch', granted: true, waitMs: 0 });
     o.onLimiter({ appId: 'a', bucket: 'rest', granted: false, waitMs: 10 });
@@ -187,7 +190,7 @@ describe('createStatus', () => {
     const s = await status.json();
     expect(s.redis).toBe('fallback');
     expect(s.totals).toMatchObject({
-      shed: { queueFull: 1, deadline: 2 },
+      shed: { queueFull: 1, deadline: 2, circuitOpen: 1 },
       limiterDenials: { batch: 1, rest: 1 },
       collapsed: 1,
       requeued: 4,

@@ -16,6 +16,8 @@ export interface AppSnapshot {
   readonly appId: string;
   readonly queued: number;
   readonly inflight: number;
+  /** The app's circuit breaker (SPEC §8c); absent = closed. */
+  readonly circuit?: 'closed' | 'open' | 'half-open';
 }
 
 export interface StatusOptions {
@@ -62,6 +64,8 @@ export interface AppStatus {
   readonly inflight: number;
   readonly batch: BucketStatus;
   readonly rest: BucketStatus | null;
+  /** `open`: the upstream kept failing, calls are answered 503 at once until a probe succeeds. */
+  readonly circuit: 'closed' | 'open' | 'half-open';
 }
 
 export interface StatusJson {
@@ -97,7 +101,7 @@ export interface StatusJson {
     readonly batchOps: number;
     readonly singles: number;
     readonly upstream429: number;
-    readonly shed: { readonly queueFull: number; readonly deadline: number };
+    readonly shed: { readonly queueFull: number; readonly deadline: number; readonly circuitOpen: number };
     readonly collapsed: number;
     readonly requeued: number;
     readonly limiterDenials: Record<BucketName, number>;
@@ -202,7 +206,7 @@ export function createStatus(options: StatusOptions): ProxyStatus {
   let tick = emptyTick();
   const totals = {
     tick: emptyTick(),
-    shed: { queueFull: 0, deadline: 0 },
+    shed: { queueFull: 0, deadline: 0, circuitOpen: 0 },
     collapsed: 0,
     requeued: 0,
     limiterDenials: { batch: 0, rest: 0 },
@@ -238,6 +242,7 @@ export function createStatus(options: StatusOptions): ProxyStatus {
         t.shed++;
       });
       if (e.code === 'PROXY_QUEUE_FULL') totals.shed.queueFull++;
+      else if (e.code === 'PROXY_CIRCUIT_OPEN') totals.shed.circuitOpen++;
       else totals.shed.deadline++;
     },
     onLimiter: (e) => {
@@ -318,6 +323,7 @@ export function createStatus(options: StatusOptions): ProxyStatus {
           inflight: a.inflight,
           batch: batchBucket,
           rest: restBucket,
+          circuit: a.circuit ?? 'closed',
         };
       }),
     );
