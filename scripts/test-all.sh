@@ -40,4 +40,7 @@ node scripts/test-summary.mjs test/.artifacts/vitest.json || status=1
 # fails when the score drops below thresholds.break in stryker.config.mjs. Report:
 # test/.artifacts/mutation/index.html.
 pnpm_cmd run mutation || status=1
+# CPU per call against the bare node:http floor, as a ratio in one short run (test/bench/guard.ts):
+# fails when the hot path got more than 30 % more expensive than the committed figure.
+pnpm_cmd run bench:guard || status=1
 exit $status
