@@ -48,18 +48,19 @@ describe('the demo scenario', () => {
       appId: APP,
       secret: SECRET,
       phases: [
-        { name: 'direct', ratePerSec: 30, durationMs: 2_000, direct: true },
         { name: 'light', ratePerSec: 3, durationMs: 1_000 },
         { name: 'busy', ratePerSec: 30, durationMs: 2_000 },
         // 2.4× the 50 ops/s both budgets allow, for longer than MAX_WAIT_MS.
         { name: 'overload', ratePerSec: 120, durationMs: 2_000 },
+        // Last: direct calls drain the upstream's budgets behind the proxy's back.
+        { name: 'direct', ratePerSec: 30, durationMs: 2_000, direct: true },
       ],
       users: 50,
       timeoutMs: 10_000,
       upstreamCounters: () => Promise.resolve(countersFromStats(upstream.stats)),
       log: (line) => lines.push(line),
     });
-    const [direct, light, busy, overload] = rows;
+    const [light, busy, overload, direct] = rows;
     if (!direct || !light || !busy || !overload) throw new Error(`expected 4 rows, got ${rows.length}`);
     // Without the proxy, 60 calls in 2 s against 10 single calls/s, burst 10: at most 10 + 2 × 10 (+1
     // for the edge) get through, every other one is refused by the upstream.

@@ -1,6 +1,6 @@
 // `pnpm demo`: the fake TalkJS upstream, the real proxy process and a load client, all on loopback
-// (no Redis, no network). Shows progress while it runs and ends with a table per load phase: first a
-// baseline straight at the upstream, then the proxy from light load to overload.
+// (no Redis, no network). Shows progress while it runs and ends with a table per load phase: the
+// proxy from light load to overload, then a baseline straight at the upstream.
 // Bounded: about 26 s of load, and a watchdog stops everything after DEMO_TIMEOUT_MS.
 // `pnpm demo --keep` leaves the upstream and the proxy running afterwards (Ctrl-C stops them), to look
 // at the status page and /metrics.

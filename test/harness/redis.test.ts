@@ -54,7 +54,7 @@ describe('startRedis without redis-server', () => {
     const path = process.env.PATH;
     process.env.PATH = '/nonexistent';
     try {
-      await expect(startRedis()).rejects.toThrow('install it: apt-get install redis-server');
+      await expect(startRedis()).rejects.toThrow('apt-get install redis-server');
     } finally {
       process.env.PATH = path;
     }

@@ -200,11 +200,16 @@ export class AppEngine {
     if (planned.flushes.length === 0) return planned.wakeAt;
     const now = this.#c.clock.now();
     let at = planned.wakeAt;
+    let laneSaid = false;
     for (const budget of [this.batch, this.rest]) {
-      if (budget && budget.blockedUntil > now) at = Math.min(at, budget.blockedUntil);
+      if (budget && budget.blockedUntil > now) {
+        at = Math.min(at, budget.blockedUntil);
+        laneSaid = true;
+      }
     }
-    // Ops ready and no lane said when: never sleep on them for good (a limiter answering 0 ms).
-    return Number.isFinite(at) ? at : now + Math.max(20, this.batch.interval);
+    // Ops ready and no lane said when (a denial whose wait was over before this look, e.g. a turn
+    // denial of 0 ms): look again one poll on, never at the plan's next event (a deadline).
+    return laneSaid ? at : Math.min(at, now + Math.max(20, this.batch.interval));
   }
 
   /** Sends what the action says, with the ops still queued after the acquire's await. */

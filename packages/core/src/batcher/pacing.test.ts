@@ -3,7 +3,8 @@
 
 import { describe, expect, it } from 'vitest';
 import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
-import type { BucketLimit } from '../ratelimit/limiter.js';
+import type { BucketLimit, Decision, Limiter, Waiting } from '../ratelimit/limiter.js';
+import { MemoryLimiter } from '../ratelimit/memory.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
 import type { BufferedResponse } from '../upstream/client.js';
 import { ManualClock } from './clock.js';
@@ -133,5 +134,37 @@ describe('pacing on a manual clock', () => {
     // The ninth grant (at 45) left one token: the next lone op is held a whole interval (100 ms)
     // past its window, so scarce tokens buy fuller batches.
     expect(instants().at(-1)).toBe(45 + 5 + 100);
+  });
+});
+
+describe('a denial whose wait has already passed', () => {
+  it('looks again at once-ish, not at the deadline (a turn denial can say "0 ms" in a fleet)', async () => {
+    // Seen in the fleet e2e: a replica denied with a wait that was over by the time the pump chose
+    // its wake-up slept until its ops' deadline and answered them 503 after 30 s.
+    const clock = new ManualClock(1_000);
+    const upstream = new Upstream(clock);
+    const memory = new MemoryLimiter({ now: () => clock.now() });
+    let denials = 1;
+    const limiter: Limiter = Object.assign(Object.create(memory) as Limiter, {
+      acquire: (key: string, limit: BucketLimit, leaseMs?: number, waiting?: Waiting): Promise<Decision> =>
+        denials-- > 0
+          ? Promise.resolve({ granted: false, remaining: 0, retryAfterMs: 0 })
+          : memory.acquire(key, limit, leaseMs, waiting),
+    });
+    const scheduler = new Scheduler(
+      schedulerOptions({
+        upstream,
+        limiter,
+        clock,
+        windowMs: 0,
+        maxWaitMs: 30_000,
+        batchLimit: { ratePerSec: 10, burst: 5 },
+      }),
+    );
+    const answer = scheduler.submit({ appId: 'app', credential: 'k', op: get('/users/a') });
+    await clock.advance(30_000);
+    expect((await answer).kind).toBe('result');
+    // Looked again one poll later (the batch interval, 100 ms), far from the 30 s deadline.
+    expect(upstream.calls.map((c) => c.at - 1_000)).toEqual([100]);
   });
 });
