@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
-import type { BucketLimit, Decision, Limiter, Waiting } from '../ratelimit/limiter.js';
+import type { BucketLimit, Decision, Limiter } from '../ratelimit/limiter.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
 import type { BufferedResponse } from '../upstream/client.js';
@@ -146,10 +146,10 @@ describe('a denial whose wait has already passed', () => {
     const memory = new MemoryLimiter({ now: () => clock.now() });
     let denials = 1;
     const limiter: Limiter = Object.assign(Object.create(memory) as Limiter, {
-      acquire: (key: string, limit: BucketLimit, leaseMs?: number, waiting?: Waiting): Promise<Decision> =>
+      acquire: (key: string, limit: BucketLimit, leaseMs?: number): Promise<Decision> =>
         denials-- > 0
           ? Promise.resolve({ granted: false, remaining: 0, retryAfterMs: 0 })
-          : memory.acquire(key, limit, leaseMs, waiting),
+          : memory.acquire(key, limit, leaseMs),
     });
     const scheduler = new Scheduler(
       schedulerOptions({
