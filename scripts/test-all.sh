@@ -33,14 +33,22 @@ pnpm_cmd run build
 pnpm_cmd run typecheck
 mkdir -p test/.artifacts
 status=0
+failed=()
 pnpm_cmd exec vitest run --reporter=default --reporter=json --outputFile.json=test/.artifacts/vitest.json || status=$?
-node scripts/test-summary.mjs test/.artifacts/vitest.json || status=1
+node scripts/test-summary.mjs test/.artifacts/vitest.json || { status=1; failed+=(vitest); }
 # Mutation score of the engine and the edge's security code (docs/testing.md): incremental against
 # the committed result, so only mutants in changed code (or covered by changed tests) run again;
 # fails when the score drops below thresholds.break in stryker.config.mjs. Report:
 # test/.artifacts/mutation/index.html.
-pnpm_cmd run mutation || status=1
+pnpm_cmd run mutation || { status=1; failed+=(mutation); }
 # CPU per call against the bare node:http floor, as a ratio in one short run (test/bench/guard.ts):
 # fails when the hot path got more than 30 % more expensive than the committed figure.
-pnpm_cmd run bench:guard || status=1
+pnpm_cmd run bench:guard || { status=1; failed+=(bench:guard); }
+# CI shows only the tail of a run: say again, last, what failed.
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "test:all FAILED: ${failed[*]}"
+  [[ " ${failed[*]} " == *" vitest "* ]] && node scripts/test-summary.mjs test/.artifacts/vitest.json || true
+else
+  echo "test:all passed"
+fi
 exit $status
