@@ -33,6 +33,8 @@ export interface StartProxyOptions {
    * of start-up itself; wait for its log lines with waitForLine).
    */
   waitFor?: 'ready' | 'live' | 'none';
+  /** Node options before the entry script (e.g. `--inspect=127.0.0.1:0` for the memory tests). */
+  nodeArgs?: string[];
 }
 
 export interface ExitedProcess {
@@ -100,7 +102,7 @@ export async function startProxyProcess(
   const adminPort = env.ADMIN_PORT ?? String(await freePort());
   const base = inheritedEnv();
 
-  const child = spawn(process.execPath, [entry], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), entry], {
     env: { ...base, HOST: host, PORT: port, ADMIN_PORT: adminPort, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,6 +1,7 @@
 // SPEC §8c "Memory is bounded by configuration, not by traffic", for what the edge decides alone: in
 // app-token mode, waves of calls for never-seen appIds with never-seen credentials — on the batched,
-// pass-through and client-batch routes — leave nothing behind, so the real process's RSS stays flat.
+// pass-through and client-batch routes — leave nothing behind, so the real process's heap after GC
+// stays flat (RSS is reported beside it).
 // (Per-app state of verified callers is the engine's: freed when idle, tested there.)
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,13 +10,17 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
 import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
-import { rssAfterWaves } from './waves.js';
+import { INSPECT_ARGS } from './inspector.js';
+import { describeSamples, memoryAfterWaves } from './waves.js';
 
 const WAVES = 4;
 const PER_WAVE = 3000;
 const CONCURRENCY = 32;
-/** RSS growth allowed from the end of the first wave to the end of the last (allocator noise). */
-const BOUND_MB = 12;
+/**
+ * Growth of the live heap after GC allowed from the end of the first wave to the end of the last
+ * (seen: 20.1 → 20.3 MB). 3,000 calls a wave: anything kept per call or appId shows as MBs a wave.
+ */
+const BOUND_MB = 3;
 const dir = mkdtempSync(join(tmpdir(), 'batch-proxy-memory-'));
 let upstream: FakeUpstream;
 let proxy: ProxyProcess;
@@ -24,13 +29,16 @@ beforeAll(async () => {
   upstream = await startFakeUpstream({ apps: { app1: 'sk_memory' } });
   const file = join(dir, 'secrets.json');
   writeFileSync(file, JSON.stringify({ app1: 'sk_memory' }));
-  proxy = await startProxyProcess({
-    UPSTREAM_URL: upstream.url,
-    AUTH_MODE: 'app-token',
-    APP_SECRETS_FILE: file,
-    LOG_LEVEL: 'warn',
-    REST_RATE_PER_SEC: '100',
-  });
+  proxy = await startProxyProcess(
+    {
+      UPSTREAM_URL: upstream.url,
+      AUTH_MODE: 'app-token',
+      APP_SECRETS_FILE: file,
+      LOG_LEVEL: 'warn',
+      REST_RATE_PER_SEC: '100',
+    },
+    { nodeArgs: INSPECT_ARGS },
+  );
 });
 
 afterAll(async () => {
@@ -40,14 +48,15 @@ afterAll(async () => {
 });
 
 describe('memory under waves of unknown appIds and credentials', () => {
-  it('holds RSS flat and never reaches the upstream', async () => {
-    const samples = await rssAfterWaves(
+  it('keeps no memory per app (heap after GC flat) and never reaches the upstream', async () => {
+    const samples = await memoryAfterWaves(
       proxy,
       { waves: WAVES, perWave: PER_WAVE, concurrency: CONCURRENCY },
       (statuses) => expect(statuses).toEqual([401]),
     );
-    const growth = (samples.at(-1) ?? 0) - (samples[0] ?? 0);
-    expect(growth, `RSS after each wave of ${PER_WAVE} (MB): ${samples.join(', ')}`).toBeLessThan(BOUND_MB);
+    const growth = (samples.heap.at(-1) ?? 0) - (samples.heap[0] ?? 0);
+    expect(growth, describeSamples(samples, PER_WAVE)).toBeLessThan(BOUND_MB);
     expect(upstream.stats.batchCalls + upstream.stats.singleCalls).toBe(0);
-  });
+    // Minutes on a busy 2-core machine (seconds on a quiet one): 12-15k calls through a real process.
+  }, 180_000);
 });

@@ -1,9 +1,10 @@
-// Waves of calls for never-seen appIds with never-seen credentials, and the real process's RSS after
+// Waves of calls for never-seen appIds with never-seen credentials, and the real process's memory after
 // each wave: the memory tests of SPEC §8c ("bounded by configuration, not by traffic").
 
 import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import type { ProxyProcess } from '../harness/process.js';
+import { connectInspector } from './inspector.js';
 
 export interface Waves {
   waves: number;
@@ -51,22 +52,40 @@ async function wave(pool: Pool, n: number, o: Waves): Promise<number[]> {
   return [...statuses];
 }
 
-/** Runs the waves one after the other; RSS (MB) after each. `check` sees each wave's statuses. */
-export async function rssAfterWaves(
+export interface WaveSamples {
+  /** RSS (MB) after each wave: what an operator sees, reported. */
+  rss: number[];
+  /** Live heap (MB) after a full GC after each wave: what the process keeps, asserted. */
+  heap: number[];
+}
+
+/**
+ * Runs the waves one after the other and samples memory after each. The proxy must have been started
+ * with INSPECT_ARGS. `check` sees each wave's statuses.
+ */
+export async function memoryAfterWaves(
   proxy: ProxyProcess,
   o: Waves,
   check: (statuses: number[]) => void,
-): Promise<number[]> {
+): Promise<WaveSamples> {
+  const inspector = await connectInspector(proxy);
   const pool = new Pool(proxy.url, { connections: o.concurrency });
   const pid = proxy.child.pid ?? 0;
-  const samples: number[] = [];
+  const samples: WaveSamples = { rss: [], heap: [] };
   try {
     for (let n = 0; n < o.waves; n++) {
       check((await wave(pool, n, o)).sort());
-      samples.push(Math.round(rssMb(pid)));
+      samples.heap.push(Math.round((await inspector.heapAfterGcMb()) * 10) / 10);
+      samples.rss.push(Math.round(rssMb(pid)));
     }
   } finally {
+    inspector.close();
     await pool.close();
   }
   return samples;
+}
+
+/** The samples as one line for an assertion message. */
+export function describeSamples(s: WaveSamples, perWave: number): string {
+  return `after each wave of ${perWave}: heap after GC ${s.heap.join(', ')} MB; RSS ${s.rss.join(', ')} MB`;
 }
