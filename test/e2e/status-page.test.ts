@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StatusJson } from '../../apps/proxy/src/status.js';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
 import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
 import { type RedisProcess, startRedis } from '../harness/redis.js';
@@ -197,6 +198,18 @@ describe('the live status page', () => {
       for (const secret of Object.values(APPS)) expect(text).not.toContain(secret);
       expect(text.toLowerCase()).not.toContain('bearer');
     }
+    // status.json carries the same figures for scripts.
+    const data = JSON.parse(json) as StatusJson;
+    expect(data.lastMinute.callers?.byKind).toEqual({
+      batched: statuses.length + 1,
+      passthrough: 1,
+      'client-batch': 0,
+      rejected: 0,
+    });
+    expect(data.lastMinute.callers?.latency.all.p99Ms).toBeGreaterThan(0);
+    expect(data.lastMinute.shed).toEqual({ queueFull: 0, deadline: 0, circuitOpen: 0 });
+    for (const app of data.apps)
+      expect(['draining', 'not-draining', 'empty', 'measuring']).toContain(app.batch.forecast.state);
     expect(problems).toEqual([]);
   }, 30_000);
 });

@@ -21,7 +21,7 @@ export const BODY = `<header>
 <main>
 <section class="tiles">
 <div class="tile"><div class="label">calls answered</div><div class="value" id="ops-total">-</div><div class="sub" id="ops-rate">-</div></div>
-<div class="tile"><div class="label">caller latency, last minute</div><div class="value"><span id="latency-p50">-</span> / <span id="latency-p99">-</span></div><div class="sub" id="latency-sub">p50 / p99</div></div>
+<div class="tile"><div class="label">caller latency, last minute</div><div class="value pair"><span id="latency-p50">-</span> / <span id="latency-p99">-</span></div><div class="sub" id="latency-sub">p50 / p99</div></div>
 <div class="tile"><div class="label">batch fill</div><div class="value" id="fill">-</div><div class="sub" id="fill-sub">ops per batch</div><div class="bar"><span id="fill-bar"></span></div></div>
 <div class="tile"><div class="label">batch calls / s</div><div class="value" id="batches-rate">-</div><div class="sub" id="batches-total">-</div></div>
 <div class="tile"><div class="label">queued</div><div class="value" id="queued">-</div><div class="sub" id="inflight">-</div></div>

@@ -22,6 +22,7 @@ main { padding: 16px 20px; display: grid; gap: 16px; }
   padding: 10px 14px; }
 .label { color: var(--muted); font-size: 12px; }
 .value { font-size: 26px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.value.pair { font-size: 20px; line-height: 39px; }
 .sub { color: var(--muted); font-size: 12px; font-variant-numeric: tabular-nums; }
 .bar { height: 6px; background: var(--line); border-radius: 3px; overflow: hidden; margin-top: 6px; }
 .bar span { display: block; height: 100%; width: 0; background: var(--accent); }
@@ -33,8 +34,9 @@ main { padding: 16px 20px; display: grid; gap: 16px; }
 .chart .max { position: absolute; top: 0; left: 2px; font-size: 11px; color: var(--muted); }
 .chart .axis { display: flex; justify-content: space-between; font-size: 11px; color: var(--muted); }
 .chart .legend { font-size: 11px; color: var(--muted); }
-.grid { display: grid; grid-template-columns: 1fr 1fr 1fr; gap: 12px; align-items: start; }
+.grid { display: grid; grid-template-columns: 3fr 2fr 2fr; gap: 12px; align-items: start; }
 .grid .wide { grid-column: 1 / -1; }
+.panel { overflow-x: auto; }
 @media (max-width: 900px) { .grid { grid-template-columns: 1fr; } }
 table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
 th, td { text-align: right; padding: 4px 6px; border-bottom: 1px solid var(--line); white-space: nowrap; }
