@@ -1,6 +1,8 @@
 // The live status page in a real browser: headless Chromium (Debian's `chromium` package) driven by
 // playwright-core loads GET / from the admin listener of the real proxy process while a bounded load
-// runs, and the numbers it shows move. The screenshot lands in test/.artifacts/status-page.png.
+// runs, and the numbers it shows move: callers' own statuses (a 404 inside a batch, a pass-through),
+// their latency, the burst forecast, sheds apart from upstream 429s. The screenshot lands in
+// test/.artifacts/status-page.png.
 
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StatusJson } from '../../apps/proxy/src/status.js';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
 import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
 import { type RedisProcess, startRedis } from '../harness/redis.js';
@@ -120,6 +123,14 @@ describe('the live status page', () => {
 
     const loadStart = performance.now();
     const running = load();
+    // A caller's own 404 inside a batch (the batch call itself is a 200), and a pass-through.
+    const [app, secret] = Object.entries(APPS)[0] ?? [];
+    const auth = { authorization: `Bearer ${secret}` };
+    const missing = `${proxy.url}/v1/${app}/users/nobody`;
+    const others = Promise.all([
+      fetch(missing, { headers: auth }),
+      fetch(missing, { headers: { ...auth, 'x-batch-bypass': '1' } }),
+    ]).then((all) => Promise.all(all.map(async (r) => [r.status, r.headers.get('server-timing')] as const)));
     await page.waitForTimeout(1_200);
     const first = await number(page, '#ops-total');
     await expect
@@ -136,7 +147,17 @@ describe('the live status page', () => {
     const tokens = await page.locator('#apps-body tr').first().locator('td').nth(3).innerText();
     expect(tokens).toMatch(/^\d+ \/ 1$/);
     // The charts drew a line from the sampled history.
-    expect(await page.locator('#chart-ops path').getAttribute('d')).toMatch(/^M[\d.]+ [\d.]+L/);
+    expect(await page.locator('#chart-ops path').first().getAttribute('d')).toMatch(/^M[\d.]+ [\d.]+L/);
+    // Each app's burst forecast reads as one of its states (the math is in status-forecast.test.ts).
+    for (const cell of await page.locator('#apps-body td.forecast').allInnerTexts())
+      expect(cell).toMatch(
+        /^(in \d+ (s|min|h) \(-[\d.]+\/s\)|not draining|spent: paced at [45]\/s|measuring)$/,
+      );
+    // Caller latency from the caller histogram: p50 and p99 (ms, or s once calls queue for seconds).
+    await expect
+      .poll(() => page.locator('#latency-p99').innerText(), { timeout: 5_000 })
+      .toMatch(/^[\d.]+ m?s$/);
+    expect(await page.locator('#latency-p50').innerText()).toMatch(/^[\d.]+ m?s$/);
 
     // The picture is taken late in the load, once the history shows the steady state.
     await page.waitForTimeout(Math.max(0, loadStart + LOAD_MS - 200 - performance.now()));
@@ -145,6 +166,25 @@ describe('the live status page', () => {
 
     const statuses = await running;
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    // The batched 404 (Server-Timing names its batch) and the bypass (named as a pass-through).
+    const [batched404, passed404] = await others;
+    expect(batched404?.[0]).toBe(404);
+    expect(batched404?.[1]).toMatch(/lane;desc="(batch|single)"/);
+    expect(passed404).toEqual([404, 'passthrough;desc="bypass"']);
+    // Callers' own statuses: the 404s show, the batched one and the pass-through apart.
+    const row404 = page.locator('#callers-body tr', {
+      has: page.locator('td:first-child', { hasText: /^404$/ }),
+    });
+    await expect
+      .poll(async () => (await row404.locator('td').allInnerTexts()).join(' '), { timeout: 3_000 })
+      .toBe('404 upstream 1 1 0 0');
+    expect(await page.locator('#reasons-body td').allInnerTexts()).toEqual(['bypass', '1']);
+    // Sheds are their own tile and chart, apart from upstream 429s; this load sheds nothing.
+    expect(await page.locator('#shed-minute').innerText()).toBe('0');
+    expect(await page.locator('#chart-r429 .label').innerText()).toBe('upstream 429s / s');
+    expect(await page.locator('#chart-shed .label').innerText()).toMatch(/^shed by the proxy/);
+    // Every caller counted, pass-throughs too: the load, the two extra calls.
+    await expect.poll(() => number(page, '#ops-total'), { timeout: 3_000 }).toBe(statuses.length + 2);
     // Both lanes carried calls and the upstream answered 200s (visible in the last-minute table).
     await expect
       .poll(() => page.locator('#lanes-body tr').nth(1).locator('td').nth(2).innerText(), { timeout: 3_000 })
@@ -158,6 +198,18 @@ describe('the live status page', () => {
       for (const secret of Object.values(APPS)) expect(text).not.toContain(secret);
       expect(text.toLowerCase()).not.toContain('bearer');
     }
+    // status.json carries the same figures for scripts.
+    const data = JSON.parse(json) as StatusJson;
+    expect(data.lastMinute.callers?.byKind).toEqual({
+      batched: statuses.length + 1,
+      passthrough: 1,
+      'client-batch': 0,
+      rejected: 0,
+    });
+    expect(data.lastMinute.callers?.latency.all.p99Ms).toBeGreaterThan(0);
+    expect(data.lastMinute.shed).toEqual({ queueFull: 0, deadline: 0, circuitOpen: 0 });
+    for (const app of data.apps)
+      expect(['draining', 'not-draining', 'empty', 'measuring']).toContain(app.batch.forecast.state);
     expect(problems).toEqual([]);
-  }, 20_000);
+  }, 30_000);
 });

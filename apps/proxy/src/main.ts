@@ -92,6 +92,7 @@ async function start(config: Config, logger: Logger): Promise<(signal: NodeJS.Si
     snapshot: () => scheduler?.snapshot() ?? [],
     peek: (appId, bucket, limit) => limiter.peek(bucketKey(upstream.origin, appId, bucket), limit),
     redisMode: () => fallback?.mode ?? 'none',
+    callers: () => metrics.callers(),
     limits: {
       batch: { ratePerSec: config.BATCH_RATE_PER_SEC, burst: config.BATCH_BURST },
       rest: config.restLimit,

@@ -29,6 +29,20 @@ export interface RequestRecord {
   readonly seconds: number;
 }
 
+/** The caller series as counted so far, for the status page's sampler (it takes the differences). */
+export interface CallerTotals {
+  /** `batch_proxy_requests_total`, one entry per label set seen. */
+  readonly requests: ReadonlyArray<{
+    readonly kind: string;
+    readonly status: string;
+    readonly source: string;
+    readonly reason: string | undefined;
+    readonly count: number;
+  }>;
+  /** `batch_proxy_request_duration_seconds` buckets: cumulative count per upper bound `le` (seconds, the last Infinity), by kind. */
+  readonly latency: ReadonlyArray<{ readonly kind: string; readonly le: number; readonly count: number }>;
+}
+
 export interface ProxyMetrics {
   /**
    * The Prometheus text of every instrument. Rendered here and served by the admin app, never by a
@@ -37,6 +51,8 @@ export interface ProxyMetrics {
   text(): Promise<string>;
   readonly observer: SchedulerObserver;
   request(r: RequestRecord): void;
+  /** Reads the caller counters and latency histogram as they stand; records nothing. */
+  callers(): Promise<CallerTotals>;
   shutdown(): Promise<void>;
 }
 
@@ -288,6 +304,24 @@ export function createMetrics(gauges: {
       }
       requests.inc(labels);
       requestDuration.observe({ kind: r.kind }, r.seconds);
+    },
+    callers: async () => {
+      const [counted, timed] = await Promise.all([requests.get(), requestDuration.get()]);
+      return {
+        requests: counted.values.map((v) => ({
+          kind: String(v.labels.kind),
+          status: String(v.labels.status),
+          source: String(v.labels.source),
+          reason: v.labels.reason === undefined ? undefined : String(v.labels.reason),
+          count: v.value,
+        })),
+        latency: timed.values
+          .filter((v) => v.metricName === 'batch_proxy_request_duration_seconds_bucket')
+          .map((v) => {
+            const { le } = v.labels as { le?: string | number };
+            return { kind: String(v.labels.kind), le: le === '+Inf' ? Infinity : Number(le), count: v.value };
+          }),
+      };
     },
     shutdown: async () => register.clear(),
   };

@@ -1,12 +1,12 @@
-// The status sampler and the admin routes that serve it, without a proxy process: plain functions in.
+// The status sampler without a proxy process: plain functions in. Caller figures are tested in
+// status-callers.test.ts, the forecast math in status-forecast.test.ts, the page in status-page.test.ts.
 
-import { Script } from 'node:vm';
 import type { SchedulerObserver } from '@batch-proxy/core';
 import { describe, expect, it, vi } from 'vitest';
-import { createAdminApp } from './admin.js';
 import { type AppSnapshot, combineObservers, createStatus, type StatusOptions } from './status.js';
-import { statusPage } from './status-page.js';
 
+const EMPTY = { state: 'empty', drainPerSec: null, emptyInMs: null };
+const MEASURING = { state: 'measuring', drainPerSec: null, emptyInMs: null };
 const LIMITS = { batch: { ratePerSec: 1, burst: 500 }, rest: undefined, maxOps: 10, windowMs: 10 };
 
 function setup(overrides: Partial<StatusOptions> = {}) {
@@ -28,9 +28,9 @@ function setup(overrides: Partial<StatusOptions> = {}) {
       apps = next;
     },
     /** Moves the clock one second and closes the tick. */
-    second: () => {
+    second: async () => {
       clock += 1_000;
-      status.sample();
+      await status.sample();
     },
   };
 }
@@ -44,7 +44,7 @@ describe('createStatus', () => {
     for (let i = 0; i < 14; i++) o.onAnswer({ appId: 'a', lane: 'batch', status: 200, queueMs: 5 });
     o.onAnswer({ appId: 'a', lane: 'single', status: 201, queueMs: 5 });
     o.onAnswer({ appId: 'a', lane: undefined, status: 503, queueMs: 5 });
-    second();
+    await second();
 
     const s = await status.json();
     expect(s.current).toMatchObject({ opsPerSec: 16, batchesPerSec: 2, fill: 7, fillMinute: 7 });
@@ -61,7 +61,7 @@ describe('createStatus', () => {
 
   it('shows no fill (null) for a second without a batch, and counts ops still in the open tick', async () => {
     const { status, o, second } = setup();
-    second();
+    await second();
     o.onAnswer({ appId: 'a', lane: 'batch', status: 200, queueMs: 5 });
     const s = await status.json();
     expect(s.current.fill).toBeNull();
@@ -83,21 +83,21 @@ describe('createStatus', () => {
     for (let i = 0; i < 10; i++)
       status.observer.onAnswer({ appId: 'a', lane: 'batch', status: 200, queueMs: 1 });
     clock = 2_000;
-    status.sample();
+    await status.sample();
     expect((await status.json()).current.opsPerSec).toBe(5);
   });
 
   it('counts upstream statuses of the last minute by lane and forgets older ones', async () => {
     const { status, o, second } = setup();
     o.onUpstream({ appId: 'a', lane: 'batch', status: 429, ms: 3 });
-    second();
-    for (let i = 0; i < 60; i++) second();
+    await second();
+    for (let i = 0; i < 60; i++) await second();
     o.onUpstream({ appId: 'a', lane: 'batch', status: 200, ms: 3 });
     o.onUpstream({ appId: 'a', lane: 'batch', status: 200, ms: 3 });
     o.onUpstream({ appId: 'a', lane: 'single', status: 200, ms: 3 });
     o.onUpstream({ appId: 'a', lane: 'single', status: 'error', ms: 3 });
     o.onUpstream({ appId: 'a', lane: 'single', status: 429, ms: 3 });
-    second();
+    await second();
     const s = await status.json();
     expect(s.lastMinute.upstreamStatus).toEqual([
       { status: '200', batch: 2, single: 1 },
@@ -112,7 +112,7 @@ describe('createStatus', () => {
     const { status, o, second } = setup({ historySec: 3 });
     for (let i = 1; i <= 5; i++) {
       for (let k = 0; k < i; k++) o.onAnswer({ appId: 'a', lane: 'batch', status: 200, queueMs: 1 });
-      second();
+      await second();
     }
     const s = await status.json();
     expect(s.history.capacity).toBe(3);
@@ -134,7 +134,7 @@ describe('createStatus', () => {
       { appId: 'quiet', queued: 0, inflight: 1 },
       { appId: 'busy', queued: 40, inflight: 10, circuit: 'open' },
     ]);
-    second();
+    await second();
     const s = await status.json();
     expect(s.history.queued).toEqual([40]);
     expect(s.current).toMatchObject({ queued: 40, inflight: 11 });
@@ -143,8 +143,8 @@ describe('createStatus', () => {
       appId: 'busy',
       queued: 40,
       inflight: 10,
-      batch: { ratePerSec: 1, burst: 500, tokens: 0, cooldownMs: 250.4 },
-      rest: { ratePerSec: 5, burst: 5, tokens: 3, cooldownMs: 0 },
+      batch: { ratePerSec: 1, burst: 500, tokens: 0, cooldownMs: 250.4, forecast: EMPTY },
+      rest: { ratePerSec: 5, burst: 5, tokens: 3, cooldownMs: 0, forecast: MEASURING },
       circuit: 'open',
     });
     expect(s.apps[1]?.circuit).toBe('closed');
@@ -226,6 +226,38 @@ describe('createStatus', () => {
   });
 });
 
+describe('sheds and the burst forecast', () => {
+  it('keeps sheds apart from upstream 429s, by code, in the last minute', async () => {
+    const { status, o, second } = setup();
+    o.onUpstream({ appId: 'a', lane: 'batch', status: 429, ms: 3 });
+    o.onShed({ appId: 'a', code: 'PROXY_DEADLINE_EXCEEDED' });
+    o.onShed({ appId: 'a', code: 'PROXY_DEADLINE_EXCEEDED' });
+    o.onShed({ appId: 'a', code: 'PROXY_QUEUE_FULL' });
+    await second();
+    const s = await status.json();
+    expect(s.current).toMatchObject({ upstream429PerSec: 1, shedPerSec: 3 });
+    expect(s.lastMinute.shed).toEqual({ queueFull: 1, deadline: 2, circuitOpen: 0 });
+    expect(s.lastMinute.upstreamStatus).toEqual([{ status: '429', batch: 1, single: 0 }]);
+  });
+
+  it('forecasts when each listed app’s burst runs out from the tokens read at each poll', async () => {
+    let tokens = 500;
+    const { status, setApps, second } = setup({ peek: async () => ({ tokens, cooldownMs: 0 }) });
+    setApps([{ appId: 'a', queued: 5, inflight: 1 }]);
+    expect((await status.json()).apps[0]?.batch.forecast.state).toBe('measuring');
+    for (let i = 0; i < 4; i++) {
+      tokens -= 6;
+      await second();
+      await status.json();
+    }
+    tokens -= 6;
+    await second();
+    const s = await status.json();
+    // 470 left, 6 a second: 78 s.
+    expect(s.apps[0]?.batch.forecast).toEqual({ state: 'draining', drainPerSec: 6, emptyInMs: 78_333 });
+  });
+});
+
 describe('combineObservers', () => {
   it('passes every event to both observers, first one first', () => {
     const calls: string[] = [];
@@ -243,50 +275,5 @@ describe('combineObservers', () => {
     both.onShed({ appId: 'x', code: 'PROXY_QUEUE_FULL' });
     both.onCollapsed({ appId: 'x' });
     expect(calls).toEqual(['a flush 3', 'b flush 3', 'a answer 200', 'b shed PROXY_QUEUE_FULL']);
-  });
-});
-
-describe('admin status routes', () => {
-  const admin = (withStatus: boolean) => {
-    const { status, setApps } = setup();
-    setApps([{ appId: '<img src=x onerror=alert(1)>', queued: 2, inflight: 0 }]);
-    return createAdminApp({
-      metrics: undefined,
-      notReadyReason: () => undefined,
-      ...(withStatus ? { status } : {}),
-    });
-  };
-
-  it('serves the page with a CSP that allows only its own inline script and style', async () => {
-    const res = await admin(true).request('/');
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
-    const csp = res.headers.get('content-security-policy') ?? '';
-    expect(csp).toContain("default-src 'none'");
-    expect(csp).toMatch(/script-src 'sha256-[A-Za-z0-9+/]+=*'/);
-    expect(csp).not.toContain('unsafe-inline');
-    const html = await res.text();
-    expect(html).toBe(statusPage.html);
-    // No external resource: the network may be closed and the page must work offline.
-    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
-  });
-
-  it('ships a script that parses and writes data only as text, never as markup', () => {
-    const script = /<script>([\s\S]*)<\/script>/.exec(statusPage.html)?.[1] ?? '';
-    expect(() => new Script(script)).not.toThrow();
-    expect(script).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/);
-  });
-
-  it('serves status.json uncached, app ids as data', async () => {
-    const res = await admin(true).request('/status.json');
-    expect(res.status).toBe(200);
-    expect(res.headers.get('cache-control')).toBe('no-store');
-    const body = (await res.json()) as { apps: Array<{ appId: string }> };
-    expect(body.apps[0]?.appId).toBe('<img src=x onerror=alert(1)>');
-  });
-
-  it('has no status routes when the status is off', async () => {
-    expect((await admin(false).request('/')).status).toBe(404);
-    expect((await admin(false).request('/status.json')).status).toBe(404);
   });
 });

@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+// `npm run proxy`: installs, builds and starts the proxy on a machine with only Node and npm, and on
+// later starts skips what is already done. Install runs when node_modules is missing or the lockfile
+// (or a package.json) changed since the last install; build when a dist is missing or a source is
+// newer than the last build. The proxy then runs in this same process (no second Node start).
+//
+// `--dry-run` prints what it would do as JSON and exits. Its own messages go to stderr, so stdout
+// stays the proxy's JSON log; install and build output go to stderr too.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+/** Written after a successful install / build: pnpm itself may leave its files untouched on a no-op. */
+const INSTALLED = join(ROOT, 'node_modules', '.proxy-installed');
+const BUILT = join(ROOT, 'apps', 'proxy', 'dist', '.proxy-built');
+const MAIN = join(ROOT, 'apps', 'proxy', 'dist', 'main.js');
+
+/** Modification time in ms; 0 when the file does not exist. */
+function mtime(path) {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** The workspace packages in `group` (apps, packages): folders with a package.json. */
+function workspaces(group) {
+  const dir = join(ROOT, group);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .map((name) => join(dir, name))
+    .filter((pkg) => existsSync(join(pkg, 'package.json')));
+}
+
+/** The newest modification time of the build's inputs: src (not tests; Lua too), tsconfigs, manifests. */
+function newestSource(pkgs) {
+  let newest = mtime(join(ROOT, 'tsconfig.base.json'));
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (!/\.(test|case)\.ts$/.test(entry.name)) newest = Math.max(newest, mtime(path));
+    }
+  };
+  for (const pkg of pkgs) {
+    for (const file of readdirSync(pkg)) {
+      if (file === 'package.json' || /^tsconfig.*\.json$/.test(file))
+        newest = Math.max(newest, mtime(join(pkg, file)));
+    }
+    if (existsSync(join(pkg, 'src'))) walk(join(pkg, 'src'));
+  }
+  return newest;
+}
+
+/** What has to happen before the proxy can start, each with its reason (null: nothing to do). */
+export function plan() {
+  const libs = workspaces('packages');
+  const pkgs = [...workspaces('apps'), ...libs];
+  let install = null;
+  const installedAt = Math.max(
+    mtime(INSTALLED),
+    mtime(join(ROOT, 'node_modules', '.modules.yaml')),
+    mtime(join(ROOT, 'node_modules', '.pnpm', 'lock.yaml')),
+  );
+  const manifests = [join(ROOT, 'package.json'), join(ROOT, 'pnpm-workspace.yaml')]
+    .concat(pkgs.map((pkg) => join(pkg, 'package.json')))
+    .filter((file) => existsSync(file));
+  if (!existsSync(join(ROOT, 'node_modules', '.modules.yaml'))) install = 'node_modules missing';
+  else if (pkgs.some((pkg) => !existsSync(join(pkg, 'node_modules'))))
+    install = 'a package has no node_modules';
+  else if (mtime(join(ROOT, 'pnpm-lock.yaml')) > installedAt)
+    install = 'pnpm-lock.yaml changed since the last install';
+  else if (manifests.some((file) => mtime(file) > installedAt))
+    install = 'a package.json changed since the last install';
+
+  let build = null;
+  const outputs = [MAIN, ...libs.map((pkg) => join(pkg, 'dist', 'index.js'))];
+  const missing = outputs.find((file) => !existsSync(file));
+  // A build by hand (`pnpm build`) counts too: every output is rewritten on each build.
+  const builtAt = Math.max(mtime(BUILT), Math.min(...outputs.map(mtime)));
+  if (missing) build = `${missing.slice(ROOT.length + 1)} missing`;
+  else if (install) build = 'dependencies are being installed';
+  else if (newestSource(pkgs) > builtAt) build = 'sources changed since the last build';
+  else if (mtime(join(ROOT, 'pnpm-lock.yaml')) > builtAt)
+    build = 'pnpm-lock.yaml changed since the last build';
+  return { install, build };
+}
+
+/** `npx pnpm@<packageManager version> <args>`, output on stderr; exits on failure. */
+function pnpm(args) {
+  const manager = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).packageManager ?? 'pnpm';
+  const result = spawnSync('npx', ['--yes', manager.split('+')[0], ...args], {
+    cwd: ROOT,
+    stdio: ['inherit', 2, 2],
+    shell: process.platform === 'win32',
+  });
+  if (result.error) {
+    console.error(`proxy: could not run npx (${result.error.message}); it comes with npm`);
+    process.exit(1);
+  }
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}
+
+async function main() {
+  const todo = plan();
+  if (process.argv.includes('--dry-run')) {
+    console.log(JSON.stringify(todo));
+    return;
+  }
+  if (todo.install) {
+    console.error(`proxy: installing dependencies (${todo.install})`);
+    pnpm(['install', '--frozen-lockfile']);
+    writeFileSync(INSTALLED, `${new Date().toISOString()}\n`);
+  }
+  if (todo.build) {
+    console.error(`proxy: building (${todo.build})`);
+    pnpm(['run', 'build']);
+    writeFileSync(BUILT, `${new Date().toISOString()}\n`);
+  }
+  if (!todo.install && !todo.build) console.error('proxy: dependencies and build up to date');
+  await import(pathToFileURL(MAIN).href);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
