@@ -85,11 +85,10 @@ export function paceApply(
   let rate = clamp(s.rate, params);
   let adjusted: PaceAdjustment | undefined;
   if (now >= s.probeFrom + params.probeIntervalMs && now >= s.coolUntil) {
-    // Demand during the interval, or now: the first look after an interval ends is often the
-    // denial that shows it. A 429 at the interval's very start is the one whose decrease started it.
-    const demanded = s.demandAt >= s.probeFrom || event.kind === 'demand';
+    // A 429 at the interval's very start is the one whose decrease started it. Demand now counts
+    // towards the interval that starts now.
     if (
-      demanded &&
+      s.demandAt >= s.probeFrom &&
       s.congestedAt <= s.probeFrom &&
       event.kind !== 'congestion' &&
       rate < params.maxRatePerSec
