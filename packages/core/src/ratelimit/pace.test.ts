@@ -101,16 +101,18 @@ describe('AIMD pacer', () => {
     expect(p.rate()).toBe(50);
   });
 
-  it('does not increase over an interval that saw a 429, nor during the cooldown', async () => {
+  it('starts the next probe interval when the cooldown ends: one spent paused proves nothing', async () => {
     const p = pacer();
-    p.congestion(2500);
     p.demand();
-    await p.clock.advance(1000);
-    expect(p.demand()).toBeUndefined(); // cooling until 2500
-    await p.clock.advance(1000);
+    p.congestion(2500); // paused 2.5 s by the Retry-After, refused meanwhile
+    for (let t = 0; t < 2500; t += 500) {
+      await p.clock.advance(500);
+      expect(p.demand()).toBeUndefined();
+    }
+    await p.clock.advance(999); // 3499: the first interval after the cooldown is not over
     expect(p.demand()).toBeUndefined();
-    await p.clock.advance(500);
-    expect(p.demand()).toBe('increase'); // cooldown over, the interval since 0 saw demand after the 429
+    await p.clock.advance(1);
+    expect(p.demand()).toBe('increase');
     expect(p.rate()).toBe(47);
   });
 

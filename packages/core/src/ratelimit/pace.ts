@@ -84,9 +84,9 @@ export function paceApply(
   let s = stored ?? paceStart(params, now);
   let rate = clamp(s.rate, params);
   let adjusted: PaceAdjustment | undefined;
-  if (now >= s.probeFrom + params.probeIntervalMs && now >= s.coolUntil) {
-    // A 429 at the interval's very start is the one whose decrease started it. Demand now counts
-    // towards the interval that starts now.
+  if (now >= s.probeFrom + params.probeIntervalMs) {
+    // 429s of the overshoot that caused the last decrease may land until its cooldown ends, when
+    // this interval starts. Demand now counts towards the interval that starts now.
     if (
       s.demandAt >= s.probeFrom &&
       s.congestedAt <= s.probeFrom &&
@@ -107,13 +107,16 @@ export function paceApply(
       const wait = Math.max(0, event.retryAfterMs);
       if (now >= s.coolUntil) {
         const cut = Math.max(params.minRatePerSec, rate * params.decreaseFactor);
+        const coolUntil = now + Math.max(wait, params.probeIntervalMs);
         return {
           state: {
             ...s,
             rate: cut,
             decAt: now,
-            coolUntil: now + Math.max(wait, params.probeIntervalMs),
-            probeFrom: now,
+            coolUntil,
+            // The next probe interval starts when the cooldown ends: one spent paused by the
+            // Retry-After cannot show whether the new rate is too high.
+            probeFrom: coolUntil,
             congestedAt: now,
           },
           adjusted: cut < rate ? 'decrease' : adjusted,
@@ -121,8 +124,9 @@ export function paceApply(
       }
       // Within the cooldown: the same overshoot. A longer Retry-After lengthens the cooldown, counted
       // from the decrease (not from now, or 429s that keep coming would never be acted on again).
+      const coolUntil = Math.max(s.coolUntil, s.decAt + wait);
       return {
-        state: { ...s, rate, coolUntil: Math.max(s.coolUntil, s.decAt + wait), congestedAt: now },
+        state: { ...s, rate, coolUntil, probeFrom: Math.max(s.probeFrom, coolUntil), congestedAt: now },
         adjusted,
       };
     }

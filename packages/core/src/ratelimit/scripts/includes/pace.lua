@@ -73,7 +73,7 @@ end
 -- 1 when it increased the rate, -1 when it decreased it, else 0.
 local function paceApply(s, now, p, kind, retryAfterMs)
   local adjusted = 0
-  if now >= s.probeFrom + p.probe and now >= s.coolUntil then
+  if now >= s.probeFrom + p.probe then
     if s.demandAt >= s.probeFrom and s.congestedAt <= s.probeFrom and kind ~= 'congestion'
         and s.rate < p.max then
       s.rate = math.min(p.max, s.rate + p.step)
@@ -93,9 +93,11 @@ local function paceApply(s, now, p, kind, retryAfterMs)
       s.rate = cut
       s.decAt = now
       s.coolUntil = now + math.max(wait, p.probe)
-      s.probeFrom = now
+      -- The next probe interval starts when the cooldown ends (one spent paused shows nothing).
+      s.probeFrom = s.coolUntil
     else
       s.coolUntil = math.max(s.coolUntil, s.decAt + wait)
+      s.probeFrom = math.max(s.probeFrom, s.coolUntil)
     end
     s.congestedAt = now
   end
