@@ -201,7 +201,7 @@ async function main(): Promise<void> {
       '429s by phase',
       '429 share',
       'delivered/s',
-      ...phases.flatMap(({ L }, i) => [`P${i + 1} delivered/s (L=${L})`, `P${i + 1} |d−L|/L`]),
+      ...phases.flatMap(({ L }, i) => [`P${i + 1} delivered/s (L=${L})`, `P${i + 1} off L`]),
       ...phases.map(({ L }, i) => `P${i + 1} learned (L=${L})`),
     ];
     const rows = ROWS.map((row, r) => {
