@@ -119,11 +119,6 @@ export class MemoryLimiter implements Limiter {
     this.#paces.set(key, { ...pace, rate: ratePerSec });
   }
 
-  /** The learned rate of a paced bucket (unscaled), or undefined. */
-  pacedRate(key: string, limit: BucketLimit): number | undefined {
-    return limit.pace === undefined ? undefined : paceRate(this.#paces.get(key), limit.pace);
-  }
-
   close(): Promise<void> {
     return Promise.resolve();
   }
