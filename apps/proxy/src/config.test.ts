@@ -79,3 +79,57 @@ describe('loadConfig', () => {
     expect(loadConfig({ UPSTREAM_URL: 'http://127.0.0.1:1' }).upstreamDefaulted).toBe(false);
   });
 });
+
+describe('loadConfig: adaptive pacing (PACING, PACE_*)', () => {
+  it('keeps a fixed rate by default', () => {
+    expect(loadConfig({})).toMatchObject({ PACING: 'fixed', pace: undefined });
+  });
+
+  it('fills in the pacer defaults from the maximum', () => {
+    expect(loadConfig({ PACING: 'adaptive', PACE_MAX_RATE_PER_SEC: '200' }).pace).toEqual({
+      maxRatePerSec: 200,
+      minRatePerSec: 1,
+      initialRatePerSec: 100,
+      decreaseFactor: 0.9,
+      increaseStep: 4,
+      probeIntervalMs: 1000,
+    });
+    expect(loadConfig({ PACING: 'adaptive', PACE_MAX_RATE_PER_SEC: '10' }).pace?.increaseStep).toBe(1);
+  });
+
+  it('reads every PACE_* variable', () => {
+    const c = loadConfig({
+      PACING: 'adaptive',
+      PACE_MAX_RATE_PER_SEC: '50',
+      PACE_MIN_RATE_PER_SEC: '2',
+      PACE_INITIAL_RATE_PER_SEC: '10',
+      PACE_DECREASE_FACTOR: '0.8',
+      PACE_INCREASE_STEP: '0.5',
+      PACE_PROBE_INTERVAL_MS: '250',
+    });
+    expect(c.pace).toEqual({
+      maxRatePerSec: 50,
+      minRatePerSec: 2,
+      initialRatePerSec: 10,
+      decreaseFactor: 0.8,
+      increaseStep: 0.5,
+      probeIntervalMs: 250,
+    });
+  });
+
+  it('refuses to start with a pacer that makes no sense, naming the variable', () => {
+    expect(() => loadConfig({ PACING: 'adaptive' })).toThrow(/PACE_MAX_RATE_PER_SEC: PACING=adaptive needs/);
+    expect(() => loadConfig({ PACING: 'learned' })).toThrow(/PACING/);
+    const bad = (env: Record<string, string>, variable: string) =>
+      expect(() => loadConfig({ PACING: 'adaptive', PACE_MAX_RATE_PER_SEC: '100', ...env })).toThrow(
+        new RegExp(`invalid configuration: ${variable}:`),
+      );
+    bad({ PACE_MIN_RATE_PER_SEC: '101' }, 'PACE_MIN_RATE_PER_SEC');
+    bad({ PACE_INITIAL_RATE_PER_SEC: '150' }, 'PACE_INITIAL_RATE_PER_SEC');
+    bad({ PACE_DECREASE_FACTOR: '1' }, 'PACE_DECREASE_FACTOR');
+    bad({ PACE_DECREASE_FACTOR: '0' }, 'PACE_DECREASE_FACTOR');
+    bad({ PACE_INCREASE_STEP: '-1' }, 'PACE_INCREASE_STEP');
+    bad({ PACE_PROBE_INTERVAL_MS: '0' }, 'PACE_PROBE_INTERVAL_MS');
+    bad({ PACE_MAX_RATE_PER_SEC: 'fast' }, 'PACE_MAX_RATE_PER_SEC');
+  });
+});

@@ -1,6 +1,7 @@
 // The one configuration schema (SPEC §9): every variable, its default and its validation. Parsed once
 // at start-up; a bad value stops the process with a message naming the variable.
 
+import type { PaceParams } from '@batch-proxy/core';
 import { z } from 'zod';
 import { parseHeaderList } from './classify.js';
 
@@ -9,6 +10,76 @@ const positive = () => z.coerce.number().positive().finite();
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+// ---- Adaptive pacing (issue #19, docs/graph-dialect.md §3): PACING and PACE_* ----------------------
+// The batch bucket's rate learned by AIMD (decrease on 429, probe upward on demand) within the
+// operator's bounds, shared by the fleet through Redis. `fixed` (default) keeps BATCH_RATE_PER_SEC.
+
+const paceFields = {
+  PACING: z.enum(['fixed', 'adaptive']).default('fixed'),
+  /** The operator's maximum, requests/s (required with PACING=adaptive). */
+  PACE_MAX_RATE_PER_SEC: positive().optional(),
+  PACE_MIN_RATE_PER_SEC: positive().default(1),
+  /** Default: half the maximum. */
+  PACE_INITIAL_RATE_PER_SEC: positive().optional(),
+  PACE_DECREASE_FACTOR: z.coerce.number().gt(0).lt(1).default(0.9),
+  /** Requests/s added per probe interval; default 2% of the maximum, at least 1. */
+  PACE_INCREASE_STEP: positive().optional(),
+  PACE_PROBE_INTERVAL_MS: int(1).default(1000),
+};
+
+interface PaceFields {
+  PACING: 'fixed' | 'adaptive';
+  PACE_MAX_RATE_PER_SEC?: number | undefined;
+  PACE_MIN_RATE_PER_SEC: number;
+  PACE_INITIAL_RATE_PER_SEC?: number | undefined;
+  PACE_DECREASE_FACTOR: number;
+  PACE_INCREASE_STEP?: number | undefined;
+  PACE_PROBE_INTERVAL_MS: number;
+}
+
+/** The pacer's parameters with their defaults filled in; undefined with PACING=fixed. */
+function paceParams(c: PaceFields): PaceParams | undefined {
+  if (c.PACING !== 'adaptive' || c.PACE_MAX_RATE_PER_SEC === undefined) return undefined;
+  const max = c.PACE_MAX_RATE_PER_SEC;
+  return {
+    maxRatePerSec: max,
+    minRatePerSec: c.PACE_MIN_RATE_PER_SEC,
+    initialRatePerSec: c.PACE_INITIAL_RATE_PER_SEC ?? Math.max(c.PACE_MIN_RATE_PER_SEC, max / 2),
+    decreaseFactor: c.PACE_DECREASE_FACTOR,
+    increaseStep: c.PACE_INCREASE_STEP ?? Math.max(1, 0.02 * max),
+    probeIntervalMs: c.PACE_PROBE_INTERVAL_MS,
+  };
+}
+
+function paceIssues(c: PaceFields, ctx: z.RefinementCtx): void {
+  if (c.PACING !== 'adaptive') return;
+  if (c.PACE_MAX_RATE_PER_SEC === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['PACE_MAX_RATE_PER_SEC'],
+      message: 'PACING=adaptive needs PACE_MAX_RATE_PER_SEC (the operator bound, requests/s)',
+    });
+    return;
+  }
+  if (c.PACE_MIN_RATE_PER_SEC > c.PACE_MAX_RATE_PER_SEC) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['PACE_MIN_RATE_PER_SEC'],
+      message: `must be at most PACE_MAX_RATE_PER_SEC (${c.PACE_MAX_RATE_PER_SEC})`,
+    });
+    return;
+  }
+  const initial = c.PACE_INITIAL_RATE_PER_SEC;
+  if (initial !== undefined && (initial < c.PACE_MIN_RATE_PER_SEC || initial > c.PACE_MAX_RATE_PER_SEC)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['PACE_INITIAL_RATE_PER_SEC'],
+      message: `must be within [PACE_MIN_RATE_PER_SEC, PACE_MAX_RATE_PER_SEC] (${c.PACE_MIN_RATE_PER_SEC}, ${c.PACE_MAX_RATE_PER_SEC})`,
+    });
+  }
+}
+// ---- end of adaptive pacing -------------------------------------------------------------------------
 
 const schema = z
   .object({
@@ -73,8 +144,10 @@ const schema = z
       .refine((v) => !('invalid' in parseHeaderList(v)), 'expected header names separated by commas')
       .optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    ...paceFields,
   })
   .superRefine((c, ctx) => {
+    paceIssues(c, ctx);
     if (c.REST_BURST !== undefined && c.REST_RATE_PER_SEC === undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -123,6 +196,8 @@ export type Config = z.infer<typeof schema> & {
   readonly droppableHeaders: ReadonlySet<string>;
   /** Whether UPSTREAM_URL was left unset, so the production API is the target. */
   readonly upstreamDefaulted: boolean;
+  /** PACING=adaptive: the batch bucket's pacer, defaults filled in (undefined: fixed rate). */
+  readonly pace: PaceParams | undefined;
 };
 
 /**
@@ -172,6 +247,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     restLimit,
     droppableHeaders: 'invalid' in headers ? new Set() : headers,
     upstreamDefaulted: present.UPSTREAM_URL === undefined,
+    pace: paceParams(c),
   };
 }
 

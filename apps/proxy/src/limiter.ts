@@ -1,8 +1,17 @@
 // The rate limiter from the configuration (SPEC §7): in-process without Redis; with Redis (single
 // node, Sentinel or Cluster) a FallbackLimiter that serves in-process at a share of each limit while
-// Redis is unreachable — at start exactly as later (SPEC §8c).
+// Redis is unreachable — at start exactly as later (SPEC §8c). With PACING=adaptive, the batch
+// bucket's rate is learned (docs/graph-dialect.md §3) in front of either, and a board of the learned
+// rates feeds the metrics.
 
-import { FallbackLimiter, type Limiter, MemoryLimiter, RedisLimiter } from '@batch-proxy/core';
+import {
+  FallbackLimiter,
+  type Limiter,
+  MemoryLimiter,
+  PaceBoard,
+  PacedLimiter,
+  RedisLimiter,
+} from '@batch-proxy/core';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 
@@ -10,6 +19,20 @@ export interface ConfiguredLimiter {
   readonly limiter: Limiter;
   /** Present when Redis is configured: its mode drives readiness, metrics and the status page. */
   readonly fallback: FallbackLimiter | undefined;
+  /** Present with PACING=adaptive: the learned rates as this replica hears them. */
+  readonly pace: PaceBoard | undefined;
+}
+
+/** The buckets whose rate PACING=adaptive learns (bucketKey's last part). */
+const PACED_BUCKETS: ReadonlySet<string> = new Set(['batch']);
+
+/** Wraps the limiter in the pacer when PACING=adaptive. */
+function paced(config: Config, limiter: Limiter, fallback: FallbackLimiter | undefined): ConfiguredLimiter {
+  if (config.pace === undefined) return { limiter, fallback, pace: undefined };
+  const pace = new PaceBoard();
+  const pacedLimiter = new PacedLimiter(limiter, { pace: config.pace, buckets: PACED_BUCKETS });
+  pacedLimiter.onPace(pace.record);
+  return { limiter: pacedLimiter, fallback, pace };
 }
 
 /** How long start-up waits for a first connection before it serves in fallback. */
@@ -19,7 +42,7 @@ const PROBE = { key: 'batch-proxy:start-probe', limit: { ratePerSec: 1, burst: 1
 
 export async function createLimiter(config: Config, logger: Logger): Promise<ConfiguredLimiter> {
   if (!config.REDIS_URL && !config.REDIS_SENTINELS && !config.REDIS_CLUSTER_NODES) {
-    return { limiter: new MemoryLimiter(), fallback: undefined };
+    return paced(config, new MemoryLimiter(), undefined);
   }
   let lastError = '';
   const onError = (error: Error) => {
@@ -59,7 +82,7 @@ export async function createLimiter(config: Config, logger: Logger): Promise<Con
   // One bounded call decides the starting mode the way any later call would: an answer keeps it
   // shared, a failure or timeout switches to fallback (and starts the probe that switches back).
   await fallback.peek(PROBE.key, PROBE.limit).catch(() => undefined);
-  return { limiter: fallback, fallback };
+  return paced(config, fallback, fallback);
 }
 
 /**

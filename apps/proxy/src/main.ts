@@ -76,7 +76,7 @@ async function start(config: Config, logger: Logger): Promise<(signal: NodeJS.Si
   // Standard OTEL_* variables turn traces on (OTLP over HTTP); otherwise the API stays a no-op.
   const tracing = tracingWanted(process.env) ? startTracing() : undefined;
   const { auth, secrets } = createAuth(config, logger);
-  const { limiter, fallback } = await createLimiter(config, logger);
+  const { limiter, fallback, pace } = await createLimiter(config, logger);
   const upstream = new UpstreamClient({
     url: config.UPSTREAM_URL,
     timeoutMs: config.UPSTREAM_TIMEOUT_MS,
@@ -87,6 +87,8 @@ async function start(config: Config, logger: Logger): Promise<(signal: NodeJS.Si
   const metrics = createMetrics({
     queued: () => scheduler?.snapshot() ?? [],
     redisFallback: () => fallback?.mode === 'fallback',
+    pace: pace ? () => pace.stats() : undefined,
+    paceMaxRate: config.pace?.maxRatePerSec,
   });
   const status = createStatus({
     snapshot: () => scheduler?.snapshot() ?? [],

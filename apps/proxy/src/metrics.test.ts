@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { PaceBoard } from '@batch-proxy/core';
 import { describe, expect, it } from 'vitest';
 import { PASS_REASONS } from './classify.js';
 import { createMetrics, KNOWN, MAX_APP_SERIES } from './metrics.js';
@@ -71,9 +72,13 @@ describe('exposition by Prometheus conventions (SPEC §10)', () => {
   const none = { queued: () => [], redisFallback: () => false };
 
   it('passes promtool check metrics, with every kind of series recorded', async () => {
+    const board = new PaceBoard();
+    board.record({ key: 'u|a1|batch', ratePerSec: 45, adjusted: 'decrease' });
     const metrics = createMetrics({
       queued: () => [{ appId: 'a1', queued: 2, inflight: 1 }],
       redisFallback: () => true,
+      pace: () => board.stats(),
+      paceMaxRate: 100,
     });
     metrics.observer.onFlush?.({ appId: 'a1', lane: 'batch', size: 3, reason: 'full' });
     metrics.observer.onUpstream?.({ appId: 'a1', lane: 'batch', status: 200, ms: 12 });
@@ -139,6 +144,10 @@ describe('exposition by Prometheus conventions (SPEC §10)', () => {
     for (const reason of PASS_REASONS)
       expect(sample(text, `batch_proxy_passthrough_total{reason="${reason}"}`)).toBe(0);
     expect(sample(text, 'batch_proxy_redis_fallback')).toBe(0);
+    for (const stat of KNOWN.paceStats) expect(sample(text, `batch_proxy_pace_rate{stat="${stat}"}`)).toBe(0);
+    expect(sample(text, 'batch_proxy_pace_max_rate')).toBe(0);
+    for (const direction of KNOWN.paceDirections)
+      expect(sample(text, `batch_proxy_pace_adjustments_total{direction="${direction}"}`)).toBe(0);
     for (const kind of KNOWN.gcKinds)
       expect(sample(text, `nodejs_gc_duration_seconds_count{kind="${kind}"}`)).toBeGreaterThanOrEqual(0);
     await metrics.shutdown();
@@ -176,6 +185,35 @@ describe('exposition by Prometheus conventions (SPEC §10)', () => {
       'process_resident_memory_bytes',
     ])
       expect(text).toContain(`# TYPE ${name} `);
+    await metrics.shutdown();
+  });
+});
+
+describe('adaptive pacing metrics', () => {
+  it('shows the learned rates over active buckets, the bound, and the adjustments made here', async () => {
+    const board = new PaceBoard();
+    const metrics = createMetrics({
+      queued: () => [],
+      redisFallback: () => false,
+      pace: () => board.stats(),
+      paceMaxRate: 200,
+    });
+    let text = await metrics.text();
+    expect(sample(text, 'batch_proxy_pace_rate{stat="median"}')).toBe(0);
+    expect(sample(text, 'batch_proxy_pace_max_rate')).toBe(200);
+    board.record({ key: 'u|a|batch', ratePerSec: 90, adjusted: 'decrease' });
+    board.record({ key: 'u|b|batch', ratePerSec: 100, adjusted: undefined });
+    board.record({ key: 'u|c|batch', ratePerSec: 120, adjusted: 'increase' });
+    board.record({ key: 'u|c|batch', ratePerSec: 122, adjusted: 'increase' });
+    text = await metrics.text();
+    expect(sample(text, 'batch_proxy_pace_rate{stat="min"}')).toBe(90);
+    expect(sample(text, 'batch_proxy_pace_rate{stat="median"}')).toBe(100);
+    expect(sample(text, 'batch_proxy_pace_rate{stat="max"}')).toBe(122);
+    expect(sample(text, 'batch_proxy_pace_adjustments_total{direction="increase"}')).toBe(2);
+    expect(sample(text, 'batch_proxy_pace_adjustments_total{direction="decrease"}')).toBe(1);
+    // A second scrape counts nothing twice.
+    text = await metrics.text();
+    expect(sample(text, 'batch_proxy_pace_adjustments_total{direction="increase"}')).toBe(2);
     await metrics.shutdown();
   });
 });

@@ -10,7 +10,7 @@
 // docs/metrics.md ("Why prom-client"). Traces still go through the OpenTelemetry API (tracing.ts).
 
 import { performance } from 'node:perf_hooks';
-import type { Lane, SchedulerObserver } from '@batch-proxy/core';
+import type { Lane, PaceStats, SchedulerObserver } from '@batch-proxy/core';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { PASS_REASONS, type PassReason } from './classify.js';
 import { VERSION } from './version.js';
@@ -77,11 +77,17 @@ export const KNOWN = {
   requeueReasons: ['429', 'retry', 'split'],
   kinds: ['batched', 'passthrough', 'client-batch', 'rejected'],
   gcKinds: ['major', 'minor', 'incremental', 'weakcb'],
+  paceStats: ['min', 'median', 'max'],
+  paceDirections: ['increase', 'decrease'],
 } as const;
 
 export function createMetrics(gauges: {
   queued(): Array<{ appId: string; queued: number; inflight: number; circuit?: string }>;
   redisFallback(): boolean;
+  /** PACING=adaptive: the learned rates (undefined: fixed rates, the pace series stay at 0). */
+  pace?: (() => PaceStats) | undefined;
+  /** PACING=adaptive: PACE_MAX_RATE_PER_SEC. */
+  paceMaxRate?: number | undefined;
 }): ProxyMetrics {
   const registers: Registry[] = [];
   const register = new Registry();
@@ -212,6 +218,45 @@ export function createMetrics(gauges: {
       this.set(gauges.queued().filter((a) => a.circuit !== undefined && a.circuit !== 'closed').length);
     },
   });
+  // Adaptive pacing (docs/graph-dialect.md §3): the learned rates over the active paced buckets, the
+  // operator's bound, and the adjustments this replica's calls made (each is made by one replica, so
+  // the fleet's sum counts each once). No per-app label: the stats keep the series bounded.
+  new Gauge({
+    name: 'batch_proxy_pace_rate',
+    help: 'Learned rate of the paced buckets active in the last 10 minutes, requests per second, by stat',
+    labelNames: ['stat'],
+    registers,
+    collect() {
+      const stats = gauges.pace?.();
+      for (const stat of KNOWN.paceStats) this.set({ stat }, stats?.[stat] ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'batch_proxy_pace_max_rate',
+    help: 'The bound of the learned rate (PACE_MAX_RATE_PER_SEC), requests per second; 0 when pacing is fixed',
+    registers,
+    collect() {
+      this.set(gauges.paceMaxRate ?? 0);
+    },
+  });
+  const paceCounted = { increase: 0, decrease: 0 };
+  const paceAdjustments = new Counter({
+    name: 'batch_proxy_pace_adjustments_total',
+    help: 'Changes of a learned rate made by this replica, by direction',
+    labelNames: ['direction'],
+    registers,
+    collect() {
+      const stats = gauges.pace?.();
+      if (stats === undefined) return;
+      const now = { increase: stats.increases, decrease: stats.decreases };
+      for (const direction of KNOWN.paceDirections) {
+        paceAdjustments.inc({ direction }, now[direction] - paceCounted[direction]);
+        paceCounted[direction] = now[direction];
+      }
+    },
+  });
+  for (const direction of KNOWN.paceDirections) paceAdjustments.inc({ direction }, 0);
+
   const collectApps = () => {
     queuedOps.reset();
     inflightOps.reset();

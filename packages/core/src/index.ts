@@ -22,8 +22,16 @@ export {
 export { talkjs } from './dialect/talkjs.js';
 export { type ErrorCode, errorStatus, ProxyError } from './errors.js';
 export { FallbackLimiter, type LimiterMode } from './ratelimit/fallback.js';
-export { type BucketLimit, bucketKey, type Decision, type Limiter } from './ratelimit/limiter.js';
+export {
+  type BucketLimit,
+  bucketKey,
+  type Decision,
+  type Limiter,
+  type PaceReport,
+} from './ratelimit/limiter.js';
 export { MemoryLimiter } from './ratelimit/memory.js';
+export { type PaceAdjustment, type PaceParams, paceProblem } from './ratelimit/pace.js';
+export { PaceBoard, PacedLimiter, type PaceStats } from './ratelimit/paced.js';
 export { RedisLimiter } from './ratelimit/redis.js';
 export {
   type BufferedResponse,

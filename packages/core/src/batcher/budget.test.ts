@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Limiter } from '../ratelimit/limiter.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
+import { PacedLimiter } from '../ratelimit/paced.js';
 import { Budget } from './budget.js';
 import { ManualClock } from './clock.js';
 
@@ -81,5 +82,40 @@ describe('Budget', () => {
     expect(b.tokensAt(clock.now())).toBe(3);
     expect(b.tokensAt(clock.now() + 150)).toBe(4.5);
     expect(b.tokensAt(clock.now() + 10_000)).toBe(5);
+  });
+
+  it('follows the learned rate of a paced bucket: its interval is the rate the limiter paced at', async () => {
+    const clock = new ManualClock();
+    const memory = new MemoryLimiter({ now: () => clock.now() });
+    const pace = {
+      maxRatePerSec: 40,
+      minRatePerSec: 1,
+      initialRatePerSec: 10,
+      decreaseFactor: 0.5,
+      increaseStep: 1,
+      probeIntervalMs: 1000,
+    };
+    const limiter = new PacedLimiter(memory, { pace, buckets: new Set(['batch']) });
+    // The configured rate (1/s) is not what the bucket paces at once learned.
+    const b = new Budget(
+      'batch',
+      'u|app|batch',
+      { ratePerSec: 1, burst: 1 },
+      {
+        limiter,
+        clock,
+        leaseMs: 5_000,
+        wake: () => {},
+      },
+    );
+    const grant = await b.acquire(waiting);
+    expect(b.interval).toBe(100);
+    expect(b.blockedUntil).toBe(100);
+    await b.settle(grant, waiting);
+    await b.pause(50); // a 429: the limiter halves the rate
+    await clock.advance(100); // the settle's spacing, at 10/s
+    expect(await b.acquire(waiting)).toMatchObject({ granted: true, ratePerSec: 5 });
+    expect(b.interval).toBe(200);
+    expect(b.blockedUntil).toBe(300);
   });
 });

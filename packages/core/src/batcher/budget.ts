@@ -23,7 +23,8 @@ export interface BudgetDeps {
 const MIN_POLL_MS = 20;
 
 export class Budget {
-  readonly interval: number;
+  /** One token's interval: the limit's, or the rate the limiter last paced at (adaptive pacing). */
+  #interval: number;
   /** Until when asking is pointless (a denial, an emptied bucket, a pause). */
   #blockedUntil = 0;
   /** Until when the upstream said 429: nothing this replica hears may open the bucket earlier. */
@@ -39,8 +40,12 @@ export class Budget {
     readonly limit: BucketLimit,
     private readonly deps: BudgetDeps,
   ) {
-    this.interval = intervalMs(limit);
+    this.#interval = intervalMs(limit);
     this.#tokens = { remaining: limit.burst, at: deps.clock.now() };
+  }
+
+  get interval(): number {
+    return this.#interval;
   }
 
   get blockedUntil(): number {
@@ -78,6 +83,8 @@ export class Budget {
       decision = { granted: false, remaining: 0, retryAfterMs: this.interval };
     }
     const now = this.deps.clock.now();
+    // A paced bucket's rate is learned (the limiter lowers it on a pause, raises it on demand).
+    if (decision.ratePerSec !== undefined) this.#interval = 1000 / decision.ratePerSec;
     this.deps.observe?.(decision.granted, decision.granted ? 0 : decision.retryAfterMs);
     if (!decision.granted) {
       this.#tokens = { remaining: 0, at: now };

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type RedisServer, startRedisServer } from '../testing/redis-server.js';
 import { FallbackLimiter, type LimiterMode } from './fallback.js';
-import type { BucketLimit, Decision, Grant, Limiter } from './limiter.js';
+import type { BucketLimit, Decision, Grant, Limiter, PaceReport } from './limiter.js';
 import { MemoryLimiter } from './memory.js';
 import { RedisLimiter } from './redis.js';
 
@@ -83,6 +83,48 @@ describe('FallbackLimiter over a real Redis', () => {
       await limiter.close();
     }
     expect(primary.client.status).toBe('end');
+  });
+
+  it("paces from the fleet's last learned rate while Redis is down, at the share, and learns on", async () => {
+    const primary = RedisLimiter.connect(server.url, { redisOptions: { retryStrategy: () => 20 } });
+    await once(primary.client, 'ready');
+    const limiter = new FallbackLimiter({ primary, share: 0.5, probeIntervalMs: 50 });
+    const reports: PaceReport[] = [];
+    limiter.onPace((r) => reports.push(r));
+    const limit: BucketLimit = {
+      ratePerSec: 1,
+      burst: 10,
+      pace: {
+        maxRatePerSec: 100,
+        minRatePerSec: 1,
+        initialRatePerSec: 50,
+        decreaseFactor: 0.5,
+        increaseStep: 1,
+        probeIntervalMs: 60_000,
+      },
+    };
+    try {
+      await limiter.pause('paced', limit, 0); // the fleet learns 25/s
+      expect(await limiter.acquire('paced', limit)).toMatchObject({ granted: true, ratePerSec: 25 });
+      expect(limiter.mode).toBe('shared');
+
+      await server.kill();
+      // In process, at half the fleet's learned rate (not half the initial 50).
+      expect(await limiter.acquire('paced', limit)).toMatchObject({ ratePerSec: 12.5 });
+      expect(limiter.mode).toBe('fallback');
+      // A 429 meanwhile still lowers the rate (this replica's own AIMD, from 25/s).
+      await limiter.pause('paced', limit, 0);
+      expect(reports.at(-1)).toEqual({ key: 'paced', ratePerSec: 12.5, adjusted: 'decrease' });
+      expect(await limiter.acquire('paced', limit)).toMatchObject({ ratePerSec: 6.25 });
+
+      const back = modeChange(limiter, 'shared');
+      await server.restart();
+      await back;
+      // Redis (no persistence) starts the fleet's pace again.
+      expect(await limiter.acquire('paced', limit)).toMatchObject({ ratePerSec: 50 });
+    } finally {
+      await limiter.close();
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 // Keeps rate limiting up while the shared (Redis) limiter is unreachable: an in-process limiter at a
 // share of each limit serves until a background probe finds the primary answering again (SPEC §7).
 
-import type { BucketLimit, Decision, Grant, Limiter, Settled, Waiting } from './limiter.js';
+import type { BucketLimit, Decision, Grant, Limiter, PaceReport, Settled, Waiting } from './limiter.js';
 import { MemoryLimiter } from './memory.js';
 
 export type LimiterMode = 'shared' | 'fallback';
@@ -81,6 +81,10 @@ export class FallbackLimiter implements Limiter {
       return limiter.acquire(key, limit, leaseMs, waiting);
     });
     if (decision.granted && issuer === this.#memory) this.#memoryGrants.add(decision.grant);
+    // An outage carries on pacing from the fleet's last learned rate (at this replica's share).
+    if (issuer !== this.#memory && decision.ratePerSec !== undefined) {
+      this.#memory.seedPace(key, limit, decision.ratePerSec);
+    }
     return decision;
   }
 
@@ -117,6 +121,12 @@ export class FallbackLimiter implements Limiter {
    */
   onReopen(listener: (key: string, inMs: number) => void): void {
     this.#primary.onReopen?.(listener);
+  }
+
+  /** The learned rates: the fleet's while shared, this replica's own while in fallback. */
+  onPace(listener: (report: PaceReport) => void): void {
+    this.#primary.onPace?.(listener);
+    this.#memory.onPace(listener);
   }
 
   /** Stops the probe and closes the primary. */

@@ -6,10 +6,20 @@
 // until settled); `settle` once the call is answered, which says when the bucket grants again; `pause`
 // on a 429, before that settle; `charge` for calls the upstream counts that took no grant of their own
 // (batched ops under BATCH_OPS_SPEND_REST); `peek` for the status page.
+//
+// Adaptive pacing (pace.ts): a limit with `pace` has its rate learned per bucket (AIMD, shared by the
+// fleet with the bucket). A `pause` is a congestion event; an acquire refused, or one that empties
+// a bucket whose token came less than an interval ago, is demand. Every decision then says the rate it
+// paced at.
+
+import type { PaceAdjustment, PaceParams } from './pace.js';
 
 export interface BucketLimit {
+  /** Requests per second; with `pace`, ignored: the learned rate replaces it. */
   readonly ratePerSec: number;
   readonly burst: number;
+  /** Learn the rate (adaptive pacing) within these bounds. */
+  readonly pace?: PaceParams | undefined;
 }
 
 export type Decision =
@@ -24,12 +34,16 @@ export type Decision =
       readonly settleAfterMs: number;
       /** What `settle` needs to account for this call once it is answered. */
       readonly grant: Grant;
+      /** With a paced limit: the rate this bucket paced at (this replica's share in a fallback). */
+      readonly ratePerSec?: number;
     }
   | {
       readonly granted: false;
       readonly remaining: 0;
       /** How long until the bucket grants again (a cooldown and a hold included). */
       readonly retryAfterMs: number;
+      /** With a paced limit: the rate this bucket paced at (this replica's share in a fallback). */
+      readonly ratePerSec?: number;
     };
 
 /**
@@ -58,6 +72,14 @@ export interface Waiting {
   readonly waitedMs: number | undefined;
 }
 
+/** What a paced bucket's acquire or pause left: its learned rate (fleet-wide), and whether it moved. */
+export interface PaceReport {
+  readonly key: string;
+  readonly ratePerSec: number;
+  /** Set when this very call changed the rate (counted once, by the replica that made the call). */
+  readonly adjusted: PaceAdjustment | undefined;
+}
+
 export interface Limiter {
   /**
    * Takes one token from `key` if one is there now and it is this replica's turn. Never waits. With
@@ -82,6 +104,8 @@ export interface Limiter {
    * nobody else to hear from and does not implement it.
    */
   onReopen?(listener: (key: string, inMs: number) => void): void;
+  /** Tells `listener` the learned rate after every paced acquire and pause (metrics, status page). */
+  onPace?(listener: (report: PaceReport) => void): void;
   /** Read-only view for the status page and metrics. */
   peek(key: string, limit: BucketLimit): Promise<{ tokens: number; cooldownMs: number }>;
   close(): Promise<void>;

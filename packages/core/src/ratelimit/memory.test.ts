@@ -1,7 +1,9 @@
 // The in-process limiter: the conformance suite, and the share it applies while Redis is down.
 
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../batcher/clock.js';
 import { describeLimiterConformance } from './limiter.case.js';
+import type { BucketLimit, PaceReport } from './limiter.js';
 import { MemoryLimiter } from './memory.js';
 
 describeLimiterConformance('MemoryLimiter', () => new MemoryLimiter());
@@ -33,5 +35,58 @@ describe('MemoryLimiter share', () => {
       remaining: 0,
     });
     expect(await limiter.acquire('k', { ratePerSec: 1, burst: 3 })).toMatchObject({ granted: false });
+  });
+});
+
+describe('MemoryLimiter with adaptive pacing', () => {
+  const limit: BucketLimit = {
+    ratePerSec: 1, // ignored: the learned rate replaces it
+    burst: 1,
+    pace: {
+      maxRatePerSec: 20,
+      minRatePerSec: 1,
+      initialRatePerSec: 10,
+      decreaseFactor: 0.5,
+      increaseStep: 5,
+      probeIntervalMs: 1000,
+    },
+  };
+
+  function paced() {
+    const clock = new ManualClock(0);
+    const limiter = new MemoryLimiter({ now: () => clock.now() });
+    const reports: PaceReport[] = [];
+    limiter.onPace((r) => reports.push(r));
+    return { clock, limiter, reports };
+  }
+
+  it('paces at the learned rate: a 429 halves it, and the bucket spaces grants accordingly', async () => {
+    const { clock, limiter, reports } = paced();
+    expect(await limiter.acquire('k', limit)).toMatchObject({ granted: true, ratePerSec: 10 });
+    await clock.advance(100);
+    await limiter.pause('k', limit, 50);
+    expect(reports.at(-1)).toEqual({ key: 'k', ratePerSec: 5, adjusted: 'decrease' });
+    await clock.advance(50);
+    expect(await limiter.acquire('k', limit)).toMatchObject({ granted: true, ratePerSec: 5 });
+    // At 5/s: the next grant one interval (200 ms) on, not 100.
+    await clock.advance(199);
+    expect(await limiter.acquire('k', limit)).toMatchObject({ granted: false, ratePerSec: 5 });
+    await clock.advance(1);
+    expect(await limiter.acquire('k', limit)).toMatchObject({ granted: true, ratePerSec: 5 });
+  });
+
+  it('raises the rate after an interval with demand, not after one with lone calls', async () => {
+    const { clock, limiter, reports } = paced();
+    await limiter.acquire('lone', limit); // empties the bucket, but it was full: no demand
+    await limiter.acquire('refused', limit);
+    await limiter.acquire('refused', limit); // refused: demand
+    await limiter.acquire('prompt', limit);
+    await clock.advance(100);
+    await limiter.acquire('prompt', limit); // empties the bucket its token refilled just now: demand
+    await clock.advance(1000);
+    expect(await limiter.acquire('lone', limit)).toMatchObject({ ratePerSec: 10 });
+    expect(await limiter.acquire('refused', limit)).toMatchObject({ ratePerSec: 15 });
+    expect(await limiter.acquire('prompt', limit)).toMatchObject({ ratePerSec: 15 });
+    expect(reports.filter((r) => r.adjusted === 'increase').map((r) => r.key)).toEqual(['refused', 'prompt']);
   });
 });

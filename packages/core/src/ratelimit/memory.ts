@@ -9,9 +9,19 @@ import {
   gcraPeek,
   gcraReopenIn,
   gcraSettle,
+  intervalMs,
   isFull,
 } from './gcra.js';
-import type { BucketLimit, Decision, Grant, Limiter, Settled } from './limiter.js';
+import type { BucketLimit, Decision, Grant, Limiter, PaceReport, Settled } from './limiter.js';
+import {
+  PACE_IDLE_MS,
+  type PaceEvent,
+  type PaceState,
+  paceApply,
+  paceIdle,
+  paceRate,
+  paceStart,
+} from './pace.js';
 
 export interface MemoryLimiterOptions {
   now?: () => number;
@@ -24,6 +34,9 @@ const SWEEP_EVERY = 1024;
 
 export class MemoryLimiter implements Limiter {
   readonly #buckets = new Map<string, BucketState>();
+  /** The learned pace of the paced buckets (pace.ts), forgotten when idle. */
+  readonly #paces = new Map<string, PaceState>();
+  readonly #paceListeners: Array<(report: PaceReport) => void> = [];
   readonly #now: () => number;
   readonly #share: number;
   #writes = 0;
@@ -40,33 +53,70 @@ export class MemoryLimiter implements Limiter {
 
   acquire(key: string, limit: BucketLimit, leaseMs = 0): Promise<Decision> {
     const now = this.#now();
-    const { decision, state } = gcraAcquire(this.#bucket(key), now, this.#scaled(limit), leaseMs);
+    if (limit.pace === undefined) {
+      const { decision, state } = gcraAcquire(this.#bucket(key), now, this.#scaled(limit), leaseMs);
+      this.#store(key, state, now);
+      return Promise.resolve(decision);
+    }
+    // Paced: a probe interval that is over is judged first, then the bucket decides at the rate.
+    const look = this.#pace(key, limit, now, { kind: 'look' });
+    const scaled = this.#scaled(look.limit);
+    const before = this.#bucket(key);
+    const { decision, state } = gcraAcquire(before, now, scaled, leaseMs);
     this.#store(key, state, now);
-    return Promise.resolve(decision);
+    // Demand: refused, or a grant that empties a bucket whose token came less than an interval ago
+    // (the app keeps up with the rate; a lone call after a quiet spell empties a bucket of burst 1
+    // too, but is no demand).
+    const prompt = now - before.tat < intervalMs(scaled);
+    if (!decision.granted || (decision.remaining === 0 && prompt)) {
+      const pace = this.#paces.get(key);
+      if (pace) this.#paces.set(key, { ...pace, demandAt: now });
+    }
+    return Promise.resolve({ ...decision, ratePerSec: scaled.ratePerSec });
   }
 
   settle(key: string, limit: BucketLimit, grant?: Grant): Promise<Settled> {
     const now = this.#now();
-    const scaled = this.#scaled(limit);
+    const scaled = this.#scaled(this.#learned(key, limit));
     const state = gcraSettle(this.#bucket(key), now, scaled, grant);
     this.#store(key, state, now);
     return Promise.resolve({ reopenInMs: gcraReopenIn(state, now, scaled) });
   }
 
+  /** With a paced limit, the 429 is also a congestion event: the rate drops before the pause. */
   pause(key: string, limit: BucketLimit, ms: number): Promise<void> {
     const now = this.#now();
-    this.#store(key, gcraPause(this.#bucket(key), now, this.#scaled(limit), ms), now);
+    const paced =
+      limit.pace === undefined
+        ? limit
+        : this.#pace(key, limit, now, { kind: 'congestion', retryAfterMs: ms }).limit;
+    this.#store(key, gcraPause(this.#bucket(key), now, this.#scaled(paced), ms), now);
     return Promise.resolve();
   }
 
   charge(key: string, limit: BucketLimit, count: number): Promise<void> {
     const now = this.#now();
-    this.#store(key, gcraCharge(this.#bucket(key), now, this.#scaled(limit), count), now);
+    this.#store(key, gcraCharge(this.#bucket(key), now, this.#scaled(this.#learned(key, limit)), count), now);
     return Promise.resolve();
   }
 
   peek(key: string, limit: BucketLimit): Promise<{ tokens: number; cooldownMs: number }> {
-    return Promise.resolve(gcraPeek(this.#bucket(key), this.#now(), this.#scaled(limit)));
+    return Promise.resolve(gcraPeek(this.#bucket(key), this.#now(), this.#scaled(this.#learned(key, limit))));
+  }
+
+  onPace(listener: (report: PaceReport) => void): void {
+    this.#paceListeners.push(listener);
+  }
+
+  /**
+   * The fleet's learned rate of `key`, as last seen from the shared limiter: a fallback carries on
+   * from it instead of starting again (the rest of the pace, e.g. a cooldown, stays this one's).
+   */
+  seedPace(key: string, limit: BucketLimit, ratePerSec: number): void {
+    if (limit.pace === undefined) return;
+    const now = this.#now();
+    const pace = this.#paces.get(key) ?? paceStart(limit.pace, now);
+    this.#paces.set(key, { ...pace, rate: ratePerSec });
   }
 
   close(): Promise<void> {
@@ -81,6 +131,23 @@ export class MemoryLimiter implements Limiter {
     };
   }
 
+  /** The limit at the bucket's learned rate (unchanged when not paced). */
+  #learned(key: string, limit: BucketLimit): BucketLimit {
+    if (limit.pace === undefined) return limit;
+    return { ratePerSec: paceRate(this.#paces.get(key), limit.pace), burst: limit.burst };
+  }
+
+  /** Applies a pace event to a paced bucket, tells the listeners, returns the limit at the new rate. */
+  #pace(key: string, limit: BucketLimit, now: number, event: PaceEvent): { limit: BucketLimit } {
+    const params = limit.pace;
+    if (params === undefined) return { limit };
+    const step = paceApply(this.#paces.get(key), now, params, event);
+    this.#paces.set(key, step.state);
+    const report: PaceReport = { key, ratePerSec: step.state.rate, adjusted: step.adjusted };
+    for (const listener of this.#paceListeners) listener(report);
+    return { limit: { ratePerSec: step.state.rate, burst: limit.burst } };
+  }
+
   #bucket(key: string): BucketState {
     return this.#buckets.get(key) ?? FULL;
   }
@@ -91,5 +158,6 @@ export class MemoryLimiter implements Limiter {
     if (++this.#writes < SWEEP_EVERY) return;
     this.#writes = 0;
     for (const [k, s] of this.#buckets) if (isFull(s, now)) this.#buckets.delete(k);
+    for (const [k, p] of this.#paces) if (paceIdle(p, now, PACE_IDLE_MS)) this.#paces.delete(k);
   }
 }

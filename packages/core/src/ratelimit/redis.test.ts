@@ -17,7 +17,9 @@ import {
   gcraSettle,
 } from './gcra.js';
 import { describeLimiterConformance } from './limiter.case.js';
-import type { BucketLimit, Decision, Grant } from './limiter.js';
+import type { BucketLimit, Decision, Grant, PaceReport } from './limiter.js';
+import { MemoryLimiter } from './memory.js';
+import { type PaceParams, paceArg } from './pace.js';
 import { RedisLimiter } from './redis.js';
 import { commandName, scripts } from './scripts.js';
 
@@ -71,7 +73,8 @@ function scriptBucket(key: string, limit: BucketLimit) {
       String(limit.burst),
       ...args,
     );
-  const both = [key, `${key}:turns`];
+  const both = [key, `${key}:turns`, `${key}:pace`];
+  const own = [key, `${key}:pace`];
   return (op: 'acquire' | 'settle' | 'pause' | 'charge' | 'peek', now: number, args: CallArgs = {}) => {
     const at = String(now);
     const replica = args.replica ?? '';
@@ -83,9 +86,9 @@ function scriptBucket(key: string, limit: BucketLimit) {
         return run(op, both, [at, args.grant?.leased ? '1' : '', '', replica, waited]);
       case 'pause':
       case 'charge':
-        return run(op, [key], [String(args.ms ?? 0), at]);
+        return run(op, own, [String(args.ms ?? 0), at]);
       case 'peek':
-        return run(op, [key], [at]);
+        return run(op, own, [at]);
     }
   };
 }
@@ -423,3 +426,188 @@ function commandStats(info: string): Map<string, number> {
   }
   return stats;
 }
+
+const PACE: PaceParams = {
+  maxRatePerSec: 100,
+  minRatePerSec: 1,
+  initialRatePerSec: 50,
+  decreaseFactor: 0.9,
+  increaseStep: 2,
+  probeIntervalMs: 1000,
+};
+
+describe('the paced Lua scripts (adaptive pacing) at exact instants', () => {
+  let keys = 0;
+  const N = 1_700_000_000_123;
+
+  /** The scripts on one paced bucket, with the test-only clock argument. */
+  function pacedBucket(limit: BucketLimit) {
+    const client = admin as unknown as Record<string, (...args: string[]) => Promise<unknown>>;
+    const key = `paced:${keys++}`;
+    const pace = `${key}:pace`;
+    const run = (name: 'acquire' | 'settle' | 'pause' | 'peek', k: string[], args: string[]) =>
+      (client[commandName(name)] as (...a: string[]) => Promise<unknown>).call(
+        client,
+        ...k,
+        String(limit.ratePerSec),
+        String(limit.burst),
+        ...args,
+      );
+    const p = paceArg(limit.pace);
+    return {
+      acquire: async (now: number) => {
+        const reply = (await run(
+          'acquire',
+          [key, `${key}:turns`, pace],
+          ['0', String(now), '', '', '0', p],
+        )) as [number, number, string, number, string, number];
+        return { decision: toDecision(reply), rate: Number(reply[4]), adjusted: reply[5] };
+      },
+      settle: async (now: number) => {
+        const [, reopen] = (await run(
+          'settle',
+          [key, `${key}:turns`, pace],
+          [String(now), '', '', '', '', p],
+        )) as [string, string];
+        return Number(reopen);
+      },
+      pause: async (now: number, ms: number) => {
+        const [, rate, adjusted] = (await run('pause', [key, pace], [String(ms), String(now), p])) as [
+          string,
+          string,
+          number,
+        ];
+        return { rate: Number(rate), adjusted };
+      },
+      peek: async (now: number) => {
+        const [tokens, cooldownMs] = (await run('peek', [key, pace], [String(now), p])) as [number, string];
+        return { tokens, cooldownMs: Number(cooldownMs) };
+      },
+    };
+  }
+
+  it('lowers the rate once per cooldown on 429s and paces at the learned rate', async () => {
+    const b = pacedBucket({ ratePerSec: 999, burst: 2, pace: PACE });
+    expect(await b.pause(N, 100)).toEqual({ rate: 45, adjusted: -1 });
+    expect(await b.pause(N + 10, 0)).toEqual({ rate: 45, adjusted: 0 });
+    // Empty after the pause, at 45/s (not ARGV's 999/s): the grant at its end is one interval of
+    // 45/s ahead of the bucket's schedule.
+    const { decision, rate } = await b.acquire(N + 100);
+    expect(rate).toBe(45);
+    expect(decision).toMatchObject({ granted: true, remaining: 0 });
+    // (at this epoch a double resolves about 0.2 µs)
+    expect(decision.granted && decision.settleAfterMs).toBeCloseTo(1000 / 45, 3);
+    expect(await b.pause(N + 1000, 0)).toEqual({ rate: 40.5, adjusted: -1 });
+  });
+
+  it('raises the rate by one step after a probe interval with demand and no 429', async () => {
+    const b = pacedBucket({ ratePerSec: 999, burst: 1, pace: PACE });
+    expect((await b.acquire(N)).decision).toMatchObject({ granted: true, remaining: 0 });
+    expect((await b.acquire(N)).decision).toMatchObject({ granted: false }); // demand
+    expect(await b.acquire(N + 999)).toMatchObject({ rate: 50, adjusted: 0 });
+    expect(await b.acquire(N + 1000)).toMatchObject({ rate: 52, adjusted: 1 });
+  });
+
+  it('computes what pace.ts and gcra.ts compute (the in-process limiter), on random sequences', async () => {
+    const paramsArb = fc.record({
+      maxRatePerSec: fc.constantFrom(10, 100, 1000 / 7),
+      minRatePerSec: fc.constantFrom(0.5, 1, 5),
+      initialRatePerSec: fc.constantFrom(5, 9.5),
+      decreaseFactor: fc.constantFrom(0.5, 0.9),
+      increaseStep: fc.constantFrom(0.5, 2, 3.3),
+      probeIntervalMs: fc.constantFrom(100, 1000),
+    });
+    const stepArb = fc.record({
+      op: fc.constantFrom('acquire', 'acquire', 'acquire', 'settle', 'pause', 'peek'),
+      dt: fc.oneof(
+        fc.constant(0),
+        fc.double({ min: 0, max: 1500, noNaN: true }),
+        fc.integer({ min: 0, max: 200 }),
+      ),
+      ms: fc.oneof(fc.constant(0), fc.double({ min: 0, max: 3000, noNaN: true })),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        paramsArb,
+        fc.integer({ min: 1, max: 5 }),
+        fc.array(stepArb, { maxLength: 40 }),
+        async (pace, burst, steps) => {
+          const limit: BucketLimit = { ratePerSec: 1, burst, pace };
+          const b = pacedBucket(limit);
+          let now = N + 0.456;
+          const memory = new MemoryLimiter({ now: () => now });
+          const reports: PaceReport[] = [];
+          memory.onPace((r) => reports.push(r));
+          for (const step of steps) {
+            now += step.dt;
+            if (step.op === 'acquire') {
+              const expected = await memory.acquire('k', limit);
+              const got = await b.acquire(now);
+              expect({ ...got.decision, ratePerSec: got.rate }).toEqual(expected);
+              expect(got.adjusted).toBe(code(reports.at(-1)));
+            } else if (step.op === 'settle') {
+              expect(await b.settle(now)).toBeCloseTo((await memory.settle('k', limit)).reopenInMs, 6);
+            } else if (step.op === 'pause') {
+              await memory.pause('k', limit, step.ms);
+              expect(await b.pause(now, step.ms)).toEqual({
+                rate: reports.at(-1)?.ratePerSec,
+                adjusted: code(reports.at(-1)),
+              });
+            } else {
+              expect(await b.peek(now)).toEqual(await memory.peek('k', limit));
+            }
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
+
+function code(report: PaceReport | undefined): number {
+  if (report?.adjusted === 'increase') return 1;
+  if (report?.adjusted === 'decrease') return -1;
+  return 0;
+}
+
+describe('RedisLimiter with adaptive pacing', () => {
+  it('shares one learned rate between replicas: a 429 seen by one paces the other', async () => {
+    const a = await connected();
+    const b = await connected();
+    const reports: PaceReport[] = [];
+    a.onPace((r) => reports.push(r));
+    b.onPace((r) => reports.push(r));
+    const limit: BucketLimit = { ratePerSec: 1, burst: 100, pace: PACE };
+    try {
+      expect(await a.acquire('fleet-pace', limit)).toMatchObject({ granted: true, ratePerSec: 50 });
+      await b.pause('fleet-pace', limit, 0);
+      expect(await a.acquire('fleet-pace', limit)).toMatchObject({ ratePerSec: 45 });
+      expect(await b.acquire('fleet-pace', limit)).toMatchObject({ ratePerSec: 45 });
+      // The other replica's 429 within the same cooldown is the same overshoot.
+      await a.pause('fleet-pace', limit, 0);
+      expect(await b.acquire('fleet-pace', limit)).toMatchObject({ ratePerSec: 45 });
+      expect(reports.filter((r) => r.adjusted === 'decrease')).toEqual([
+        { key: 'fleet-pace', ratePerSec: 45, adjusted: 'decrease' },
+      ]);
+      // One hash per paced bucket next to the bucket, expiring once idle.
+      const ttl = await admin.pttl('batch-proxy:ratelimit:{fleet-pace}:pace');
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(600_000);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('leaves a fixed-rate bucket without a pace key', async () => {
+    const a = await connected();
+    try {
+      const d = await a.acquire('fixed-pace', { ratePerSec: 1, burst: 2 });
+      expect(d).not.toHaveProperty('ratePerSec');
+      await a.pause('fixed-pace', { ratePerSec: 1, burst: 2 }, 10);
+      expect(await admin.exists('batch-proxy:ratelimit:{fixed-pace}:pace')).toBe(0);
+    } finally {
+      await a.close();
+    }
+  });
+});

@@ -3,7 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis';
-import type { BucketLimit, Decision, Grant, Limiter, Settled, Waiting } from './limiter.js';
+import type { BucketLimit, Decision, Grant, Limiter, PaceReport, Settled, Waiting } from './limiter.js';
+import { type PaceAdjustment, paceArg } from './pace.js';
 import { commandName, type ScriptName, scripts } from './scripts.js';
 
 /**
@@ -49,6 +50,7 @@ export class RedisLimiter implements Limiter {
   readonly #replica: string;
   readonly #graceMs: number;
   readonly #listeners: Array<(key: string, inMs: number) => void> = [];
+  readonly #paceListeners: Array<(report: PaceReport) => void> = [];
   #subscriber: Redis | Cluster | undefined;
   #ownsClient = false;
 
@@ -115,31 +117,48 @@ export class RedisLimiter implements Limiter {
 
   async acquire(key: string, limit: BucketLimit, leaseMs = 0, waiting?: Waiting): Promise<Decision> {
     const bucket = this.#key(key);
-    const reply = await this.#run('acquire', [bucket, `${bucket}:turns`], limit, [
+    // The turn grace is bounded by half an interval at the fastest rate the bucket may pace at.
+    const fastest = limit.pace?.maxRatePerSec ?? limit.ratePerSec;
+    const reply = await this.#run('acquire', [bucket, `${bucket}:turns`, `${bucket}:pace`], limit, [
       String(leaseMs),
       '',
       waiting ? this.#replica : '',
       waiting?.waitedMs === undefined ? '' : String(Math.max(0, waiting.waitedMs)),
-      String(Math.min(this.#graceMs, 500 / limit.ratePerSec)),
+      String(Math.min(this.#graceMs, 500 / fastest)),
+      paceArg(limit.pace),
     ]);
-    const [granted, remaining, ms, leased] = tuple(reply, 4);
-    if (granted !== 1) return { granted: false, remaining: 0, retryAfterMs: decimal(ms) };
+    const [granted, remaining, ms, leased, rate, adjusted] = tuple(reply, 6);
+    const paced = limit.pace === undefined ? {} : { ratePerSec: this.#reportPace(key, rate, adjusted) };
+    if (granted !== 1) return { granted: false, remaining: 0, retryAfterMs: decimal(ms), ...paced };
     return {
       granted: true,
       remaining: integer(remaining),
       settleAfterMs: decimal(ms),
       grant: { leased: leased === 1 },
+      ...paced,
     };
+  }
+
+  onPace(listener: (report: PaceReport) => void): void {
+    this.#paceListeners.push(listener);
+  }
+
+  /** Tells the pace listeners what a script said; returns the rate. */
+  #reportPace(key: string, rate: unknown, adjusted: unknown): number {
+    const report: PaceReport = { key, ratePerSec: decimal(rate), adjusted: adjustment(adjusted) };
+    for (const listener of this.#paceListeners) listener(report);
+    return report.ratePerSec;
   }
 
   async settle(key: string, limit: BucketLimit, grant?: Grant, waiting?: Waiting): Promise<Settled> {
     const bucket = this.#key(key);
-    const reply = await this.#run('settle', [bucket, `${bucket}:turns`], limit, [
+    const reply = await this.#run('settle', [bucket, `${bucket}:turns`, `${bucket}:pace`], limit, [
       '',
       grant?.leased ? '1' : '',
       this.#subscriber ? this.#channel : '',
       waiting ? this.#replica : '',
       waiting?.waitedMs === undefined ? '' : String(Math.max(0, waiting.waitedMs)),
+      paceArg(limit.pace),
     ]);
     return { reopenInMs: decimal(tuple(reply, 2)[1]) };
   }
@@ -177,16 +196,21 @@ export class RedisLimiter implements Limiter {
     });
   }
 
+  /** With a paced limit, the 429 is also a congestion event: the script lowers the rate first. */
   async pause(key: string, limit: BucketLimit, ms: number): Promise<void> {
-    await this.#run('pause', [this.#key(key)], limit, [String(ms), '']);
+    const reply = await this.#run('pause', this.#paced(key), limit, [String(ms), '', paceArg(limit.pace)]);
+    if (limit.pace === undefined) return;
+    const [, rate, adjusted] = tuple(reply, 3);
+    this.#reportPace(key, rate, adjusted);
   }
 
   async charge(key: string, limit: BucketLimit, count: number): Promise<void> {
-    await this.#run('charge', [this.#key(key)], limit, [String(count), '']);
+    await this.#run('charge', this.#paced(key), limit, [String(count), '', paceArg(limit.pace)]);
   }
 
   async peek(key: string, limit: BucketLimit): Promise<{ tokens: number; cooldownMs: number }> {
-    const [tokens, cooldownMs] = tuple(await this.#run('peek', [this.#key(key)], limit, ['']), 2);
+    const reply = await this.#run('peek', this.#paced(key), limit, ['', paceArg(limit.pace)]);
+    const [tokens, cooldownMs] = tuple(reply, 2);
     return { tokens: integer(tokens), cooldownMs: decimal(cooldownMs) };
   }
 
@@ -221,6 +245,12 @@ export class RedisLimiter implements Limiter {
     return `${this.#prefix}{${key}}`;
   }
 
+  /** A bucket's key and its pace's (same hash slot). */
+  #paced(key: string): string[] {
+    const bucket = this.#key(key);
+    return [bucket, `${bucket}:pace`];
+  }
+
   #unkey(fullKey: string): string | undefined {
     if (!fullKey.startsWith(`${this.#prefix}{`) || !fullKey.endsWith('}')) return undefined;
     return fullKey.slice(this.#prefix.length + 1, -1);
@@ -247,6 +277,13 @@ function tuple(reply: unknown, length: number): unknown[] {
     throw new Error(`limiter script: expected ${length} values, got ${JSON.stringify(reply)}`);
   }
   return reply;
+}
+
+function adjustment(value: unknown): PaceAdjustment | undefined {
+  if (value === 1) return 'increase';
+  if (value === -1) return 'decrease';
+  if (value === 0) return undefined;
+  throw new Error(`limiter script: expected -1, 0 or 1, got ${JSON.stringify(value)}`);
 }
 
 function integer(value: unknown): number {

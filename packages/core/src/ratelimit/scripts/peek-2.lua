@@ -1,15 +1,18 @@
 --[[
   Read-only: whole tokens left and how long until the next grant, for the status page.
 
-    KEYS[1] the bucket
+    KEYS[1] the bucket   KEYS[2] its pace
     ARGV[1] ratePerSec   ARGV[2] burst   ARGV[3] now in ms, or '' (tests)
+    ARGV[4] the pace parameters, or '' (a fixed rate): the learned rate replaces ARGV[1]
 
   Returns {tokens, cooldownMs}.
 ]]
 --- @include "includes/bucket"
+--- @include "includes/pace"
 
 local key = KEYS[1]
-local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local rate = paceRateOf(KEYS[2], paceParams(ARGV[4]), tonumber(ARGV[1]))
+local burst = tonumber(ARGV[2])
 local now = clock(ARGV[3])
 local tat, _, hold = loadBucket(key, now)
 local t = 1000 / rate

@@ -1,7 +1,7 @@
 --[[
   Takes one token if one is there and it is the asking replica's turn. Never waits.
 
-    KEYS[1] the bucket   KEYS[2] its turn queue (includes/turns.lua)
+    KEYS[1] the bucket   KEYS[2] its turn queue (includes/turns.lua)   KEYS[3] its pace (includes/pace.lua)
     ARGV[1] ratePerSec   ARGV[2] burst
     ARGV[3] lease in ms (0: none): a leased grant flies until settled; one that empties the bucket
             holds it closed until every flying grant is settled, at most this long
@@ -11,16 +11,40 @@
     ARGV[7] the turn grace in ms: how long a reopened bucket's last token is kept for the replica
             whose turn it is; if it does not come by then (it died, or has nothing left), a younger
             one takes the slot and the absent one leaves the queue (it re-queues on its next denial)
+    ARGV[8] the pace parameters, or '' (a fixed rate, ARGV[1])
 
-  Returns {1, remaining, settleAfterMs, leased (1/0)} granted, or {0, 0, retryAfterMs, 0} denied
-  (bucket unchanged). Fractional values are strings: a Lua number in a reply is truncated.
+  Returns {1, remaining, settleAfterMs, leased (1/0), rate, adjusted} granted, or
+  {0, 0, retryAfterMs, 0, rate, adjusted} denied (bucket unchanged). `rate` is the rate the bucket
+  paced at ('' when fixed); `adjusted` 1 / -1 when this call raised / lowered it, else 0. A paced
+  acquire ends a probe interval that is over; a denial, or a grant that empties a bucket refilled
+  less than an interval ago, is demand. Fractional values are strings: a Lua number in a reply is truncated.
 ]]
 --- @include "includes/bucket"
 --- @include "includes/turns"
+--- @include "includes/pace"
 
-local key, queue = KEYS[1], KEYS[2]
+local key, queue, paceKey = KEYS[1], KEYS[2], KEYS[3]
 local rate, burst, leaseMs = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = clock(ARGV[4])
+local p = paceParams(ARGV[8])
+local pace, adjusted, rateStr = nil, 0, ''
+if p ~= nil then
+  pace = paceLoad(paceKey, p, now)
+  local before = pace.probeFrom
+  adjusted = paceApply(pace, now, p, 'look', 0)
+  rate = pace.rate
+  rateStr = str(rate)
+  if pace.fresh or pace.probeFrom ~= before then
+    paceStore(paceKey, pace)
+  end
+end
+-- Demand: the app wants more than the bucket gives.
+local function demand()
+  if pace ~= nil then
+    pace.demandAt = now
+    paceStore(paceKey, pace)
+  end
+end
 local replica = ARGV[5] or ''
 local waited = tonumber(ARGV[6] or '') or 0
 local grace = tonumber(ARGV[7] or '') or 0
@@ -33,8 +57,9 @@ local ahead = start - now
 local mine = now - waited
 
 if ahead > tolerance then
+  demand()
   if replica == '' then
-    return {0, 0, str(ahead - tolerance), 0}
+    return {0, 0, str(ahead - tolerance), 0, rateStr, adjusted}
   end
   enqueue(queue, replica, mine, now, tat)
   local first = head(queue, replica)
@@ -42,7 +67,7 @@ if ahead > tolerance then
   if first ~= nil and first[2] < mine then
     extra = grace
   end
-  return {0, 0, str(ahead - tolerance + extra), 0}
+  return {0, 0, str(ahead - tolerance + extra), 0, rateStr, adjusted}
 end
 
 local nextTat = start + t
@@ -54,19 +79,25 @@ if replica ~= '' then
     local until_ = effective(tat, hold) - tolerance + grace
     if now < until_ then
       enqueue(queue, replica, mine, now, tat)
-      return {0, 0, str(until_ - now), 0}
+      demand()
+      return {0, 0, str(until_ - now), 0, rateStr, adjusted}
     end
     redis.call('ZREM', queue, first[1])
   end
   redis.call('ZREM', queue, replica)
 end
 
+-- A grant that empties a bucket whose token came less than an interval ago: the app keeps up with
+-- the rate (a lone call after a quiet spell also empties a bucket of burst 1, but is no demand).
+if remaining == 0 and now - tat < t then
+  demand()
+end
 if leaseMs > 0 then
   if remaining == 0 then
     hold = now + leaseMs
   end
   store(key, now, nextTat, flying + 1, hold)
-  return {1, remaining, str(nextTat - now - t), 1}
+  return {1, remaining, str(nextTat - now - t), 1, rateStr, adjusted}
 end
 store(key, now, nextTat, flying, hold)
-return {1, remaining, str(nextTat - now - t), 0}
+return {1, remaining, str(nextTat - now - t), 0, rateStr, adjusted}

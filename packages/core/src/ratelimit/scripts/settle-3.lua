@@ -5,7 +5,7 @@
   further on (a queue of grants, a pause stored meanwhile) absorbs that. A leased call lands: the
   last one to land lifts the hold.
 
-    KEYS[1] the bucket   KEYS[2] its turn queue
+    KEYS[1] the bucket   KEYS[2] its turn queue   KEYS[3] its pace
     ARGV[1] ratePerSec   ARGV[2] burst
     ARGV[3] now in ms, or '' (tests only)
     ARGV[4] '1' when the grant was leased (it lands), else ''
@@ -13,14 +13,17 @@
     ARGV[6] the settling replica's id, or '' (then no turn queue)
     ARGV[7] how long its oldest op still waiting has waited, in ms, or '' (nothing waits: it leaves
             the queue)
+    ARGV[8] the pace parameters, or '' (a fixed rate): the learned rate replaces ARGV[1]
 
   Returns {stored value, ms until the bucket grants again}.
 ]]
 --- @include "includes/bucket"
 --- @include "includes/turns"
+--- @include "includes/pace"
 
 local key, queue = KEYS[1], KEYS[2]
-local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local burst = tonumber(ARGV[2])
+local rate = paceRateOf(KEYS[3], paceParams(ARGV[8]), tonumber(ARGV[1]))
 local now = clock(ARGV[3])
 local replica = ARGV[6] or ''
 local waited = tonumber(ARGV[7] or '')

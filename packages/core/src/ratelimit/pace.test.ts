@@ -1,0 +1,194 @@
+// The AIMD pacer on a manual clock: when it decreases, when it probes upward, and its bounds.
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../batcher/clock.js';
+import { type PaceEvent, type PaceParams, type PaceState, paceApply, paceProblem, paceRate } from './pace.js';
+
+const PARAMS: PaceParams = {
+  maxRatePerSec: 100,
+  minRatePerSec: 1,
+  initialRatePerSec: 50,
+  decreaseFactor: 0.9,
+  increaseStep: 2,
+  probeIntervalMs: 1000,
+};
+
+/** A pacer on a manual clock: feed events, read the rate. */
+function pacer(params: PaceParams = PARAMS) {
+  const clock = new ManualClock(0);
+  let state: PaceState | undefined;
+  const adjustments: string[] = [];
+  const on = (event: PaceEvent) => {
+    const step = paceApply(state, clock.now(), params, event);
+    state = step.state;
+    if (step.adjusted) adjustments.push(step.adjusted);
+    return step.adjusted;
+  };
+  return {
+    clock,
+    adjustments,
+    demand: () => on({ kind: 'demand' }),
+    look: () => on({ kind: 'look' }),
+    congestion: (retryAfterMs = 0) => on({ kind: 'congestion', retryAfterMs }),
+    rate: () => paceRate(state, params),
+  };
+}
+
+describe('AIMD pacer', () => {
+  it('starts at the initial rate', () => {
+    expect(pacer().rate()).toBe(50);
+  });
+
+  it('cuts the rate by the factor on a 429, once per cooldown however many 429s come', async () => {
+    const p = pacer();
+    p.demand();
+    expect(p.congestion()).toBe('decrease');
+    expect(p.rate()).toBe(45);
+    for (let i = 0; i < 12; i++) expect(p.congestion()).toBeUndefined();
+    await p.clock.advance(999);
+    expect(p.congestion()).toBeUndefined();
+    expect(p.rate()).toBe(45);
+    await p.clock.advance(1);
+    expect(p.congestion()).toBe('decrease');
+    expect(p.rate()).toBeCloseTo(40.5, 10);
+    expect(p.adjustments).toEqual(['decrease', 'decrease']);
+  });
+
+  it('counts a Retry-After longer than the probe interval as the cooldown', async () => {
+    const p = pacer();
+    p.congestion(3000);
+    await p.clock.advance(2999);
+    p.congestion(3000);
+    expect(p.rate()).toBe(45);
+    await p.clock.advance(1);
+    expect(p.congestion(0)).toBe('decrease');
+  });
+
+  it('lengthens the cooldown by a later, longer Retry-After counted from the decrease', async () => {
+    const p = pacer();
+    p.congestion(0);
+    await p.clock.advance(500);
+    p.congestion(2000); // the same overshoot, told to wait longer
+    await p.clock.advance(1000); // 1500 after the decrease: still cooling
+    expect(p.congestion(0)).toBeUndefined();
+    await p.clock.advance(500);
+    expect(p.congestion(0)).toBe('decrease');
+  });
+
+  it('adds one step per probe interval that saw demand and no 429', async () => {
+    const p = pacer();
+    p.demand();
+    await p.clock.advance(999);
+    expect(p.demand()).toBeUndefined();
+    await p.clock.advance(1);
+    expect(p.demand()).toBe('increase');
+    expect(p.rate()).toBe(52);
+    // Several lookups within the next interval: still one step.
+    await p.clock.advance(500);
+    expect(p.demand()).toBeUndefined();
+    await p.clock.advance(500);
+    expect(p.look()).toBe('increase');
+    expect(p.rate()).toBe(54);
+  });
+
+  it('does not grow an idle bucket: no demand, no increase', async () => {
+    const p = pacer();
+    for (let i = 0; i < 10; i++) {
+      await p.clock.advance(1000);
+      expect(p.look()).toBeUndefined();
+    }
+    expect(p.rate()).toBe(50);
+  });
+
+  it('starts the next probe interval when the cooldown ends: one spent paused proves nothing', async () => {
+    const p = pacer();
+    p.demand();
+    p.congestion(2500); // paused 2.5 s by the Retry-After, refused meanwhile
+    for (let t = 0; t < 2500; t += 500) {
+      await p.clock.advance(500);
+      expect(p.demand()).toBeUndefined();
+    }
+    await p.clock.advance(999); // 3499: the first interval after the cooldown is not over
+    expect(p.demand()).toBeUndefined();
+    await p.clock.advance(1);
+    expect(p.demand()).toBe('increase');
+    expect(p.rate()).toBe(47);
+  });
+
+  it('stays within the bounds', async () => {
+    const p = pacer({ ...PARAMS, initialRatePerSec: 99, minRatePerSec: 40 });
+    p.demand();
+    await p.clock.advance(1000);
+    p.demand();
+    expect(p.rate()).toBe(100);
+    await p.clock.advance(1000);
+    expect(p.demand()).toBeUndefined();
+    expect(p.rate()).toBe(100);
+    for (let i = 0; i < 20; i++) {
+      await p.clock.advance(1000);
+      p.congestion();
+    }
+    expect(p.rate()).toBe(40);
+  });
+
+  it('property: the rate is always within [min, max], and one cooldown holds at most one decrease', () => {
+    const event = fc.oneof(
+      fc.record({ kind: fc.constant('demand' as const) }),
+      fc.record({ kind: fc.constant('look' as const) }),
+      fc.record({
+        kind: fc.constant('congestion' as const),
+        retryAfterMs: fc.integer({ min: 0, max: 5000 }),
+      }),
+    );
+    const params = fc.record({
+      maxRatePerSec: fc.double({ min: 1, max: 1000, noNaN: true }),
+      minFraction: fc.double({ min: 0.001, max: 1, noNaN: true }),
+      initFraction: fc.double({ min: 0, max: 1, noNaN: true }),
+      decreaseFactor: fc.double({ min: 0.1, max: 0.99, noNaN: true }),
+      increaseStep: fc.double({ min: 0.01, max: 50, noNaN: true }),
+      probeIntervalMs: fc.integer({ min: 1, max: 5000 }),
+    });
+    fc.assert(
+      fc.property(
+        params,
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 3000 }), event), { maxLength: 200 }),
+        (raw, steps) => {
+          const min = raw.maxRatePerSec * raw.minFraction;
+          const p: PaceParams = {
+            maxRatePerSec: raw.maxRatePerSec,
+            minRatePerSec: min,
+            initialRatePerSec: min + (raw.maxRatePerSec - min) * raw.initFraction,
+            decreaseFactor: raw.decreaseFactor,
+            increaseStep: raw.increaseStep,
+            probeIntervalMs: raw.probeIntervalMs,
+          };
+          expect(paceProblem(p)).toBeUndefined();
+          let state: PaceState | undefined;
+          let now = 0;
+          let lastDecrease = Number.NEGATIVE_INFINITY;
+          for (const [dt, e] of steps) {
+            now += dt;
+            const step = paceApply(state, now, p, e);
+            state = step.state;
+            expect(step.state.rate).toBeGreaterThanOrEqual(p.minRatePerSec);
+            expect(step.state.rate).toBeLessThanOrEqual(p.maxRatePerSec);
+            if (step.adjusted === 'decrease') {
+              expect(now - lastDecrease).toBeGreaterThanOrEqual(p.probeIntervalMs);
+              lastDecrease = now;
+            }
+            if (step.adjusted === 'increase') expect(e.kind).not.toBe('congestion');
+          }
+        },
+      ),
+    );
+  });
+
+  it('rejects parameters that make no controller', () => {
+    expect(paceProblem({ ...PARAMS, minRatePerSec: 200 })).toMatch(/min/);
+    expect(paceProblem({ ...PARAMS, initialRatePerSec: 500 })).toMatch(/initial/);
+    expect(paceProblem({ ...PARAMS, decreaseFactor: 1 })).toMatch(/factor/);
+    expect(paceProblem({ ...PARAMS, increaseStep: 0 })).toMatch(/step/);
+    expect(paceProblem(PARAMS)).toBeUndefined();
+  });
+});
