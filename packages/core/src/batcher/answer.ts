@@ -70,17 +70,31 @@ export function applyOutcome(sink: OpSink, outcome: Outcome, call: Call, retry: 
       sink.requeue(ops, 0, 'split');
       return;
     }
-    case 'answered':
+    case 'answered': {
+      // Ops the upstream throttled inside the batch did not run: back to the front of their queue,
+      // with their retry budget untouched; every other answer goes out at once.
+      const again: PendingOp[] = [];
       ops.forEach((op, i) => {
         const a =
           outcome.answers[i] ?? new ProxyError('PROXY_UPSTREAM_BAD_RESPONSE', 'the operation has no result');
+        if (!(a instanceof ProxyError) && 'again' in a) {
+          again.push(op);
+          return;
+        }
         const answer: Answer =
           a instanceof ProxyError
             ? { kind: 'error', error: a, timing: timing(op) }
-            : { kind: 'result', status: a.status, body: a.body, timing: timing(op) };
+            : a.headers
+              ? { kind: 'result', status: a.status, body: a.body, headers: a.headers, timing: timing(op) }
+              : { kind: 'result', status: a.status, body: a.body, timing: timing(op) };
         sink.finish(op, answer, sentAt);
       });
+      if (again.length > 0) {
+        for (const op of again) op.attempts--;
+        sink.requeue(again, 0, '429');
+      }
       return;
+    }
   }
 }
 

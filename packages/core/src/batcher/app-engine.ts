@@ -11,7 +11,7 @@ import { Budget, type BudgetName } from './budget.js';
 import type { SchedulerConfig } from './config.js';
 import { dispatch } from './dispatch.js';
 import type { Answer, Lane, PendingOp } from './op.js';
-import { classify } from './outcome.js';
+import { classify, longestRetryAfter } from './outcome.js';
 import { type Action, decide, holdMs, type Plan, plan } from './planner.js';
 import { Pump } from './pump.js';
 import { pauseMs } from './retry.js';
@@ -255,9 +255,14 @@ export class AppEngine {
       ms: sent.answeredAt - sent.sentAt,
     });
     const outcome = classify(c.dialect, lane, ops.length, result);
-    // A 429 pauses the bucket before the settle, so the settle's reopen time includes the pause.
+    // A 429 pauses the bucket before the settle, so the settle's reopen time includes the pause. Ops
+    // throttled inside a 200 batch pause it too, by the longest Retry-After among them (Graph: "retry
+    // all the failed requests in a new batch after the longest retry-after value").
     if (outcome.kind === 'throttled') {
       await budget.pause(pauseMs(outcome.response.headers['retry-after'], Date.now(), c.maxRetryAfterMs));
+    } else {
+      const longest = longestRetryAfter(outcome, Date.now(), c.maxRetryAfterMs);
+      if (longest !== undefined) await budget.pause(longest);
     }
     void budget.settle(decision, this.waiting());
     const now = c.clock.now();
