@@ -73,7 +73,8 @@ export class ResourceIndex {
 
   /** Ops must be added in arrival order (the sets' order is what `hasEarlier` reads). */
   add(op: PendingOp): void {
-    const prefixes = pathPrefixes(op.op.path);
+    // `resource`: the path as the dialect names the resource (Graph: `/me` resolved per caller).
+    const prefixes = pathPrefixes(op.resource);
     this.#entries.set(op, { prefixes });
     const path = prefixes[prefixes.length - 1] ?? op.op.path;
     add(this.#exactAll, path, op);
@@ -100,7 +101,7 @@ export class ResourceIndex {
   /** True when an earlier unanswered op conflicts with `op`, so `op` must wait for its answer. */
   isBlocked(op: PendingOp): boolean {
     const entry = this.#entries.get(op);
-    const prefixes = entry?.prefixes ?? pathPrefixes(op.op.path);
+    const prefixes = entry?.prefixes ?? pathPrefixes(op.resource);
     const path = prefixes[prefixes.length - 1] ?? op.op.path;
     // A read waits only for writes; a write waits for everything on its resource.
     const under = op.isWrite ? this.#underAll : this.#underWrites;

@@ -82,7 +82,7 @@ export class Scheduler {
         op: sub.op,
         isWrite,
         readKey,
-        resource: resourceOf(sub.op.path),
+        resource: resourceOf(c.dialect.resourceKey?.(sub.op.path, sub.credential) ?? sub.op.path),
         enqueuedAt: now,
         deadline: now + c.maxWaitMs,
         notBefore: 0,

@@ -109,6 +109,11 @@ export interface BatchDialect {
    * TalkJS app, or the Graph API version (one batch carries one version).
    */
   parseTarget(pathname: string): AppTarget | undefined;
+  /**
+   * The path the ordering rules (SPEC §5) compare for an op sent with `credential`, when it differs
+   * from the op's path: Graph's `/me/…` names a different user per credential. Absent = the path.
+   */
+  resourceKey?(path: string, credential: string): string;
   /** True for the upstream's own batch endpoint (a client calling it directly is passed through). */
   isBatchEndpoint(target: AppTarget): boolean;
   /** The op for a call, or a reason the call cannot travel inside a batch. */

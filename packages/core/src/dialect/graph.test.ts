@@ -265,4 +265,21 @@ describe('graph dialect', () => {
       'set-cookie': 'a=1, b=2',
     });
   });
+
+  it('orders /me as the caller’s own user: by the token’s oid, else a digest of the credential', () => {
+    const jwt = (claims: object) =>
+      `Bearer x.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+    const key = (path: string, credential: string) => graph.resourceKey?.(path, credential);
+    expect(key('/me/messages', jwt({ oid: 'u-1', tid: 't' }))).toBe('/users/u-1/messages');
+    expect(key('/me', jwt({ oid: 'u-1' }))).toBe('/users/u-1');
+    expect(key('/users/u-1', jwt({ oid: 'u-1' }))).toBe('/users/u-1');
+    expect(key('/messages', 'Bearer a')).toBe('/messages');
+    // Opaque tokens: two users never share a /me, one user always does.
+    const a = key('/me/messages', 'Bearer opaque-a');
+    expect(a).toMatch(/^\/users\/~[0-9a-f]{32}\/messages$/);
+    expect(key('/me/messages', 'Bearer opaque-a')).toBe(a);
+    expect(key('/me/messages', 'Bearer opaque-b')).not.toBe(a);
+    expect(key('/me', jwt({ oid: '../x' }))).toMatch(/^\/users\/~/);
+    expect(key('/meetings', 'Bearer a')).toBe('/meetings');
+  });
 });

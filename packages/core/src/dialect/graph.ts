@@ -6,6 +6,7 @@
 // `url` is relative to it. Ops carry the caller's query text verbatim and the request headers Graph
 // reads per request; each op's answer headers (Location, ETag, Retry-After…) reach its caller.
 
+import { createHash } from 'node:crypto';
 import type {
   AppTarget,
   BatchAnswer,
@@ -63,6 +64,25 @@ function responseHeaders(value: unknown): Record<string, string> {
   return isObject(value) ? relayableHeaders(value) : {};
 }
 
+/**
+ * Who `/me` is for a credential: the bearer JWT's `oid` claim (read, not verified: only ordering uses
+ * it, never isolation), else a digest of the credential, so two users' `/me` never look alike.
+ */
+function meOf(credential: string): string {
+  const token = /^Bearer\s+(.+)$/i.exec(credential)?.[1];
+  const payload = token?.split('.')[1];
+  if (payload) {
+    try {
+      const claims: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+      if (isObject(claims) && typeof claims.oid === 'string' && /^[0-9A-Za-z-]{1,64}$/.test(claims.oid))
+        return claims.oid;
+    } catch {
+      // not a JWT: fall through to the digest
+    }
+  }
+  return `~${createHash('sha256').update(credential).digest('hex').slice(0, 32)}`;
+}
+
 export const graph: BatchDialect = {
   name: 'graph',
   maxOps: MAX_OPS,
@@ -85,6 +105,13 @@ export const graph: BatchDialect = {
     const version = pathname.slice(1, slash);
     if (!VERSIONS.has(version)) return undefined;
     return { appId: version, path: pathname.slice(slash) };
+  },
+
+  // `/me/…` is `/users/{oid}/…` of the caller: ordering compares it so. An alias by UPN
+  // (`/users/a@contoso.com`) stays a different spelling (documented, as SPEC §8c "one spelling").
+  resourceKey(path: string, credential: string): string {
+    if (path !== '/me' && !path.startsWith('/me/')) return path;
+    return `/users/${meOf(credential)}${path.slice(3)}`;
   },
 
   isBatchEndpoint(target: AppTarget): boolean {
