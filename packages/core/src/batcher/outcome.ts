@@ -75,7 +75,7 @@ export function classify(
           if (r.ok === 'again') return { again: true, retryAfter: r.retryAfter };
           if (r.ok === false) return new ProxyError('PROXY_UPSTREAM_BAD_RESPONSE', r.reason);
           // An op answered without a body (a Graph 204) has none for its caller either.
-          const body = r.body === undefined ? '' : serialise(r.body);
+          const body = r.text ?? (r.body === undefined ? '' : serialise(r.body));
           if (body === undefined)
             return new ProxyError(
               'PROXY_UPSTREAM_BAD_RESPONSE',

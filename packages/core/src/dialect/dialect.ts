@@ -49,6 +49,8 @@ export type OpResult =
       readonly body: unknown;
       /** The op's own answer headers that reach the caller (lower-case names); absent = none. */
       readonly headers?: Readonly<Record<string, string>>;
+      /** The body as text when it is not JSON (Graph: a base64 body decoded); replaces `body`. */
+      readonly text?: string;
     }
   | { readonly ok: false; readonly reason: string }
   /**

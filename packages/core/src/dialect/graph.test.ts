@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { classify } from '../batcher/outcome.js';
 import type { OpInput, OpRequest } from './dialect.js';
 import { graph } from './graph.js';
 
@@ -281,5 +282,68 @@ describe('graph dialect', () => {
     expect(key('/me/messages', 'Bearer opaque-b')).not.toBe(a);
     expect(key('/me', jwt({ oid: '../x' }))).toMatch(/^\/users\/~/);
     expect(key('/meetings', 'Bearer a')).toBe('/meetings');
+  });
+
+  it('decodes a base64 body that is not JSON back to its text; a binary one is that op’s 502', () => {
+    const csv = 'a,b\n1,2\n';
+    const [text, binary, json, plain] = graph.decodeResults(
+      {
+        responses: [
+          {
+            id: '0',
+            status: 200,
+            headers: { 'Content-Type': 'text/csv' },
+            body: Buffer.from(csv).toString('base64'),
+          },
+          {
+            id: '1',
+            status: 200,
+            headers: { 'Content-Type': 'image/png' },
+            body: Buffer.from([0x89, 0x50, 0xff, 0xfe]).toString('base64'),
+          },
+          { id: '2', status: 200, headers: { 'Content-Type': 'application/json' }, body: 'a JSON string' },
+          { id: '3', status: 200, headers: { 'Content-Type': 'text/plain' }, body: 'plain, not base64!' },
+        ],
+      },
+      4,
+    );
+    expect(
+      graph.decodeResults(
+        {
+          responses: [
+            { id: '0', status: 200, headers: { 'Content-Type': 'text/plain' }, body: 'plain, not base64!' },
+          ],
+        },
+        1,
+      ),
+    ).toMatchObject([{ ok: true, text: 'plain, not base64!' }]);
+    expect(text).toEqual({
+      ok: true,
+      status: 200,
+      body: undefined,
+      headers: { 'content-type': 'text/csv' },
+      text: csv,
+    });
+    expect(binary).toMatchObject({ ok: false, reason: expect.stringMatching(/binary body.*x-batch-bypass/) });
+    expect(json).toMatchObject({ ok: true, body: 'a JSON string' });
+    expect(plain).toMatchObject({ ok: true, text: 'plain, not base64!' });
+    const outcome = classify(graph, 'batch', 1, {
+      status: 200,
+      headers: {},
+      body: JSON.stringify({
+        responses: [
+          {
+            id: '0',
+            status: 200,
+            headers: { 'Content-Type': 'text/plain' },
+            body: Buffer.from('hi').toString('base64'),
+          },
+        ],
+      }),
+    });
+    expect(outcome).toEqual({
+      kind: 'answered',
+      answers: [{ status: 200, body: 'hi', headers: { 'content-type': 'text/plain' } }],
+    });
   });
 });

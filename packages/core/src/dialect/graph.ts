@@ -59,6 +59,36 @@ function opHeaders(op: OpRequest): Record<string, string> {
   return headers;
 }
 
+function isJsonType(value: string | undefined): boolean {
+  const type = value?.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * One op's answer. Graph puts a body that is not JSON (text/csv, text/plain…) in the batch as a
+ * base64 string (community-observed; json-batching shows JSON bodies only): decoded back to its text
+ * for the caller. A binary one cannot travel in the proxy's text answer: that op gets a 502 that says
+ * how to get it (alone, `x-batch-bypass: 1`) — it is a read or a media path, which pass through anyway.
+ */
+function answerOf(status: number, headers: Record<string, string>, body: unknown): OpResult {
+  const type = headers['content-type'];
+  if (typeof body !== 'string' || type === undefined || isJsonType(type))
+    return { ok: true, status, body, headers };
+  // Not base64 at all: the text as Graph gave it.
+  if (!/^[A-Za-z0-9+/_\-\s]*={0,2}\s*$/.test(body))
+    return { ok: true, status, body: undefined, headers, text: body };
+  try {
+    return { ok: true, status, body: undefined, headers, text: utf8.decode(Buffer.from(body, 'base64')) };
+  } catch {
+    return {
+      ok: false,
+      reason: 'the operation answered a binary body inside the batch; send it with x-batch-bypass: 1',
+    };
+  }
+}
+
 /** A decoded response's `headers` member: a header → string object, or nothing usable. */
 function responseHeaders(value: unknown): Record<string, string> {
   return isObject(value) ? relayableHeaders(value) : {};
@@ -194,7 +224,7 @@ export const graph: BatchDialect = {
         results[seq] =
           status === 429
             ? { ok: 'again', retryAfter: headers['retry-after'] }
-            : { ok: true, status, body: entry.body, headers };
+            : answerOf(status, headers, entry.body);
       }
     }
     return results;
