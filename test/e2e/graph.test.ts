@@ -244,3 +244,57 @@ describe('Microsoft Graph through the real proxy process', () => {
     );
   });
 });
+
+describe('Microsoft Graph single calls (SINGLE_OP_DIRECT)', () => {
+  let direct: ProxyProcess;
+  beforeAll(async () => {
+    direct = await startProxyProcess({
+      DIALECT: 'graph',
+      UPSTREAM_URL: fake.url,
+      LOG_LEVEL: 'warn',
+      BATCH_WINDOW_MS: '5',
+      BATCH_RATE_PER_SEC: '100',
+      SINGLE_OP_DIRECT: 'true',
+    });
+  });
+  afterAll(async () => {
+    expect(await direct?.stop()).toBe(0);
+  });
+
+  it('sends a lone op as a Graph single call with its query and carried headers, and relays its headers', async () => {
+    const created = await fetch(`${direct.url}/v1.0/me/messages`, {
+      method: 'POST',
+      headers: {
+        authorization: tokenOf('u2'),
+        'content-type': 'application/json',
+        'client-request-id': 'c-1',
+      },
+      body: JSON.stringify({ subject: 'alone' }),
+    });
+    expect(created.status).toBe(201);
+    const body = (await created.json()) as { id: string; subject: string };
+    expect(body.subject).toBe('alone');
+    expect(created.headers.get('location')).toBe(`${fake.url}/v1.0/users/u2/messages/${body.id}`);
+    expect(created.headers.get('etag')).toMatch(/^W\//);
+    expect(created.headers.get('server-timing')).toContain('lane;desc="single"');
+
+    const counted = await fetch(`${direct.url}/v1.0/users?$count=true&$select=id`, {
+      headers: { authorization: tokenOf('u2'), consistencylevel: 'eventual' },
+    });
+    expect(counted.status).toBe(200);
+    expect(((await counted.json()) as Record<string, unknown>)['@odata.count']).toBe(USERS.length);
+
+    expect(fake.stats.batchCalls).toBe(0);
+    expect(
+      fake.executed.map((e) => [
+        e.via,
+        e.method,
+        e.url,
+        e.headers['client-request-id'] ?? e.headers.consistencylevel,
+      ]),
+    ).toEqual([
+      ['single', 'POST', '/me/messages', 'c-1'],
+      ['single', 'GET', '/users?$count=true&$select=id', 'eventual'],
+    ]);
+  });
+});
