@@ -1,5 +1,6 @@
-// Ordering (SPEC §5) with the Graph dialect: `/me/…` is a different resource for each caller, so two
-// users' writes to their own mailbox do not wait for each other; one user's still do.
+// The engine with the Graph dialect: ordering (SPEC §5), where `/me/…` is a different resource for
+// each caller, so two users' writes to their own mailbox do not wait for each other while one user's
+// still do; and read collapsing, where the query text and carried headers are part of the read.
 
 import { describe, expect, it } from 'vitest';
 import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
@@ -58,5 +59,41 @@ describe('graph ordering of /me', () => {
     expect(upstream.sent[2]?.credential).toBe('Bearer a');
     upstream.release();
     expect((await Promise.all(answers)).map((a) => a.kind === 'result' && a.status)).toEqual([201, 201, 201]);
+  });
+});
+
+describe('graph read collapsing', () => {
+  it('collapses identical reads only: the query text and carried headers tell them apart', async () => {
+    const clock = new ManualClock(0);
+    const upstream = new HeldUpstream();
+    const scheduler = new Scheduler(
+      schedulerOptions({ dialect: graph, upstream, clock, windowMs: 5, maxOps: 20 }),
+    );
+    const read = (search: string, headers: Record<string, string>) =>
+      scheduler.submit({
+        appId: 'v1.0',
+        credential: 'Bearer a',
+        op: {
+          method: 'GET',
+          path: '/users',
+          query: {},
+          body: undefined,
+          apiVersion: undefined,
+          headers,
+          search,
+        },
+      });
+    const answers = [
+      read('?$count=true', { consistencylevel: 'eventual' }),
+      read('?$count=true', { consistencylevel: 'eventual' }),
+      read('?$count=true', {}),
+      read('?$count=false', { consistencylevel: 'eventual' }),
+    ];
+    await clock.advance(5);
+    expect(upstream.sent).toEqual([
+      { credential: 'Bearer a', urls: ['/users?$count=true', '/users?$count=true', '/users?$count=false'] },
+    ]);
+    upstream.release();
+    expect(await Promise.all(answers)).toHaveLength(4);
   });
 });
