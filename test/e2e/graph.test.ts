@@ -195,6 +195,45 @@ describe('Microsoft Graph through the real proxy process', () => {
     for (const e of fake.executed) expect(e.credential).toBe(tokenOf(e.path.split('/')[2] ?? ''));
   });
 
+  it('sends one user’s conflicting writes as serial dependsOn chains, in fewer calls, each run once', async () => {
+    const subjects = Array.from({ length: 10 }, (_, i) => `chain-${i}`);
+    const created = await Promise.all(
+      subjects.map((subject) => call('u3', 'POST', '/v1.0/me/messages', { body: { subject } })),
+    );
+    expect(created.map((r) => r.status)).toEqual(subjects.map(() => 201));
+    expect(created.map((r) => r.body?.subject)).toEqual(subjects);
+    // Without chains each create waits for the previous answer: 10 calls. With them, the first
+    // leaves alone and the others follow it as one chain (a slow machine may split them further).
+    expect(fake.stats.batchCalls).toBeLessThanOrEqual(5);
+    expect(Math.max(...fake.stats.batchSizes)).toBeGreaterThan(1);
+    expect(fake.executed.map((e) => (e.body as { subject: string }).subject).sort()).toEqual(
+      [...subjects].sort(),
+    );
+  });
+
+  it('answers a chain’s failing head as Graph did and runs its tail again: no caller sees a 424', async () => {
+    const created = await call('u1', 'POST', '/v1.0/me/messages', { body: { subject: 'a' } });
+    const id = String(created.body?.id);
+    const before = fake.executed.length;
+    // Two writes to one message in one window: chained (in whichever order they arrive). If the
+    // stale one is first, Graph answers the second 424 and the proxy sends it again.
+    const [stale, fresh] = await Promise.all([
+      call('u1', 'PATCH', `/v1.0/me/messages/${id}`, {
+        body: { subject: 'stale' },
+        headers: { 'if-match': 'W/"stale"' },
+      }),
+      call('u1', 'PATCH', `/v1.0/me/messages/${id}`, { body: { subject: 'fresh' } }),
+    ]);
+    expect([stale.status, fresh.status]).toEqual([412, 200]);
+    expect(fresh.body?.subject).toBe('fresh');
+    expect(
+      fake.executed
+        .slice(before)
+        .map((e) => e.status)
+        .sort(),
+    ).toEqual([200, 412]);
+  });
+
   it('passes through what a batch cannot carry, and the caller’s own $batch', async () => {
     // A write without a body would fail the whole batch at Graph: alone, it gets Graph's answer.
     const bodyless = await fetch(`${proxy.url}/v1.0/me/messages`, {

@@ -12,6 +12,7 @@ export {
 export {
   type AppTarget,
   type BatchDialect,
+  type BatchPlan,
   batchableMethods,
   type HeaderRule,
   isBatchableMethod,

@@ -3,7 +3,7 @@
 // inside a 200 batch is `again`: it did not run). The dialect reads the batch wire
 // format; the HTTP rules every dialect shares are here.
 
-import type { BatchDialect } from '../dialect/dialect.js';
+import type { BatchDialect, BatchPlan } from '../dialect/dialect.js';
 import { ProxyError } from '../errors.js';
 import type { BufferedResponse } from '../upstream/client.js';
 import type { Lane } from './op.js';
@@ -20,7 +20,7 @@ export type OpOutcome =
       readonly body: string;
       readonly headers?: Readonly<Record<string, string>>;
     }
-  | { readonly again: true; readonly retryAfter: string | undefined }
+  | { readonly again: true; readonly why: '429' | '424'; readonly retryAfter: string | undefined }
   | ProxyError;
 
 export type Outcome =
@@ -35,6 +35,7 @@ export function classify(
   lane: Lane,
   count: number,
   result: BufferedResponse | ProxyError,
+  plan: BatchPlan = 'parallel',
 ): Outcome {
   if (result instanceof ProxyError) return { kind: 'failed', error: result };
   if (result.status === 429) return { kind: 'throttled', response: result };
@@ -56,7 +57,7 @@ export function classify(
       answers: [Object.keys(headers).length > 0 ? { ...answer, headers } : answer],
     };
   }
-  const answer = dialect.readBatchAnswer(result.status, result.body, count);
+  const answer = dialect.readBatchAnswer(result.status, result.body, count, plan);
   switch (answer.kind) {
     case 'refused':
       return { kind: 'answered', answers: Array.from({ length: count }, () => answer) };
@@ -72,7 +73,7 @@ export function classify(
               'PROXY_UPSTREAM_BAD_RESPONSE',
               'the batch response has no result for this operation',
             );
-          if (r.ok === 'again') return { again: true, retryAfter: r.retryAfter };
+          if (r.ok === 'again') return { again: true, why: r.why, retryAfter: r.retryAfter };
           if (r.ok === false) return new ProxyError('PROXY_UPSTREAM_BAD_RESPONSE', r.reason);
           // An op answered without a body (a Graph 204) has none for its caller either.
           const body = r.text ?? (r.body === undefined ? '' : serialise(r.body));
@@ -112,7 +113,8 @@ export function longestRetryAfter(outcome: Outcome, epochMs: number, capMs: numb
   if (outcome.kind !== 'answered') return undefined;
   let longest: number | undefined;
   for (const a of outcome.answers) {
-    if (a instanceof ProxyError || !('again' in a)) continue;
+    // Only a throttled op says how long the bucket is empty; a chain's 424 says nothing about it.
+    if (a instanceof ProxyError || !('again' in a) || a.why !== '429') continue;
     const ms = pauseMs(a.retryAfter, epochMs, capMs);
     if (longest === undefined || ms > longest) longest = ms;
   }

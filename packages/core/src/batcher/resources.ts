@@ -113,6 +113,29 @@ export class ResourceIndex {
     return false;
   }
 
+  /**
+   * True when an earlier unanswered op conflicting with `op` is not in `chain`: `op` may follow the
+   * members of a serial chain in one batch (Graph dependsOn), never an op outside it.
+   */
+  isBlockedOutside(op: PendingOp, chain: ReadonlySet<PendingOp>): boolean {
+    const entry = this.#entries.get(op);
+    const prefixes = entry?.prefixes ?? pathPrefixes(op.resource);
+    const path = prefixes[prefixes.length - 1] ?? op.op.path;
+    const under = op.isWrite ? this.#underAll : this.#underWrites;
+    const exact = op.isWrite ? this.#exactAll : this.#exactWrites;
+    const outside = (set: Set<PendingOp> | undefined) => {
+      if (!set) return false;
+      for (const other of set) {
+        if (other.seq >= op.seq) return false;
+        if (!chain.has(other)) return true;
+      }
+      return false;
+    };
+    if (outside(under.get(path))) return true;
+    for (let i = 0; i < prefixes.length - 1; i++) if (outside(exact.get(prefixes[i] ?? ''))) return true;
+    return false;
+  }
+
   /** True when a write that arrived after `read` touches its resource (it must not gain new joiners). */
   hasLaterWrite(read: PendingOp): boolean {
     const prefixes = this.#entries.get(read)?.prefixes ?? pathPrefixes(read.op.path);

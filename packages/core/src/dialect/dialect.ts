@@ -57,7 +57,15 @@ export type OpResult =
    * The op was not executed and may be sent again (a 429 inside a 200 batch): `retryAfter` is its
    * Retry-After header as received, if any.
    */
-  | { readonly ok: 'again'; readonly retryAfter: string | undefined };
+  | {
+      readonly ok: 'again';
+      /** `429`: throttled (pauses the bucket); `424`: its predecessor in a proxy-built chain failed. */
+      readonly why: '429' | '424';
+      readonly retryAfter: string | undefined;
+    };
+
+/** How a batch's ops run: side by side, or as a serial chain in the given order (Graph dependsOn). */
+export type BatchPlan = 'parallel' | 'serial';
 
 /**
  * What a batch call's answer (other than a 429 or a 5xx, which the engine handles alike for every
@@ -95,6 +103,8 @@ export interface BatchDialect {
   readonly name: string;
   /** The most operations one batch call may carry. */
   readonly maxOps: number;
+  /** The upstream can run a batch's ops as a serial chain (`batchRequest` with `serial`). */
+  readonly serialChains?: boolean;
   /** The request header that selects the API version on a single call (lower case). */
   readonly apiVersionHeader: string;
   /**
@@ -121,11 +131,11 @@ export interface BatchDialect {
   /** The op for a call, or a reason the call cannot travel inside a batch. */
   toOp(input: OpInput): { op: OpRequest } | { passThrough: string };
   /** The batch call carrying `ops`; op i gets sequence number i. */
-  batchRequest(appId: string, ops: readonly OpRequest[]): UpstreamRequest;
+  batchRequest(appId: string, ops: readonly OpRequest[], plan?: BatchPlan): UpstreamRequest;
   /** The same op sent as an ordinary single call (the single-call lane). */
   singleRequest(appId: string, op: OpRequest): UpstreamRequest;
   /** Maps a batch call's decoded JSON body to one result per op, by sequence number. */
-  decodeResults(body: unknown, count: number): OpResult[];
+  decodeResults(body: unknown, count: number, plan?: BatchPlan): OpResult[];
   /** Reads a batch call's answer (status and body text) for `count` ops. */
-  readBatchAnswer(status: number, body: string, count: number): BatchAnswer;
+  readBatchAnswer(status: number, body: string, count: number, plan?: BatchPlan): BatchAnswer;
 }

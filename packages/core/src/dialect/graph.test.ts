@@ -203,8 +203,8 @@ describe('graph dialect', () => {
       3,
     );
     expect(results.slice(0, 2)).toEqual([
-      { ok: 'again', retryAfter: '7' },
-      { ok: 'again', retryAfter: undefined },
+      { ok: 'again', why: '429', retryAfter: '7' },
+      { ok: 'again', why: '429', retryAfter: undefined },
     ]);
     expect(results[2]).toMatchObject({ ok: true, status: 200 });
   });

@@ -11,6 +11,7 @@ import type {
   AppTarget,
   BatchAnswer,
   BatchDialect,
+  BatchPlan,
   HeaderRule,
   OpInput,
   OpRequest,
@@ -116,6 +117,7 @@ function meOf(credential: string): string {
 export const graph: BatchDialect = {
   name: 'graph',
   maxOps: MAX_OPS,
+  serialChains: true,
   // Graph selects its version by path, not by a header.
   apiVersionHeader: '',
 
@@ -171,13 +173,15 @@ export const graph: BatchDialect = {
     return { op };
   },
 
-  batchRequest(version: string, ops: readonly OpRequest[]): UpstreamRequest {
+  batchRequest(version: string, ops: readonly OpRequest[], plan: BatchPlan = 'parallel'): UpstreamRequest {
     // Built as text so each caller's body is spliced in as received, never parsed and re-serialised.
     const parts = ops.map((op, seq) => {
       const headers = opHeaders(op);
       const withHeaders = Object.keys(headers).length > 0 ? `,"headers":${str(headers)}` : '';
       const withBody = op.body === undefined ? '' : `,"body":${op.body}`;
-      return `{"id":"${seq}","method":"${op.method}","url":${str(op.path + (op.search ?? ''))}${withHeaders}${withBody}}`;
+      // A serial chain: each op runs only after the previous one succeeded.
+      const after = plan === 'serial' && seq > 0 ? `,"dependsOn":["${seq - 1}"]` : '';
+      return `{"id":"${seq}","method":"${op.method}","url":${str(op.path + (op.search ?? ''))}${withHeaders}${withBody}${after}}`;
     });
     return {
       method: 'POST',
@@ -196,7 +200,7 @@ export const graph: BatchDialect = {
     };
   },
 
-  decodeResults(body: unknown, count: number): OpResult[] {
+  decodeResults(body: unknown, count: number, plan: BatchPlan = 'parallel'): OpResult[] {
     if (!isObject(body) || !Array.isArray(body.responses)) {
       return Array.from({ length: count }, () => ({
         ok: false,
@@ -221,16 +225,20 @@ export const graph: BatchDialect = {
       } else {
         const headers = responseHeaders(entry.headers);
         // Throttled inside a 200 batch: Graph did not run it; it goes again after its Retry-After.
+        // A 424 in a chain the proxy built: the op's predecessor failed, so it did not run (the
+        // dependency is the proxy's ordering artifact, not the caller's): it goes again.
         results[seq] =
           status === 429
-            ? { ok: 'again', retryAfter: headers['retry-after'] }
-            : answerOf(status, headers, entry.body);
+            ? { ok: 'again', why: '429', retryAfter: headers['retry-after'] }
+            : status === 424 && plan === 'serial'
+              ? { ok: 'again', why: '424', retryAfter: undefined }
+              : answerOf(status, headers, entry.body);
       }
     }
     return results;
   },
 
-  readBatchAnswer(status: number, body: string, count: number): BatchAnswer {
+  readBatchAnswer(status: number, body: string, count: number, plan: BatchPlan = 'parallel'): BatchAnswer {
     // One Authorization applies to the whole batch: each caller gets the upstream's own refusal.
     if (status === 401 || status === 403) return { kind: 'refused', status, body: body || '{}' };
     if (status !== 200) return { kind: 'rejected', status, body: body || '{}' };
@@ -240,6 +248,6 @@ export const graph: BatchDialect = {
     } catch {
       decoded = undefined;
     }
-    return { kind: 'results', results: graph.decodeResults(decoded, count) };
+    return { kind: 'results', results: graph.decodeResults(decoded, count, plan) };
   },
 };
