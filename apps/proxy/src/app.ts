@@ -28,6 +28,7 @@ import { type BodyRelay, bodyTooLarge, decodeJson, readBody, relayBody } from '.
 import type { CallTracker } from './calls.js';
 import {
   canonicalPath,
+  carriedHeaders,
   isJsonContentType,
   opRefusalReason,
   type PassThroughWhy,
@@ -244,6 +245,8 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
     query: new URLSearchParams(target.search),
     body: text,
     apiVersion: typeof apiVersionHeader === 'string' ? apiVersionHeader : undefined,
+    headers: carriedHeaders(deps.dialect, incoming.headers),
+    search: target.search,
   });
   if ('passThrough' in built) return passBuffered({ reason: opRefusalReason(built.passThrough) });
 
@@ -345,7 +348,12 @@ function answerResponse(answer: Answer, requestId: string): Response {
   if (answer.kind === 'error') {
     return errorResponse(answer.error, requestId, timingHeader ? { 'server-timing': timingHeader } : {});
   }
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'x-request-id': requestId };
+  // The upstream's own answer headers (Graph: Location, ETag…) first; the proxy's id and timing win.
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    ...answer.headers,
+    'x-request-id': requestId,
+  };
   if (timingHeader) headers['server-timing'] = timingHeader;
   const nullBody = answer.status === 204 || answer.status === 205 || answer.status === 304;
   return new Response(nullBody ? null : answer.body, { status: answer.status, headers });

@@ -6,76 +6,22 @@ import {
   type AppTarget,
   type BatchDialect,
   isBatchableMethod,
+  isCommonlyDroppable,
   type Method,
   ProxyError,
 } from '@batch-proxy/core';
 
 /**
- * Request headers that a batch op may drop without changing what the upstream does: transport and
- * hop-by-hop headers, content negotiation our JSON answer satisfies, client identification, and
- * tracing/request-id headers. Checked against what common clients send by default: Node's fetch
- * (accept, accept-language, sec-fetch-mode, user-agent, accept-encoding), curl (user-agent, accept),
- * Python requests (user-agent, accept-encoding, accept, connection), axios (accept, content-type,
- * user-agent, accept-encoding), Go net/http (user-agent, accept-encoding, content-length) and Java's
- * HttpClient (connection, upgrade, http2-settings on its h2c attempt, user-agent).
+ * True for a request header a TalkJS-style batch op may drop: the dialect's version header, or one
+ * every dialect may drop (core `isCommonlyDroppable`: transport, negotiation, client identification,
+ * tracing), or one the operator listed (BATCH_DROPPABLE_HEADERS).
  */
-const SAFE_TO_DROP = new Set([
-  'accept',
-  'accept-charset',
-  'accept-encoding',
-  'accept-language',
-  'authorization', // becomes the group's credential
-  'cache-control',
-  'connection',
-  'content-length',
-  'content-type', // checked separately: it must be JSON
-  'expect',
-  'host',
-  'http2-settings',
-  'keep-alive',
-  'pragma',
-  'proxy-connection',
-  'te',
-  'transfer-encoding',
-  'upgrade',
-  'user-agent',
-  'via',
-  'forwarded',
-  'x-forwarded-for',
-  'x-forwarded-host',
-  'x-forwarded-port',
-  'x-forwarded-proto',
-  'x-real-ip',
-  'x-request-id',
-  'x-correlation-id',
-  'request-id',
-  'correlation-id',
-  'traceparent',
-  'tracestate',
-  'baggage',
-  'b3',
-  'sentry-trace',
-  'x-amzn-trace-id',
-  'x-cloud-trace-context',
-  'x-datadog-trace-id',
-  'x-datadog-parent-id',
-  'x-datadog-sampling-priority',
-  'x-datadog-origin',
-  'x-batch-bypass', // ours
-]);
-const SAFE_PREFIXES = ['x-b3-', 'sec-fetch-', 'sec-ch-ua', 'x-envoy-', 'x-ot-'];
-
 export function isSafeToDrop(
   name: string,
   apiVersionHeader: string,
   alsoDroppable: ReadonlySet<string> = NONE,
 ): boolean {
-  return (
-    name === apiVersionHeader ||
-    SAFE_TO_DROP.has(name) ||
-    alsoDroppable.has(name) ||
-    SAFE_PREFIXES.some((p) => name.startsWith(p))
-  );
+  return name === apiVersionHeader || isCommonlyDroppable(name) || alsoDroppable.has(name);
 }
 
 const NONE: ReadonlySet<string> = new Set();
@@ -90,7 +36,7 @@ export const PASS_REASONS = [
   'batch-endpoint', // the caller's own batch call
   'bypass', // X-Batch-Bypass: 1
   'method', // not GET/POST/PUT/PATCH/DELETE
-  'header', // a header outside the allow-list (BATCH_DROPPABLE_HEADERS extends it)
+  'header', // a header the dialect neither carries nor may drop (BATCH_DROPPABLE_HEADERS extends it)
   'content-type', // a body that is not JSON
   'body', // a write without a body, or a body an op cannot carry (a GET with a body)
   'query', // a query string an op cannot carry (repeated parameter, or on a write)
@@ -222,7 +168,8 @@ export function route(
   if (headers['x-batch-bypass'] === '1') return { kind: 'pass', why: { reason: 'bypass' }, target };
   if (!isBatchableMethod(method)) return { kind: 'pass', why: { reason: 'method' }, target };
   for (const name of Object.keys(headers)) {
-    if (!isSafeToDrop(name, dialect.apiVersionHeader, alsoDroppable))
+    // The dialect says what each header does; the operator may make more of them droppable.
+    if (dialect.requestHeader(name) === 'pass' && !alsoDroppable.has(name))
       return { kind: 'pass', why: { reason: 'header', header: name }, target };
   }
   const contentType = headers['content-type'];
@@ -230,4 +177,13 @@ export function route(
     return { kind: 'pass', why: { reason: 'content-type' }, target };
   }
   return { kind: 'batch', method, target };
+}
+
+/** The caller's headers the dialect carries inside the op (lower-case names, single values only). */
+export function carriedHeaders(dialect: BatchDialect, headers: IncomingHttpHeaders): Record<string, string> {
+  const carried: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (typeof value === 'string' && dialect.requestHeader(name) === 'carry') carried[name] = value;
+  }
+  return carried;
 }

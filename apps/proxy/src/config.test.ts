@@ -78,6 +78,48 @@ describe('loadConfig', () => {
     expect(loadConfig({}).upstreamDefaulted).toBe(true);
     expect(loadConfig({ UPSTREAM_URL: 'http://127.0.0.1:1' }).upstreamDefaulted).toBe(false);
   });
+
+  describe('DIALECT (issue #19)', () => {
+    it('defaults to talkjs, with its upstream and maximum', () => {
+      const c = loadConfig({});
+      expect(c.DIALECT).toBe('talkjs');
+      expect(c.dialect.name).toBe('talkjs');
+      expect([c.UPSTREAM_URL, c.BATCH_MAX_OPS]).toEqual(['https://api.talkjs.com', 10]);
+    });
+
+    it('graph: the Microsoft Graph dialect, upstream and 20-op maximum by default', () => {
+      const c = loadConfig({ DIALECT: 'graph' });
+      expect(c.dialect.name).toBe('graph');
+      expect([c.UPSTREAM_URL, c.BATCH_MAX_OPS, c.upstreamDefaulted]).toEqual([
+        'https://graph.microsoft.com',
+        20,
+        true,
+      ]);
+      expect(loadConfig({ DIALECT: 'graph', UPSTREAM_URL: 'http://127.0.0.1:1' }).UPSTREAM_URL).toBe(
+        'http://127.0.0.1:1',
+      );
+      expect(loadConfig({ DIALECT: 'graph', BATCH_MAX_OPS: '5' }).BATCH_MAX_OPS).toBe(5);
+    });
+
+    it('refuses a BATCH_MAX_OPS above the dialect maximum and an unknown dialect', () => {
+      expect(() => loadConfig({ BATCH_MAX_OPS: '11' })).toThrow(
+        /BATCH_MAX_OPS: at most 10 for the talkjs dialect \(got "11"\)/,
+      );
+      expect(loadConfig({ DIALECT: 'graph', BATCH_MAX_OPS: '20' }).BATCH_MAX_OPS).toBe(20);
+      expect(() => loadConfig({ DIALECT: 'graph', BATCH_MAX_OPS: '21' })).toThrow(
+        /at most 20 for the graph dialect/,
+      );
+      expect(() => loadConfig({ DIALECT: 'odata' })).toThrow(/DIALECT/);
+    });
+
+    it('refuses AUTH_MODE=app-token with graph: app tokens are TalkJS’s', () => {
+      expect(() =>
+        loadConfig({ DIALECT: 'graph', AUTH_MODE: 'app-token', APP_SECRETS_FILE: '/tmp/x.json' }),
+      ).toThrow(
+        /AUTH_MODE: only passthrough works with DIALECT=graph \(app tokens are TalkJS's\) \(got "app-token"\)/,
+      );
+    });
+  });
 });
 
 describe('loadConfig: adaptive pacing (PACING, PACE_*)', () => {

@@ -1,7 +1,7 @@
 // The one configuration schema (SPEC §9): every variable, its default and its validation. Parsed once
 // at start-up; a bad value stops the process with a message naming the variable.
 
-import type { PaceParams } from '@batch-proxy/core';
+import { type BatchDialect, graph, type PaceParams, talkjs } from '@batch-proxy/core';
 import { z } from 'zod';
 import { parseHeaderList } from './classify.js';
 
@@ -87,7 +87,8 @@ const schema = z
     HOST: z.string().min(1).default('0.0.0.0'),
     ADMIN_PORT: int(0, 65535).default(9464),
     ADMIN_HOST: z.string().min(1).optional(),
-    UPSTREAM_URL: z.url({ protocol: /^https?$/ }).default('https://api.talkjs.com'),
+    /** Default per DIALECT (see the dialect block below). */
+    UPSTREAM_URL: z.url({ protocol: /^https?$/ }).optional(),
     REDIS_URL: z.string().min(1).optional(),
     /** Redis Sentinel: comma-separated host:port list; REDIS_URL then only carries password and db. */
     REDIS_SENTINELS: z
@@ -103,7 +104,8 @@ const schema = z
     REDIS_FALLBACK_SHARE: positive().max(1).default(0.5),
     REDIS_FAIL_CLOSED: bool.default(false),
     BATCH_WINDOW_MS: int(0, 60_000).default(10),
-    BATCH_MAX_OPS: int(1).default(10),
+    /** Default per DIALECT: the dialect's maximum (10 TalkJS, 20 Graph). */
+    BATCH_MAX_OPS: int(1).optional(),
     BATCH_RATE_PER_SEC: positive().default(1),
     BATCH_BURST: int(1).default(500),
     REST_RATE_PER_SEC: positive().optional(),
@@ -145,9 +147,32 @@ const schema = z
       .optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     ...paceFields,
+
+    // ---- Dialect (issue #19, Microsoft Graph): DIALECT and what follows from it. ----
+    /** The upstream's batch API: TalkJS `POST /v1/{appId}/batch` or Microsoft Graph `$batch`. */
+    DIALECT: z.enum(['talkjs', 'graph']).default('talkjs'),
+    // ---- end of the dialect block ----
   })
   .superRefine((c, ctx) => {
     paceIssues(c, ctx);
+    // ---- Dialect (issue #19) ----
+    const dialect = DIALECTS[c.DIALECT];
+    if (c.BATCH_MAX_OPS !== undefined && c.BATCH_MAX_OPS > dialect.maxOps) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['BATCH_MAX_OPS'],
+        message: `at most ${dialect.maxOps} for the ${dialect.name} dialect (got "${c.BATCH_MAX_OPS}")`,
+      });
+    }
+    // App tokens are TalkJS's (an app id and its secret); Graph's bearer tokens are Entra ID's.
+    if (c.AUTH_MODE === 'app-token' && c.DIALECT !== 'talkjs') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AUTH_MODE'],
+        message: `only passthrough works with DIALECT=${c.DIALECT} (app tokens are TalkJS's)`,
+      });
+    }
+    // ---- end of the dialect block ----
     if (c.REST_BURST !== undefined && c.REST_RATE_PER_SEC === undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -189,7 +214,22 @@ const schema = z
     }
   });
 
-export type Config = z.infer<typeof schema> & {
+// ---- Dialect (issue #19) ----
+const DIALECTS = { talkjs, graph } as const satisfies Record<string, BatchDialect>;
+/** Where each dialect's calls go when UPSTREAM_URL is unset: the production API. */
+const DEFAULT_UPSTREAM = {
+  talkjs: 'https://api.talkjs.com',
+  graph: 'https://graph.microsoft.com',
+} as const;
+// ---- end of the dialect block ----
+
+export type Config = Omit<z.infer<typeof schema>, 'UPSTREAM_URL' | 'BATCH_MAX_OPS'> & {
+  /** UPSTREAM_URL, or the dialect's production API when unset. */
+  readonly UPSTREAM_URL: string;
+  /** BATCH_MAX_OPS, or the dialect's maximum when unset. */
+  readonly BATCH_MAX_OPS: number;
+  /** The batch dialect DIALECT names. */
+  readonly dialect: BatchDialect;
   /** The rest bucket, when configured (REST_BURST defaults to 1 second of REST_RATE_PER_SEC). */
   readonly restLimit: { ratePerSec: number; burst: number } | undefined;
   /** BATCH_DROPPABLE_HEADERS as lower-case names (empty when unset). */
@@ -242,8 +282,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         };
   const headers =
     c.BATCH_DROPPABLE_HEADERS === undefined ? new Set<string>() : parseHeaderList(c.BATCH_DROPPABLE_HEADERS);
+  const dialect = DIALECTS[c.DIALECT];
   return {
     ...c,
+    UPSTREAM_URL: c.UPSTREAM_URL ?? DEFAULT_UPSTREAM[c.DIALECT],
+    BATCH_MAX_OPS: c.BATCH_MAX_OPS ?? dialect.maxOps,
+    dialect,
     restLimit,
     droppableHeaders: 'invalid' in headers ? new Set() : headers,
     upstreamDefaulted: present.UPSTREAM_URL === undefined,

@@ -2,7 +2,7 @@
 // The proxy process: configuration, then the engine and the edge wired together, then the listeners.
 // What can go wrong at start and how the process ends live in lifecycle.ts; the limiter in limiter.ts.
 
-import { bucketKey, Scheduler, talkjs, UpstreamClient } from '@batch-proxy/core';
+import { bucketKey, Scheduler, UpstreamClient } from '@batch-proxy/core';
 import { type Logger, pino } from 'pino';
 import { createAdminApp } from './admin.js';
 import { createApp } from './app.js';
@@ -26,18 +26,10 @@ import { startLine, upstreamWarning } from './startup.js';
 import { createStatus } from './status.js';
 import { startTracing, tracingWanted } from './tracing.js';
 
-const dialect = talkjs;
-
 function configure(): Config {
   try {
-    const config = loadConfig(process.env);
-    if (config.BATCH_MAX_OPS > dialect.maxOps) {
-      throw ConfigError.of(
-        'BATCH_MAX_OPS',
-        `at most ${dialect.maxOps} for the ${dialect.name} dialect (got "${config.BATCH_MAX_OPS}")`,
-      );
-    }
-    return config;
+    // DIALECT picks the dialect; BATCH_MAX_OPS is checked against its maximum there.
+    return loadConfig(process.env);
   } catch (error) {
     if (error instanceof ConfigError) exitOnStartupMistake(error);
     throw error;
@@ -103,7 +95,7 @@ async function start(config: Config, logger: Logger): Promise<(signal: NodeJS.Si
     },
   });
   scheduler = new Scheduler({
-    dialect,
+    dialect: config.dialect,
     limiter,
     upstream,
     upstreamId: upstream.origin,
@@ -133,7 +125,7 @@ async function start(config: Config, logger: Logger): Promise<(signal: NodeJS.Si
 
   let accepting = true;
   const app = createApp({
-    dialect,
+    dialect: config.dialect,
     scheduler: engine,
     upstream,
     logger,

@@ -12,13 +12,17 @@ export {
 export {
   type AppTarget,
   type BatchDialect,
+  type BatchPlan,
   batchableMethods,
+  type HeaderRule,
   isBatchableMethod,
   type Method,
   type OpRequest,
   type OpResult,
   type UpstreamRequest,
 } from './dialect/dialect.js';
+export { graph } from './dialect/graph.js';
+export { isCommonlyDroppable, relayableHeaders } from './dialect/headers.js';
 export { talkjs } from './dialect/talkjs.js';
 export { type ErrorCode, errorStatus, ProxyError } from './errors.js';
 export { FallbackLimiter, type LimiterMode } from './ratelimit/fallback.js';

@@ -10,7 +10,7 @@ import { backoffMs, mayRetry } from './retry.js';
 /** Where the ops of a call go: the app's engine. */
 export interface OpSink {
   finish(op: PendingOp, answer: Answer, sentAt?: number): void;
-  requeue(ops: PendingOp[], notBefore: number, reason: '429' | 'retry' | 'split'): void;
+  requeue(ops: PendingOp[], notBefore: number, reason: '429' | '424' | 'retry' | 'split'): void;
 }
 
 export interface Call {
@@ -70,17 +70,36 @@ export function applyOutcome(sink: OpSink, outcome: Outcome, call: Call, retry: 
       sink.requeue(ops, 0, 'split');
       return;
     }
-    case 'answered':
+    case 'answered': {
+      // Ops the upstream throttled inside the batch did not run: back to the front of their queue,
+      // with their retry budget untouched; every other answer goes out at once.
+      const throttled: PendingOp[] = [];
+      const unrun: PendingOp[] = [];
       ops.forEach((op, i) => {
         const a =
           outcome.answers[i] ?? new ProxyError('PROXY_UPSTREAM_BAD_RESPONSE', 'the operation has no result');
+        if (!(a instanceof ProxyError) && 'again' in a) {
+          (a.why === '429' ? throttled : unrun).push(op);
+          return;
+        }
         const answer: Answer =
           a instanceof ProxyError
             ? { kind: 'error', error: a, timing: timing(op) }
-            : { kind: 'result', status: a.status, body: a.body, timing: timing(op) };
+            : a.headers
+              ? { kind: 'result', status: a.status, body: a.body, headers: a.headers, timing: timing(op) }
+              : { kind: 'result', status: a.status, body: a.body, timing: timing(op) };
         sink.finish(op, answer, sentAt);
       });
+      for (const [again, why] of [
+        [throttled, '429'],
+        [unrun, '424'],
+      ] as const) {
+        if (again.length === 0) continue;
+        for (const op of again) op.attempts--;
+        sink.requeue(again, 0, why);
+      }
       return;
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 // an upstream call from the moment its ops leave to their answers. The pump's one step: plan, pick a
 // lane, take a token, send.
 
+import type { BatchPlan } from '../dialect/dialect.js';
 import { ProxyError } from '../errors.js';
 import { bucketKey, type Decision, type Waiting } from '../ratelimit/limiter.js';
 import { applyOutcome, deadlineError, withQueueTime } from './answer.js';
@@ -11,7 +12,7 @@ import { Budget, type BudgetName } from './budget.js';
 import type { SchedulerConfig } from './config.js';
 import { dispatch } from './dispatch.js';
 import type { Answer, Lane, PendingOp } from './op.js';
-import { classify } from './outcome.js';
+import { classify, longestRetryAfter } from './outcome.js';
 import { type Action, decide, holdMs, type Plan, plan } from './planner.js';
 import { Pump } from './pump.js';
 import { pauseMs } from './retry.js';
@@ -114,7 +115,7 @@ export class AppEngine {
   }
 
   /** OpSink: ops of a call go back to their queues (a 429, a retry, a split batch). */
-  requeue(ops: PendingOp[], notBefore: number, reason: '429' | 'retry' | 'split'): void {
+  requeue(ops: PendingOp[], notBefore: number, reason: '429' | '424' | 'retry' | 'split'): void {
     for (const op of ops) this.state.requeue(op, notBefore);
     this.#c.observer?.onRequeue?.({ appId: this.appId, reason, count: ops.length });
     this.pump.kick();
@@ -134,6 +135,7 @@ export class AppEngine {
       leadMs: DEADLINE_MARGIN_MS + this.batch.interval,
       maxBytes: c.maxBatchBytes,
       closedUntil,
+      chains: c.dialect.serialChains === true && c.dependsOnChains !== false,
     });
     if (this.#shed(planned, now, circuit, closedUntil)) return true;
     const denied = new Set<Budget>();
@@ -230,7 +232,8 @@ export class AppEngine {
       size: ops.length,
       reason: action.kind === 'batch' ? action.flush.reason : 'single-lane',
     });
-    this.#call(lane, first.credential, ops, budget, decision).catch((error: unknown) =>
+    const plan = action.kind === 'batch' && ops.length > 1 ? (action.flush.plan ?? 'parallel') : 'parallel';
+    this.#call(lane, first.credential, ops, budget, decision, plan).catch((error: unknown) =>
       this.#crashed(ops, error),
     );
   }
@@ -241,12 +244,13 @@ export class AppEngine {
     ops: PendingOp[],
     budget: Budget,
     decision: Decision,
+    plan: BatchPlan,
   ): Promise<void> {
     const c = this.#c;
     this.state.leave(ops);
     // The upstream counts batched ops against the single-call budget too: pay for them, in one call.
     if (lane === 'batch' && c.batchOpsSpendRest && this.rest) void this.rest.charge(ops.length);
-    const sent = await dispatch(c, this.appId, lane, credential, ops);
+    const sent = await dispatch(c, this.appId, lane, credential, ops, plan);
     const { result } = sent;
     c.observer?.onUpstream?.({
       appId: this.appId,
@@ -254,10 +258,15 @@ export class AppEngine {
       status: result instanceof ProxyError ? 'error' : result.status,
       ms: sent.answeredAt - sent.sentAt,
     });
-    const outcome = classify(c.dialect, lane, ops.length, result);
-    // A 429 pauses the bucket before the settle, so the settle's reopen time includes the pause.
+    const outcome = classify(c.dialect, lane, ops.length, result, plan);
+    // A 429 pauses the bucket before the settle, so the settle's reopen time includes the pause. Ops
+    // throttled inside a 200 batch pause it too, by the longest Retry-After among them (Graph: "retry
+    // all the failed requests in a new batch after the longest retry-after value").
     if (outcome.kind === 'throttled') {
       await budget.pause(pauseMs(outcome.response.headers['retry-after'], Date.now(), c.maxRetryAfterMs));
+    } else {
+      const longest = longestRetryAfter(outcome, Date.now(), c.maxRetryAfterMs);
+      if (longest !== undefined) await budget.pause(longest);
     }
     void budget.settle(decision, this.waiting());
     const now = c.clock.now();

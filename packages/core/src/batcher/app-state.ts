@@ -71,9 +71,16 @@ export class AppState {
     this.#enter(op, 'queued');
   }
 
-  /** Ops leave in an upstream call. */
+  /**
+   * Ops leave in an upstream call. A parked op leaves only inside a serial chain behind the op it
+   * waited for: it waits no longer (if it comes back, it is open at once; its blocker's answer, which
+   * would have unparked it, may come while it flies).
+   */
   leave(ops: readonly PendingOp[]): void {
-    for (const op of ops) this.#move(op, 'inflight');
+    for (const op of ops) {
+      op.parked = false;
+      this.#move(op, 'inflight');
+    }
   }
 
   /** An op in flight goes back to its queue (a 429, or a retry not before `notBefore`). */

@@ -23,7 +23,7 @@ export interface SchedulerObserver {
     code: 'PROXY_QUEUE_FULL' | 'PROXY_DEADLINE_EXCEEDED' | 'PROXY_CIRCUIT_OPEN';
   }): void;
   onLimiter?(e: { appId: string; bucket: 'batch' | 'rest'; granted: boolean; waitMs: number }): void;
-  onRequeue?(e: { appId: string; reason: '429' | 'retry' | 'split'; count: number }): void;
+  onRequeue?(e: { appId: string; reason: '429' | '424' | 'retry' | 'split'; count: number }): void;
 }
 
 export interface SchedulerOptions {
@@ -73,6 +73,11 @@ export interface SchedulerOptions {
    * observer, whose hooks the edge implements in full.
    */
   readonly onCircuit?: (e: { appId: string; state: CircuitState }) => void;
+  /**
+   * Conflicting ops of one group may share a batch as a serial chain when the dialect can chain
+   * (Graph dependsOn) and conflicts leave a parallel batch less than half full. Default true.
+   */
+  readonly dependsOnChains?: boolean;
   /** How often apps with nothing to remember are forgotten, in ms. Default 10 000. */
   readonly idleSweepMs?: number;
 }

@@ -2,7 +2,7 @@
 // trace it, send it with the group's credential, time it. Never throws: a transport failure is the
 // typed error it maps to.
 
-import type { BatchDialect, UpstreamRequest } from '../dialect/dialect.js';
+import type { BatchDialect, BatchPlan, UpstreamRequest } from '../dialect/dialect.js';
 import { ProxyError } from '../errors.js';
 import { endUpstreamSpan, startUpstreamSpan } from '../telemetry/tracing.js';
 import type { BufferedResponse } from '../upstream/client.js';
@@ -38,6 +38,7 @@ export async function dispatch(
   lane: Lane,
   credential: string,
   ops: readonly PendingOp[],
+  plan: BatchPlan = 'parallel',
 ): Promise<Sent> {
   const first = ops[0];
   if (!first) throw new TypeError('dispatch: no ops');
@@ -46,6 +47,7 @@ export async function dispatch(
       ? deps.dialect.batchRequest(
           appId,
           ops.map((op) => op.op),
+          plan,
         )
       : deps.dialect.singleRequest(appId, first.op);
   const traced = startUpstreamSpan(

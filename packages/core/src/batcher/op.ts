@@ -20,7 +20,14 @@ export interface Timing {
 }
 
 export type Answer =
-  | { readonly kind: 'result'; readonly status: number; readonly body: string; readonly timing: Timing }
+  | {
+      readonly kind: 'result';
+      readonly status: number;
+      readonly body: string;
+      /** The upstream's answer headers that reach the caller (lower-case names; Graph's per op). */
+      readonly headers?: Readonly<Record<string, string>>;
+      readonly timing: Timing;
+    }
   | { readonly kind: 'error'; readonly error: ProxyError; readonly timing?: Timing };
 
 /** An op's states; app-state.ts is the only place that moves an op between them. */

@@ -1,14 +1,27 @@
 // What an upstream call's answer means for its ops, pure: throttled (a 429: nothing ran), failed (a
-// 5xx, a reset or a timeout: may be retried), or one answer per op. The dialect reads the batch wire
+// 5xx, a reset or a timeout: may be retried), or one answer per op (an op the upstream throttled
+// inside a 200 batch is `again`: it did not run). The dialect reads the batch wire
 // format; the HTTP rules every dialect shares are here.
 
-import type { BatchDialect } from '../dialect/dialect.js';
+import type { BatchDialect, BatchPlan } from '../dialect/dialect.js';
 import { ProxyError } from '../errors.js';
 import type { BufferedResponse } from '../upstream/client.js';
 import type { Lane } from './op.js';
+import { pauseMs } from './retry.js';
 
-/** One op's answer from the upstream: its status and JSON body text, or why it has none. */
-export type OpOutcome = { readonly status: number; readonly body: string } | ProxyError;
+/**
+ * One op's answer from the upstream: its status, body text and the answer headers that reach its
+ * caller; or `again` (not executed: a 429 inside a 200 batch, with its Retry-After); or why it has
+ * none.
+ */
+export type OpOutcome =
+  | {
+      readonly status: number;
+      readonly body: string;
+      readonly headers?: Readonly<Record<string, string>>;
+    }
+  | { readonly again: true; readonly why: '429' | '424'; readonly retryAfter: string | undefined }
+  | ProxyError;
 
 export type Outcome =
   | { readonly kind: 'throttled'; readonly response: BufferedResponse }
@@ -22,6 +35,7 @@ export function classify(
   lane: Lane,
   count: number,
   result: BufferedResponse | ProxyError,
+  plan: BatchPlan = 'parallel',
 ): Outcome {
   if (result instanceof ProxyError) return { kind: 'failed', error: result };
   if (result.status === 429) return { kind: 'throttled', response: result };
@@ -35,9 +49,15 @@ export function classify(
       ),
     };
   }
-  if (lane === 'single')
-    return { kind: 'answered', answers: [{ status: result.status, body: jsonText(result.body) }] };
-  const answer = dialect.readBatchAnswer(result.status, result.body, count);
+  if (lane === 'single') {
+    const headers = dialect.answerHeaders(result.headers);
+    const answer = { status: result.status, body: jsonText(result.body) };
+    return {
+      kind: 'answered',
+      answers: [Object.keys(headers).length > 0 ? { ...answer, headers } : answer],
+    };
+  }
+  const answer = dialect.readBatchAnswer(result.status, result.body, count, plan);
   switch (answer.kind) {
     case 'refused':
       return { kind: 'answered', answers: Array.from({ length: count }, () => answer) };
@@ -46,15 +66,25 @@ export function classify(
     case 'results':
       return {
         kind: 'answered',
-        answers: Array.from({ length: count }, (_, i) => {
+        answers: Array.from({ length: count }, (_, i): OpOutcome => {
           const r = answer.results[i];
-          const body = r?.ok === true ? serialise(r.body) : undefined;
-          if (r?.ok === true && body !== undefined) return { status: r.status, body };
-          const reason =
-            r?.ok === true
-              ? 'the operation result cannot be re-serialised'
-              : (r?.reason ?? 'the batch response has no result for this operation');
-          return new ProxyError('PROXY_UPSTREAM_BAD_RESPONSE', reason);
+          if (r === undefined)
+            return new ProxyError(
+              'PROXY_UPSTREAM_BAD_RESPONSE',
+              'the batch response has no result for this operation',
+            );
+          if (r.ok === 'again') return { again: true, why: r.why, retryAfter: r.retryAfter };
+          if (r.ok === false) return new ProxyError('PROXY_UPSTREAM_BAD_RESPONSE', r.reason);
+          // An op answered without a body (a Graph 204) has none for its caller either.
+          const body = r.text ?? (r.body === undefined ? '' : serialise(r.body));
+          if (body === undefined)
+            return new ProxyError(
+              'PROXY_UPSTREAM_BAD_RESPONSE',
+              'the operation result cannot be re-serialised',
+            );
+          return r.headers && Object.keys(r.headers).length > 0
+            ? { status: r.status, body, headers: r.headers }
+            : { status: r.status, body };
         }),
       };
   }
@@ -72,4 +102,21 @@ function serialise(value: unknown): string | undefined {
 /** The upstream's body as JSON text for the caller (`{}` for an empty body, SPEC §2). */
 function jsonText(body: string): string {
   return body.length === 0 ? '{}' : body;
+}
+
+/**
+ * The longest Retry-After among the ops of an answered batch that must go again (a 429 inside a 200
+ * batch), in ms and capped at `capMs` (retry.ts `pauseMs`); undefined when none must. An op throttled
+ * without a Retry-After counts as the default pause.
+ */
+export function longestRetryAfter(outcome: Outcome, epochMs: number, capMs: number): number | undefined {
+  if (outcome.kind !== 'answered') return undefined;
+  let longest: number | undefined;
+  for (const a of outcome.answers) {
+    // Only a throttled op says how long the bucket is empty; a chain's 424 says nothing about it.
+    if (a instanceof ProxyError || !('again' in a) || a.why !== '429') continue;
+    const ms = pauseMs(a.retryAfter, epochMs, capMs);
+    if (longest === undefined || ms > longest) longest = ms;
+  }
+  return longest;
 }

@@ -8,6 +8,9 @@
 //  3. Ready: a group (app + credential) flushes when it has a full batch of eligible ops, or when its
 //     oldest eligible op has waited the window plus the token-economy hold (`holdMs`).
 //  4. Batch lane first, oldest group first: one batch token buys up to maxOps ops.
+//  4b. Serial chains (dialects that can, Graph dependsOn): when conflicts leave a group's parallel
+//     batch less than half full, its ops that wait only for each other leave as one serial chain in
+//     arrival order instead (each runs after the previous one succeeded).
 //  5. Single lane when the batch lane cannot serve soon enough: while the batch bucket is closed for
 //     longer than a window and the rest bucket is open, the oldest eligible op leaves as a single call.
 
@@ -21,6 +24,8 @@ export interface Flush {
   /** Eligible ops, oldest first, at most maxOps. */
   readonly ops: PendingOp[];
   readonly reason: FlushReason;
+  /** `serial`: the ops form a chain (some wait for earlier ones in it); absent = parallel. */
+  readonly plan?: 'serial';
 }
 
 export interface Plan {
@@ -46,6 +51,8 @@ export interface PlanParams {
   readonly maxBytes?: number;
   /** Nothing can leave before this (a pause, an open breaker): ops due earlier are doomed. */
   readonly closedUntil?: number;
+  /** Serial chains may be built (the dialect can chain and they are wanted). */
+  readonly chains?: boolean;
 }
 
 export function plan(app: AppState, now: number, p: PlanParams): Plan {
@@ -64,7 +71,18 @@ export function plan(app: AppState, now: number, p: PlanParams): Plan {
         break;
       }
     }
-    const { ops, full, backoffUntil } = eligible(app, group.open(), now, Math.max(now, closedUntil), p);
+    const liveAfter = Math.max(now, closedUntil);
+    const parallel = eligible(app, group.open(), now, liveAfter, p);
+    const { backoffUntil } = parallel;
+    let { ops, full } = parallel;
+    let serial = false;
+    if (p.chains && !full && ops.length * 2 < p.maxOps) {
+      const chained = chain(app, group.queued(), now, liveAfter, p);
+      if (chained.ops.length > ops.length) {
+        ({ ops, full } = chained);
+        serial = true;
+      }
+    }
     wakeAt = Math.min(wakeAt, backoffUntil);
     const oldest = ops[0];
     if (!oldest) continue;
@@ -75,11 +93,43 @@ export function plan(app: AppState, now: number, p: PlanParams): Plan {
     if (p.draining) reason = 'drain';
     else if (full) reason = 'full';
     else if (now >= readyAt) reason = readyAt > windowEnd ? 'hold' : 'window';
-    if (reason) flushes.push({ credential, ops, reason });
+    if (reason)
+      flushes.push(serial ? { credential, ops, reason, plan: 'serial' } : { credential, ops, reason });
     else wakeAt = Math.min(wakeAt, readyAt);
   }
   flushes.sort((a, b) => (a.ops[0]?.seq ?? 0) - (b.ops[0]?.seq ?? 0));
   return { expired, doomed, flushes, wakeAt };
+}
+
+/**
+ * A group's queued ops (parked ones included) that may leave now as one serial chain, oldest first:
+ * each waits for no unanswered op outside the chain, and fits the same bounds as a parallel batch.
+ */
+function chain(
+  app: AppState,
+  queued: Iterable<PendingOp>,
+  now: number,
+  liveAfter: number,
+  p: PlanParams,
+): { ops: PendingOp[]; full: boolean } {
+  const ops: PendingOp[] = [];
+  const members = new Set<PendingOp>();
+  let limit = p.maxOps;
+  let bytes = 0;
+  for (const op of queued) {
+    if (op.deadline <= liveAfter || op.notBefore > now) continue;
+    if (app.index.isBlockedOutside(op, members)) continue;
+    const size = op.op.body?.length ?? 0;
+    const cap = Math.min(limit, op.batchCap);
+    if (ops.length >= cap || (ops.length > 0 && bytes + size > (p.maxBytes ?? Number.POSITIVE_INFINITY)))
+      return { ops, full: true };
+    ops.push(op);
+    members.add(op);
+    limit = cap;
+    bytes += size;
+    if (ops.length >= limit) return { ops, full: true };
+  }
+  return { ops, full: false };
 }
 
 /**

@@ -73,7 +73,8 @@ export class ResourceIndex {
 
   /** Ops must be added in arrival order (the sets' order is what `hasEarlier` reads). */
   add(op: PendingOp): void {
-    const prefixes = pathPrefixes(op.op.path);
+    // `resource`: the path as the dialect names the resource (Graph: `/me` resolved per caller).
+    const prefixes = pathPrefixes(op.resource);
     this.#entries.set(op, { prefixes });
     const path = prefixes[prefixes.length - 1] ?? op.op.path;
     add(this.#exactAll, path, op);
@@ -100,7 +101,7 @@ export class ResourceIndex {
   /** True when an earlier unanswered op conflicts with `op`, so `op` must wait for its answer. */
   isBlocked(op: PendingOp): boolean {
     const entry = this.#entries.get(op);
-    const prefixes = entry?.prefixes ?? pathPrefixes(op.op.path);
+    const prefixes = entry?.prefixes ?? pathPrefixes(op.resource);
     const path = prefixes[prefixes.length - 1] ?? op.op.path;
     // A read waits only for writes; a write waits for everything on its resource.
     const under = op.isWrite ? this.#underAll : this.#underWrites;
@@ -109,6 +110,29 @@ export class ResourceIndex {
     for (let i = 0; i < prefixes.length - 1; i++) {
       if (hasEarlier(exact.get(prefixes[i] ?? ''), op.seq)) return true;
     }
+    return false;
+  }
+
+  /**
+   * True when an earlier unanswered op conflicting with `op` is not in `chain`: `op` may follow the
+   * members of a serial chain in one batch (Graph dependsOn), never an op outside it.
+   */
+  isBlockedOutside(op: PendingOp, chain: ReadonlySet<PendingOp>): boolean {
+    const entry = this.#entries.get(op);
+    const prefixes = entry?.prefixes ?? pathPrefixes(op.resource);
+    const path = prefixes[prefixes.length - 1] ?? op.op.path;
+    const under = op.isWrite ? this.#underAll : this.#underWrites;
+    const exact = op.isWrite ? this.#exactAll : this.#exactWrites;
+    const outside = (set: Set<PendingOp> | undefined) => {
+      if (!set) return false;
+      for (const other of set) {
+        if (other.seq >= op.seq) return false;
+        if (!chain.has(other)) return true;
+      }
+      return false;
+    };
+    if (outside(under.get(path))) return true;
+    for (let i = 0; i < prefixes.length - 1; i++) if (outside(exact.get(prefixes[i] ?? ''))) return true;
     return false;
   }
 

@@ -82,7 +82,7 @@ export class Scheduler {
         op: sub.op,
         isWrite,
         readKey,
-        resource: resourceOf(sub.op.path),
+        resource: resourceOf(c.dialect.resourceKey?.(sub.op.path, sub.credential) ?? sub.op.path),
         enqueuedAt: now,
         deadline: now + c.maxWaitMs,
         notBefore: 0,
@@ -249,5 +249,7 @@ export class Scheduler {
 }
 
 function readKeyOf(credential: string, op: Submission['op']): string {
-  return `${credential}\n${op.path}\n${new URLSearchParams(op.query).toString()}\n${op.apiVersion ?? ''}`;
+  // Carried headers change the answer (Graph's ConsistencyLevel), so they are part of the key.
+  const carried = op.headers ? JSON.stringify(Object.entries(op.headers).sort()) : '';
+  return `${credential}\n${op.path}\n${new URLSearchParams(op.query).toString()}\n${op.apiVersion ?? ''}\n${op.search ?? ''}\n${carried}`;
 }

@@ -1,6 +1,6 @@
 // The seam between the engine and one upstream batch API: everything that knows the wire format of
 // a batch call lives behind this interface, so a second API (e.g. Microsoft Graph `$batch`) is one
-// new module.
+// new module (talkjs.ts, graph.ts).
 
 export const batchableMethods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 export type Method = (typeof batchableMethods)[number];
@@ -26,11 +26,46 @@ export interface OpRequest {
   readonly body: string | undefined;
   /** The upstream API version the caller asked for, if any. */
   readonly apiVersion: string | undefined;
+  /**
+   * Request headers that travel inside the op (lower-case names): only those the dialect's
+   * `requestHeader` says `carry`. Absent for dialects that carry none (TalkJS).
+   */
+  readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * The caller's query text verbatim (`?$filter=…`, repeated keys allowed), for dialects that put it
+   * in the op as received (Graph); absent for those that carry `query` (TalkJS).
+   */
+  readonly search?: string;
 }
 
+/** What a request header does to a call: travels inside the op, may be dropped, or forbids batching. */
+export type HeaderRule = 'carry' | 'drop' | 'pass';
+
 export type OpResult =
-  | { readonly ok: true; readonly status: number; readonly body: unknown }
-  | { readonly ok: false; readonly reason: string };
+  | {
+      readonly ok: true;
+      readonly status: number;
+      /** The op's decoded body; undefined when the op's answer has none (e.g. a Graph 204). */
+      readonly body: unknown;
+      /** The op's own answer headers that reach the caller (lower-case names); absent = none. */
+      readonly headers?: Readonly<Record<string, string>>;
+      /** The body as text when it is not JSON (Graph: a base64 body decoded); replaces `body`. */
+      readonly text?: string;
+    }
+  | { readonly ok: false; readonly reason: string }
+  /**
+   * The op was not executed and may be sent again (a 429 inside a 200 batch): `retryAfter` is its
+   * Retry-After header as received, if any.
+   */
+  | {
+      readonly ok: 'again';
+      /** `429`: throttled (pauses the bucket); `424`: its predecessor in a proxy-built chain failed. */
+      readonly why: '429' | '424';
+      readonly retryAfter: string | undefined;
+    };
+
+/** How a batch's ops run: side by side, or as a serial chain in the given order (Graph dependsOn). */
+export type BatchPlan = 'parallel' | 'serial';
 
 /**
  * What a batch call's answer (other than a 429 or a 5xx, which the engine handles alike for every
@@ -58,26 +93,49 @@ export interface OpInput {
   readonly query: URLSearchParams;
   readonly body: string | undefined;
   readonly apiVersion: string | undefined;
+  /** The caller's headers the dialect carries (`requestHeader` = `carry`), lower-case names. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** The raw query text of the call (`?…` or empty). */
+  readonly search?: string;
 }
 
 export interface BatchDialect {
   readonly name: string;
   /** The most operations one batch call may carry. */
   readonly maxOps: number;
+  /** The upstream can run a batch's ops as a serial chain (`batchRequest` with `serial`). */
+  readonly serialChains?: boolean;
   /** The request header that selects the API version on a single call (lower case). */
   readonly apiVersionHeader: string;
-  /** Splits a request path into app and path below it; undefined when it is not an app resource. */
+  /**
+   * What a caller's request header (lower-case name) does: `carry` (travels inside the op),
+   * `drop` (may be dropped without changing what the upstream does) or `pass` (the call passes
+   * through unless the operator made the header droppable, BATCH_DROPPABLE_HEADERS).
+   */
+  requestHeader(name: string): HeaderRule;
+  /** The headers of a single call's answer that reach its caller (lower-case names). */
+  answerHeaders(headers: Readonly<Record<string, string | string[] | undefined>>): Record<string, string>;
+  /**
+   * Splits a request path into its scope and the path below it; undefined when it is not a resource
+   * of the upstream. The scope (`appId`) is what the engine keys apps, budgets and ordering by: the
+   * TalkJS app, or the Graph API version (one batch carries one version).
+   */
   parseTarget(pathname: string): AppTarget | undefined;
+  /**
+   * The path the ordering rules (SPEC §5) compare for an op sent with `credential`, when it differs
+   * from the op's path: Graph's `/me/…` names a different user per credential. Absent = the path.
+   */
+  resourceKey?(path: string, credential: string): string;
   /** True for the upstream's own batch endpoint (a client calling it directly is passed through). */
   isBatchEndpoint(target: AppTarget): boolean;
   /** The op for a call, or a reason the call cannot travel inside a batch. */
   toOp(input: OpInput): { op: OpRequest } | { passThrough: string };
   /** The batch call carrying `ops`; op i gets sequence number i. */
-  batchRequest(appId: string, ops: readonly OpRequest[]): UpstreamRequest;
+  batchRequest(appId: string, ops: readonly OpRequest[], plan?: BatchPlan): UpstreamRequest;
   /** The same op sent as an ordinary single call (the single-call lane). */
   singleRequest(appId: string, op: OpRequest): UpstreamRequest;
   /** Maps a batch call's decoded JSON body to one result per op, by sequence number. */
-  decodeResults(body: unknown, count: number): OpResult[];
+  decodeResults(body: unknown, count: number, plan?: BatchPlan): OpResult[];
   /** Reads a batch call's answer (status and body text) for `count` ops. */
-  readBatchAnswer(status: number, body: string, count: number): BatchAnswer;
+  readBatchAnswer(status: number, body: string, count: number, plan?: BatchPlan): BatchAnswer;
 }

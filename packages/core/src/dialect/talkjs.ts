@@ -10,6 +10,7 @@ import type {
   OpResult,
   UpstreamRequest,
 } from './dialect.js';
+import { isCommonlyDroppable } from './headers.js';
 
 const MAX_OPS = 10;
 const API_VERSION_HEADER = 'talkjs-rest-version';
@@ -25,6 +26,17 @@ export const talkjs: BatchDialect = {
   name: 'talkjs',
   maxOps: MAX_OPS,
   apiVersionHeader: API_VERSION_HEADER,
+
+  // TalkJS ops carry no headers: the version header becomes the op's `api_version` option, what
+  // every dialect may drop is dropped, and anything else sends the call through as it is.
+  requestHeader(name: string) {
+    return name === API_VERSION_HEADER || isCommonlyDroppable(name) ? 'drop' : 'pass';
+  },
+
+  // Batched and single answers alike are the status and the JSON body (SPEC §2).
+  answerHeaders() {
+    return {};
+  },
 
   parseTarget(pathname: string): AppTarget | undefined {
     // `/v1/{appId}/{something}`; the appId segment must be non-empty and the rest must exist.

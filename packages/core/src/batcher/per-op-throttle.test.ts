@@ -1,0 +1,178 @@
+// Per-op throttling (docs/graph-dialect.md §2.6): a 429 inside a 200 batch puts back only that op, at
+// the front of its queue and without spending its retry budget (it never ran), pauses the bucket by
+// the longest Retry-After through `limiter.pause`, and lets every other answer go out at once. On a
+// manual clock: every upstream call is expected at an exact instant.
+
+import { describe, expect, it } from 'vitest';
+import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
+import { graph } from '../dialect/graph.js';
+import type { BucketLimit, Limiter } from '../ratelimit/limiter.js';
+import { MemoryLimiter } from '../ratelimit/memory.js';
+import { schedulerOptions } from '../testing/scheduler-options.js';
+import type { BufferedResponse } from '../upstream/client.js';
+import { ManualClock } from './clock.js';
+import type { Answer } from './op.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
+
+interface SentOp {
+  id: string;
+  method: string;
+  url: string;
+}
+
+type Reply = { status: number; headers?: Record<string, string>; body?: unknown };
+
+/**
+ * A Graph-shaped upstream on the manual clock: `decide(url, callIndex)` answers each request of a
+ * batch (default 200), answers come back in reverse order (Graph's are in any order).
+ */
+class GraphUpstream {
+  readonly calls: Array<{ at: number; urls: string[] }> = [];
+  decide: (url: string, call: number) => Reply = () => ({ status: 200, body: {} });
+  /** Whole-call answers by call index (0 = first call), e.g. a 503. */
+  readonly script = new Map<number, BufferedResponse>();
+
+  constructor(private readonly clock: ManualClock) {}
+
+  call = async (request: UpstreamRequest): Promise<BufferedResponse> => {
+    const { requests } = JSON.parse(request.body ?? '{}') as { requests: SentOp[] };
+    const index = this.calls.length;
+    this.calls.push({ at: this.clock.now(), urls: requests.map((r) => r.url) });
+    const scripted = this.script.get(index);
+    if (scripted) return scripted;
+    const responses = requests.map((r) => ({ id: r.id, ...this.decide(r.url, index) })).reverse();
+    return { status: 200, headers: {}, body: JSON.stringify({ responses }) };
+  };
+}
+
+const get = (path: string): OpRequest => ({
+  method: 'GET',
+  path,
+  query: {},
+  body: undefined,
+  apiVersion: undefined,
+  headers: {},
+  search: '',
+});
+
+/** The limiter's pause calls, as the adaptive pacer will hear them. */
+function pauses(inner: Limiter): { limiter: Limiter; heard: number[] } {
+  const heard: number[] = [];
+  const limiter: Limiter = {
+    acquire: (...args) => inner.acquire(...args),
+    settle: (...args) => inner.settle(...args),
+    charge: (...args) => inner.charge(...args),
+    peek: (...args) => inner.peek(...args),
+    close: () => inner.close(),
+    pause: (key: string, limit: BucketLimit, ms: number) => {
+      heard.push(ms);
+      return inner.pause(key, limit, ms);
+    },
+  };
+  return { limiter, heard };
+}
+
+function engine(overrides: Partial<SchedulerOptions> = {}) {
+  const clock = new ManualClock(1_000);
+  const upstream = new GraphUpstream(clock);
+  const { limiter, heard } = pauses(new MemoryLimiter({ now: () => clock.now() }));
+  const scheduler = new Scheduler(
+    schedulerOptions({
+      dialect: graph,
+      upstream,
+      limiter,
+      clock,
+      windowMs: 5,
+      maxOps: 20,
+      maxWaitMs: 60_000,
+      batchLimit: { ratePerSec: 100, burst: 100 },
+      ...overrides,
+    }),
+  );
+  const answered = new Map<string, { at: number; answer: Answer }>();
+  const submit = (path: string, credential = 'Bearer a') => {
+    const p = scheduler.submit({ appId: 'v1.0', credential, op: get(path) });
+    void p.then((answer) => answered.set(path, { at: clock.now() - 1_000, answer }));
+    return p;
+  };
+  const instants = () => upstream.calls.map((c) => c.at - 1_000);
+  return { clock, upstream, scheduler, submit, instants, answered, heard };
+}
+
+describe('per-op throttling inside a 200 batch', () => {
+  it('answers the others at once, re-sends only the throttled ops after the longest Retry-After', async () => {
+    const { clock, upstream, submit, instants, answered, heard } = engine();
+    upstream.decide = (url, call) => {
+      if (call === 0 && url === '/users/b') return { status: 429, headers: { 'Retry-After': '1' } };
+      if (call === 0 && url === '/users/d') return { status: 429, headers: { 'Retry-After': '3' } };
+      return { status: 200, headers: { ETag: `W/"${url}"` }, body: { url } };
+    };
+    const all = ['a', 'b', 'c', 'd'].map((u) => submit(`/users/${u}`));
+    await clock.advance(5);
+    expect(instants()).toEqual([5]);
+    // a and c are answered by the first call, with their own headers and bodies.
+    expect(answered.get('/users/a')).toMatchObject({
+      at: 5,
+      answer: { kind: 'result', status: 200, body: '{"url":"/users/a"}', headers: { etag: 'W/"/users/a"' } },
+    });
+    expect(answered.get('/users/c')).toMatchObject({ at: 5, answer: { status: 200 } });
+    expect(answered.has('/users/b')).toBe(false);
+    // The bucket is paused by the longest Retry-After (3 s), through the limiter's pause.
+    expect(heard).toEqual([3_000]);
+    await clock.advance(2_999);
+    expect(instants()).toEqual([5]);
+    await clock.advance(1);
+    expect(instants()).toEqual([5, 3_005]);
+    expect(upstream.calls[1]?.urls).toEqual(['/users/b', '/users/d']);
+    await Promise.all(all);
+    // Never executed, so the 429 did not count: one attempt each.
+    expect(answered.get('/users/b')).toMatchObject({
+      at: 3_005,
+      answer: { kind: 'result', status: 200, timing: { attempts: 1 } },
+    });
+    expect(answered.get('/users/d')?.answer).toMatchObject({ kind: 'result', timing: { attempts: 1 } });
+  });
+
+  it('keeps the retry budget of a throttled op for a real failure afterwards', async () => {
+    // Two attempts: a per-op 429, then a 503 on the whole call, then success. Had the 429 spent an
+    // attempt, the 503 would be the op's answer.
+    const { clock, upstream, submit, instants } = engine({ maxAttempts: 2, random: () => 0.5 });
+    upstream.decide = (_url, call) =>
+      call === 0 ? { status: 429, headers: { 'Retry-After': '1' } } : { status: 200, body: {} };
+    // The first call is answered by `decide` (the per-op 429); the second is a whole-call 503.
+    upstream.script.set(1, { status: 503, headers: {}, body: '{}' });
+    const answer = submit('/users/a');
+    await clock.advance(5_000);
+    expect(await answer).toMatchObject({ kind: 'result', status: 200, timing: { attempts: 2 } });
+    expect(instants()).toHaveLength(3);
+  });
+
+  it('re-queues a throttled op ahead of later arrivals of its group', async () => {
+    const { clock, upstream, submit } = engine({ maxOps: 2 });
+    upstream.decide = (url, call) =>
+      call === 0 && url === '/users/a'
+        ? { status: 429, headers: { 'Retry-After': '1' } }
+        : { status: 200, body: {} };
+    void submit('/users/a');
+    void submit('/users/b');
+    await clock.advance(5);
+    void submit('/users/c');
+    void submit('/users/d');
+    await clock.advance(2_000);
+    expect(upstream.calls.map((c) => c.urls)).toEqual([
+      ['/users/a', '/users/b'],
+      ['/users/a', '/users/c'],
+      ['/users/d'],
+    ]);
+  });
+
+  it('answers a throttled op 503 when its deadline leaves no room for the pause', async () => {
+    const { clock, upstream, submit, answered } = engine({ maxWaitMs: 2_000 });
+    upstream.decide = () => ({ status: 429, headers: { 'Retry-After': '10' } });
+    const answer = submit('/users/a');
+    await clock.advance(5);
+    expect(await answer).toMatchObject({ kind: 'error', error: { code: 'PROXY_DEADLINE_EXCEEDED' } });
+    expect(answered.get('/users/a')?.at).toBe(5);
+    expect(upstream.calls).toHaveLength(1);
+  });
+});

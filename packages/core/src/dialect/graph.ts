@@ -1,0 +1,253 @@
+// The Microsoft Graph JSON batching dialect: `POST /{v1.0|beta}/$batch` with
+// `{"requests":[{id,method,url,headers?,body?}]}` and `{"responses":[{id,status,headers?,body?}]}`
+// answers in any order (learn.microsoft.com/graph/json-batching; docs/graph-dialect.md §1–2).
+//
+// The scope (`AppTarget.appId`) is the API version: one batch carries one version, since every op's
+// `url` is relative to it. Ops carry the caller's query text verbatim and the request headers Graph
+// reads per request; each op's answer headers (Location, ETag, Retry-After…) reach its caller.
+
+import { createHash } from 'node:crypto';
+import type {
+  AppTarget,
+  BatchAnswer,
+  BatchDialect,
+  BatchPlan,
+  HeaderRule,
+  OpInput,
+  OpRequest,
+  OpResult,
+  UpstreamRequest,
+} from './dialect.js';
+import { isCommonlyDroppable, relayableHeaders } from './headers.js';
+
+/** Documented: at most 20 requests per batch. */
+const MAX_OPS = 20;
+const VERSIONS: ReadonlySet<string> = new Set(['v1.0', 'beta']);
+
+/**
+ * Request headers Graph reads per request, so they travel inside the op's `headers`: the body's type,
+ * preconditions, query behaviour, preferences, language, throttling priority and the client's own
+ * request id (docs/graph-dialect.md §2.3).
+ */
+const CARRIED: ReadonlySet<string> = new Set([
+  'content-type',
+  'if-match',
+  'if-none-match',
+  'consistencylevel',
+  'prefer',
+  'accept-language',
+  'x-ms-throttle-priority',
+  'client-request-id',
+]);
+
+/** JSON text of a string, safe to splice into hand-built JSON. */
+const str = JSON.stringify;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** `/users/u1/photo/$value`: a media body, base64 inside a batch (not carried in v1). */
+function isMediaPath(path: string): boolean {
+  return /\/(\$|%24)value$/i.test(path.endsWith('/') ? path.slice(0, -1) : path);
+}
+
+function opHeaders(op: OpRequest): Record<string, string> {
+  const headers: Record<string, string> = { ...op.headers };
+  // Graph refuses the whole batch when a request with a body has no Content-Type.
+  if (op.body !== undefined && headers['content-type'] === undefined)
+    headers['content-type'] = 'application/json';
+  return headers;
+}
+
+function isJsonType(value: string | undefined): boolean {
+  const type = value?.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * One op's answer. Graph puts a body that is not JSON (text/csv, text/plain…) in the batch as a
+ * base64 string (community-observed; json-batching shows JSON bodies only): decoded back to its text
+ * for the caller. A binary one cannot travel in the proxy's text answer: that op gets a 502 that says
+ * how to get it (alone, `x-batch-bypass: 1`) — it is a read or a media path, which pass through anyway.
+ */
+function answerOf(status: number, headers: Record<string, string>, body: unknown): OpResult {
+  const type = headers['content-type'];
+  if (typeof body !== 'string' || type === undefined || isJsonType(type))
+    return { ok: true, status, body, headers };
+  // Not base64 at all: the text as Graph gave it.
+  if (!/^[A-Za-z0-9+/_\-\s]*={0,2}\s*$/.test(body))
+    return { ok: true, status, body: undefined, headers, text: body };
+  try {
+    return { ok: true, status, body: undefined, headers, text: utf8.decode(Buffer.from(body, 'base64')) };
+  } catch {
+    return {
+      ok: false,
+      reason: 'the operation answered a binary body inside the batch; send it with x-batch-bypass: 1',
+    };
+  }
+}
+
+/** A decoded response's `headers` member: a header → string object, or nothing usable. */
+function responseHeaders(value: unknown): Record<string, string> {
+  return isObject(value) ? relayableHeaders(value) : {};
+}
+
+/**
+ * Who `/me` is for a credential: the bearer JWT's `oid` claim (read, not verified: only ordering uses
+ * it, never isolation), else a digest of the credential, so two users' `/me` never look alike.
+ */
+function meOf(credential: string): string {
+  const token = /^Bearer\s+(.+)$/i.exec(credential)?.[1];
+  const payload = token?.split('.')[1];
+  if (payload) {
+    try {
+      const claims: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+      if (isObject(claims) && typeof claims.oid === 'string' && /^[0-9A-Za-z-]{1,64}$/.test(claims.oid))
+        return claims.oid;
+    } catch {
+      // not a JWT: fall through to the digest
+    }
+  }
+  return `~${createHash('sha256').update(credential).digest('hex').slice(0, 32)}`;
+}
+
+export const graph: BatchDialect = {
+  name: 'graph',
+  maxOps: MAX_OPS,
+  serialChains: true,
+  // Graph selects its version by path, not by a header.
+  apiVersionHeader: '',
+
+  requestHeader(name: string): HeaderRule {
+    if (CARRIED.has(name)) return 'carry';
+    return isCommonlyDroppable(name) ? 'drop' : 'pass';
+  },
+
+  answerHeaders(headers) {
+    return relayableHeaders(headers);
+  },
+
+  parseTarget(pathname: string): AppTarget | undefined {
+    // `/{version}/{something}`: a known version and a non-empty path below it.
+    const slash = pathname.indexOf('/', 1);
+    if (slash === -1 || slash === pathname.length - 1) return undefined;
+    const version = pathname.slice(1, slash);
+    if (!VERSIONS.has(version)) return undefined;
+    return { appId: version, path: pathname.slice(slash) };
+  },
+
+  // `/me/…` is `/users/{oid}/…` of the caller: ordering compares it so. An alias by UPN
+  // (`/users/a@contoso.com`) stays a different spelling (documented, as SPEC §8c "one spelling").
+  resourceKey(path: string, credential: string): string {
+    if (path !== '/me' && !path.startsWith('/me/')) return path;
+    return `/users/${meOf(credential)}${path.slice(3)}`;
+  },
+
+  isBatchEndpoint(target: AppTarget): boolean {
+    return /^\/(\$|%24)batch\/?$/i.test(target.path);
+  },
+
+  toOp({ method, target, body, headers, search }: OpInput) {
+    if (method === 'GET' && body !== undefined) return { passThrough: 'a GET with a body' };
+    // Graph refuses the whole batch for a write without a body; adding `{}` would make a request
+    // Graph refuses into one that runs. Alone, the upstream judges it.
+    if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && body === undefined)
+      return { passThrough: 'a write without a body' };
+    if (isMediaPath(target.path)) return { passThrough: 'a media ($value) body cannot travel in a batch op' };
+    const carried: Record<string, string> = Object.create(null);
+    for (const [name, value] of Object.entries(headers ?? {})) {
+      if (graph.requestHeader(name) === 'carry') carried[name] = value;
+    }
+    const op: OpRequest = {
+      method,
+      path: target.path,
+      query: {},
+      body,
+      apiVersion: undefined,
+      headers: { ...carried },
+      search: search === '?' ? '' : (search ?? ''),
+    };
+    return { op };
+  },
+
+  batchRequest(version: string, ops: readonly OpRequest[], plan: BatchPlan = 'parallel'): UpstreamRequest {
+    // Built as text so each caller's body is spliced in as received, never parsed and re-serialised.
+    const parts = ops.map((op, seq) => {
+      const headers = opHeaders(op);
+      const withHeaders = Object.keys(headers).length > 0 ? `,"headers":${str(headers)}` : '';
+      const withBody = op.body === undefined ? '' : `,"body":${op.body}`;
+      // A serial chain: each op runs only after the previous one succeeded.
+      const after = plan === 'serial' && seq > 0 ? `,"dependsOn":["${seq - 1}"]` : '';
+      return `{"id":"${seq}","method":"${op.method}","url":${str(op.path + (op.search ?? ''))}${withHeaders}${withBody}${after}}`;
+    });
+    return {
+      method: 'POST',
+      path: `/${version}/$batch`,
+      headers: { 'content-type': 'application/json' },
+      body: `{"requests":[${parts.join(',')}]}`,
+    };
+  },
+
+  singleRequest(version: string, op: OpRequest): UpstreamRequest {
+    return {
+      method: op.method,
+      path: `/${version}${op.path}${op.search ?? ''}`,
+      headers: opHeaders(op),
+      body: op.body,
+    };
+  },
+
+  decodeResults(body: unknown, count: number, plan: BatchPlan = 'parallel'): OpResult[] {
+    if (!isObject(body) || !Array.isArray(body.responses)) {
+      return Array.from({ length: count }, () => ({
+        ok: false,
+        reason: 'the batch response has no "responses" array',
+      }));
+    }
+    const missing: OpResult = { ok: false, reason: 'the batch response has no result for this operation' };
+    const results: OpResult[] = Array.from({ length: count }, () => missing);
+    const seen = new Uint8Array(count);
+    for (const entry of body.responses as unknown[]) {
+      if (!isObject(entry)) continue;
+      const { id, status } = entry;
+      // The proxy sends ids "0".."n-1"; anything else is not an answer to one of its ops.
+      if (typeof id !== 'string' || !/^(0|[1-9][0-9]{0,5})$/.test(id)) continue;
+      const seq = Number(id);
+      if (seq >= count) continue;
+      seen[seq] = (seen[seq] ?? 0) + 1;
+      if (seen[seq] > 1) {
+        results[seq] = { ok: false, reason: 'the batch response has two results for this operation' };
+      } else if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) {
+        results[seq] = { ok: false, reason: 'the batch response has an invalid status for this operation' };
+      } else {
+        const headers = responseHeaders(entry.headers);
+        // Throttled inside a 200 batch: Graph did not run it; it goes again after its Retry-After.
+        // A 424 in a chain the proxy built: the op's predecessor failed, so it did not run (the
+        // dependency is the proxy's ordering artifact, not the caller's): it goes again.
+        results[seq] =
+          status === 429
+            ? { ok: 'again', why: '429', retryAfter: headers['retry-after'] }
+            : status === 424 && plan === 'serial'
+              ? { ok: 'again', why: '424', retryAfter: undefined }
+              : answerOf(status, headers, entry.body);
+      }
+    }
+    return results;
+  },
+
+  readBatchAnswer(status: number, body: string, count: number, plan: BatchPlan = 'parallel'): BatchAnswer {
+    // One Authorization applies to the whole batch: each caller gets the upstream's own refusal.
+    if (status === 401 || status === 403) return { kind: 'refused', status, body: body || '{}' };
+    if (status !== 200) return { kind: 'rejected', status, body: body || '{}' };
+    let decoded: unknown;
+    try {
+      decoded = JSON.parse(body);
+    } catch {
+      decoded = undefined;
+    }
+    return { kind: 'results', results: graph.decodeResults(decoded, count, plan) };
+  },
+};
