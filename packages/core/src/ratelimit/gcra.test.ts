@@ -64,6 +64,15 @@ describe('a hold that expires', () => {
 });
 
 describe('gcraSettle', () => {
+  it('spaces from the answer of a call that landed after its hold had expired, counting no one', () => {
+    // Burst 1, leased for 1 s: held until 1 000, and the call's answer comes at 1 500, when the hold
+    // and its count are already gone. Nothing is flying: the next grant is one interval from then.
+    const { state } = gcraAcquire(FULL, 0, one, 1_000);
+    const settled = gcraSettle(state, 1_500, one, { leased: true });
+    expect(settled).toEqual({ tat: 1_600, flying: 0, hold: 0 });
+    expect(gcraReopenIn(settled, 1_500, one)).toBe(100);
+  });
+
   it('spaces from the answer, one interval per call still flying', () => {
     let state: BucketState = FULL;
     for (const now of [0, 0, 0]) state = gcraAcquire(state, now, { ratePerSec: 10, burst: 3 }, 5_000).state;
