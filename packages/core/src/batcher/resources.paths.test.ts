@@ -36,3 +36,24 @@ describe('ResourceIndex.hasLaterWrite, read spelt with a trailing slash', () => 
     expect(index.hasLaterWrite(read)).toBe(true);
   });
 });
+
+describe('ResourceIndex, reads of a parent and a child', () => {
+  it('lets a read pass an earlier read of its parent, and does not take a later one for a write', () => {
+    const index = new ResourceIndex();
+    const parent = pendingOp({ seq: 1, method: 'GET', path: '/conversations/c1' });
+    const child = pendingOp({ seq: 2, method: 'GET', path: '/conversations/c1/messages' });
+    const laterParent = pendingOp({ seq: 3, method: 'GET', path: '/conversations' });
+    for (const op of [parent, child, laterParent]) index.add(op);
+    expect(index.isBlocked(child)).toBe(false);
+    expect(index.isBlocked(laterParent)).toBe(false);
+    expect(index.hasLaterWrite(child)).toBe(false);
+    expect(index.hasLaterWrite(parent)).toBe(false);
+    // A write to the parent does block the child that came after it.
+    const write = pendingOp({ seq: 4, method: 'PUT', path: '/conversations/c1' });
+    index.add(write);
+    expect(index.hasLaterWrite(child)).toBe(true);
+    expect(index.isBlocked(pendingOp({ seq: 5, method: 'GET', path: '/conversations/c1/messages' }))).toBe(
+      true,
+    );
+  });
+});
