@@ -4,7 +4,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UpstreamClient } from '@batch-proxy/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { passThrough, stripHopByHop } from './passthrough.js';
 
 describe('stripHopByHop', () => {
@@ -31,6 +31,28 @@ describe('stripHopByHop', () => {
       authorization: 'Bearer k',
       'set-cookie': ['a=1', 'b=2'],
     });
+  });
+
+  it('drops each hop-by-hop header on its own, from a fresh load of the module', async () => {
+    // The set of names is built when the module loads. Loaded again here, inside the test, so that a
+    // mutation run (which switches a planted bug on per test, after the first load) sees the set it
+    // changed; the test above checks the same names against the first load.
+    vi.resetModules();
+    const fresh = await import('./passthrough.js');
+    const names = [
+      'connection',
+      'keep-alive',
+      'proxy-authenticate',
+      'proxy-authorization',
+      'proxy-connection',
+      'te',
+      'trailer',
+      'transfer-encoding',
+      'upgrade',
+      'http2-settings',
+    ];
+    for (const name of names)
+      expect(fresh.stripHopByHop({ [name]: 'x', accept: '*/*' }), name).toEqual({ accept: '*/*' });
   });
 
   it('drops the headers the Connection header names, in any case, list or repeat', () => {

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { loadAppSecrets, SecretsFileError } from './secrets.js';
 
 const SECRET = 'sk_live_do_not_print_me_0123456789';
@@ -58,3 +58,55 @@ describe('APP_SECRETS_FILE errors never print a secret', () => {
     expect(() => loadAppSecrets(dir)).toThrowError(/cannot be read \(EISDIR\)/);
   });
 });
+
+describe('APP_SECRETS_FILE JSON errors say where, in digits only', () => {
+  const load = (name: string, text: string) => {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    try {
+      loadAppSecrets(file).close();
+    } catch (error) {
+      return { file, message: (error as Error).message };
+    }
+    throw new Error('loaded a malformed file');
+  };
+
+  it('gives the position V8 names, and nothing when it names none', () => {
+    // Node 20 says "at position 12"; Node 22 adds "(line 1 column 13)", which is what is kept then.
+    const comma = load('comma.json', '{"app1": "x",}');
+    const where = /line \d+ column/.test(positionMessageOf('{"app1": "x",}'))
+      ? '(line 1, column 14)'
+      : '(at character 13)';
+    expect(comma.message).toBe(`APP_SECRETS_FILE ${comma.file} is not valid JSON ${where}`);
+    const far = load('far.json', `{"app1": "${'x'.repeat(120)}" "app2": "y"}`);
+    expect(far.message).toMatch(/ is not valid JSON \((at character 132|line 1, column 133)\)$/);
+    const empty = load('empty.json', '');
+    expect(empty.message).toBe(`APP_SECRETS_FILE ${empty.file} is not valid JSON`);
+  });
+
+  it('keeps only the line and column of a message that has them (Node 22 and later)', () => {
+    // Node 20 never writes line and column, so this runtime's JSON.parse is made to say what
+    // Node 22 says for a mistake on line 12, column 34 of a longer file.
+    const spy = vi.spyOn(JSON, 'parse').mockImplementationOnce(() => {
+      throw new SyntaxError(
+        `Unexpected token 'k', ..."y",\n  "app2": k${SECRET}"... is not valid JSON at position 345 (line 12 column 34)`,
+      );
+    });
+    try {
+      const { file, message } = load('lines.json', '{}');
+      expect(message).toBe(`APP_SECRETS_FILE ${file} is not valid JSON (line 12, column 34)`);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});
+
+/** The message this runtime's JSON.parse gives for `text`. */
+function positionMessageOf(text: string): string {
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return '';
+}

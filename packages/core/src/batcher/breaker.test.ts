@@ -69,3 +69,35 @@ describe('CircuitBreaker', () => {
     expect(b.state(0)).toBe('closed');
   });
 });
+
+describe('CircuitBreaker, exact answers', () => {
+  const options = { failures: 3, openMs: 1_000, maxOpenMs: 3_000 };
+
+  it('says 0 ms to wait whenever it is not open, never a negative time', () => {
+    const b = new CircuitBreaker(options);
+    expect(b.retryInMs(5_000)).toBe(0);
+    for (let i = 0; i < 3; i++) b.failed(5_000, 5_000);
+    expect(b.retryInMs(5_400)).toBe(600);
+    // Half-open well after the open time ended, then closed by the probe's success.
+    expect(b.retryInMs(9_000)).toBe(0);
+    expect(b.mayCall(9_000)).toBe(true);
+    b.succeeded();
+    expect(b.retryInMs(9_500)).toBe(0);
+  });
+
+  it('is fresh only while closed with no failure counted', () => {
+    const b = new CircuitBreaker(options);
+    expect(b.isFresh).toBe(true);
+    b.failed(10, 0);
+    // Closed, but one failure counts toward opening: not what a fresh breaker would do.
+    expect(b.state(10)).toBe('closed');
+    expect(b.isFresh).toBe(false);
+    b.succeeded();
+    expect(b.isFresh).toBe(true);
+    for (let i = 0; i < 3; i++) b.failed(100 * (i + 1), 100 * i + 50);
+    expect(b.state(300)).toBe('open');
+    expect(b.isFresh).toBe(false);
+    expect(b.state(1_300)).toBe('half-open');
+    expect(b.isFresh).toBe(false);
+  });
+});

@@ -55,6 +55,18 @@ describe('GroupQueue', () => {
     expect(seqs(q)).toEqual([0, 1, 2]);
   });
 
+  it('does not duplicate the front op re-queued still in place, before anything looked at the queue', () => {
+    const q = new GroupQueue('k');
+    const [a, b] = [0, 1].map(op) as [PendingOp, PendingOp];
+    q.push(a);
+    q.push(b);
+    a.state = 'inflight';
+    a.state = 'queued';
+    q.requeue(a);
+    expect(seqs(q)).toEqual([0, 1]);
+    expect([...q.open()].map((o) => o.seq)).toEqual([0, 1]);
+  });
+
   it('re-queues between later ops in seq order', () => {
     const q = new GroupQueue('k');
     const ops = [0, 1, 2, 3, 4].map(op);

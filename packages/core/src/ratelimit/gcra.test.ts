@@ -1,0 +1,83 @@
+// The GCRA arithmetic on states it produces itself (limiter.case.ts runs the limiters through their
+// interface; these pin the two edges that interface cannot see: when a bucket may be forgotten, and
+// the instant a hold expires).
+
+import { describe, expect, it } from 'vitest';
+import { type BucketState, FULL, gcraAcquire, gcraReopenIn, gcraSettle, isFull } from './gcra.js';
+
+// One token every 100 ms.
+const one = { ratePerSec: 10, burst: 1 };
+const two = { ratePerSec: 10, burst: 2 };
+
+describe('isFull', () => {
+  it('is true for a fresh bucket and for one whose TAT is reached, not before', () => {
+    expect(isFull(FULL, 0)).toBe(true);
+    const { state } = gcraAcquire(FULL, 1_000, two);
+    expect(state).toEqual({ tat: 1_100, flying: 0, hold: 0 });
+    expect(isFull(state, 1_099)).toBe(false);
+    expect(isFull(state, 1_100)).toBe(true);
+    expect(isFull(state, 1_101)).toBe(true);
+  });
+
+  it('is false while a leased call is flying, its TAT long reached', () => {
+    // Burst 2: the leased grant does not empty the bucket, so nothing is held, one call is flying.
+    const { state } = gcraAcquire(FULL, 1_000, two, 5_000);
+    expect(state).toEqual({ tat: 1_100, flying: 1, hold: 0 });
+    expect(isFull(state, 3_000)).toBe(false);
+    // Its answer lands: forgettable once the spacing from that answer has passed.
+    const settled = gcraSettle(state, 3_000, two, { leased: true });
+    expect(settled).toEqual({ tat: 3_100, flying: 0, hold: 0 });
+    expect(isFull(settled, 3_099)).toBe(false);
+    expect(isFull(settled, 3_100)).toBe(true);
+  });
+
+  it('is false while a hold is in force, and true once it has expired', () => {
+    const { state } = gcraAcquire(FULL, 1_000, one, 5_000);
+    expect(state).toEqual({ tat: 1_100, flying: 1, hold: 6_000 });
+    expect(isFull(state, 5_999)).toBe(false);
+    // The replicas holding it died: at the hold's end the bucket is a fresh one again.
+    expect(isFull(state, 6_000)).toBe(true);
+  });
+});
+
+describe('a hold that expires', () => {
+  it('is gone at exactly its end, with the calls it counted', () => {
+    // Burst 1, leased for 1 s: the grant empties the bucket and holds it until 1 000.
+    const first = gcraAcquire(FULL, 0, one, 1_000);
+    expect(first.state).toEqual({ tat: 100, flying: 1, hold: 1_000 });
+    expect(gcraReopenIn(first.state, 999, one)).toBe(1);
+    expect(gcraAcquire(first.state, 999, one, 1_000).decision).toEqual({
+      granted: false,
+      remaining: 0,
+      retryAfterMs: 1,
+    });
+    // Its call was never settled (its replica died). At 1 000 the hold and its count are forgotten:
+    // the next leased grant is the only one flying.
+    const second = gcraAcquire(first.state, 1_000, one, 1_000);
+    expect(second.decision).toMatchObject({ granted: true, remaining: 0 });
+    expect(second.state).toEqual({ tat: 1_100, flying: 1, hold: 2_000 });
+    // So its answer lifts the new hold: the bucket reopens one interval after that answer.
+    const settled = gcraSettle(second.state, 1_050, one, { leased: true });
+    expect(settled).toEqual({ tat: 1_150, flying: 0, hold: 0 });
+    expect(gcraReopenIn(settled, 1_050, one)).toBe(100);
+  });
+});
+
+describe('gcraSettle', () => {
+  it('spaces from the answer of a call that landed after its hold had expired, counting no one', () => {
+    // Burst 1, leased for 1 s: held until 1 000, and the call's answer comes at 1 500, when the hold
+    // and its count are already gone. Nothing is flying: the next grant is one interval from then.
+    const { state } = gcraAcquire(FULL, 0, one, 1_000);
+    const settled = gcraSettle(state, 1_500, one, { leased: true });
+    expect(settled).toEqual({ tat: 1_600, flying: 0, hold: 0 });
+    expect(gcraReopenIn(settled, 1_500, one)).toBe(100);
+  });
+
+  it('spaces from the answer, one interval per call still flying', () => {
+    let state: BucketState = FULL;
+    for (const now of [0, 0, 0]) state = gcraAcquire(state, now, { ratePerSec: 10, burst: 3 }, 5_000).state;
+    expect(state).toEqual({ tat: 300, flying: 3, hold: 5_000 });
+    state = gcraSettle(state, 1_000, { ratePerSec: 10, burst: 3 }, { leased: true });
+    expect(state).toEqual({ tat: 1_300, flying: 2, hold: 5_000 });
+  });
+});
