@@ -2,6 +2,7 @@
 // at start-up; a bad value stops the process with a message naming the variable.
 
 import { z } from 'zod';
+import { ACCESS_LOG_POLICIES } from './access-log.js';
 import { parseHeaderList } from './classify.js';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
@@ -73,6 +74,15 @@ const schema = z
       .refine((v) => !('invalid' in parseHeaderList(v)), 'expected header names separated by commas')
       .optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+    // ── Access log (issue #17) ───────────────────────────────────────────────────────────────────
+    // One line per answered call at LOG_LEVEL=info. Errors (status >= 400, or a proxy error code) and
+    // sheds are logged under every policy; successes: `all` each, `errors` none, `sampled` one in
+    // ACCESS_LOG_SAMPLE_EVERY. Default and its cost per call: docs/benchmarks.md ("Access log").
+    ACCESS_LOG: z.enum(ACCESS_LOG_POLICIES).default('all'),
+    /** `sampled`: one successful call in this many is logged (a counter, not a random draw). */
+    ACCESS_LOG_SAMPLE_EVERY: int(1, 1_000_000).default(100),
+    // ─────────────────────────────────────────────────────────────────────────────────────────────
   })
   .superRefine((c, ctx) => {
     if (c.REST_BURST !== undefined && c.REST_RATE_PER_SEC === undefined) {

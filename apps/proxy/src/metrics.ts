@@ -252,6 +252,30 @@ export function createMetrics(gauges: {
   for (const kind of KNOWN.kinds) requestDuration.zero({ kind });
   collapsed.inc(0);
 
+  // Per-call and per-op records go to label sets resolved once: prom-client hashes a label object on
+  // every inc() or observe() given one, several times per call otherwise.
+  const queueWaitOf = bound((lane: string) => queueWait.labels({ lane }));
+  const opsOf = bound((lane: string) => opsByLane.labels({ lane }));
+  const passthroughOf = bound((reason: PassReason) => passthrough.labels({ reason }));
+  const durationOf = bound((kind: RequestKind) => requestDuration.labels({ kind }));
+  const requestSeries = new Map<string, Counter.Internal>();
+  const requestsOf = (
+    kind: RequestKind,
+    status: number,
+    source: AnswerSource,
+    reason: PassReason | undefined,
+  ) => {
+    const key = `${kind} ${status} ${source} ${reason ?? ''}`;
+    let series = requestSeries.get(key);
+    if (!series) {
+      const labels: Record<string, string> = { kind, status: String(status), source };
+      if (reason !== undefined) labels.reason = reason;
+      series = requests.labels(labels);
+      requestSeries.set(key, series);
+    }
+    return series;
+  };
+
   const observer: SchedulerObserver = {
     onFlush: (e) => {
       batchSize.observe({ lane: e.lane }, e.size);
@@ -262,8 +286,9 @@ export function createMetrics(gauges: {
       upstreamDuration.observe({ lane: e.lane }, e.ms / 1000);
     },
     onAnswer: (e) => {
-      queueWait.observe({ lane: laneLabel(e.lane) }, e.queueMs / 1000);
-      opsByLane.inc({ lane: laneLabel(e.lane) });
+      const lane = laneLabel(e.lane);
+      queueWaitOf(lane).observe(e.queueMs / 1000);
+      opsOf(lane).inc();
     },
     onCollapsed: () => collapsed.inc(),
     onShed: (e) => shed.inc({ code: e.code }),
@@ -281,13 +306,9 @@ export function createMetrics(gauges: {
     },
     observer,
     request: (r) => {
-      const labels: Record<string, string> = { kind: r.kind, status: String(r.status), source: r.source };
-      if (r.reason !== undefined) {
-        labels.reason = r.reason;
-        passthrough.inc({ reason: r.reason });
-      }
-      requests.inc(labels);
-      requestDuration.observe({ kind: r.kind }, r.seconds);
+      if (r.reason !== undefined) passthroughOf(r.reason).inc();
+      requestsOf(r.kind, r.status, r.source, r.reason).inc();
+      durationOf(r.kind).observe(r.seconds);
     },
     shutdown: async () => register.clear(),
   };
@@ -315,6 +336,19 @@ function boundedApps(apps: readonly AppGauge[]): readonly AppGauge[] {
     other.inflight += a.inflight;
   }
   return [...busiest.slice(0, MAX_APP_SERIES), other];
+}
+
+/** A label set's series, resolved on first use and kept (label values here come from small fixed sets). */
+function bound<K, V>(resolve: (key: K) => V): (key: K) => V {
+  const cache = new Map<K, V>();
+  return (key) => {
+    let value = cache.get(key);
+    if (value === undefined) {
+      value = resolve(key);
+      cache.set(key, value);
+    }
+    return value;
+  };
 }
 
 function laneLabel(lane: Lane | undefined): string {
