@@ -78,11 +78,14 @@ export function createMetrics(gauges: {
     registers,
   }).set({ service_name: 'batch-proxy', service_version: VERSION }, 1);
 
-  const requests = new Counter({
+  new Counter({
     name: 'batch_proxy_requests_total',
     help: 'Caller requests answered, by kind, status, who made the answer (source) and pass-through reason',
     labelNames: ['kind', 'status', 'source', 'reason'],
     registers,
+    collect() {
+      requestTally.flushInto(this);
+    },
   });
   const requestDuration = new Histogram({
     name: 'batch_proxy_request_duration_seconds',
@@ -96,6 +99,9 @@ export function createMetrics(gauges: {
     help: 'Calls not batched, by reason (SPEC §3)',
     labelNames: ['reason'],
     registers,
+    collect() {
+      passthroughTally.flushInto(this);
+    },
   });
   const batchSize = new Histogram({
     name: 'batch_proxy_batch_size',
@@ -165,6 +171,9 @@ export function createMetrics(gauges: {
     help: 'Ops answered, by lane',
     labelNames: ['lane'],
     registers,
+    collect() {
+      opsTally.flushInto(this);
+    },
   });
   new Gauge({
     name: 'batch_proxy_redis_fallback',
@@ -252,29 +261,13 @@ export function createMetrics(gauges: {
   for (const kind of KNOWN.kinds) requestDuration.zero({ kind });
   collapsed.inc(0);
 
-  // Per-call and per-op records go to label sets resolved once: prom-client hashes a label object on
-  // every inc() or observe() given one, several times per call otherwise.
+  // Per-call and per-op records: counters tallied in plain numbers and added at scrape time, histograms
+  // through label sets resolved once (prom-client hashes a label object on every inc() or observe()).
+  const requestTally = new Tally<'kind' | 'status' | 'source' | 'reason'>();
+  const passthroughTally = new Tally<'reason'>();
+  const opsTally = new Tally<'lane'>();
   const queueWaitOf = bound((lane: string) => queueWait.labels({ lane }));
-  const opsOf = bound((lane: string) => opsByLane.labels({ lane }));
-  const passthroughOf = bound((reason: PassReason) => passthrough.labels({ reason }));
   const durationOf = bound((kind: RequestKind) => requestDuration.labels({ kind }));
-  const requestSeries = new Map<string, Counter.Internal>();
-  const requestsOf = (
-    kind: RequestKind,
-    status: number,
-    source: AnswerSource,
-    reason: PassReason | undefined,
-  ) => {
-    const key = `${kind} ${status} ${source} ${reason ?? ''}`;
-    let series = requestSeries.get(key);
-    if (!series) {
-      const labels: Record<string, string> = { kind, status: String(status), source };
-      if (reason !== undefined) labels.reason = reason;
-      series = requests.labels(labels);
-      requestSeries.set(key, series);
-    }
-    return series;
-  };
 
   const observer: SchedulerObserver = {
     onFlush: (e) => {
@@ -288,7 +281,7 @@ export function createMetrics(gauges: {
     onAnswer: (e) => {
       const lane = laneLabel(e.lane);
       queueWaitOf(lane).observe(e.queueMs / 1000);
-      opsOf(lane).inc();
+      opsTally.add(lane, () => ({ lane }));
     },
     onCollapsed: () => collapsed.inc(),
     onShed: (e) => shed.inc({ code: e.code }),
@@ -306,9 +299,14 @@ export function createMetrics(gauges: {
     },
     observer,
     request: (r) => {
-      if (r.reason !== undefined) passthroughOf(r.reason).inc();
-      requestsOf(r.kind, r.status, r.source, r.reason).inc();
-      durationOf(r.kind).observe(r.seconds);
+      const { kind, status, source, reason } = r;
+      if (reason !== undefined) passthroughTally.add(reason, () => ({ reason }));
+      requestTally.add(`${kind} ${status} ${source} ${reason ?? ''}`, () =>
+        reason === undefined
+          ? { kind, status: String(status), source }
+          : { kind, status: String(status), source, reason },
+      );
+      durationOf(kind).observe(r.seconds);
     },
     shutdown: async () => register.clear(),
   };
@@ -336,6 +334,29 @@ function boundedApps(apps: readonly AppGauge[]): readonly AppGauge[] {
     other.inflight += a.inflight;
   }
   return [...busiest.slice(0, MAX_APP_SERIES), other];
+}
+
+/**
+ * Counter increments kept as plain numbers per label set between scrapes, added to the prom-client
+ * counter when it is collected: the same totals at every scrape, without a label hash per call.
+ */
+class Tally<L extends string> {
+  readonly #pending = new Map<string, { readonly labels: Partial<Record<L, string>>; n: number }>();
+
+  /** One more for the label set `key`; `labels` is called only the first time a key is seen. */
+  add(key: string, labels: () => Partial<Record<L, string>>): void {
+    const entry = this.#pending.get(key);
+    if (entry) entry.n += 1;
+    else this.#pending.set(key, { labels: labels(), n: 1 });
+  }
+
+  flushInto(counter: Counter<L>): void {
+    for (const entry of this.#pending.values()) {
+      if (entry.n === 0) continue;
+      counter.inc(entry.labels, entry.n);
+      entry.n = 0;
+    }
+  }
 }
 
 /** A label set's series, resolved on first use and kept (label values here come from small fixed sets). */
