@@ -79,7 +79,7 @@ const schema = z
     // One line per answered call at LOG_LEVEL=info. Errors (status >= 400, or a proxy error code) and
     // sheds are logged under every policy; successes: `all` each, `errors` none, `sampled` one in
     // ACCESS_LOG_SAMPLE_EVERY. Default and its cost per call: docs/benchmarks.md ("Access log").
-    ACCESS_LOG: z.enum(ACCESS_LOG_POLICIES).default('all'),
+    ACCESS_LOG: z.enum(ACCESS_LOG_POLICIES).default('sampled'),
     /** `sampled`: one successful call in this many is logged (a counter, not a random draw). */
     ACCESS_LOG_SAMPLE_EVERY: int(1, 1_000_000).default(100),
     // ─────────────────────────────────────────────────────────────────────────────────────────────

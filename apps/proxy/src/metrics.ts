@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import type { Lane, SchedulerObserver } from '@batch-proxy/core';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { PASS_REASONS, type PassReason } from './classify.js';
+import { bound, Tally } from './tally.js';
 import { VERSION } from './version.js';
 
 export type RequestKind = 'batched' | 'passthrough' | 'client-batch' | 'rejected';
@@ -334,42 +335,6 @@ function boundedApps(apps: readonly AppGauge[]): readonly AppGauge[] {
     other.inflight += a.inflight;
   }
   return [...busiest.slice(0, MAX_APP_SERIES), other];
-}
-
-/**
- * Counter increments kept as plain numbers per label set between scrapes, added to the prom-client
- * counter when it is collected: the same totals at every scrape, without a label hash per call.
- */
-class Tally<L extends string> {
-  readonly #pending = new Map<string, { readonly labels: Partial<Record<L, string>>; n: number }>();
-
-  /** One more for the label set `key`; `labels` is called only the first time a key is seen. */
-  add(key: string, labels: () => Partial<Record<L, string>>): void {
-    const entry = this.#pending.get(key);
-    if (entry) entry.n += 1;
-    else this.#pending.set(key, { labels: labels(), n: 1 });
-  }
-
-  flushInto(counter: Counter<L>): void {
-    for (const entry of this.#pending.values()) {
-      if (entry.n === 0) continue;
-      counter.inc(entry.labels, entry.n);
-      entry.n = 0;
-    }
-  }
-}
-
-/** A label set's series, resolved on first use and kept (label values here come from small fixed sets). */
-function bound<K, V>(resolve: (key: K) => V): (key: K) => V {
-  const cache = new Map<K, V>();
-  return (key) => {
-    let value = cache.get(key);
-    if (value === undefined) {
-      value = resolve(key);
-      cache.set(key, value);
-    }
-    return value;
-  };
 }
 
 function laneLabel(lane: Lane | undefined): string {
