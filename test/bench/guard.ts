@@ -11,9 +11,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBareServer } from './bare.js';
-import { APP_ID, APPS, pidOf, repoRoot, SECRET, startProxy } from './context.js';
-import { httpSend, openLoop, percentile, pool, putUser, sleep } from './load.js';
-import { cpuMs } from './proc.js';
+import { APPS, pidOf, repoRoot, startProxy } from './context.js';
+import { cpuPerCall } from './cpu-run.js';
+import { percentile } from './load.js';
 import { num } from './report.js';
 import { startUpstream } from './upstream.js';
 
@@ -37,29 +37,10 @@ interface Row {
   failed: number;
 }
 
-/** One open-loop run: CPU time of `pid` over the measured part, per call answered in it. */
+const RUN = { ratePerSec: RATE_PER_SEC, warmMs: WARM_MS, measureMs: MEASURE_MS };
+
 async function run(target: Row['target'], url: string, pid: number): Promise<Row> {
-  const p = pool(url, 256);
-  try {
-    const load = openLoop({
-      send: httpSend([p], putUser(APP_ID, SECRET)),
-      ratePerSec: RATE_PER_SEC,
-      durationMs: WARM_MS + MEASURE_MS,
-    });
-    await sleep(WARM_MS);
-    const [c0, cpu0] = [load.counts(), cpuMs(pid)];
-    await sleep(MEASURE_MS);
-    const [c1, cpu1] = [load.counts(), cpuMs(pid)];
-    const end = await load.stop(10_000);
-    const calls = c1.completed - c0.completed;
-    return {
-      target,
-      cpuPerCallUs: ((cpu1 - cpu0) * 1000) / calls,
-      failed: end.completed - end.ok + end.errors,
-    };
-  } finally {
-    await p.close();
-  }
+  return { target, ...(await cpuPerCall(url, pid, RUN)) };
 }
 
 async function measure(): Promise<Row[]> {

@@ -92,7 +92,8 @@ async function main(): Promise<number> {
         'for any Node server: no upstream, no work). ' +
         'nginx: `worker_processes 1` (the proxy is one event loop too), `access_log off`, upstream ' +
         '`keepalive 128`, HTTP/1.1 to the upstream. Proxy: `BATCH_WINDOW_MS=10`, batch bucket never dry, ' +
-        '`LOG_LEVEL=info` (the default: its access log is part of the cost). CPU per call: user+system time ' +
+        '`LOG_LEVEL=info` and `ACCESS_LOG` at its default, `sampled` (the defaults: the access log is part of ' +
+        'the cost). CPU per call: user+system time ' +
         'of the process (nginx: master and worker) ' +
         'from /proc/<pid>/stat over the measured seconds, divided by the calls answered. On this ' +
         `${m.cpus}-CPU machine the load generator, the fake upstream and the proxy under test share the ` +
@@ -266,6 +267,9 @@ async function main(): Promise<number> {
         'indicative, and compare rows of one run rather than runs of different days.',
       '',
       report.markdown(),
+      // Measured once by hand (its commands are in it), kept across runs of the suite.
+      readFileSync(join(root, 'test/bench/hot-path.md'), 'utf8').trim(),
+      '',
       '## How the suite works, and what it does not show',
       '',
       '- `test/bench/run.ts` runs the scenarios in order (`pnpm bench -- overhead memory` runs a subset and ' +

@@ -21,6 +21,8 @@ beforeAll(async () => {
     UPSTREAM_URL: upstream.url,
     AUTH_MODE: 'app-token',
     APP_SECRETS_FILE: file,
+    // A line for every call (the default samples successes): the access-line test counts them all.
+    ACCESS_LOG: 'all',
     // Long enough that ten concurrent callers on a loaded machine all arrive within it (they were
     // seen spread over more than 50 ms, splitting the batch); a full batch of ten leaves at once.
     BATCH_WINDOW_MS: '500',

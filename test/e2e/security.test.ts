@@ -93,6 +93,8 @@ beforeAll(async () => {
     startProxyProcess({
       UPSTREAM_URL: upstream.url,
       LOG_LEVEL: 'debug',
+      // A line for every call (the default samples successes): the leak test looks for each one.
+      ACCESS_LOG: 'all',
       BATCH_WINDOW_MS: '5',
       UPSTREAM_TIMEOUT_MS: '2000',
       HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),

@@ -15,6 +15,8 @@ beforeAll(async () => {
   proxy = await startProxyProcess({
     UPSTREAM_URL: upstream.url,
     LOG_LEVEL: 'info',
+    // A line for every call (the default samples successes): the gate test reads client-batch lines.
+    ACCESS_LOG: 'all',
     // Long enough that reads fired together are still queued together on a busy machine.
     BATCH_WINDOW_MS: '1000',
     // One rest token, refilled every 100 s: a second pass-through call of app1 is refused (503).

@@ -8,6 +8,7 @@ import { Writable } from 'node:stream';
 import { MemoryLimiter, Scheduler, talkjs, UpstreamClient } from '@batch-proxy/core';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAccessLog } from './access-log.js';
 import { createApp } from './app.js';
 import { passthroughAuth } from './auth.js';
 import { createMetrics, type ProxyMetrics } from './metrics.js';
@@ -63,6 +64,12 @@ beforeAll(async () => {
     scheduler,
     upstream: client,
     logger: pino({ level: 'info' }, sink),
+    access: createAccessLog({
+      policy: 'all',
+      sampleEvery: 1,
+      enabled: true,
+      write: (line) => sink.write(line),
+    }),
     metrics,
     bodyLimitBytes: 10_000,
     droppableHeaders: new Set(['x-droppable']),

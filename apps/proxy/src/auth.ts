@@ -6,7 +6,7 @@
 
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { ProxyError } from '@batch-proxy/core';
-import { errors as joseErrors, jwtVerify } from 'jose';
+import type * as Jose from 'jose';
 import type { AppSecrets } from './secrets.js';
 
 export interface Auth {
@@ -26,6 +26,13 @@ const SIGNED_TOKEN_TTL_SEC = 60;
 /** Verified caller tokens are remembered (until they expire) so a hot token is verified once. */
 const VERIFIED_CACHE_MAX = 10_000;
 
+/** JWT verification is loaded on the first token that is not a secret key: other modes never load it. */
+let jose: Promise<typeof Jose> | undefined;
+const loadJose = () => {
+  jose ??= import('jose');
+  return jose;
+};
+
 export function appTokenAuth(secrets: AppSecrets, now: () => number = Date.now): Auth {
   const verified = new Map<string, { appId: string; expMs: number; secret: string }>();
   const unauthorized = (message: string) => new ProxyError('PROXY_UNAUTHORIZED', message);
@@ -43,6 +50,7 @@ export function appTokenAuth(secrets: AppSecrets, now: () => number = Date.now):
       const cached = verified.get(token);
       if (cached && cached.appId === appId && cached.secret === secret && cached.expMs > now())
         return credential;
+      const { errors: joseErrors, jwtVerify } = await loadJose();
       try {
         const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), {
           algorithms: ['HS256'],

@@ -175,3 +175,17 @@ describe('loadConfig: adaptive pacing (PACING, PACE_*)', () => {
     bad({ PACE_MAX_RATE_PER_SEC: 'fast' }, 'PACE_MAX_RATE_PER_SEC');
   });
 });
+
+describe('ACCESS_LOG', () => {
+  it('samples successes by default (one in 100) and takes all, errors or sampled', () => {
+    expect(loadConfig({})).toMatchObject({ ACCESS_LOG: 'sampled', ACCESS_LOG_SAMPLE_EVERY: 100 });
+    for (const policy of ['all', 'errors', 'sampled'])
+      expect(loadConfig({ ACCESS_LOG: policy }).ACCESS_LOG).toBe(policy);
+    expect(loadConfig({ ACCESS_LOG_SAMPLE_EVERY: '10' }).ACCESS_LOG_SAMPLE_EVERY).toBe(10);
+  });
+
+  it('refuses an unknown policy or a sample rate below 1, naming the variable', () => {
+    expect(() => loadConfig({ ACCESS_LOG: 'none' })).toThrowError(/ACCESS_LOG:/);
+    expect(() => loadConfig({ ACCESS_LOG_SAMPLE_EVERY: '0' })).toThrowError(/ACCESS_LOG_SAMPLE_EVERY/);
+  });
+});

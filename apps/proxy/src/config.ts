@@ -3,6 +3,7 @@
 
 import { type BatchDialect, graph, type PaceParams, talkjs } from '@batch-proxy/core';
 import { z } from 'zod';
+import { ACCESS_LOG_POLICIES } from './access-log.js';
 import { parseHeaderList } from './classify.js';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
@@ -152,6 +153,15 @@ const schema = z
     /** The upstream's batch API: TalkJS `POST /v1/{appId}/batch` or Microsoft Graph `$batch`. */
     DIALECT: z.enum(['talkjs', 'graph']).default('talkjs'),
     // ---- end of the dialect block ----
+
+    // ── Access log (issue #17) ───────────────────────────────────────────────────────────────────
+    // One line per answered call at LOG_LEVEL=info. Errors (status >= 400, or a proxy error code) and
+    // sheds are logged under every policy; successes: `all` each, `errors` none, `sampled` one in
+    // ACCESS_LOG_SAMPLE_EVERY. Default and its cost per call: docs/benchmarks.md ("Access log").
+    ACCESS_LOG: z.enum(ACCESS_LOG_POLICIES).default('sampled'),
+    /** `sampled`: one successful call in this many is logged (a counter, not a random draw). */
+    ACCESS_LOG_SAMPLE_EVERY: int(1, 1_000_000).default(100),
+    // ─────────────────────────────────────────────────────────────────────────────────────────────
   })
   .superRefine((c, ctx) => {
     paceIssues(c, ctx);

@@ -3,7 +3,8 @@
 // What can go wrong at start and how the process ends live in lifecycle.ts; the limiter in limiter.ts.
 
 import { bucketKey, Scheduler, UpstreamClient } from '@batch-proxy/core';
-import { type Logger, pino } from 'pino';
+import type { Logger } from 'pino';
+import type { AccessLog } from './access-log.js';
 import { createAdminApp } from './admin.js';
 import { createApp } from './app.js';
 import { type Auth, appTokenAuth, passthroughAuth } from './auth.js';
@@ -18,13 +19,14 @@ import {
   onStopSignals,
 } from './lifecycle.js';
 import { createLimiter } from './limiter.js';
+import { createLogging } from './logging.js';
 import { createMetrics } from './metrics.js';
 import { combineObservers } from './observers.js';
 import { type AppSecrets, loadAppSecrets, SecretsFileError } from './secrets.js';
 import { listen } from './server.js';
 import { startLine, upstreamWarning } from './startup.js';
 import { createStatus } from './status.js';
-import { startTracing, tracingWanted } from './tracing.js';
+import { tracingWanted } from './tracing-wanted.js';
 
 function configure(): Config {
   try {
@@ -34,16 +36,6 @@ function configure(): Config {
     if (error instanceof ConfigError) exitOnStartupMistake(error);
     throw error;
   }
-}
-
-function createLogger(config: Config): Logger {
-  return pino({
-    level: config.LOG_LEVEL,
-    redact: {
-      paths: ['authorization', 'headers.authorization', '*.authorization', 'secret', '*.secret'],
-      censor: '[redacted]',
-    },
-  });
 }
 
 /** The credential rules of AUTH_MODE; in app-token mode the secrets file is read (and watched). */
@@ -64,9 +56,14 @@ function createAuth(config: Config, logger: Logger): { auth: Auth; secrets: AppS
 }
 
 /** Starts everything; resolves with the drain to run on SIGTERM/SIGINT once it is listening. */
-async function start(config: Config, logger: Logger): Promise<(signal: NodeJS.Signals) => Promise<void>> {
-  // Standard OTEL_* variables turn traces on (OTLP over HTTP); otherwise the API stays a no-op.
-  const tracing = tracingWanted(process.env) ? startTracing() : undefined;
+async function start(
+  config: Config,
+  logger: Logger,
+  access: AccessLog,
+): Promise<(signal: NodeJS.Signals) => Promise<void>> {
+  // Standard OTEL_* variables turn traces on (OTLP over HTTP); otherwise the API stays a no-op, and
+  // the SDK and its exporter are not even loaded.
+  const tracing = tracingWanted(process.env) ? (await import('./tracing.js')).startTracing() : undefined;
   const { auth, secrets } = createAuth(config, logger);
   const { limiter, fallback, pace } = await createLimiter(config, logger);
   const upstream = new UpstreamClient({
@@ -129,6 +126,8 @@ async function start(config: Config, logger: Logger): Promise<(signal: NodeJS.Si
     scheduler: engine,
     upstream,
     logger,
+    access,
+    traced: tracing !== undefined,
     metrics,
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
     droppableHeaders: config.droppableHeaders,
@@ -196,7 +195,11 @@ async function start(config: Config, logger: Logger): Promise<(signal: NodeJS.Si
 }
 
 const config = configure();
-const logger = createLogger(config);
+const { logger, access } = createLogging({
+  level: config.LOG_LEVEL,
+  accessLog: config.ACCESS_LOG,
+  sampleEvery: config.ACCESS_LOG_SAMPLE_EVERY,
+});
 const fatal = installFaultHandlers(logger);
 let running: ((signal: NodeJS.Signals) => Promise<void>) | undefined;
 onStopSignals(async (signal) => {
@@ -208,7 +211,7 @@ onStopSignals(async (signal) => {
 // Logged only once the handlers are in place (before that, a signal ends the process by the OS
 // default), so a supervisor that waits for this line can signal safely.
 logger.info({ pid: process.pid }, 'starting');
-start(config, logger).then(
+start(config, logger, access).then(
   (run) => {
     running = run;
   },

@@ -217,3 +217,46 @@ describe('adaptive pacing metrics', () => {
     await metrics.shutdown();
   });
 });
+
+describe('per-call counters (tallied between scrapes)', () => {
+  it('show every call at every scrape, and keep counting across scrapes', async () => {
+    const metrics = createMetrics({ queued: () => [], redisFallback: () => false });
+    const line = (text: string, series: string) =>
+      text.split('\n').find((l) => l.startsWith(`${series} `)) ?? `${series} (absent)`;
+    const ok = { kind: 'batched', status: 200, source: 'upstream', seconds: 0.01 } as const;
+    const passed = {
+      kind: 'passthrough',
+      status: 404,
+      source: 'upstream',
+      reason: 'header',
+      seconds: 0.01,
+    } as const;
+    for (let i = 0; i < 3; i++) metrics.request(ok);
+    metrics.request(passed);
+    metrics.observer.onAnswer?.({ appId: 'a', lane: 'batch', status: 200, queueMs: 3 });
+    let text = await metrics.text();
+    expect(line(text, 'batch_proxy_requests_total{kind="batched",status="200",source="upstream"}')).toMatch(
+      / 3$/,
+    );
+    expect(
+      line(
+        text,
+        'batch_proxy_requests_total{kind="passthrough",status="404",source="upstream",reason="header"}',
+      ),
+    ).toMatch(/ 1$/);
+    expect(line(text, 'batch_proxy_passthrough_total{reason="header"}')).toMatch(/ 1$/);
+    expect(line(text, 'batch_proxy_ops_total{lane="batch"}')).toMatch(/ 1$/);
+    metrics.request(ok);
+    metrics.request(ok);
+    text = await metrics.text();
+    expect(line(text, 'batch_proxy_requests_total{kind="batched",status="200",source="upstream"}')).toMatch(
+      / 5$/,
+    );
+    text = await metrics.text();
+    expect(line(text, 'batch_proxy_requests_total{kind="batched",status="200",source="upstream"}')).toMatch(
+      / 5$/,
+    );
+    expect(line(text, 'batch_proxy_passthrough_total{reason="header"}')).toMatch(/ 1$/);
+    await metrics.shutdown();
+  });
+});

@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import type { Lane, PaceStats, SchedulerObserver } from '@batch-proxy/core';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { PASS_REASONS, type PassReason } from './classify.js';
+import { bound, Tally } from './tally.js';
 import { VERSION } from './version.js';
 
 export type RequestKind = 'batched' | 'passthrough' | 'client-batch' | 'rejected';
@@ -100,11 +101,15 @@ export function createMetrics(gauges: {
     registers,
   }).set({ service_name: 'batch-proxy', service_version: VERSION }, 1);
 
+  // Read by the status page through get(), which runs collect() first: the tally is flushed then too.
   const requests = new Counter({
     name: 'batch_proxy_requests_total',
     help: 'Caller requests answered, by kind, status, who made the answer (source) and pass-through reason',
     labelNames: ['kind', 'status', 'source', 'reason'],
     registers,
+    collect() {
+      requestTally.flushInto(this);
+    },
   });
   const requestDuration = new Histogram({
     name: 'batch_proxy_request_duration_seconds',
@@ -118,6 +123,9 @@ export function createMetrics(gauges: {
     help: 'Calls not batched, by reason (SPEC §3)',
     labelNames: ['reason'],
     registers,
+    collect() {
+      passthroughTally.flushInto(this);
+    },
   });
   const batchSize = new Histogram({
     name: 'batch_proxy_batch_size',
@@ -187,6 +195,9 @@ export function createMetrics(gauges: {
     help: 'Ops answered, by lane',
     labelNames: ['lane'],
     registers,
+    collect() {
+      opsTally.flushInto(this);
+    },
   });
   new Gauge({
     name: 'batch_proxy_redis_fallback',
@@ -313,6 +324,14 @@ export function createMetrics(gauges: {
   for (const kind of KNOWN.kinds) requestDuration.zero({ kind });
   collapsed.inc(0);
 
+  // Per-call and per-op records: counters tallied in plain numbers and added at scrape time, histograms
+  // through label sets resolved once (prom-client hashes a label object on every inc() or observe()).
+  const requestTally = new Tally<'kind' | 'status' | 'source' | 'reason'>();
+  const passthroughTally = new Tally<'reason'>();
+  const opsTally = new Tally<'lane'>();
+  const queueWaitOf = bound((lane: string) => queueWait.labels({ lane }));
+  const durationOf = bound((kind: RequestKind) => requestDuration.labels({ kind }));
+
   const observer: SchedulerObserver = {
     onFlush: (e) => {
       batchSize.observe({ lane: e.lane }, e.size);
@@ -323,8 +342,9 @@ export function createMetrics(gauges: {
       upstreamDuration.observe({ lane: e.lane }, e.ms / 1000);
     },
     onAnswer: (e) => {
-      queueWait.observe({ lane: laneLabel(e.lane) }, e.queueMs / 1000);
-      opsByLane.inc({ lane: laneLabel(e.lane) });
+      const lane = laneLabel(e.lane);
+      queueWaitOf(lane).observe(e.queueMs / 1000);
+      opsTally.add(lane, () => ({ lane }));
     },
     onCollapsed: () => collapsed.inc(),
     onShed: (e) => shed.inc({ code: e.code }),
@@ -342,13 +362,14 @@ export function createMetrics(gauges: {
     },
     observer,
     request: (r) => {
-      const labels: Record<string, string> = { kind: r.kind, status: String(r.status), source: r.source };
-      if (r.reason !== undefined) {
-        labels.reason = r.reason;
-        passthrough.inc({ reason: r.reason });
-      }
-      requests.inc(labels);
-      requestDuration.observe({ kind: r.kind }, r.seconds);
+      const { kind, status, source, reason } = r;
+      if (reason !== undefined) passthroughTally.add(reason, () => ({ reason }));
+      requestTally.add(`${kind} ${status} ${source} ${reason ?? ''}`, () =>
+        reason === undefined
+          ? { kind, status: String(status), source }
+          : { kind, status: String(status), source, reason },
+      );
+      durationOf(kind).observe(r.seconds);
     },
     callers: async () => {
       const [counted, timed] = await Promise.all([requests.get(), requestDuration.get()]);

@@ -11,11 +11,7 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-/** Whether the environment asks for traces (an OTLP endpoint, and the exporter not set to none). */
-export function tracingWanted(env: Record<string, string | undefined>): boolean {
-  if (env.OTEL_SDK_DISABLED === 'true' || env.OTEL_TRACES_EXPORTER === 'none') return false;
-  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
-}
+export { tracingWanted } from './tracing-wanted.js';
 
 /** Registers the SDK globally; the OTLP exporter reads its endpoint and headers from OTEL_*. */
 export function startTracing(): Tracing {

@@ -2,6 +2,7 @@
 
 export type { Answer, Lane, Timing } from './batcher/op.js';
 export {
+  type CallerSignal,
   type FlushReason,
   Scheduler,
   type SchedulerObserver,

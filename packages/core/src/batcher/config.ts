@@ -82,12 +82,21 @@ export interface SchedulerOptions {
   readonly idleSweepMs?: number;
 }
 
+/**
+ * The part of an AbortSignal the engine uses for a queued op: an AbortSignal is one, and so is a
+ * cheaper object the edge makes per call (it need not build an EventTarget for every request).
+ */
+export interface CallerSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+}
+
 export interface Submission {
   readonly appId: string;
   readonly credential: string;
   readonly op: OpRequest;
   /** Aborted when the caller goes away; an op not yet sent is then dropped. */
-  readonly signal?: AbortSignal;
+  readonly signal?: CallerSignal;
   /** The caller's server span: the upstream call's span links to it. */
   readonly spanContext?: SpanContext;
 }

@@ -9,11 +9,17 @@ import { AppEngine } from './app-engine.js';
 import type { CircuitState } from './breaker.js';
 import type { Budget } from './budget.js';
 import { sleep, type Timer } from './clock.js';
-import { resolve, type SchedulerConfig, type SchedulerOptions, type Submission } from './config.js';
+import {
+  type CallerSignal,
+  resolve,
+  type SchedulerConfig,
+  type SchedulerOptions,
+  type Submission,
+} from './config.js';
 import { type Answer, isWriteMethod, type PendingOp, type Waiter } from './op.js';
 import { resourceOf } from './resources.js';
 
-export type { SchedulerObserver, SchedulerOptions, Submission } from './config.js';
+export type { CallerSignal, SchedulerObserver, SchedulerOptions, Submission } from './config.js';
 export type { UpstreamTransport } from './dispatch.js';
 export type { FlushReason } from './planner.js';
 
@@ -232,7 +238,7 @@ export class Scheduler {
     for (const resolve of waiting) resolve();
   }
 
-  #watchAbort(app: AppEngine, op: PendingOp, waiter: Waiter, signal: AbortSignal | undefined): void {
+  #watchAbort(app: AppEngine, op: PendingOp, waiter: Waiter, signal: CallerSignal | undefined): void {
     signal?.addEventListener(
       'abort',
       () => {

@@ -1,0 +1,115 @@
+// `BENCH_BASELINE_MAIN=<other build>/apps/proxy/dist/main.js node test/bench/dist/bench/compare.js`:
+// this build against another (the code before a change) in one run, so both see the same machine:
+// CPU per call under the bench:guard load (each at its own defaults, LOG_LEVEL=info, beside the bare
+// node:http floor, alternating rounds), then start-up CPU time and idle RSS (alternating starts).
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startBareServer } from './bare.js';
+import { APPS, pidOf, repoRoot, startProxy } from './context.js';
+import { cpuPerCall } from './cpu-run.js';
+import { percentile } from './load.js';
+import { num, table } from './report.js';
+import { type Run, startOnce } from './startup.js';
+import { startUpstream } from './upstream.js';
+
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const RUN = { ratePerSec: 2000, warmMs: 500, measureMs: 2000 };
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const STARTS = Number(process.env.BENCH_STARTS ?? 5);
+
+async function main(): Promise<number> {
+  const baseline = process.env.BENCH_BASELINE_MAIN;
+  if (!baseline) {
+    console.error('set BENCH_BASELINE_MAIN to the other build’s apps/proxy/dist/main.js');
+    return 2;
+  }
+  const builds = [
+    { name: 'before (BENCH_BASELINE_MAIN)', main: baseline },
+    { name: 'after (this build)', main: join(repoRoot(), 'apps/proxy/dist/main.js') },
+  ];
+  const load = loadavg();
+  console.log(`load average at start: ${load}`);
+
+  const upstream = await startUpstream({ apps: APPS });
+  const bare = await startBareServer();
+  const env = {
+    UPSTREAM_URL: upstream.url,
+    BATCH_RATE_PER_SEC: '100000',
+    BATCH_BURST: '100000',
+    LOG_LEVEL: 'info',
+  };
+  const proxies = [];
+  for (const b of builds) proxies.push(await startProxy(env, b.main));
+  const cpu = new Map<string, number[]>();
+  const add = (name: string, us: number) => cpu.set(name, [...(cpu.get(name) ?? []), us]);
+  let failed = 0;
+  try {
+    // One unrecorded pass: every process past start-up and JIT warm-up before anything counts.
+    await cpuPerCall(bare.url, bare.pid, RUN);
+    for (const p of proxies) await cpuPerCall(p.url, pidOf(p), RUN);
+    for (let round = 0; round < ROUNDS; round++) {
+      add('bare node', (await cpuPerCall(bare.url, bare.pid, RUN)).cpuPerCallUs);
+      for (const [i, b] of builds.entries()) {
+        const p = proxies[i];
+        if (!p) continue;
+        const r = await cpuPerCall(p.url, pidOf(p), RUN);
+        failed += r.failed;
+        add(b.name, r.cpuPerCallUs);
+      }
+    }
+  } finally {
+    for (const p of proxies) await p.stop();
+    await bare.stop();
+    await upstream.close();
+  }
+  const median = (name: string) => percentile(cpu.get(name) ?? [], 50);
+  console.log(
+    table(
+      ['target', 'median CPU per call', 'runs (µs)', '× bare node'],
+      ['bare node', ...builds.map((b) => b.name)].map((name) => [
+        name,
+        `${num(median(name), 1)} µs`,
+        (cpu.get(name) ?? []).map((us) => num(us, 0)).join(', '),
+        num(median(name) / median('bare node'), 2),
+      ]),
+    ),
+  );
+
+  const starts = new Map<string, Run[]>();
+  for (let i = 0; i < STARTS; i++) {
+    for (const b of builds)
+      starts.set(b.name, [
+        ...(starts.get(b.name) ?? []),
+        await startOnce({ starts: 1, settleMs: 2000 }, b.main),
+      ]);
+  }
+  const med = (name: string, k: keyof Run) =>
+    percentile(
+      (starts.get(name) ?? []).map((r) => r[k]),
+      50,
+    );
+  console.log(
+    table(
+      ['build', 'spawn → ready (median)', 'CPU time until ready (median)', 'idle RSS (median)'],
+      builds.map((b) => [
+        b.name,
+        `${num(med(b.name, 'readyMs'), 0)} ms`,
+        `${num(med(b.name, 'readyCpuMs'), 0)} ms`,
+        `${num(med(b.name, 'idleRss') / 2 ** 20, 1)} MiB`,
+      ]),
+    ),
+  );
+  const end = loadavg();
+  console.log(`load average at end: ${end}`);
+  if (failed > 0) console.error(`compare: ${failed} calls failed; the measurement is not valid`);
+  return failed > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
