@@ -111,22 +111,25 @@ async function overload(replicas: number, burst: number) {
 
 describe('two budgets, one scheduler', () => {
   // Burst 1 is the worst case: every call waits for the previous one's answer, so the latency of each
-  // answer is lost (on a fleet, plus a Redis round trip and a timer). The floors guard against
-  // regressions on this 2-core machine.
-  it('one replica at burst 1 delivers within 5% of the combined maximum with zero 429s', async () => {
+  // answer is lost (on a fleet, plus a Redis round trip and a timer): at 20 single calls/s every
+  // millisecond of answer latency costs 2% of the single lane. That latency is the machine's, not the
+  // scheduler's: 96-97% on a quiet 2-core machine, 94% (one replica) and 81% (three) with a load
+  // average of 4, which failed CI. The floors sit below what the machine costs and far above what a
+  // scheduler bug costs (one lane left unspent: 50%; an extra interval per call: 50%).
+  it('one replica at burst 1 delivers within 10% of the combined maximum with zero 429s', async () => {
     const { results, rate, r429, lanes } = await overload(1, 1);
     expect(results.every((r) => r.ok)).toBe(true);
     expect(r429).toBe(0);
     expect(lanes.get('single') ?? 0).toBeGreaterThan(0);
     expect(lanes.get('batch') ?? 0).toBeGreaterThan(0);
-    expect(rate).toBeGreaterThanOrEqual(MAX_OPS_PER_SEC * 0.95);
+    expect(rate).toBeGreaterThanOrEqual(MAX_OPS_PER_SEC * 0.9);
   });
 
   it('three replicas sharing Redis at burst 1 deliver most of the combined maximum with zero 429s', async () => {
     const { results, rate, r429 } = await overload(3, 1);
     expect(results.every((r) => r.ok)).toBe(true);
     expect(r429).toBe(0);
-    expect(rate).toBeGreaterThanOrEqual(MAX_OPS_PER_SEC * 0.85);
+    expect(rate).toBeGreaterThanOrEqual(MAX_OPS_PER_SEC * 0.75);
   });
 
   // With a burst of 2 (the real upstream's are hundreds) one token of slack absorbs an answer's
