@@ -8,12 +8,12 @@ export default {
   mutate: [
     // The engine's decisions (pure modules: what leaves when, which answer goes to whom, when to
     // retry, when the breaker opens), the limiter's arithmetic and the in-process limiter, the
-    // dialect's wire format, and the edge's security code. Not yet (docs/testing.md, "Scope"):
+    // dialects' wire formats (TalkJS, Graph), and the edge's security code. Not yet (docs/testing.md, "Scope"):
     // app-state, budget, answer, the wiring (scheduler.ts, app-engine.ts, dispatch.ts, pump.ts), the
     // Redis and fallback limiters and the upstream client, which the e2e suites cover; a full run of
     // them does not fit the 2-core CI budget.
     'packages/core/src/batcher/{breaker,group-queue,outcome,planner,resources,retry}.ts',
-    'packages/core/src/dialect/talkjs.ts',
+    'packages/core/src/dialect/{talkjs,graph,headers}.ts',
     'packages/core/src/ratelimit/{gcra,memory}.ts',
     'packages/core/src/errors.ts',
     'apps/proxy/src/{classify,auth,passthrough,secrets}.ts',
