@@ -191,7 +191,7 @@ describe('AIMD pacer', () => {
     expect(p.rate()).toBe(40);
   });
 
-  it('property: the rate is always within [min, max], and one cooldown holds at most one decrease', () => {
+  it('property: the rate is always within [min, max], one cooldown holds at most one decrease, raises respect the ceiling', () => {
     const event = fc.oneof(
       fc.record({ kind: fc.constant('demand' as const) }),
       fc.record({ kind: fc.constant('look' as const) }),
@@ -228,8 +228,14 @@ describe('AIMD pacer', () => {
           let lastDecrease = Number.NEGATIVE_INFINITY;
           for (const [dt, e] of steps) {
             now += dt;
+            const before = state;
             const step = paceApply(state, now, p, e);
             state = step.state;
+            if (step.adjusted === 'increase' && before !== undefined) {
+              // Below the ceiling a raise never passes it; past it, a step is at most 8 α.
+              if (before.rate < before.ceiling) expect(step.state.rate).toBeLessThanOrEqual(before.ceiling);
+              else expect(step.state.rate - before.rate).toBeLessThanOrEqual(8 * p.increaseStep + 1e-9);
+            }
             expect(step.state.rate).toBeGreaterThanOrEqual(p.minRatePerSec);
             expect(step.state.rate).toBeLessThanOrEqual(p.maxRatePerSec);
             if (step.adjusted === 'decrease') {
