@@ -1,6 +1,6 @@
 // `pnpm bench:pacing`: adaptive pacing (docs/graph-dialect.md §3) against fixed rates, on the fake
 // Microsoft Graph whose hidden request limit L changes mid-run: 100 requests/s, 60 from one third of
-// the run, 140 from two thirds. Three tenants run at once, one per row, each with its own hidden
+// the run, 140 from two thirds. Four tenants run at once, one per row, each with its own hidden
 // limit (the fake's limit is per tenant) and its own bucket in one real redis-server:
 //   - fixed 120/s (20 % above the first L), fixed 80/s (20 % below it), adaptive (bound 200/s) with
 //     the default step (2 % of the bound per probe interval) and with a larger one (5 %).

@@ -83,6 +83,7 @@ async function start(
     snapshot: () => scheduler?.snapshot() ?? [],
     peek: (appId, bucket, limit) => limiter.peek(bucketKey(upstream.origin, appId, bucket), limit),
     redisMode: () => fallback?.mode ?? 'none',
+    pacing: pace && config.pace ? { board: pace, maxRatePerSec: config.pace.maxRatePerSec } : undefined,
     callers: () => metrics.callers(),
     limits: {
       batch: { ratePerSec: config.BATCH_RATE_PER_SEC, burst: config.BATCH_BURST },

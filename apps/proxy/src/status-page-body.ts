@@ -13,6 +13,12 @@ const SHED_TITLE =
   'Calls the proxy answered itself without asking the upstream: 429 PROXY_QUEUE_FULL, ' +
   '503 PROXY_DEADLINE_EXCEEDED (MAX_WAIT_MS), 503 PROXY_CIRCUIT_OPEN. Not upstream 429s.';
 
+const PACE_KEY_TITLE =
+  'The bucket key (upstream, app, bucket) hashed: sha256, first 12 hex digits. The 20 heard from last.';
+
+const PACE_DECREASE_TITLE =
+  'How long ago this replica saw the learned rate cut after a 429 (another replica may have made a later one).';
+
 export const BODY = `<header>
 <h1>batch proxy</h1>
 <span id="redis-mode" class="badge">-</span>
@@ -34,6 +40,9 @@ export const BODY = `<header>
 <div class="panel wide"><h2>Queues, limiter buckets and burst forecast, per app</h2>
 <table><thead><tr><th>app</th><th>queued</th><th>in flight</th><th>batch tokens</th><th title="${COOLDOWN_TITLE}">batch cooldown</th><th title="${FORECAST_TITLE}">batch burst runs out</th><th>rest tokens</th><th title="${COOLDOWN_TITLE}">rest cooldown</th><th title="${FORECAST_TITLE}">rest burst runs out</th><th title="open: the upstream kept failing; calls are answered 503 at once until a probe succeeds">circuit</th></tr></thead>
 <tbody id="apps-body"></tbody></table><p class="note" id="apps-more"></p></div>
+<div class="panel wide" id="pacing-panel" hidden><h2>Adaptive pacing: learned rate per paced bucket</h2>
+<table><thead><tr><th title="${PACE_KEY_TITLE}">bucket</th><th>learned rate / s</th><th>bound / s</th><th title="${PACE_DECREASE_TITLE}">last decrease</th></tr></thead>
+<tbody id="pacing-body"></tbody></table></div>
 <div class="panel"><h2>Caller answers, last minute</h2>
 <table><thead><tr><th>status</th><th title="proxy: the proxy's own answer (a shed, a refusal); upstream: the upstream's, relayed (an op's own status inside a batch)">by</th><th>batched</th><th>pass-through</th><th>client batch</th><th>refused</th></tr></thead><tbody id="callers-body"></tbody></table>
 <p class="note">Each caller's own status: an op's 404 inside a batch call that was a 200 counts as a 404.</p></div>

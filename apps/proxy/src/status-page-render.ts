@@ -120,6 +120,15 @@ function render(s) {
   $('apps-more').textContent = s.appsTotal > s.apps.length ?
     (s.appsTotal - s.apps.length) + ' quieter apps not listed' : '';
 
+  $('pacing-panel').hidden = !s.pacing;
+  if (s.pacing) {
+    fillTable('pacing-body', s.pacing.buckets.map(function (b) {
+      return cells([b.key, fmtRate(b.ratePerSec), fmtRate(s.pacing.maxRatePerSec),
+        b.lastDecreaseAgoMs === null ? 'none seen' :
+          b.lastDecreaseAgoMs <= 0 ? 'just now' : fmtMs(b.lastDecreaseAgoMs) + ' ago']);
+    }), 4);
+  }
+
   fillTable('status-body', s.lastMinute.upstreamStatus.map(function (r) {
     return cells([r.status, fmtInt(r.batch), fmtInt(r.single)]);
   }), 3);

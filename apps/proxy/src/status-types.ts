@@ -51,6 +51,30 @@ export interface StatusOptions {
   readonly now?: () => number;
   /** Sample every second on a timer. Default true; tests call `sample()` themselves. */
   readonly autoSample?: boolean;
+  /** PACING=adaptive: the learned rates (e.g. the `PaceBoard`) and the operator's bound. */
+  readonly pacing?:
+    | {
+        readonly board: { recent(n: number): readonly PacedBucketReading[] };
+        readonly maxRatePerSec: number;
+      }
+    | undefined;
+}
+
+/** One paced bucket as the board heard it (`PaceBoard.recent`). */
+export interface PacedBucketReading {
+  readonly key: string;
+  readonly ratePerSec: number;
+  readonly sinceDecreaseMs: number | undefined;
+}
+
+/** One paced bucket on the status page (docs/graph-dialect.md §3). */
+export interface PacedBucketStatus {
+  /** The bucket key hashed (sha256, 12 hex): tells buckets apart without naming the app. */
+  readonly key: string;
+  /** The learned rate as this replica last heard it, requests/s. */
+  readonly ratePerSec: number;
+  /** How long ago this replica saw its last decrease; null: none since it heard of the bucket. */
+  readonly lastDecreaseAgoMs: number | null;
 }
 
 export interface BucketStatus {
@@ -136,6 +160,8 @@ export interface StatusJson {
     readonly callers: CallerView | null;
   };
   readonly apps: readonly AppStatus[];
+  /** PACING=adaptive: the bound and the 20 paced buckets heard from last, newest first; else null. */
+  readonly pacing: { readonly maxRatePerSec: number; readonly buckets: readonly PacedBucketStatus[] } | null;
   /** Apps known to the engine; `apps` lists at most `maxApps` of them. */
   readonly appsTotal: number;
   /** One point per sample, oldest first. */

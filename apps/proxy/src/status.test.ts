@@ -36,6 +36,37 @@ function setup(overrides: Partial<StatusOptions> = {}) {
 }
 
 describe('createStatus', () => {
+  it('shows no pacing block with fixed rates', async () => {
+    const { status } = setup();
+    expect((await status.json()).pacing).toBeNull();
+  });
+
+  it('shows the learned rate, the bound and the last decrease of the paced buckets, keys hashed', async () => {
+    const seen: number[] = [];
+    const board = {
+      recent: (n: number) => {
+        seen.push(n);
+        return [
+          { key: 'https://graph.example|app-1|batch', ratePerSec: 61.666666, sinceDecreaseMs: 1234.5 },
+          { key: 'https://graph.example|app-2|batch', ratePerSec: 140, sinceDecreaseMs: undefined },
+        ];
+      },
+    };
+    const { status } = setup({ pacing: { board, maxRatePerSec: 200 } });
+    const s = await status.json();
+    expect(seen).toEqual([20]);
+    expect(s.pacing).toEqual({
+      maxRatePerSec: 200,
+      buckets: [
+        { key: expect.stringMatching(/^[0-9a-f]{12}$/), ratePerSec: 61.67, lastDecreaseAgoMs: 1235 },
+        { key: expect.stringMatching(/^[0-9a-f]{12}$/), ratePerSec: 140, lastDecreaseAgoMs: null },
+      ],
+    });
+    const [first, second] = s.pacing?.buckets ?? [];
+    expect(first?.key).not.toBe(second?.key);
+    expect(JSON.stringify(s)).not.toContain('app-1');
+  });
+
   it('reports the last second as rates and the average batch fill', async () => {
     const { status, o, second } = setup();
     o.onFlush({ appId: 'a', lane: 'batch', size: 10, reason: 'full' });

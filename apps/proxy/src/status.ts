@@ -6,6 +6,7 @@
 // Nothing here sees a credential: the observer hooks carry app ids, lanes and statuses only, and the
 // limiter is asked by app id. The page must never show an Authorization value (SPEC §8b).
 
+import { createHash } from 'node:crypto';
 import type { BucketLimit, SchedulerObserver } from '@batch-proxy/core';
 import {
   type CallerCounts,
@@ -19,7 +20,14 @@ import {
 } from './status-callers.js';
 import { TokenReadings } from './status-forecast.js';
 import { emptyTick, opsOf, Ring, sumTicks, type Tick, type Totals, tickObserver } from './status-ticks.js';
-import type { AppStatus, BucketName, BucketStatus, StatusJson, StatusOptions } from './status-types.js';
+import type {
+  AppStatus,
+  BucketName,
+  BucketStatus,
+  PacedBucketStatus,
+  StatusJson,
+  StatusOptions,
+} from './status-types.js';
 
 export { combineObservers } from './observers.js';
 export type * from './status-types.js';
@@ -49,6 +57,8 @@ interface Sample {
 
 const SAMPLE_MS = 1_000;
 const MINUTE_MS = 60_000;
+/** Paced buckets listed on the page. */
+const MAX_PACED = 20;
 
 export function createStatus(options: StatusOptions): ProxyStatus {
   const now = options.now ?? Date.now;
@@ -223,6 +233,7 @@ export function createStatus(options: StatusOptions): ProxyStatus {
         callers: callersNow ? viewOf(minus(callersNow, before?.callers ?? NO_CALLERS)) : null,
       },
       apps,
+      pacing: pacingOf(options.pacing),
       appsTotal: total,
       history: {
         intervalMs: SAMPLE_MS,
@@ -251,6 +262,19 @@ export function createStatus(options: StatusOptions): ProxyStatus {
   };
 
   return { observer, json, sample, stop: () => clearInterval(timer) };
+}
+
+function pacingOf(pacing: StatusOptions['pacing']): StatusJson['pacing'] {
+  if (pacing === undefined) return null;
+  const buckets = pacing.board.recent(MAX_PACED).map(
+    (b): PacedBucketStatus => ({
+      // Hashed: the key names the upstream and the app, and the page lists buckets, not tenants.
+      key: createHash('sha256').update(b.key).digest('hex').slice(0, 12),
+      ratePerSec: round(b.ratePerSec),
+      lastDecreaseAgoMs: b.sinceDecreaseMs === undefined ? null : Math.round(b.sinceDecreaseMs),
+    }),
+  );
+  return { maxRatePerSec: pacing.maxRatePerSec, buckets };
 }
 
 function readingKey(appId: string, bucket: BucketName): string {

@@ -51,7 +51,8 @@ describe('AIMD pacer', () => {
     expect(p.rate()).toBe(45);
     await p.clock.advance(1);
     expect(p.congestion()).toBe('decrease');
-    expect(p.rate()).toBeCloseTo(40.5, 10);
+    // 45 is at or below the ceiling (50, the rate of the first 429): the first cut was not enough.
+    expect(p.rate()).toBeCloseTo(45 * 0.81, 10);
     expect(p.adjustments).toEqual(['decrease', 'decrease']);
   });
 
@@ -76,7 +77,7 @@ describe('AIMD pacer', () => {
     expect(p.congestion(0)).toBe('decrease');
   });
 
-  it('adds one step per probe interval that saw demand and no 429', async () => {
+  it('raises once per probe interval that saw demand and no 429, the step doubling before any 429', async () => {
     const p = pacer();
     p.demand();
     await p.clock.advance(999);
@@ -84,12 +85,70 @@ describe('AIMD pacer', () => {
     await p.clock.advance(1);
     expect(p.demand()).toBe('increase');
     expect(p.rate()).toBe(52);
-    // Several lookups within the next interval: still one step.
+    // Several lookups within the next interval: still one raise.
     await p.clock.advance(500);
     expect(p.demand()).toBeUndefined();
     await p.clock.advance(500);
     expect(p.look()).toBe('increase');
-    expect(p.rate()).toBe(54);
+    expect(p.rate()).toBe(56);
+    const rates = [];
+    for (let i = 0; i < 5; i++) {
+      p.demand();
+      await p.clock.advance(1000);
+      p.look();
+      rates.push(p.rate());
+    }
+    // Steps 8, 16, then at most 8 α = 16.
+    expect(rates).toEqual([64, 80, 96, 100, 100]);
+  });
+
+  it('after a 429 climbs halfway back to its rate, waits there two intervals, then probes past it', async () => {
+    const p = pacer();
+    p.demand();
+    p.congestion(0); // at 50: the ceiling is 50, the rate 45
+    const rates = [];
+    for (let i = 0; i < 9; i++) {
+      await p.clock.advance(1000);
+      p.demand();
+      rates.push(p.rate());
+    }
+    // The cooldown (1 s) first; then 45 + max(2, 2.5); + max(2, 1.25) = 49.5; up to the ceiling;
+    // two clean intervals there; then 2, 4, 8 past it.
+    expect(rates).toEqual([45, 47.5, 49.5, 50, 50, 50, 52, 56, 64]);
+  });
+
+  it('cuts once on a 429 above the ceiling, and takes its rate as the new ceiling', async () => {
+    const p = pacer();
+    p.demand();
+    p.congestion(0); // ceiling 50, rate 45
+    for (let i = 0; i < 7; i++) {
+      await p.clock.advance(1000);
+      p.demand();
+    }
+    expect(p.rate()).toBe(52);
+    expect(p.congestion(0)).toBe('decrease');
+    expect(p.rate()).toBeCloseTo(52 * 0.9, 10);
+    // The climb back (46.8, 49.4, 51.4 after the cooldown) stops at 52, not at the old ceiling.
+    for (let i = 0; i < 5; i++) {
+      await p.clock.advance(1000);
+      p.demand();
+    }
+    expect(p.rate()).toBe(52);
+  });
+
+  it('on a 429 at or below the ceiling cuts twice and lowers the ceiling between cut and rate', async () => {
+    const p = pacer();
+    p.demand();
+    p.congestion(0); // ceiling 50, rate 45
+    await p.clock.advance(1000);
+    expect(p.congestion(0)).toBe('decrease'); // at 45 <= 50
+    expect(p.rate()).toBeCloseTo(45 * 0.81, 10);
+    // The new ceiling is 45 · (1 + 0.9) / 2 = 42.75: the climb stops there.
+    for (let i = 0; i < 6; i++) {
+      await p.clock.advance(1000);
+      p.demand();
+    }
+    expect(p.rate()).toBeCloseTo(42.75, 10);
   });
 
   it('does not grow an idle bucket: no demand, no increase', async () => {
@@ -113,7 +172,7 @@ describe('AIMD pacer', () => {
     expect(p.demand()).toBeUndefined();
     await p.clock.advance(1);
     expect(p.demand()).toBe('increase');
-    expect(p.rate()).toBe(47);
+    expect(p.rate()).toBe(47.5); // halfway back to the ceiling (50)
   });
 
   it('stays within the bounds', async () => {
@@ -132,7 +191,7 @@ describe('AIMD pacer', () => {
     expect(p.rate()).toBe(40);
   });
 
-  it('property: the rate is always within [min, max], and one cooldown holds at most one decrease', () => {
+  it('property: the rate is always within [min, max], one cooldown holds at most one decrease, raises respect the ceiling', () => {
     const event = fc.oneof(
       fc.record({ kind: fc.constant('demand' as const) }),
       fc.record({ kind: fc.constant('look' as const) }),
@@ -169,8 +228,14 @@ describe('AIMD pacer', () => {
           let lastDecrease = Number.NEGATIVE_INFINITY;
           for (const [dt, e] of steps) {
             now += dt;
+            const before = state;
             const step = paceApply(state, now, p, e);
             state = step.state;
+            if (step.adjusted === 'increase' && before !== undefined) {
+              // Below the ceiling a raise never passes it; past it, a step is at most 8 α.
+              if (before.rate < before.ceiling) expect(step.state.rate).toBeLessThanOrEqual(before.ceiling);
+              else expect(step.state.rate - before.rate).toBeLessThanOrEqual(8 * p.increaseStep + 1e-9);
+            }
             expect(step.state.rate).toBeGreaterThanOrEqual(p.minRatePerSec);
             expect(step.state.rate).toBeLessThanOrEqual(p.maxRatePerSec);
             if (step.adjusted === 'decrease') {

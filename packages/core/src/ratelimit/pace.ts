@@ -4,7 +4,10 @@
 //
 // Why AIMD and not a gradient limiter: the only trustworthy signal is a 429 (latency reflects
 // cost-weighted service limits, not queueing). Why β = 0.9: the rate saws between β·L and L, so its
-// mean stays within 10% of the hidden limit L.
+// mean stays within 10% of the hidden limit L. The upstream's burst hides an overshoot for a while
+// (20 requests at 5/s over the limit: 4 s), so plain AIMD settles over the limit; hence, BIC-like, a
+// ceiling (the rate that last saw a 429): a 429 at or below it cuts twice and lowers it, the climb
+// goes halfway back to it and waits there, and only past it does the step double (§3).
 
 /** The operator's bounds and the controller's constants (PACE_* variables). */
 export interface PaceParams {
@@ -15,7 +18,7 @@ export interface PaceParams {
   readonly initialRatePerSec: number;
   /** β: a congestion event multiplies the rate by it (0 < β < 1). */
   readonly decreaseFactor: number;
-  /** α: requests/s added per probe interval that saw demand and no congestion. */
+  /** α: requests/s added per probe interval that saw demand and no congestion (the least step). */
   readonly increaseStep: number;
   /** Length of a probe interval, and the shortest cooldown after a decrease. */
   readonly probeIntervalMs: number;
@@ -34,6 +37,10 @@ export interface PaceState {
   readonly demandAt: number;
   /** The last congestion event (a 429). */
   readonly congestedAt: number;
+  /** The rate the last decrease was made from (0 = none yet): a rate known to have seen a 429. */
+  readonly ceiling: number;
+  /** Clean probe intervals in a row at or above the ceiling: the probe's step doubles with each. */
+  readonly streak: number;
 }
 
 export type PaceEvent =
@@ -63,6 +70,8 @@ export function paceStart(params: PaceParams, now: number): PaceState {
     probeFrom: now,
     demandAt: NEVER,
     congestedAt: NEVER,
+    ceiling: 0,
+    streak: 0,
   };
 }
 
@@ -93,8 +102,10 @@ export function paceApply(
       event.kind !== 'congestion' &&
       rate < params.maxRatePerSec
     ) {
-      rate = Math.min(params.maxRatePerSec, rate + params.increaseStep);
-      adjusted = 'increase';
+      const up = raise(rate, s.ceiling, s.streak, params);
+      if (up.rate > rate) adjusted = 'increase';
+      rate = up.rate;
+      s = { ...s, streak: up.streak };
     }
     s = { ...s, probeFrom: now };
   }
@@ -106,8 +117,14 @@ export function paceApply(
     case 'congestion': {
       const wait = Math.max(0, event.retryAfterMs);
       if (now >= s.coolUntil) {
-        const cut = Math.max(params.minRatePerSec, rate * params.decreaseFactor);
+        // A 429 at or below the last ceiling is more evidence: the last cut was not enough (the limit
+        // fell, or the upstream's burst hid how far over it the rate was). Cut twice, and put the
+        // ceiling between the cut and here.
+        const below = rate <= s.ceiling;
+        const factor = below ? params.decreaseFactor * params.decreaseFactor : params.decreaseFactor;
+        const cut = Math.max(params.minRatePerSec, rate * factor);
         const coolUntil = now + Math.max(wait, params.probeIntervalMs);
+        const ceiling = below ? (rate * (1 + params.decreaseFactor)) / 2 : rate;
         return {
           state: {
             ...s,
@@ -118,6 +135,8 @@ export function paceApply(
             // Retry-After cannot show whether the new rate is too high.
             probeFrom: coolUntil,
             congestedAt: now,
+            ceiling,
+            streak: 0,
           },
           adjusted: cut < rate ? 'decrease' : adjusted,
         };
@@ -131,6 +150,37 @@ export function paceApply(
       };
     }
   }
+}
+
+/**
+ * Clean intervals spent at the ceiling before probing past it: long enough for the upstream's burst
+ * to drain if the ceiling is still over its limit (then the 429 comes here, not after a raise).
+ */
+const PLATEAU = 2;
+/** The probe's step doubles at most this many times (8 α). */
+const MAX_DOUBLINGS = 3;
+
+/**
+ * One clean probe interval's increase. Below the ceiling (the rate that last saw a 429): halfway
+ * back to it, at least one step, never past it. At or above it: PLATEAU intervals unchanged (none
+ * before the first 429), then one step, doubling with each clean interval in a row, so a limit that
+ * rose is found in a few.
+ */
+function raise(
+  rate: number,
+  ceiling: number,
+  streak: number,
+  params: PaceParams,
+): { rate: number; streak: number } {
+  if (rate < ceiling) {
+    const next = Math.min(ceiling, rate + Math.max(params.increaseStep, (ceiling - rate) / 2));
+    return { rate: Math.min(params.maxRatePerSec, next), streak: 0 };
+  }
+  // No ceiling yet (no 429 seen): nothing to wait at.
+  const plateau = ceiling > 0 ? PLATEAU : 0;
+  if (streak < plateau) return { rate, streak: streak + 1 };
+  const next = rate + params.increaseStep * 2 ** Math.min(streak - plateau, MAX_DOUBLINGS);
+  return { rate: Math.min(params.maxRatePerSec, next), streak: streak + 1 };
 }
 
 /** A state that says nothing a fresh one would not: it may be forgotten (bounded memory). */

@@ -62,4 +62,25 @@ describe('PaceBoard', () => {
     expect(board.rate(bucketKey('u', 'a', 'batch'))).toBeUndefined();
     expect(board.rate(bucketKey('u', 'b', 'batch'))).toBe(20);
   });
+
+  it('lists the buckets heard from last, newest first, with how long since their last decrease', async () => {
+    const { clock, limiter, board } = paced();
+    for (const app of ['a', 'b', 'c']) await limiter.acquire(bucketKey('u', app, 'batch'), LIMIT);
+    await limiter.pause(bucketKey('u', 'a', 'batch'), LIMIT, 0);
+    await clock.advance(1_500);
+    await limiter.acquire(bucketKey('u', 'b', 'batch'), LIMIT);
+    expect(board.recent(2)).toEqual([
+      { key: bucketKey('u', 'b', 'batch'), ratePerSec: 20, sinceDecreaseMs: undefined },
+      { key: bucketKey('u', 'a', 'batch'), ratePerSec: 10, sinceDecreaseMs: 1_500 },
+    ]);
+    // A later report without a decrease keeps the last one.
+    await limiter.acquire(bucketKey('u', 'a', 'batch'), LIMIT);
+    await clock.advance(500);
+    expect(board.recent(1)).toEqual([
+      { key: bucketKey('u', 'a', 'batch'), ratePerSec: 10, sinceDecreaseMs: 2_000 },
+    ]);
+    // Idle buckets drop out.
+    await clock.advance(600_000);
+    expect(board.recent(20)).toEqual([]);
+  });
 });

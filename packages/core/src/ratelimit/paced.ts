@@ -69,6 +69,12 @@ export interface PaceStats {
   readonly decreases: number;
 }
 
+export interface PaceEntry {
+  readonly key: string;
+  readonly ratePerSec: number;
+  readonly sinceDecreaseMs: number | undefined;
+}
+
 /** The most buckets the board remembers (the oldest report goes first). */
 const MAX_BUCKETS = 10_000;
 
@@ -77,7 +83,7 @@ const MAX_BUCKETS = 10_000;
  * this replica's calls made (each adjustment is made, and counted, by exactly one replica).
  */
 export class PaceBoard {
-  readonly #rates = new Map<string, { rate: number; at: number }>();
+  readonly #rates = new Map<string, { rate: number; at: number; decreasedAt: number | undefined }>();
   readonly #now: () => number;
   #increases = 0;
   #decreases = 0;
@@ -88,8 +94,10 @@ export class PaceBoard {
 
   /** Hand this to `Limiter.onPace`. */
   readonly record = (report: PaceReport): void => {
+    const now = this.#now();
+    const decreasedAt = report.adjusted === 'decrease' ? now : this.#rates.get(report.key)?.decreasedAt;
     this.#rates.delete(report.key); // re-inserted last: the map stays in order of the last report
-    this.#rates.set(report.key, { rate: report.ratePerSec, at: this.#now() });
+    this.#rates.set(report.key, { rate: report.ratePerSec, at: now, decreasedAt });
     if (this.#rates.size > MAX_BUCKETS) {
       const oldest = this.#rates.keys().next();
       if (!oldest.done) this.#rates.delete(oldest.value);
@@ -104,12 +112,24 @@ export class PaceBoard {
     return entry && this.#now() - entry.at < PACE_IDLE_MS ? entry.rate : undefined;
   }
 
-  stats(): PaceStats {
+  /**
+   * The `n` active buckets heard from last, newest first: the learned rate and how long ago this
+   * replica saw the last decrease (undefined: none since the board heard of the bucket).
+   */
+  recent(n: number): PaceEntry[] {
+    this.#forgetIdle();
     const now = this.#now();
-    for (const [key, entry] of this.#rates) {
-      if (now - entry.at < PACE_IDLE_MS) break; // in order of the last report: the rest are newer
-      this.#rates.delete(key);
+    const out: PaceEntry[] = [];
+    for (const [key, entry] of [...this.#rates].reverse()) {
+      if (out.length >= n) break;
+      const sinceDecreaseMs = entry.decreasedAt === undefined ? undefined : now - entry.decreasedAt;
+      out.push({ key, ratePerSec: entry.rate, sinceDecreaseMs });
     }
+    return out;
+  }
+
+  stats(): PaceStats {
+    this.#forgetIdle();
     const rates = [...this.#rates.values()].map((e) => e.rate).sort((a, b) => a - b);
     const mid = rates.length >> 1;
     const median = rates.length % 2 === 1 ? rates[mid] : ((rates[mid - 1] ?? 0) + (rates[mid] ?? 0)) / 2;
@@ -120,5 +140,13 @@ export class PaceBoard {
       increases: this.#increases,
       decreases: this.#decreases,
     };
+  }
+
+  #forgetIdle(): void {
+    const now = this.#now();
+    for (const [key, entry] of this.#rates) {
+      if (now - entry.at < PACE_IDLE_MS) break; // in order of the last report: the rest are newer
+      this.#rates.delete(key);
+    }
   }
 }

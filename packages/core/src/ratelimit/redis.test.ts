@@ -497,7 +497,8 @@ describe('the paced Lua scripts (adaptive pacing) at exact instants', () => {
     expect(decision).toMatchObject({ granted: true, remaining: 0 });
     // (at this epoch a double resolves about 0.2 µs)
     expect(decision.granted && decision.settleAfterMs).toBeCloseTo(1000 / 45, 3);
-    expect(await b.pause(N + 1000, 0)).toEqual({ rate: 40.5, adjusted: -1 });
+    // At 45, below the ceiling (50, where the first 429 came): cut twice.
+    expect(await b.pause(N + 1000, 0)).toEqual({ rate: 45 * (0.9 * 0.9), adjusted: -1 });
   });
 
   it('raises the rate by one step after a probe interval with demand and no 429', async () => {
