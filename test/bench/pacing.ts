@@ -19,7 +19,8 @@
 //   PACING_PHASE_MS=5000 pnpm bench:pacing
 
 import { performance } from 'node:perf_hooks';
-import { type BucketLimit, bucketKey, type Decision, type PaceParams, RedisLimiter } from '@batch-proxy/core';
+import { type BucketLimit, bucketKey, type Decision, type PaceParams } from '@batch-proxy/core';
+import { RedisLimiter } from '@batch-proxy/core/redis';
 import { startRedisServer } from '@batch-proxy/core/testing';
 import { type FakeGraph, startFakeGraph } from '../fake-graph/index.js';
 import { num, pct, table } from './report.js';

@@ -102,6 +102,11 @@ export function parseRequestTarget(raw: string): RequestTarget | ProxyError {
   const q = target.indexOf('?');
   const pathname = q === -1 ? target : target.slice(0, q);
   const search = q === -1 ? '' : target.slice(q);
+  // The common path has no percent-encoding, so every segment decodes to itself and only dot
+  // segments and NUL can be wrong: three scans instead of a split and a decode per segment (this
+  // runs on every call). The pathname starts with '/', so a dot segment always follows a '/'.
+  if (!pathname.includes('%') && !pathname.includes('/.') && !pathname.includes('\0'))
+    return { pathname, search };
   for (const segment of pathname.split('/')) {
     let decoded: string;
     try {

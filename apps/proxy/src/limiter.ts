@@ -4,14 +4,7 @@
 // bucket's rate is learned (docs/graph-dialect.md §3) in front of either, and a board of the learned
 // rates feeds the metrics.
 
-import {
-  FallbackLimiter,
-  type Limiter,
-  MemoryLimiter,
-  PaceBoard,
-  PacedLimiter,
-  RedisLimiter,
-} from '@batch-proxy/core';
+import { FallbackLimiter, type Limiter, MemoryLimiter, PaceBoard, PacedLimiter } from '@batch-proxy/core';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 
@@ -50,6 +43,9 @@ export async function createLimiter(config: Config, logger: Logger): Promise<Con
     if (error.message !== lastError) logger.warn({ err: error.message }, 'redis error');
     lastError = error.message;
   };
+  // Loaded here, not at the top: ioredis is a fifth of start-up and idle memory, and the default
+  // embedded mode never uses it (test/redis-lazy.test.ts holds the proxy to that).
+  const { RedisLimiter } = await import('@batch-proxy/core/redis');
   const redis = config.REDIS_CLUSTER_NODES
     ? RedisLimiter.connectCluster(hostPorts(config.REDIS_CLUSTER_NODES), { onError })
     : RedisLimiter.connect(config.REDIS_URL ?? 'redis://', {

@@ -1,4 +1,8 @@
-// The engine's public surface: everything apps/proxy wires together.
+// The engine's public surface: everything apps/proxy wires together, except the Redis limiter.
+// Library users: `@batch-proxy/core` (this file) is the engine — scheduler, dialects, upstream
+// client, in-process limiters and the fallback wrapper — and loads no Redis client;
+// `@batch-proxy/core/redis` adds RedisLimiter (it loads ioredis, so import it only when Redis is
+// configured); `@batch-proxy/core/testing` holds the conformance suites and test helpers.
 
 export type { Answer, Lane, Timing } from './batcher/op.js';
 export {
@@ -37,7 +41,6 @@ export {
 export { MemoryLimiter } from './ratelimit/memory.js';
 export { type PaceAdjustment, type PaceParams, paceProblem } from './ratelimit/pace.js';
 export { PaceBoard, PacedLimiter, type PaceStats } from './ratelimit/paced.js';
-export { RedisLimiter } from './ratelimit/redis.js';
 export {
   type BufferedResponse,
   type StreamedResponse,

@@ -3,9 +3,10 @@
 // bound on the size of what it buffers.
 
 import type { Readable } from 'node:stream';
-import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import type { UpstreamRequest } from '../dialect/dialect.js';
 import { ProxyError } from '../errors.js';
+import { Pool as LeanPool, errors as undiciErrors } from './undici-pool.js';
 
 export interface UpstreamClientOptions {
   /** Origin plus optional base path, e.g. `https://api.talkjs.com`. */
@@ -66,7 +67,7 @@ export class UpstreamClient {
     const url = new URL(options.url);
     this.origin = url.origin;
     this.#basePath = url.pathname.replace(/\/+$/, '');
-    this.#pool = new Pool(url.origin, {
+    this.#pool = new LeanPool(url.origin, {
       connections: options.connections ?? 64,
       keepAliveTimeout: 30_000,
       headersTimeout: options.timeoutMs,
