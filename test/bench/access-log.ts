@@ -4,7 +4,7 @@
 
 import { startBareServer } from './bare.js';
 import { APPS, pidOf, startProxy } from './context.js';
-import { cpuPerCall } from './cpu-run.js';
+import { alternateRounds } from './cpu-run.js';
 import { percentile } from './load.js';
 import { num, table } from './report.js';
 import { startUpstream } from './upstream.js';
@@ -33,24 +33,11 @@ async function main(): Promise<number> {
       }),
     );
   }
-  const samples = new Map<string, number[]>();
-  const add = (name: string, us: number) => samples.set(name, [...(samples.get(name) ?? []), us]);
+  let samples = new Map<string, number[]>();
   let failed = 0;
   try {
-    // One unrecorded pass first: every process past start-up and JIT warm-up before anything counts.
-    await cpuPerCall(bare.url, bare.pid, RUN);
-    for (const p of proxies) await cpuPerCall(p.url, pidOf(p), RUN);
-    for (let round = 0; round < ROUNDS; round++) {
-      const floor = await cpuPerCall(bare.url, bare.pid, RUN);
-      add('bare node', floor.cpuPerCallUs);
-      for (const [i, v] of VARIANTS.entries()) {
-        const proxy = proxies[i];
-        if (!proxy) continue;
-        const r = await cpuPerCall(proxy.url, pidOf(proxy), RUN);
-        failed += r.failed;
-        add(v.name, r.cpuPerCallUs);
-      }
-    }
+    const targets = proxies.map((p, i) => ({ name: VARIANTS[i]?.name ?? '', url: p.url, pid: pidOf(p) }));
+    ({ samples, failed } = await alternateRounds(bare, targets, ROUNDS, RUN));
   } finally {
     for (const p of proxies) await p.stop();
     await bare.stop();

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBareServer } from './bare.js';
 import { APPS, pidOf, repoRoot, startProxy } from './context.js';
-import { cpuPerCall } from './cpu-run.js';
+import { alternateRounds } from './cpu-run.js';
 import { percentile } from './load.js';
 import { num, table } from './report.js';
 import { type Run, startOnce } from './startup.js';
@@ -41,23 +41,11 @@ async function main(): Promise<number> {
   };
   const proxies = [];
   for (const b of builds) proxies.push(await startProxy(env, b.main));
-  const cpu = new Map<string, number[]>();
-  const add = (name: string, us: number) => cpu.set(name, [...(cpu.get(name) ?? []), us]);
+  let cpu = new Map<string, number[]>();
   let failed = 0;
   try {
-    // One unrecorded pass: every process past start-up and JIT warm-up before anything counts.
-    await cpuPerCall(bare.url, bare.pid, RUN);
-    for (const p of proxies) await cpuPerCall(p.url, pidOf(p), RUN);
-    for (let round = 0; round < ROUNDS; round++) {
-      add('bare node', (await cpuPerCall(bare.url, bare.pid, RUN)).cpuPerCallUs);
-      for (const [i, b] of builds.entries()) {
-        const p = proxies[i];
-        if (!p) continue;
-        const r = await cpuPerCall(p.url, pidOf(p), RUN);
-        failed += r.failed;
-        add(b.name, r.cpuPerCallUs);
-      }
-    }
+    const targets = proxies.map((p, i) => ({ name: builds[i]?.name ?? '', url: p.url, pid: pidOf(p) }));
+    ({ samples: cpu, failed } = await alternateRounds(bare, targets, ROUNDS, RUN));
   } finally {
     for (const p of proxies) await p.stop();
     await bare.stop();

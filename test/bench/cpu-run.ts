@@ -37,3 +37,36 @@ export async function cpuPerCall(url: string, pid: number, opts: CpuRunOptions):
     await p.close();
   }
 }
+
+export interface CpuTarget {
+  readonly name: string;
+  readonly url: string;
+  readonly pid: number;
+}
+
+/**
+ * CPU per call of the bare floor and each target, in alternating rounds after one unrecorded pass
+ * (every process past start-up and JIT warm-up before anything counts): µs samples by name, the
+ * floor under `bare node`, and the calls that failed.
+ */
+export async function alternateRounds(
+  bare: { url: string; pid: number },
+  targets: readonly CpuTarget[],
+  rounds: number,
+  opts: CpuRunOptions,
+): Promise<{ samples: Map<string, number[]>; failed: number }> {
+  const samples = new Map<string, number[]>();
+  const add = (name: string, us: number) => samples.set(name, [...(samples.get(name) ?? []), us]);
+  let failed = 0;
+  await cpuPerCall(bare.url, bare.pid, opts);
+  for (const t of targets) await cpuPerCall(t.url, t.pid, opts);
+  for (let round = 0; round < rounds; round++) {
+    add('bare node', (await cpuPerCall(bare.url, bare.pid, opts)).cpuPerCallUs);
+    for (const t of targets) {
+      const r = await cpuPerCall(t.url, t.pid, opts);
+      failed += r.failed;
+      add(t.name, r.cpuPerCallUs);
+    }
+  }
+  return { samples, failed };
+}
