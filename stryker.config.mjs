@@ -13,7 +13,7 @@ export default {
     // Redis and fallback limiters and the upstream client, which the e2e suites cover; a full run of
     // them does not fit the 2-core CI budget.
     'packages/core/src/batcher/{breaker,group-queue,outcome,planner,resources,retry}.ts',
-    'packages/core/src/dialect/{talkjs,graph,headers}.ts',
+    'packages/core/src/dialect/{talkjs,graph,headers,envelope}.ts',
     'packages/core/src/ratelimit/{gcra,memory}.ts',
     'packages/core/src/errors.ts',
     'apps/proxy/src/{classify,auth,passthrough,secrets}.ts',

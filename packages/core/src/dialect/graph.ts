@@ -18,6 +18,7 @@ import type {
   OpResult,
   UpstreamRequest,
 } from './dialect.js';
+import { readBatchEnvelope } from './envelope.js';
 import { isCommonlyDroppable, relayableHeaders } from './headers.js';
 
 /** Documented: at most 20 requests per batch. */
@@ -239,15 +240,6 @@ export const graph: BatchDialect = {
   },
 
   readBatchAnswer(status: number, body: string, count: number, plan: BatchPlan = 'parallel'): BatchAnswer {
-    // One Authorization applies to the whole batch: each caller gets the upstream's own refusal.
-    if (status === 401 || status === 403) return { kind: 'refused', status, body: body || '{}' };
-    if (status !== 200) return { kind: 'rejected', status, body: body || '{}' };
-    let decoded: unknown;
-    try {
-      decoded = JSON.parse(body);
-    } catch {
-      decoded = undefined;
-    }
-    return { kind: 'results', results: graph.decodeResults(decoded, count, plan) };
+    return readBatchEnvelope(status, body, (decoded) => graph.decodeResults(decoded, count, plan));
   },
 };

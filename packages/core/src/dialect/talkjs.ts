@@ -10,6 +10,7 @@ import type {
   OpResult,
   UpstreamRequest,
 } from './dialect.js';
+import { readBatchEnvelope } from './envelope.js';
 import { isCommonlyDroppable } from './headers.js';
 
 const MAX_OPS = 10;
@@ -124,15 +125,6 @@ export const talkjs: BatchDialect = {
   },
 
   readBatchAnswer(status: number, body: string, count: number): BatchAnswer {
-    // The whole group shares the credential, so each caller gets the upstream's own refusal.
-    if (status === 401 || status === 403) return { kind: 'refused', status, body: body || '{}' };
-    if (status !== 200) return { kind: 'rejected', status, body: body || '{}' };
-    let decoded: unknown;
-    try {
-      decoded = JSON.parse(body);
-    } catch {
-      decoded = undefined;
-    }
-    return { kind: 'results', results: talkjs.decodeResults(decoded, count) };
+    return readBatchEnvelope(status, body, (decoded) => talkjs.decodeResults(decoded, count));
   },
 };

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import type { OpResult } from './dialect.js';
+import { readBatchEnvelope } from './envelope.js';
+
+// Records what the dialect's decoder was given, and answers one recognisable result.
+function decoder() {
+  const seen: unknown[] = [];
+  const decode = (decoded: unknown): OpResult[] => {
+    seen.push(decoded);
+    return [{ ok: true, status: 200, body: { decoded } }];
+  };
+  return { seen, decode };
+}
+
+describe('readBatchEnvelope', () => {
+  it.each([401, 403])('a %i refuses every op with the upstream body, never decoding it', (status) => {
+    const { seen, decode } = decoder();
+    expect(readBatchEnvelope(status, '{"error":"bad key"}', decode)).toEqual({
+      kind: 'refused',
+      status,
+      body: '{"error":"bad key"}',
+    });
+    expect(readBatchEnvelope(status, '', decode)).toEqual({ kind: 'refused', status, body: '{}' });
+    expect(seen).toEqual([]);
+  });
+
+  it.each([400, 404, 413, 201, 204, 500])('a %i rejects the batch as a whole with its body', (status) => {
+    const { seen, decode } = decoder();
+    expect(readBatchEnvelope(status, 'too large', decode)).toEqual({
+      kind: 'rejected',
+      status,
+      body: 'too large',
+    });
+    expect(readBatchEnvelope(status, '', decode)).toEqual({ kind: 'rejected', status, body: '{}' });
+    expect(seen).toEqual([]);
+  });
+
+  it('a 200 hands the parsed body to the dialect and returns its results', () => {
+    const { seen, decode } = decoder();
+    expect(readBatchEnvelope(200, '{"responses":[1]}', decode)).toEqual({
+      kind: 'results',
+      results: [{ ok: true, status: 200, body: { decoded: { responses: [1] } } }],
+    });
+    expect(seen).toEqual([{ responses: [1] }]);
+  });
+
+  it('a 200 whose body is not JSON is decoded as nothing, so the dialect fails each op itself', () => {
+    const { seen, decode } = decoder();
+    expect(readBatchEnvelope(200, '<html>oops', decode)).toEqual({
+      kind: 'results',
+      results: [{ ok: true, status: 200, body: { decoded: undefined } }],
+    });
+    expect(seen).toEqual([undefined]);
+  });
+});
