@@ -2,23 +2,9 @@
 // pinned down: exact outputs at each boundary of its parsers and guards.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { OpInput, OpRequest, OpResult } from './dialect.js';
+import type { OpRequest, OpResult } from './dialect.js';
 import { graph } from './graph.js';
-
-const input = (over: Partial<OpInput> & Pick<OpInput, 'method'>): OpInput => ({
-  target: { appId: 'v1.0', path: '/users/u1' },
-  query: new URLSearchParams(),
-  body: undefined,
-  apiVersion: undefined,
-  headers: {},
-  search: '',
-  ...over,
-});
-
-function op(built: ReturnType<typeof graph.toOp>): OpRequest {
-  if ('passThrough' in built) throw new Error(`expected an op, got: ${built.passThrough}`);
-  return built.op;
-}
+import { input, op } from './graph.case.js';
 
 const request = (over: Partial<OpRequest> = {}): OpRequest => ({
   method: 'GET',

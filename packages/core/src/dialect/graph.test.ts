@@ -1,22 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { classify } from '../batcher/outcome.js';
 import type { OpInput, OpRequest } from './dialect.js';
+import { input, op } from './graph.case.js';
 import { graph } from './graph.js';
-
-const input = (over: Partial<OpInput> & Pick<OpInput, 'method'>): OpInput => ({
-  target: { appId: 'v1.0', path: '/users/u1' },
-  query: new URLSearchParams(),
-  body: undefined,
-  apiVersion: undefined,
-  headers: {},
-  search: '',
-  ...over,
-});
-
-function op(built: ReturnType<typeof graph.toOp>): OpRequest {
-  if ('passThrough' in built) throw new Error(`expected an op, got: ${built.passThrough}`);
-  return built.op;
-}
 
 describe('graph dialect', () => {
   it('splits /{version}/... into the version (the scope) and the path below it', () => {
