@@ -11,7 +11,7 @@ import { ProxyError } from '../errors.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
 import type { BufferedResponse } from '../upstream/client.js';
 import { ManualClock } from './clock.js';
-import { pathPrefixes } from './resources.js';
+import { expectArrivalOrder } from './ordering.case.js';
 import { Scheduler } from './scheduler.js';
 
 type Fault = 'none' | '429' | '503' | 'timeout' | '500-after-run';
@@ -73,11 +73,6 @@ const callArb = fc.record({
   gap: fc.integer({ min: 0, max: 4 }),
   abortAfter: fc.option(fc.integer({ min: 0, max: 20 }), { freq: 4 }),
 });
-
-function conflicts(a: Run, b: Run): boolean {
-  if (a.method === 'GET' && b.method === 'GET') return false;
-  return pathPrefixes(a.path).includes(b.path) || pathPrefixes(b.path).includes(a.path);
-}
 
 describe('engine properties on a manual clock', () => {
   it('answers each caller once, keeps per-resource order and credentials, through faults and aborts', async () => {
@@ -158,25 +153,7 @@ describe('engine properties on a manual clock', () => {
           const byId = new Map(arrival.map((a) => [a.id, a]));
           for (const run of upstream.runs) expect(run.credential).toBe(byId.get(run.id)?.credential);
           // Per resource: every run of an earlier conflicting op comes before any run of a later one.
-          const first = new Map<string, number>();
-          const last = new Map<string, number>();
-          upstream.runs.forEach((run, i) => {
-            if (!first.has(run.id)) first.set(run.id, i);
-            last.set(run.id, i);
-          });
-          for (let i = 0; i < arrival.length; i++) {
-            for (let j = i + 1; j < arrival.length; j++) {
-              const a = arrival[i] as Run;
-              const b = arrival[j] as Run;
-              const la = last.get(a.id);
-              const fb = first.get(b.id);
-              if (la === undefined || fb === undefined || !conflicts(a, b)) continue;
-              expect(
-                la,
-                `${a.method} ${a.path} (${a.id}) before ${b.method} ${b.path} (${b.id})`,
-              ).toBeLessThan(fb);
-            }
-          }
+          expectArrivalOrder(arrival, upstream.runs);
         },
       ),
       { numRuns: Number(process.env.PROPERTY_RUNS ?? 100) },

@@ -13,7 +13,7 @@ import { ProxyError } from '../errors.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
 import type { BufferedResponse } from '../upstream/client.js';
 import { ManualClock } from './clock.js';
-import { pathPrefixes } from './resources.js';
+import { expectArrivalOrder } from './ordering.case.js';
 import { Scheduler } from './scheduler.js';
 
 type Fault = 'none' | '429' | '503' | 'timeout';
@@ -104,13 +104,6 @@ function resource(run: Run): string {
   return run.path === '/me' || run.path.startsWith('/me/') ? `${run.credential}${run.path}` : run.path;
 }
 
-function conflicts(a: Run, b: Run): boolean {
-  if (a.method === 'GET' && b.method === 'GET') return false;
-  const ra = resource(a);
-  const rb = resource(b);
-  return pathPrefixes(ra).includes(rb) || pathPrefixes(rb).includes(ra);
-}
-
 describe('graph engine properties with serial chains', () => {
   it('answers each caller once (never 424), keeps per-resource order, runs each op at most once', async () => {
     await fc.assert(
@@ -199,23 +192,7 @@ describe('graph engine properties with serial chains', () => {
             if (typeof a === 'number') expect(runsOf.get(`op${i}`), `op${i} answered ${a}`).toBe(1);
           });
           // Per resource: every run of an earlier conflicting op comes before any run of a later one.
-          const at = new Map<string, number>();
-          upstream.runs.forEach((run, i) => {
-            at.set(run.id, i);
-          });
-          for (let i = 0; i < arrival.length; i++) {
-            for (let j = i + 1; j < arrival.length; j++) {
-              const a = arrival[i] as Run;
-              const b = arrival[j] as Run;
-              const ra = at.get(a.id);
-              const rb = at.get(b.id);
-              if (ra === undefined || rb === undefined || !conflicts(a, b)) continue;
-              expect(
-                ra,
-                `${a.method} ${a.path} (${a.id}) before ${b.method} ${b.path} (${b.id})`,
-              ).toBeLessThan(rb);
-            }
-          }
+          expectArrivalOrder(arrival, upstream.runs, resource);
         },
       ),
       { numRuns: Number(process.env.PROPERTY_RUNS ?? 100) },

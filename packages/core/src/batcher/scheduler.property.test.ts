@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
 import type { BufferedResponse } from '../upstream/client.js';
-import { pathPrefixes } from './resources.js';
+import { conflicts, expectArrivalOrder } from './ordering.case.js';
 import { Scheduler, type UpstreamTransport } from './scheduler.js';
 
 type RawOp = [number, string, string, unknown?];
@@ -128,11 +128,6 @@ function withRepeats(calls: readonly CallShape[]): CallShape[] {
   return out;
 }
 
-function conflicts(a: Executed, b: Executed): boolean {
-  if (a.method === 'GET' && b.method === 'GET') return false;
-  return pathPrefixes(a.path).includes(b.path) || pathPrefixes(b.path).includes(a.path);
-}
-
 describe('Scheduler properties', () => {
   it('keeps arrival order per resource, credential isolation and one own answer per caller', async () => {
     let collapsed = 0;
@@ -216,23 +211,7 @@ describe('Scheduler properties', () => {
           expect(executedWrites.sort()).toEqual(writes.sort());
           // Arrival order per resource between writes (a read's answer above shows which writes ran
           // before it): for each conflicting pair, order is kept.
-          const position = new Map(
-            upstream.executed.flatMap((e, i) => (e.id === undefined ? [] : [[e.id, i] as const])),
-          );
-          for (let i = 0; i < arrival.length; i++) {
-            for (let j = i + 1; j < arrival.length; j++) {
-              const a = arrival[i] as Executed;
-              const b = arrival[j] as Executed;
-              if (a.id === undefined || b.id === undefined) continue;
-              const pa = position.get(a.id);
-              const pb = position.get(b.id);
-              if (pa === undefined || pb === undefined || !conflicts(a, b)) continue;
-              expect(
-                pa,
-                `${a.method} ${a.path} (${a.id}) before ${b.method} ${b.path} (${b.id})`,
-              ).toBeLessThan(pb);
-            }
-          }
+          expectArrivalOrder(arrival, upstream.executed);
         },
       ),
       // Fewer runs per mutant under Stryker (vitest.mutation.config.ts): it runs this once per mutant.
