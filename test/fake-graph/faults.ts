@@ -1,5 +1,6 @@
 // Fault injection for the fake Graph upstream, with the same plan semantics as the TalkJS fake's
 // (queue, then always, then random), for what a test can make the next calls do wrong.
+import { applies, type FaultPlan as SharedPlan, takeFault as takeFrom } from '../fake-upstream/fault-plan.js';
 
 export interface FaultTarget {
   /** Calls to `$batch` (default), single calls, or either. */
@@ -51,17 +52,8 @@ export interface FaultFields extends FaultTarget {
   unknownResponseId?: true;
 }
 
-/** Mutable by tests while the fake runs. Calls refused by auth or the limiter take no fault. */
-export interface FaultPlan {
-  queue: Fault[];
-  always?: Fault | undefined;
-  random?: { probability: number; faults: Fault[] } | undefined;
-}
-
-function matches(f: Fault, kind: 'batch' | 'single', tenant: string): boolean {
-  const on = f.on ?? 'batch';
-  return (on === 'any' || on === kind) && (f.tenant === undefined || f.tenant === tenant);
-}
+/** Mutable by tests while the fake runs (fault-plan.ts says which fault a call takes). */
+export type FaultPlan = SharedPlan<Fault>;
 
 export function takeFault(
   plan: FaultPlan,
@@ -69,14 +61,7 @@ export function takeFault(
   tenant: string,
   random: () => number,
 ): FaultFields | undefined {
-  const i = plan.queue.findIndex((f) => matches(f, kind, tenant));
-  if (i >= 0) return plan.queue.splice(i, 1)[0];
-  if (plan.always && matches(plan.always, kind, tenant)) return plan.always;
-  if (plan.random && random() < plan.random.probability) {
-    const candidates = plan.random.faults.filter((f) => matches(f, kind, tenant));
-    return candidates[Math.floor(random() * candidates.length)];
-  }
-  return undefined;
+  return takeFrom(plan, (f) => applies(f, kind, f.tenant, tenant), random);
 }
 
 export interface BatchResponse {

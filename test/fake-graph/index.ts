@@ -4,11 +4,13 @@
 // (per-request 429s inside a 200 batch, whole-call 429s), and injectable faults.
 
 import { randomInt } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { clearPlan } from '../fake-upstream/fault-plan.js';
 import { type BucketLimit, Gcra } from '../fake-upstream/gcra.js';
+import { listen } from '../fake-upstream/listen.js';
 import { mulberry32, shuffled } from '../fake-upstream/prng.js';
+import { Timers } from '../fake-upstream/timers.js';
 import { type BatchRequest, executionOrder, parseBatch } from './batch.js';
 import {
   type BatchResponse,
@@ -207,7 +209,7 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
   let defaultLimiters = makeLimiters(opts.limits);
   const tenantLimiters = new Map<string, Limiters>();
   const limitersOf = (tenant: string) => tenantLimiters.get(tenant) ?? defaultLimiters;
-  const timers = new Set<NodeJS.Timeout>();
+  const timers = new Timers();
   let callCounter = 0;
   let execCounter = 0;
   let answerCounter = 0;
@@ -244,9 +246,7 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
       fake.executed.length = 0;
       // Same object, so a test holding `fake.stats` keeps seeing the live numbers.
       Object.assign(fake.stats, emptyStats());
-      fake.faults.queue.length = 0;
-      fake.faults.always = undefined;
-      fake.faults.random = undefined;
+      clearPlan(fake.faults);
       callCounter = 0;
       execCounter = 0;
       answerCounter = 0;
@@ -259,16 +259,7 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
   const latency = (): number =>
     typeof opts.latencyMs === 'function' ? opts.latencyMs() : (opts.latencyMs ?? 0);
 
-  const sleep = (ms: number | undefined): Promise<void> =>
-    !ms || ms <= 0
-      ? Promise.resolve()
-      : new Promise((resolve) => {
-          const t = setTimeout(() => {
-            timers.delete(t);
-            resolve();
-          }, ms);
-          timers.add(t);
-        });
+  const sleep = (ms: number | undefined): Promise<void> => timers.sleep(ms);
 
   const write = (res: ServerResponse, result: GraphResult) => {
     if (res.destroyed) return;
@@ -575,24 +566,8 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
     });
   };
 
-  const server = createServer({ noDelay: true }, onRequest);
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  fake.url = `http://${host}:${address.port}`;
-  fake.close = () =>
-    new Promise<void>((resolve) => {
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+  const listening = await listen(onRequest, timers, opts);
+  fake.url = listening.url;
+  fake.close = listening.close;
   return fake;
 }

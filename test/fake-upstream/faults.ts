@@ -1,4 +1,5 @@
 // Fault injection for the fake upstream: what a test can make the next calls do wrong.
+import { applies, type FaultPlan as SharedPlan, takeFault as takeFrom } from './fault-plan.js';
 
 /** Which calls a fault applies to. */
 export interface FaultTarget {
@@ -64,21 +65,8 @@ export interface FaultFields extends FaultTarget {
   badStatus?: true | number[];
 }
 
-/**
- * Mutable by tests while the fake runs. For each call: the first matching fault in `queue` is
- * removed and applied; else `always` if it matches; else, with `random.probability`, one of the
- * matching `random.faults` (seeded PRNG). Calls refused by the rate limiter or auth take no fault.
- */
-export interface FaultPlan {
-  queue: Fault[];
-  always?: Fault | undefined;
-  random?: { probability: number; faults: Fault[] } | undefined;
-}
-
-function matches(f: Fault, kind: 'batch' | 'single', appId: string): boolean {
-  const on = f.on ?? 'batch';
-  return (on === 'any' || on === kind) && (f.appId === undefined || f.appId === appId);
-}
+/** Mutable by tests while the fake runs (fault-plan.ts says which fault a call takes). */
+export type FaultPlan = SharedPlan<Fault>;
 
 export function takeFault(
   plan: FaultPlan,
@@ -86,14 +74,7 @@ export function takeFault(
   appId: string,
   random: () => number,
 ): FaultFields | undefined {
-  const i = plan.queue.findIndex((f) => matches(f, kind, appId));
-  if (i >= 0) return plan.queue.splice(i, 1)[0];
-  if (plan.always && matches(plan.always, kind, appId)) return plan.always;
-  if (plan.random && random() < plan.random.probability) {
-    const candidates = plan.random.faults.filter((f) => matches(f, kind, appId));
-    return candidates[Math.floor(random() * candidates.length)];
-  }
-  return undefined;
+  return takeFrom(plan, (f) => applies(f, kind, f.appId, appId), random);
 }
 
 /** Result-level faults: drop, duplicate, add unknown, or corrupt the status of some results. */

@@ -2,14 +2,16 @@
 // protocol, auth, in-memory resources, exact GCRA rate limits and injectable faults.
 
 import { randomInt } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { clearPlan } from './fault-plan.js';
 import { corruptResults, type FaultFields, type FaultPlan, takeFault } from './faults.js';
 import { type BucketLimit, Gcra } from './gcra.js';
 import { safeEqual, verifyAppToken } from './jwt.js';
+import { listen } from './listen.js';
 import { mulberry32, shuffled } from './prng.js';
 import { type OpResult, Store } from './store.js';
+import { Timers } from './timers.js';
 
 export type { Fault, FaultPlan, FaultTarget } from './faults.js';
 export type { BucketLimit } from './gcra.js';
@@ -138,7 +140,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
     rest: opts.limits?.rest ? new Gcra(opts.limits.rest) : undefined,
   };
   const store = new Store();
-  const timers = new Set<NodeJS.Timeout>();
+  const timers = new Timers();
   let callCounter = 0;
   let execCounter = 0;
   // Op count of each executed batch call, read by the request log when the answer is written.
@@ -172,9 +174,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
       fake.stats.batchSizes.length = 0;
       fake.stats.arrivals.batch.length = 0;
       fake.stats.arrivals.rest.length = 0;
-      fake.faults.queue.length = 0;
-      fake.faults.always = undefined;
-      fake.faults.random = undefined;
+      clearPlan(fake.faults);
       callCounter = 0;
       execCounter = 0;
       orderRandom = mulberry32(seed);
@@ -186,17 +186,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
   const latency = (): number =>
     typeof opts.latencyMs === 'function' ? opts.latencyMs() : (opts.latencyMs ?? 0);
 
-  /** A timer close() can cancel; resolves at once for 0 so the fast path stays synchronous-ish. */
-  const sleep = (ms: number | undefined): Promise<void> =>
-    !ms || ms <= 0
-      ? Promise.resolve()
-      : new Promise((resolve) => {
-          const t = setTimeout(() => {
-            timers.delete(t);
-            resolve();
-          }, ms);
-          timers.add(t);
-        });
+  const sleep = (ms: number | undefined): Promise<void> => timers.sleep(ms);
 
   const write = (
     res: ServerResponse,
@@ -502,25 +492,8 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
     });
   };
 
-  const server = createServer({ noDelay: true }, onRequest);
-  // Longer than any client's idle timeout, so clients never reuse a socket the fake is closing.
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  fake.url = `http://${host}:${address.port}`;
-  fake.close = () =>
-    new Promise<void>((resolve) => {
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+  const listening = await listen(onRequest, timers, opts);
+  fake.url = listening.url;
+  fake.close = listening.close;
   return fake;
 }
