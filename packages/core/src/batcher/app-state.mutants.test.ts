@@ -84,6 +84,32 @@ describe('AppState: parking a newcomer', () => {
   });
 });
 
+describe('AppState: the newest op per resource', () => {
+  it('still parks a newcomer behind a newer op when an older one on its resource is answered', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const w1 = add('PUT', '/users/1');
+    const w2 = add('PUT', '/users/1');
+    app.leave([w1]);
+    app.finish(w1);
+    const w3 = add('PUT', '/users/1');
+    expect(w3.parked).toBe(true);
+    expect(w2.dependents).toEqual([w3]);
+  });
+
+  it('still parks a read behind a newer write when an older write is answered', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const w1 = add('PUT', '/users/1');
+    const w2 = add('PUT', '/users/1');
+    app.leave([w1]);
+    app.finish(w1);
+    const r = add('GET', '/users/1');
+    expect(r.parked).toBe(true);
+    expect(w2.dependents).toEqual([r]);
+  });
+});
+
 describe('AppState: answers unpark', () => {
   it("opens an answered op's parked dependents, in arrival order among the open ones", () => {
     const app = new AppState('a');
@@ -180,8 +206,10 @@ describe('AppState: moves', () => {
     const b = add('PUT', '/users/2', { credential: 'k2' });
     expect(app.isIdle).toBe(false);
     expect([...app.groups.keys()]).toEqual(['k1', 'k2']);
+    expect(app.recount()).toEqual({ queued: 2, inflight: 0 });
     app.leave([a]);
     expect(app.counts).toEqual({ queued: 1, inflight: 1 });
+    expect(app.recount()).toEqual({ queued: 1, inflight: 1 });
     expect([...app.groups.keys()]).toEqual(['k2']);
     expect(app.flying()).toEqual([a]);
     app.requeue(a, 0);
@@ -227,5 +255,18 @@ describe('AppState.joinable', () => {
     expect(app.joinable('x')).toBe(r);
     add('PUT', '/users/1');
     expect(app.joinable('x')).toBeUndefined();
+  });
+
+  it('leaves the key with the queued read that holds it when an older one is requeued and leaves again', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const older = add('GET', '/users/1', { readKey: 'x' });
+    app.leave([older]);
+    const newer = add('GET', '/users/1', { readKey: 'x' });
+    expect(app.joinable('x')).toBe(newer);
+    app.requeue(older, 0);
+    expect(app.joinable('x')).toBe(newer);
+    app.leave([older]);
+    expect(app.joinable('x')).toBe(newer);
   });
 });
