@@ -1,0 +1,272 @@
+// AppState's bookkeeping, exactly: whom a newcomer parks behind, who is unparked by an answer, which
+// queued read a newcomer may join, the oldest queued op across groups, and the moves it refuses.
+
+import { describe, expect, it } from 'vitest';
+import { pendingOp } from '../testing/pending-op.js';
+import { AppState } from './app-state.js';
+import type { PendingOp, Waiter } from './op.js';
+
+interface Options {
+  readonly credential?: string;
+  readonly at?: number;
+  readonly readKey?: string;
+}
+
+function adder(app: AppState) {
+  let seq = 0;
+  return (method: 'GET' | 'PUT', path: string, o: Options = {}): PendingOp => {
+    const fresh = pendingOp({
+      seq: ++seq,
+      method,
+      path,
+      credential: o.credential ?? 'k',
+      appId: app.appId,
+      enqueuedAt: o.at ?? 100,
+      deadline: 10_000,
+    });
+    const op: PendingOp = { ...fresh, readKey: method === 'GET' ? (o.readKey ?? `k ${path}`) : undefined };
+    app.add(op);
+    return op;
+  };
+}
+
+const open = (app: AppState, credential = 'k') => [...(app.groups.get(credential)?.open() ?? [])];
+const queued = (app: AppState, credential = 'k') => [...(app.groups.get(credential)?.queued() ?? [])];
+
+function waiter(): Waiter {
+  return { arrivedAt: 0, spanContext: undefined, resolve: () => {} };
+}
+
+describe('AppState: parking a newcomer', () => {
+  it('parks a write behind the newest unanswered op on its resource, read or write', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const r = add('GET', '/users/1');
+    const w1 = add('PUT', '/users/1');
+    const w2 = add('PUT', '/users/1');
+    expect([r.parked, w1.parked, w2.parked]).toEqual([false, true, true]);
+    expect(r.dependents).toEqual([w1]);
+    expect(w1.dependents).toEqual([w2]);
+    expect(open(app)).toEqual([r]);
+    expect(queued(app)).toEqual([r, w1, w2]);
+  });
+
+  it('parks a read behind the newest write only, never behind a read', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const r1 = add('GET', '/users/1', { readKey: 'r1' });
+    const r2 = add('GET', '/users/1', { readKey: 'r2' });
+    expect([r1.parked, r2.parked]).toEqual([false, false]);
+    const w = add('PUT', '/users/1');
+    const r3 = add('GET', '/users/1', { readKey: 'r3' });
+    const r4 = add('GET', '/users/1', { readKey: 'r4' });
+    expect([w.parked, r3.parked, r4.parked]).toEqual([true, true, true]);
+    // Both later reads wait for the write (not for each other, not for the reads before it).
+    expect(w.dependents).toEqual([r3, r4]);
+    expect(r1.dependents).toEqual([]);
+    expect(r2.dependents).toEqual([w]);
+    expect(open(app)).toEqual([r1, r2]);
+  });
+
+  it('parks nothing behind an op on another resource, or behind one already answered', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const a = add('PUT', '/users/1');
+    const b = add('PUT', '/users/2');
+    expect(b.parked).toBe(false);
+    app.leave([a]);
+    app.finish(a);
+    const c = add('PUT', '/users/1');
+    const d = add('GET', '/users/1');
+    expect([c.parked, d.parked]).toEqual([false, true]);
+    expect(a.dependents).toEqual([]);
+    expect(c.dependents).toEqual([d]);
+  });
+});
+
+describe('AppState: the newest op per resource', () => {
+  it('still parks a newcomer behind a newer op when an older one on its resource is answered', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const w1 = add('PUT', '/users/1');
+    const w2 = add('PUT', '/users/1');
+    app.leave([w1]);
+    app.finish(w1);
+    const w3 = add('PUT', '/users/1');
+    expect(w3.parked).toBe(true);
+    expect(w2.dependents).toEqual([w3]);
+  });
+
+  it('still parks a read behind a newer write when an older write is answered', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const w1 = add('PUT', '/users/1');
+    const w2 = add('PUT', '/users/1');
+    app.leave([w1]);
+    app.finish(w1);
+    const r = add('GET', '/users/1');
+    expect(r.parked).toBe(true);
+    expect(w2.dependents).toEqual([r]);
+  });
+});
+
+describe('AppState: answers unpark', () => {
+  it("opens an answered op's parked dependents, in arrival order among the open ones", () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const w = add('PUT', '/users/1');
+    const r1 = add('GET', '/users/1', { readKey: 'r1' });
+    const other = add('PUT', '/users/2');
+    const r2 = add('GET', '/users/1', { readKey: 'r2' });
+    expect(open(app)).toEqual([w, other]);
+    app.leave([w]);
+    expect(open(app)).toEqual([other]);
+    app.finish(w);
+    expect([r1.parked, r2.parked]).toEqual([false, false]);
+    expect(open(app)).toEqual([r1, other, r2]);
+    expect(w.dependents).toEqual([]);
+  });
+
+  it('leaves parked the ops parked behind another op still unanswered', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const w1 = add('PUT', '/users/1');
+    const w2 = add('PUT', '/users/1');
+    const w3 = add('PUT', '/users/1');
+    app.leave([w1]);
+    app.finish(w1);
+    expect([w2.parked, w3.parked]).toEqual([false, true]);
+    expect(open(app)).toEqual([w2]);
+  });
+
+  it('does not put back a dependent that left in a chain; it comes back open if requeued', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const w1 = add('PUT', '/users/1');
+    const w2 = add('PUT', '/users/1');
+    const w3 = add('PUT', '/users/1');
+    // A serial chain: the parked ones leave behind the op they waited for.
+    app.leave([w1, w2]);
+    expect([w1.parked, w2.parked]).toEqual([false, false]);
+    app.finish(w1);
+    expect(open(app)).toEqual([]);
+    expect(queued(app)).toEqual([w3]);
+    expect(app.requeue(w2, 50)).toBe(true);
+    expect(w2.notBefore).toBe(50);
+    expect(open(app)).toEqual([w2]);
+    expect(queued(app)).toEqual([w2, w3]);
+  });
+
+  it('answers an op only once, with every waiter it had', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const r = add('GET', '/users/1');
+    const first = waiter();
+    const joined = waiter();
+    r.waiters.push(first, joined);
+    expect(app.finish(r)).toEqual([first, joined]);
+    expect(r.waiters).toEqual([]);
+    expect(r.state).toBe('done');
+    expect(app.finish(r)).toEqual([]);
+    expect(app.counts).toEqual({ queued: 0, inflight: 0 });
+  });
+});
+
+describe('AppState: moves', () => {
+  it('requeues only an op in flight', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const a = add('PUT', '/users/1');
+    expect(app.requeue(a, 70)).toBe(false);
+    expect(a.notBefore).toBe(0);
+    expect(app.counts).toEqual({ queued: 1, inflight: 0 });
+    app.leave([a]);
+    app.finish(a);
+    expect(app.requeue(a, 70)).toBe(false);
+    expect(a).toMatchObject({ state: 'done', notBefore: 0 });
+    expect(app.counts).toEqual({ queued: 0, inflight: 0 });
+  });
+
+  it('refuses to send an op twice or after its answer', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const a = add('PUT', '/users/1');
+    app.leave([a]);
+    expect(() => app.leave([a])).toThrow('no move from inflight to inflight');
+    app.finish(a);
+    expect(() => app.leave([a])).toThrow('no move from done to inflight');
+    expect(app.counts).toEqual({ queued: 0, inflight: 0 });
+    expect(a.attempts).toBe(1);
+  });
+
+  it('counts each state and drops a group once nothing of it is queued', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const a = add('PUT', '/users/1', { credential: 'k1' });
+    const b = add('PUT', '/users/2', { credential: 'k2' });
+    expect(app.isIdle).toBe(false);
+    expect([...app.groups.keys()]).toEqual(['k1', 'k2']);
+    expect(app.recount()).toEqual({ queued: 2, inflight: 0 });
+    app.leave([a]);
+    expect(app.counts).toEqual({ queued: 1, inflight: 1 });
+    expect(app.recount()).toEqual({ queued: 1, inflight: 1 });
+    expect([...app.groups.keys()]).toEqual(['k2']);
+    expect(app.flying()).toEqual([a]);
+    app.requeue(a, 0);
+    expect([...app.groups.keys()]).toEqual(['k2', 'k1']);
+    expect(app.counts).toEqual({ queued: 2, inflight: 0 });
+    app.finish(a);
+    app.finish(b);
+    expect(app.groups.size).toBe(0);
+    expect(app.isIdle).toBe(true);
+    expect(app.counts).toEqual(app.recount());
+  });
+});
+
+describe('AppState.oldestQueuedAt', () => {
+  it('is the earliest arrival among the fronts of all groups, whatever their order', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    expect(app.oldestQueuedAt()).toBeUndefined();
+    const a = add('PUT', '/users/1', { credential: 'k1', at: 300 });
+    add('PUT', '/users/2', { credential: 'k2', at: 200 });
+    add('PUT', '/users/3', { credential: 'k3', at: 250 });
+    expect(app.oldestQueuedAt()).toBe(200);
+    app.leave([a]);
+    expect(app.oldestQueuedAt()).toBe(200);
+    const app2 = new AppState('b');
+    const add2 = adder(app2);
+    add2('PUT', '/users/1', { credential: 'k1', at: 200 });
+    add2('PUT', '/users/2', { credential: 'k2', at: 300 });
+    expect(app2.oldestQueuedAt()).toBe(200);
+  });
+});
+
+describe('AppState.joinable', () => {
+  it('offers the queued read of a key until it leaves or a write to its resource arrives', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const r = add('GET', '/users/1', { readKey: 'x' });
+    expect(app.joinable('x')).toBe(r);
+    expect(app.joinable('y')).toBeUndefined();
+    app.leave([r]);
+    expect(app.joinable('x')).toBeUndefined();
+    app.requeue(r, 0);
+    expect(app.joinable('x')).toBe(r);
+    add('PUT', '/users/1');
+    expect(app.joinable('x')).toBeUndefined();
+  });
+
+  it('leaves the key with the queued read that holds it when an older one is requeued and leaves again', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const older = add('GET', '/users/1', { readKey: 'x' });
+    app.leave([older]);
+    const newer = add('GET', '/users/1', { readKey: 'x' });
+    expect(app.joinable('x')).toBe(newer);
+    app.requeue(older, 0);
+    expect(app.joinable('x')).toBe(newer);
+    app.leave([older]);
+    expect(app.joinable('x')).toBe(newer);
+  });
+});
