@@ -49,6 +49,13 @@ await build({
     // Fixed names: the chunks sit beside main.js (they read files relative to themselves).
     entryFileNames: '[name].js',
     chunkFileNames: '[name].js',
+    // V8 keeps each module's source in the heap, one byte per character when all of it is Latin-1
+    // and two otherwise: a single `→` doubled the bundle's ~0.7 MB. So non-ASCII characters in code
+    // are escaped (`…` as \u2026, which means the same in strings, templates and regular
+    // expressions), and the doc comments, where most of them were, are left out; licence comments
+    // stay. −0.7 MiB of idle RSS, measured. Stack traces keep their names (nothing is minified).
+    charset: 'ascii',
+    comments: { legal: true, annotation: false, jsdoc: false },
   },
 });
 
