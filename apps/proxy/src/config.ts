@@ -8,8 +8,8 @@ import { ACCESS_LOG_POLICIES } from './access-log.js';
 import { parseHeaderList } from './classify.js';
 
 // zod's functional build (`zod/mini`) with its English messages: the same checks and the same
-// messages as the chained API, at about a tenth of its start-up heap, since each schema is a plain
-// object rather than one carrying every method (issue #17: −3.5 MiB of idle RSS, measured).
+// messages as the chained API (`z.string().min(1)`), whose schemas each carry every method and whose
+// module builds them all at load; in the bundle, this is −1.4 MiB of idle RSS (issue #17, measured).
 z.config(en());
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
