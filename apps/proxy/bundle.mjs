@@ -19,7 +19,7 @@ import { cpSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'rolldown';
+import { build, watch } from 'rolldown';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const DIST = join(HERE, 'dist');
@@ -38,7 +38,7 @@ const EXTERNAL = [
   '@opentelemetry/sdk-trace',
 ];
 
-await build({
+const options = {
   input: join(MODULES, 'main.js'),
   platform: 'node',
   external: (id) => EXTERNAL.some((name) => id === name || id.startsWith(`${name}/`)),
@@ -57,7 +57,19 @@ await build({
     charset: 'ascii',
     comments: { legal: true, annotation: false, jsdoc: false },
   },
-});
+};
+
+if (process.argv.includes('--watch')) {
+  // `pnpm dev`: rebundles whenever `tsc --watch` rewrites dist/modules/ (after a pause, so not
+  // while tsc is still writing its files).
+  watch({ ...options, watch: { buildDelay: 500 } }).on('event', (event) => {
+    if (event.code === 'ERROR') process.stderr.write(`${event.error}\n`);
+    if (event.code === 'BUNDLE_END') {
+      event.result.close();
+      process.stderr.write(`bundled dist/main.js in ${event.duration} ms\n`);
+    }
+  });
+} else await build(options);
 
 // The Redis limiter's Lua scripts, read by the redis chunk from `new URL('./scripts/', import.meta.url)`.
 const require = createRequire(join(HERE, 'package.json'));
