@@ -36,7 +36,8 @@ function workspaces(group) {
     .filter((pkg) => existsSync(join(pkg, 'package.json')));
 }
 
-/** The newest modification time of the build's inputs: src (not tests; Lua too), tsconfigs, manifests. */
+/** The newest modification time of the build's inputs: src (not tests; Lua too), tsconfigs, manifests,
+ * build scripts. */
 function newestSource(pkgs) {
   let newest = mtime(join(ROOT, 'tsconfig.base.json'));
   const walk = (dir) => {
@@ -48,7 +49,8 @@ function newestSource(pkgs) {
   };
   for (const pkg of pkgs) {
     for (const file of readdirSync(pkg)) {
-      if (file === 'package.json' || /^tsconfig.*\.json$/.test(file))
+      // Build scripts beside the manifest count too (apps/proxy/bundle.mjs).
+      if (file === 'package.json' || /^tsconfig.*\.json$/.test(file) || /\.mjs$/.test(file))
         newest = Math.max(newest, mtime(join(pkg, file)));
     }
     if (existsSync(join(pkg, 'src'))) walk(join(pkg, 'src'));

@@ -1,8 +1,14 @@
 // The default embedded mode (no Redis configured) must not load the Redis client: ioredis and its
 // dependencies were a fifth of start-up time and idle memory (issue #17). The built proxy runs with a
-// loader hook (module-probe.mjs) that names every package it loads; the Redis run shows the probe
-// sees ioredis when it is used, so the embedded run's silence means something.
+// loader hook (module-probe.mjs) that names every package it loads and every file of the build; the
+// Redis and tracing runs show the probe sees the on-demand parts when they are used, so the embedded
+// run's silence means something.
+// The build is one bundle (apps/proxy/bundle.mjs): what every mode uses is inside dist/main.js, so
+// Node's loader links one module instead of ~70; the Redis limiter and the trace SDK are chunks of
+// their own, loaded on demand with their packages.
 
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeUpstream } from '../fake-upstream/index.js';
@@ -44,16 +50,37 @@ async function packagesLoaded(env: Record<string, string>): Promise<string[]> {
 }
 
 describe('modules the proxy loads', () => {
-  it('loads no Redis client in the default embedded mode', async () => {
+  it('loads one bundled module, with no Redis client and no trace SDK, in the default embedded mode', async () => {
     const loaded = await packagesLoaded({});
-    expect(loaded).toContain('pino'); // the probe works in this run
-    expect(loaded).not.toContain('ioredis');
+    // Only the bundle: no chunk, and no package through the module loader (undici's Pool is
+    // `require`d by file, which these hooks do not see).
+    expect(loaded).toEqual(['proxy:main.js']);
   });
 
   it('loads ioredis, and rate limits through Redis, when REDIS_URL is set', async () => {
     const redis = await startRedis();
     cleanup.push(() => redis.stop());
     const loaded = await packagesLoaded({ REDIS_URL: redis.url });
+    expect(loaded).toContain('proxy:redis.js');
     expect(loaded).toContain('ioredis');
+    expect(loaded).not.toContain('@opentelemetry/sdk-trace');
+  });
+
+  it('loads the trace SDK and its OTLP exporter when OTEL_EXPORTER_OTLP_ENDPOINT is set', async () => {
+    // A receiver that takes every export, so the shutdown's flush ends at once.
+    const receiver: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => new Promise((resolve) => receiver.close(resolve)));
+    const loaded = await packagesLoaded({
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    });
+    expect(loaded).toContain('proxy:tracing.js');
+    expect(loaded).toContain('@opentelemetry/sdk-trace');
+    expect(loaded).toContain('@opentelemetry/exporter-trace-otlp-http');
+    expect(loaded).not.toContain('ioredis');
   });
 });

@@ -1,6 +1,7 @@
 // The process fault policy (docs/architecture.md): an error or rejection nobody handled is logged once
 // through pino as `fatal` and the process exits 1 (non-zero: the orchestrator restarts it). Run in a
-// real process with the built lifecycle module, since a fault ends the process under test.
+// real process with the built lifecycle module (tsc's per-file output, which the bundle is made from),
+// since a fault ends the process under test.
 
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +13,7 @@ function runWithFault(fault: string): Promise<{ code: number | null; stdout: str
   const script = `
     import { PassThrough } from 'node:stream';
     import { pino } from 'pino';
-    import { installFaultHandlers } from './dist/lifecycle.js';
+    import { installFaultHandlers } from './dist/modules/lifecycle.js';
     installFaultHandlers(pino());
     setTimeout(() => { ${fault} }, 10);
     setTimeout(() => {}, 5000); // something still to do: only the fault may end the process
