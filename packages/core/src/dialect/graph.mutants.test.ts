@@ -3,8 +3,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { OpRequest, OpResult } from './dialect.js';
-import { graph } from './graph.js';
 import { input, op } from './graph.case.js';
+import { graph } from './graph.js';
 
 const request = (over: Partial<OpRequest> = {}): OpRequest => ({
   method: 'GET',
