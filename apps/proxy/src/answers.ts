@@ -1,11 +1,12 @@
 // The answers the edge writes itself: a queued op's answer (SPEC §6), the proxy's own errors (SPEC
 // §8), and the Server-Timing that tells a caller what happened to its call.
 
+import type { ServerResponse } from 'node:http';
 import type { Answer, ProxyError, Timing } from '@batch-proxy/core';
 import { round } from './access-log.js';
 import type { Call } from './call-record.js';
 import type { PassThroughWhy } from './classify.js';
-import { errorResponse } from './http-errors.js';
+import { type AnswerParts, errorParts, errorResponse } from './http-errors.js';
 
 /** The proxy's own error answer, noted on the call for the metric and the access log. */
 export function refuse(call: Call, error: ProxyError, extraHeaders: Record<string, string> = {}): Response {
@@ -17,10 +18,10 @@ export function refuse(call: Call, error: ProxyError, extraHeaders: Record<strin
 }
 
 /** A queued op's answer: the op's status and body, or the proxy's error, with its Server-Timing. */
-export function answerResponse(answer: Answer, requestId: string): Response {
+export function answerParts(answer: Answer, requestId: string): AnswerParts {
   const timingHeader = answer.timing ? serverTiming(answer.timing) : undefined;
   if (answer.kind === 'error') {
-    return errorResponse(answer.error, requestId, timingHeader ? { 'server-timing': timingHeader } : {});
+    return errorParts(answer.error, requestId, timingHeader ? { 'server-timing': timingHeader } : {});
   }
   // The upstream's own answer headers (Graph: Location, ETag…) first; the proxy's id and timing win.
   const headers: Record<string, string> = {
@@ -30,7 +31,27 @@ export function answerResponse(answer: Answer, requestId: string): Response {
   };
   if (timingHeader) headers['server-timing'] = timingHeader;
   const nullBody = answer.status === 204 || answer.status === 205 || answer.status === 304;
-  return new Response(nullBody ? null : answer.body, { status: answer.status, headers });
+  return { status: answer.status, headers, body: nullBody ? null : answer.body };
+}
+
+/**
+ * Writes an answer straight to node's response, as one write: the length is set before the head is
+ * stored (node would otherwise choose chunked encoding for a head written before its body).
+ */
+export function writeAnswer(outgoing: ServerResponse, parts: AnswerParts): void {
+  if (outgoing.headersSent) {
+    // Never two answers on one call: a second one can only be a fault; the caller gets a cut.
+    outgoing.destroy();
+    return;
+  }
+  const { status, headers, body } = parts;
+  if (body === null) {
+    outgoing.writeHead(status, headers);
+    outgoing.end();
+    return;
+  }
+  outgoing.writeHead(status, { ...headers, 'content-length': String(Buffer.byteLength(body)) });
+  outgoing.end(body);
 }
 
 /** Why a call was not batched, for the caller (`passthrough;desc="header"`). */
