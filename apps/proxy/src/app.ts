@@ -12,11 +12,10 @@ import {
   type UpstreamClient,
 } from '@batch-proxy/core';
 import type { HttpBindings } from '@hono/node-server';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { AccessLog } from './access-log.js';
-import { answerParts, refuse, writeAnswer } from './answers.js';
+import { ALREADY_SENT, answerParts, refuse, writeAnswer } from './answers.js';
 import { decodeJson, readBody } from './body.js';
 import { beginCall, type Call, endCall, newRequestId, type RecordDeps } from './call-record.js';
 import type { CallTracker } from './calls.js';
@@ -102,7 +101,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
         (answer) => answerQueued(deps, record, incoming, outgoing, call, answer),
         (error: unknown) => answerFault(deps, record, incoming, outgoing, call, error),
       );
-      return RESPONSE_ALREADY_SENT;
+      return ALREADY_SENT;
     }
     endCall(record, incoming, call, response.status);
     return response;
