@@ -1,11 +1,13 @@
 // The answers the edge writes itself: a queued op's answer (SPEC §6), the proxy's own errors (SPEC
 // §8), and the Server-Timing that tells a caller what happened to its call.
 
+import type { ServerResponse } from 'node:http';
 import type { Answer, ProxyError, Timing } from '@batch-proxy/core';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { round } from './access-log.js';
 import type { Call } from './call-record.js';
 import type { PassThroughWhy } from './classify.js';
-import { errorResponse } from './http-errors.js';
+import { type AnswerParts, errorParts, errorResponse } from './http-errors.js';
 
 /** The proxy's own error answer, noted on the call for the metric and the access log. */
 export function refuse(call: Call, error: ProxyError, extraHeaders: Record<string, string> = {}): Response {
@@ -17,10 +19,10 @@ export function refuse(call: Call, error: ProxyError, extraHeaders: Record<strin
 }
 
 /** A queued op's answer: the op's status and body, or the proxy's error, with its Server-Timing. */
-export function answerResponse(answer: Answer, requestId: string): Response {
+export function answerParts(answer: Answer, requestId: string): AnswerParts {
   const timingHeader = answer.timing ? serverTiming(answer.timing) : undefined;
   if (answer.kind === 'error') {
-    return errorResponse(answer.error, requestId, timingHeader ? { 'server-timing': timingHeader } : {});
+    return errorParts(answer.error, requestId, timingHeader ? { 'server-timing': timingHeader } : {});
   }
   // The upstream's own answer headers (Graph: Location, ETag…) first; the proxy's id and timing win.
   const headers: Record<string, string> = {
@@ -30,8 +32,57 @@ export function answerResponse(answer: Answer, requestId: string): Response {
   };
   if (timingHeader) headers['server-timing'] = timingHeader;
   const nullBody = answer.status === 204 || answer.status === 205 || answer.status === 304;
-  return new Response(nullBody ? null : answer.body, { status: answer.status, headers });
+  return { status: answer.status, headers, body: nullBody ? null : answer.body };
 }
+
+/**
+ * Writes an answer straight to node's response, as one write: the length is set before the head is
+ * stored (node would otherwise choose chunked encoding for a head written before its body). The parts'
+ * headers are the answer's own: the length is added to them.
+ */
+export function writeAnswer(outgoing: ServerResponse, parts: AnswerParts): void {
+  if (outgoing.headersSent) {
+    // Never two answers on one call: a second one can only be a fault; the caller gets a cut.
+    outgoing.destroy();
+    return;
+  }
+  const { status, headers, body } = parts;
+  if (body === null) {
+    outgoing.writeHead(status, headers);
+    outgoing.end();
+    return;
+  }
+  headers['content-length'] = String(Buffer.byteLength(body));
+  outgoing.writeHead(status, headers);
+  outgoing.end(body);
+}
+
+/** RESPONSE_ALREADY_SENT's header: what tells @hono/node-server the answer is written already. */
+const SENT_ENTRIES: Array<[string, string]> = [...RESPONSE_ALREADY_SENT.headers];
+
+/**
+ * The same headers, read without undici's Headers machinery: node-server asks each answer's headers
+ * whether they hold a cookie and copies them into a plain object, and on RESPONSE_ALREADY_SENT itself
+ * that cost more CPU per batched call than writing the answer directly saved (docs: cpu-report).
+ */
+class SentHeaders extends Headers {
+  constructor() {
+    super(SENT_ENTRIES);
+  }
+  override has = (name: string): boolean => SENT_ENTRIES.some(([sent]) => sent === name.toLowerCase());
+  override [Symbol.iterator] = (() =>
+    SENT_ENTRIES[Symbol.iterator]()) as unknown as Headers[typeof Symbol.iterator];
+}
+
+/**
+ * What the handler returns for a call it answers itself (a queued call): node-server's
+ * RESPONSE_ALREADY_SENT contract (no body, the already-sent header), so node-server writes nothing.
+ */
+export const ALREADY_SENT = Object.freeze({
+  status: 200,
+  body: null,
+  headers: new SentHeaders(),
+}) as unknown as Response;
 
 /** Why a call was not batched, for the caller (`passthrough;desc="header"`). */
 export function passthroughTiming(why: PassThroughWhy): string {

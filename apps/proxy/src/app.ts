@@ -2,8 +2,9 @@
 // passes the rest through, and answers every caller exactly once (SPEC §6, §8). The pieces: the call's
 // record (call-record.ts), the calls that bypass the queue (forward.ts), the answers (answers.ts).
 
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  type Answer,
   type BatchDialect,
   type OpRequest,
   ProxyError,
@@ -14,9 +15,9 @@ import type { HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { AccessLog } from './access-log.js';
-import { answerResponse, refuse } from './answers.js';
+import { ALREADY_SENT, answerParts, refuse, writeAnswer } from './answers.js';
 import { decodeJson, readBody } from './body.js';
-import { beginCall, type Call, endCall, newRequestId } from './call-record.js';
+import { beginCall, type Call, endCall, newRequestId, type RecordDeps } from './call-record.js';
 import type { CallTracker } from './calls.js';
 import {
   canonicalPath,
@@ -29,7 +30,7 @@ import {
   route,
 } from './classify.js';
 import { admitted, forward } from './forward.js';
-import { errorResponse } from './http-errors.js';
+import { errorParts, errorResponse } from './http-errors.js';
 import type { ProxyMetrics } from './metrics.js';
 
 export { routeTemplate } from './access-log.js';
@@ -68,9 +69,18 @@ const NO_ACCESS_LOG: AccessLog = { record: () => {} };
 /** The query of most calls: none. The dialect only reads it. */
 const NO_QUERY = new URLSearchParams();
 
+/**
+ * A batched call, once its op is queued: its answer comes from the engine. The handler returns to Hono
+ * right away and the answer is written straight to node's response when it comes, so what a held call
+ * keeps is its own record and op — not Hono's Context, the Request and the promises waiting on them.
+ */
+class Queued {
+  constructor(readonly answer: Promise<Answer>) {}
+}
+
 /** One handler: the call's record around it, and one place where a thrown error becomes an answer. */
 export function createApp(deps: AppDeps): Hono<Env> {
-  const record = {
+  const record: RecordDeps = {
     traced: deps.traced ?? true,
     metrics: deps.metrics,
     access: deps.access ?? NO_ACCESS_LOG,
@@ -80,11 +90,18 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.all('*', async (c) => {
     const { incoming, outgoing } = c.env;
     const call = beginCall(record, incoming, outgoing);
-    let response: Response;
+    let response: Response | Queued;
     try {
       response = await handle(deps, incoming, call);
     } catch (error) {
       response = failed(deps, error, call);
+    }
+    if (response instanceof Queued) {
+      response.answer.then(
+        (answer) => answerQueued(deps, record, incoming, outgoing, call, answer),
+        (error: unknown) => answerFault(deps, record, incoming, outgoing, call, error),
+      );
+      return ALREADY_SENT;
     }
     endCall(record, incoming, call, response.status);
     return response;
@@ -98,6 +115,46 @@ export function createApp(deps: AppDeps): Hono<Env> {
   return app;
 }
 
+/** A queued op's answer: noted on the call (metric, access log), then written. */
+function answerQueued(
+  deps: AppDeps,
+  record: RecordDeps,
+  incoming: IncomingMessage,
+  outgoing: ServerResponse,
+  call: Call,
+  answer: Answer,
+): void {
+  try {
+    call.kind = 'batched';
+    call.timing = answer.timing;
+    if (answer.kind === 'error') call.code = answer.error.code;
+    else call.source = 'upstream';
+    const parts = answerParts(answer, call.requestId);
+    endCall(record, incoming, call, parts.status);
+    writeAnswer(outgoing, parts);
+  } catch (error) {
+    answerFault(deps, record, incoming, outgoing, call, error);
+  }
+}
+
+/** A fault while answering a queued call (a bug, not a condition): a 500, logged, as for any call. */
+function answerFault(
+  deps: AppDeps,
+  record: RecordDeps,
+  incoming: IncomingMessage,
+  outgoing: ServerResponse,
+  call: Call,
+  error: unknown,
+): void {
+  const failure = new ProxyError('PROXY_INTERNAL', 'internal error', { cause: error });
+  deps.logger.error({ err: error, requestId: call.requestId }, 'request failed');
+  call.source = 'proxy';
+  call.code = failure.code;
+  const parts = errorParts(failure, call.requestId);
+  endCall(record, incoming, call, parts.status);
+  writeAnswer(outgoing, parts);
+}
+
 function failed(deps: AppDeps, error: unknown, call: Call): Response {
   const failure =
     error instanceof ProxyError
@@ -107,7 +164,7 @@ function failed(deps: AppDeps, error: unknown, call: Call): Response {
   return refuse(call, failure);
 }
 
-async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Promise<Response> {
+async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Promise<Response | Queued> {
   if (!deps.accepting()) {
     const error = new ProxyError('PROXY_DRAINING', 'the proxy is shutting down', { retryAfterSec: 1 });
     return refuse(call, error, { connection: 'close' });
@@ -175,16 +232,12 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
   const credential = await deps.credentialOf(r.target.appId, incoming.headers.authorization);
   if (credential instanceof ProxyError) return refuse(call, credential);
 
-  const answer = await deps.scheduler.submit({
+  const answer = deps.scheduler.submit({
     appId: r.target.appId,
     credential,
     op: built.op satisfies OpRequest,
     signal: call.gone,
     ...(call.span ? { spanContext: call.span.spanContext() } : {}),
   });
-  call.kind = 'batched';
-  call.timing = answer.timing;
-  if (answer.kind === 'error') call.code = answer.error.code;
-  else call.source = 'upstream';
-  return answerResponse(answer, call.requestId);
+  return new Queued(answer);
 }

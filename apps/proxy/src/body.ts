@@ -73,26 +73,40 @@ export function readBody(incoming: IncomingMessage, limit: number): Promise<Buff
       resolve(tooLarge());
       return;
     }
-    incoming.on('data', (chunk: Buffer) => {
+    // Once settled the listeners go: a queued call's request lives until its answer, and would keep
+    // them (and what they hold) all that time.
+    const settle = (result: Buffer | ProxyError) => {
+      incoming.off('data', onData);
+      incoming.off('end', onEnd);
+      // An error after the end must still find a listener (none would crash the process).
+      incoming.off('error', onError).on('error', ignoreLateError);
+      resolve(result);
+    };
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (!refused && size > limit) refused = true;
       if (refused) {
         chunks.length = 0;
         if (size > discardBound) {
           incoming.destroy();
-          resolve(tooLarge());
+          settle(tooLarge());
         }
         return;
       }
       chunks.push(chunk);
-    });
-    incoming.on('end', () => {
-      if (refused) resolve(tooLarge());
-      else resolve(chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, size));
-    });
-    incoming.on('error', () => resolve(new ProxyError('PROXY_CLIENT_CLOSED', 'the caller went away')));
+    };
+    const onEnd = () => {
+      if (refused) settle(tooLarge());
+      else settle(chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, size));
+    };
+    const onError = () => settle(new ProxyError('PROXY_CLIENT_CLOSED', 'the caller went away'));
+    incoming.on('data', onData);
+    incoming.on('end', onEnd);
+    incoming.on('error', onError);
   });
 }
+
+const ignoreLateError = () => {};
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

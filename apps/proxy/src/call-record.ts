@@ -85,7 +85,8 @@ export function beginCall(deps: RecordDeps, incoming: IncomingMessage, outgoing:
     code: undefined,
   };
   const ended = deps.calls?.begin();
-  outgoing.once('close', () => {
+  // `on`, not `once`: 'close' comes once, and `once` would wrap the listener per call.
+  outgoing.on('close', () => {
     if (!outgoing.writableFinished) call.gone.abort();
     ended?.();
   });

@@ -2,11 +2,18 @@
 
 import type { ProxyError } from '@batch-proxy/core';
 
-export function errorResponse(
+/** An answer the edge writes whole: status, headers and a JSON body (null: none). */
+export interface AnswerParts {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string | null;
+}
+
+export function errorParts(
   error: ProxyError,
   requestId: string,
   extraHeaders: Record<string, string> = {},
-): Response {
+): AnswerParts {
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'x-request-id': requestId,
@@ -14,5 +21,14 @@ export function errorResponse(
   };
   if (error.retryAfterSec !== undefined) headers['retry-after'] = String(error.retryAfterSec);
   // 499 is nginx's "client closed request": nobody reads it, but logs and metrics should say so.
-  return new Response(JSON.stringify(error.toJSON(requestId)), { status: error.status, headers });
+  return { status: error.status, headers, body: JSON.stringify(error.toJSON(requestId)) };
+}
+
+export function errorResponse(
+  error: ProxyError,
+  requestId: string,
+  extraHeaders: Record<string, string> = {},
+): Response {
+  const { status, headers, body } = errorParts(error, requestId, extraHeaders);
+  return new Response(body, { status, headers });
 }
