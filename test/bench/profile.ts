@@ -33,6 +33,43 @@ function shortUrl(url: string, root: string): string {
 }
 
 /**
+ * The proxy runs as one bundle (apps/proxy/bundle.mjs): each module in it starts with a
+ * `// <path>` line. A bundle line is named by the module it falls in, so the table still says
+ * which source a function came from (`hono/dist/x.js (main.js:123)`).
+ */
+const bundleModules = new Map<string, Array<{ line: number; path: string }>>();
+function modulesOf(file: string): Array<{ line: number; path: string }> {
+  let found = bundleModules.get(file);
+  if (found) return found;
+  found = [];
+  try {
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .forEach((text, i) => {
+        const m = /^\/\/ ((?:\.\.\/)*[\w@./+-]+\.[cm]?js)$/.exec(text);
+        if (m?.[1]) found?.push({ line: i, path: m[1].replace(/^(?:\.\.\/)+/, '') });
+      });
+  } catch {
+    // Not readable (a node: builtin, or gone): shown as its URL.
+  }
+  bundleModules.set(file, found);
+  return found;
+}
+
+function located(url: string, lineNumber: number, root: string): string {
+  const short = shortUrl(url, root);
+  const file = url.replace(/^file:\/\//, '');
+  const modules = url.startsWith('file://') && !url.includes('/node_modules/') ? modulesOf(file) : [];
+  let inside: string | undefined;
+  for (const m of modules) {
+    if (m.line > lineNumber) break;
+    inside = m.path;
+  }
+  const bundle = `${short.split('/').pop()}:${lineNumber + 1}`;
+  return inside ? `${shortUrl(inside, root)} (${bundle})` : `${short}:${lineNumber + 1}`;
+}
+
+/**
  * The `n` functions with the most self time. `window` (µs on the monotonic clock, as
  * `process.hrtime.bigint() / 1000n` reads it in any process on the machine: V8 stamps samples with
  * the same clock) keeps only the samples taken under load, leaving out start-up and shutdown.
@@ -58,7 +95,7 @@ export function topSelfTime(
     const { functionName, url, lineNumber } = node.callFrame;
     if (functionName === '(idle)') continue;
     busyUs += us;
-    const where = url ? `${shortUrl(url, root)}:${lineNumber + 1}` : '';
+    const where = url ? located(url, lineNumber, root) : '';
     const fn = functionName || '(anonymous)';
     const key = `${fn}@${where}`;
     const entry = self.get(key) ?? { fn, where, us: 0 };
