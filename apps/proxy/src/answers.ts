@@ -63,7 +63,8 @@ const SENT_ENTRIES: Array<[string, string]> = [...RESPONSE_ALREADY_SENT.headers]
 /**
  * The same headers, read without undici's Headers machinery: node-server asks each answer's headers
  * whether they hold a cookie and copies them into a plain object, and on RESPONSE_ALREADY_SENT itself
- * that cost more CPU per batched call than writing the answer directly saved (docs: cpu-report).
+ * that cost more CPU per batched call than writing the answer directly saved (+4–5 %: docs/benchmarks.md,
+ * "Third round").
  */
 class SentHeaders extends Headers {
   constructor() {

@@ -97,10 +97,18 @@ export function createApp(deps: AppDeps): Hono<Env> {
       response = failed(deps, error, call);
     }
     if (response instanceof Queued) {
-      response.answer.then(
-        (answer) => answerQueued(deps, record, incoming, outgoing, call, answer),
-        (error: unknown) => answerFault(deps, record, incoming, outgoing, call, error),
-      );
+      // Never a HEAD (never batchable, classify.ts): Hono would answer it as an empty 200 from this.
+      response.answer
+        .then(
+          (answer) => answerQueued(deps, record, incoming, outgoing, call, answer),
+          (error: unknown) => answerFault(deps, record, incoming, outgoing, call, error),
+        )
+        // A fault in the fault path itself: logged, the caller cut; never an unhandled rejection,
+        // which would end the process (SPEC §8c: no request ends the process).
+        .catch((error: unknown) => {
+          deps.logger.error({ err: error, requestId: call.requestId }, 'request failed');
+          if (!outgoing.writableEnded) outgoing.destroy();
+        });
       return ALREADY_SENT;
     }
     endCall(record, incoming, call, response.status);
@@ -115,7 +123,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
   return app;
 }
 
-/** A queued op's answer: noted on the call (metric, access log), then written. */
+/**
+ * A queued op's answer: written, then noted on the call (metric, access log, span) with the status
+ * the caller got. A fault before the write answers 500 instead; a fault in the noting comes after
+ * the caller has its answer and is only logged: a call is recorded at most once.
+ */
 function answerQueued(
   deps: AppDeps,
   record: RecordDeps,
@@ -124,16 +136,23 @@ function answerQueued(
   call: Call,
   answer: Answer,
 ): void {
+  let status: number;
   try {
     call.kind = 'batched';
     call.timing = answer.timing;
     if (answer.kind === 'error') call.code = answer.error.code;
     else call.source = 'upstream';
     const parts = answerParts(answer, call.requestId);
-    endCall(record, incoming, call, parts.status);
     writeAnswer(outgoing, parts);
+    status = parts.status;
   } catch (error) {
     answerFault(deps, record, incoming, outgoing, call, error);
+    return;
+  }
+  try {
+    endCall(record, incoming, call, status);
+  } catch (error) {
+    deps.logger.error({ err: error, requestId: call.requestId }, 'request failed');
   }
 }
 
@@ -151,8 +170,8 @@ function answerFault(
   call.source = 'proxy';
   call.code = failure.code;
   const parts = errorParts(failure, call.requestId);
-  endCall(record, incoming, call, parts.status);
   writeAnswer(outgoing, parts);
+  endCall(record, incoming, call, parts.status);
 }
 
 function failed(deps: AppDeps, error: unknown, call: Call): Response {

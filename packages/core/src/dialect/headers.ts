@@ -102,8 +102,9 @@ export function relayableHeaders(
         : Array.isArray(value) && value.every((v) => typeof v === 'string')
           ? value.join(', ')
           : undefined;
-    // A value Node would refuse to write (CR, LF, NUL) is dropped rather than failing the answer.
-    if (text !== undefined && !/[\r\n\0]/.test(text)) out[name] = text;
+    // A value Node would refuse to write (controls but tab, DEL, characters above \xff: node:http's
+    // own rule) is dropped rather than failing the caller's answer.
+    if (text !== undefined && !/[^\t\x20-\x7e\x80-\xff]/.test(text)) out[name] = text;
   }
   return out;
 }
