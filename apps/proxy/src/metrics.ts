@@ -9,12 +9,18 @@
 // Node's own (event-loop delay, heap, GC, CPU) from perf_hooks. Recording is cheaper too: measured in
 // docs/metrics.md ("Why prom-client"). Traces still go through the OpenTelemetry API (tracing.ts).
 
-import { performance } from 'node:perf_hooks';
-import type { Lane, PaceStats, SchedulerObserver } from '@batch-proxy/core';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Lane, SchedulerObserver } from '@batch-proxy/core';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { PASS_REASONS, type PassReason } from './classify.js';
+import { appSeries } from './metrics-apps.js';
+import { type CallerTotals, callerTotals } from './metrics-callers.js';
+import { PACE_DIRECTIONS, PACE_STATS, type PacingSource, registerPacing } from './metrics-pacing.js';
+import { GC_KINDS, registerRuntimeMetrics } from './metrics-runtime.js';
 import { bound, Tally } from './tally.js';
 import { VERSION } from './version.js';
+
+export { MAX_APP_SERIES } from './metrics-apps.js';
+export type { CallerTotals } from './metrics-callers.js';
 
 export type RequestKind = 'batched' | 'passthrough' | 'client-batch' | 'rejected';
 /** Who made an answer: the proxy itself (its errors: queue full, deadline, auth...) or the upstream. */
@@ -28,20 +34,6 @@ export interface RequestRecord {
   readonly reason?: PassReason | undefined;
   /** From arrival to the answer's head, as the caller saw it. */
   readonly seconds: number;
-}
-
-/** The caller series as counted so far, for the status page's sampler (it takes the differences). */
-export interface CallerTotals {
-  /** `batch_proxy_requests_total`, one entry per label set seen. */
-  readonly requests: ReadonlyArray<{
-    readonly kind: string;
-    readonly status: string;
-    readonly source: string;
-    readonly reason: string | undefined;
-    readonly count: number;
-  }>;
-  /** `batch_proxy_request_duration_seconds` buckets: cumulative count per upper bound `le` (seconds, the last Infinity), by kind. */
-  readonly latency: ReadonlyArray<{ readonly kind: string; readonly le: number; readonly count: number }>;
 }
 
 export interface ProxyMetrics {
@@ -77,19 +69,17 @@ export const KNOWN = {
   shedCodes: ['PROXY_QUEUE_FULL', 'PROXY_DEADLINE_EXCEEDED', 'PROXY_CIRCUIT_OPEN'],
   requeueReasons: ['429', 'retry', 'split'],
   kinds: ['batched', 'passthrough', 'client-batch', 'rejected'],
-  gcKinds: ['major', 'minor', 'incremental', 'weakcb'],
-  paceStats: ['min', 'median', 'max'],
-  paceDirections: ['increase', 'decrease'],
+  gcKinds: GC_KINDS,
+  paceStats: PACE_STATS,
+  paceDirections: PACE_DIRECTIONS,
 } as const;
 
-export function createMetrics(gauges: {
+export interface MetricSources extends PacingSource {
   queued(): Array<{ appId: string; queued: number; inflight: number; circuit?: string }>;
   redisFallback(): boolean;
-  /** PACING=adaptive: the learned rates (undefined: fixed rates, the pace series stay at 0). */
-  pace?: (() => PaceStats) | undefined;
-  /** PACING=adaptive: PACE_MAX_RATE_PER_SEC. */
-  paceMaxRate?: number | undefined;
-}): ProxyMetrics {
+}
+
+export function createMetrics(gauges: MetricSources): ProxyMetrics {
   const registers: Registry[] = [];
   const register = new Registry();
   registers.push(register);
@@ -207,20 +197,7 @@ export function createMetrics(gauges: {
       this.set(gauges.redisFallback() ? 1 : 0);
     },
   });
-  // Per-app gauges from the engine's snapshot at scrape time, reset first: an app the engine has
-  // freed leaves no series behind (SPEC §8c).
-  const queuedOps = new Gauge({
-    name: 'batch_proxy_queued_ops',
-    help: 'Ops waiting in the queue',
-    labelNames: ['app'],
-    registers,
-  });
-  const inflightOps = new Gauge({
-    name: 'batch_proxy_inflight_ops',
-    help: 'Ops in upstream calls not yet answered',
-    labelNames: ['app'],
-    registers,
-  });
+  const collectApps = appSeries(registers, gauges.queued);
   new Gauge({
     name: 'batch_proxy_circuit_open_apps',
     help: 'Apps whose circuit breaker is open or half-open (their calls are answered 503 at once)',
@@ -229,80 +206,9 @@ export function createMetrics(gauges: {
       this.set(gauges.queued().filter((a) => a.circuit !== undefined && a.circuit !== 'closed').length);
     },
   });
-  // Adaptive pacing (docs/graph-dialect.md §3): the learned rates over the active paced buckets, the
-  // operator's bound, and the adjustments this replica's calls made (each is made by one replica, so
-  // the fleet's sum counts each once). No per-app label: the stats keep the series bounded.
-  new Gauge({
-    name: 'batch_proxy_pace_rate',
-    help: 'Learned rate of the paced buckets active in the last 10 minutes, requests per second, by stat',
-    labelNames: ['stat'],
-    registers,
-    collect() {
-      const stats = gauges.pace?.();
-      for (const stat of KNOWN.paceStats) this.set({ stat }, stats?.[stat] ?? 0);
-    },
-  });
-  new Gauge({
-    name: 'batch_proxy_pace_max_rate',
-    help: 'The bound of the learned rate (PACE_MAX_RATE_PER_SEC), requests per second; 0 when pacing is fixed',
-    registers,
-    collect() {
-      this.set(gauges.paceMaxRate ?? 0);
-    },
-  });
-  const paceCounted = { increase: 0, decrease: 0 };
-  const paceAdjustments = new Counter({
-    name: 'batch_proxy_pace_adjustments_total',
-    help: 'Changes of a learned rate made by this replica, by direction',
-    labelNames: ['direction'],
-    registers,
-    collect() {
-      const stats = gauges.pace?.();
-      if (stats === undefined) return;
-      const now = { increase: stats.increases, decrease: stats.decreases };
-      for (const direction of KNOWN.paceDirections) {
-        paceAdjustments.inc({ direction }, now[direction] - paceCounted[direction]);
-        paceCounted[direction] = now[direction];
-      }
-    },
-  });
-  for (const direction of KNOWN.paceDirections) paceAdjustments.inc({ direction }, 0);
+  registerPacing(registers, gauges);
 
-  const collectApps = () => {
-    queuedOps.reset();
-    inflightOps.reset();
-    for (const a of boundedApps(gauges.queued())) {
-      queuedOps.set({ app: a.appId }, a.queued);
-      inflightOps.set({ app: a.appId }, a.inflight);
-    }
-  };
-
-  // Runtime: CPU, memory, heap spaces, GC durations, event-loop delay (perf_hooks), handles.
-  collectDefaultMetrics({ register });
-  // Gauges named like counters (promtool check metrics refuses them); the same numbers stay by type
-  // in nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
-  for (const name of [
-    'nodejs_active_handles_total',
-    'nodejs_active_requests_total',
-    'nodejs_active_resources_total',
-  ])
-    register.removeSingleMetric(name);
-  // GC kinds as perf_hooks names them: at 0 until the first collection of each kind.
-  const gc = register.getSingleMetric('nodejs_gc_duration_seconds');
-  if (gc instanceof Histogram) for (const kind of KNOWN.gcKinds) gc.zero({ kind });
-  // Event-loop utilisation as a counter of busy seconds: rate() of it is the utilisation (0–1)
-  // over any range, where a ratio gauge would depend on when the last scrape happened.
-  let elu = performance.eventLoopUtilization();
-  new Counter({
-    name: 'nodejs_eventloop_active_seconds_total',
-    help: 'Time the event loop was busy (rate() is the event-loop utilisation)',
-    registers,
-    collect() {
-      const now = performance.eventLoopUtilization();
-      this.inc(performance.eventLoopUtilization(now, elu).active / 1000);
-      elu = now;
-    },
-  });
+  registerRuntimeMetrics(register);
 
   // Every known series at 0 from start: absent() alerts and rate() panels work before the first event.
   for (const lane of KNOWN.lanes) {
@@ -371,50 +277,9 @@ export function createMetrics(gauges: {
       );
       durationOf(kind).observe(r.seconds);
     },
-    callers: async () => {
-      const [counted, timed] = await Promise.all([requests.get(), requestDuration.get()]);
-      return {
-        requests: counted.values.map((v) => ({
-          kind: String(v.labels.kind),
-          status: String(v.labels.status),
-          source: String(v.labels.source),
-          reason: v.labels.reason === undefined ? undefined : String(v.labels.reason),
-          count: v.value,
-        })),
-        latency: timed.values
-          .filter((v) => v.metricName === 'batch_proxy_request_duration_seconds_bucket')
-          .map((v) => {
-            const { le } = v.labels as { le?: string | number };
-            return { kind: String(v.labels.kind), le: le === '+Inf' ? Infinity : Number(le), count: v.value };
-          }),
-      };
-    },
+    callers: () => callerTotals(requests, requestDuration),
     shutdown: async () => register.clear(),
   };
-}
-
-/** Apps with a series of their own; the others are summed into one `app="_other"` series. */
-export const MAX_APP_SERIES = 50;
-
-interface AppGauge {
-  readonly appId: string;
-  readonly queued: number;
-  readonly inflight: number;
-}
-
-/**
- * The busiest MAX_APP_SERIES apps, plus one `_other` sum: a label set per app ever seen would grow
- * with traffic (SPEC §8c).
- */
-function boundedApps(apps: readonly AppGauge[]): readonly AppGauge[] {
-  if (apps.length <= MAX_APP_SERIES) return apps;
-  const busiest = [...apps].sort((a, b) => b.queued + b.inflight - (a.queued + a.inflight));
-  const other = { appId: '_other', queued: 0, inflight: 0 };
-  for (const a of busiest.slice(MAX_APP_SERIES)) {
-    other.queued += a.queued;
-    other.inflight += a.inflight;
-  }
-  return [...busiest.slice(0, MAX_APP_SERIES), other];
 }
 
 function laneLabel(lane: Lane | undefined): string {
