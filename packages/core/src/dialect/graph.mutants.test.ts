@@ -237,12 +237,12 @@ describe('graph dialect: decoding a batch answer', () => {
     expect(graph.decodeResults({ responses: [{ id: '1x', status: 200 }] }, 2)).toEqual([missing, missing]);
   });
 
-  it('takes statuses 100 to 599 as given, integers only', () => {
-    for (const status of [100, 101, 598, 599])
+  it('takes final statuses 200 to 599 as given, integers only (a 1xx is no answer a caller can get)', () => {
+    for (const status of [200, 201, 598, 599])
       expect(graph.decodeResults({ responses: [{ id: '0', status }] }, 1), String(status)).toEqual([
         { ok: true, status, body: undefined, headers: {} },
       ]);
-    for (const status of [99, 0, 600, 200.5, '200', null])
+    for (const status of [100, 101, 199, 99, 0, 600, 200.5, '200', null])
       expect(graph.decodeResults({ responses: [{ id: '0', status }] }, 1), String(status)).toEqual([invalid]);
   });
 

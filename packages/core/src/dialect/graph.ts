@@ -221,7 +221,7 @@ export const graph: BatchDialect = {
       seen[seq] = (seen[seq] ?? 0) + 1;
       if (seen[seq] > 1) {
         results[seq] = { ok: false, reason: 'the batch response has two results for this operation' };
-      } else if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) {
+      } else if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
         results[seq] = { ok: false, reason: 'the batch response has an invalid status for this operation' };
       } else {
         const headers = responseHeaders(entry.headers);

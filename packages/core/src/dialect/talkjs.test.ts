@@ -184,7 +184,7 @@ describe('talkjs dialect', () => {
     expect(
       talkjs.decodeResults(
         [
-          [0, 100, 'a'],
+          [0, 200, 'a'],
           [1, 599, 'b'],
           [2, 200.5, 'c'],
           [2, 200, 'd'],
@@ -192,9 +192,24 @@ describe('talkjs dialect', () => {
         3,
       ),
     ).toEqual([
-      { ok: true, status: 100, body: 'a' },
+      { ok: true, status: 200, body: 'a' },
       { ok: true, status: 599, body: 'b' },
       { ok: false, reason: 'the batch response has two results for this operation' },
+    ]);
+    // A 1xx is not a final answer: written to the caller, it would leave them waiting for one.
+    expect(
+      talkjs.decodeResults(
+        [
+          [0, 100, {}],
+          [1, 101, {}],
+          [2, 199, {}],
+        ],
+        3,
+      ),
+    ).toEqual([
+      { ok: false, reason: 'the batch response has an invalid status for this operation' },
+      { ok: false, reason: 'the batch response has an invalid status for this operation' },
+      { ok: false, reason: 'the batch response has an invalid status for this operation' },
     ]);
     expect(talkjs.decodeResults([[0, 200.5, {}]], 1)).toEqual([
       { ok: false, reason: 'the batch response has an invalid status for this operation' },
