@@ -48,7 +48,7 @@ export default {
   // test (~40 s here). Left out to keep a full run near half an hour; see docs/testing.md.
   ignoreStatic: true,
   // The committed score minus ~3 points: CI fails when a change lowers the score past it.
-  thresholds: { high: 90, low: 85, break: 88 },
+  thresholds: { high: 90, low: 85, break: 91 },
   // A mutant that loops forever is a kill (timeout); keep the wait for it short.
   timeoutMS: 3_000,
 };

@@ -19,6 +19,20 @@ describe('talkjs dialect', () => {
     expect(talkjs.parseTarget('/v1//users')).toBeUndefined();
   });
 
+  it('drops the version header and what every dialect may drop, and passes any other header through', () => {
+    // The version header rides as the op's api_version option; TalkJS ops carry no headers at all.
+    for (const name of [
+      'talkjs-rest-version',
+      'traceparent',
+      'x-request-id',
+      'x-b3-traceid',
+      'sec-fetch-mode',
+    ])
+      expect(talkjs.requestHeader(name), name).toBe('drop');
+    for (const name of ['x-tenant', 'if-match', 'talkjs-rest-versions', 'prefer'])
+      expect(talkjs.requestHeader(name), name).toBe('pass');
+  });
+
   it('recognises the batch endpoint', () => {
     expect(talkjs.isBatchEndpoint({ appId: 'a', path: '/batch' })).toBe(true);
     expect(talkjs.isBatchEndpoint({ appId: 'a', path: '/batches' })).toBe(false);
