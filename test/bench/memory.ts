@@ -6,7 +6,7 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { APP_ID, APPS, pidOf, SECRET, startProxy } from './context.js';
-import { httpSend, openLoop, pool, putUser, sleep } from './load.js';
+import { httpSend, type LoadRun, openLoop, pool, putUser, type Send, sleep } from './load.js';
 import { rssBytes } from './proc.js';
 import { num, type Report } from './report.js';
 import { startUpstream } from './upstream.js';
@@ -36,6 +36,34 @@ async function waitQueued(adminUrl: string, n: number, timeoutMs = 15_000): Prom
 }
 
 /** RSS per held call of a bare node:http server that never answers (hold-server.ts). */
+/**
+ * Sends calls 0..firstStep-1, then the rest, at `ratePerSec`, running `settle` after each step's last
+ * send (it waits until the calls are held and reads the memory): the same two steps for the proxy and
+ * the bare server, so both marginal figures leave out the same one-time costs.
+ */
+async function inTwoSteps<T>(
+  send: Send,
+  opts: MemoryOptions,
+  settle: () => Promise<T>,
+): Promise<{ loops: [LoadRun, LoadRun]; first: T; second: T; rest: number }> {
+  const rest = opts.calls - opts.firstStep;
+  const loopA = openLoop({
+    send,
+    ratePerSec: opts.ratePerSec,
+    durationMs: (opts.firstStep * 1000) / opts.ratePerSec,
+  });
+  await loopA.allSent;
+  const first = await settle();
+  const loopB = openLoop({
+    send: (i: number) => send(i + opts.firstStep),
+    ratePerSec: opts.ratePerSec,
+    durationMs: (rest * 1000) / opts.ratePerSec,
+  });
+  await loopB.allSent;
+  const second = await settle();
+  return { loops: [loopA, loopB], first, second, rest };
+}
+
 async function bareNodeFloor(
   opts: MemoryOptions,
 ): Promise<{ idle: number; atFirstStep: number; held: number; perCall: number; marginal: number }> {
@@ -53,25 +81,13 @@ async function bareNodeFloor(
     await sleep(500);
     const pid = child.pid ?? -1;
     const idle = rssBytes(pid);
-    // The same two steps as the proxy's, so both marginal figures leave out the same one-time costs.
-    const send = httpSend([hold], putUser(APP_ID, SECRET, opts.calls));
-    const first = openLoop({
-      send,
-      ratePerSec: opts.ratePerSec,
-      durationMs: (opts.firstStep * 1000) / opts.ratePerSec,
+    const steps = await inTwoSteps(httpSend([hold], putUser(APP_ID, SECRET, opts.calls)), opts, async () => {
+      await sleep(1000);
+      return rssBytes(pid);
     });
-    await first.allSent;
-    await sleep(1000);
-    const atFirstStep = rssBytes(pid);
-    const rest = opts.calls - opts.firstStep;
-    const second = openLoop({
-      send: (i: number) => send(i + opts.firstStep),
-      ratePerSec: opts.ratePerSec,
-      durationMs: (rest * 1000) / opts.ratePerSec,
-    });
-    await second.allSent;
-    await sleep(1000);
-    const held = rssBytes(pid);
+    const atFirstStep = steps.first;
+    const held = steps.second;
+    const rest = steps.rest;
     return {
       idle,
       atFirstStep,
@@ -115,28 +131,17 @@ export async function memory(
   try {
     await sleep(500);
     const idle = rssBytes(pid);
-    const send = httpSend([p], putUser(APP_ID, SECRET, opts.calls));
     // The first batch call is granted at once (burst 1) and carries up to 10 ops: the rest stay.
-    const first = openLoop({
-      send,
-      ratePerSec: opts.ratePerSec,
-      durationMs: (opts.firstStep * 1000) / opts.ratePerSec,
+    let expectHeld = opts.firstStep - 10;
+    const steps = await inTwoSteps(httpSend([p], putUser(APP_ID, SECRET, opts.calls)), opts, async () => {
+      const held = await waitQueued(proxy.adminUrl, expectHeld);
+      expectHeld = opts.calls - 10;
+      await sleep(300);
+      return { held, rss: rssBytes(pid) };
     });
-    await first.allSent;
-    const heldA = await waitQueued(proxy.adminUrl, opts.firstStep - 10);
-    await sleep(300);
-    const rssA = rssBytes(pid);
-    const rest = opts.calls - opts.firstStep;
-    const offset = (i: number) => send(i + opts.firstStep);
-    const second = openLoop({
-      send: offset,
-      ratePerSec: opts.ratePerSec,
-      durationMs: (rest * 1000) / opts.ratePerSec,
-    });
-    await second.allSent;
-    const heldB = await waitQueued(proxy.adminUrl, opts.calls - 10);
-    await sleep(300);
-    const rssB = rssBytes(pid);
+    const [first, second] = steps.loops;
+    const { held: heldA, rss: rssA } = steps.first;
+    const { held: heldB, rss: rssB } = steps.second;
 
     // Stop: the grace period ends with every held call answered 503 (PROXY_DRAINING).
     await proxy.stop();

@@ -85,28 +85,19 @@ describe('AppState: parking a newcomer', () => {
 });
 
 describe('AppState: the newest op per resource', () => {
-  it('still parks a newcomer behind a newer op when an older one on its resource is answered', () => {
+  it.each([
+    ['a newcomer', 'PUT'],
+    ['a read', 'GET'],
+  ] as const)('still parks %s behind a newer write when an older write on its resource is answered', (_, method) => {
     const app = new AppState('a');
     const add = adder(app);
     const w1 = add('PUT', '/users/1');
     const w2 = add('PUT', '/users/1');
     app.leave([w1]);
     app.finish(w1);
-    const w3 = add('PUT', '/users/1');
-    expect(w3.parked).toBe(true);
-    expect(w2.dependents).toEqual([w3]);
-  });
-
-  it('still parks a read behind a newer write when an older write is answered', () => {
-    const app = new AppState('a');
-    const add = adder(app);
-    const w1 = add('PUT', '/users/1');
-    const w2 = add('PUT', '/users/1');
-    app.leave([w1]);
-    app.finish(w1);
-    const r = add('GET', '/users/1');
-    expect(r.parked).toBe(true);
-    expect(w2.dependents).toEqual([r]);
+    const late = add(method, '/users/1');
+    expect(late.parked).toBe(true);
+    expect(w2.dependents).toEqual([late]);
   });
 });
 
