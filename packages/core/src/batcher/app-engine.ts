@@ -138,7 +138,7 @@ export class AppEngine {
       chains: c.dialect.serialChains === true && c.dependsOnChains !== false,
     });
     if (this.#shed(planned, now, circuit, closedUntil)) return true;
-    const denied = new Set<Budget>();
+    let denied: Set<Budget> | undefined; // made on the first denial only: a pass runs per arrival
     for (;;) {
       const action = decide(planned.flushes, this.#lanes(denied));
       if (action.kind === 'none') return this.#wakeAt(planned);
@@ -148,6 +148,7 @@ export class AppEngine {
       const decision = await budget.acquire(this.waiting());
       if (!decision.granted) {
         this.breaker.released();
+        denied ??= new Set();
         denied.add(budget);
         continue;
       }
@@ -161,6 +162,7 @@ export class AppEngine {
    * (with the real wait as Retry-After), and everything queued while the breaker is open.
    */
   #shed(planned: Plan, now: number, circuit: ProxyError | undefined, closedUntil: number): boolean {
+    if (!circuit && planned.expired.length === 0 && planned.doomed.length === 0) return false;
     const shed = circuit ? this.state.queuedOps() : [...planned.expired, ...planned.doomed];
     for (const op of shed) {
       const error =
@@ -181,9 +183,9 @@ export class AppEngine {
     return Math.max(lanes, now + this.breaker.retryInMs(now));
   }
 
-  #lanes(denied: ReadonlySet<Budget>) {
+  #lanes(denied: ReadonlySet<Budget> | undefined) {
     const now = this.#c.clock.now();
-    const open = (b: Budget | undefined) => b !== undefined && !denied.has(b) && b.isOpen(now);
+    const open = (b: Budget | undefined) => b !== undefined && !denied?.has(b) && b.isOpen(now);
     return {
       batchOpen: open(this.batch),
       batchClosedForMs: this.batch.blockedUntil - now,

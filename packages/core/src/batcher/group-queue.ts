@@ -37,12 +37,35 @@ class SeqList {
     return this.#ops[this.#head];
   }
 
-  *[Symbol.iterator](): Generator<PendingOp> {
+  // A plain iterator, not a generator: the planner walks these lists on every pass of the pump (each
+  // arrival and answer), and a generator costs an object per walk and per step.
+  [Symbol.iterator](): Iterator<PendingOp> {
     this.front();
-    for (let i = this.#head; i < this.#ops.length; i++) {
-      const op = this.#ops[i] as PendingOp;
-      if (this.wanted(op)) yield op;
+    return new Walk(this.#ops, this.#head, this.wanted);
+  }
+}
+
+class Walk implements Iterator<PendingOp> {
+  readonly #result: { done: boolean; value: PendingOp | undefined } = { done: false, value: undefined };
+
+  constructor(
+    private readonly ops: readonly PendingOp[],
+    private i: number,
+    private readonly wanted: (op: PendingOp) => boolean,
+  ) {}
+
+  next(): IteratorResult<PendingOp> {
+    const r = this.#result;
+    while (this.i < this.ops.length) {
+      const op = this.ops[this.i++] as PendingOp;
+      if (this.wanted(op)) {
+        r.value = op;
+        return r as IteratorResult<PendingOp>;
+      }
     }
+    r.done = true;
+    r.value = undefined;
+    return r as IteratorResult<PendingOp>;
   }
 }
 

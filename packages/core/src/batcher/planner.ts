@@ -61,7 +61,8 @@ export function plan(app: AppState, now: number, p: PlanParams): Plan {
   const flushes: Flush[] = [];
   const closedUntil = p.closedUntil ?? 0;
   let wakeAt = Number.POSITIVE_INFINITY;
-  for (const [credential, group] of app.groups) {
+  for (const group of app.groups.values()) {
+    const credential = group.credential;
     // Deadlines follow arrival order, so the late ops are at the front.
     for (const op of group.queued()) {
       if (op.deadline <= now) expired.push(op);

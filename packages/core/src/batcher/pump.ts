@@ -29,12 +29,7 @@ export class Pump {
       return;
     }
     this.#running = true;
-    this.#loop()
-      .catch((error: unknown) => this.crashed(error))
-      .finally(() => {
-        this.#running = false;
-        if (this.#again) this.kick();
-      });
+    void this.#loop();
   }
 
   /** No pass under way and no timer set. */
@@ -48,13 +43,21 @@ export class Pump {
     this.#arm(Number.POSITIVE_INFINITY);
   }
 
+  /** One promise per pass, not three: a pass runs on every arrival and answer. */
   async #loop(): Promise<void> {
-    for (;;) {
-      this.#again = false;
-      const result = await this.step();
-      if (result === true || this.#again) continue;
-      this.#arm(result);
-      return;
+    try {
+      for (;;) {
+        this.#again = false;
+        const result = await this.step();
+        if (result === true || this.#again) continue;
+        this.#arm(result);
+        break;
+      }
+    } catch (error) {
+      this.crashed(error);
+    } finally {
+      this.#running = false;
+      if (this.#again) this.kick();
     }
   }
 

@@ -23,34 +23,41 @@ export function resourceOf(path: string): string {
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
 
-type Index = Map<string, Set<PendingOp>>;
+/**
+ * The ops under each key, oldest first. Most keys (an op's own path) hold one op at a time: it is kept
+ * as itself, and a Set is made only when a second op joins it — an op then costs no Set of its own.
+ */
+type Members = PendingOp | Set<PendingOp>;
+type Index = Map<string, Members>;
 
 function add(index: Index, key: string, op: PendingOp): void {
-  let set = index.get(key);
-  if (!set) {
-    set = new Set();
-    index.set(key, set);
-  }
-  set.add(op);
+  const members = index.get(key);
+  if (members === undefined) index.set(key, op);
+  else if (members instanceof Set) members.add(op);
+  else if (members !== op) index.set(key, new Set([members, op]));
 }
 
 function remove(index: Index, key: string, op: PendingOp): void {
-  const set = index.get(key);
-  if (!set) return;
-  set.delete(op);
-  if (set.size === 0) index.delete(key);
+  const members = index.get(key);
+  if (members === op) index.delete(key);
+  else if (members instanceof Set) {
+    members.delete(op);
+    if (members.size === 0) index.delete(key);
+  }
 }
 
-/** True when `set` holds an op that arrived before `seq`. Sets keep insertion (= arrival) order. */
-function hasEarlier(set: Set<PendingOp> | undefined, seq: number): boolean {
-  if (!set) return false;
-  for (const other of set) return other.seq < seq;
+/** True when `members` holds an op that arrived before `seq`. Sets keep insertion (= arrival) order. */
+function hasEarlier(members: Members | undefined, seq: number): boolean {
+  if (members === undefined) return false;
+  if (!(members instanceof Set)) return members.seq < seq;
+  for (const other of members) return other.seq < seq;
   return false;
 }
 
-function hasLater(set: Set<PendingOp> | undefined, seq: number): boolean {
-  if (!set) return false;
-  for (const other of set) if (other.seq > seq) return true;
+function hasLater(members: Members | undefined, seq: number): boolean {
+  if (members === undefined) return false;
+  if (!(members instanceof Set)) return members.seq > seq;
+  for (const other of members) if (other.seq > seq) return true;
   return false;
 }
 
@@ -123,9 +130,10 @@ export class ResourceIndex {
     const path = prefixes[prefixes.length - 1] ?? op.op.path;
     const under = op.isWrite ? this.#underAll : this.#underWrites;
     const exact = op.isWrite ? this.#exactAll : this.#exactWrites;
-    const outside = (set: Set<PendingOp> | undefined) => {
-      if (!set) return false;
-      for (const other of set) {
+    const outside = (members: Members | undefined) => {
+      if (members === undefined) return false;
+      if (!(members instanceof Set)) return members.seq < op.seq && !chain.has(members);
+      for (const other of members) {
         if (other.seq >= op.seq) return false;
         if (!chain.has(other)) return true;
       }
