@@ -187,8 +187,8 @@ export function route(
 /** The caller's headers the dialect carries inside the op (lower-case names, single values only). */
 export function carriedHeaders(dialect: BatchDialect, headers: IncomingHttpHeaders): Record<string, string> {
   const carried: Record<string, string> = {};
-  // for…in, not Object.entries: no [name, value] array per header on every call.
-  for (const name in headers) {
+  // Object.keys, not Object.entries: no [name, value] array per header on every call.
+  for (const name of Object.keys(headers)) {
     const value = headers[name];
     if (typeof value === 'string' && dialect.requestHeader(name) === 'carry') carried[name] = value;
   }
