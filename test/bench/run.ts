@@ -88,7 +88,7 @@ async function main(): Promise<number> {
     report.text(
       'Closed loop: 64 callers, each sending its next `PUT /v1/{app}/users/u<n>` (distinct users) as soon as ' +
         'its previous one is answered, 1 s warm-up then 3 s measured, alternating the three targets, three ' +
-        'rounds; before its first round each target warms for 8 s (the proxy\'s JIT needs about 6 s of this ' +
+        "rounds; before its first round each target warms for 8 s (the proxy's JIT needs about 6 s of this " +
         'load to settle: a sidecar is measured running, not starting). Bare node: a `node:http` server that reads each body and answers `{}` itself (the floor ' +
         'for any Node server: no upstream, no work). ' +
         'nginx: `worker_processes 1` (the proxy is one event loop too), `access_log off`, upstream ' +
