@@ -16,6 +16,7 @@ import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { AccessLog } from './access-log.js';
 import { ALREADY_SENT, answerParts, refuse, writeAnswer } from './answers.js';
+import type { Auth } from './auth.js';
 import { decodeJson, readBody } from './body.js';
 import { beginCall, type Call, endCall, newRequestId, type RecordDeps } from './call-record.js';
 import type { CallTracker } from './calls.js';
@@ -56,7 +57,7 @@ export interface AppDeps {
    */
   readonly auth?: 'verify' | 'forward';
   /** Maps a caller's Authorization to the credential its ops are grouped (and sent) under. */
-  readonly credentialOf: (appId: string, authorization: string | undefined) => Promise<string | ProxyError>;
+  readonly credentialOf: Auth['credentialOf'];
   /** Whether the proxy still takes new calls (false while draining). */
   readonly accepting: () => boolean;
   /** Counts each call until its answer is written, for the drain. */
@@ -248,7 +249,8 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
   });
   if ('passThrough' in built) return passBuffered({ reason: opRefusalReason(built.passThrough) });
 
-  const credential = await deps.credentialOf(r.target.appId, incoming.headers.authorization);
+  const pending = deps.credentialOf(r.target.appId, incoming.headers.authorization);
+  const credential = pending instanceof Promise ? await pending : pending;
   if (credential instanceof ProxyError) return refuse(call, credential);
 
   const answer = deps.scheduler.submit({

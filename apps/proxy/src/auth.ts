@@ -10,14 +10,21 @@ import type * as Jose from 'jose';
 import type { AppSecrets } from './secrets.js';
 
 export interface Auth {
-  /** The credential a call is grouped under, or the 401 to answer. */
-  credentialOf(appId: string, authorization: string | undefined): Promise<string | ProxyError>;
+  /**
+   * The credential a call is grouped under, or the 401 to answer: at once when nothing needs to be
+   * verified (pass-through), a promise when a token must be (every batched call would otherwise wait
+   * a turn of the microtask queue for nothing).
+   */
+  credentialOf(
+    appId: string,
+    authorization: string | undefined,
+  ): string | ProxyError | Promise<string | ProxyError>;
   /** The Authorization header for an upstream call made for `credential`. */
   authorize(appId: string, credential: string): string | undefined;
 }
 
 export const passthroughAuth: Auth = {
-  credentialOf: (_appId, authorization) => Promise.resolve(authorization ?? ''),
+  credentialOf: (_appId, authorization) => authorization ?? '',
   authorize: (_appId, credential) => (credential === '' ? undefined : credential),
 };
 

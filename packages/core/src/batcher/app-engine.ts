@@ -14,7 +14,7 @@ import { dispatch } from './dispatch.js';
 import type { Answer, Lane, PendingOp } from './op.js';
 import { classify, longestRetryAfter } from './outcome.js';
 import { type Action, decide, holdMs, type Plan, plan } from './planner.js';
-import { Pump } from './pump.js';
+import { Pump, type StepResult } from './pump.js';
 import { pauseMs } from './retry.js';
 
 /** Ops are flushed this long before their deadline at the latest, whatever the hold says. */
@@ -121,7 +121,8 @@ export class AppEngine {
     this.pump.kick();
   }
 
-  async #step(): Promise<true | number> {
+  /** Plans and, when something may leave, takes a token for it (the one part that waits). */
+  #step(): StepResult | Promise<StepResult> {
     const c = this.#c;
     const now = c.clock.now();
     const draining = this.shared.draining();
@@ -138,9 +139,17 @@ export class AppEngine {
       chains: c.dialect.serialChains === true && c.dependsOnChains !== false,
     });
     if (this.#shed(planned, now, circuit, closedUntil)) return true;
-    let denied: Set<Budget> | undefined; // made on the first denial only: a pass runs per arrival
+    const action = decide(planned.flushes, this.#lanes(undefined));
+    if (action.kind === 'none') return this.#wakeAt(planned);
+    return this.#take(planned, action);
+  }
+
+  /** Takes a token for the first action a lane allows, then sends it; a denied budget is not asked again. */
+  async #take(planned: Plan, first: Exclude<Action, { kind: 'none' }>): Promise<StepResult> {
+    const c = this.#c;
+    let action: Action = first;
+    let denied: Set<Budget> | undefined; // made on the first denial only
     for (;;) {
-      const action = decide(planned.flushes, this.#lanes(denied));
       if (action.kind === 'none') return this.#wakeAt(planned);
       // Half-open: one probe at a time; its answer (or its end) kicks the pump again.
       if (!this.breaker.mayCall(c.clock.now())) return planned.wakeAt;
@@ -150,6 +159,7 @@ export class AppEngine {
         this.breaker.released();
         denied ??= new Set();
         denied.add(budget);
+        action = decide(planned.flushes, this.#lanes(denied));
         continue;
       }
       this.#send(action, budget, decision);

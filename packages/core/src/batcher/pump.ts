@@ -4,8 +4,15 @@
 
 import type { Clock, Timer } from './clock.js';
 
-/** One pass: true when it made progress (run again), else the time to look again (Infinity: never). */
-export type Step = () => Promise<true | number>;
+/** What a pass found: true when it made progress (run again), else the time to look again (Infinity: never). */
+export type StepResult = true | number;
+
+/**
+ * One pass. Most passes (an arrival that fills no batch, an answer) decide without waiting and return
+ * at once; only a pass that waits (for a token) returns a promise — a pass runs on every arrival and
+ * answer, and a promise per pass was most of the engine's garbage per call.
+ */
+export type Step = () => StepResult | Promise<StepResult>;
 
 export class Pump {
   #running = false;
@@ -29,7 +36,7 @@ export class Pump {
       return;
     }
     this.#running = true;
-    void this.#loop();
+    this.#run();
   }
 
   /** No pass under way and no timer set. */
@@ -43,22 +50,46 @@ export class Pump {
     this.#arm(Number.POSITIVE_INFINITY);
   }
 
-  /** One promise per pass, not three: a pass runs on every arrival and answer. */
-  async #loop(): Promise<void> {
+  /** Passes until one finds nothing to do; a pass that waits resumes the loop when it is done. */
+  #run(): void {
     try {
       for (;;) {
         this.#again = false;
-        const result = await this.step();
+        const result = this.step();
+        if (typeof result === 'object') {
+          result.then(
+            (found) => this.#done(found),
+            (error: unknown) => this.#failed(error),
+          );
+          return;
+        }
         if (result === true || this.#again) continue;
         this.#arm(result);
         break;
       }
     } catch (error) {
       this.crashed(error);
-    } finally {
-      this.#running = false;
-      if (this.#again) this.kick();
     }
+    this.#idle();
+  }
+
+  #done(found: StepResult): void {
+    if (found === true || this.#again) {
+      this.#run();
+      return;
+    }
+    this.#arm(found);
+    this.#idle();
+  }
+
+  #failed(error: unknown): void {
+    this.crashed(error);
+    this.#idle();
+  }
+
+  #idle(): void {
+    this.#running = false;
+    if (this.#again) this.kick();
   }
 
   #arm(at: number): void {

@@ -1,0 +1,121 @@
+// The pump's contract: one pass at a time, a kick during a pass runs one more pass after it, a pass
+// that decides without waiting runs inside kick() itself (no promise, no microtask: a pass runs on
+// every arrival and answer), and the wake-up timer is armed for the earliest time a pass asked for.
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from './clock.js';
+import { Pump, type StepResult } from './pump.js';
+
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+describe('Pump', () => {
+  it('runs a pass that does not wait inside kick(), and arms its timer before kick() returns', () => {
+    const clock = new ManualClock(1_000);
+    const passes: number[] = [];
+    const pump = new Pump(
+      clock,
+      () => {
+        passes.push(clock.now());
+        return 1_050;
+      },
+      () => {},
+    );
+    pump.kick();
+    expect(passes).toEqual([1_000]);
+    expect(clock.pending).toBe(1);
+    expect(pump.isIdle).toBe(false);
+  });
+
+  it('passes again while a pass reports progress, then sleeps until the time the last one named', async () => {
+    const clock = new ManualClock(0);
+    const results: StepResult[] = [true, true, 40];
+    let passes = 0;
+    const pump = new Pump(
+      clock,
+      () => results[passes++] ?? Number.POSITIVE_INFINITY,
+      () => {},
+    );
+    pump.kick();
+    expect(passes).toBe(3);
+    await clock.advance(39);
+    expect(passes).toBe(3);
+    await clock.advance(1);
+    expect(passes).toBe(4);
+    expect(pump.isIdle).toBe(true);
+  });
+
+  it('runs one more pass after a waiting pass when kicked during it, not one per kick', async () => {
+    const clock = new ManualClock(0);
+    const waiting = deferred<StepResult>();
+    let passes = 0;
+    const pump = new Pump(
+      clock,
+      () => {
+        passes += 1;
+        return passes === 1 ? waiting.promise : Number.POSITIVE_INFINITY;
+      },
+      () => {},
+    );
+    pump.kick();
+    pump.kick();
+    pump.kick();
+    expect(passes).toBe(1);
+    waiting.resolve(Number.POSITIVE_INFINITY);
+    await waiting.promise;
+    await Promise.resolve();
+    expect(passes).toBe(2);
+    expect(pump.isIdle).toBe(true);
+  });
+
+  it('reports a pass that throws or rejects as a crash and keeps serving kicks', async () => {
+    const clock = new ManualClock(0);
+    const crashes: unknown[] = [];
+    const failing = deferred<StepResult>();
+    let passes = 0;
+    const pump = new Pump(
+      clock,
+      () => {
+        passes += 1;
+        if (passes === 1) throw new Error('sync');
+        if (passes === 2) return failing.promise;
+        return Number.POSITIVE_INFINITY;
+      },
+      (error) => crashes.push(error),
+    );
+    pump.kick();
+    expect(crashes).toEqual([new Error('sync')]);
+    pump.kick();
+    failing.reject(new Error('async'));
+    await failing.promise.catch(() => {});
+    await Promise.resolve();
+    expect(crashes).toEqual([new Error('sync'), new Error('async')]);
+    pump.kick();
+    expect(passes).toBe(3);
+  });
+
+  it('keeps the earliest wake-up, and none once stopped', async () => {
+    const clock = new ManualClock(0);
+    const results: StepResult[] = [50, 80, 60];
+    let passes = 0;
+    const pump = new Pump(
+      clock,
+      () => results[passes++] ?? Number.POSITIVE_INFINITY,
+      () => {},
+    );
+    pump.kick(); // asks for 50
+    pump.kick(); // asks for 80: the timer for 50 stays
+    await clock.advance(50);
+    expect(passes).toBe(3); // woke at 50; that pass asked for 60
+    pump.stop();
+    pump.kick();
+    expect(passes).toBe(3);
+    expect(clock.pending).toBe(0);
+  });
+});
