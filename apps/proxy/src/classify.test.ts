@@ -1,6 +1,7 @@
-import { talkjs } from '@batch-proxy/core';
+import { graph, ProxyError, talkjs } from '@batch-proxy/core';
 import { describe, expect, it } from 'vitest';
 import {
+  carriedHeaders,
   isJsonContentType,
   isSafeToDrop,
   opRefusalReason,
@@ -10,6 +11,12 @@ import {
 } from './classify.js';
 
 describe('parseRequestTarget', () => {
+  it('refuses only an encoded slash or backslash, not a raw backslash beside other encoding', () => {
+    expect(parseRequestTarget('/v1/a\\b/%41?x=1')).toEqual({ pathname: '/v1/a\\b/%41', search: '?x=1' });
+    expect(parseRequestTarget('/v1/a%5Cb/%41')).toBeInstanceOf(ProxyError);
+    expect(parseRequestTarget('/v1/a%2Fb')).toBeInstanceOf(ProxyError);
+  });
+
   it('keeps path and query of origin-form and absolute-form targets, ignoring the authority', () => {
     expect(parseRequestTarget('/v1/a/users?limit=1')).toEqual({
       pathname: '/v1/a/users',
@@ -249,5 +256,32 @@ describe('routeTemplate', () => {
     );
     expect(routeTemplate('/v1/app1/users/u1')).toBe('/v1/:appId/users/:id');
     expect(routeTemplate('/healthz')).toBe('/healthz');
+  });
+});
+
+describe('carriedHeaders', () => {
+  it('keeps exactly the headers the dialect carries into an op, with their values', () => {
+    const headers = {
+      'content-type': 'application/json',
+      'if-match': 'W/"1"',
+      authorization: 'Bearer x',
+      'x-other': 'y',
+      accept: 'application/json',
+    };
+    expect(carriedHeaders(graph, headers)).toEqual({
+      'content-type': 'application/json',
+      'if-match': 'W/"1"',
+    });
+    // TalkJS carries none: its ops take no headers.
+    expect(carriedHeaders(talkjs, headers)).toEqual({});
+  });
+
+  it('skips a header node gives as a list of values, and reads own names only', () => {
+    const headers = Object.assign(Object.create({ 'if-none-match': '"inherited"' }) as object, {
+      'if-match': ['"a"', '"b"'],
+      'if-none-match': undefined,
+      'content-type': 'application/json',
+    });
+    expect(carriedHeaders(graph, headers as never)).toEqual({ 'content-type': 'application/json' });
   });
 });

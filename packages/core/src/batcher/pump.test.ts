@@ -92,12 +92,14 @@ describe('Pump', () => {
     pump.kick();
     expect(crashes).toEqual([new Error('sync')]);
     pump.kick();
+    pump.kick(); // during the waiting pass: one more pass after it, even though it fails
     failing.reject(new Error('async'));
     await failing.promise.catch(() => {});
     await Promise.resolve();
     expect(crashes).toEqual([new Error('sync'), new Error('async')]);
-    pump.kick();
     expect(passes).toBe(3);
+    pump.kick();
+    expect(passes).toBe(4);
   });
 
   it('keeps the earliest wake-up, and none once stopped', async () => {
