@@ -292,7 +292,10 @@ export class AppEngine {
       answeredAt: sent.answeredAt,
       callId: this.shared.nextCallId(),
     };
-    applyOutcome(this, outcome, call, { now, maxAttempts: c.maxAttempts, random: c.random });
+    // One pass after all the call's answers and requeues, not one per op.
+    this.pump.hold(() =>
+      applyOutcome(this, outcome, call, { now, maxAttempts: c.maxAttempts, random: c.random }),
+    );
   }
 
   /** A bug while sending or answering: every op of the call still unanswered gets a 500. */
@@ -301,7 +304,9 @@ export class AppEngine {
     const failure = new ProxyError('PROXY_INTERNAL', 'the proxy failed to answer this call', {
       cause: error,
     });
-    for (const op of ops) this.finish(op, { kind: 'error', error: failure });
+    this.pump.hold(() => {
+      for (const op of ops) this.finish(op, { kind: 'error', error: failure });
+    });
   }
 
   /** A bug in the pump: answer what is queued rather than leave callers hanging. */

@@ -120,4 +120,44 @@ describe('Pump', () => {
     expect(passes).toBe(3);
     expect(clock.pending).toBe(0);
   });
+
+  it('runs one pass after a held run of kicks (the answers of a batch), not one per kick', () => {
+    const clock = new ManualClock(0);
+    let passes = 0;
+    const pump = new Pump(
+      clock,
+      () => {
+        passes += 1;
+        return Number.POSITIVE_INFINITY;
+      },
+      () => {},
+    );
+    pump.hold(() => {
+      for (let i = 0; i < 10; i++) pump.kick();
+      expect(passes).toBe(0);
+    });
+    expect(passes).toBe(1);
+    pump.hold(() => {}); // no kick: no pass
+    expect(passes).toBe(1);
+  });
+
+  it('is not left running when reporting a crash throws: the next kick runs a pass', () => {
+    const clock = new ManualClock(0);
+    let passes = 0;
+    const pump = new Pump(
+      clock,
+      () => {
+        passes += 1;
+        if (passes === 1) throw new Error('step');
+        return Number.POSITIVE_INFINITY;
+      },
+      () => {
+        throw new Error('report');
+      },
+    );
+    expect(() => pump.kick()).toThrow('report');
+    pump.kick();
+    expect(passes).toBe(2);
+    expect(pump.isIdle).toBe(true);
+  });
 });

@@ -44,6 +44,25 @@ export class Pump {
     return !this.#running && this.#timer === undefined;
   }
 
+  /**
+   * Runs `fn` as if it were a pass: the kicks it makes (one per op it answers) run one pass after it,
+   * not one each — a pass that decides at once runs inside kick(), so a batch's ten answers would
+   * otherwise plan ten times.
+   */
+  hold(fn: () => void): void {
+    if (this.#running) {
+      fn();
+      return;
+    }
+    this.#running = true;
+    this.#again = false;
+    try {
+      fn();
+    } finally {
+      this.#idle();
+    }
+  }
+
   /** No more passes or timers (the app was evicted). */
   stop(): void {
     this.#stopped = true;
@@ -52,11 +71,13 @@ export class Pump {
 
   /** Passes until one finds nothing to do; a pass that waits resumes the loop when it is done. */
   #run(): void {
+    let waiting = false;
     try {
       for (;;) {
         this.#again = false;
         const result = this.step();
         if (typeof result === 'object') {
+          waiting = true;
           result.then(
             (found) => this.#done(found),
             (error: unknown) => this.#failed(error),
@@ -69,8 +90,11 @@ export class Pump {
       }
     } catch (error) {
       this.crashed(error);
+    } finally {
+      // Even when `crashed` itself throws (the error then reaches the kicker): a pump left running
+      // would take no kick again, and the app's ops would never leave nor be shed.
+      if (!waiting) this.#idle();
     }
-    this.#idle();
   }
 
   #done(found: StepResult): void {
@@ -83,8 +107,11 @@ export class Pump {
   }
 
   #failed(error: unknown): void {
-    this.crashed(error);
-    this.#idle();
+    try {
+      this.crashed(error);
+    } finally {
+      this.#idle();
+    }
   }
 
   #idle(): void {

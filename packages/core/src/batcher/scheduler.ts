@@ -151,9 +151,11 @@ export class Scheduler {
   /** Answers every op still queued or in flight with `error` (the end of a shutdown grace period). */
   abandon(error: ProxyError): void {
     for (const app of this.#apps.values()) {
-      for (const op of [...app.state.queuedOps(), ...app.state.flying()]) {
-        app.finish(op, { kind: 'error', error });
-      }
+      app.pump.hold(() => {
+        for (const op of [...app.state.queuedOps(), ...app.state.flying()]) {
+          app.finish(op, { kind: 'error', error });
+        }
+      });
     }
     // Calls still upstream end now; their callers are answered above.
     this.#abort.abort(error);
