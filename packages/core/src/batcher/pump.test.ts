@@ -160,4 +160,26 @@ describe('Pump', () => {
     expect(passes).toBe(2);
     expect(pump.isIdle).toBe(true);
   });
+
+  it('holds kicks inside a waiting pass without starting a second pass beside it', async () => {
+    const clock = new ManualClock(0);
+    const waiting = deferred<StepResult>();
+    let passes = 0;
+    const pump = new Pump(
+      clock,
+      () => {
+        passes += 1;
+        return passes === 1 ? waiting.promise : Number.POSITIVE_INFINITY;
+      },
+      () => {},
+    );
+    pump.kick(); // a pass waiting for its token
+    pump.hold(() => pump.kick()); // an earlier call's answers land meanwhile
+    expect(passes).toBe(1);
+    waiting.resolve(Number.POSITIVE_INFINITY);
+    await waiting.promise;
+    await Promise.resolve();
+    expect(passes).toBe(2); // the held kick: one more pass, after the waiting one
+    expect(pump.isIdle).toBe(true);
+  });
 });
