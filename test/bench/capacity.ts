@@ -110,7 +110,8 @@ export interface Profile {
   file: string;
 }
 
-const PROXY_ENV = (upstreamUrl: string, windowMs: number) => ({
+/** The proxy's settings under the capacity load (also warmup.ts and promises.ts). */
+export const PROXY_ENV = (upstreamUrl: string, windowMs: number) => ({
   UPSTREAM_URL: upstreamUrl,
   BATCH_WINDOW_MS: String(windowMs),
   // Pacing is not what this scenario measures: a batch bucket that never runs dry.

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startProxyProcess } from '../harness/process.js';
+import { PROXY_ENV } from './capacity.js';
 import { APP_ID, APPS, pidOf, repoRoot, SECRET } from './context.js';
 import { closedLoop, httpSend, pool, putUser, sleep } from './load.js';
 import { num, table } from './report.js';
@@ -71,15 +72,7 @@ async function bare(): Promise<Record<string, number>> {
 async function proxy(entry: string, upstreamUrl: string, n: number): Promise<Record<string, number>> {
   const file = join(dir, `proxy-${n}.json`);
   const p = await startProxyProcess(
-    {
-      LOG_LEVEL: 'info',
-      BATCH_MAX_OPS: '10',
-      UPSTREAM_URL: upstreamUrl,
-      BATCH_WINDOW_MS: '10',
-      BATCH_RATE_PER_SEC: '100000',
-      BATCH_BURST: '100000',
-      BENCH_ASYNC_COUNT_FILE: file,
-    },
+    { ...PROXY_ENV(upstreamUrl, 10), LOG_LEVEL: 'info', BATCH_MAX_OPS: '10', BENCH_ASYNC_COUNT_FILE: file },
     { entry, killAfterMs: 10_000, nodeArgs: ['--import', hook] },
   );
   try {

@@ -4,6 +4,7 @@
 // before its first measured round.
 
 import { startBareServer } from './bare.js';
+import { PROXY_ENV } from './capacity.js';
 import { APP_ID, APPS, pidOf, SECRET, startProxy } from './context.js';
 import { closedLoop, httpSend, pool, putUser, sleep } from './load.js';
 import { cpuMs } from './proc.js';
@@ -32,13 +33,7 @@ async function curve(url: string, pid: number): Promise<number[]> {
 
 const upstream = await startUpstream({ apps: APPS });
 const bare = await startBareServer();
-const proxy = await startProxy({
-  UPSTREAM_URL: upstream.url,
-  BATCH_WINDOW_MS: '10',
-  BATCH_RATE_PER_SEC: '100000',
-  BATCH_BURST: '100000',
-  LOG_LEVEL: 'info',
-});
+const proxy = await startProxy({ ...PROXY_ENV(upstream.url, 10), LOG_LEVEL: 'info' });
 try {
   const rows = [
     ['bare node:http', ...(await curve(bare.url, bare.pid)).map((us) => num(us, 0))],

@@ -15,77 +15,70 @@ function deferred<T>() {
   return { promise, resolve, reject };
 }
 
+/** A pump on a manual clock whose n-th pass (from 1) answers `answer(n)`; `passes()` counts them. */
+function counted(
+  answer: (pass: number) => StepResult | Promise<StepResult>,
+  crashed: (error: unknown) => void = () => {},
+  clock = new ManualClock(0),
+) {
+  let n = 0;
+  const pump = new Pump(clock, () => answer(++n), crashed);
+  return { clock, pump, passes: () => n };
+}
+
+const NEVER = Number.POSITIVE_INFINITY;
+
 describe('Pump', () => {
   it('runs a pass that does not wait inside kick(), and arms its timer before kick() returns', () => {
     const clock = new ManualClock(1_000);
-    const passes: number[] = [];
-    const pump = new Pump(
-      clock,
+    const at: number[] = [];
+    const { pump } = counted(
       () => {
-        passes.push(clock.now());
+        at.push(clock.now());
         return 1_050;
       },
-      () => {},
+      undefined,
+      clock,
     );
     pump.kick();
-    expect(passes).toEqual([1_000]);
+    expect(at).toEqual([1_000]);
     expect(clock.pending).toBe(1);
     expect(pump.isIdle).toBe(false);
   });
 
   it('passes again while a pass reports progress, then sleeps until the time the last one named', async () => {
-    const clock = new ManualClock(0);
     const results: StepResult[] = [true, true, 40];
-    let passes = 0;
-    const pump = new Pump(
-      clock,
-      () => results[passes++] ?? Number.POSITIVE_INFINITY,
-      () => {},
-    );
+    const { clock, pump, passes } = counted((n) => results[n - 1] ?? NEVER);
     pump.kick();
-    expect(passes).toBe(3);
+    expect(passes()).toBe(3);
     await clock.advance(39);
-    expect(passes).toBe(3);
+    expect(passes()).toBe(3);
     await clock.advance(1);
-    expect(passes).toBe(4);
+    expect(passes()).toBe(4);
     expect(pump.isIdle).toBe(true);
   });
 
   it('runs one more pass after a waiting pass when kicked during it, not one per kick', async () => {
-    const clock = new ManualClock(0);
     const waiting = deferred<StepResult>();
-    let passes = 0;
-    const pump = new Pump(
-      clock,
-      () => {
-        passes += 1;
-        return passes === 1 ? waiting.promise : Number.POSITIVE_INFINITY;
-      },
-      () => {},
-    );
+    const { pump, passes } = counted((n) => (n === 1 ? waiting.promise : NEVER));
     pump.kick();
     pump.kick();
     pump.kick();
-    expect(passes).toBe(1);
-    waiting.resolve(Number.POSITIVE_INFINITY);
+    expect(passes()).toBe(1);
+    waiting.resolve(NEVER);
     await waiting.promise;
     await Promise.resolve();
-    expect(passes).toBe(2);
+    expect(passes()).toBe(2);
     expect(pump.isIdle).toBe(true);
   });
 
   it('reports a pass that throws or rejects as a crash and keeps serving kicks', async () => {
-    const clock = new ManualClock(0);
     const crashes: unknown[] = [];
     const failing = deferred<StepResult>();
-    let passes = 0;
-    const pump = new Pump(
-      clock,
-      () => {
-        passes += 1;
-        if (passes === 1) throw new Error('sync');
-        if (passes === 2) return failing.promise;
-        return Number.POSITIVE_INFINITY;
+    const { pump, passes } = counted(
+      (n) => {
+        if (n === 1) throw new Error('sync');
+        return n === 2 ? failing.promise : NEVER;
       },
       (error) => crashes.push(error),
     );
@@ -97,59 +90,40 @@ describe('Pump', () => {
     await failing.promise.catch(() => {});
     await Promise.resolve();
     expect(crashes).toEqual([new Error('sync'), new Error('async')]);
-    expect(passes).toBe(3);
+    expect(passes()).toBe(3);
     pump.kick();
-    expect(passes).toBe(4);
+    expect(passes()).toBe(4);
   });
 
   it('keeps the earliest wake-up, and none once stopped', async () => {
-    const clock = new ManualClock(0);
     const results: StepResult[] = [50, 80, 60];
-    let passes = 0;
-    const pump = new Pump(
-      clock,
-      () => results[passes++] ?? Number.POSITIVE_INFINITY,
-      () => {},
-    );
+    const { clock, pump, passes } = counted((n) => results[n - 1] ?? NEVER);
     pump.kick(); // asks for 50
     pump.kick(); // asks for 80: the timer for 50 stays
     await clock.advance(50);
-    expect(passes).toBe(3); // woke at 50; that pass asked for 60
+    expect(passes()).toBe(3); // woke at 50; that pass asked for 60
     pump.stop();
     pump.kick();
-    expect(passes).toBe(3);
+    expect(passes()).toBe(3);
     expect(clock.pending).toBe(0);
   });
 
   it('runs one pass after a held run of kicks (the answers of a batch), not one per kick', () => {
-    const clock = new ManualClock(0);
-    let passes = 0;
-    const pump = new Pump(
-      clock,
-      () => {
-        passes += 1;
-        return Number.POSITIVE_INFINITY;
-      },
-      () => {},
-    );
+    const { pump, passes } = counted(() => NEVER);
     pump.hold(() => {
       for (let i = 0; i < 10; i++) pump.kick();
-      expect(passes).toBe(0);
+      expect(passes()).toBe(0);
     });
-    expect(passes).toBe(1);
+    expect(passes()).toBe(1);
     pump.hold(() => {}); // no kick: no pass
-    expect(passes).toBe(1);
+    expect(passes()).toBe(1);
   });
 
   it('is not left running when reporting a crash throws: the next kick runs a pass', () => {
-    const clock = new ManualClock(0);
-    let passes = 0;
-    const pump = new Pump(
-      clock,
-      () => {
-        passes += 1;
-        if (passes === 1) throw new Error('step');
-        return Number.POSITIVE_INFINITY;
+    const { pump, passes } = counted(
+      (n) => {
+        if (n === 1) throw new Error('step');
+        return NEVER;
       },
       () => {
         throw new Error('report');
@@ -157,29 +131,20 @@ describe('Pump', () => {
     );
     expect(() => pump.kick()).toThrow('report');
     pump.kick();
-    expect(passes).toBe(2);
+    expect(passes()).toBe(2);
     expect(pump.isIdle).toBe(true);
   });
 
   it('holds kicks inside a waiting pass without starting a second pass beside it', async () => {
-    const clock = new ManualClock(0);
     const waiting = deferred<StepResult>();
-    let passes = 0;
-    const pump = new Pump(
-      clock,
-      () => {
-        passes += 1;
-        return passes === 1 ? waiting.promise : Number.POSITIVE_INFINITY;
-      },
-      () => {},
-    );
+    const { pump, passes } = counted((n) => (n === 1 ? waiting.promise : NEVER));
     pump.kick(); // a pass waiting for its token
     pump.hold(() => pump.kick()); // an earlier call's answers land meanwhile
-    expect(passes).toBe(1);
-    waiting.resolve(Number.POSITIVE_INFINITY);
+    expect(passes()).toBe(1);
+    waiting.resolve(NEVER);
     await waiting.promise;
     await Promise.resolve();
-    expect(passes).toBe(2); // the held kick: one more pass, after the waiting one
+    expect(passes()).toBe(2); // the held kick: one more pass, after the waiting one
     expect(pump.isIdle).toBe(true);
   });
 });
