@@ -3,7 +3,6 @@
 
 import type { ServerResponse } from 'node:http';
 import type { Answer, ProxyError, Timing } from '@batch-proxy/core';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { round } from './access-log.js';
 import type { Call } from './call-record.js';
 import type { PassThroughWhy } from './classify.js';
@@ -56,34 +55,6 @@ export function writeAnswer(outgoing: ServerResponse, parts: AnswerParts): void 
   outgoing.writeHead(status, headers);
   outgoing.end(body);
 }
-
-/** RESPONSE_ALREADY_SENT's header: what tells @hono/node-server the answer is written already. */
-const SENT_ENTRIES: Array<[string, string]> = [...RESPONSE_ALREADY_SENT.headers];
-
-/**
- * The same headers, read without undici's Headers machinery: node-server asks each answer's headers
- * whether they hold a cookie and copies them into a plain object, and on RESPONSE_ALREADY_SENT itself
- * that cost more CPU per batched call than writing the answer directly saved (+4–5 %: docs/benchmarks.md,
- * "Third round").
- */
-class SentHeaders extends Headers {
-  constructor() {
-    super(SENT_ENTRIES);
-  }
-  override has = (name: string): boolean => SENT_ENTRIES.some(([sent]) => sent === name.toLowerCase());
-  override [Symbol.iterator] = (() =>
-    SENT_ENTRIES[Symbol.iterator]()) as unknown as Headers[typeof Symbol.iterator];
-}
-
-/**
- * What the handler returns for a call it answers itself (a queued call): node-server's
- * RESPONSE_ALREADY_SENT contract (no body, the already-sent header), so node-server writes nothing.
- */
-export const ALREADY_SENT = Object.freeze({
-  status: 200,
-  body: null,
-  headers: new SentHeaders(),
-}) as unknown as Response;
 
 /** Why a call was not batched, for the caller (`passthrough;desc="header"`). */
 export function passthroughTiming(why: PassThroughWhy): string {

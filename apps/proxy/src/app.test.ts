@@ -3,7 +3,7 @@
 // (Server-Timing), in the access log (a header's name, never its value) and in the metrics.
 
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { MemoryLimiter, Scheduler, talkjs, UpstreamClient } from '@batch-proxy/core';
 import { pino } from 'pino';
@@ -161,5 +161,53 @@ describe('pass-through reasons', () => {
     expect(await metrics.text()).toMatch(
       /^batch_proxy_requests_total\{kind="rejected",status="400",source="proxy"\} 1$/m,
     );
+  });
+});
+
+/** One raw HTTP/1.0 exchange (no Host header unless given): the whole answer, which the proxy ends. */
+function raw(head: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(proxy.port, '127.0.0.1', () => socket.write(`${head}\r\n\r\n`));
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+}
+
+describe('calls whose Host or target @hono/node-server would not make a Request of', () => {
+  // The data listener judges every call itself; node-server only writes the Responses it makes, so a
+  // call it cannot make a Request of still gets the proxy's answer — never a second, different one
+  // after the call was forwarded.
+  it('batches an HTTP/1.0 call without a Host header', async () => {
+    received.length = 0;
+    const answer = await raw('GET /v1/a/users/u1 HTTP/1.0');
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answer).toContain('{"batched":true}');
+    expect(received).toEqual(['POST /v1/a/batch']);
+  });
+
+  it('passes one through and writes the upstream answer', async () => {
+    received.length = 0;
+    const answer = await raw('GET /v1/a/users/u1 HTTP/1.0\r\nx-batch-bypass: 1');
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answer).toContain('{"ok":true}');
+    expect(answer).toContain('passthrough;desc="bypass"');
+    expect(received).toEqual(['GET /v1/a/users/u1']);
+  });
+
+  it("answers a refusal with the proxy's own error", async () => {
+    const answer = await raw('GET /v1/a/users/%zz HTTP/1.0');
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toContain('"code":"PROXY_BAD_REQUEST"');
+  });
+
+  it('answers a HEAD refusal without a body', async () => {
+    const answer = await raw('HEAD /v1/a/users/%zz HTTP/1.0');
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer.endsWith('\r\n\r\n')).toBe(true);
   });
 });

@@ -1,9 +1,9 @@
 // Starts the data and admin listeners and runs the graceful shutdown (SPEC §8: SIGTERM row).
 
-import type { Server, ServerResponse } from 'node:http';
+import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type ServerType, serve } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { ConfigError } from './config.js';
 
@@ -26,31 +26,29 @@ export interface ListenOptions {
   readonly variables?: { readonly port: string; readonly host: string };
 }
 
+/** Listens with a Hono app (the admin listener) or a node request listener (the data listener). */
 // biome-ignore lint/suspicious/noExplicitAny: Hono's env type parameter varies per app
-export function listen(app: Hono<any>, options: ListenOptions): Promise<Listening> {
+export function listen(app: Hono<any> | RequestListener, options: ListenOptions): Promise<Listening> {
   return new Promise((resolve, reject) => {
     const headersTimeout = options.headersTimeoutMs ?? 10_000;
     const requestTimeout = options.requestTimeoutMs ?? 30_000;
-    const server: ServerType = serve(
+    const listener =
+      typeof app === 'function' ? app : getRequestListener(app.fetch, { hostname: options.host });
+    const server = createServer(
       {
-        fetch: app.fetch,
-        port: options.port,
-        hostname: options.host,
         // Node enforces the two timeouts only as often as it checks (every 30 s by default).
-        serverOptions: {
-          connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(headersTimeout / 4))),
-          headersTimeout,
-          requestTimeout,
-          keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
-        },
+        connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(headersTimeout / 4))),
+        headersTimeout,
+        requestTimeout,
+        keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
       },
-      (info: AddressInfo) => {
-        resolve({ server: server as Server, port: info.port });
-      },
+      listener,
     );
-    const http = server as Server;
-    http.on('clientError', (error: NodeJS.ErrnoException, socket) => answerClientError(error, socket));
-    http.once('error', (error: NodeJS.ErrnoException) => reject(listenError(error, options)));
+    server.on('clientError', (error: NodeJS.ErrnoException, socket) => answerClientError(error, socket));
+    server.once('error', (error: NodeJS.ErrnoException) => reject(listenError(error, options)));
+    server.listen(options.port, options.host, () => {
+      resolve({ server, port: (server.address() as AddressInfo).port });
+    });
   });
 }
 
