@@ -1,5 +1,6 @@
 // The caller series as the status page reads them (its sampler takes the differences).
-import type { Counter, Histogram } from 'prom-client';
+import type { Counter } from 'prom-client';
+import type { SeriesHistogram } from './series-histogram.js';
 
 /** The caller series as counted so far, for the status page's sampler (it takes the differences). */
 export interface CallerTotals {
@@ -16,7 +17,10 @@ export interface CallerTotals {
 }
 
 /** Reads the caller counters and latency histogram as they stand; records nothing. */
-export async function callerTotals(requests: Counter, requestDuration: Histogram): Promise<CallerTotals> {
+export async function callerTotals(
+  requests: Counter,
+  requestDuration: SeriesHistogram<'kind'>,
+): Promise<CallerTotals> {
   const [counted, timed] = await Promise.all([requests.get(), requestDuration.get()]);
   return {
     requests: counted.values.map((v) => ({

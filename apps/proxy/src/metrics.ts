@@ -16,6 +16,7 @@ import { appSeries } from './metrics-apps.js';
 import { type CallerTotals, callerTotals } from './metrics-callers.js';
 import { PACE_DIRECTIONS, PACE_STATS, type PacingSource, registerPacing } from './metrics-pacing.js';
 import { GC_KINDS, registerRuntimeMetrics } from './metrics-runtime.js';
+import { SeriesHistogram } from './series-histogram.js';
 import { bound, Tally } from './tally.js';
 import { VERSION } from './version.js';
 
@@ -101,7 +102,7 @@ export function createMetrics(gauges: MetricSources): ProxyMetrics {
       requestTally.flushInto(this);
     },
   });
-  const requestDuration = new Histogram({
+  const requestDuration = new SeriesHistogram({
     name: 'batch_proxy_request_duration_seconds',
     help: "Caller requests from arrival to the answer's head, by kind",
     labelNames: ['kind'],
@@ -130,7 +131,7 @@ export function createMetrics(gauges: MetricSources): ProxyMetrics {
     labelNames: ['lane', 'reason'],
     registers,
   });
-  const queueWait = new Histogram({
+  const queueWait = new SeriesHistogram({
     name: 'batch_proxy_queue_wait_seconds',
     help: 'Time an op waited before leaving',
     labelNames: ['lane'],
@@ -231,7 +232,7 @@ export function createMetrics(gauges: MetricSources): ProxyMetrics {
   collapsed.inc(0);
 
   // Per-call and per-op records: counters tallied in plain numbers and added at scrape time, histograms
-  // through label sets resolved once (prom-client hashes a label object on every inc() or observe()).
+  // through series resolved once (prom-client hashes a label object on every inc() or observe()).
   const requestTally = new Tally<'kind' | 'status' | 'source' | 'reason'>();
   const passthroughTally = new Tally<'reason'>();
   const opsTally = new Tally<'lane'>();
