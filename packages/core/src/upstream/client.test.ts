@@ -1,8 +1,12 @@
 // The upstream client against a real HTTP server on loopback: the timeout is a hard deadline on the
-// whole answer (issue #16, bug 4) and a buffered answer has a size bound (issue #15, item 10).
+// whole answer (issue #16, bug 4), a buffered answer has a size bound (issue #15, item 10), and the
+// answer's shape (status, headers as `pool.request` parses them, UTF-8 body) is pinned down.
 
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { getEventListeners, once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { text } from 'node:stream/consumers';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ProxyError } from '../errors.js';
 import { UpstreamClient } from './client.js';
@@ -23,8 +27,8 @@ afterEach(async () => {
   );
 });
 
-async function serve(handler: (res: ServerResponse) => void): Promise<string> {
-  const server = createServer((_req, res) => handler(res));
+async function serve(handler: (res: ServerResponse, req: IncomingMessage) => void): Promise<string> {
+  const server = createServer((req, res) => handler(res, req));
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -95,5 +99,216 @@ describe('UpstreamClient.call', () => {
     });
     const answer = await client(url, { maxResponseBytes: 10_000 }).call(request, undefined);
     expect(answer).toMatchObject({ status: 200, body: '[[0,200,{}]]' });
+  });
+
+  it('answers the status, the headers as pool.request parses them (repeated ones as arrays) and the body', async () => {
+    const url = await serve((res) => {
+      res.sendDate = false;
+      // A raw list sends each line as written: the repeated names twice.
+      res.writeHead(
+        429,
+        [
+          ['Content-Type', 'application/json'],
+          ['Retry-After', '3'],
+          ['Set-Cookie', 'a=1'],
+          ['Set-Cookie', 'b=2'],
+          ['X-Dup', '1'],
+          ['X-Dup', '2'],
+        ].flat(),
+      );
+      res.end('{"error":"slow down"}');
+    });
+    const c = client(url);
+    const answer = await c.call(request, undefined);
+    expect(answer.status).toBe(429);
+    expect(answer.body).toBe('{"error":"slow down"}');
+    expect(answer.headers).toMatchObject({
+      'content-type': 'application/json',
+      'retry-after': '3',
+      'set-cookie': ['a=1', 'b=2'],
+      'x-dup': ['1', '2'],
+    });
+    // The same answer through pool.request (stream) has exactly the same headers object.
+    const streamed = await c.stream({ ...request, body: undefined });
+    await text(streamed.body);
+    expect(answer.headers).toEqual(streamed.headers);
+  });
+
+  it('sends the method, path below the base path, headers, authorization and body', async () => {
+    let seen: Pick<IncomingMessage, 'method' | 'url' | 'headers'> & { body?: string } = { headers: {} };
+    const url = await serve((res, req) => {
+      void text(req).then((body) => {
+        seen = { method: req.method, url: req.url, headers: req.headers, body };
+        res.end('[]');
+      });
+    });
+    const answer = await client(`${url}/base/`).call(
+      {
+        method: 'PUT',
+        path: '/v1/app/users/u1?x=1',
+        headers: { 'content-type': 'application/json' },
+        body: '{"a":1}',
+      },
+      'Bearer t',
+    );
+    expect(answer).toEqual({ status: 200, headers: expect.any(Object), body: '[]' });
+    expect(seen).toMatchObject({
+      method: 'PUT',
+      url: '/base/v1/app/users/u1?x=1',
+      body: '{"a":1}',
+      headers: { 'content-type': 'application/json', accept: 'application/json', authorization: 'Bearer t' },
+    });
+  });
+
+  it('decodes UTF-8 split across chunks and reads an empty body as ""', async () => {
+    const euro = Buffer.from('€', 'utf8');
+    const url = await serve((res, req) => {
+      if (req.url?.endsWith('/empty')) {
+        res.writeHead(204).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // The three bytes of '€' in two writes, the second only once the first is on the wire.
+      res.write(Buffer.concat([Buffer.from('"'), euro.subarray(0, 1)]), () => {
+        res.end(Buffer.concat([euro.subarray(1), Buffer.from('"')]));
+      });
+    });
+    const c = client(url);
+    expect((await c.call(request, undefined)).body).toBe('"€"');
+    const empty = await c.call({ ...request, method: 'GET', path: '/empty', body: undefined }, undefined);
+    expect(empty).toMatchObject({ status: 204, body: '' });
+  });
+
+  it('skips an informational 1xx answer and reads the final one', async () => {
+    const url = await serve((res) => {
+      res.writeEarlyHints({ link: '</a.css>; rel=preload' }, () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('[1]');
+      });
+    });
+    const answer = await client(url).call(request, undefined);
+    expect(answer).toMatchObject({ status: 200, body: '[1]' });
+    expect(answer.headers.link).toBeUndefined();
+  });
+
+  it('times out when the upstream never answers', async () => {
+    const url = await serve(() => {
+      // Never answers.
+    });
+    const error = await failure(client(url, { timeoutMs: 100 }).call(request, undefined));
+    expect(error.code).toBe('PROXY_UPSTREAM_TIMEOUT');
+    expect(error.status).toBe(504);
+  });
+
+  it('stops reading an unending answer once it passes the bound, and closes the connection', async () => {
+    let closed: Promise<unknown> = Promise.resolve();
+    const url = await serve((res) => {
+      closed = once(res, 'close');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // Past the bound, and never ended: only a client that stops at the bound answers before the
+      // (long) deadline, and only one that closes the connection lets this response close.
+      res.write(`"${'x'.repeat(20_000)}`);
+    });
+    const error = await failure(
+      client(url, { maxResponseBytes: 10_000, timeoutMs: 30_000 }).call(request, undefined),
+    );
+    expect(error.code).toBe('PROXY_UPSTREAM_BAD_RESPONSE');
+    expect(error.status).toBe(502);
+    await closed;
+  });
+
+  it('accepts an answer of exactly the bound', async () => {
+    const url = await serve((res) => {
+      res.end('x'.repeat(10_000));
+    });
+    const answer = await client(url, { maxResponseBytes: 10_000 }).call(request, undefined);
+    expect(answer.body).toHaveLength(10_000);
+  });
+
+  it('fails at once when the signal is already aborted', async () => {
+    const url = await serve((res) => res.end('[]'));
+    const signal = AbortSignal.abort();
+    expect((await failure(client(url).call(request, undefined, signal))).code).toBe('PROXY_UPSTREAM_TIMEOUT');
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+  });
+
+  it('aborts while the body is arriving, closing the connection', async () => {
+    let closed: Promise<unknown> = Promise.resolve();
+    const url = await serve((res) => {
+      closed = once(res, 'close');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('[');
+    });
+    const abort = new AbortController();
+    // undici publishes the response head on this channel; abort once the client has taken it.
+    const onHeaders = (message: unknown) => {
+      if ((message as { request: { path: string } }).request.path === '/v1/app/batch/during') {
+        setImmediate(() => abort.abort());
+      }
+    };
+    subscribe('undici:request:headers', onHeaders);
+    try {
+      const pending = client(url).call({ ...request, path: '/v1/app/batch/during' }, undefined, abort.signal);
+      expect((await failure(pending)).code).toBe('PROXY_UPSTREAM_TIMEOUT');
+    } finally {
+      unsubscribe('undici:request:headers', onHeaders);
+    }
+    await closed;
+  });
+
+  it("fails with the signal's reason when it is a ProxyError (the scheduler's abandon)", async () => {
+    const url = await serve(() => {
+      // Never answers.
+    });
+    const abort = new AbortController();
+    const reason = new ProxyError('PROXY_DRAINING', 'the proxy is shutting down');
+    const pending = client(url).call(request, undefined, abort.signal);
+    abort.abort(reason);
+    expect(await failure(pending)).toBe(reason);
+  });
+
+  it('leaves no listener on a long-lived signal, whatever the outcome', async () => {
+    const url = await serve((res, req) => {
+      if (req.url?.endsWith('/slow')) return; // never answers
+      res.writeHead(req.url?.endsWith('/bad') ? 500 : 200).end('[]');
+    });
+    const c = client(url, { timeoutMs: 100 });
+    const signal = new AbortController().signal;
+    await c.call(request, undefined, signal);
+    await c.call({ ...request, path: '/bad' }, undefined, signal);
+    await failure(c.call({ ...request, path: '/slow' }, undefined, signal));
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+  });
+
+  it('maps a refused connection to 502 PROXY_UPSTREAM_UNAVAILABLE', async () => {
+    const url = await serve(() => {});
+    const server = servers.pop();
+    await new Promise((resolve) => server?.close(resolve));
+    const error = await failure(client(url).call(request, undefined));
+    expect(error.code).toBe('PROXY_UPSTREAM_UNAVAILABLE');
+    expect(error.status).toBe(502);
+    expect((error.cause as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
+  });
+
+  it('maps a connection dropped mid-body to 502 PROXY_UPSTREAM_UNAVAILABLE', async () => {
+    const url = await serve((res) => {
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('[1,', () => res.socket?.destroy());
+    });
+    const error = await failure(client(url).call(request, undefined));
+    expect(error.code).toBe('PROXY_UPSTREAM_UNAVAILABLE');
+  });
+
+  it('maps a call cut by destroy() to 502 PROXY_UPSTREAM_UNAVAILABLE', async () => {
+    let received: () => void = () => {};
+    const arrived = new Promise<void>((resolve) => {
+      received = resolve;
+    });
+    const url = await serve(() => received());
+    const c = client(url);
+    const pending = failure(c.call(request, undefined));
+    await arrived;
+    await c.destroy();
+    expect((await pending).code).toBe('PROXY_UPSTREAM_UNAVAILABLE');
   });
 });
