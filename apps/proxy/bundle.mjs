@@ -12,7 +12,12 @@
 //   node_modules. They import their own copy of @opentelemetry/api, which finds the bundled one's
 //   registrations through the API's process-wide global (the API is built for several copies).
 // - jose (app-token mode) stays a package, imported on the first token check.
-// - undici's Pool is `require`d by file from node_modules (core's upstream/undici-pool.ts), as before.
+// - undici's Pool is bundled: core's upstream/undici-pool.ts `require`s its files from node_modules
+//   (fine unbundled, for the tests), which made node resolve ~31 files one by one at start — enough to
+//   heat its path functions into the optimising compiler, whose pages then stay resident. The bundle
+//   takes the same four files as static imports instead (UNDICI_POOL below): idle RSS −1.6 MiB,
+//   measured (docs/benchmarks.md, issue #17). Only undici's llhttp WebAssembly stays in node_modules:
+//   it is large and loaded on the first upstream call.
 // test/e2e/lazy-modules.test.ts checks each of these by running the built proxy.
 
 import { cpSync, rmSync } from 'node:fs';
@@ -27,20 +32,44 @@ const DIST = join(HERE, 'dist');
 // its own (test/robustness/faults.test.ts). The proxy never loads it.
 const MODULES = join(DIST, 'modules');
 
-/** Packages loaded only in some modes (or by file), imported from node_modules at run time. */
+/** Packages loaded only in some modes, imported from node_modules at run time. */
 const EXTERNAL = [
   'ioredis',
   'jose',
-  'undici',
   '@opentelemetry/context-async-hooks',
   '@opentelemetry/core',
   '@opentelemetry/exporter-trace-otlp-http',
   '@opentelemetry/sdk-trace',
 ];
 
+/**
+ * What core's undici-pool.js does, as static imports the bundler can follow. Its exports must stay
+ * the same as undici-pool.ts's: the bundle fails to build if one it imports is missing here.
+ */
+const UNDICI_POOL = `
+import Dispatcher from 'undici/lib/dispatcher/dispatcher.js';
+import api from 'undici/lib/api/index.js';
+import PoolOfUndici from 'undici/lib/dispatcher/pool.js';
+import errorsOfUndici from 'undici/lib/core/errors.js';
+Object.assign(Dispatcher.prototype, api);
+export const Pool = PoolOfUndici;
+export const errors = errorsOfUndici;
+`;
+
+const undiciPool = {
+  name: 'undici-pool',
+  load: (id) => (id.endsWith('/upstream/undici-pool.js') ? UNDICI_POOL : null),
+  // The llhttp WebAssembly (as base64 in a JS file) stays a file undici loads when it first parses.
+  resolveId: (source) => {
+    const wasm = /(llhttp(?:_simd)?-wasm\.js)$/.exec(source);
+    return wasm ? { id: `undici/lib/llhttp/${wasm[1]}`, external: true } : null;
+  },
+};
+
 const options = {
   input: join(MODULES, 'main.js'),
   platform: 'node',
+  plugins: [undiciPool],
   external: (id) => EXTERNAL.some((name) => id === name || id.startsWith(`${name}/`)),
   logLevel: 'warn',
   output: {
