@@ -52,8 +52,9 @@ async function packagesLoaded(env: Record<string, string>): Promise<string[]> {
 describe('modules the proxy loads', () => {
   it('loads one bundled module, with no Redis client and no trace SDK, in the default embedded mode', async () => {
     const loaded = await packagesLoaded({});
-    // Only the bundle: no chunk, and no package through the module loader (undici's Pool is
-    // `require`d by file, which these hooks do not see).
+    // Only the bundle: no chunk, and no package through the module loader (undici's Pool is in the
+    // bundle; its llhttp WebAssembly is `require`d on the first upstream call, which these hooks do not
+    // see).
     expect(loaded).toEqual(['proxy:main.js']);
   });
 
