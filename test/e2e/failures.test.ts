@@ -881,6 +881,9 @@ describe('bad input', () => {
     '/v1/app1/users%2F..%2F..%2Fapp2%2Fusers/x',
     '/v1/app1/users/%2e%2e%2f%2e%2e%2fapp2/x',
     '/v1/app1/users/..%5c..%5capp2/x',
+    // Raw backslashes: a WHATWG-URL upstream reads them as slashes (`\..\` climbs).
+    '/v1/app1/users/x\\..\\..\\app2\\users\\x',
+    '/v1/app1\\..\\app2/users/x',
     '/v1/app1/users/%zz',
   ];
   for (const target of traversals) {

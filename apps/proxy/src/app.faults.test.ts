@@ -2,7 +2,7 @@
 // traffic) must not cost the caller its answer, must not be recorded twice and must not end the
 // process (SPEC §8c): the real engine and app in front of a real upstream on loopback.
 
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { MemoryLimiter, Scheduler, talkjs, UpstreamClient } from '@batch-proxy/core';
@@ -129,5 +129,35 @@ describe('a fault while answering a queued call', () => {
       ['batched', 200, 'upstream'],
       ['batched', 200, 'upstream'],
     ]);
+  });
+});
+
+describe('a fault while a Response is written (a refusal, a pass-through answer)', () => {
+  it('answers 500 or cuts the caller, logs it, and leaves nothing unhandled', async () => {
+    // A planted fault in the write itself: the first writeHead after this throws.
+    const writeHead = ServerResponse.prototype.writeHead;
+    let armed = true;
+    ServerResponse.prototype.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+      if (armed) {
+        armed = false;
+        throw new Error('planted write fault');
+      }
+      return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } as typeof writeHead;
+    try {
+      const logged = logLines.length;
+      // A bad percent-encoding: refused by the proxy with a Response of its own.
+      const res = await get('/v1/app1/users/%zz');
+      expect(res.status).toBe(500);
+      expect(armed).toBe(false);
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+      expect(logLines.slice(logged).some((l) => l.msg === 'request failed' && l.level === 50)).toBe(true);
+    } finally {
+      ServerResponse.prototype.writeHead = writeHead;
+    }
+    // The listener still answers.
+    expect((await get('/v1/app1/users/u1')).status).toBe(200);
   });
 });

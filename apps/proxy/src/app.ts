@@ -90,7 +90,7 @@ export function createApp(deps: AppDeps): RequestListener {
     access: deps.access ?? NO_ACCESS_LOG,
     calls: deps.calls,
   };
-  const respond = responseWriter();
+  const respond = responseWriter(deps);
   return (incoming, outgoing) => {
     let call: Call;
     try {
@@ -113,7 +113,7 @@ export function createApp(deps: AppDeps): RequestListener {
         return;
       }
       endCall(record, incoming, call, response.status);
-      respond(incoming, outgoing, response);
+      respond(incoming, outgoing, response, requestId);
     };
     handle(deps, incoming, call).then(
       (response) => guarded(deps, outgoing, requestId, () => answer(response)),
@@ -142,7 +142,9 @@ function guarded(deps: AppDeps, outgoing: ServerResponse, requestId: string, ste
  * so the Response is handed over synchronously: the handler has judged the call, and its answer is
  * the one written. A HEAD's answer has no body.
  */
-function responseWriter(): (incoming: IncomingMessage, outgoing: ServerResponse, response: Response) => void {
+function responseWriter(
+  deps: AppDeps,
+): (incoming: IncomingMessage, outgoing: ServerResponse, response: Response, requestId: string) => void {
   let handed: Response | undefined;
   const take = (): Response => {
     const response = handed;
@@ -151,9 +153,11 @@ function responseWriter(): (incoming: IncomingMessage, outgoing: ServerResponse,
     return response;
   };
   const write = getRequestListener(take, { errorHandler: take });
-  return (incoming, outgoing, response) => {
+  return (incoming, outgoing, response, requestId) => {
     handed = incoming.method === 'HEAD' && response.body ? new Response(null, response) : response;
-    void write(incoming, outgoing);
+    // The listener's promise: a fault while it writes (its cached-response path catches nothing) is
+    // this call's fault, never an unhandled rejection.
+    write(incoming, outgoing).catch((error: unknown) => lastResort(deps, outgoing, error, requestId));
     handed = undefined;
   };
 }

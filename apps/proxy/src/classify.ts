@@ -86,7 +86,8 @@ export interface RequestTarget {
 /**
  * The path and query of a raw request-target. The Host header and an absolute-form target's
  * authority are ignored (no open proxy); dot segments, encoded or not, are refused so no path can
- * climb into another app (SPEC §8b).
+ * climb into another app (SPEC §8b). So is a backslash, raw or encoded: an upstream that parses paths
+ * as WHATWG URLs reads it as a slash, and `\..\` would climb past the dot-segment check.
  */
 export function parseRequestTarget(raw: string): RequestTarget | ProxyError {
   let target = raw;
@@ -102,6 +103,8 @@ export function parseRequestTarget(raw: string): RequestTarget | ProxyError {
   const q = target.indexOf('?');
   const pathname = q === -1 ? target : target.slice(0, q);
   const search = q === -1 ? '' : target.slice(q);
+  if (pathname.includes('\\'))
+    return new ProxyError('PROXY_BAD_REQUEST', 'the path may not contain a backslash');
   // The common path has no percent-encoding, so every segment decodes to itself and only dot
   // segments and NUL can be wrong: three scans instead of a split and a decode per segment (this
   // runs on every call). The pathname starts with '/', so a dot segment always follows a '/'.

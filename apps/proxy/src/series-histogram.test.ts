@@ -64,10 +64,18 @@ describe('SeriesHistogram', () => {
     expect(() => subject.labels({ kind: 'a', lane: 'b' }).observe(Number.NaN)).toThrow(TypeError);
   });
 
-  it('forgets every series on reset, as the registry resets its metrics', async () => {
+  it('zeroes every series on reset, and a series kept by its caller still counts afterwards', async () => {
     const { ours, subject } = pair();
-    subject.labels({ kind: 'a', lane: 'b' }).observe(0.5);
+    const kept = subject.labels({ kind: 'a', lane: 'b' });
+    kept.observe(0.5);
     ours.resetMetrics();
-    expect((await subject.get()).values).toEqual([]);
+    const zeroed = (await subject.get()).values;
+    expect(zeroed.map((v) => v.value)).toEqual(new Array(BUCKETS.length + 3).fill(0));
+    kept.observe(0.002);
+    const after = await subject.get();
+    expect(after.values.find((v) => v.metricName === 'h_seconds_count')?.value).toBe(1);
+    expect(after.values.find((v) => v.metricName === 'h_seconds_sum')?.value).toBe(0.002);
+    expect(after.values.find((v) => v.labels.le === 0.005)?.value).toBe(1);
+    expect(after.values.find((v) => v.labels.le === 0.001)?.value).toBe(0);
   });
 });

@@ -57,6 +57,12 @@ export class Series {
     this.sum += value;
     this.count += 1;
   }
+
+  reset(): void {
+    this.counts.fill(0);
+    this.sum = 0;
+    this.count = 0;
+  }
 }
 
 export class SeriesHistogram<L extends string> {
@@ -101,8 +107,12 @@ export class SeriesHistogram<L extends string> {
     this.labels(labels);
   }
 
+  /**
+   * Every series back to 0, kept: callers hold their series (resolved once), so a series dropped here
+   * would never be written again. (prom-client's Histogram drops them; the series here stay, at 0.)
+   */
   reset(): void {
-    this.#series.clear();
+    for (const { series } of this.#series.values()) series.reset();
   }
 
   /** prom-client's shape for the text exposition: `le` as the label, the series' labels shared. */
