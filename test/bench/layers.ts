@@ -3,8 +3,7 @@
 // scenario's closed loop (64 callers, PUTs), alternating rounds in one run. The proxy's data port is
 // node's listener itself since issue #17's fifth round; this shows what that removed.
 
-import { type ChildProcess, fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { startServerScript } from './bare.js';
 import { APP_ID, SECRET } from './context.js';
 import { closedLoop, httpSend, percentile, pool, putUser, sleep } from './load.js';
 import { cpuMs } from './proc.js';
@@ -12,17 +11,6 @@ import { num, table } from './report.js';
 
 const LAYERS = ['bare', 'node-server', 'hono'] as const;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-
-async function start(layer: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = fork(fileURLToPath(new URL('./layer-server.js', import.meta.url)), [layer], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m: { port: number }) => resolve(m.port));
-    child.once('exit', (code) => reject(new Error(`${layer} exited with ${code} before listening`)));
-  });
-  return { child, url: `http://127.0.0.1:${port}` };
-}
 
 async function round(url: string, pid: number, warmMs: number, measureMs: number): Promise<number> {
   const p = pool(url, 64);
@@ -40,14 +28,16 @@ async function round(url: string, pid: number, warmMs: number, measureMs: number
 }
 
 const servers = [];
-for (const layer of LAYERS) servers.push({ layer, ...(await start(layer)), runs: [] as number[] });
+for (const layer of LAYERS) {
+  servers.push({ layer, server: await startServerScript('layer-server.js', [layer]), runs: [] as number[] });
+}
 try {
-  for (const s of servers) await round(s.url, s.child.pid ?? -1, 3_000, 200);
+  for (const s of servers) await round(s.server.url, s.server.pid, 3_000, 200);
   for (let i = 0; i < ROUNDS; i++) {
-    for (const s of servers) s.runs.push(await round(s.url, s.child.pid ?? -1, 300, 2_000));
+    for (const s of servers) s.runs.push(await round(s.server.url, s.server.pid, 300, 2_000));
   }
 } finally {
-  for (const s of servers) s.child.kill();
+  for (const s of servers) await s.server.stop();
 }
 const bare = percentile(servers[0]?.runs ?? [], 50);
 console.log(
