@@ -46,7 +46,7 @@ export class AppEngine {
     this.state = new AppState(appId);
     this.pump = new Pump(
       c.clock,
-      () => this.#step(),
+      (timerAt) => this.#step(timerAt),
       (error) => this.#pumpCrashed(error),
     );
     const budget = (name: BudgetName, limit = c.batchLimit) =>
@@ -122,13 +122,18 @@ export class AppEngine {
   }
 
   /** Plans and, when something may leave, takes a token for it (the one part that waits). */
-  #step(): StepResult | Promise<StepResult> {
+  #step(timerAt: number): StepResult | Promise<StepResult> {
     const c = this.#c;
     const now = c.clock.now();
+    // The pump's timer, set for a window's end, may fire a little before it by now() (Node's timers
+    // run on a millisecond loop clock): that window is over, or its batch would wait a second timer —
+    // up to 1 ms more at every window. Only the window: tokens and deadlines stay on now().
+    const windowNow = Math.max(now, Math.min(timerAt, now + (c.clock.timerSlackMs ?? 0)));
     const draining = this.shared.draining();
     const circuit = this.circuitOpen(now);
     const closedUntil = this.#closedUntil(now);
     const planned = plan(this.state, now, {
+      windowNow,
       windowMs: c.windowMs,
       maxOps: c.maxOps,
       draining,

@@ -40,6 +40,8 @@ export interface Plan {
 }
 
 export interface PlanParams {
+  /** The instant windows and holds are judged at (default: now); see AppEngine's step. */
+  readonly windowNow?: number;
   readonly windowMs: number;
   readonly maxOps: number;
   readonly draining: boolean;
@@ -93,7 +95,7 @@ export function plan(app: AppState, now: number, p: PlanParams): Plan {
     let reason: FlushReason | undefined;
     if (p.draining) reason = 'drain';
     else if (full) reason = 'full';
-    else if (now >= readyAt) reason = readyAt > windowEnd ? 'hold' : 'window';
+    else if ((p.windowNow ?? now) >= readyAt) reason = readyAt > windowEnd ? 'hold' : 'window';
     if (reason)
       flushes.push(serial ? { credential, ops, reason, plan: 'serial' } : { credential, ops, reason });
     else wakeAt = Math.min(wakeAt, readyAt);

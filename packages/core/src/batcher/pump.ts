@@ -10,15 +10,18 @@ export type StepResult = true | number;
 /**
  * One pass. Most passes (an arrival that fills no batch, an answer) decide without waiting and return
  * at once; only a pass that waits (for a token) returns a promise — a pass runs on every arrival and
- * answer, and a promise per pass was most of the engine's garbage per call.
+ * answer, and a promise per pass was most of the engine's garbage per call. `timerAt`: the instant
+ * the pump's last timer was set for, once it has fired (-Infinity before): a timer may fire a little
+ * before it by the clock (`Clock.timerSlackMs`), and the step may count that instant as reached.
  */
-export type Step = () => StepResult | Promise<StepResult>;
+export type Step = (timerAt: number) => StepResult | Promise<StepResult>;
 
 export class Pump {
   #running = false;
   #again = false;
   #timer: Timer | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
+  #firedAt = Number.NEGATIVE_INFINITY;
   #stopped = false;
 
   constructor(
@@ -75,7 +78,7 @@ export class Pump {
     try {
       for (;;) {
         this.#again = false;
-        const result = this.step();
+        const result = this.step(this.#firedAt);
         if (typeof result === 'object') {
           waiting = true;
           result.then(
@@ -132,6 +135,7 @@ export class Pump {
     this.#timer = this.clock.setTimeout(() => {
       this.#timer = undefined;
       this.#timerAt = Number.POSITIVE_INFINITY;
+      this.#firedAt = at;
       this.kick();
     }, at - this.clock.now());
   }
