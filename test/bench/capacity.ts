@@ -1,15 +1,17 @@
 // Scenario 2 — capacity: closed-loop load (many callers, each sending its next call on the answer)
 // against a bare node:http server answering directly (the floor for any Node server), nginx as a plain
-// keep-alive reverse proxy, and our proxy, the last two in front of the same unlimited fake upstream,
-// in alternating runs. Every call writes a distinct resource, so every op is batchable with every
-// other. CPU time comes from /proc/<pid>/stat before and after each run.
+// keep-alive reverse proxy, a minimal Node batcher (minimal-batcher.ts: the floor for any Node batching
+// proxy) and our proxy, the last three in front of the same unlimited fake upstream, in alternating
+// runs. Every call writes a distinct resource, so every op is batchable with every other. CPU time
+// comes from /proc/<pid>/stat before and after each run.
 
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { startBareServer } from './bare.js';
+import { startBareServer, startServerScript } from './bare.js';
 import { APP_ID, APPS, pidOf, SECRET, startProxy } from './context.js';
+import { cpuTicks, kernelShare, type Ticks, treeCpuTicks } from './kernel-share.js';
 import { closedLoop, httpSend, percentile, pool, putUser, sleep } from './load.js';
 import { startNginx } from './nginx.js';
 import { cpuMs, treeCpuMs } from './proc.js';
@@ -28,19 +30,21 @@ export interface CapacityOptions {
    */
   firstWarmMs?: number;
   durationMs: number;
-  /** Each round measures nginx, then the proxy. */
+  /** Each round measures every target once, in order. */
   rounds: number;
   windowMs: number;
   /** Where the CPU profile of one extra proxy run goes (undefined: no profile). */
   profileDir: string | undefined;
   repoRoot: string;
-  /** Which targets each round measures, in order (default: all three). */
+  /** Which targets each round measures, in order (default: all four). */
   targets?: readonly TargetName[];
   /** Extra proxy settings (e.g. LOG_LEVEL). */
   proxyEnv?: Record<string, string>;
 }
 
-export type TargetName = 'bare node' | 'nginx' | 'proxy';
+export type TargetName = 'bare node' | 'nginx' | 'minimal batcher' | 'proxy';
+
+const ALL_TARGETS: readonly TargetName[] = ['bare node', 'nginx', 'minimal batcher', 'proxy'];
 
 export interface Row {
   round: number;
@@ -51,7 +55,14 @@ export interface Row {
   p99: number;
   cpuPerCallUs: number;
   cpuShare: number;
+  /** Of the CPU time, the share spent in the kernel (stime): mostly loopback socket calls. */
+  kernelShare: number;
   upstreamCpuPerCallUs: number;
+  /**
+   * This process's CPU per call (the closed loop's callers): with the target and the fake upstream it
+   * shares the machine's cores, so calls/s is bounded by the sum of the three.
+   */
+  loadCpuPerCallUs: number;
   failed: number;
 }
 
@@ -60,6 +71,8 @@ interface Target {
   url: string;
   /** CPU time of everything that serves this target (nginx: master and workers). */
   cpu: () => number;
+  /** The same processes' user and system ticks, for the kernel's share. */
+  ticks: () => Ticks;
 }
 
 async function measure(target: Target, upstream: UpstreamProcess, opts: CapacityOptions, round: number) {
@@ -70,7 +83,9 @@ async function measure(target: Target, upstream: UpstreamProcess, opts: Capacity
     const s0 = await upstream.snapshot();
     const c0 = run.counts();
     const cpu0 = target.cpu();
+    const ticks0 = target.ticks();
     const up0 = cpuMs(upstream.pid);
+    const load0 = cpuMs(process.pid);
     const t0 = performance.now();
     const fromUs = Number(process.hrtime.bigint() / 1000n);
     run.resetLatencies();
@@ -78,7 +93,9 @@ async function measure(target: Target, upstream: UpstreamProcess, opts: Capacity
     const t1 = performance.now();
     const toUs = Number(process.hrtime.bigint() / 1000n);
     const cpu1 = target.cpu();
+    const ticks1 = target.ticks();
     const up1 = cpuMs(upstream.pid);
+    const load1 = cpuMs(process.pid);
     const c1 = run.counts();
     const s1 = await upstream.snapshot();
     const lat = run.latencies().sort((a, b) => a - b);
@@ -95,7 +112,9 @@ async function measure(target: Target, upstream: UpstreamProcess, opts: Capacity
       p99: percentile(lat, 99, true),
       cpuPerCallUs: ((cpu1 - cpu0) * 1000) / calls,
       cpuShare: (cpu1 - cpu0) / (t1 - t0),
+      kernelShare: kernelShare(ticks0, ticks1),
       upstreamCpuPerCallUs: ((up1 - up0) * 1000) / calls,
+      loadCpuPerCallUs: ((load1 - load0) * 1000) / calls,
       failed: calls - (c1.ok - c0.ok),
     };
     return { row, window: { fromUs, toUs } };
@@ -127,19 +146,38 @@ export async function measureCapacity(opts: CapacityOptions): Promise<Row[]> {
 async function runCapacity(
   opts: CapacityOptions,
 ): Promise<{ rows: Row[]; profile: Profile | undefined; nginxConf: string }> {
-  const names = opts.targets ?? (['bare node', 'nginx', 'proxy'] as const);
+  const names = opts.targets ?? ALL_TARGETS;
   const upstream = await startUpstream({ apps: APPS });
   const bare = names.includes('bare node') ? await startBareServer() : undefined;
   const nginx = names.includes('nginx') ? await startNginx(upstream.url, 1) : undefined;
+  const minimal = names.includes('minimal batcher')
+    ? await startServerScript('minimal-batcher.js', [upstream.url, String(opts.windowMs)])
+    : undefined;
   const proxyEnv = { ...PROXY_ENV(upstream.url, opts.windowMs), ...opts.proxyEnv };
   const proxy = await startProxy(proxyEnv);
   const rows: Row[] = [];
   let profile: Profile | undefined;
   try {
+    const one = (name: TargetName, url: string, pid: number): Target => ({
+      name,
+      url,
+      cpu: () => cpuMs(pid),
+      ticks: () => cpuTicks(pid),
+    });
     const all: Target[] = [
-      ...(bare ? [{ name: 'bare node' as const, url: bare.url, cpu: () => cpuMs(bare.pid) }] : []),
-      ...(nginx ? [{ name: 'nginx' as const, url: nginx.url, cpu: () => treeCpuMs(nginx.pid) }] : []),
-      { name: 'proxy', url: proxy.url, cpu: () => cpuMs(pidOf(proxy)) },
+      ...(bare ? [one('bare node', bare.url, bare.pid)] : []),
+      ...(nginx
+        ? [
+            {
+              name: 'nginx' as const,
+              url: nginx.url,
+              cpu: () => treeCpuMs(nginx.pid),
+              ticks: () => treeCpuTicks(nginx.pid),
+            },
+          ]
+        : []),
+      ...(minimal ? [one('minimal batcher', minimal.url, minimal.pid)] : []),
+      one('proxy', proxy.url, pidOf(proxy)),
     ];
     const targets = names.flatMap((n) => all.filter((t) => t.name === n));
     for (let round = 1; round <= opts.rounds; round++) {
@@ -166,8 +204,13 @@ async function runCapacity(
       let window: { fromUs: number; toUs: number } | undefined;
       try {
         await upstream.reset();
-        window = (await measure({ name: 'proxy', url: profiled.url, cpu: () => 0 }, upstream, opts, 0))
-          .window;
+        const none = {
+          name: 'proxy' as const,
+          url: profiled.url,
+          cpu: () => 0,
+          ticks: () => ({ user: 0, sys: 0 }),
+        };
+        window = (await measure(none, upstream, opts, 0)).window;
       } finally {
         await profiled.stop();
       }
@@ -178,6 +221,7 @@ async function runCapacity(
   } finally {
     await proxy.stop();
     await nginx?.stop();
+    await minimal?.stop();
     await bare?.stop();
     await upstream.close();
   }
@@ -199,7 +243,9 @@ export async function capacity(
       'p99',
       'CPU per call',
       'CPU busy (1 core = 100 %)',
+      'of which kernel',
       'fake upstream CPU per call',
+      'load generator CPU per call',
       'non-2xx',
     ],
     rows.map((r) => [
@@ -211,7 +257,9 @@ export async function capacity(
       ms(r.p99),
       `${num(r.cpuPerCallUs, 1)} µs`,
       pct(r.cpuShare, 0),
+      pct(r.kernelShare, 0),
       `${num(r.upstreamCpuPerCallUs, 1)} µs`,
+      `${num(r.loadCpuPerCallUs, 1)} µs`,
       r.failed,
     ]),
   );
@@ -220,7 +268,7 @@ export async function capacity(
     medianOf(rows, target, k);
   report.table(
     ['target', 'median calls/s', 'median upstream calls/s', 'median CPU per call'],
-    (['bare node', 'nginx', 'proxy'] as const).map((t) => [
+    ALL_TARGETS.filter((t) => rows.some((r) => r.target === t)).map((t) => [
       t,
       num(median(t, 'callsPerSec'), 0),
       num(median(t, 'upstreamPerSec'), 0),
@@ -235,6 +283,16 @@ export async function capacity(
       `the proxy sends ${num(median('proxy', 'upstreamPerSec') / median('proxy', 'callsPerSec'), 3)} ` +
       'upstream calls per call (nginx: 1).',
   );
+  if (rows.some((r) => r.target === 'minimal batcher')) {
+    const floor = median('minimal batcher', 'cpuPerCallUs');
+    report.text(
+      `The minimal batcher (node:http in, one undici Pool out, no validation, limits, metrics or logs: the ` +
+        `floor for a Node batching proxy) reaches ` +
+        `${num(median('minimal batcher', 'callsPerSec') / median('nginx', 'callsPerSec'), 2)}× nginx's calls/s ` +
+        `at ${num(floor, 1)} µs CPU per call (${num(floor / median('nginx', 'cpuPerCallUs'), 1)}× nginx's); ` +
+        `the proxy spends ${num(cpu - floor, 1)} µs per call above it.`,
+    );
+  }
   return {
     profile,
     nginxConf,

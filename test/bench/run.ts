@@ -84,21 +84,29 @@ async function main(): Promise<number> {
   }
 
   if (selected.has('capacity')) {
-    report.section('2. Capacity: a bare node:http server, nginx and the proxy, alternating runs');
+    report.section(
+      '2. Capacity: a bare node:http server, nginx, a minimal Node batcher and the proxy, alternating runs',
+    );
     report.text(
       'Closed loop: 64 callers, each sending its next `PUT /v1/{app}/users/u<n>` (distinct users) as soon as ' +
-        'its previous one is answered, 1 s warm-up then 3 s measured, alternating the three targets, three ' +
+        'its previous one is answered, 1 s warm-up then 3 s measured, alternating the four targets, three ' +
         "rounds; before its first round each target warms for 8 s (the proxy's JIT needs about 6 s of this " +
         'load to settle: a sidecar is measured running, not starting). Bare node: a `node:http` server that reads each body and answers `{}` itself (the floor ' +
         'for any Node server: no upstream, no work). ' +
+        'Minimal batcher (`test/bench/minimal-batcher.ts`): `node:http` in, one undici Pool (64 connections) ' +
+        'out, each call held until 10 are queued or 10 ms have passed, one TalkJS batch call, each caller ' +
+        'answered its own op; no validation, limits, retries, metrics or logs (the floor for any Node ' +
+        'batching proxy: what the proxy spends above it is its own work). ' +
         'nginx: `worker_processes 1` (the proxy is one event loop too), `access_log off`, upstream ' +
         '`keepalive 128`, HTTP/1.1 to the upstream. Proxy: `BATCH_WINDOW_MS=10`, batch bucket never dry, ' +
         '`LOG_LEVEL=info` and `ACCESS_LOG` at its default, `sampled` (the defaults: the access log is part of ' +
         'the cost). CPU per call: user+system time ' +
         'of the process (nginx: master and worker) ' +
-        'from /proc/<pid>/stat over the measured seconds, divided by the calls answered. On this ' +
-        `${m.cpus}-CPU machine the load generator, the fake upstream and the proxy under test share the ` +
-        "cores, so calls/s is the whole loopback system's; CPU per call is the comparable number.",
+        'from /proc/<pid>/stat over the measured seconds, divided by the calls answered; "of which kernel": ' +
+        "its system time's share. On this " +
+        `${m.cpus}-CPU machine the load generator, the fake upstream and the target under test share the ` +
+        "cores, so calls/s is the whole loopback system's (it follows the sum of the three CPU per call " +
+        'columns); CPU per call is the comparable number.',
     );
     const r = await capacity(report, {
       callers: 64,
