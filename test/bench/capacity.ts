@@ -14,7 +14,7 @@ import { APP_ID, APPS, pidOf, SECRET, startProxy } from './context.js';
 import { cpuTicks, kernelShare, type Ticks, treeCpuTicks } from './kernel-share.js';
 import { closedLoop, httpSend, percentile, pool, putUser, sleep } from './load.js';
 import { startNginx } from './nginx.js';
-import { cpuMs, treeCpuMs } from './proc.js';
+import { cpuMs, pinToCpu, treeCpuMs, unpinSelf } from './proc.js';
 import { type SelfTime, topSelfTime } from './profile.js';
 import { ms, num, pct, type Report } from './report.js';
 import { delta, startUpstream, type UpstreamProcess } from './upstream.js';
@@ -40,6 +40,13 @@ export interface CapacityOptions {
   targets?: readonly TargetName[];
   /** Extra proxy settings (e.g. LOG_LEVEL). */
   proxyEnv?: Record<string, string>;
+  /**
+   * Bind the targets to CPU 1 and the load generator and fake upstream to CPU 0 (default true; skipped
+   * on one CPU). Unpinned, the proxy's CPU per call swung between ~60 and ~110 µs from round to round
+   * on the same build, as the scheduler put it on a CPU of its own or beside the load generator
+   * (measured 2026-11-30: 56–65 µs in every pinned round).
+   */
+  pin?: boolean;
 }
 
 export type TargetName = 'bare node' | 'nginx' | 'minimal batcher' | 'proxy';
@@ -145,7 +152,7 @@ export async function measureCapacity(opts: CapacityOptions): Promise<Row[]> {
 
 async function runCapacity(
   opts: CapacityOptions,
-): Promise<{ rows: Row[]; profile: Profile | undefined; nginxConf: string }> {
+): Promise<{ rows: Row[]; profile: Profile | undefined; nginxConf: string; pinned: boolean }> {
   const names = opts.targets ?? ALL_TARGETS;
   const upstream = await startUpstream({ apps: APPS });
   const bare = names.includes('bare node') ? await startBareServer() : undefined;
@@ -157,7 +164,14 @@ async function runCapacity(
   const proxy = await startProxy(proxyEnv);
   const rows: Row[] = [];
   let profile: Profile | undefined;
+  let pinned = false;
   try {
+    if (opts.pin !== false) {
+      const targetPids = [bare?.pid, nginx?.pid, minimal?.pid, pidOf(proxy)].filter(
+        (pid): pid is number => pid !== undefined,
+      );
+      pinned = pinToCpu([process.pid, upstream.pid], 0) && pinToCpu(targetPids, 1, true);
+    }
     const one = (name: TargetName, url: string, pid: number): Target => ({
       name,
       url,
@@ -201,6 +215,8 @@ async function runCapacity(
         },
         fileURLToPath(new URL('./profiled-proxy.js', import.meta.url)),
       );
+      const profiledPid = profiled.child.pid;
+      if (pinned && profiledPid !== undefined) pinToCpu([profiledPid], 1);
       let window: { fromUs: number; toUs: number } | undefined;
       try {
         await upstream.reset();
@@ -219,20 +235,29 @@ async function runCapacity(
         profile = { ...topSelfTime(join(dir, file), opts.repoRoot, 10, window), file: join(dir, file) };
     }
   } finally {
+    // The load generator goes back to every CPU for the scenarios after this one.
+    if (pinned) unpinSelf();
     await proxy.stop();
     await nginx?.stop();
     await minimal?.stop();
     await bare?.stop();
     await upstream.close();
   }
-  return { rows, profile, nginxConf: nginx?.conf ?? '' };
+  return { rows, profile, nginxConf: nginx?.conf ?? '', pinned };
 }
 
 export async function capacity(
   report: Report,
   opts: CapacityOptions,
 ): Promise<{ profile: Profile | undefined; nginxConf: string; cpuVsNginx: number; callsVsNginx: number }> {
-  const { rows, profile, nginxConf } = await runCapacity(opts);
+  const { rows, profile, nginxConf, pinned } = await runCapacity(opts);
+  report.text(
+    pinned
+      ? 'Placement: each target bound to CPU 1, the load generator and the fake upstream to CPU 0 ' +
+          '(`taskset`), so a target never shares its CPU with the load.'
+      : 'Placement: unpinned (one CPU, or no `taskset`): the scheduler places the processes, and a ' +
+          'target sharing a CPU with the load generator measured up to ~1.8× its CPU per call.',
+  );
   report.table(
     [
       'run',

@@ -3,7 +3,7 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { availableParallelism, release, totalmem } from 'node:os';
+import { availableParallelism, cpus, release, totalmem } from 'node:os';
 
 let clockTicks: number | undefined;
 
@@ -95,4 +95,26 @@ export function machine(): Machine {
     nginx: version('nginx', ['-v'], /nginx\/(\S+)/),
     redis: version('redis-server', ['--version'], /v=(\S+)/),
   };
+}
+
+/**
+ * Binds processes (every thread, and for `withChildren` their children's) to one CPU with `taskset`.
+ * False when it cannot (one CPU, or no taskset): the caller then measures unpinned and says so.
+ */
+export function pinToCpu(pids: readonly number[], cpu: number, withChildren = false): boolean {
+  // cpus(), not availableParallelism(): the latter reads this process's affinity, which pinning narrows.
+  if (cpus().length <= cpu) return false;
+  const all = withChildren ? pids.flatMap((pid) => [pid, ...childPids(pid)]) : pids;
+  for (const pid of all) {
+    const r = spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
+    if (r.status !== 0) return false;
+  }
+  return true;
+}
+
+/** Lets this process run on every CPU again (after `pinToCpu`). */
+export function unpinSelf(): void {
+  spawnSync('taskset', ['-a', '-p', '-c', `0-${cpus().length - 1}`, String(process.pid)], {
+    stdio: 'ignore',
+  });
 }

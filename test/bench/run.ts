@@ -1,4 +1,4 @@
-// `pnpm bench`: the benchmark suite. Loopback only, bounded (about 2.5 minutes), real processes: the
+// `pnpm bench`: the benchmark suite. Loopback only, bounded (about 4.5 minutes), real processes: the
 // built proxy, the fake TalkJS upstream (its own process), nginx, redis-server. Prints each table as it
 // is measured and writes docs/benchmarks.md.
 //
