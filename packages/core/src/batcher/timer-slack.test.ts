@@ -13,9 +13,10 @@ import { Scheduler } from './scheduler.js';
 
 /**
  * Node's timers on a manual clock: a timer set at `t` for `ms` fires when the whole-millisecond loop
- * clock reaches floor(t) + ceil(ms) — up to 1 ms early by the fine clock. The next timer set for
- * `stale.forMs` fires `stale.byMs` earlier still (set in a loop turn that read its clock that long
- * before).
+ * clock reaches floor(t) + ceil(ms), at least 1 ms on (node makes a 0 ms timer 1 ms) — up to 1 ms
+ * early by the fine clock. The next timer set for `stale.forMs` fires `stale.byMs` earlier still (set
+ * in a loop turn that read its clock that long before); with `earlyBy`, every timer longer than 1 ms
+ * fires that much earlier.
  */
 class LoopClock implements Clock {
   readonly manual = new ManualClock(1_000);
@@ -23,6 +24,7 @@ class LoopClock implements Clock {
   fired = 0;
 
   stale: { forMs: number; byMs: number } | undefined;
+  earlyBy = 0;
 
   constructor(slackMs: number) {
     this.timerSlackMs = slackMs;
@@ -34,26 +36,32 @@ class LoopClock implements Clock {
 
   setTimeout(fn: () => void, ms: number): Timer {
     const now = this.manual.now();
-    let at = Math.floor(now) + Math.ceil(Math.max(0, ms));
+    let at = Math.floor(now) + Math.max(1, Math.ceil(ms)) - (ms > 1 ? this.earlyBy : 0);
     if (this.stale?.forMs === ms) {
       at -= this.stale.byMs;
       this.stale = undefined;
     }
-    return this.manual.setTimeout(() => {
-      this.fired++;
-      fn();
-    }, at - now);
+    return this.manual.setTimeout(
+      () => {
+        this.fired++;
+        fn();
+      },
+      Math.max(0, at - now),
+    );
   }
 }
 
 class Upstream {
   readonly calls: Array<{ at: number; size: number }> = [];
+  latencyMs = 0;
 
   constructor(private readonly clock: Clock) {}
 
   call = async (request: UpstreamRequest): Promise<BufferedResponse> => {
     const ops = JSON.parse(request.body ?? '[]') as Array<[number]>;
     this.calls.push({ at: this.clock.now(), size: ops.length });
+    if (this.latencyMs > 0)
+      await new Promise((r) => this.clock.setTimeout(() => r(undefined), this.latencyMs));
     return { status: 200, headers: {}, body: JSON.stringify(ops.map(([seq]) => [seq, 200, {}])) };
   };
 }
@@ -62,16 +70,19 @@ function get(path: string): OpRequest {
   return { method: 'GET', path, query: {}, body: undefined, apiVersion: undefined };
 }
 
+function put(path: string): OpRequest {
+  return { method: 'PUT', path, query: {}, body: '{}', apiVersion: undefined };
+}
+
 function engine(
   clock: LoopClock,
   windowMs: number,
   batchLimit: BucketLimit = { ratePerSec: 1_000, burst: 1_000 },
+  maxWaitMs = 60_000,
 ) {
   const upstream = new Upstream(clock);
-  const scheduler = new Scheduler(
-    schedulerOptions({ upstream, windowMs, maxWaitMs: 60_000, batchLimit, clock }),
-  );
-  const submit = (path: string) => scheduler.submit({ appId: 'app', credential: 'k', op: get(path) });
+  const scheduler = new Scheduler(schedulerOptions({ upstream, windowMs, maxWaitMs, batchLimit, clock }));
+  const submit = (path: string, op = get(path)) => scheduler.submit({ appId: 'app', credential: 'k', op });
   return { upstream, submit };
 }
 
@@ -128,5 +139,48 @@ describe('the window on a millisecond timer', () => {
     expect(first).toBe(1_002);
     // The bucket refills one interval after the first grant (or its answer, which lands at once).
     expect(second).toBeGreaterThanOrEqual(1_102);
+  });
+  it('judges the window on now() in a pass no timer woke (an arrival)', async () => {
+    const clock = new LoopClock(1);
+    const { upstream, submit } = engine(clock, 2);
+    // Window ends at 1002.0; its timer, set at a whole millisecond, fires on time.
+    void submit('/users/a');
+    await clock.manual.advance(1.5);
+    // The arrival's pass at 1001.5 is within the slack of the window's end, but no timer woke it.
+    void submit('/users/b');
+    await clock.manual.advance(0);
+    expect(upstream.calls).toEqual([]);
+    await clock.manual.advance(1);
+    expect(upstream.calls).toEqual([{ at: 1_002, size: 2 }]);
+  });
+
+  it('never expires an op before its deadline when the deadline timer fires early', async () => {
+    const clock = new LoopClock(1);
+    const { submit } = engine(clock, 2, { ratePerSec: 10, burst: 1 }, 50);
+    void submit('/users/a');
+    await clock.manual.advance(10);
+    // Every timer from now fires 0.5 ms early; the bucket is empty until 1100, past b's deadline.
+    clock.earlyBy = 0.5;
+    let answeredAt = 0;
+    void submit('/users/b').then(() => {
+      answeredAt = clock.now();
+    });
+    await clock.manual.advance(200);
+    expect(answeredAt).toBeGreaterThanOrEqual(1_060);
+  });
+  it('sends at once, on an answer, an op whose window ended while it waited behind a write', async () => {
+    const clock = new LoopClock(1);
+    const { upstream, submit } = engine(clock, 2);
+    upstream.latencyMs = 5;
+    // a leaves at 1002 (its timer) and is answered at 1007; b, a later write to the same user, waits
+    // for that answer, its window long over: the answer's pass sends it, no timer needed.
+    void submit('/users/a', put('/users/a'));
+    await clock.manual.advance(0.5);
+    void submit('/users/a', put('/users/a'));
+    await clock.manual.advance(20);
+    expect(upstream.calls).toEqual([
+      { at: 1_002, size: 1 },
+      { at: 1_007, size: 1 },
+    ]);
   });
 });
