@@ -14,7 +14,7 @@ import { APP_ID, APPS, pidOf, SECRET, startProxy } from './context.js';
 import { cpuTicks, kernelShare, type Ticks, treeCpuTicks } from './kernel-share.js';
 import { closedLoop, httpSend, percentile, pool, putUser, sleep } from './load.js';
 import { startNginx } from './nginx.js';
-import { cpuMs, pinToCpu, treeCpuMs, unpinSelf } from './proc.js';
+import { cpuMs, placement, treeCpuMs } from './proc.js';
 import { type SelfTime, topSelfTime } from './profile.js';
 import { ms, num, pct, type Report } from './report.js';
 import { delta, startUpstream, type UpstreamProcess } from './upstream.js';
@@ -41,21 +41,24 @@ export interface CapacityOptions {
   /** Extra proxy settings (e.g. LOG_LEVEL). */
   proxyEnv?: Record<string, string>;
   /**
-   * Bind the targets to CPU 1 and the load generator and fake upstream to CPU 0 (default true; skipped
-   * on one CPU). Unpinned, the proxy's CPU per call swung between ~60 and ~110 µs from round to round
-   * on the same build, as the scheduler put it on a CPU of its own or beside the load generator
-   * (measured 2026-11-30: 56–65 µs in every pinned round).
+   * Also measure each target on a CPU of its own, the load generator and fake upstream on another
+   * (default true; skipped on one CPU), and read CPU per call there. Unpinned, the proxy's CPU per call
+   * swung between ~60 and ~110 µs from round to round on the same build, as the scheduler put it on a
+   * CPU of its own or beside the load generator (measured 2026-11-30: 56–65 µs in every pinned round).
    */
   pin?: boolean;
 }
 
 export type TargetName = 'bare node' | 'nginx' | 'minimal batcher' | 'proxy';
+export type PlacementName = 'shared' | 'own CPU';
 
 const ALL_TARGETS: readonly TargetName[] = ['bare node', 'nginx', 'minimal batcher', 'proxy'];
 
 export interface Row {
   round: number;
   target: TargetName;
+  /** `shared`: the scheduler places every process; `own CPU`: the target alone on one CPU. */
+  placement: PlacementName;
   callsPerSec: number;
   upstreamPerSec: number;
   p50: number;
@@ -75,6 +78,8 @@ export interface Row {
 
 interface Target {
   name: TargetName;
+  /** What to pin (with their children: nginx's workers). */
+  pids: readonly number[];
   url: string;
   /** CPU time of everything that serves this target (nginx: master and workers). */
   cpu: () => number;
@@ -82,11 +87,18 @@ interface Target {
   ticks: () => Ticks;
 }
 
-async function measure(target: Target, upstream: UpstreamProcess, opts: CapacityOptions, round: number) {
+async function measure(
+  target: Target,
+  upstream: UpstreamProcess,
+  opts: CapacityOptions,
+  round: number,
+  placement: PlacementName,
+  warmMs: number,
+) {
   const p = pool(target.url, opts.callers);
   try {
     const run = closedLoop({ send: httpSend([p], putUser(APP_ID, SECRET)), callers: opts.callers });
-    await sleep(round <= 1 ? (opts.firstWarmMs ?? opts.warmMs) : opts.warmMs);
+    await sleep(warmMs);
     const s0 = await upstream.snapshot();
     const c0 = run.counts();
     const cpu0 = target.cpu();
@@ -113,6 +125,7 @@ async function measure(target: Target, upstream: UpstreamProcess, opts: Capacity
     const row: Row = {
       round,
       target: target.name,
+      placement,
       callsPerSec: calls / secs,
       upstreamPerSec: (d.batchCalls + d.singleCalls) / secs,
       p50: percentile(lat, 50, true),
@@ -164,16 +177,16 @@ async function runCapacity(
   const proxy = await startProxy(proxyEnv);
   const rows: Row[] = [];
   let profile: Profile | undefined;
-  let pinned = false;
+  const place = opts.pin === false ? undefined : placement();
+  const pinned = place !== undefined;
+  const load = [process.pid, upstream.pid];
+  const everyTarget = [bare?.pid, nginx?.pid, minimal?.pid, pidOf(proxy)].filter(
+    (pid): pid is number => pid !== undefined,
+  );
   try {
-    if (opts.pin !== false) {
-      const targetPids = [bare?.pid, nginx?.pid, minimal?.pid, pidOf(proxy)].filter(
-        (pid): pid is number => pid !== undefined,
-      );
-      pinned = pinToCpu([process.pid, upstream.pid], 0) && pinToCpu(targetPids, 1, true);
-    }
     const one = (name: TargetName, url: string, pid: number): Target => ({
       name,
+      pids: [pid],
       url,
       cpu: () => cpuMs(pid),
       ticks: () => cpuTicks(pid),
@@ -184,6 +197,7 @@ async function runCapacity(
         ? [
             {
               name: 'nginx' as const,
+              pids: [nginx.pid],
               url: nginx.url,
               cpu: () => treeCpuMs(nginx.pid),
               ticks: () => treeCpuTicks(nginx.pid),
@@ -194,10 +208,19 @@ async function runCapacity(
       one('proxy', proxy.url, pidOf(proxy)),
     ];
     const targets = names.flatMap((n) => all.filter((t) => t.name === n));
+    const placements: PlacementName[] = place ? ['shared', 'own CPU'] : ['shared'];
     for (let round = 1; round <= opts.rounds; round++) {
       for (const target of targets) {
-        await upstream.reset();
-        rows.push((await measure(target, upstream, opts, round)).row);
+        for (const [k, where] of placements.entries()) {
+          if (place && where === 'own CPU') {
+            place.bind(load, place.loadCpu);
+            place.bind(target.pids, place.targetCpu);
+          } else place?.release([...load, ...target.pids]);
+          await upstream.reset();
+          const warm = round === 1 && k === 0 ? (opts.firstWarmMs ?? opts.warmMs) : opts.warmMs;
+          rows.push((await measure(target, upstream, opts, round, where, warm)).row);
+        }
+        place?.release([...load, ...target.pids]);
       }
     }
     await proxy.stop();
@@ -215,18 +238,23 @@ async function runCapacity(
         },
         fileURLToPath(new URL('./profiled-proxy.js', import.meta.url)),
       );
+      // Profiled on its own CPU, as the CPU per call is read (the wrapper and the proxy it starts).
       const profiledPid = profiled.child.pid;
-      if (pinned && profiledPid !== undefined) pinToCpu([profiledPid], 1);
+      if (place && profiledPid !== undefined) {
+        place.bind(load, place.loadCpu);
+        place.bind([profiledPid], place.targetCpu);
+      }
       let window: { fromUs: number; toUs: number } | undefined;
       try {
         await upstream.reset();
         const none = {
           name: 'proxy' as const,
+          pids: [],
           url: profiled.url,
           cpu: () => 0,
           ticks: () => ({ user: 0, sys: 0 }),
         };
-        window = (await measure(none, upstream, opts, 0)).window;
+        window = (await measure(none, upstream, opts, 0, 'own CPU', opts.firstWarmMs ?? opts.warmMs)).window;
       } finally {
         await profiled.stop();
       }
@@ -236,7 +264,11 @@ async function runCapacity(
     }
   } finally {
     // The load generator goes back to every CPU for the scenarios after this one.
-    if (pinned) unpinSelf();
+    try {
+      place?.release([...load, ...everyTarget]);
+    } catch {
+      place?.release([process.pid]);
+    }
     await proxy.stop();
     await nginx?.stop();
     await minimal?.stop();
@@ -253,15 +285,20 @@ export async function capacity(
   const { rows, profile, nginxConf, pinned } = await runCapacity(opts);
   report.text(
     pinned
-      ? 'Placement: each target bound to CPU 1, the load generator and the fake upstream to CPU 0 ' +
-          '(`taskset`), so a target never shares its CPU with the load.'
-      : 'Placement: unpinned (one CPU, or no `taskset`): the scheduler places the processes, and a ' +
-          'target sharing a CPU with the load generator measured up to ~1.8× its CPU per call.',
+      ? 'Each target is measured twice per round. **shared**: the scheduler places every process (the ' +
+          'whole loopback system on two shared CPUs: calls/s is read here). **own CPU**: the target ' +
+          'bound to one CPU, the load generator and the fake upstream to the other (`taskset`): CPU per ' +
+          'call is read here, as a target placed beside the load generator measured up to ~1.8× its CPU ' +
+          'per call on the same build; its calls/s is not compared (nginx is then bound by the load CPU, ' +
+          'where its 10× more upstream calls cost the fake upstream).'
+      : 'Placement: shared only (one CPU, or no `taskset`): the scheduler places the processes; CPU per ' +
+          'call of a target beside the load generator can read up to ~1.8× higher.',
   );
   report.table(
     [
       'run',
       'target',
+      'placement',
       'calls/s',
       'upstream calls/s',
       'p50',
@@ -276,6 +313,7 @@ export async function capacity(
     rows.map((r) => [
       r.round,
       r.target,
+      r.placement,
       num(r.callsPerSec, 0),
       num(r.upstreamPerSec, 0),
       ms(r.p50),
@@ -288,16 +326,25 @@ export async function capacity(
       r.failed,
     ]),
   );
-  // The median run of each target: one disturbed run on a shared machine does not move it.
+  // The median run of each target: one disturbed run on a shared machine does not move it. Calls/s
+  // from the shared placement, CPU per call from the target's own CPU (when the machine could pin).
+  const cpuAt: PlacementName = pinned ? 'own CPU' : 'shared';
   const median = (target: TargetName, k: 'callsPerSec' | 'cpuPerCallUs' | 'upstreamPerSec') =>
-    medianOf(rows, target, k);
+    medianOf(rows, target, k, k === 'cpuPerCallUs' ? cpuAt : 'shared');
   report.table(
-    ['target', 'median calls/s', 'median upstream calls/s', 'median CPU per call'],
+    [
+      'target',
+      'median calls/s (shared)',
+      'median upstream calls/s (shared)',
+      `median CPU per call (${cpuAt})`,
+      'median CPU per call (shared)',
+    ],
     ALL_TARGETS.filter((t) => rows.some((r) => r.target === t)).map((t) => [
       t,
       num(median(t, 'callsPerSec'), 0),
       num(median(t, 'upstreamPerSec'), 0),
       `${num(median(t, 'cpuPerCallUs'), 1)} µs`,
+      `${num(medianOf(rows, t, 'cpuPerCallUs', 'shared'), 1)} µs`,
     ]),
   );
   const cpu = median('proxy', 'cpuPerCallUs');
@@ -331,9 +378,12 @@ export function medianOf(
   rows: readonly Row[],
   target: TargetName,
   k: 'callsPerSec' | 'cpuPerCallUs' | 'upstreamPerSec',
+  where?: PlacementName,
 ): number {
   return percentile(
-    rows.filter((r) => r.target === target).map((r) => r[k]),
+    rows
+      .filter((r) => r.target === target && (where === undefined || r.placement === where))
+      .map((r) => r[k]),
     50,
   );
 }

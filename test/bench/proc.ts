@@ -3,7 +3,7 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { availableParallelism, cpus, release, totalmem } from 'node:os';
+import { availableParallelism, release, totalmem } from 'node:os';
 
 let clockTicks: number | undefined;
 
@@ -97,24 +97,46 @@ export function machine(): Machine {
   };
 }
 
-/**
- * Binds processes (every thread, and for `withChildren` their children's) to one CPU with `taskset`.
- * False when it cannot (one CPU, or no taskset): the caller then measures unpinned and says so.
- */
-export function pinToCpu(pids: readonly number[], cpu: number, withChildren = false): boolean {
-  // cpus(), not availableParallelism(): the latter reads this process's affinity, which pinning narrows.
-  if (cpus().length <= cpu) return false;
-  const all = withChildren ? pids.flatMap((pid) => [pid, ...childPids(pid)]) : pids;
-  for (const pid of all) {
-    const r = spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
-    if (r.status !== 0) return false;
-  }
-  return true;
+/** Where the capacity scenario runs its processes: as the scheduler likes, or each on a given CPU. */
+export interface Placement {
+  /** The CPU for the load generator and the fake upstream, and the one for the target under test. */
+  readonly loadCpu: string;
+  readonly targetCpu: string;
+  /** Binds `pids` (every thread, and their children's) to `cpu` (a `taskset` list such as "1"). */
+  bind(pids: readonly number[], cpu: string): void;
+  /** Gives `pids` (and their children) every CPU this process started with. */
+  release(pids: readonly number[]): void;
 }
 
-/** Lets this process run on every CPU again (after `pinToCpu`). */
-export function unpinSelf(): void {
-  spawnSync('taskset', ['-a', '-p', '-c', `0-${cpus().length - 1}`, String(process.pid)], {
-    stdio: 'ignore',
+function affinityOf(pid: number): string | undefined {
+  const r = spawnSync('taskset', ['-p', '-c', String(pid)], { encoding: 'utf8' });
+  return r.status === 0 ? /:\s*(\S+)\s*$/.exec(r.stdout)?.[1] : undefined;
+}
+
+/**
+ * Pinning with `taskset`, or undefined when this machine cannot (fewer than two CPUs in this process's
+ * affinity, or no taskset). Call it before any pinning: it reads this process's affinity.
+ */
+export function placement(): Placement | undefined {
+  const all = affinityOf(process.pid);
+  if (all === undefined) return undefined;
+  // "0-3,6" → 0 1 2 3 6: the first two CPUs this process may use.
+  const cpus = all.split(',').flatMap((part) => {
+    const [from = Number.NaN, to = from] = part.split('-').map(Number);
+    return Array.from({ length: Math.max(0, to - from + 1) }, (_, k) => from + k);
   });
+  const [loadCpu, targetCpu] = cpus;
+  if (loadCpu === undefined || targetCpu === undefined) return undefined;
+  const set = (pids: readonly number[], cpu: string) => {
+    for (const pid of pids.flatMap((p) => [p, ...childPids(p)])) {
+      const r = spawnSync('taskset', ['-a', '-p', '-c', cpu, String(pid)], { stdio: 'ignore' });
+      if (r.status !== 0) throw new Error(`taskset -c ${cpu} ${pid} failed`);
+    }
+  };
+  return {
+    loadCpu: String(loadCpu),
+    targetCpu: String(targetCpu),
+    bind: set,
+    release: (pids) => set(pids, all),
+  };
 }

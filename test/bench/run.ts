@@ -1,4 +1,4 @@
-// `pnpm bench`: the benchmark suite. Loopback only, bounded (about 4.5 minutes), real processes: the
+// `pnpm bench`: the benchmark suite. Loopback only, bounded (about 5.5 minutes), real processes: the
 // built proxy, the fake TalkJS upstream (its own process), nginx, redis-server. Prints each table as it
 // is measured and writes docs/benchmarks.md.
 //
@@ -94,7 +94,8 @@ async function main(): Promise<number> {
     report.text(
       'Closed loop: 64 callers, each sending its next `PUT /v1/{app}/users/u<n>` (distinct users) as soon as ' +
         'its previous one is answered, 1 s warm-up then 3 s measured, alternating the four targets, three ' +
-        "rounds; before its first round each target warms for 8 s (the proxy's JIT needs about 6 s of this " +
+        'rounds, each target measured in two placements per round (below the table: shared CPUs for ' +
+        "calls/s, the target on a CPU of its own for CPU per call); before its first round each target warms for 8 s (the proxy's JIT needs about 6 s of this " +
         'load to settle: a sidecar is measured running, not starting). Bare node: a `node:http` server that reads each body and answers `{}` itself (the floor ' +
         'for any Node server: no upstream, no work). ' +
         'Minimal batcher (`test/bench/minimal-batcher.ts`): `node:http` in, one undici Pool (64 connections) ' +
