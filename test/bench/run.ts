@@ -20,7 +20,7 @@ import { startup } from './startup.js';
 
 const SCENARIOS = ['overhead', 'capacity', 'limits', 'memory', 'fleet', 'startup'] as const;
 type Scenario = (typeof SCENARIOS)[number];
-const WATCHDOG_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 300_000);
+const WATCHDOG_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 480_000);
 
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
