@@ -11,10 +11,9 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { startBareServer, startServerScript } from './bare.js';
 import { APP_ID, APPS, pidOf, SECRET, startProxy } from './context.js';
-import { cpuTicks, kernelShare, type Ticks, treeCpuTicks } from './kernel-share.js';
 import { closedLoop, httpSend, percentile, pool, putUser, sleep } from './load.js';
 import { startNginx } from './nginx.js';
-import { cpuMs, placement, treeCpuMs } from './proc.js';
+import { cpuMs, cpuTicks, kernelShare, placement, type Ticks, ticksToMs, treeCpuTicks } from './proc.js';
 import { type SelfTime, topSelfTime } from './profile.js';
 import { ms, num, pct, type Report } from './report.js';
 import { delta, startUpstream, type UpstreamProcess } from './upstream.js';
@@ -81,9 +80,7 @@ interface Target {
   /** What to pin (with their children: nginx's workers). */
   pids: readonly number[];
   url: string;
-  /** CPU time of everything that serves this target (nginx: master and workers). */
-  cpu: () => number;
-  /** The same processes' user and system ticks, for the kernel's share. */
+  /** User and system ticks of everything that serves this target (nginx: master and workers). */
   ticks: () => Ticks;
 }
 
@@ -101,7 +98,6 @@ async function measure(
     await sleep(warmMs);
     const s0 = await upstream.snapshot();
     const c0 = run.counts();
-    const cpu0 = target.cpu();
     const ticks0 = target.ticks();
     const up0 = cpuMs(upstream.pid);
     const load0 = cpuMs(process.pid);
@@ -111,11 +107,11 @@ async function measure(
     await sleep(opts.durationMs);
     const t1 = performance.now();
     const toUs = Number(process.hrtime.bigint() / 1000n);
-    const cpu1 = target.cpu();
     const ticks1 = target.ticks();
     const up1 = cpuMs(upstream.pid);
     const load1 = cpuMs(process.pid);
     const c1 = run.counts();
+    const cpuMsSpent = ticksToMs(ticks1) - ticksToMs(ticks0);
     const s1 = await upstream.snapshot();
     const lat = run.latencies().sort((a, b) => a - b);
     await run.stop(10_000);
@@ -130,8 +126,8 @@ async function measure(
       upstreamPerSec: (d.batchCalls + d.singleCalls) / secs,
       p50: percentile(lat, 50, true),
       p99: percentile(lat, 99, true),
-      cpuPerCallUs: ((cpu1 - cpu0) * 1000) / calls,
-      cpuShare: (cpu1 - cpu0) / (t1 - t0),
+      cpuPerCallUs: (cpuMsSpent * 1000) / calls,
+      cpuShare: cpuMsSpent / (t1 - t0),
       kernelShare: kernelShare(ticks0, ticks1),
       upstreamCpuPerCallUs: ((up1 - up0) * 1000) / calls,
       loadCpuPerCallUs: ((load1 - load0) * 1000) / calls,
@@ -188,7 +184,6 @@ async function runCapacity(
       name,
       pids: [pid],
       url,
-      cpu: () => cpuMs(pid),
       ticks: () => cpuTicks(pid),
     });
     const all: Target[] = [
@@ -199,7 +194,6 @@ async function runCapacity(
               name: 'nginx' as const,
               pids: [nginx.pid],
               url: nginx.url,
-              cpu: () => treeCpuMs(nginx.pid),
               ticks: () => treeCpuTicks(nginx.pid),
             },
           ]
@@ -251,7 +245,6 @@ async function runCapacity(
           name: 'proxy' as const,
           pids: [],
           url: profiled.url,
-          cpu: () => 0,
           ticks: () => ({ user: 0, sys: 0 }),
         };
         window = (await measure(none, upstream, opts, 0, 'own CPU', opts.firstWarmMs ?? opts.warmMs)).window;

@@ -86,18 +86,11 @@ export async function overhead(report: Report, opts: OverheadOptions): Promise<{
             target === 'proxy' ? (ok ? 'met' : 'MISSED') : ok ? '(floor: met)' : '(floor: missed)',
           ]);
           if (target === 'proxy') {
-            const split = (k: keyof Timing, p: number) =>
-              percentile(
-                m.timings.map((t) => t[k]),
-                p,
-              );
-            where.push([
-              `${windowMs} ms`,
-              `${ms(split('queue', 50))} / ${ms(split('queue', 99))}`,
-              `${ms(split('upstream', 50))} / ${ms(split('upstream', 99))}`,
-              `${ms(split('rest', 50))} / ${ms(split('rest', 99))}`,
-              `${ms(split('total', 50))} / ${ms(split('total', 99))}`,
-            ]);
+            const split = (k: keyof Timing) => {
+              const values = m.timings.map((t) => t[k]);
+              return `${ms(percentile(values, 50))} / ${ms(percentile(values, 99))}`;
+            };
+            where.push([`${windowMs} ms`, split('queue'), split('upstream'), split('rest'), split('total')]);
           }
         } finally {
           await server.stop();

@@ -19,19 +19,42 @@ function ticksPerSec(): number {
   return clockTicks;
 }
 
-/** User + system CPU time of one process so far, in milliseconds (0 when it is gone). */
-export function cpuMs(pid: number): number {
+export interface Ticks {
+  user: number;
+  sys: number;
+}
+
+/** utime and stime of one process so far, in clock ticks (zeros when it is gone). */
+export function cpuTicks(pid: number): Ticks {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
-    return 0;
+    return { user: 0, sys: 0 };
   }
   // The command name may contain spaces and parentheses: fields are counted after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields 14 and 15 of the whole line (utime, stime) are 12 and 13 after the name.
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks * 1000) / ticksPerSec();
+  return { user: Number(fields[11]), sys: Number(fields[12]) };
+}
+
+/** User + system time of a tick reading, in milliseconds. */
+export function ticksToMs(t: Ticks): number {
+  return ((t.user + t.sys) * 1000) / ticksPerSec();
+}
+
+/** User + system CPU time of one process so far, in milliseconds (0 when it is gone). */
+export function cpuMs(pid: number): number {
+  return ticksToMs(cpuTicks(pid));
+}
+
+/**
+ * The kernel's share of the CPU time spent between two readings (NaN when none was spent): on
+ * loopback much of a proxy's cost per call is socket system calls, which no JavaScript change removes.
+ */
+export function kernelShare(from: Ticks, to: Ticks): number {
+  const sys = to.sys - from.sys;
+  return sys / (to.user - from.user + sys);
 }
 
 /** The direct children of a process (e.g. nginx workers of its master). */
@@ -48,9 +71,11 @@ export function childPids(pid: number): number[] {
   return out;
 }
 
-/** CPU time of a process and its direct children. */
-export function treeCpuMs(pid: number): number {
-  return cpuMs(pid) + childPids(pid).reduce((sum, child) => sum + cpuMs(child), 0);
+/** The ticks of a process and its direct children (nginx: master and workers). */
+export function treeCpuTicks(pid: number): Ticks {
+  return [pid, ...childPids(pid)]
+    .map(cpuTicks)
+    .reduce((a, b) => ({ user: a.user + b.user, sys: a.sys + b.sys }));
 }
 
 /** Resident set size in bytes (VmRSS of /proc/<pid>/status). */
