@@ -20,6 +20,9 @@ import { pauseMs } from './retry.js';
 /** Ops are flushed this long before their deadline at the latest, whatever the hold says. */
 const DEADLINE_MARGIN_MS = 50;
 
+/** A denied budget that said no usable wait is asked again after its interval, and no sooner than this. */
+const MIN_POLL_MS = 20;
+
 /** What the apps share: the configuration and the engine-wide bookkeeping. */
 export interface EngineShared {
   readonly config: SchedulerConfig;
@@ -144,8 +147,8 @@ export class AppEngine {
       chains: c.dialect.serialChains === true && c.dependsOnChains !== false,
     });
     if (this.#shed(planned, now, circuit, closedUntil)) return true;
-    const action = decide(planned.flushes, this.#lanes(undefined));
-    if (action.kind === 'none') return this.#wakeAt(planned);
+    const action = decide(planned.flushes, this.#lanes(now, undefined));
+    if (action.kind === 'none') return this.#wakeAt(planned, now, undefined);
     return this.#take(planned, action);
   }
 
@@ -154,8 +157,11 @@ export class AppEngine {
     const c = this.#c;
     let action: Action = first;
     let denied: Set<Budget> | undefined; // made on the first denial only
+    // The lanes are judged at `now`, and so is the wake-up: a lane closed then counts as an event
+    // even when it has opened since (an await may end after a block).
+    let now = c.clock.now();
     for (;;) {
-      if (action.kind === 'none') return this.#wakeAt(planned);
+      if (action.kind === 'none') return this.#wakeAt(planned, now, denied);
       // Half-open: one probe at a time; its answer (or its end) kicks the pump again.
       if (!this.breaker.mayCall(c.clock.now())) return planned.wakeAt;
       const budget = action.kind === 'batch' ? this.batch : (this.budget(action.budget) ?? this.batch);
@@ -164,7 +170,8 @@ export class AppEngine {
         this.breaker.released();
         denied ??= new Set();
         denied.add(budget);
-        action = decide(planned.flushes, this.#lanes(denied));
+        now = c.clock.now();
+        action = decide(planned.flushes, this.#lanes(now, denied));
         continue;
       }
       this.#send(action, budget, decision);
@@ -198,8 +205,7 @@ export class AppEngine {
     return Math.max(lanes, now + this.breaker.retryInMs(now));
   }
 
-  #lanes(denied: ReadonlySet<Budget> | undefined) {
-    const now = this.#c.clock.now();
+  #lanes(now: number, denied: ReadonlySet<Budget> | undefined) {
     const open = (b: Budget | undefined) => b !== undefined && !denied?.has(b) && b.isOpen(now);
     return {
       batchOpen: open(this.batch),
@@ -213,22 +219,20 @@ export class AppEngine {
 
   /**
    * When to look again: the plan's next event, or a closed budget opening. A budget already open
-   * (the rest lane, unused while the batch lane reopens within a window) is no event.
+   * (the rest lane, unused while the batch lane reopens within a window) is no event. A budget this
+   * pass was denied whose wait was already over by this look (a turn denial of 0 ms in a fleet; a
+   * 429's pause that ends here a moment before the limiter's) is asked again one poll on — never
+   * left to the other lane's reopening or the plan's next event (a deadline).
    */
-  #wakeAt(planned: Plan): number {
+  #wakeAt(planned: Plan, now: number, denied: ReadonlySet<Budget> | undefined): number {
     if (planned.flushes.length === 0) return planned.wakeAt;
-    const now = this.#c.clock.now();
     let at = planned.wakeAt;
-    let laneSaid = false;
     for (const budget of [this.batch, this.rest]) {
-      if (budget && budget.blockedUntil > now) {
-        at = Math.min(at, budget.blockedUntil);
-        laneSaid = true;
-      }
+      if (!budget) continue;
+      if (budget.blockedUntil > now) at = Math.min(at, budget.blockedUntil);
+      else if (denied?.has(budget)) at = Math.min(at, now + Math.max(MIN_POLL_MS, budget.interval));
     }
-    // Ops ready and no lane said when (a denial whose wait was over before this look, e.g. a turn
-    // denial of 0 ms): look again one poll on, never at the plan's next event (a deadline).
-    return laneSaid ? at : Math.min(at, now + Math.max(20, this.batch.interval));
+    return at;
   }
 
   /** Sends what the action says, with the ops still queued after the acquire's await. */

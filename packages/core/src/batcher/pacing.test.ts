@@ -167,4 +167,48 @@ describe('a denial whose wait has already passed', () => {
     // Looked again one poll later (the batch interval, 100 ms), far from the 30 s deadline.
     expect(upstream.calls.map((c) => c.at - 1_000)).toEqual([100]);
   });
+
+  it('polls the single lane it was denied on, not the batch lane that opens in 10 s (two lanes)', async () => {
+    // CI saw it on the real clock: a 429's pause ended here a few µs before the limiter's own, the
+    // single lane was denied for what was left of it, and the wake-up followed the only lane that
+    // still said when, the emptied batch lane: the op waited for its deadline, not for a poll.
+    const clock = new ManualClock(1_000);
+    const upstream = new Upstream(clock);
+    const memory = new MemoryLimiter({ now: () => clock.now() });
+    const denied: string[] = [];
+    const limiter: Limiter = Object.assign(Object.create(memory) as Limiter, {
+      acquire: (key: string, limit: BucketLimit, leaseMs?: number): Promise<Decision> => {
+        if (key.endsWith('rest') && denied.length === 0) {
+          denied.push(key);
+          return Promise.resolve({ granted: false, remaining: 0, retryAfterMs: 0 });
+        }
+        return memory.acquire(key, limit, leaseMs);
+      },
+    });
+    const scheduler = new Scheduler(
+      schedulerOptions({
+        upstream,
+        limiter,
+        clock,
+        windowMs: 0,
+        maxWaitMs: 30_000,
+        batchLimit: { ratePerSec: 0.1, burst: 1 },
+        restLimit: { ratePerSec: 1_000, burst: 100 },
+      }),
+    );
+    const submit = (path: string) => scheduler.submit({ appId: 'app', credential: 'k', op: get(path) });
+    const first = submit('/users/a');
+    await clock.advance(0);
+    expect((await first).kind).toBe('result');
+    const second = submit('/users/b');
+    await clock.advance(30_000);
+    expect((await second).kind).toBe('result');
+    expect(denied).toHaveLength(1);
+    // The batch token went at 0 and the next opens at 10 s; the single lane, asked again one poll
+    // (20 ms) after its denial, carries the second op long before.
+    expect(upstream.calls.map((c) => [c.at - 1_000, c.lane])).toEqual([
+      [0, 'batch'],
+      [20, 'single'],
+    ]);
+  });
 });
