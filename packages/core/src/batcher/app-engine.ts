@@ -128,9 +128,10 @@ export class AppEngine {
   #step(timerAt: number): StepResult | Promise<StepResult> {
     const c = this.#c;
     const now = c.clock.now();
-    // The pump's timer, set for a window's end, may fire a little before it by now() (Node's timers
-    // run on a millisecond loop clock): that window is over, or its batch would wait a second timer —
-    // up to 1 ms more at every window. Only the window: tokens and deadlines stay on now().
+    // The pump's timer, set for a window's (or a hold's) end, may fire a little before it by now()
+    // (Node's timers run on a millisecond loop clock): that window is over, or its batch would wait a
+    // second timer — up to 1 ms more at every window. Only windows and holds: tokens, back-offs,
+    // deadlines and the breaker stay on now().
     const windowNow = Math.max(now, Math.min(timerAt, now + (c.clock.timerSlackMs ?? 0)));
     const draining = this.shared.draining();
     const circuit = this.circuitOpen(now);
