@@ -163,23 +163,35 @@ async function runCapacity(
   opts: CapacityOptions,
 ): Promise<{ rows: Row[]; profile: Profile | undefined; nginxConf: string; pinned: boolean }> {
   const names = opts.targets ?? ALL_TARGETS;
-  const upstream = await startUpstream({ apps: APPS });
-  const bare = names.includes('bare node') ? await startBareServer() : undefined;
-  const nginx = names.includes('nginx') ? await startNginx(upstream.url, 1) : undefined;
-  const minimal = names.includes('minimal batcher')
-    ? await startServerScript('minimal-batcher.js', [upstream.url, String(opts.windowMs)])
-    : undefined;
-  const proxyEnv = { ...PROXY_ENV(upstream.url, opts.windowMs), ...opts.proxyEnv };
-  const proxy = await startProxy(proxyEnv);
   const rows: Row[] = [];
   let profile: Profile | undefined;
   const place = opts.pin === false ? undefined : placement();
   const pinned = place !== undefined;
-  const load = [process.pid, upstream.pid];
-  const everyTarget = [bare?.pid, nginx?.pid, minimal?.pid, pidOf(proxy)].filter(
-    (pid): pid is number => pid !== undefined,
-  );
+  // What has started, stopped in reverse whatever fails (a start included), and the pids to unpin.
+  const stops: Array<() => Promise<unknown>> = [];
+  const pids: number[] = [process.pid];
+  const started = <T>(it: T, stop: (it: T) => Promise<unknown>): T => {
+    stops.unshift(() => stop(it));
+    return it;
+  };
+  let nginxConf = '';
   try {
+    const upstream = started(await startUpstream({ apps: APPS }), (u) => u.close());
+    pids.push(upstream.pid);
+    const bare = names.includes('bare node') ? started(await startBareServer(), (b) => b.stop()) : undefined;
+    const nginx = names.includes('nginx')
+      ? started(await startNginx(upstream.url, 1), (n) => n.stop())
+      : undefined;
+    nginxConf = nginx?.conf ?? '';
+    const minimal = names.includes('minimal batcher')
+      ? started(await startServerScript('minimal-batcher.js', [upstream.url, String(opts.windowMs)]), (m) =>
+          m.stop(),
+        )
+      : undefined;
+    const proxyEnv = { ...PROXY_ENV(upstream.url, opts.windowMs), ...opts.proxyEnv };
+    const proxy = started(await startProxy(proxyEnv), (p) => p.stop());
+    const load = [process.pid, upstream.pid];
+    pids.push(...[bare?.pid, nginx?.pid, minimal?.pid, pidOf(proxy)].filter((p) => p !== undefined));
     const one = (name: TargetName, url: string, pid: number): Target => ({
       name,
       pids: [pid],
@@ -258,17 +270,13 @@ async function runCapacity(
   } finally {
     // The load generator goes back to every CPU for the scenarios after this one.
     try {
-      place?.release([...load, ...everyTarget]);
+      place?.release(pids);
     } catch {
       place?.release([process.pid]);
     }
-    await proxy.stop();
-    await nginx?.stop();
-    await minimal?.stop();
-    await bare?.stop();
-    await upstream.close();
+    for (const stop of stops) await stop();
   }
-  return { rows, profile, nginxConf: nginx?.conf ?? '', pinned };
+  return { rows, profile, nginxConf, pinned };
 }
 
 export async function capacity(
