@@ -61,6 +61,19 @@ describe('plan', () => {
     expect(p.flushes.map((f) => f.ops.length)).toEqual([1]);
   });
 
+  it('dooms an op due no later than a closed lane reopens: at that instant it is already expired', () => {
+    // Eligibility skips an op whose deadline is at or before the reopening (deadline <= liveAfter);
+    // one left out of both lists would wait unanswered until its deadline instead of at once.
+    const app = new AppState('a');
+    const due = add(app, 'GET', '/users/1', 0); // deadline 1000
+    const later = add(app, 'GET', '/users/2', 1);
+    const p = plan(app, 100, { ...params, closedUntil: 1_000 });
+    expect(p.doomed).toEqual([due]);
+    expect(p.flushes.map((f) => f.ops)).toEqual([[later]]);
+    expect(p.wakeAt).toBe(later.deadline);
+    expect(plan(app, 100, { ...params, closedUntil: 999 }).doomed).toEqual([]);
+  });
+
   it('orders groups by their oldest op and keeps credentials apart', () => {
     const app = new AppState('a');
     add(app, 'GET', '/users/1', 100, 'k2');

@@ -31,7 +31,7 @@ export interface Flush {
 export interface Plan {
   /** Queued ops past their deadline. */
   readonly expired: PendingOp[];
-  /** Queued ops whose deadline comes before anything can leave (`PlanParams.closedUntil`). */
+  /** Queued ops due no later than anything can leave (`PlanParams.closedUntil`): expired by then. */
   readonly doomed: PendingOp[];
   /** Groups ready to leave, oldest first. */
   readonly flushes: Flush[];
@@ -51,7 +51,7 @@ export interface PlanParams {
   readonly leadMs: number;
   /** The most bytes of op payloads in one batch (at least one op always goes). */
   readonly maxBytes?: number;
-  /** Nothing can leave before this (a pause, an open breaker): ops due earlier are doomed. */
+  /** Nothing can leave before this (a pause, an open breaker): ops due by then are doomed. */
   readonly closedUntil?: number;
   /** Serial chains may be built (the dialect can chain and they are wanted). */
   readonly chains?: boolean;
@@ -68,7 +68,7 @@ export function plan(app: AppState, now: number, p: PlanParams): Plan {
     // Deadlines follow arrival order, so the late ops are at the front.
     for (const op of group.queued()) {
       if (op.deadline <= now) expired.push(op);
-      else if (op.deadline < closedUntil) doomed.push(op);
+      else if (op.deadline <= closedUntil) doomed.push(op);
       else {
         wakeAt = Math.min(wakeAt, op.deadline);
         break;
