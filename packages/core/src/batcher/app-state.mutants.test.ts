@@ -260,4 +260,24 @@ describe('AppState.joinable', () => {
     app.leave([older]);
     expect(app.joinable('x')).toBe(newer);
   });
+
+  it('offers the first read after a write, so reads that follow the write still collapse', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const before = add('GET', '/users/1', { readKey: 'x' });
+    add('PUT', '/users/1');
+    expect(app.joinable('x')).toBeUndefined();
+    // The newcomer could not join `before` (the write sits between them): it holds the key now.
+    const after = add('GET', '/users/1', { readKey: 'x' });
+    expect(app.joinable('x')).toBe(after);
+    // `before` requeued (a 429) does not take the key back: nothing may join it.
+    app.leave([before]);
+    app.requeue(before, 0);
+    expect(app.joinable('x')).toBe(after);
+    // Once `after` has left, the key is free for the next read (none joins the older one).
+    app.leave([after]);
+    expect(app.joinable('x')).toBeUndefined();
+    const next = add('GET', '/users/1', { readKey: 'x' });
+    expect(app.joinable('x')).toBe(next);
+  });
 });

@@ -26,7 +26,7 @@ export interface Counts {
 export class AppState {
   readonly groups = new Map<string, GroupQueue>();
   readonly index = new ResourceIndex();
-  /** Queued (not in flight) reads by collapse key. */
+  /** The newest queued (not in flight) read of each collapse key. */
   readonly #reads = new Map<string, PendingOp>();
   readonly #flying = new Set<PendingOp>();
   /** The newest unanswered op, and write, per resource: a newcomer parks behind it. */
@@ -139,7 +139,12 @@ export class AppState {
     switch (state) {
       case 'queued':
         this.#queued++;
-        if (op.readKey !== undefined && !this.#reads.has(op.readKey)) this.#reads.set(op.readKey, op);
+        if (op.readKey !== undefined) {
+          // The newest queued read holds its key: a newcomer that could not join an older one (a
+          // write came between them) is the one later reads may join; a requeued older one is not.
+          const holder = this.#reads.get(op.readKey);
+          if (!holder || holder.seq < op.seq) this.#reads.set(op.readKey, op);
+        }
         return;
       case 'inflight':
         this.#inflight++;

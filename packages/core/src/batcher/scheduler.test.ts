@@ -402,6 +402,27 @@ describe('Scheduler', () => {
     ]);
   });
 
+  it('collapses the reads that follow a write with each other, not with the read before it', async () => {
+    const { upstream, submit } = setup();
+    const answers = await Promise.all([
+      submit(op('GET', '/conversations/c1/messages')),
+      submit(op('DELETE', '/conversations/c1')),
+      submit(op('GET', '/conversations/c1/messages')),
+      submit(op('GET', '/conversations/c1/messages')),
+    ]);
+    expect(upstream.calls.map((c) => c.ops.map((o) => [o[1], o[2]]))).toEqual([
+      [['GET', '/conversations/c1/messages']],
+      [['DELETE', '/conversations/c1']],
+      [['GET', '/conversations/c1/messages']],
+    ]);
+    expect(answers.map(outcome)).toEqual([
+      echoed('/conversations/c1/messages'),
+      echoed('/conversations/c1', 'key-a', 'DELETE'),
+      echoed('/conversations/c1/messages'),
+      echoed('/conversations/c1/messages'),
+    ]);
+  });
+
   it('puts an op the upstream answered 429 back ahead of ops that arrived after it', async () => {
     const { upstream, submit } = setup({ maxOps: 1, batchLimit: { ratePerSec: 1000, burst: 1 } });
     let release: () => void = () => {};
