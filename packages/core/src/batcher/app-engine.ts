@@ -150,17 +150,17 @@ export class AppEngine {
     if (this.#shed(planned, now, circuit, closedUntil)) return true;
     const action = decide(planned.flushes, this.#lanes(now, undefined));
     if (action.kind === 'none') return this.#wakeAt(planned, now, undefined);
-    return this.#take(planned, action);
+    return this.#take(planned, action, now);
   }
 
   /** Takes a token for the first action a lane allows, then sends it; a denied budget is not asked again. */
-  async #take(planned: Plan, first: Exclude<Action, { kind: 'none' }>): Promise<StepResult> {
+  async #take(planned: Plan, first: Exclude<Action, { kind: 'none' }>, at: number): Promise<StepResult> {
     const c = this.#c;
     let action: Action = first;
     let denied: Set<Budget> | undefined; // made on the first denial only
     // The lanes are judged at `now`, and so is the wake-up: a lane closed then counts as an event
     // even when it has opened since (an await may end after a block).
-    let now = c.clock.now();
+    let now = at;
     for (;;) {
       if (action.kind === 'none') return this.#wakeAt(planned, now, denied);
       // Half-open: one probe at a time; its answer (or its end) kicks the pump again.
@@ -210,7 +210,7 @@ export class AppEngine {
     const open = (b: Budget | undefined) => b !== undefined && !denied?.has(b) && b.isOpen(now);
     return {
       batchOpen: open(this.batch),
-      batchClosedForMs: this.batch.blockedUntil - now,
+      batchClosedForMs: (this.#askAgainAt(this.batch, now, denied) ?? now) - now,
       hasRest: this.rest !== undefined,
       restOpen: open(this.rest),
       windowMs: this.#c.windowMs,
@@ -229,11 +229,20 @@ export class AppEngine {
     if (planned.flushes.length === 0) return planned.wakeAt;
     let at = planned.wakeAt;
     for (const budget of [this.batch, this.rest]) {
-      if (!budget) continue;
-      if (budget.blockedUntil > now) at = Math.min(at, budget.blockedUntil);
-      else if (denied?.has(budget)) at = Math.min(at, now + Math.max(MIN_POLL_MS, budget.interval));
+      const again = budget && this.#askAgainAt(budget, now, denied);
+      if (again !== undefined) at = Math.min(at, again);
     }
     return at;
+  }
+
+  /**
+   * When a budget is worth asking again, as of `now` (undefined: it is open): when its block ends,
+   * or — denied in this pass with a wait already over — one poll on.
+   */
+  #askAgainAt(budget: Budget, now: number, denied: ReadonlySet<Budget> | undefined): number | undefined {
+    if (budget.blockedUntil > now) return budget.blockedUntil;
+    if (denied?.has(budget)) return now + Math.max(MIN_POLL_MS, budget.interval);
+    return undefined;
   }
 
   /** Sends what the action says, with the ops still queued after the acquire's await. */

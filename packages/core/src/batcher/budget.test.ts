@@ -1,7 +1,7 @@
 // A Budget on a manual clock against the in-process limiter: when it says to ask again, exactly.
 
 import { describe, expect, it } from 'vitest';
-import type { Limiter } from '../ratelimit/limiter.js';
+import type { BucketLimit, Limiter } from '../ratelimit/limiter.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
 import { PacedLimiter } from '../ratelimit/paced.js';
 import { Budget } from './budget.js';
@@ -51,6 +51,35 @@ describe('Budget', () => {
     b.reopened(0);
     expect(b.blockedUntil).toBe(2_000);
     expect(wakes()).toBe(2);
+    await clock.advance(2_000);
+    expect(b.isOpen(clock.now())).toBe(true);
+    expect(await b.acquire(waiting)).toMatchObject({ granted: true });
+  });
+
+  it("keeps a pause until the limiter's own ends, when the limiter records it later", async () => {
+    // The limiter reads its clock after the budget (µs later in process; a round trip on Redis): a
+    // budget that reopened at its own reading would ask a bucket still paused, and be denied.
+    const clock = new ManualClock();
+    class SlowPause extends MemoryLimiter {
+      override async pause(key: string, limit: BucketLimit, ms: number): Promise<void> {
+        await clock.advance(5);
+        return super.pause(key, limit, ms);
+      }
+    }
+    const limit = { ratePerSec: 10, burst: 1 };
+    const b = new Budget('batch', 'k', limit, {
+      limiter: new SlowPause({ now: () => clock.now() }),
+      clock,
+      leaseMs: 5_000,
+      wake: () => {},
+    });
+    const grant = await b.acquire(waiting);
+    await b.pause(2_000);
+    await b.settle(grant, waiting);
+    expect(b.blockedUntil).toBe(2_005);
+    expect(b.closedUntil).toBe(2_005);
+    b.reopened(0);
+    expect(b.blockedUntil).toBe(2_005);
     await clock.advance(2_000);
     expect(b.isOpen(clock.now())).toBe(true);
     expect(await b.acquire(waiting)).toMatchObject({ granted: true });

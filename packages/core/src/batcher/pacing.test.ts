@@ -7,7 +7,7 @@ import type { BucketLimit, Decision, Limiter } from '../ratelimit/limiter.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
 import type { BufferedResponse } from '../upstream/client.js';
-import { ManualClock } from './clock.js';
+import { type Clock, ManualClock } from './clock.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 
 /** Answers every op 200 after `latencyMs` on the clock, or what `script` says first. */
@@ -137,20 +137,60 @@ describe('pacing on a manual clock', () => {
   });
 });
 
+/**
+ * The in-process limiter, except that it denies the first `count` acquires of one bucket with a wait
+ * of 0 ms (a fleet's turn denial; a wait that was over by the time the engine looked), each answer
+ * taking `takesMs` on the clock (the limiter's round trip). Settles, pauses and charges are real.
+ */
+class DenyFirst extends MemoryLimiter {
+  readonly denied: string[] = [];
+
+  constructor(
+    private readonly clock: ManualClock,
+    private readonly bucket: 'batch' | 'rest',
+    private count = 1,
+    private readonly takesMs = 0,
+  ) {
+    super({ now: () => clock.now() });
+  }
+
+  override async acquire(key: string, limit: BucketLimit, leaseMs?: number): Promise<Decision> {
+    if (!key.endsWith(this.bucket) || this.count <= 0) return super.acquire(key, limit, leaseMs);
+    this.count--;
+    this.denied.push(key);
+    if (this.takesMs > 0) await this.clock.advance(this.takesMs);
+    return { granted: false, remaining: 0, retryAfterMs: 0 };
+  }
+}
+
+/** Two budgets: a batch lane emptied for 10 s by one call, a roomy single lane. */
+function twoLanes(limiter: (clock: ManualClock) => Limiter, overrides: Partial<SchedulerOptions> = {}) {
+  const clock = new ManualClock(1_000);
+  const upstream = new Upstream(clock);
+  const scheduler = new Scheduler(
+    schedulerOptions({
+      upstream,
+      limiter: limiter(clock),
+      clock,
+      windowMs: 0,
+      maxWaitMs: 30_000,
+      batchLimit: { ratePerSec: 0.1, burst: 1 },
+      restLimit: { ratePerSec: 1_000, burst: 100 },
+      ...overrides,
+    }),
+  );
+  const submit = (path: string) => scheduler.submit({ appId: 'app', credential: 'k', op: get(path) });
+  const calls = () => upstream.calls.map((c) => [c.at - 1_000, c.lane]);
+  return { clock, submit, calls };
+}
+
 describe('a denial whose wait has already passed', () => {
   it('looks again at once-ish, not at the deadline (a turn denial can say "0 ms" in a fleet)', async () => {
     // Seen in the fleet e2e: a replica denied with a wait that was over by the time the pump chose
     // its wake-up slept until its ops' deadline and answered them 503 after 30 s.
     const clock = new ManualClock(1_000);
     const upstream = new Upstream(clock);
-    const memory = new MemoryLimiter({ now: () => clock.now() });
-    let denials = 1;
-    const limiter: Limiter = Object.assign(Object.create(memory) as Limiter, {
-      acquire: (key: string, limit: BucketLimit, leaseMs?: number): Promise<Decision> =>
-        denials-- > 0
-          ? Promise.resolve({ granted: false, remaining: 0, retryAfterMs: 0 })
-          : memory.acquire(key, limit, leaseMs),
-    });
+    const limiter = new DenyFirst(clock, 'batch');
     const scheduler = new Scheduler(
       schedulerOptions({
         upstream,
@@ -164,6 +204,7 @@ describe('a denial whose wait has already passed', () => {
     const answer = scheduler.submit({ appId: 'app', credential: 'k', op: get('/users/a') });
     await clock.advance(30_000);
     expect((await answer).kind).toBe('result');
+    expect(limiter.denied).toHaveLength(1);
     // Looked again one poll later (the batch interval, 100 ms), far from the 30 s deadline.
     expect(upstream.calls.map((c) => c.at - 1_000)).toEqual([100]);
   });
@@ -172,43 +213,87 @@ describe('a denial whose wait has already passed', () => {
     // CI saw it on the real clock: a 429's pause ended here a few µs before the limiter's own, the
     // single lane was denied for what was left of it, and the wake-up followed the only lane that
     // still said when, the emptied batch lane: the op waited for its deadline, not for a poll.
-    const clock = new ManualClock(1_000);
-    const upstream = new Upstream(clock);
-    const memory = new MemoryLimiter({ now: () => clock.now() });
-    const denied: string[] = [];
-    const limiter: Limiter = Object.assign(Object.create(memory) as Limiter, {
-      acquire: (key: string, limit: BucketLimit, leaseMs?: number): Promise<Decision> => {
-        if (key.endsWith('rest') && denied.length === 0) {
-          denied.push(key);
-          return Promise.resolve({ granted: false, remaining: 0, retryAfterMs: 0 });
-        }
-        return memory.acquire(key, limit, leaseMs);
-      },
+    let limiter: DenyFirst | undefined;
+    const { clock, submit, calls } = twoLanes((c) => {
+      limiter = new DenyFirst(c, 'rest');
+      return limiter;
     });
-    const scheduler = new Scheduler(
-      schedulerOptions({
-        upstream,
-        limiter,
-        clock,
-        windowMs: 0,
-        maxWaitMs: 30_000,
-        batchLimit: { ratePerSec: 0.1, burst: 1 },
-        restLimit: { ratePerSec: 1_000, burst: 100 },
-      }),
-    );
-    const submit = (path: string) => scheduler.submit({ appId: 'app', credential: 'k', op: get(path) });
     const first = submit('/users/a');
     await clock.advance(0);
     expect((await first).kind).toBe('result');
     const second = submit('/users/b');
     await clock.advance(30_000);
     expect((await second).kind).toBe('result');
-    expect(denied).toHaveLength(1);
+    expect(limiter?.denied).toHaveLength(1);
     // The batch token went at 0 and the next opens at 10 s; the single lane, asked again one poll
     // (20 ms) after its denial, carries the second op long before.
-    expect(upstream.calls.map((c) => [c.at - 1_000, c.lane])).toEqual([
+    expect(calls()).toEqual([
       [0, 'batch'],
       [20, 'single'],
     ]);
+  });
+
+  it('counts the poll from when the denial came back, not from when it was asked', async () => {
+    // The limiter takes 5 ms to say "0 ms": judged at the instant it was asked, the wait would look
+    // over and the lane would be asked again at once, once per round trip (a hot loop on Redis).
+    const { clock, submit, calls } = twoLanes((c) => new DenyFirst(c, 'rest', 1, 5));
+    const first = submit('/users/a');
+    await clock.advance(0);
+    await first;
+    const second = submit('/users/b');
+    await clock.advance(30_000);
+    expect((await second).kind).toBe('result');
+    expect(calls()).toEqual([
+      [0, 'batch'],
+      [25, 'single'],
+    ]);
+  });
+
+  it('gives the op to the open single lane when the batch lane is denied for what may be 10 s', async () => {
+    // A batch denial whose wait has passed is polled one batch interval on (10 s): the batch lane is
+    // closed for longer than a window as far as this replica knows, so the single lane serves.
+    const { clock, submit, calls } = twoLanes((c) => new DenyFirst(c, 'batch'), { maxWaitMs: 5_000 });
+    const first = submit('/users/a');
+    await clock.advance(30_000);
+    expect((await first).kind).toBe('result');
+    expect(calls()).toEqual([[0, 'single']]);
+  });
+
+  it('sets no timer for an open single lane it was not denied, while the batch lane reopens within a window', async () => {
+    const clock = new ManualClock(1_000);
+    const timers: number[] = [];
+    const spy: Clock = {
+      now: () => clock.now(),
+      setTimeout: (fn, ms) => {
+        timers.push(clock.now() + ms - 1_000);
+        return clock.setTimeout(fn, ms);
+      },
+    };
+    const upstream = new Upstream(clock);
+    const scheduler = new Scheduler(
+      schedulerOptions({
+        upstream,
+        limiter: new MemoryLimiter({ now: () => clock.now() }),
+        clock: spy,
+        windowMs: 50,
+        maxWaitMs: 30_000,
+        batchLimit: { ratePerSec: 10, burst: 1 },
+        restLimit: { ratePerSec: 1_000, burst: 100 },
+      }),
+    );
+    const submit = (path: string) => scheduler.submit({ appId: 'app', credential: 'k', op: get(path) });
+    const a = submit('/users/a');
+    await clock.advance(60);
+    await a;
+    const b = submit('/users/b');
+    await clock.advance(1_000);
+    await b;
+    // b's window ends at 110, the batch lane reopens at 150 (one interval after a's answer): one
+    // timer for each, none in between for the single lane that was open all along.
+    expect(upstream.calls.map((c) => [c.at - 1_000, c.lane])).toEqual([
+      [50, 'batch'],
+      [150, 'batch'],
+    ]);
+    expect(timers.filter((t) => t > 110 && t < 150)).toEqual([]);
   });
 });
