@@ -74,15 +74,41 @@ describe('Budget', () => {
       wake: () => {},
     });
     const grant = await b.acquire(waiting);
-    await b.pause(2_000);
+    const pausing = b.pause(2_000);
+    // Closed from the 429 on, while the limiter records the pause.
+    expect([b.blockedUntil, b.closedUntil]).toEqual([2_000, 2_000]);
+    await pausing;
+    expect([b.blockedUntil, b.closedUntil]).toEqual([2_005, 2_005]);
     await b.settle(grant, waiting);
     expect(b.blockedUntil).toBe(2_005);
-    expect(b.closedUntil).toBe(2_005);
     b.reopened(0);
     expect(b.blockedUntil).toBe(2_005);
     await clock.advance(2_000);
     expect(b.isOpen(clock.now())).toBe(true);
     expect(await b.acquire(waiting)).toMatchObject({ granted: true });
+  });
+
+  it('keeps a pause from the 429 when the limiter fails to record it, however long it took to fail', async () => {
+    const clock = new ManualClock();
+    class FailingPause extends MemoryLimiter {
+      override async pause(): Promise<void> {
+        await clock.advance(3_000); // a timeout
+        throw new Error('down');
+      }
+    }
+    const b = new Budget(
+      'batch',
+      'k',
+      { ratePerSec: 10, burst: 1 },
+      {
+        limiter: new FailingPause({ now: () => clock.now() }),
+        clock,
+        leaseMs: 5_000,
+        wake: () => {},
+      },
+    );
+    await b.pause(2_000);
+    expect([b.blockedUntil, b.closedUntil]).toEqual([2_000, 2_000]);
   });
 
   it('treats a failing limiter as a short denial and a lost settle as a poll', async () => {

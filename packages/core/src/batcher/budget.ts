@@ -130,11 +130,12 @@ export class Budget {
     try {
       await this.deps.limiter.pause(this.key, this.limit, ms);
     } catch {
-      // The local pause still holds this replica back.
+      // The local pause still holds this replica back (a failed pause was likely never recorded:
+      // waiting out the failure's own latency too would only shed more).
+      return;
     }
     // The limiter read its clock after this one did (µs later in process, a round trip on Redis):
     // its pause ends that much later, and a look at the end of this one would find it still closed.
-    // Counted from the answer, failed or not: the longer of the two is the safe one.
     this.#pausedUntil = Math.max(this.#pausedUntil, this.deps.clock.now() + ms);
     this.#blockedUntil = Math.max(this.#blockedUntil, this.#pausedUntil);
   }
