@@ -154,8 +154,11 @@ describe('a fleet sharing Redis', () => {
     // Batches of 10 from one replica at a time: a call can be answered up to a round of batches
     // (3 replicas × 10) away from its place; twice that leaves room for timers on a busy machine.
     expect(maxDisplacement).toBeLessThanOrEqual(60);
-    // Each replica's median wait within two grant intervals of the others'.
-    expect(spread).toBeLessThanOrEqual(2 * (1000 / rate));
+    // Each replica's median wait within three grant intervals of the others'. Batches of 10 go to one
+    // replica at a time, so one replica's calls run a grant behind the others' (alone, on this build
+    // and the one before: 185-199 ms spreads, one of 393 ms); with the other e2e files beside it a
+    // CI run read 495 ms. A replica winning every reopening (no turns) read 2.3 s.
+    expect(spread).toBeLessThanOrEqual(3 * (1000 / rate));
   });
 
   it('keeps answering every call while Redis is killed and restarted, then shares state again', async () => {
