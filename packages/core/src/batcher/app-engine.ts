@@ -221,9 +221,9 @@ export class AppEngine {
   /**
    * When to look again: the plan's next event, or a closed budget opening. A budget already open
    * (the rest lane, unused while the batch lane reopens within a window) is no event. A budget this
-   * pass was denied whose wait was already over by this look (a turn denial of 0 ms in a fleet; a
-   * 429's pause that ends here a moment before the limiter's) is asked again one poll on — never
-   * left to the other lane's reopening or the plan's next event (a deadline).
+   * pass was denied whose wait was already over by this look (a turn denial of 0 ms; a wait shorter
+   * than the pass) is asked again one poll on — never left to the other lane's reopening or the
+   * plan's next event (a deadline).
    */
   #wakeAt(planned: Plan, now: number, denied: ReadonlySet<Budget> | undefined): number {
     if (planned.flushes.length === 0) return planned.wakeAt;
