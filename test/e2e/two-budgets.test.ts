@@ -96,7 +96,14 @@ async function overload(replicas: number, burst: number) {
       `(${((rate / MAX_OPS_PER_SEC) * 100).toFixed(1)}%), lanes ${JSON.stringify(Object.fromEntries(lanes))}, ` +
       `${upstream.stats.arrivals.batch.length} batch + ${upstream.stats.arrivals.rest.length} single calls, 429s ${r429}`,
   );
-  if (process.env.DEBUG_BUDGETS) {
+  if (process.env.DEBUG_BUDGETS || r429 > 0) {
+    for (const r of upstream.stats.rejections) {
+      const near = upstream.stats.arrivals[r.bucket].filter((at) => Math.abs(at - r.at) < 1500);
+      console.log(
+        `429 on ${r.bucket} at ${r.at.toFixed(1)}, ${r.earlyMs.toFixed(2)} ms early; admitted arrivals nearby:`,
+        near.map((at) => (at - r.at).toFixed(1)).join(','),
+      );
+    }
     const gaps = (xs: number[]) => xs.slice(1).map((x, i) => Math.round(x - (xs[i] ?? 0)));
     console.log('rest gaps', gaps(upstream.stats.arrivals.rest).join(','));
     console.log(

@@ -76,6 +76,8 @@ export interface FakeUpstreamStats {
   batchSizes: number[];
   /** Arrival times (performance.now(), ms) of the calls the limiter let in, per bucket. */
   arrivals: { batch: number[]; rest: number[] };
+  /** The limiter's refusals: when each arrived (performance.now(), ms) and how early it was. */
+  rejections: Array<{ bucket: 'batch' | 'rest'; at: number; earlyMs: number }>;
   /** Faults taken from the plan. */
   faultsApplied: number;
 }
@@ -157,6 +159,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
       unauthorized: 0,
       batchSizes: [],
       arrivals: { batch: [], rest: [] },
+      rejections: [],
       faultsApplied: 0,
     },
     faults: { queue: [] },
@@ -174,6 +177,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
       fake.stats.batchSizes.length = 0;
       fake.stats.arrivals.batch.length = 0;
       fake.stats.arrivals.rest.length = 0;
+      fake.stats.rejections.length = 0;
       clearPlan(fake.faults);
       callCounter = 0;
       execCounter = 0;
@@ -458,6 +462,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
     const waitMs = limiters[bucket]?.take(appId, arrival) ?? 0;
     if (waitMs > 0) {
       fake.stats.rejected429[bucket]++;
+      fake.stats.rejections.push({ bucket, at: arrival, earlyMs: waitMs });
       req.resume();
       return reply(
         res,

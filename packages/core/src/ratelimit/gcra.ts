@@ -30,6 +30,15 @@ function effective(state: BucketState): number {
   return state.hold > 0 ? Math.max(state.tat, state.hold) : state.tat;
 }
 
+/**
+ * When the next call may arrive upstream. A leased call still flying may reach the upstream at any
+ * moment before its answer, however long ago it was granted (a busy loop or network bunches calls
+ * granted far apart): each counts as arriving now, not at its grant, until its settle places it.
+ */
+function earliest(state: BucketState, now: number, t: number): number {
+  return Math.max(effective(state), now + state.flying * t);
+}
+
 /** True when the bucket is indistinguishable from a fresh one at `now` (it may be forgotten). */
 export function isFull(state: BucketState, now: number): boolean {
   const s = live(state, now);
@@ -46,10 +55,13 @@ export function gcraAcquire(
   const state = live(stored, now);
   const t = intervalMs(limit);
   const tolerance = (limit.burst - 1) * t;
-  const start = Math.max(effective(state), now);
+  const start = Math.max(earliest(state, now, t), now);
   const ahead = start - now;
   if (ahead > tolerance) {
-    return { decision: { granted: false, remaining: 0, retryAfterMs: ahead - tolerance }, state: stored };
+    // Flying calls keep it shut until they settle, or until the hold ends (their count with it).
+    const lifted = state.hold > 0 ? Math.max(state.hold - now, state.tat - now - tolerance) : ahead;
+    const retryAfterMs = Math.min(ahead - tolerance, lifted);
+    return { decision: { granted: false, remaining: 0, retryAfterMs }, state: stored };
   }
   const next = start + t;
   const remaining = Math.floor((limit.burst * t - (next - now)) / t + 1e-9);
@@ -105,7 +117,7 @@ export function gcraPeek(
 ): { tokens: number; cooldownMs: number } {
   const t = intervalMs(limit);
   const tolerance = (limit.burst - 1) * t;
-  const ahead = Math.max(0, effective(live(state, now)) - now);
+  const ahead = Math.max(0, earliest(live(state, now), now, t) - now);
   return {
     tokens: Math.max(0, Math.floor((limit.burst * t - ahead) / t + 1e-9)),
     cooldownMs: Math.max(0, ahead - tolerance),

@@ -135,6 +135,23 @@ export function describeLimiterConformance(
       expectWithin(after.retryAfterMs, 0, 100);
     });
 
+    it('counts a call still flying long after its grant as arriving now', async () => {
+      const k = key();
+      const limit = { ratePerSec: 10, burst: 2 }; // 100 ms apart
+      const first = granted(await limiter.acquire(k, limit, 5_000));
+      expect(first.remaining).toBe(1);
+      // By the grants alone the bucket is full again after 200 ms. But the first call is not
+      // answered: it may reach the upstream together with the next two, and burst 2 admits two.
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const second = granted(await limiter.acquire(k, limit, 5_000));
+      expect(second.remaining).toBe(0);
+      expect(denied(await limiter.acquire(k, limit, 5_000)).retryAfterMs).toBeGreaterThan(4_000);
+      // Its answer places it: from then on one token per interval again.
+      await limiter.settle(k, limit, first.grant);
+      await limiter.settle(k, limit, second.grant);
+      expectWithin(denied(await limiter.acquire(k, limit)).retryAfterMs, 0, 100);
+    });
+
     it('spaces the next grant one interval from the last of several calls to land', async () => {
       const k = key();
       const limit = { ratePerSec: 10, burst: 2 }; // 100 ms apart

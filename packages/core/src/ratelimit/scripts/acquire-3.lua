@@ -52,14 +52,19 @@ local grace = tonumber(ARGV[7] or '') or 0
 local tat, flying, hold = loadBucket(key, now)
 local t = 1000 / rate
 local tolerance = (burst - 1) * t
-local start = math.max(effective(tat, hold), now)
+local start = math.max(earliest(tat, flying, hold, now, t), now)
 local ahead = start - now
 local mine = now - waited
 
 if ahead > tolerance then
   demand()
+  -- Flying calls keep it shut until they settle, or until the hold ends (their count with it).
+  local wait = ahead - tolerance
+  if hold > 0 then
+    wait = math.min(wait, math.max(hold - now, tat - now - tolerance))
+  end
   if replica == '' then
-    return {0, 0, str(ahead - tolerance), 0, rateStr, adjusted}
+    return {0, 0, str(wait), 0, rateStr, adjusted}
   end
   enqueue(queue, replica, mine, now, tat)
   local first = head(queue, replica)
@@ -67,7 +72,7 @@ if ahead > tolerance then
   if first ~= nil and first[2] < mine then
     extra = grace
   end
-  return {0, 0, str(ahead - tolerance + extra), 0, rateStr, adjusted}
+  return {0, 0, str(wait + extra), 0, rateStr, adjusted}
 end
 
 local nextTat = start + t

@@ -14,7 +14,7 @@ local key = KEYS[1]
 local rate = paceRateOf(KEYS[2], paceParams(ARGV[4]), tonumber(ARGV[1]))
 local burst = tonumber(ARGV[2])
 local now = clock(ARGV[3])
-local tat, _, hold = loadBucket(key, now)
+local tat, flying, hold = loadBucket(key, now)
 local t = 1000 / rate
-local ahead = math.max(0, effective(tat, hold) - now)
+local ahead = math.max(0, earliest(tat, flying, hold, now, t) - now)
 return {math.max(0, math.floor((burst * t - ahead) / t + 1e-9)), str(math.max(0, ahead - (burst - 1) * t))}

@@ -48,6 +48,12 @@ local function effective(tat, hold)
   return tat
 end
 
+-- When the next call may arrive upstream (gcra.ts: earliest): a leased call still flying may reach
+-- the upstream at any moment before its answer, so each counts as arriving now until settled.
+local function earliest(tat, flying, hold, now, t)
+  return math.max(effective(tat, hold), now + flying * t)
+end
+
 -- At its TAT a bucket is full, which is what an absent key means: expire it then (plus a margin for
 -- clock steps), so idle buckets vanish; one with calls flying stays a minute at least.
 local function store(key, now, tat, flying, hold)
