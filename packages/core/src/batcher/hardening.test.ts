@@ -81,6 +81,73 @@ describe('circuit breaker', () => {
     expect(scheduler.snapshot()).toMatchObject([{ circuit: 'closed' }]);
   });
 
+  /** Opens the app's breaker: `failures` calls in a row answered 503, each sent after the last came back. */
+  async function open(env: ReturnType<typeof setup>, failures: number) {
+    const answer = env.upstream.answer;
+    env.upstream.answer = () => ({ status: 503, headers: {}, body: '{}' });
+    for (let i = 0; i < failures; i++) {
+      const failed = env.submit(put(`/users/fail${i}`));
+      await env.clock.advance(20);
+      expect(status(await failed)).toBe(502);
+    }
+    env.upstream.answer = answer;
+    expect(env.scheduler.snapshot()).toMatchObject([{ circuit: 'open' }]);
+  }
+
+  it('lets one probe out when half-open; the calls behind it leave once its success closes the breaker', async () => {
+    const env = setup({ breakerFailures: 2, breakerOpenMs: 1_000, maxOps: 1 });
+    const { clock, upstream, scheduler, submit } = env;
+    await open(env, 2);
+    await clock.advance(1_000);
+    const answers = ['p', 'q', 'r'].map((u) => submit(put(`/users/${u}`)));
+    // Three full batches, and tokens for all: only the probe is out (the upstream takes 10 ms).
+    await clock.advance(5);
+    expect(upstream.calls.map((c) => c.ops.map(([, , path]) => path))).toEqual([
+      ['/users/fail0'],
+      ['/users/fail1'],
+      ['/users/p'],
+    ]);
+    expect(scheduler.snapshot()).toMatchObject([{ circuit: 'half-open' }]);
+    await clock.advance(30);
+    expect((await Promise.all(answers)).map(status)).toEqual([200, 200, 200]);
+    expect(upstream.calls).toHaveLength(5);
+    expect(scheduler.snapshot()).toMatchObject([{ circuit: 'closed' }]);
+  });
+
+  it('lets one probe out when half-open; its failure opens the breaker again and answers the rest 503', async () => {
+    const env = setup({ breakerFailures: 2, breakerOpenMs: 1_000, maxOps: 1 });
+    const { clock, upstream, scheduler, submit } = env;
+    await open(env, 2);
+    await clock.advance(1_000);
+    upstream.answer = () => ({ status: 503, headers: {}, body: '{}' });
+    const answers = ['p', 'q', 'r'].map((u) => submit(put(`/users/${u}`)));
+    await clock.advance(30);
+    const [probe, ...rest] = await Promise.all(answers);
+    expect(probe && status(probe)).toBe(502);
+    for (const a of rest) expect(a).toMatchObject({ kind: 'error', error: { code: 'PROXY_CIRCUIT_OPEN' } });
+    expect(upstream.calls).toHaveLength(3);
+    // Open again, for twice as long.
+    expect(scheduler.snapshot()).toMatchObject([{ circuit: 'open' }]);
+    const refused = await submit(put('/users/s'));
+    expect(refused.kind === 'error' && refused.error.retryAfterSec).toBe(2);
+  });
+
+  it('counts calls in flight together that fail on one hiccup as one failure; failures across rounds open it', async () => {
+    const { clock, upstream, scheduler, submit } = setup({ breakerFailures: 2, maxOps: 1 });
+    upstream.answer = () => ({ status: 503, headers: {}, body: '{}' });
+    // Four batches out together (sent at one instant), all answered 503 together: one failure.
+    const together = ['a', 'b', 'c', 'd'].map((u) => submit(put(`/users/${u}`)));
+    await clock.advance(20);
+    expect((await Promise.all(together)).map(status)).toEqual([502, 502, 502, 502]);
+    expect(upstream.calls.map((c) => c.at)).toEqual([0, 0, 0, 0]);
+    expect(scheduler.snapshot()).toMatchObject([{ circuit: 'closed' }]);
+    // A call sent after they came back fails too: the second failure in a row.
+    const next = submit(put('/users/e'));
+    await clock.advance(20);
+    expect(status(await next)).toBe(502);
+    expect(scheduler.snapshot()).toMatchObject([{ circuit: 'open' }]);
+  });
+
   it('does not count 4xx answers as failures', async () => {
     const { clock, upstream, scheduler, submit } = setup({ breakerFailures: 2 });
     upstream.answer = (ops) => ({
@@ -94,6 +161,25 @@ describe('circuit breaker', () => {
       expect(status(await a)).toBe(404);
     }
     expect(scheduler.snapshot()).toMatchObject([{ circuit: 'closed' }]);
+  });
+
+  it('does not count a whole-call 4xx as a failure: a batch refused (400), unauthorised (401), a single call 404', async () => {
+    const scenarios: Array<[Partial<SchedulerOptions>, number]> = [
+      [{}, 400],
+      [{}, 401],
+      [{ singleOpDirect: true }, 404],
+    ];
+    for (const [overrides, code] of scenarios) {
+      const { clock, upstream, scheduler, submit } = setup({ breakerFailures: 2, ...overrides });
+      upstream.answer = () => ({ status: code, headers: {}, body: '{"error":"no"}' });
+      // Three in a row, each sent after the last came back.
+      for (let i = 0; i < 3; i++) {
+        const a = submit(put(`/users/u${i}`));
+        await clock.advance(20);
+        expect(status(await a), `${code}`).toBe(code);
+      }
+      expect(scheduler.snapshot(), `${code}`).toMatchObject([{ circuit: 'closed' }]);
+    }
   });
 });
 

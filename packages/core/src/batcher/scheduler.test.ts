@@ -3,7 +3,9 @@ import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
 import { ProxyError } from '../errors.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
-import type { BufferedResponse } from '../upstream/client.js';
+import { type BufferedResponse, upstreamFailure } from '../upstream/client.js';
+import { errors as undiciErrors } from '../upstream/undici-pool.js';
+import { ManualClock } from './clock.js';
 import type { Answer } from './op.js';
 import { Scheduler, type SchedulerOptions, type UpstreamTransport } from './scheduler.js';
 
@@ -232,6 +234,53 @@ describe('Scheduler', () => {
     expect(outcome(post)).toEqual({ error: 'PROXY_UPSTREAM_UNAVAILABLE', status: 502 });
     const posts = upstream.calls.flatMap((c) => c.ops).filter((o) => o[1] === 'POST');
     expect(posts).toHaveLength(1);
+  });
+
+  it('after a connection reset retries GET, PUT and DELETE, and answers POST and PATCH 502, sent once', async () => {
+    const clock = new ManualClock();
+    const { upstream, submit } = setup({ clock, random: () => 0.5 });
+    // What the upstream client rejects with when the connection is reset under a call.
+    upstream.script.push(() => upstreamFailure(new undiciErrors.SocketError('other side closed')));
+    const answers = Promise.all([
+      submit(op('GET', '/users/a')),
+      submit(op('PUT', '/users/b', {})),
+      submit(op('DELETE', '/users/c')),
+      submit(op('POST', '/conversations/c/messages', [])),
+      submit(op('PATCH', '/users/d', {})),
+    ]);
+    await clock.advance(1_000);
+    const unavailable = { error: 'PROXY_UPSTREAM_UNAVAILABLE', status: 502 };
+    expect((await answers).map(outcome)).toEqual([
+      echoed('/users/a'),
+      echoed('/users/b', 'key-a', 'PUT'),
+      echoed('/users/c', 'key-a', 'DELETE'),
+      unavailable,
+      unavailable,
+    ]);
+    // The reset batch carried all five; the retry only the three that may run twice.
+    expect(upstream.calls.map((c) => c.ops.map(([, method]) => method))).toEqual([
+      ['GET', 'PUT', 'DELETE', 'POST', 'PATCH'],
+      ['GET', 'PUT', 'DELETE'],
+    ]);
+  });
+
+  it('after a connection reset under a single call, answers a POST 502 and sends it once; retries a PUT', async () => {
+    const clock = new ManualClock();
+    const { upstream, submit } = setup({ clock, random: () => 0.5, singleOpDirect: true });
+    const reset = () => upstreamFailure(new undiciErrors.SocketError('other side closed'));
+    upstream.script.push(reset);
+    const post = submit(op('POST', '/conversations/c/messages', []));
+    await clock.advance(1_000);
+    expect(outcome(await post)).toEqual({ error: 'PROXY_UPSTREAM_UNAVAILABLE', status: 502 });
+    upstream.script.push(reset);
+    const put = submit(op('PUT', '/users/b', {}));
+    await clock.advance(1_000);
+    expect(outcome(await put)).toMatchObject({ status: 200, body: { single: true, method: 'PUT' } });
+    expect(upstream.calls.map((c) => `${c.request.method} ${c.request.path}`)).toEqual([
+      'POST /v1/app/conversations/c/messages',
+      'PUT /v1/app/users/b',
+      'PUT /v1/app/users/b',
+    ]);
   });
 
   it('answers 504 to a PATCH whose batch timed out', async () => {

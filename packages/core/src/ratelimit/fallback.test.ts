@@ -126,6 +126,36 @@ describe('FallbackLimiter over a real Redis', () => {
       await limiter.close();
     }
   });
+
+  it("shares a 429's pause of a fixed-rate bucket (PACING=fixed) with the other replicas while Redis is up", async () => {
+    // Two replicas as the proxy builds them with Redis and fixed pacing: a FallbackLimiter each, over
+    // its own connection to the one Redis.
+    const replica = async () => {
+      const primary = RedisLimiter.connect(server.url);
+      await once(primary.client, 'ready');
+      return new FallbackLimiter({ primary, share: 0.5 });
+    };
+    const a = await replica();
+    const b = await replica();
+    const limit: BucketLimit = { ratePerSec: 1, burst: 10 };
+    try {
+      expect(await b.acquire('fixed-429', limit)).toMatchObject({ granted: true, remaining: 9 });
+      // Replica a's call was answered 429, Retry-After 60 s.
+      await a.pause('fixed-429', limit, 60_000);
+      // Replica b is refused for the pause, though 9 tokens were left before the 429: the one Redis
+      // recorded it (on Redis's clock, a few round trips on since).
+      const refused = await b.acquire('fixed-429', limit);
+      expect(refused).toMatchObject({ granted: false, remaining: 0 });
+      const waitMs = refused.granted ? 0 : refused.retryAfterMs;
+      expect(waitMs).toBeGreaterThan(59_000);
+      expect(waitMs).toBeLessThanOrEqual(60_000);
+      expect(await b.peek('fixed-429', limit)).toMatchObject({ tokens: 0 });
+      expect([a.mode, b.mode]).toEqual(['shared', 'shared']);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
 });
 
 /** A primary that answers from memory, hangs, or fails, as the test says. */

@@ -56,6 +56,26 @@ describe('AIMD pacer', () => {
     expect(p.adjustments).toEqual(['decrease', 'decrease']);
   });
 
+  it('cuts by exactly the factor on a 429 that ends a probe interval with demand: never a raise first', async () => {
+    // The interval [0, 1000) saw demand and no 429; the 429 at 1000 ends it. Were it judged a clean
+    // interval, the rate would be raised (to 52; with a step of 50, to 100) before the cut.
+    for (const increaseStep of [2, 50]) {
+      const p = pacer({ ...PARAMS, increaseStep });
+      p.demand();
+      await p.clock.advance(1000);
+      expect(p.congestion()).toBe('decrease');
+      expect(p.rate()).toBe(45);
+      expect(p.adjustments).toEqual(['decrease']);
+    }
+    // At the minimum a 429 moves nothing, and says so.
+    const floor = pacer({ ...PARAMS, minRatePerSec: 50 });
+    floor.demand();
+    await floor.clock.advance(1000);
+    expect(floor.congestion()).toBeUndefined();
+    expect(floor.rate()).toBe(50);
+    expect(floor.adjustments).toEqual([]);
+  });
+
   it('counts a Retry-After longer than the probe interval as the cooldown', async () => {
     const p = pacer();
     p.congestion(3000);
@@ -191,7 +211,7 @@ describe('AIMD pacer', () => {
     expect(p.rate()).toBe(40);
   });
 
-  it('property: the rate is always within [min, max], one cooldown holds at most one decrease, raises respect the ceiling', () => {
+  it('property: the rate is always within [min, max], one cooldown holds at most one decrease, raises respect the ceiling, a 429 never raises it', () => {
     const event = fc.oneof(
       fc.record({ kind: fc.constant('demand' as const) }),
       fc.record({ kind: fc.constant('look' as const) }),
@@ -217,7 +237,12 @@ describe('AIMD pacer', () => {
           const p: PaceParams = {
             maxRatePerSec: raw.maxRatePerSec,
             minRatePerSec: min,
-            initialRatePerSec: min + (raw.maxRatePerSec - min) * raw.initFraction,
+            // min + (max - min) · 1 may round one ulp above max (3.4730957439944072 > 3.473095743994407):
+            // a generator slip, which paceProblem rightly refuses.
+            initialRatePerSec: Math.min(
+              raw.maxRatePerSec,
+              min + (raw.maxRatePerSec - min) * raw.initFraction,
+            ),
             decreaseFactor: raw.decreaseFactor,
             increaseStep: raw.increaseStep,
             probeIntervalMs: raw.probeIntervalMs,
@@ -243,9 +268,27 @@ describe('AIMD pacer', () => {
               lastDecrease = now;
             }
             if (step.adjusted === 'increase') expect(e.kind).not.toBe('congestion');
+            // A 429 never raises the rate.
+            if (e.kind === 'congestion') expect(step.state.rate).toBeLessThanOrEqual(paceRate(before, p));
           }
         },
       ),
+      {
+        // Once flaky: an initial rate at the maximum that the sum rounded past it.
+        examples: [
+          [
+            {
+              maxRatePerSec: 3.473095743994407,
+              minFraction: 0.3362549329930007,
+              initFraction: 1,
+              decreaseFactor: 0.5,
+              increaseStep: 1,
+              probeIntervalMs: 1000,
+            },
+            [],
+          ],
+        ],
+      },
     );
   });
 

@@ -501,6 +501,22 @@ describe('the paced Lua scripts (adaptive pacing) at exact instants', () => {
     expect(await b.pause(N + 1000, 0)).toEqual({ rate: 45 * (0.9 * 0.9), adjusted: -1 });
   });
 
+  it('cuts by exactly the factor on a 429 that ends a probe interval with demand: never a raise first', async () => {
+    for (const increaseStep of [2, 50]) {
+      const b = pacedBucket({ ratePerSec: 999, burst: 1, pace: { ...PACE, increaseStep } });
+      await b.acquire(N);
+      expect((await b.acquire(N)).decision).toMatchObject({ granted: false }); // demand
+      // The 429 at N + 1000 ends that interval: judged clean, it would raise the rate before the cut.
+      expect(await b.pause(N + 1000, 0)).toEqual({ rate: 45, adjusted: -1 });
+      expect((await b.acquire(N + 1000)).rate).toBe(45);
+    }
+    // At the minimum a 429 moves nothing, and says so.
+    const floor = pacedBucket({ ratePerSec: 999, burst: 1, pace: { ...PACE, minRatePerSec: 50 } });
+    await floor.acquire(N);
+    await floor.acquire(N);
+    expect(await floor.pause(N + 1000, 0)).toEqual({ rate: 50, adjusted: 0 });
+  });
+
   it('raises the rate by one step after a probe interval with demand and no 429', async () => {
     const b = pacedBucket({ ratePerSec: 999, burst: 1, pace: PACE });
     expect((await b.acquire(N)).decision).toMatchObject({ granted: true, remaining: 0 });
