@@ -153,6 +153,21 @@ describe('exposition by Prometheus conventions (SPEC §10)', () => {
     await metrics.shutdown();
   });
 
+  it('has a requeue series at 0 for each reason the engine reports, 424 and split included', async () => {
+    // Spelled out, not read from KNOWN: a reason left out of KNOWN must fail here.
+    const metrics = createMetrics(none);
+    const text = await metrics.text();
+    expect(seriesOf(text, 'batch_proxy_requeued_ops_total').sort()).toEqual([
+      'batch_proxy_requeued_ops_total{reason="424"} 0',
+      'batch_proxy_requeued_ops_total{reason="429"} 0',
+      'batch_proxy_requeued_ops_total{reason="retry"} 0',
+      'batch_proxy_requeued_ops_total{reason="split"} 0',
+    ]);
+    metrics.observer.onRequeue?.({ appId: 'a', reason: '424', count: 3 });
+    expect(sample(await metrics.text(), 'batch_proxy_requeued_ops_total{reason="424"}')).toBe(3);
+    await metrics.shutdown();
+  });
+
   it("tells the proxy's own answers from the upstream's, and records the caller's latency", async () => {
     const metrics = createMetrics(none);
     metrics.request({ kind: 'batched', status: 429, source: 'proxy', seconds: 0.001 });

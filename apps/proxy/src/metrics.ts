@@ -54,6 +54,16 @@ const SIZE_BUCKETS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20];
 /** 1 ms … 30 s. */
 const SECONDS_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30];
 
+type RequeueReason = Parameters<NonNullable<SchedulerObserver['onRequeue']>>[0]['reason'];
+/**
+ * Every reason the engine's `onRequeue` reports (`424`: a proxy-built Graph chain's unexecuted tail),
+ * each exactly once: a reason added to or dropped from the engine's type fails the typecheck here.
+ */
+const REQUEUE_REASONS = { '429': true, '424': true, retry: true, split: true } satisfies Record<
+  RequeueReason,
+  true
+>;
+
 /** The label values the engine can report, so every series exists at 0 from the first scrape. */
 export const KNOWN = {
   lanes: ['batch', 'single'],
@@ -68,7 +78,7 @@ export const KNOWN = {
   buckets: ['batch', 'rest'],
   results: ['granted', 'denied'],
   shedCodes: ['PROXY_QUEUE_FULL', 'PROXY_DEADLINE_EXCEEDED', 'PROXY_CIRCUIT_OPEN'],
-  requeueReasons: ['429', 'retry', 'split'],
+  requeueReasons: Object.keys(REQUEUE_REASONS) as RequeueReason[],
   kinds: ['batched', 'passthrough', 'client-batch', 'rejected'],
   gcKinds: GC_KINDS,
   paceStats: PACE_STATS,
