@@ -270,6 +270,16 @@ describe('graph dialect', () => {
     expect(key('/meetings', 'Bearer a')).toBe('/meetings');
   });
 
+  it('folds the case of every path it orders by: Graph paths are case-insensitive', () => {
+    const jwt = `Bearer x.${Buffer.from(JSON.stringify({ oid: 'AB-12' })).toString('base64url')}.sig`;
+    const key = (path: string) => graph.resourceKey?.(path, jwt);
+    expect(key('/ME/Messages')).toBe('/users/ab-12/messages');
+    expect(key('/me/messages')).toBe('/users/ab-12/messages');
+    expect(key('/Users/AB-12/Messages')).toBe('/users/ab-12/messages');
+    expect(key('/Me')).toBe('/users/ab-12');
+    expect(key('/MEetings')).toBe('/meetings');
+  });
+
   it('decodes a base64 body that is not JSON back to its text; a binary one is that op’s 502', () => {
     const csv = 'a,b\n1,2\n';
     const [text, binary, json, plain] = graph.decodeResults(

@@ -142,9 +142,12 @@ export const graph: BatchDialect = {
 
   // `/me/…` is `/users/{oid}/…` of the caller: ordering compares it so. An alias by UPN
   // (`/users/a@contoso.com`) stays a different spelling (documented, as SPEC §8c "one spelling").
+  // Graph's paths are case-insensitive (`/ME/Messages` is `/me/messages`): ordering compares them
+  // folded, or a write and a read of one resource spelt differently would share a parallel batch.
   resourceKey(path: string, credential: string): string {
-    if (path !== '/me' && !path.startsWith('/me/')) return path;
-    return `/users/${meOf(credential)}${path.slice(3)}`;
+    const folded = path.toLowerCase();
+    if (folded !== '/me' && !folded.startsWith('/me/')) return folded;
+    return `/users/${meOf(credential).toLowerCase()}${folded.slice(3)}`;
   },
 
   isBatchEndpoint(target: AppTarget): boolean {
