@@ -18,6 +18,16 @@ import { type RedisProcess, startRedis } from '../harness/redis.js';
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../.artifacts/', import.meta.url));
 const APPS = { app1: 'sk_status_secret_app1', app2: 'sk_status_secret_app2' };
+/**
+ * App ids that are markup (issue #32): valid path segments (no slash), percent-encoded in the URL. If
+ * the page wrote one as HTML, an element would appear, and its handler would set `window.__injected`
+ * (were the CSP ever to let it run).
+ */
+const HOSTILE_APPS = [
+  '<img src=x onerror=window.__injected=1>',
+  '"><svg onload=window.__injected=2>',
+  "'><b>bold<i>it&amp;",
+];
 // Per app: 4 batch calls/s of 10 ops plus 5 single calls/s = 45 ops/s. The load offers 50/s per app
 // for 3 s (300 calls): ops queue for the next batch token, batches leave nearly full, both lanes show
 // and the queue drains within a second of the end.
@@ -39,7 +49,8 @@ beforeAll(async () => {
       `${CHROMIUM} not found: the status page test needs Debian's chromium (apt-get install -y chromium)`,
     );
   }
-  upstream = await startFakeUpstream({ apps: APPS, limits: { batch: BATCH, rest: REST } });
+  const hostile = Object.fromEntries(HOSTILE_APPS.map((appId) => [appId, 'sk_status_secret_hostile']));
+  upstream = await startFakeUpstream({ apps: { ...APPS, ...hostile }, limits: { batch: BATCH, rest: REST } });
   redis = await startRedis();
   proxy = await startProxyProcess({
     UPSTREAM_URL: upstream.url,
@@ -212,4 +223,39 @@ describe('the live status page', () => {
       expect(['draining', 'not-draining', 'empty', 'measuring']).toContain(app.batch.forecast.state);
     expect(problems).toEqual([]);
   }, 30_000);
+
+  it('shows hostile app ids as text: no element injected, no script run', async () => {
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    // A CSP refusal (an injected handler or image) is reported as a console error.
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+    });
+    await page.goto(`${proxy.adminUrl}/`, { timeout: 10_000 });
+    // Each hostile app's first batch call is held by the upstream, so the app stays in flight (and
+    // listed) across a few of the page's polls; its caller is answered afterwards.
+    for (const appId of HOSTILE_APPS) upstream.faults.queue.push({ appId, delayMs: 4_000 });
+    const calls = HOSTILE_APPS.map((appId) =>
+      fetch(`${proxy.url}/v1/${encodeURIComponent(appId)}/users/u1`, {
+        headers: { authorization: 'Bearer sk_status_secret_hostile' },
+      }).then(async (res) => {
+        await res.arrayBuffer();
+        return res.status;
+      }),
+    );
+    // Every id shows, verbatim, as the text of its app cell.
+    await expect
+      .poll(() => page.locator('#apps-body td.app').allTextContents(), { timeout: 3_500, interval: 200 })
+      .toEqual(expect.arrayContaining(HOSTILE_APPS));
+    // The table holds only what the page itself makes: rows, cells and the bucket gauges.
+    const tags = await page.$$eval('#apps-body *', (all) => [...new Set(all.map((e) => e.tagName))]);
+    expect(tags.filter((tag) => !['TR', 'TD', 'SPAN'].includes(tag))).toEqual([]);
+    // Nothing anywhere on the page came from an app id: no image, no handler attribute, no flag set.
+    expect(await page.locator('img, b, i, [onerror], [onload]').count()).toBe(0);
+    expect(await page.evaluate(() => (globalThis as { __injected?: unknown }).__injected)).toBeUndefined();
+    expect(await Promise.all(calls)).toEqual(HOSTILE_APPS.map(() => 404));
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 20_000);
 });

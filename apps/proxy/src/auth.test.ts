@@ -184,6 +184,9 @@ describe('passthrough auth', () => {
     // At once, not a promise: nothing to verify, so a batched call does not wait a microtask turn.
     expect(passthroughAuth.credentialOf('a', 'Bearer x')).toBe('Bearer x');
     expect(passthroughAuth.credentialOf('a', undefined)).toBe('');
+    // Not folded: case and inner spaces are the credential's (auth.grouping.test.ts: never one batch).
+    for (const value of ['Bearer Tok-A', 'bearer tok-a', 'Bearer  Tok-A', 'Bearer\tTok-A'])
+      expect(passthroughAuth.credentialOf('a', value)).toBe(value);
     expect(passthroughAuth.authorize('a', 'Bearer x')).toBe('Bearer x');
     expect(passthroughAuth.authorize('a', '')).toBeUndefined();
   });

@@ -10,6 +10,7 @@ import { createApp } from './app.js';
 import { type Auth, appTokenAuth, passthroughAuth } from './auth.js';
 import { CallTracker } from './calls.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
+import { schedulerOptionsOf, upstreamOptionsOf } from './engine-options.js';
 import {
   drain,
   EXIT,
@@ -66,12 +67,7 @@ async function start(
   const tracing = tracingWanted(process.env) ? (await import('./tracing.js')).startTracing() : undefined;
   const { auth, secrets } = createAuth(config, logger);
   const { limiter, fallback, pace } = await createLimiter(config, logger);
-  const upstream = new UpstreamClient({
-    url: config.UPSTREAM_URL,
-    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
-    connections: config.UPSTREAM_CONNECTIONS,
-    maxResponseBytes: config.UPSTREAM_MAX_RESPONSE_BYTES,
-  });
+  const upstream = new UpstreamClient(upstreamOptionsOf(config));
   let scheduler: Scheduler | undefined;
   const metrics = createMetrics({
     queued: () => scheduler?.snapshot() ?? [],
@@ -93,27 +89,13 @@ async function start(
     },
   });
   scheduler = new Scheduler({
-    dialect: config.dialect,
+    // Every option the configuration sets (engine-options.test.ts holds each variable to it).
+    ...schedulerOptionsOf(config),
     limiter,
     upstream,
     upstreamId: upstream.origin,
-    windowMs: config.BATCH_WINDOW_MS,
-    maxOps: config.BATCH_MAX_OPS,
-    maxWaitMs: config.MAX_WAIT_MS,
-    queueMaxOps: config.QUEUE_MAX_OPS,
-    batchLimit: { ratePerSec: config.BATCH_RATE_PER_SEC, burst: config.BATCH_BURST },
-    restLimit: config.restLimit,
-    batchOpsSpendRest: config.BATCH_OPS_SPEND_REST,
-    singleOpDirect: config.SINGLE_OP_DIRECT,
-    maxAttempts: config.UPSTREAM_MAX_ATTEMPTS,
-    leaseMs: config.UPSTREAM_TIMEOUT_MS + 1_000,
     authorize: auth.authorize,
     observer: combineObservers(metrics.observer, status.observer),
-    maxRetryAfterMs: config.RETRY_AFTER_MAX_MS,
-    maxBatchBytes: config.BATCH_MAX_BYTES,
-    breakerFailures: config.CIRCUIT_BREAKER_FAILURES,
-    breakerOpenMs: config.CIRCUIT_BREAKER_OPEN_MS,
-    breakerMaxOpenMs: config.CIRCUIT_BREAKER_MAX_OPEN_MS,
     // Rare and actionable: an app's upstream keeps failing (open), is being probed, or recovered.
     onCircuit: ({ appId, state }) =>
       logger[state === 'open' ? 'warn' : 'info']({ appId, circuit: state }, `circuit breaker ${state}`),
@@ -168,7 +150,8 @@ async function start(
     startLine(config, {
       port: data.port,
       adminPort: adminListener.port,
-      upstream: upstream.origin,
+      // With its base path: an operator who set one sees it is used.
+      upstream: upstream.url,
       limiterMode: fallback?.mode ?? 'memory',
     }),
     'batch proxy listening',
@@ -211,7 +194,8 @@ onStopSignals(async (signal) => {
 });
 // Logged only once the handlers are in place (before that, a signal ends the process by the OS
 // default), so a supervisor that waits for this line can signal safely.
-logger.info({ pid: process.pid }, 'starting');
+// The pid is in every line already (pino's base): naming it again wrote the key twice (issue #32).
+logger.info('starting');
 start(config, logger, access).then(
   (run) => {
     running = run;

@@ -190,6 +190,18 @@ describe('createStatus', () => {
     expect(s.appsTotal).toBe(3);
   });
 
+  it('totals queued and in-flight ops over every app, not only the listed ones', async () => {
+    // More apps than the page lists (issue #32): the quiet ones still count in the tiles and charts.
+    const { status, setApps, second } = setup({ maxApps: 2 });
+    setApps([1, 2, 3, 4, 5].map((i) => ({ appId: `app${i}`, queued: 10 * i, inflight: i })));
+    await second();
+    const s = await status.json();
+    expect(s.apps.map((a) => a.appId)).toEqual(['app5', 'app4']);
+    expect(s.appsTotal).toBe(5);
+    expect(s.current).toMatchObject({ queued: 150, inflight: 15 });
+    expect(s.history.queued).toEqual([150]);
+  });
+
   it('shows a bucket as unknown when the limiter fails or is slow, without holding the answer', async () => {
     const { status, setApps } = setup({
       peekTimeoutMs: 20,
