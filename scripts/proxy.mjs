@@ -58,11 +58,9 @@ function newestSource(pkgs) {
   return newest;
 }
 
-/** What has to happen before the proxy can start, each with its reason (null: nothing to do). */
-export function plan() {
-  const libs = workspaces('packages');
-  const pkgs = [...workspaces('apps'), ...libs];
-  let install = null;
+/** Why the workspace's dependencies must be installed first; null when they are up to date. */
+export function installReason() {
+  const pkgs = [...workspaces('apps'), ...workspaces('packages')];
   const installedAt = Math.max(
     mtime(INSTALLED),
     mtime(join(ROOT, 'node_modules', '.modules.yaml')),
@@ -71,14 +69,20 @@ export function plan() {
   const manifests = [join(ROOT, 'package.json'), join(ROOT, 'pnpm-workspace.yaml')]
     .concat(pkgs.map((pkg) => join(pkg, 'package.json')))
     .filter((file) => existsSync(file));
-  if (!existsSync(join(ROOT, 'node_modules', '.modules.yaml'))) install = 'node_modules missing';
-  else if (pkgs.some((pkg) => !existsSync(join(pkg, 'node_modules'))))
-    install = 'a package has no node_modules';
-  else if (mtime(join(ROOT, 'pnpm-lock.yaml')) > installedAt)
-    install = 'pnpm-lock.yaml changed since the last install';
-  else if (manifests.some((file) => mtime(file) > installedAt))
-    install = 'a package.json changed since the last install';
+  if (!existsSync(join(ROOT, 'node_modules', '.modules.yaml'))) return 'node_modules missing';
+  if (pkgs.some((pkg) => !existsSync(join(pkg, 'node_modules')))) return 'a package has no node_modules';
+  if (mtime(join(ROOT, 'pnpm-lock.yaml')) > installedAt)
+    return 'pnpm-lock.yaml changed since the last install';
+  if (manifests.some((file) => mtime(file) > installedAt))
+    return 'a package.json changed since the last install';
+  return null;
+}
 
+/** What has to happen before the proxy can start, each with its reason (null: nothing to do). */
+export function plan() {
+  const libs = workspaces('packages');
+  const pkgs = [...workspaces('apps'), ...libs];
+  const install = installReason();
   let build = null;
   const outputs = [MAIN, ...libs.map((pkg) => join(pkg, 'dist', 'index.js'))];
   const missing = outputs.find((file) => !existsSync(file));
@@ -93,7 +97,7 @@ export function plan() {
 }
 
 /** `npx pnpm@<packageManager version> <args>`, output on stderr; exits on failure. */
-function pnpm(args) {
+function pnpm(args, who) {
   const manager = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).packageManager ?? 'pnpm';
   const result = spawnSync('npx', ['--yes', manager.split('+')[0], ...args], {
     cwd: ROOT,
@@ -101,10 +105,17 @@ function pnpm(args) {
     shell: process.platform === 'win32',
   });
   if (result.error) {
-    console.error(`proxy: could not run npx (${result.error.message}); it comes with npm`);
+    console.error(`${who}: could not run npx (${result.error.message}); it comes with npm`);
     process.exit(1);
   }
   if (result.status !== 0) process.exit(result.status ?? 1);
+}
+
+/** `pnpm install --frozen-lockfile`, its output on stderr, remembered for installReason. */
+export function install(reason, who) {
+  console.error(`${who}: installing dependencies (${reason})`);
+  pnpm(['install', '--frozen-lockfile'], who);
+  writeFileSync(INSTALLED, `${new Date().toISOString()}\n`);
 }
 
 async function main() {
@@ -113,14 +124,10 @@ async function main() {
     console.log(JSON.stringify(todo));
     return;
   }
-  if (todo.install) {
-    console.error(`proxy: installing dependencies (${todo.install})`);
-    pnpm(['install', '--frozen-lockfile']);
-    writeFileSync(INSTALLED, `${new Date().toISOString()}\n`);
-  }
+  if (todo.install) install(todo.install, 'proxy');
   if (todo.build) {
     console.error(`proxy: building (${todo.build})`);
-    pnpm(['run', 'build']);
+    pnpm(['run', 'build'], 'proxy');
     writeFileSync(BUILT, `${new Date().toISOString()}\n`);
   }
   if (!todo.install && !todo.build) console.error('proxy: dependencies and build up to date');

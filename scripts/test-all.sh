@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh clone: installs what is missing, then lint, typecheck, build and
-# every vitest project (unit, e2e, chaos, load). Used by the README's quick start and by .ci/run.
+# both vitest projects (unit, beside the code; e2e, in test/, holding the chaos, fuzz, load and docs
+# suites). Used by the README's quick start and by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,7 +1,8 @@
-// The fake TalkJS upstream as a long-running server (`pnpm fake-upstream`, and infra/compose.yaml): the
-// API on FAKE_PORT, its statistics as JSON on FAKE_STATS_PORT (GET /stats), which the compose load
-// client reads, and one log line per call it answers (FAKE_LOG=0 turns the log off), so someone trying
-// the proxy without a TalkJS account sees each batch arrive.
+// The fake TalkJS upstream as a long-running server (`npm run fake-upstream`, and infra/compose.yaml):
+// the API on FAKE_PORT, and one log line per call it answers (FAKE_LOG=0 turns the log off), so
+// someone trying the proxy without a TalkJS account sees each batch arrive. With FAKE_STATS_PORT set
+// (compose and the image test set it), its statistics as JSON on that port too (GET /stats), which the
+// compose load client reads; unset, no second port is opened.
 
 import { createServer } from 'node:http';
 import { type FakeCall, startFakeUpstream } from '../fake-upstream/index.js';
@@ -32,18 +33,21 @@ const upstream = await startFakeUpstream({
   ...(env.FAKE_LOG === '0' ? {} : { onCall: (call: FakeCall) => console.log(callLine(call)) }),
 });
 
-const stats = createServer((req, res) => {
-  const body = req.url === '/stats' ? JSON.stringify(countersFromStats(upstream.stats)) : '{}';
-  res.writeHead(req.url === '/stats' ? 200 : 404, { 'content-type': 'application/json' });
-  res.end(body);
-});
-stats.listen(Number(env.FAKE_STATS_PORT ?? 8082), host);
+const statsPort = env.FAKE_STATS_PORT;
+const stats =
+  statsPort === undefined
+    ? undefined
+    : createServer((req, res) => {
+        const body = req.url === '/stats' ? JSON.stringify(countersFromStats(upstream.stats)) : '{}';
+        res.writeHead(req.url === '/stats' ? 200 : 404, { 'content-type': 'application/json' });
+        res.end(body);
+      }).listen(Number(statsPort), host);
 console.log(
-  `fake upstream on ${upstream.url} (apps: ${Object.keys(apps).join(', ')}), stats on :${env.FAKE_STATS_PORT ?? 8082}/stats`,
+  `fake upstream on ${upstream.url} (apps: ${Object.keys(apps).join(', ')})${stats ? `, stats on :${statsPort}/stats` : ''}`,
 );
 
 const stop = () => {
-  stats.close();
+  stats?.close();
   void upstream.close().then(() => process.exit(0));
 };
 process.once('SIGTERM', stop);

@@ -12,14 +12,14 @@ import type { K8sObject } from './kustomize.js';
 
 const CONFIG_TS = fileURLToPath(new URL('../../apps/proxy/src/config.ts', import.meta.url));
 
-/** The variable names of the proxy's one config schema (the `z.object({...})` in config.ts). */
+/**
+ * The variables config.ts parses: every `NAME: z.…` property in the file, so the `z.object({...})`
+ * and the field groups spread into it (`...paceFields`) alike (as test/docs/config.test.ts reads it).
+ */
 export function configSchemaKeys(source = readFileSync(CONFIG_TS, 'utf8')): Set<string> {
-  const start = source.indexOf('.object({');
-  const end = source.indexOf('\n  })', start);
-  if (start < 0 || end < 0) throw new Error('config.ts: cannot find the z.object({...}) schema');
-  return new Set(
-    Array.from(source.slice(start, end).matchAll(/^\s+([A-Z][A-Z0-9_]*):/gm), (m) => m[1] as string),
-  );
+  const keys = new Set(Array.from(source.matchAll(/^\s+([A-Z][A-Z0-9_]*):\s*z\./gm), (m) => m[1] as string));
+  if (keys.size === 0) throw new Error('config.ts: found no `NAME: z.…` schema property');
+  return keys;
 }
 
 /** Standard variables the proxy reads besides its schema (SPEC §9: `OTEL_*`). */

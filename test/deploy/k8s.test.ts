@@ -6,6 +6,7 @@
 import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import type { IService } from 'kubernetes-models/v1/Service';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../apps/proxy/src/config.js';
 import {
   configSchemaKeys,
   deploymentsOf,
@@ -52,6 +53,15 @@ describe('tooling', () => {
     for (const name of ['PORT', 'ADMIN_PORT', 'REDIS_URL', 'APP_SECRETS_FILE', 'SHUTDOWN_GRACE_MS']) {
       expect(keys).toContain(name);
     }
+  });
+
+  it('reads the field groups spread into the schema too (PACING, PACE_*), and every parsed variable', () => {
+    for (const name of ['PACING', 'PACE_MAX_RATE_PER_SEC', 'DIALECT', 'ACCESS_LOG']) {
+      expect(keys).toContain(name);
+    }
+    // Each variable with a default comes back from loadConfig({}): one the reading missed shows here.
+    const defaulted = Object.keys(loadConfig({})).filter((k) => /^[A-Z][A-Z0-9_]*$/.test(k));
+    expect(defaulted.filter((k) => !keys.has(k))).toEqual([]);
   });
 });
 

@@ -1,6 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type FakeGraph, type FakeGraphCall, type FakeGraphOptions, startFakeGraph } from './index.js';
+import {
+  type FakeGraph,
+  type FakeGraphCall,
+  type FakeGraphOptions,
+  forgeGraphToken,
+  signGraphToken,
+  startFakeGraph,
+} from './index.js';
 
 const ALICE = 'Bearer tok-alice';
 const APP = 'Bearer tok-app';
@@ -32,6 +39,7 @@ interface Req {
 }
 
 const JSON_HEADERS = { 'Content-Type': 'application/json' };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function call(
   fake: FakeGraph,
@@ -211,6 +219,16 @@ describe('fake graph', () => {
       expect(await seg.json()).toMatchObject({ error: { code: 'BadRequest' } });
       expect((await call(fake, 'GET', '/v2.0/me')).status).toBe(400);
       expect((await call(fake, 'PUT', '/v1.0/users', { body: {} })).status).toBe(405);
+    });
+
+    it('compares paths case-insensitively, as Graph does: /ME/Messages is /me/messages', async () => {
+      const created = await call(fake, 'POST', '/v1.0/me/messages', { body: { subject: 'hi' } });
+      expect(created.status).toBe(201);
+      const listed = await call(fake, 'GET', '/v1.0/ME/Messages');
+      expect(listed.status).toBe(200);
+      expect(await listed.json()).toMatchObject({ value: [{ subject: 'hi' }] });
+      expect(await (await call(fake, 'GET', '/v1.0/Users/ALICE')).json()).toMatchObject({ id: 'alice' });
+      expect((await call(fake, 'GET', '/v1.0/Groups/g1/Members')).status).toBe(200);
     });
 
     it('serves beta too and records the version', async () => {
@@ -749,5 +767,154 @@ describe('fake graph request log', () => {
     } finally {
       await fake.close();
     }
+  });
+});
+
+describe('fake graph per-user faults', () => {
+  const BOB = 'Bearer tok-bob';
+  let fake: FakeGraph;
+  beforeAll(async () => {
+    fake = await startFakeGraph({ tenants: TENANTS, seed: 3 });
+  });
+  afterAll(() => fake.close());
+  afterEach(() => fake.reset());
+
+  const statuses = (byId: Map<string, Sub>) => [...byId.values()].map((r) => r.status);
+
+  it('throttles one user per request inside a 200 batch, with Retry-After and scope; others run', async () => {
+    fake.users.throttle.push({ user: 'alice', retryAfterSec: 5, scope: 'Mailbox/Application/alice' });
+    const alice = await batchById(fake, gets(3));
+    expect(statuses(alice)).toEqual([429, 429, 429]);
+    for (const r of alice.values()) {
+      expect(r.headers).toMatchObject({
+        'Retry-After': '5',
+        'x-ms-throttle-scope': 'Mailbox/Application/alice',
+      });
+      expect(r.body).toMatchObject({ error: { code: 'TooManyRequests' } });
+    }
+    expect(statuses(await batchById(fake, gets(3), BOB))).toEqual([200, 200, 200]);
+    expect(fake.executed.map((e) => e.credential)).toEqual([BOB, BOB, BOB]);
+    // A single call of the throttled user is refused whole, with the remaining wait.
+    const single = await call(fake, 'GET', '/v1.0/me');
+    expect(single.status).toBe(429);
+    expect(Number(single.headers.get('retry-after'))).toBeGreaterThanOrEqual(4);
+    expect(fake.userStats('alice')).toMatchObject({
+      batchCalls: 1,
+      singleCalls: 1,
+      executed: 0,
+      throttled: 4,
+      throttledEarly: 1,
+    });
+    expect(fake.userStats('alice').arrivals).toHaveLength(2);
+    expect(fake.userStats('bob')).toMatchObject({ batchCalls: 1, executed: 3, throttled: 0 });
+    // Not the tenant's limit: that stays untouched.
+    expect(fake.stats.throttled).toEqual({ batchCall: 0, singleCall: 0, inBatch: 0 });
+  });
+
+  it('serves the user after the window; re-throttles at each reopening with windows', async () => {
+    fake.users.throttle.push({ token: 'tok-alice', retryAfterSec: 1 });
+    expect(statuses(await batchById(fake, gets(1)))).toEqual([429]);
+    // Too early: throttled again, counted as not having waited.
+    const early = await batchById(fake, gets(1));
+    expect(statuses(early)).toEqual([429]);
+    expect(fake.userStats('alice').throttledEarly).toBe(1);
+    await sleep(1050);
+    expect(statuses(await batchById(fake, gets(2)))).toEqual([200, 200]);
+
+    fake.users.throttle.length = 0;
+    fake.users.throttle.push({ user: 'alice', retryAfterSec: 1, windows: Number.POSITIVE_INFINITY });
+    expect(statuses(await batchById(fake, gets(1)))).toEqual([429]);
+    await sleep(1050);
+    expect(statuses(await batchById(fake, gets(1)))).toEqual([429]);
+    expect(fake.userStats('alice')).toMatchObject({ throttled: 4, throttledEarly: 1, executed: 2 });
+  });
+
+  it('fails one user: their $batch is answered 503 whole, nothing runs; others are served', async () => {
+    fake.users.fail.push({ user: 'alice', retryAfterSec: 2 });
+    const failed = await batch(fake, gets(3));
+    expect(failed.status).toBe(503);
+    expect(failed.headers.get('retry-after')).toBe('2');
+    expect(await failed.json()).toMatchObject({ error: { code: 'ServiceUnavailable' } });
+    expect((await call(fake, 'GET', '/v1.0/me')).status).toBe(503);
+    expect(statuses(await batchById(fake, gets(2), BOB))).toEqual([200, 200]);
+    expect(fake.executed.map((e) => e.credential)).toEqual([BOB, BOB]);
+    expect(fake.userStats('alice')).toMatchObject({
+      batchCalls: 1,
+      singleCalls: 1,
+      failedCalls: 2,
+      executed: 0,
+    });
+
+    // `on` narrows it to $batch calls; another status; removing it ends it.
+    fake.users.fail[0] = { token: 'tok-alice', on: 'batch', status: 500 };
+    expect((await batch(fake, gets(1))).status).toBe(500);
+    expect((await call(fake, 'GET', '/v1.0/me')).status).toBe(200);
+    fake.users.fail.length = 0;
+    expect((await batch(fake, gets(1))).status).toBe(200);
+  });
+
+  it('accepts a JWT its issuer signed (tid, oid) and refuses one forged with the same claims', async () => {
+    const victim = signGraphToken({ tid: 'contoso', oid: 'victim-oid', appid: 'app-1' });
+    const me = await call(fake, 'GET', '/v1.0/me', { auth: `Bearer ${victim}` });
+    expect(me.status).toBe(200);
+    expect(await me.json()).toMatchObject({ id: 'victim-oid' });
+    expect(statuses(await batchById(fake, gets(2), `Bearer ${victim}`))).toEqual([200, 200]);
+
+    const forged = `Bearer ${forgeGraphToken({ tid: 'contoso', oid: 'victim-oid', appid: 'app-1' })}`;
+    const single = await call(fake, 'POST', '/v1.0/me/messages', { auth: forged, body: { subject: 'x' } });
+    expect(single.status).toBe(401);
+    expect(await single.json()).toMatchObject({ error: { code: 'InvalidAuthenticationToken' } });
+    expect((await batch(fake, gets(2), forged)).status).toBe(401);
+    // A signed token for a tenant the fake does not have is refused too, and counted nowhere.
+    const elsewhere = signGraphToken({ tid: 'nowhere', oid: 'victim-oid' });
+    expect((await call(fake, 'GET', '/v1.0/me', { auth: `Bearer ${elsewhere}` })).status).toBe(401);
+
+    expect(fake.userStats('victim-oid')).toMatchObject({
+      singleCalls: 1,
+      batchCalls: 1,
+      executed: 3,
+      forged: 2,
+    });
+    expect(fake.executed.every((e) => e.credential === `Bearer ${victim}`)).toBe(true);
+    expect(fake.stats.unauthorized).toBe(3);
+    // A user fault by oid selects the signed token's user, and not the forger's (refused earlier).
+    fake.users.throttle.push({ user: 'victim-oid', retryAfterSec: 3 });
+    expect(statuses(await batchById(fake, gets(1), `Bearer ${victim}`))).toEqual([429]);
+  });
+
+  it('records every executed $batch: who sent it, its shape and its requests', async () => {
+    await batchById(fake, [
+      { id: 'a', method: 'POST', url: '/me/messages', headers: JSON_HEADERS, body: { subject: 's' } },
+      { id: 'b', method: 'GET', url: '/ME/messages', dependsOn: ['a'] },
+    ]);
+    await batchById(fake, gets(2), BOB);
+    expect((await batch(fake, gets(1), 'Bearer nope')).status).toBe(401);
+    expect(fake.batches).toEqual([
+      {
+        callId: 1,
+        tenant: 'contoso',
+        version: 'v1.0',
+        credential: ALICE,
+        shape: 'serial',
+        requests: [
+          { id: 'a', method: 'POST', url: '/me/messages', dependsOn: [] },
+          { id: 'b', method: 'GET', url: '/ME/messages', dependsOn: ['a'] },
+        ],
+      },
+      {
+        callId: 2,
+        tenant: 'contoso',
+        version: 'v1.0',
+        credential: BOB,
+        shape: 'parallel',
+        requests: [
+          { id: '1', method: 'GET', url: '/me', dependsOn: [] },
+          { id: '2', method: 'GET', url: '/me', dependsOn: [] },
+        ],
+      },
+    ]);
+    fake.reset();
+    expect(fake.batches).toEqual([]);
+    expect(fake.userStats('alice').batchCalls).toBe(0);
   });
 });

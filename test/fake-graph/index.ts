@@ -11,7 +11,7 @@ import { type BucketLimit, Gcra } from '../fake-upstream/gcra.js';
 import { listen } from '../fake-upstream/listen.js';
 import { mulberry32, shuffled } from '../fake-upstream/prng.js';
 import { Timers } from '../fake-upstream/timers.js';
-import { type BatchRequest, executionOrder, parseBatch } from './batch.js';
+import { type BatchRequest, type DependencyShape, executionOrder, parseBatch } from './batch.js';
 import {
   type BatchResponse,
   corruptResponses,
@@ -19,12 +19,17 @@ import {
   type FaultPlan,
   takeFault,
 } from './faults.js';
+import { checkGraphToken, DEFAULT_JWT_KEY } from './jwt.js';
 import { type ExecContext, type GraphResult, GraphStore, graphError, type TenantSeed } from './store.js';
+import { type Caller, type UserFaults, type UserStats, UserTracker, userKey } from './users.js';
 
 export type { BucketLimit } from '../fake-upstream/gcra.js';
 export { MAX_BATCH_REQUESTS } from './batch.js';
 export type { Fault, FaultPlan, FaultTarget } from './faults.js';
+export type { GraphClaims } from './jwt.js';
+export { DEFAULT_JWT_KEY, forgeGraphToken, signGraphToken } from './jwt.js';
 export type { TenantSeed, UserSeed } from './store.js';
+export type { UserFailure, UserFaults, UserSelector, UserStats, UserThrottle } from './users.js';
 
 export const VERSIONS = ['v1.0', 'beta'] as const;
 
@@ -54,6 +59,23 @@ export interface FakeGraphOptions {
   host?: string;
   /** Called once per HTTP call when its answer has been written. */
   onCall?: (call: FakeGraphCall) => void;
+  /**
+   * The key of the fake's token issuer (default DEFAULT_JWT_KEY). Besides the opaque `tokens` of each
+   * tenant, the fake accepts a JWT signed with it (signGraphToken) whose `tid` is a tenant's name: it
+   * acts for its `oid` (none: app-only). A JWT signed otherwise (forgeGraphToken) is refused 401.
+   */
+  jwtKey?: string;
+}
+
+/** One `$batch` call the fake executed: what shared it, and in which dependency shape. */
+export interface BatchRecord {
+  callId: number;
+  tenant: string;
+  version: string;
+  /** The exact Authorization header. */
+  credential: string;
+  shape: DependencyShape;
+  requests: Array<{ id: string; method: string; url: string; dependsOn: string[] }>;
 }
 
 export interface FakeGraphCall {
@@ -118,6 +140,15 @@ export interface FakeGraph {
   executed: ExecutedRequest[];
   stats: FakeGraphStats;
   faults: FaultPlan;
+  /** Per-user faults, mutable at runtime: throttle one user, fail one user (see users.ts). */
+  users: UserFaults;
+  /**
+   * What the fake saw of one user: by user id (a token's `/me` or `oid`), or by token for an app-only
+   * one. All zero for a user not seen (yet).
+   */
+  userStats(user: string): UserStats;
+  /** Every `$batch` call executed, in arrival order. */
+  batches: BatchRecord[];
   /** Resources, executed, stats, counters, faults and limits back to how they started. */
   reset(): void;
   /**
@@ -161,11 +192,15 @@ function readBody(req: IncomingMessage): Promise<{ buf: Buffer; tooLarge: boolea
 }
 
 /** Graph's throttling answer (learn.microsoft.com/graph/throttling, "Sample response"). */
-function throttled(waitMs: number): GraphResult {
+function throttled(waitMs: number, scope?: string): GraphResult {
   const retryAfter = String(Math.max(1, Math.ceil(waitMs / 1000)));
   return {
     status: 429,
-    headers: { 'Content-Type': JSON_TYPE, 'Retry-After': retryAfter },
+    headers: {
+      'Content-Type': JSON_TYPE,
+      'Retry-After': retryAfter,
+      ...(scope === undefined ? {} : { 'x-ms-throttle-scope': scope }),
+    },
     body: {
       error: {
         code: 'TooManyRequests',
@@ -214,6 +249,8 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
   let execCounter = 0;
   let answerCounter = 0;
   const batchSizeOf = new WeakMap<ServerResponse, number>();
+  const users = new UserTracker();
+  const jwtKey = opts.jwtKey ?? DEFAULT_JWT_KEY;
 
   const emptyStats = (): FakeGraphStats => ({
     batchCalls: 0,
@@ -232,6 +269,9 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
     executed: [],
     stats: emptyStats(),
     faults: { queue: [] },
+    users: users.faults,
+    userStats: (user) => users.stats(user),
+    batches: [],
     setLimit(limits, tenant) {
       if (tenant === undefined) {
         defaultLimiters = makeLimiters(limits);
@@ -244,6 +284,8 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
       store.reset();
       fake.setLimit(opts.limits ?? {});
       fake.executed.length = 0;
+      fake.batches.length = 0;
+      users.reset();
       // Same object, so a test holding `fake.stats` keeps seeing the live numbers.
       Object.assign(fake.stats, emptyStats());
       clearPlan(fake.faults);
@@ -332,6 +374,7 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
     me: string | null;
     credential: string;
     callId: number;
+    caller: Caller;
   }
 
   const execContext = (c: CallCtx): ExecContext => ({
@@ -360,6 +403,7 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
       headers,
       body,
     });
+    users.stats(userKey(c.caller)).executed++;
     fake.executed.push({
       tenant: c.tenant,
       version: c.version,
@@ -434,8 +478,11 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
           `The request depends on request '${requests[failed]?.id}', which failed.`,
         );
       } else {
-        const waitMs = limiter?.take(c.tenant, now) ?? 0;
-        if (waitMs > 0) {
+        const userThrottle = users.throttle(c.caller, c.callId, now);
+        const waitMs = userThrottle ? 0 : (limiter?.take(c.tenant, now) ?? 0);
+        if (userThrottle) {
+          result = throttled(userThrottle.waitMs, userThrottle.scope);
+        } else if (waitMs > 0) {
           fake.stats.throttled.inBatch++;
           result = throttled(waitMs);
         } else {
@@ -483,6 +530,19 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
     await serve(res, fault, () => {
       fake.stats.batchSizes.push(parsed.requests.length);
       batchSizeOf.set(res, parsed.requests.length);
+      fake.batches.push({
+        callId: c.callId,
+        tenant: c.tenant,
+        version: c.version,
+        credential: c.credential,
+        shape: parsed.shape,
+        requests: parsed.requests.map((r) => ({
+          id: r.id,
+          method: r.method,
+          url: r.url,
+          dependsOn: r.dependsOn.map((d) => parsed.requests[d]?.id ?? ''),
+        })),
+      });
       const responses = runBatch(c, parsed.requests, executionOrder(parsed, orderRandom));
       // Documented: responses may come in any order. The fake makes sure they do.
       const out = shuffled(responses, orderRandom);
@@ -492,6 +552,19 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
         body: { responses: fault ? corruptResponses(out, fault) : out },
       };
     });
+  };
+
+  /** A JWT token's caller: valid and for a known tenant, else undefined (a forged one is counted). */
+  const fromJwt = (token: string): { tenant: string; me: string | null } | undefined => {
+    const check = checkGraphToken(token, jwtKey);
+    if (check.kind === 'forged') {
+      if (typeof check.claims.oid === 'string') users.stats(check.claims.oid).forged++;
+      return undefined;
+    }
+    if (check.kind !== 'valid' || !Object.hasOwn(seeds, check.claims.tid)) return undefined;
+    const me = check.claims.oid ?? null;
+    if (me !== null) store.ensureUser(check.claims.tid, me);
+    return { tenant: check.claims.tid, me };
   };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
@@ -525,7 +598,7 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
 
     const credential = req.headers.authorization ?? '';
     const token = /^Bearer (.+)$/i.exec(credential)?.[1];
-    const who = token === undefined ? undefined : tokens.get(token);
+    const who = token === undefined ? undefined : (tokens.get(token) ?? fromJwt(token));
     if (!who) {
       fake.stats.unauthorized++;
       req.resume();
@@ -538,7 +611,8 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
         ),
       );
     }
-    const c: CallCtx = { tenant: who.tenant, version, me: who.me, credential, callId };
+    const caller: Caller = { token: token ?? '', me: who.me };
+    const c: CallCtx = { tenant: who.tenant, version, me: who.me, credential, callId, caller };
     if (isBatch && method !== 'POST') {
       req.resume();
       return reply(res, graphError(405, 'BadRequest', 'A $batch call must be a POST.'));
@@ -546,6 +620,26 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
     const kind = isBatch ? 'batch' : 'single';
     if (isBatch) fake.stats.batchCalls++;
     else fake.stats.singleCalls++;
+    const seen = users.stats(userKey(caller));
+    if (isBatch) seen.batchCalls++;
+    else seen.singleCalls++;
+    seen.arrivals.push(arrival);
+
+    // Per-user faults come before the tenant's limit: that user's backend answers, not the tenant's.
+    const failure = users.failure(caller, kind);
+    if (failure) {
+      req.resume();
+      return replyFault(res, {
+        status: failure.status ?? 503,
+        ...(failure.retryAfterSec === undefined ? {} : { retryAfterSec: failure.retryAfterSec }),
+        body: { error: { code: 'ServiceUnavailable', message: `user fault ${failure.status ?? 503}` } },
+      });
+    }
+    const userThrottle = isBatch ? undefined : users.throttle(caller, callId, arrival);
+    if (userThrottle) {
+      req.resume();
+      return reply(res, throttled(userThrottle.waitMs, userThrottle.scope));
+    }
 
     const limiters = limitersOf(who.tenant);
     const waitMs = (isBatch ? limiters.batchCalls : limiters.requests)?.take(who.tenant, arrival) ?? 0;

@@ -179,6 +179,7 @@ export class GraphStore {
     if (byId) return byId;
     const lower = key.toLowerCase();
     for (const u of t.users.values()) {
+      if (String(u.data.id).toLowerCase() === lower) return u;
       if (String(u.data.userPrincipalName).toLowerCase() === lower) return u;
     }
     return undefined;
@@ -194,12 +195,18 @@ export class GraphStore {
     } catch {
       return badRequest('Invalid request URL.');
     }
-    if (segments[0] === 'me') {
+    // Graph's paths are case-insensitive (`/ME/Messages` is `/me/messages`): keywords compare folded.
+    const keyword = (s: string | undefined) => s?.toLowerCase();
+    if (keyword(segments[0]) === 'me') {
       if (ctx.me === null) return badRequest('/me request is only valid with delegated authentication flow.');
       segments = ['users', ctx.me, ...segments.slice(1)];
     }
     const t = this.data(ctx.tenant);
-    const [root, id, sub, subId, ref, ...extra] = segments;
+    const [rawRoot, id, rawSub, rawSubId, rawRef, ...extra] = segments;
+    const root = keyword(rawRoot);
+    const sub = keyword(rawSub);
+    const subId = rawSubId?.toLowerCase() === '$ref' ? '$ref' : rawSubId;
+    const ref = rawRef?.toLowerCase() === '$ref' ? '$ref' : rawRef;
     if (root === 'users') {
       if (id === undefined) return this.usersCollection(ctx, t, req);
       const user = this.findUser(t, id);
@@ -218,7 +225,7 @@ export class GraphStore {
       if (sub === 'members' && extra.length === 0) return this.members(ctx, t, group, subId, ref, req);
       return badRequest(`Resource not found for the segment '${sub}'.`);
     }
-    return badRequest(`Resource not found for the segment '${root ?? ''}'.`);
+    return badRequest(`Resource not found for the segment '${rawRoot ?? ''}'.`);
   }
 
   // ---- users ----

@@ -11,11 +11,26 @@ import { safeEqual, verifyAppToken } from './jwt.js';
 import { listen } from './listen.js';
 import { mulberry32, shuffled } from './prng.js';
 import { type OpResult, Store } from './store.js';
+import {
+  type CredentialFailure,
+  type CredentialStats,
+  type PoisonedCall,
+  type ResourcePoison,
+  type ResourceStats,
+  TargetTracker,
+} from './targeted.js';
 import { Timers } from './timers.js';
 
 export type { Fault, FaultPlan, FaultTarget } from './faults.js';
 export type { BucketLimit } from './gcra.js';
 export { signAppToken } from './jwt.js';
+export type {
+  CredentialFailure,
+  CredentialStats,
+  PoisonedCall,
+  ResourcePoison,
+  ResourceStats,
+} from './targeted.js';
 
 export interface FakeUpstreamOptions {
   /** appId -> secret key. */
@@ -89,7 +104,20 @@ export interface FakeUpstream {
   executed: ExecutedOp[];
   stats: FakeUpstreamStats;
   faults: FaultPlan;
-  /** Clears data, executed, stats, counters and the fault plan (same objects); the limits as started. */
+  /** Poisoned resources, mutable at runtime (see targeted.ts): a batch holding one fails whole. */
+  resources: { poison: ResourcePoison[] };
+  /** Failing credentials, mutable at runtime (see targeted.ts). */
+  credentials: { fail: CredentialFailure[] };
+  /** What the fake saw of one resource (path relative to the app, as sent); zeros if never seen. */
+  resourceStats(path: string): ResourceStats;
+  /** What the fake saw of one credential (exact Authorization header); zeros if never seen. */
+  credentialStats(credential: string): CredentialStats;
+  /** Every call a poisoned resource failed, in arrival order, with all the ops it held. */
+  poisonedCalls: PoisonedCall[];
+  /**
+   * Clears data, executed, stats, counters, the fault plan and the targeted faults (same objects); the
+   * limits as started.
+   */
   reset(): void;
   /** Replaces the rate limits from now on (fresh buckets; undefined = unlimited). */
   setLimits(limits: { batch?: BucketLimit; rest?: BucketLimit }): void;
@@ -147,6 +175,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
   let execCounter = 0;
   // Op count of each executed batch call, read by the request log when the answer is written.
   const batchOps = new WeakMap<ServerResponse, number>();
+  const targets = new TargetTracker();
 
   const fake: FakeUpstream = {
     url: '',
@@ -163,6 +192,11 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
       faultsApplied: 0,
     },
     faults: { queue: [] },
+    resources: targets.faults.resources,
+    credentials: targets.faults.credentials,
+    resourceStats: (path) => targets.resource(path),
+    credentialStats: (credential) => targets.credential(credential),
+    poisonedCalls: targets.poisonedCalls,
     setLimits(limits) {
       limiters.batch = limits.batch ? new Gcra(limits.batch) : undefined;
       limiters.rest = limits.rest ? new Gcra(limits.rest) : undefined;
@@ -179,6 +213,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
       fake.stats.arrivals.rest.length = 0;
       fake.stats.rejections.length = 0;
       clearPlan(fake.faults);
+      targets.reset();
       callCounter = 0;
       execCounter = 0;
       orderRandom = mulberry32(seed);
@@ -263,7 +298,14 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
     reply(res, status, fault.body ?? { errorCode: 'INJECTED_FAULT', message: `injected ${status}` }, headers);
   };
 
+  /** A poisoned resource's answer: the whole call fails, nothing ran. */
+  const replyPoison = (res: ServerResponse, poison: ResourcePoison): void => {
+    const status = poison.status ?? 500;
+    reply(res, status, { errorCode: 'INTERNAL_SERVER_ERROR', message: `poisoned resource (${status})` });
+  };
+
   const record = (op: Omit<ExecutedOp, 'executedAt'>): void => {
+    targets.resource(op.path).executed++;
     fake.executed.push({ ...op, executedAt: ++execCounter });
   };
 
@@ -305,6 +347,8 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
     }
     const query: Record<string, string> = {};
     for (const [k, v] of ctx.url.searchParams) query[k] = v;
+    const poison = targets.opsArrived({ ...ctx, via: 'single' }, [{ method: ctx.method, path: ctx.path }]);
+    if (poison) return replyPoison(res, poison);
     await serve(res, fault, () => {
       const result = store.execute(ctx.appId, ctx.method, ctx.path, query, body);
       record({
@@ -406,6 +450,11 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
       if (seqs.has(op[0])) return reply(res, 400, invalid(`duplicate sequence number ${op[0]}`).body);
       seqs.add(op[0]);
     }
+    const poison = targets.opsArrived(
+      { ...ctx, via: 'batch' },
+      (ops as Op[]).map(([seq, method, path]) => ({ seq, method, path })),
+    );
+    if (poison) return replyPoison(res, poison);
     await serve(res, fault, () => {
       fake.stats.batchSizes.push(ops.length);
       batchOps.set(res, ops.length);
@@ -450,11 +499,17 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
     } catch {
       return reply(res, 404, `Could not find route ${method} ${url.pathname}`);
     }
+    const path = m[2] ?? '';
+    const kind: Kind = method === 'POST' && path === '/batch' ? 'batch' : 'single';
+    const failing = targets.credentialCall(req.headers.authorization ?? '', kind);
+    if (failing) {
+      req.resume();
+      const status = failing.status ?? 500;
+      return reply(res, status, { errorCode: 'INJECTED_FAULT', message: `failing credential (${status})` });
+    }
     const secret = Object.hasOwn(opts.apps, appId) ? opts.apps[appId] : undefined;
     if (secret === undefined)
       return reply(res, 404, { errorCode: 'APP_NOT_FOUND', message: `no app ${appId}` });
-    const path = m[2] ?? '';
-    const kind: Kind = method === 'POST' && path === '/batch' ? 'batch' : 'single';
     if (kind === 'batch') fake.stats.batchCalls++;
     else fake.stats.singleCalls++;
 

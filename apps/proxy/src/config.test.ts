@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
 
@@ -72,6 +73,39 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ BATCH_DROPPABLE_HEADERS: 'x-tenant, bad name' })).toThrow(
       /BATCH_DROPPABLE_HEADERS: expected header names/,
     );
+  });
+
+  it('refuses an UPSTREAM_URL that is not http(s), saying so (issue #32)', () => {
+    expect(() => loadConfig({ UPSTREAM_URL: 'ftp://x' })).toThrowError(
+      'invalid configuration: UPSTREAM_URL: the scheme must be http or https, not ftp (got "ftp://x")',
+    );
+    expect(() => loadConfig({ UPSTREAM_URL: 'file:///etc/hosts' })).toThrowError(
+      /UPSTREAM_URL: the scheme must be http or https, not file/,
+    );
+    expect(() => loadConfig({ UPSTREAM_URL: 'api.talkjs.com' })).toThrowError(
+      /UPSTREAM_URL: expected an absolute http or https URL, e\.g\. https:\/\/api\.talkjs\.com/,
+    );
+  });
+
+  it('takes a base path in UPSTREAM_URL, and refuses what the client would drop without a word', () => {
+    expect(loadConfig({ UPSTREAM_URL: 'http://gateway:8080/talkjs' }).UPSTREAM_URL).toBe(
+      'http://gateway:8080/talkjs',
+    );
+    expect(() => loadConfig({ UPSTREAM_URL: 'http://gateway/talkjs?x=1' })).toThrowError(
+      /UPSTREAM_URL: must not have a query or a fragment/,
+    );
+    expect(() => loadConfig({ UPSTREAM_URL: 'http://gateway/talkjs#top' })).toThrowError(
+      /UPSTREAM_URL: must not have a query or a fragment/,
+    );
+    // Refused, and the password is not repeated in the message (it goes to the logs).
+    let message = '';
+    try {
+      loadConfig({ UPSTREAM_URL: 'https://user:hunter2@gateway/' });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/^invalid configuration: UPSTREAM_URL: must not carry credentials/);
+    expect(message).not.toContain('hunter2');
   });
 
   it('says when UPSTREAM_URL was defaulted to the production API', () => {
@@ -157,6 +191,15 @@ describe('loadConfig: adaptive pacing (PACING, PACE_*)', () => {
       increaseStep: 0.5,
       probeIntervalMs: 250,
     });
+  });
+
+  it('gives PACE_MAX_RATE_PER_SEC in batch calls/s, as the README does: the batch bucket is the paced one', () => {
+    expect(() => loadConfig({ PACING: 'adaptive' })).toThrow(
+      'PACING=adaptive needs PACE_MAX_RATE_PER_SEC (the operator bound, batch calls/s)',
+    );
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const row = readme.split('\n').find((line) => line.startsWith('| `PACE_MAX_RATE_PER_SEC` |'));
+    expect(row).toContain('batch calls/s');
   });
 
   it('refuses to start with a pacer that makes no sense, naming the variable', () => {

@@ -22,19 +22,42 @@ const bool = z.pipe(
 const text = () => z.string().check(z.minLength(1));
 const HOST_PORTS = /^\s*[^\s,:]+:\d+\s*(,\s*[^\s,:]+:\d+\s*)*$/;
 
+/**
+ * UPSTREAM_URL: an http(s) origin, optionally with a base path that prefixes every upstream path
+ * (an API behind a gateway's prefix). What the client would otherwise drop without a word — a query,
+ * a fragment, credentials — is refused, and each mistake named (`new URL`'s "Invalid URL" named none).
+ */
+function upstreamUrlIssues(value: string, ctx: z.core.$RefinementCtx<string>): void {
+  const problem = (message: string) => ctx.addIssue({ code: 'custom', message, input: value });
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    problem('expected an absolute http or https URL, e.g. https://api.talkjs.com');
+    return;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    problem(`the scheme must be http or https, not ${url.protocol.slice(0, -1)}`);
+  } else if (url.username !== '' || url.password !== '') {
+    problem('must not carry credentials: the upstream gets each caller’s own Authorization');
+  } else if (url.search !== '' || url.hash !== '') {
+    problem('must not have a query or a fragment: only a base path may follow the host');
+  }
+}
+
 // ---- Adaptive pacing (issue #19, docs/graph-dialect.md §3): PACING and PACE_* ----------------------
 // The batch bucket's rate learned by AIMD (decrease on 429, probe upward on demand) within the
 // operator's bounds, shared by the fleet through Redis. `fixed` (default) keeps BATCH_RATE_PER_SEC.
 
 const paceFields = {
   PACING: z._default(z.enum(['fixed', 'adaptive']), 'fixed'),
-  /** The operator's maximum, requests/s (required with PACING=adaptive). */
+  /** The operator's maximum, batch calls/s (required with PACING=adaptive): the batch bucket is paced. */
   PACE_MAX_RATE_PER_SEC: z.optional(positive()),
   PACE_MIN_RATE_PER_SEC: z._default(positive(), 1),
   /** Default: half the maximum. */
   PACE_INITIAL_RATE_PER_SEC: z.optional(positive()),
   PACE_DECREASE_FACTOR: z._default(z.coerce.number().check(z.gt(0), z.lt(1)), 0.9),
-  /** Requests/s added per probe interval; default 2% of the maximum, at least 1. */
+  /** Batch calls/s added per probe interval; default 2% of the maximum, at least 1. */
   PACE_INCREASE_STEP: z.optional(positive()),
   PACE_PROBE_INTERVAL_MS: z._default(int(1), 1000),
 };
@@ -69,7 +92,7 @@ function paceIssues(c: PaceFields, ctx: z.core.$RefinementCtx<unknown>): void {
     ctx.addIssue({
       code: 'custom',
       path: ['PACE_MAX_RATE_PER_SEC'],
-      message: 'PACING=adaptive needs PACE_MAX_RATE_PER_SEC (the operator bound, requests/s)',
+      message: 'PACING=adaptive needs PACE_MAX_RATE_PER_SEC (the operator bound, batch calls/s)',
     });
     return;
   }
@@ -99,7 +122,7 @@ const schema = z
     ADMIN_PORT: z._default(int(0, 65535), 9464),
     ADMIN_HOST: z.optional(text()),
     /** Default per DIALECT (see the dialect block below). */
-    UPSTREAM_URL: z.optional(z.url({ protocol: /^https?$/ })),
+    UPSTREAM_URL: z.optional(z.string().check(z.superRefine(upstreamUrlIssues))),
     REDIS_URL: z.optional(text()),
     /** Redis Sentinel: comma-separated host:port list; REDIS_URL then only carries password and db. */
     REDIS_SENTINELS: z.optional(z.string().check(z.regex(HOST_PORTS, 'expected host:port[,host:port...]'))),
@@ -316,8 +339,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   };
 }
 
-/** A value quoted in a one-line message: control characters shown escaped, length bounded. */
+/**
+ * A value quoted in a one-line message: control characters shown escaped, length bounded, and the
+ * credentials of a URL (`scheme://user:password@host`) left out — the message goes to the logs.
+ */
 function oneLine(value: string): string {
-  const shown = JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}…` : value).slice(1, -1);
+  const safe = value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1…@');
+  const shown = JSON.stringify(safe.length > 100 ? `${safe.slice(0, 100)}…` : safe).slice(1, -1);
   return shown;
 }

@@ -40,6 +40,27 @@ describe('TurnBatchedDestination', () => {
     expect(flushed).toBe(true);
   });
 
+  it('flush calls back only once an asynchronous sink has written everything (issue #32)', () => {
+    const writes: string[] = [];
+    let written: (() => void) | undefined;
+    const d = new TurnBatchedDestination({
+      write: (chunk) => writes.push(chunk),
+      afterWrites: (cb) => {
+        written = cb;
+      },
+    });
+    d.write('stopped\n');
+    let flushed = false;
+    d.flush(() => {
+      flushed = true;
+    });
+    // Handed to the sink in order, behind what it is still writing, not written around it.
+    expect(writes).toEqual(['stopped\n']);
+    expect(flushed).toBe(false);
+    written?.();
+    expect(flushed).toBe(true);
+  });
+
   it('survives a sink that cannot flush (not open, or closed)', () => {
     const d = new TurnBatchedDestination({
       write: () => {},

@@ -19,10 +19,44 @@ export interface LoggingOptions {
   readonly sink?: LineSink;
 }
 
-/** What the batching destination writes to: pino's SonicBoom, or a stream in tests. */
+/** What the batching destination writes to: stdout (`stdoutSink`), or a stream in tests. */
 export interface LineSink {
   write(chunk: string): unknown;
   flushSync?(): void;
+  /** Calls back once every chunk given to `write` is written (a sink that writes asynchronously). */
+  afterWrites?(cb: () => void): void;
+}
+
+/**
+ * Stdout through pino's SonicBoom, written asynchronously (in libuv's thread pool), and knowing when
+ * its writes are done. SonicBoom's own `flush(cb)` calls back at once (it waits only with a
+ * minLength), and its `flushSync` writes what is queued while an earlier write still waits in the
+ * pool: behind slow DNS lookups or file reads there, the last lines (`stopped`) came out before the
+ * ones logged first (`draining`), or alone (issue #32).
+ */
+export function stdoutSink(): LineSink {
+  const boom = pino.destination({ dest: 1, sync: false });
+  let writing = false;
+  const waiting: Array<() => void> = [];
+  // Emitted each time the last queued write is done; a write that fails ends the wait at the exit
+  // bound (exitAfterFlush) instead.
+  boom.on('drain', () => {
+    writing = false;
+    for (const cb of waiting.splice(0)) cb();
+  });
+  return {
+    write(chunk) {
+      // A write given to an idle SonicBoom starts at once, one given to a busy one is queued: in both
+      // cases it is done only at the next 'drain'.
+      writing = true;
+      return boom.write(chunk);
+    },
+    flushSync: () => boom.flushSync(),
+    afterWrites(cb) {
+      if (writing) waiting.push(cb);
+      else cb();
+    },
+  };
 }
 
 /** Lines collected during one event-loop turn, written together at its end (setImmediate). */
@@ -52,10 +86,15 @@ export class TurnBatchedDestination implements DestinationStream {
     }
   }
 
-  /** pino's logger.flush(cb): everything pending written before `cb`. */
+  /** pino's logger.flush(cb): everything pending written, in order, before `cb` (the exit paths). */
   flush(cb?: (error?: Error) => void): void {
-    this.flushSync();
-    cb?.();
+    this.#push();
+    const done = () => {
+      this.flushSync();
+      cb?.();
+    };
+    if (this.#sink.afterWrites) this.#sink.afterWrites(done);
+    else done();
   }
 
   #push(): void {
@@ -68,7 +107,7 @@ export class TurnBatchedDestination implements DestinationStream {
 }
 
 export function createLogging(options: LoggingOptions): Logging {
-  const sink = options.sink ?? pino.destination({ dest: 1, sync: false });
+  const sink = options.sink ?? stdoutSink();
   const destination = new TurnBatchedDestination(sink);
   // A process that exits (process.exit on a start-up mistake) still writes what it logged.
   process.once('exit', () => destination.flushSync());

@@ -18,7 +18,7 @@ export function registerPacing(registers: Registry[], gauges: PacingSource): voi
   // the fleet's sum counts each once). No per-app label: the stats keep the series bounded.
   new Gauge({
     name: 'batch_proxy_pace_rate',
-    help: 'Learned rate of the paced buckets active in the last 10 minutes, requests per second, by stat',
+    help: 'Learned rate of the paced buckets active in the last 10 minutes, batch calls per second, by stat',
     labelNames: ['stat'],
     registers,
     collect() {
@@ -28,7 +28,7 @@ export function registerPacing(registers: Registry[], gauges: PacingSource): voi
   });
   new Gauge({
     name: 'batch_proxy_pace_max_rate',
-    help: 'The bound of the learned rate (PACE_MAX_RATE_PER_SEC), requests per second; 0 when pacing is fixed',
+    help: 'The bound of the learned rate (PACE_MAX_RATE_PER_SEC), batch calls per second; 0 when pacing is fixed',
     registers,
     collect() {
       this.set(gauges.paceMaxRate ?? 0);

@@ -181,13 +181,13 @@ export function createMetrics(gauges: MetricSources): ProxyMetrics {
   });
   const shed = new Counter({
     name: 'batch_proxy_shed_total',
-    help: 'Calls refused by the proxy (429 queue full, 503 deadline)',
+    help: 'Calls refused by the proxy, by code (429 queue full, 503 deadline, 503 circuit open)',
     labelNames: ['code'],
     registers,
   });
   const requeued = new Counter({
     name: 'batch_proxy_requeued_ops_total',
-    help: 'Ops put back in the queue (upstream 429, retry)',
+    help: 'Ops put back in the queue, by reason (429 upstream refusal, 424 Graph chain rest, retry, split)',
     labelNames: ['reason'],
     registers,
   });

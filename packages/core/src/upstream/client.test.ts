@@ -92,6 +92,18 @@ describe('UpstreamClient.call', () => {
     expect(error.code).toBe('PROXY_UPSTREAM_BAD_RESPONSE');
   });
 
+  it('counts the bound over the whole answer, not per chunk', async () => {
+    const url = await serve((res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // 30 chunks of 500 bytes, each one well below the bound, 15 000 bytes together. Chunked
+      // framing hands the client each write as its own piece, however TCP groups them.
+      for (let i = 0; i < 30; i++) res.write(' '.repeat(500));
+      res.end();
+    });
+    const error = await failure(client(url, { maxResponseBytes: 10_000 }).call(request, undefined));
+    expect(error.code).toBe('PROXY_UPSTREAM_BAD_RESPONSE');
+  });
+
   it('reads an answer within the bound', async () => {
     const url = await serve((res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -142,7 +154,9 @@ describe('UpstreamClient.call', () => {
         res.end('[]');
       });
     });
-    const answer = await client(`${url}/base/`).call(
+    const c = client(`${url}/base/`);
+    expect(c.url).toBe(`${url}/base`);
+    const answer = await c.call(
       {
         method: 'PUT',
         path: '/v1/app/users/u1?x=1',
@@ -278,6 +292,46 @@ describe('UpstreamClient.call', () => {
     await c.call({ ...request, path: '/bad' }, undefined, signal);
     await failure(c.call({ ...request, path: '/slow' }, undefined, signal));
     expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+  });
+
+  it('takes many calls at once on one signal without a listener warning on stderr (issue #32)', async () => {
+    // Node warns (plain text on stderr, breaking JSON-only log parsing) once an EventTarget has
+    // more than 10 listeners of one type: one per call in flight on the shared shutdown signal did.
+    const calls = 25;
+    let arrived = 0;
+    let allArrived: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      allArrived = resolve;
+    });
+    const waiting: ServerResponse[] = [];
+    const url = await serve((res) => {
+      waiting.push(res);
+      if (++arrived === calls) allArrived();
+    });
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const c = client(url);
+      const abort = new AbortController();
+      const pending = Array.from({ length: calls }, (_, i) =>
+        c.call({ ...request, path: `/v1/app/batch/${i}` }, undefined, abort.signal),
+      );
+      // Every call is on the wire, so each one has taken its hold on the signal.
+      await held;
+      for (const res of waiting.splice(0, calls - 1)) res.end('[]');
+      const answered = await Promise.all(pending.slice(0, calls - 1));
+      expect(answered.every((answer) => answer.status === 200)).toBe(true);
+      // The signal still reaches a call in flight, and then none is left listening.
+      abort.abort();
+      expect((await failure(pending[calls - 1] as Promise<unknown>)).code).toBe('PROXY_UPSTREAM_TIMEOUT');
+      expect(getEventListeners(abort.signal, 'abort')).toHaveLength(0);
+      // process.emitWarning emits on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => w.name)).toEqual([]);
   });
 
   it('maps a refused connection to 502 PROXY_UPSTREAM_UNAVAILABLE', async () => {

@@ -56,10 +56,14 @@ export function upstreamFailure(error: unknown): ProxyError {
 
 export class UpstreamClient {
   readonly origin: string;
+  /** The origin and base path every call goes below: what UPSTREAM_URL names, as the logs show it. */
+  readonly url: string;
   readonly #basePath: string;
   readonly #pool: Pool;
   readonly #timeoutMs: number;
   readonly #maxResponseBytes: number;
+  /** One listener per signal for all the calls on it (the engine passes the same one to every call). */
+  readonly #fanouts = new WeakMap<AbortSignal, SignalFanout>();
 
   constructor(options: UpstreamClientOptions) {
     this.#timeoutMs = options.timeoutMs;
@@ -67,6 +71,7 @@ export class UpstreamClient {
     const url = new URL(options.url);
     this.origin = url.origin;
     this.#basePath = url.pathname.replace(/\/+$/, '');
+    this.url = url.origin + this.#basePath;
     this.#pool = new LeanPool(url.origin, {
       connections: options.connections ?? 64,
       keepAliveTimeout: 30_000,
@@ -89,7 +94,13 @@ export class UpstreamClient {
     const headers: Record<string, string> = { ...request.headers, accept: 'application/json' };
     if (authorization !== undefined) headers.authorization = authorization;
     return new Promise((resolve, reject) => {
-      const call = new BufferedCall(this.#timeoutMs, this.#maxResponseBytes, signal, resolve, reject);
+      const call = new BufferedCall(
+        this.#timeoutMs,
+        this.#maxResponseBytes,
+        signal && this.#fanout(signal),
+        resolve,
+        reject,
+      );
       // dispatch does not throw: a refused request (pool closed, bad options) comes to onResponseError.
       this.#pool.dispatch(
         {
@@ -123,6 +134,15 @@ export class UpstreamClient {
     return this.#pool.close();
   }
 
+  #fanout(signal: AbortSignal): SignalFanout {
+    let fanout = this.#fanouts.get(signal);
+    if (!fanout) {
+      fanout = new SignalFanout(signal);
+      this.#fanouts.set(signal, fanout);
+    }
+    return fanout;
+  }
+
   /** Aborts calls still running (the end of a shutdown grace period). */
   destroy(): Promise<void> {
     return this.#pool.destroy();
@@ -142,7 +162,7 @@ class BufferedCall implements Dispatcher.DispatchHandler {
   readonly #reject: (error: ProxyError) => void;
   // One timer per call (Node keeps timers of one duration in one list: O(1) each), no closure.
   readonly #timer: NodeJS.Timeout;
-  readonly #relay: SignalRelay | undefined;
+  readonly #fanout: SignalFanout | undefined;
   #controller: Dispatcher.DispatchController | undefined;
   /** Set by `abort`: why the call ends early, applied in onRequestStart if undici had not yet started it. */
   #reason: unknown;
@@ -155,7 +175,7 @@ class BufferedCall implements Dispatcher.DispatchHandler {
   constructor(
     timeoutMs: number,
     max: number,
-    signal: AbortSignal | undefined,
+    fanout: SignalFanout | undefined,
     resolve: (response: BufferedResponse) => void,
     reject: (error: ProxyError) => void,
   ) {
@@ -163,10 +183,13 @@ class BufferedCall implements Dispatcher.DispatchHandler {
     this.#resolve = resolve;
     this.#reject = reject;
     this.#timer = setTimeout(onDeadline, timeoutMs, this);
-    // A listener removed when the call ends; no AbortSignal.any: it leaks when one input (the
-    // engine's shutdown signal) lives long (node#55351).
-    if (signal?.aborted) this.abort(signal.reason);
-    else if (signal) this.#relay = new SignalRelay(this, signal);
+    // Held by the signal's fan-out until the call ends; no AbortSignal.any: it leaks when one input
+    // (the engine's shutdown signal) lives long (node#55351).
+    if (fanout?.signal.aborted) this.abort(fanout.signal.reason);
+    else if (fanout) {
+      this.#fanout = fanout;
+      fanout.add(this);
+    }
   }
 
   /** Ends the call with `reason` (mapped by upstreamFailure); the first reason wins. */
@@ -228,35 +251,45 @@ class BufferedCall implements Dispatcher.DispatchHandler {
   /** The call is over: no deadline, no listener left on a long-lived signal. */
   #end(): void {
     clearTimeout(this.#timer);
-    this.#relay?.detach();
+    this.#fanout?.delete(this);
   }
 }
 
 /**
- * A call's listener on the shutdown signal, cut from the call when the call ends. Node's EventTarget
- * leaves a removed listener pointing at its neighbours, so on a long-lived signal a listener promoted
- * to the old generation keeps the next, young ones alive and promoted too, with all they reference:
- * when the listener was the call itself (its chunks, headers, promise) the same load ran three times
- * the major GCs and cost more CPU than `pool.request` did.
+ * The calls in flight on one signal, behind a single listener that is there only while some call is.
+ * One listener per call made Node print a MaxListenersExceededWarning (plain text on stderr, which
+ * breaks JSON-only log collection) as soon as more than 10 calls were in flight on the engine's
+ * shared shutdown signal (issue #32); raising the limit would only hide that count. A Set also keeps
+ * the garbage collector's work flat: Node's EventTarget leaves a removed listener pointing at its
+ * neighbours, so with a listener per call one promoted to the old generation kept the next, young ones
+ * (with their chunks, headers and promise) alive and promoted too — three times the major GCs under
+ * the same load — while a Set forgets a deleted call outright.
  */
-class SignalRelay {
-  #call: BufferedCall | undefined;
-  readonly #signal: AbortSignal;
+class SignalFanout {
+  readonly signal: AbortSignal;
+  readonly #calls = new Set<BufferedCall>();
 
-  constructor(call: BufferedCall, signal: AbortSignal) {
-    this.#call = call;
-    this.#signal = signal;
-    signal.addEventListener('abort', this, { once: true });
+  constructor(signal: AbortSignal) {
+    this.signal = signal;
   }
 
-  /** The signal's reason is the call's error (an AbortError if the signal was given none). */
+  add(call: BufferedCall): void {
+    if (this.#calls.size === 0) this.signal.addEventListener('abort', this, { once: true });
+    this.#calls.add(call);
+  }
+
+  /** The call is over; the last one out takes the listener off, so an idle signal holds nothing. */
+  delete(call: BufferedCall): void {
+    if (this.#calls.delete(call) && this.#calls.size === 0) this.signal.removeEventListener('abort', this);
+  }
+
+  /** The signal's reason is each call's error (an AbortError if the signal was given none). */
   handleEvent(): void {
-    this.#call?.abort(this.#signal.reason);
-  }
-
-  detach(): void {
-    this.#signal.removeEventListener('abort', this);
-    this.#call = undefined;
+    const reason = this.signal.reason;
+    const calls = [...this.#calls];
+    // Cleared first: an aborted call that ends at once deletes itself, and the listener is gone anyway.
+    this.#calls.clear();
+    for (const call of calls) call.abort(reason);
   }
 }
 

@@ -1,0 +1,97 @@
+// `npm run fake-upstream [-- --dialect graph]` (scripts/fake-upstream.mjs): the README's way to try the
+// proxy without an account. Run as `exec` (signals reach the fake), it starts without npx once the
+// workspace is installed (no reinstall), answers on FAKE_PORT, and leaves on SIGTERM with exit 0; an
+// unknown dialect stops it at once with one line naming the known ones.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SCRIPT = join(ROOT, 'scripts', 'fake-upstream.mjs');
+const noNpx = mkdtempSync(join(tmpdir(), 'fake-upstream-path-'));
+afterAll(() => rmSync(noNpx, { recursive: true, force: true }));
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Starts the script with no npx, npm or pnpm on PATH; resolves on the fake's start line. */
+function start(args: string[], announce: RegExp): Promise<Started> {
+  const child = spawn(process.execPath, [SCRIPT, ...args], {
+    cwd: ROOT,
+    env: { PATH: noNpx, FAKE_PORT: '0', FAKE_HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const url = announce.exec(stdout)?.[1];
+      if (url) resolve({ child, url, stdout: () => stdout, stderr: () => stderr, exited });
+    });
+    void exited.then((code) => reject(new Error(`exited ${code} before its start line: ${stderr}`)));
+  });
+}
+
+describe('npm run fake-upstream', () => {
+  it('is the script, run in place of npm’s shell', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    expect(pkg.scripts['fake-upstream']).toBe('exec node scripts/fake-upstream.mjs');
+  });
+
+  it('serves the TalkJS fake without reinstalling, logs each call, and stops on SIGTERM', async () => {
+    const fake = await start([], /fake upstream on (http:\/\/\S+) /);
+    const res = await fetch(`${fake.url}/v1/demo/batch`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer sk_demo_not_a_real_key', 'content-type': 'application/json' },
+      body: JSON.stringify([[1, 'GET', '/users/u1']]),
+    });
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    fake.child.kill('SIGTERM');
+    expect(await fake.exited).toBe(0);
+    expect(fake.stderr()).not.toContain('installing dependencies');
+    expect(fake.stdout()).toMatch(/#\d+ POST \/v1\/demo\/batch → 200 \(1 op\)/);
+  }, 60_000);
+
+  it('serves the Graph fake with --dialect graph', async () => {
+    const fake = await start(['--dialect', 'graph'], /fake Microsoft Graph upstream on (http:\/\/\S+) /);
+    const res = await fetch(`${fake.url}/v1.0/me`, { headers: { authorization: 'Bearer graph_demo_token' } });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { id: string }).id).toBe('alice');
+    fake.child.kill('SIGINT');
+    expect(await fake.exited).toBe(0);
+  }, 60_000);
+
+  it('refuses an unknown dialect with exit 2 and names the known ones', async () => {
+    const child = spawn(process.execPath, [SCRIPT, '--dialect=soap'], {
+      cwd: ROOT,
+      env: { PATH: noNpx },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect({ code, stderr }).toEqual({
+      code: 2,
+      stderr: 'fake-upstream: unknown dialect "soap" (known: talkjs, graph)\n',
+    });
+  });
+});
