@@ -97,8 +97,12 @@ async function start(
     authorize: auth.authorize,
     observer: combineObservers(metrics.observer, status.observer),
     // Rare and actionable: an app's upstream keeps failing (open), is being probed, or recovered.
-    onCircuit: ({ appId, state }) =>
-      logger[state === 'open' ? 'warn' : 'info']({ appId, circuit: state }, `circuit breaker ${state}`),
+    // `group` is a digest of the credential, never the credential: one line per group's change.
+    onCircuit: ({ appId, group, state }) =>
+      logger[state === 'open' ? 'warn' : 'info'](
+        { appId, group, circuit: state },
+        `circuit breaker ${state}`,
+      ),
   });
   const engine = scheduler;
   const calls = new CallTracker();

@@ -53,16 +53,27 @@ function sample(text: string, series: string): number | undefined {
 
 describe('circuit breakers', () => {
   it('counts the apps whose breaker is not closed, 0 from start, and sheds by the open breaker', async () => {
-    let apps: Array<{ appId: string; queued: number; inflight: number; circuit: string }> = [];
+    let apps: Array<{
+      appId: string;
+      queued: number;
+      inflight: number;
+      circuit: string;
+      openGroups: number;
+    }> = [];
     const metrics = createMetrics({ queued: () => apps, redisFallback: () => false });
-    expect(sample(await metrics.text(), 'batch_proxy_circuit_open_apps')).toBe(0);
+    const first = await metrics.text();
+    expect([
+      sample(first, 'batch_proxy_circuit_open_apps'),
+      sample(first, 'batch_proxy_circuit_open_groups'),
+    ]).toEqual([0, 0]);
     apps = [
-      { appId: 'a', queued: 0, inflight: 0, circuit: 'open' },
-      { appId: 'b', queued: 0, inflight: 0, circuit: 'half-open' },
-      { appId: 'c', queued: 1, inflight: 0, circuit: 'closed' },
+      { appId: 'a', queued: 0, inflight: 0, circuit: 'open', openGroups: 2 },
+      { appId: 'b', queued: 0, inflight: 0, circuit: 'half-open', openGroups: 1 },
+      { appId: 'c', queued: 1, inflight: 0, circuit: 'closed', openGroups: 0 },
     ];
     const text = await metrics.text();
     expect(sample(text, 'batch_proxy_circuit_open_apps')).toBe(2);
+    expect(sample(text, 'batch_proxy_circuit_open_groups')).toBe(3);
     expect(text).toMatch(/^batch_proxy_shed_total\{[^}]*code="PROXY_CIRCUIT_OPEN"[^}]*\} 0$/m);
     await metrics.shutdown();
   });

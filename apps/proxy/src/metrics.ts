@@ -86,7 +86,7 @@ export const KNOWN = {
 } as const;
 
 export interface MetricSources extends PacingSource {
-  queued(): Array<{ appId: string; queued: number; inflight: number; circuit?: string }>;
+  queued(): Array<{ appId: string; queued: number; inflight: number; circuit?: string; openGroups?: number }>;
   redisFallback(): boolean;
 }
 
@@ -211,10 +211,18 @@ export function createMetrics(gauges: MetricSources): ProxyMetrics {
   const collectApps = appSeries(registers, gauges.queued);
   new Gauge({
     name: 'batch_proxy_circuit_open_apps',
-    help: 'Apps whose circuit breaker is open or half-open (their calls are answered 503 at once)',
+    help: 'Apps with a group (credential) whose circuit breaker is open or half-open (that group is answered 503 at once)',
     registers,
     collect() {
       this.set(gauges.queued().filter((a) => a.circuit !== undefined && a.circuit !== 'closed').length);
+    },
+  });
+  new Gauge({
+    name: 'batch_proxy_circuit_open_groups',
+    help: 'Groups (app + credential) whose circuit breaker is open or half-open, over every app',
+    registers,
+    collect() {
+      this.set(gauges.queued().reduce((n, a) => n + (a.openGroups ?? 0), 0));
     },
   });
   registerPacing(registers, gauges);

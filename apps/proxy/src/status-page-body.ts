@@ -38,7 +38,7 @@ export const BODY = `<header>
 <section class="charts" id="charts"></section>
 <section class="grid">
 <div class="panel wide"><h2>Queues, limiter buckets and burst forecast, per app</h2>
-<table><thead><tr><th>app</th><th>queued</th><th>in flight</th><th>batch tokens</th><th title="${COOLDOWN_TITLE}">batch cooldown</th><th title="${FORECAST_TITLE}">batch burst runs out</th><th>rest tokens</th><th title="${COOLDOWN_TITLE}">rest cooldown</th><th title="${FORECAST_TITLE}">rest burst runs out</th><th title="open: the upstream kept failing; calls are answered 503 at once until a probe succeeds">circuit</th></tr></thead>
+<table><thead><tr><th>app</th><th>queued</th><th>in flight</th><th>batch tokens</th><th title="${COOLDOWN_TITLE}">batch cooldown</th><th title="${FORECAST_TITLE}">batch burst runs out</th><th>rest tokens</th><th title="${COOLDOWN_TITLE}">rest cooldown</th><th title="${FORECAST_TITLE}">rest burst runs out</th><th title="the worst breaker of the app's groups (one per credential). open: the upstream kept failing for that group, whose calls are answered 503 at once until a probe succeeds; whole app: several groups open together refuse every call">circuit</th></tr></thead>
 <tbody id="apps-body"></tbody></table><p class="note" id="apps-more"></p></div>
 <div class="panel wide" id="pacing-panel" hidden><h2>Adaptive pacing: learned rate per paced bucket</h2>
 <table><thead><tr><th title="${PACE_KEY_TITLE}">bucket</th><th>learned rate / s</th><th>bound / s</th><th title="${PACE_DECREASE_TITLE}">last decrease</th></tr></thead>

@@ -114,7 +114,9 @@ function render(s) {
     tr.appendChild(el('td', 'inflight', fmtInt(a.inflight)));
     bucketCells(tr, a.batch);
     bucketCells(tr, a.rest);
-    tr.appendChild(el('td', 'circuit', a.circuit));
+    tr.appendChild(el('td', 'circuit', a.circuit === 'closed' ? a.circuit :
+      a.circuit + ' (' + a.openGroups + (a.openGroups === 1 ? ' group' : ' groups') +
+      (a.appWide ? ', whole app' : '') + ')'));
     return tr;
   }), 10);
   $('apps-more').textContent = s.appsTotal > s.apps.length ?

@@ -15,8 +15,12 @@ export interface AppSnapshot {
   readonly appId: string;
   readonly queued: number;
   readonly inflight: number;
-  /** The app's circuit breaker (SPEC §8c); absent = closed. */
+  /** The worst of the app's group breakers (SPEC §8c, §8d: one per credential); absent = closed. */
   readonly circuit?: 'closed' | 'open' | 'half-open';
+  /** Groups (app + credential) whose breaker is open or half-open; absent = 0. */
+  readonly openGroups?: number;
+  /** Several groups open together: every call of the app is refused; absent = false. */
+  readonly appWide?: boolean;
 }
 
 export interface StatusOptions {
@@ -94,8 +98,16 @@ export interface AppStatus {
   readonly inflight: number;
   readonly batch: BucketStatus;
   readonly rest: BucketStatus | null;
-  /** `open`: the upstream kept failing, calls are answered 503 at once until a probe succeeds. */
+  /**
+   * The worst of its groups' breakers (one per credential). `open`: the upstream kept failing for
+   * that group, whose calls are answered 503 at once until a probe succeeds; the app's other groups
+   * go on unless `appWide`.
+   */
   readonly circuit: 'closed' | 'open' | 'half-open';
+  /** Groups whose breaker is open or half-open. */
+  readonly openGroups: number;
+  /** Several groups open together (SPEC §8d): every call of the app is answered 503 at once. */
+  readonly appWide: boolean;
 }
 
 /** Calls the proxy refused itself, by code: these are sheds, not upstream 429s. */

@@ -163,7 +163,7 @@ describe('createStatus', () => {
     });
     setApps([
       { appId: 'quiet', queued: 0, inflight: 1 },
-      { appId: 'busy', queued: 40, inflight: 10, circuit: 'open' },
+      { appId: 'busy', queued: 40, inflight: 10, circuit: 'open', openGroups: 3, appWide: true },
     ]);
     await second();
     const s = await status.json();
@@ -177,8 +177,10 @@ describe('createStatus', () => {
       batch: { ratePerSec: 1, burst: 500, tokens: 0, cooldownMs: 250.4, forecast: EMPTY },
       rest: { ratePerSec: 5, burst: 5, tokens: 3, cooldownMs: 0, forecast: MEASURING },
       circuit: 'open',
+      openGroups: 3,
+      appWide: true,
     });
-    expect(s.apps[1]?.circuit).toBe('closed');
+    expect(s.apps[1]).toMatchObject({ circuit: 'closed', openGroups: 0, appWide: false });
     expect(peek).toHaveBeenCalledWith('busy', 'rest', { ratePerSec: 5, burst: 5 });
   });
 

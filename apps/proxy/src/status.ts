@@ -166,6 +166,8 @@ export function createStatus(options: StatusOptions): ProxyStatus {
           batch: batchBucket,
           rest: restBucket,
           circuit: a.circuit ?? 'closed',
+          openGroups: a.openGroups ?? 0,
+          appWide: a.appWide ?? false,
         };
       }),
     );

@@ -5,12 +5,16 @@
 import { ProxyError } from '../errors.js';
 import type { Answer, Lane, PendingOp, Timing } from './op.js';
 import type { Outcome } from './outcome.js';
-import { backoffMs, mayRetry } from './retry.js';
+import { backoffMs, isIdempotent, mayRetry } from './retry.js';
 
 /** Where the ops of a call go: the app's engine. */
 export interface OpSink {
   finish(op: PendingOp, answer: Answer, sentAt?: number): void;
   requeue(ops: PendingOp[], notBefore: number, reason: '429' | '424' | 'retry' | 'split'): void;
+  /** The op's resource was in a batch that failed as a whole: it rides alone for a while. */
+  suspect(op: PendingOp): void;
+  /** The op got a usable answer: its resource is no longer suspect. */
+  cleared(op: PendingOp): void;
 }
 
 export interface Call {
@@ -44,11 +48,25 @@ export function applyOutcome(sink: OpSink, outcome: Outcome, call: Call, retry: 
       sink.requeue(ops, 0, '429');
       return;
     case 'failed': {
+      // SPEC §8d: which op failed a batch is unknown. Every member's resource turns suspect; the
+      // idempotent ones go again in halves, their attempt refunded (halving bounds it by log2 of the
+      // batch), until the op that fails is alone and spends its own retries. The others may have run:
+      // they get the error, and no write of their kind shares a batch with a suspect from now on.
+      const split = ops.length > 1;
+      if (split)
+        for (const op of ops) {
+          sink.suspect(op);
+          if (!isIdempotent(op.op.method)) continue;
+          op.attempts--;
+          op.suspect = true;
+          op.batchCap = Math.max(1, Math.floor(ops.length / 2));
+        }
       const again = ops.filter((op) => mayRetry(op, retry.now, retry.maxAttempts));
       for (const op of ops)
         if (!again.includes(op)) sink.finish(op, { kind: 'error', error: outcome.error }, sentAt);
       const attempt = again[0]?.attempts;
-      if (attempt !== undefined) sink.requeue(again, retry.now + backoffMs(attempt, retry.random), 'retry');
+      if (attempt !== undefined)
+        sink.requeue(again, retry.now + backoffMs(Math.max(1, attempt), retry.random), 'retry');
       return;
     }
     case 'rejected': {
@@ -88,6 +106,7 @@ export function applyOutcome(sink: OpSink, outcome: Outcome, call: Call, retry: 
             : a.headers
               ? { kind: 'result', status: a.status, body: a.body, headers: a.headers, timing: timing(op) }
               : { kind: 'result', status: a.status, body: a.body, timing: timing(op) };
+        if (!(a instanceof ProxyError) && a.status < 500 && op.suspect) sink.cleared(op);
         sink.finish(op, answer, sentAt);
       });
       for (const [again, why] of [

@@ -7,12 +7,13 @@ import { ProxyError } from '../errors.js';
 import { bucketKey, type Decision, type Waiting } from '../ratelimit/limiter.js';
 import { applyOutcome, deadlineError, withQueueTime } from './answer.js';
 import { AppState } from './app-state.js';
-import { CircuitBreaker } from './breaker.js';
+import type { CircuitState } from './breaker.js';
 import { Budget, type BudgetName } from './budget.js';
 import type { SchedulerConfig } from './config.js';
 import { dispatch } from './dispatch.js';
+import type { FailureDomains } from './domains.js';
 import type { Answer, Lane, PendingOp } from './op.js';
-import { classify, longestRetryAfter } from './outcome.js';
+import { classify, longestRetryAfter, type Outcome } from './outcome.js';
 import { type Action, decide, holdMs, type Plan, plan } from './planner.js';
 import { Pump, type StepResult } from './pump.js';
 import { pauseMs } from './retry.js';
@@ -26,6 +27,8 @@ const MIN_POLL_MS = 20;
 /** What the apps share: the configuration and the engine-wide bookkeeping. */
 export interface EngineShared {
   readonly config: SchedulerConfig;
+  /** Breakers, pauses and suspect resources per group and resource (SPEC §8d). */
+  readonly domains: FailureDomains;
   readonly draining: () => boolean;
   readonly nextCallId: () => number;
   /** An op was answered (the engine may have become idle). */
@@ -37,8 +40,8 @@ export class AppEngine {
   readonly batch: Budget;
   readonly rest: Budget | undefined;
   readonly pump: Pump;
-  readonly breaker: CircuitBreaker;
   readonly #c: SchedulerConfig;
+  readonly #domains: FailureDomains;
 
   constructor(
     readonly appId: string,
@@ -46,6 +49,7 @@ export class AppEngine {
   ) {
     const c = shared.config;
     this.#c = c;
+    this.#domains = shared.domains;
     this.state = new AppState(appId);
     this.pump = new Pump(
       c.clock,
@@ -62,30 +66,53 @@ export class AppEngine {
       });
     this.batch = budget('batch');
     this.rest = c.restLimit ? budget('rest', c.restLimit) : undefined;
-    this.breaker = new CircuitBreaker(c.breaker, (state) => {
-      c.onCircuit?.({ appId, state });
-      this.pump.kick();
-    });
   }
 
-  /** Nothing queued, in flight or remembered that a fresh AppEngine would not have: it may go. */
+  /**
+   * Nothing queued, in flight or paced that a fresh AppEngine would not have, and no group's breaker
+   * open (the snapshot shows it): it may go. Breakers and pauses live in the engine's bounded domains.
+   */
   isFresh(now: number): boolean {
     return (
       this.state.isIdle &&
-      this.breaker.isFresh &&
       this.batch.isFresh(now) &&
       (this.rest?.isFresh(now) ?? true) &&
-      this.pump.isIdle
+      this.pump.isIdle &&
+      this.openGroups === 0
     );
   }
 
-  /** The error a call gets while the app's breaker is open, or undefined when it is not. */
-  circuitOpen(now: number): ProxyError | undefined {
-    const waitMs = this.breaker.retryInMs(now);
-    if (waitMs <= 0) return undefined;
-    return new ProxyError('PROXY_CIRCUIT_OPEN', `the upstream failed repeatedly for app ${this.appId}`, {
-      retryAfterSec: Math.max(1, Math.ceil(waitMs / 1000)),
-    });
+  /**
+   * The error a group's call gets while its breaker is open — or, its own closed, while the app is
+   * open as a whole (several groups failing together); undefined when it may queue.
+   */
+  circuitOpen(now: number, credential: string): ProxyError | undefined {
+    return circuitError(this.appId, this.#domains.refusalMs(this.appId, credential, now));
+  }
+
+  /** The worst of the app's group breakers (status page, metrics). */
+  circuitState(now: number): CircuitState {
+    return this.#domains.worstState(this.appId, now);
+  }
+
+  /** Whether the app refuses every group's calls (several of its groups open together). */
+  openAppWide(now: number): boolean {
+    return this.#domains.appWideMs(this.appId, now) > 0;
+  }
+
+  /** Groups of the app whose breaker is open or half-open. */
+  get openGroups(): number {
+    return this.#domains.openGroups(this.appId);
+  }
+
+  /** OpSink: the op's resource was in a batch that failed as a whole. */
+  suspect(op: PendingOp): void {
+    this.#domains.suspect(this.appId, op.resource, this.#c.clock.now());
+  }
+
+  /** OpSink: the op got a usable answer. */
+  cleared(op: PendingOp): void {
+    this.#domains.cleared(this.appId, op.resource);
   }
 
   budget(name: BudgetName): Budget | undefined {
@@ -134,8 +161,9 @@ export class AppEngine {
     // deadlines and the breaker stay on now().
     const windowNow = Math.max(now, Math.min(timerAt, now + (c.clock.timerSlackMs ?? 0)));
     const draining = this.shared.draining();
-    const circuit = this.circuitOpen(now);
     const closedUntil = this.#closedUntil(now);
+    const domains = this.#domains;
+    const appId = this.appId;
     const planned = plan(this.state, now, {
       windowNow,
       windowMs: c.windowMs,
@@ -146,11 +174,16 @@ export class AppEngine {
       maxBytes: c.maxBatchBytes,
       closedUntil,
       chains: c.dialect.serialChains === true && c.dependsOnChains !== false,
+      pausedUntil: (credential) => domains.pausedUntil(appId, credential, now),
     });
-    if (this.#shed(planned, now, circuit, closedUntil)) return true;
-    const action = decide(planned.flushes, this.#lanes(now, undefined));
-    if (action.kind === 'none') return this.#wakeAt(planned, now, undefined);
-    return this.#take(planned, action, now);
+    if (this.#shed(planned, now, closedUntil)) return true;
+    // A group whose half-open breaker has its probe out waits for the probe's answer (it kicks).
+    const sendable = planned.flushes.every((f) => domains.canCall(appId, f.credential, now))
+      ? planned
+      : { ...planned, flushes: planned.flushes.filter((f) => domains.canCall(appId, f.credential, now)) };
+    const action = decide(sendable.flushes, this.#lanes(now, undefined));
+    if (action.kind === 'none') return this.#wakeAt(sendable, now, undefined);
+    return this.#take(sendable, action, now);
   }
 
   /** Takes a token for the first action a lane allows, then sends it; a denied budget is not asked again. */
@@ -163,12 +196,13 @@ export class AppEngine {
     let now = at;
     for (;;) {
       if (action.kind === 'none') return this.#wakeAt(planned, now, denied);
-      // Half-open: one probe at a time; its answer (or its end) kicks the pump again.
-      if (!this.breaker.mayCall(c.clock.now())) return planned.wakeAt;
+      // Half-open: one probe at a time per group; its answer (or its end) kicks the pump again.
+      const credential = action.kind === 'batch' ? action.flush.credential : action.op.credential;
+      if (!this.#domains.mayCall(this.appId, credential, c.clock.now())) return planned.wakeAt;
       const budget = action.kind === 'batch' ? this.batch : (this.budget(action.budget) ?? this.batch);
       const decision = await budget.acquire(this.waiting());
       if (!decision.granted) {
-        this.breaker.released();
+        this.#domains.released(this.appId, credential, c.clock.now());
         denied ??= new Set();
         denied.add(budget);
         now = c.clock.now();
@@ -181,29 +215,32 @@ export class AppEngine {
   }
 
   /**
-   * Answers at once what cannot leave: ops past their deadline, ops due before any lane can open
-   * (with the real wait as Retry-After), and everything queued while the breaker is open.
+   * Answers at once what cannot leave: ops past their deadline, ops due before any lane (or their
+   * group's pause) can open, with the real wait as Retry-After, and everything queued in a group
+   * whose breaker is open.
    */
-  #shed(planned: Plan, now: number, circuit: ProxyError | undefined, closedUntil: number): boolean {
-    if (!circuit && planned.expired.length === 0 && planned.doomed.length === 0) return false;
-    const shed = circuit ? this.state.queuedOps() : [...planned.expired, ...planned.doomed];
-    for (const op of shed) {
-      const error =
-        circuit ??
-        (op.deadline <= now ? deadlineError(this.batch.interval) : deadlineError(closedUntil - now));
-      // Queued ops the breaker sheds are answered through onAnswer; the door's refusals are onShed.
-      if (!circuit) this.#c.observer?.onShed?.({ appId: this.appId, code: 'PROXY_DEADLINE_EXCEEDED' });
+  #shed(planned: Plan, now: number, closedUntil: number): boolean {
+    let shed = false;
+    for (const op of [...planned.expired, ...planned.doomed]) {
+      const opensAt = Math.max(closedUntil, this.#domains.pausedUntil(this.appId, op.credential, now));
+      const error = op.deadline <= now ? deadlineError(this.batch.interval) : deadlineError(opensAt - now);
+      this.#c.observer?.onShed?.({ appId: this.appId, code: 'PROXY_DEADLINE_EXCEEDED' });
       this.finish(op, { kind: 'error', error });
+      shed = true;
     }
-    return shed.length > 0;
+    for (const group of [...this.state.groups.values()]) {
+      const circuit = this.circuitOpen(now, group.credential);
+      if (!circuit) continue;
+      // Queued ops the breaker sheds are answered through onAnswer; the door's refusals are onShed.
+      for (const op of [...group.queued()]) this.finish(op, { kind: 'error', error: circuit });
+      shed = true;
+    }
+    return shed;
   }
 
   /** A time before which no lane surely sends: the batch lane's, or the later of both lanes'. */
-  #closedUntil(now: number): number {
-    const lanes = this.rest
-      ? Math.min(this.batch.closedUntil, this.rest.closedUntil)
-      : this.batch.closedUntil;
-    return Math.max(lanes, now + this.breaker.retryInMs(now));
+  #closedUntil(_now: number): number {
+    return this.rest ? Math.min(this.batch.closedUntil, this.rest.closedUntil) : this.batch.closedUntil;
   }
 
   #lanes(now: number, denied: ReadonlySet<Budget> | undefined) {
@@ -252,7 +289,8 @@ export class AppEngine {
     );
     const first = ops[0];
     if (!first) {
-      this.breaker.released();
+      const credential = action.kind === 'batch' ? action.flush.credential : action.op.credential;
+      this.#domains.released(this.appId, credential, this.#c.clock.now());
       void budget.settle(decision, this.waiting());
       return;
     }
@@ -265,7 +303,7 @@ export class AppEngine {
     });
     const plan = action.kind === 'batch' && ops.length > 1 ? (action.flush.plan ?? 'parallel') : 'parallel';
     this.#call(lane, first.credential, ops, budget, decision, plan).catch((error: unknown) =>
-      this.#crashed(ops, error),
+      this.#crashed(first.credential, ops, error),
     );
   }
 
@@ -290,20 +328,15 @@ export class AppEngine {
       ms: sent.answeredAt - sent.sentAt,
     });
     const outcome = classify(c.dialect, lane, ops.length, result, plan);
-    // A 429 pauses the bucket before the settle, so the settle's reopen time includes the pause. Ops
-    // throttled inside a 200 batch pause it too, by the longest Retry-After among them (Graph: "retry
-    // all the failed requests in a new batch after the longest retry-after value").
-    if (outcome.kind === 'throttled') {
-      await budget.pause(pauseMs(outcome.response.headers['retry-after'], Date.now(), c.maxRetryAfterMs));
-    } else {
-      const longest = longestRetryAfter(outcome, Date.now(), c.maxRetryAfterMs);
-      if (longest !== undefined) await budget.pause(longest);
-    }
+    // A 429 pauses its scope before the settle, so the settle's reopen time includes the pause.
+    await this.#throttled(lane, credential, outcome, budget);
     void budget.settle(decision, this.waiting());
     const now = c.clock.now();
-    if (outcome.kind === 'failed') this.breaker.failed(now, sent.sentAt);
-    else if (outcome.kind === 'throttled') this.breaker.released();
-    else this.breaker.succeeded();
+    // A poisoned op's failures count too (the upstream down looks the same at first); bisection
+    // (answer.ts) gets the others their answers, whose successes reset the count.
+    if (outcome.kind === 'failed') this.#domains.failed(this.appId, credential, now, sent.sentAt);
+    else if (outcome.kind === 'throttled') this.#domains.released(this.appId, credential, now);
+    else this.#domains.succeeded(this.appId, credential, now);
     const call = {
       lane,
       ops,
@@ -317,9 +350,33 @@ export class AppEngine {
     );
   }
 
+  /**
+   * SPEC §8d, a throttle pauses what was throttled. A whole batch call's 429 is the app's batch
+   * bucket (the fleet's, through the limiter). A single call's 429, and ops throttled inside a 200
+   * batch, pause the scope the dialect says its 429s mean: the app's bucket, or the group's
+   * credential alone (Graph throttles per user and mailbox) — by the longest Retry-After among them
+   * ("retry all the failed requests in a new batch after the longest retry-after value"). The same
+   * throttle on several groups at once is the app's: its bucket pauses too.
+   */
+  async #throttled(lane: Lane, credential: string, outcome: Outcome, budget: Budget): Promise<void> {
+    const c = this.#c;
+    let ms: number | undefined;
+    if (outcome.kind === 'throttled') {
+      ms = pauseMs(outcome.response.headers['retry-after'], Date.now(), c.maxRetryAfterMs);
+      if (lane === 'batch' || c.dialect.throttleScope !== 'credential') return budget.pause(ms);
+    } else {
+      ms = longestRetryAfter(outcome, Date.now(), c.maxRetryAfterMs);
+      if (ms === undefined) return;
+      if (c.dialect.throttleScope !== 'credential') return budget.pause(ms);
+    }
+    const now = c.clock.now();
+    this.#domains.pause(this.appId, credential, now + ms, now);
+    if (this.#domains.pausedGroups(this.appId, now) >= this.#domains.appWideGroups) await budget.pause(ms);
+  }
+
   /** A bug while sending or answering: every op of the call still unanswered gets a 500. */
-  #crashed(ops: readonly PendingOp[], error: unknown): void {
-    this.breaker.released();
+  #crashed(credential: string, ops: readonly PendingOp[], error: unknown): void {
+    this.#domains.released(this.appId, credential, this.#c.clock.now());
     const failure = new ProxyError('PROXY_INTERNAL', 'the proxy failed to answer this call', {
       cause: error,
     });
@@ -333,4 +390,11 @@ export class AppEngine {
     const failure = new ProxyError('PROXY_INTERNAL', 'the scheduler failed', { cause: error });
     for (const op of this.state.queuedOps()) this.finish(op, { kind: 'error', error: failure });
   }
+}
+
+function circuitError(appId: string, waitMs: number): ProxyError | undefined {
+  if (waitMs <= 0) return undefined;
+  return new ProxyError('PROXY_CIRCUIT_OPEN', `the upstream failed repeatedly for app ${appId}`, {
+    retryAfterSec: Math.max(1, Math.ceil(waitMs / 1000)),
+  });
 }

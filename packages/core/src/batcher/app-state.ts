@@ -1,6 +1,7 @@
 // One app's ops: its groups (one per credential), the ordering index, the collapsible reads and the
-// counts. The only place an op changes state, through one explicit state machine, so the counts are
-// kept in one place and adding a state touches this file alone.
+// counts. An op's state moves here only, through one explicit state machine, so the counts are kept in
+// one place and adding a state touches this file alone. (Other fields of an op are written elsewhere:
+// answer.ts its `attempts`, `batchCap` and `suspect`, scheduler.ts its waiters.)
 //
 //            add                leave               finish
 //   (new) ───────▶ queued ─────────────▶ inflight ─────────▶ done

@@ -1,4 +1,4 @@
-// A circuit breaker per app (Envoy's outlier detection is the model): after `failures` upstream calls
+// A circuit breaker per group, app + credential (domains.ts; Envoy's outlier detection is the model): after `failures` upstream calls
 // in a row failed without a usable answer (5xx, reset, timeout; not a 4xx, not a 429), the app's calls
 // are answered at once 503 with Retry-After instead of queueing to their deadline. After `openMs` the
 // breaker lets one call through (half-open): its success closes the breaker, its failure opens it
@@ -47,6 +47,12 @@ export class CircuitBreaker {
   /** How long until calls may go again (0 when they may now). */
   retryInMs(now: number): number {
     return this.state(now) === 'open' ? this.#until - now : 0;
+  }
+
+  /** Whether a call could be sent now, without taking the half-open probe. */
+  canCall(now: number): boolean {
+    const state = this.state(now);
+    return state === 'closed' || (state === 'half-open' && !this.#probing);
   }
 
   /** Whether a call may be sent now; half-open lets one probe out at a time. */

@@ -69,10 +69,11 @@ export interface SchedulerOptions {
   /** The longest it stays open after failed probes (each doubles it), in ms. Default 60 000. */
   readonly breakerMaxOpenMs?: number;
   /**
-   * An app's circuit breaker changed state (breaker.ts); the state is in `snapshot()` too. Beside the
-   * observer, whose hooks the edge implements in full.
+   * A group's circuit breaker changed state (breaker.ts, domains.ts); `group` is a digest of its
+   * credential. The app's state is in `snapshot()`. Beside the observer, whose hooks the edge
+   * implements in full.
    */
-  readonly onCircuit?: (e: { appId: string; state: CircuitState }) => void;
+  readonly onCircuit?: (e: { appId: string; group: string; state: CircuitState }) => void;
   /**
    * Conflicting ops of one group may share a batch as a serial chain when the dialect can chain
    * (Graph dependsOn) and conflicts leave a parallel batch less than half full. Default true.

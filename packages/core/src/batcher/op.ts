@@ -54,6 +54,11 @@ export interface PendingOp {
    * a whole (a 4xx), so the op that caused the refusal ends up alone and gets it (outcome.ts).
    */
   batchCap: number;
+  /**
+   * The op, or its resource, was in a batch that failed as a whole (a 5xx): until it is answered it
+   * never shares a batch with a write that may not be sent twice, and a suspect write rides alone.
+   */
+  suspect: boolean;
   state: OpState;
   attempts: number;
   /** Every caller waiting for this op: the first one and any collapsed identical reads. */

@@ -117,8 +117,9 @@ describe('per-op throttling inside a 200 batch', () => {
     });
     expect(answered.get('/users/c')).toMatchObject({ at: 5, answer: { status: 200 } });
     expect(answered.has('/users/b')).toBe(false);
-    // The bucket is paused by the longest Retry-After (3 s), through the limiter's pause.
-    expect(heard).toEqual([3_000]);
+    // Graph throttles per user (SPEC §8d): the group (this token) pauses by the longest Retry-After
+    // (3 s); the app's bucket, which every other token shares, does not.
+    expect(heard).toEqual([]);
     await clock.advance(2_999);
     expect(instants()).toEqual([5]);
     await clock.advance(1);
@@ -131,6 +132,46 @@ describe('per-op throttling inside a 200 batch', () => {
       answer: { kind: 'result', status: 200, timing: { attempts: 1 } },
     });
     expect(answered.get('/users/d')?.answer).toMatchObject({ kind: 'result', timing: { attempts: 1 } });
+  });
+
+  it('pauses only the throttled token: another token of the app is sent during the pause', async () => {
+    const { clock, upstream, submit, instants, answered, heard } = engine();
+    upstream.decide = (url, call) =>
+      call === 0 && url === '/users/a' ? { status: 429, headers: { 'Retry-After': '3' } } : { status: 200 };
+    const first = submit('/users/a', 'Bearer a');
+    await clock.advance(5);
+    expect(instants()).toEqual([5]);
+    // During a's pause: b's call leaves after its own window, a's waits out its Retry-After.
+    const other = submit('/users/x', 'Bearer b');
+    await clock.advance(10);
+    expect(instants()).toEqual([5, 10]);
+    expect(upstream.calls[1]?.urls).toEqual(['/users/x']);
+    await other;
+    expect(answered.get('/users/x')).toMatchObject({ at: 10, answer: { status: 200 } });
+    await clock.advance(3_000);
+    await first;
+    expect(instants()).toEqual([5, 10, 3_005]);
+    expect(heard).toEqual([]);
+  });
+
+  it('pauses the app’s bucket when three tokens are throttled together (the app is, not its users)', async () => {
+    const { clock, upstream, submit, instants, heard } = engine();
+    upstream.decide = (_url, call) =>
+      call < 3 ? { status: 429, headers: { 'Retry-After': '2' } } : { status: 200 };
+    const calls = ['a', 'b', 'c'].map((t) => submit(`/users/${t}`, `Bearer ${t}`));
+    await clock.advance(5);
+    expect(instants()).toEqual([5, 5, 5]);
+    // The third group's pause makes it the app's: its bucket pauses too, as the fleet hears it.
+    expect(heard).toEqual([2_000]);
+    const late = submit('/users/z', 'Bearer z');
+    await clock.advance(1_000);
+    expect(instants()).toEqual([5, 5, 5]);
+    await clock.advance(1_000);
+    expect(instants()).toEqual([5, 5, 5, 2_005]);
+    // The paused bucket reopens one interval at a time (limiter.pause spends its burst).
+    await clock.advance(30);
+    await Promise.all([...calls, late]);
+    expect(instants()).toEqual([5, 5, 5, 2_005, 2_015, 2_025, 2_035]);
   });
 
   it('keeps the retry budget of a throttled op for a real failure afterwards', async () => {

@@ -16,6 +16,7 @@
 
 import type { AppState } from './app-state.js';
 import type { PendingOp } from './op.js';
+import { isIdempotent } from './retry.js';
 
 export type FlushReason = 'full' | 'window' | 'hold' | 'drain';
 
@@ -55,6 +56,11 @@ export interface PlanParams {
   readonly closedUntil?: number;
   /** Serial chains may be built (the dialect can chain and they are wanted). */
   readonly chains?: boolean;
+  /**
+   * Until when a group sends nothing (its credential was throttled, SPEC §8d); 0 or absent: it may.
+   * Its ops due by then are doomed; the other groups go on.
+   */
+  readonly pausedUntil?: (credential: string) => number;
 }
 
 export function plan(app: AppState, now: number, p: PlanParams): Plan {
@@ -65,14 +71,20 @@ export function plan(app: AppState, now: number, p: PlanParams): Plan {
   let wakeAt = Number.POSITIVE_INFINITY;
   for (const group of app.groups.values()) {
     const credential = group.credential;
+    const paused = p.pausedUntil?.(credential) ?? 0;
+    const groupClosedUntil = Math.max(closedUntil, paused);
     // Deadlines follow arrival order, so the late ops are at the front.
     for (const op of group.queued()) {
       if (op.deadline <= now) expired.push(op);
-      else if (op.deadline <= closedUntil) doomed.push(op);
+      else if (op.deadline <= groupClosedUntil) doomed.push(op);
       else {
         wakeAt = Math.min(wakeAt, op.deadline);
         break;
       }
+    }
+    if (paused > now) {
+      wakeAt = Math.min(wakeAt, paused);
+      continue;
     }
     const liveAfter = Math.max(now, closedUntil);
     const parallel = eligible(app, group.open(), now, liveAfter, p);
@@ -117,17 +129,20 @@ function chain(
 ): { ops: PendingOp[]; full: boolean } {
   const ops: PendingOp[] = [];
   const members = new Set<PendingOp>();
+  const mix = new Mix();
   let limit = p.maxOps;
   let bytes = 0;
   for (const op of queued) {
     if (op.deadline <= liveAfter || op.notBefore > now) continue;
     if (app.index.isBlockedOutside(op, members)) continue;
+    if (!mix.admits(op)) continue;
     const size = op.op.body?.length ?? 0;
     const cap = Math.min(limit, op.batchCap);
     if (ops.length >= cap || (ops.length > 0 && bytes + size > (p.maxBytes ?? Number.POSITIVE_INFINITY)))
       return { ops, full: true };
     ops.push(op);
     members.add(op);
+    mix.add(op);
     limit = cap;
     bytes += size;
     if (ops.length >= limit) return { ops, full: true };
@@ -148,6 +163,7 @@ function eligible(
   p: PlanParams,
 ): { ops: PendingOp[]; full: boolean; backoffUntil: number } {
   const ops: PendingOp[] = [];
+  const mix = new Mix();
   let limit = p.maxOps;
   let bytes = 0;
   let backoffUntil = Number.POSITIVE_INFINITY;
@@ -158,6 +174,7 @@ function eligible(
       continue;
     }
     if (app.index.isBlocked(op)) continue;
+    if (!mix.admits(op)) continue;
     // An op that does not fit leads the next batch: this one is full.
     const size = op.op.body?.length ?? 0;
     const cap = Math.min(limit, op.batchCap);
@@ -165,11 +182,31 @@ function eligible(
       return { ops, full: true, backoffUntil };
     }
     ops.push(op);
+    mix.add(op);
     limit = cap;
     bytes += size;
     if (ops.length >= limit) return { ops, full: true, backoffUntil };
   }
   return { ops, full: false, backoffUntil };
+}
+
+/**
+ * SPEC §8d, a poisoned op travels alone: a batch that holds a suspect op (it, or its resource, was in
+ * a batch that failed as a whole) holds no write that may not be sent twice, so a retry of the
+ * suspects can never cost such a write its one attempt. A suspect write has a batch cap of 1.
+ */
+class Mix {
+  #suspects = false;
+  #once = false;
+
+  admits(op: PendingOp): boolean {
+    return op.suspect ? !this.#once : !(this.#suspects && !isIdempotent(op.op.method));
+  }
+
+  add(op: PendingOp): void {
+    if (op.suspect) this.#suspects = true;
+    else if (!isIdempotent(op.op.method)) this.#once = true;
+  }
 }
 
 /**

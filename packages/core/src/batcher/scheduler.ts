@@ -16,8 +16,10 @@ import {
   type SchedulerOptions,
   type Submission,
 } from './config.js';
+import { DEFAULT_DOMAINS, FailureDomains } from './domains.js';
 import { type Answer, isWriteMethod, type PendingOp, type Waiter } from './op.js';
 import { resourceOf } from './resources.js';
+import { isIdempotent } from './retry.js';
 
 export type { CallerSignal, SchedulerObserver, SchedulerOptions, Submission } from './config.js';
 export type { UpstreamTransport } from './dispatch.js';
@@ -34,6 +36,7 @@ export class Scheduler {
   /** Bucket key → budget, for the limiter's reopen notices. */
   readonly #byKey = new Map<string, Budget>();
   readonly #abort = new AbortController();
+  readonly #domains: FailureDomains;
   #seq = 0;
   #callIds = 1;
   #draining = false;
@@ -43,6 +46,16 @@ export class Scheduler {
 
   constructor(options: SchedulerOptions) {
     this.#c = resolve(options, this.#abort.signal);
+    const onCircuit = options.onCircuit;
+    this.#domains = new FailureDomains({
+      ...DEFAULT_DOMAINS,
+      breaker: this.#c.breaker,
+      onCircuit: (e) => {
+        onCircuit?.(e);
+        // A breaker's state changed: its app's pump looks again (a half-open one may probe).
+        this.#apps.get(e.appId)?.pump.kick();
+      },
+    });
     // Another replica's settle: come back exactly when the bucket opens for this replica.
     options.limiter.onReopen?.((key, inMs) => this.#byKey.get(key)?.reopened(inMs));
   }
@@ -54,7 +67,7 @@ export class Scheduler {
     const app = this.#app(sub.appId);
     return new Promise<Answer>((resolve) => {
       if (sub.signal?.aborted) return resolve({ kind: 'error', error: closed() });
-      const circuit = app.circuitOpen(now);
+      const circuit = app.circuitOpen(now, sub.credential);
       if (circuit) {
         c.observer?.onShed?.({ appId: sub.appId, code: 'PROXY_CIRCUIT_OPEN' });
         return resolve({ kind: 'error', error: circuit });
@@ -81,6 +94,10 @@ export class Scheduler {
           }),
         });
       }
+      const resource = resourceOf(c.dialect.resourceKey?.(sub.op.path, sub.credential) ?? sub.op.path);
+      // A resource that just failed a batch: its op rides with no write it could cost its one attempt,
+      // and a write of its own rides alone (SPEC §8d).
+      const suspect = this.#domains.isSuspect(sub.appId, resource, now);
       const op: PendingOp = {
         seq: this.#seq++,
         appId: sub.appId,
@@ -88,11 +105,12 @@ export class Scheduler {
         op: sub.op,
         isWrite,
         readKey,
-        resource: resourceOf(c.dialect.resourceKey?.(sub.op.path, sub.credential) ?? sub.op.path),
+        resource,
         enqueuedAt: now,
         deadline: now + c.maxWaitMs,
         notBefore: 0,
-        batchCap: Number.POSITIVE_INFINITY,
+        batchCap: suspect && !isIdempotent(sub.op.method) ? 1 : Number.POSITIVE_INFINITY,
+        suspect,
         state: 'queued',
         attempts: 0,
         waiters: [waiter],
@@ -120,7 +138,8 @@ export class Scheduler {
     const budget = app.budget(bucket);
     if (!budget) return () => {};
     const started = clock.now();
-    const circuit = app.circuitOpen(started);
+    // Calls that bypass the queue carry no group here: only the app open as a whole refuses them.
+    const circuit = app.circuitOpen(started, '');
     if (circuit) return circuit;
     for (;;) {
       if (signal?.aborted) return closed();
@@ -167,21 +186,34 @@ export class Scheduler {
     return n;
   }
 
-  /** Per-app queue depths and breaker states, for metrics and the status page (apps in memory). */
+  /**
+   * Per-app queue depths and breaker states, for metrics and the status page (apps in memory):
+   * `circuit` is the worst of its groups' breakers (one group open refuses that group's calls only),
+   * `openGroups` how many are open or half-open, `appWide` whether every group is refused (SPEC §8d).
+   */
   snapshot(): Array<{
     appId: string;
     queued: number;
     inflight: number;
     batchTokens: number;
     circuit: CircuitState;
+    openGroups: number;
+    appWide: boolean;
   }> {
     const now = this.#c.clock.now();
     return [...this.#apps.values()].map((a) => ({
       appId: a.appId,
       ...a.state.counts,
       batchTokens: Math.floor(a.batch.tokensAt(now)),
-      circuit: a.breaker.state(now),
+      circuit: a.circuitState(now),
+      openGroups: a.openGroups,
+      appWide: a.openAppWide(now),
     }));
+  }
+
+  /** Failure domains remembered (tests; bounded whatever the upstream does). */
+  get domains(): { groups: number; resources: number } {
+    return this.#domains.size;
   }
 
   #app(appId: string): AppEngine {
@@ -191,6 +223,7 @@ export class Scheduler {
       if (++this.#created % SWEEP_EVERY_NEW_APPS === 0) this.#evict();
       app = new AppEngine(appId, {
         config: this.#c,
+        domains: this.#domains,
         draining: () => this.#draining,
         nextCallId: () => this.#callIds++,
         answered: () => this.#answered(),
@@ -210,6 +243,7 @@ export class Scheduler {
    */
   #evict(): void {
     const now = this.#c.clock.now();
+    this.#domains.sweep(now);
     for (const [appId, app] of this.#apps) {
       if (!app.isFresh(now)) continue;
       app.pump.stop();
@@ -219,9 +253,10 @@ export class Scheduler {
     }
   }
 
-  /** One background sweep timer while any app is held. */
+  /** One background sweep timer while any app (or failure domain) is held. */
   #armSweep(): void {
-    if (this.#sweep || this.#apps.size === 0) return;
+    const domains = this.#domains.size;
+    if (this.#sweep || (this.#apps.size === 0 && domains.groups + domains.resources === 0)) return;
     this.#sweep = this.#c.clock.setTimeout(
       () => {
         this.#sweep = undefined;

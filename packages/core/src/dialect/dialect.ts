@@ -126,6 +126,13 @@ export interface BatchDialect {
    * from the op's path: Graph's `/me/…` names a different user per credential. Absent = the path.
    */
   resourceKey?(path: string, credential: string): string;
+  /**
+   * What a 429 on a single call, or on one op inside a batch, means (SPEC §8d): `app` (default) — the
+   * app's budget is spent, pause the app's bucket; `credential` — that caller is throttled (Graph
+   * throttles per user and mailbox), pause its group only. A whole batch call's 429 is always the
+   * app's.
+   */
+  readonly throttleScope?: 'app' | 'credential';
   /** True for the upstream's own batch endpoint (a client calling it directly is passed through). */
   isBatchEndpoint(target: AppTarget): boolean;
   /** The op for a call, or a reason the call cannot travel inside a batch. */

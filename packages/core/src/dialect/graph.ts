@@ -144,6 +144,8 @@ export const graph: BatchDialect = {
   // (`/users/a@contoso.com`) stays a different spelling (documented, as SPEC §8c "one spelling").
   // Graph's paths are case-insensitive (`/ME/Messages` is `/me/messages`): ordering compares them
   // folded, or a write and a read of one resource spelt differently would share a parallel batch.
+  throttleScope: 'credential',
+
   resourceKey(path: string, credential: string): string {
     const folded = path.toLowerCase();
     if (folded !== '/me' && !folded.startsWith('/me/')) return folded;

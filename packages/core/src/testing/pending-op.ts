@@ -13,6 +13,7 @@ export interface PendingOpFields {
   readonly appId?: string;
   readonly enqueuedAt?: number;
   readonly deadline?: number;
+  readonly suspect?: boolean;
 }
 
 export function pendingOp(f: PendingOpFields): PendingOp {
@@ -28,6 +29,7 @@ export function pendingOp(f: PendingOpFields): PendingOp {
     deadline: f.deadline ?? 0,
     notBefore: 0,
     batchCap: Number.POSITIVE_INFINITY,
+    suspect: f.suspect ?? false,
     state: 'queued',
     attempts: 0,
     waiters: [],

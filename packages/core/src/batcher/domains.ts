@@ -1,0 +1,221 @@
+// What the engine remembers per failure domain (SPEC §8d), apart from the apps' queues: each group's
+// (app + credential) circuit breaker and throttle pause, and the resources that just failed a batch.
+// One group's failures or 429s stop that group only; an app's calls are all refused only when several
+// of its groups are open together. Everything here lives in bounded, expiring maps, so an app is
+// forgotten when idle whatever its domains remember, and a wave of credentials or resources costs at
+// most the bound.
+
+import { createHash } from 'node:crypto';
+import { BoundedMap } from './bounded-map.js';
+import { type BreakerOptions, CircuitBreaker, type CircuitState } from './breaker.js';
+
+export interface DomainOptions {
+  readonly breaker: BreakerOptions;
+  /** Groups remembered at once (breakers with failures, pauses), over every app. */
+  readonly maxGroups: number;
+  /** Suspect resources remembered at once, over every app. */
+  readonly maxResources: number;
+  /** How long a resource that failed a batch rides alone, in ms. */
+  readonly suspectMs: number;
+  /** Open group breakers that make the whole app refuse its other groups too. */
+  readonly appWideGroups: number;
+  /** A group's breaker changed state; `group` is a digest of its credential, never the credential. */
+  readonly onCircuit?: (e: { appId: string; group: string; state: CircuitState }) => void;
+}
+
+export const DEFAULT_DOMAINS: Omit<DomainOptions, 'breaker'> = {
+  maxGroups: 10_000,
+  maxResources: 10_000,
+  suspectMs: 30_000,
+  appWideGroups: 3,
+};
+
+class GroupFate {
+  pausedUntil = 0;
+  readonly breaker: CircuitBreaker;
+
+  constructor(
+    readonly appId: string,
+    options: BreakerOptions,
+    changed: (fate: GroupFate, state: CircuitState) => void,
+  ) {
+    this.breaker = new CircuitBreaker(options, (state) => changed(this, state));
+  }
+
+  /** Worth nothing: a fresh group would behave the same. */
+  isFresh(now: number): boolean {
+    return this.breaker.isFresh && this.pausedUntil <= now;
+  }
+}
+
+const key = (appId: string, part: string) => `${appId}\n${part}`;
+
+/** A short digest naming a credential in logs and metrics without revealing it. */
+export function credentialDigest(credential: string): string {
+  return createHash('sha256').update(credential).digest('hex').slice(0, 12);
+}
+
+export class FailureDomains {
+  readonly #groups: BoundedMap<string, GroupFate>;
+  readonly #suspects: BoundedMap<string, true>;
+  /** Per app, its groups whose breaker opened (some may have turned half-open since). */
+  readonly #open = new Map<string, Set<GroupFate>>();
+
+  constructor(private readonly options: DomainOptions) {
+    // An idle group is forgotten after its longest open time: by then it would be probed anyway.
+    const idleMs = Math.max(60_000, options.breaker.maxOpenMs * 2);
+    this.#groups = new BoundedMap(options.maxGroups, idleMs, (_, fate) => this.#closed(fate));
+    this.#suspects = new BoundedMap(options.maxResources, options.suspectMs);
+  }
+
+  get appWideGroups(): number {
+    return this.options.appWideGroups;
+  }
+
+  /** Groups and resources remembered (tests, metrics). */
+  get size(): { groups: number; resources: number } {
+    return { groups: this.#groups.size, resources: this.#suspects.size };
+  }
+
+  /**
+   * How long calls of a group are refused at the door, in ms (0: they may queue): its own breaker
+   * open; or, with its own breaker closed, the app open as a whole. A half-open group queues: one of
+   * its calls probes.
+   */
+  refusalMs(appId: string, credential: string, now: number): number {
+    const own = this.#groups.peek(key(appId, credential), now)?.breaker;
+    const state = own?.state(now) ?? 'closed';
+    if (own && state === 'open') return own.retryInMs(now);
+    if (state === 'half-open') return 0;
+    return this.appWideMs(appId, now);
+  }
+
+  /** How long the whole app is refused (0: it is not): while `appWideGroups` groups are open together. */
+  appWideMs(appId: string, now: number): number {
+    const open = this.#open.get(appId);
+    if (!open || open.size < this.options.appWideGroups) return 0;
+    // Half-open groups do not count: each probes for itself.
+    let count = 0;
+    let soonest = Number.POSITIVE_INFINITY;
+    for (const fate of open) {
+      if (fate.breaker.state(now) !== 'open') continue;
+      count++;
+      soonest = Math.min(soonest, fate.breaker.retryInMs(now));
+    }
+    return count >= this.options.appWideGroups ? soonest : 0;
+  }
+
+  /** Groups of an app whose breaker is open or half-open (status page, metrics). */
+  openGroups(appId: string): number {
+    return this.#open.get(appId)?.size ?? 0;
+  }
+
+  /** The worst state of an app's group breakers: open if one is, else half-open if one is. */
+  worstState(appId: string, now: number): CircuitState {
+    let worst: CircuitState = 'closed';
+    for (const fate of this.#open.get(appId) ?? []) {
+      const state = fate.breaker.state(now);
+      if (state === 'open') return 'open';
+      if (state === 'half-open') worst = 'half-open';
+    }
+    return worst;
+  }
+
+  /** Whether a group may send now, without taking its half-open probe. */
+  canCall(appId: string, credential: string, now: number): boolean {
+    const fate = this.#groups.peek(key(appId, credential), now);
+    return !fate || fate.breaker.canCall(now);
+  }
+
+  /** Whether a group may send now; half-open takes the one probe (give it back with `released`). */
+  mayCall(appId: string, credential: string, now: number): boolean {
+    const fate = this.#groups.peek(key(appId, credential), now);
+    return !fate || fate.breaker.mayCall(now);
+  }
+
+  released(appId: string, credential: string, now: number): void {
+    this.#groups.peek(key(appId, credential), now)?.breaker.released();
+  }
+
+  succeeded(appId: string, credential: string, now: number): void {
+    const k = key(appId, credential);
+    const fate = this.#groups.peek(k, now);
+    if (!fate) return;
+    fate.breaker.succeeded();
+    if (fate.isFresh(now)) this.#groups.delete(k);
+  }
+
+  /** A call of the group sent at `sentAt` failed at `now` (breaker.ts: calls failing together count once). */
+  failed(appId: string, credential: string, now: number, sentAt: number): void {
+    this.#group(appId, credential, now).breaker.failed(now, sentAt);
+  }
+
+  /** A group throttled until `until` (a 429 on its own credential): it sends nothing before. */
+  pause(appId: string, credential: string, until: number, now: number): void {
+    const fate = this.#group(appId, credential, now);
+    fate.pausedUntil = Math.max(fate.pausedUntil, until);
+  }
+
+  pausedUntil(appId: string, credential: string, now: number): number {
+    return this.#groups.peek(key(appId, credential), now)?.pausedUntil ?? 0;
+  }
+
+  /** Groups of an app paused at `now`. */
+  pausedGroups(appId: string, now: number): number {
+    let n = 0;
+    for (const fate of this.#groups.values(now)) if (fate.appId === appId && fate.pausedUntil > now) n++;
+    return n;
+  }
+
+  /** A resource whose op was in a batch that failed as a whole: it rides alone for a while. */
+  suspect(appId: string, resource: string, now: number): void {
+    this.#suspects.touch(key(appId, resource), now, () => true);
+  }
+
+  isSuspect(appId: string, resource: string, now: number): boolean {
+    return this.#suspects.peek(key(appId, resource), now) !== undefined;
+  }
+
+  /** The resource's op got a usable answer: it is no longer suspect. */
+  cleared(appId: string, resource: string): void {
+    this.#suspects.delete(key(appId, resource));
+  }
+
+  sweep(now: number): void {
+    this.#groups.sweep(now, (fate) => {
+      if (!fate.isFresh(now)) return false;
+      this.#closed(fate);
+      return true;
+    });
+    this.#suspects.sweep(now);
+  }
+
+  #group(appId: string, credential: string, now: number): GroupFate {
+    return this.#groups.touch(
+      key(appId, credential),
+      now,
+      () =>
+        new GroupFate(appId, this.options.breaker, (fate, state) => {
+          if (state === 'open') this.#opened(fate);
+          else if (state === 'closed') this.#closed(fate);
+          this.options.onCircuit?.({ appId, group: credentialDigest(credential), state });
+        }),
+    );
+  }
+
+  #opened(fate: GroupFate): void {
+    let open = this.#open.get(fate.appId);
+    if (!open) {
+      open = new Set();
+      this.#open.set(fate.appId, open);
+    }
+    open.add(fate);
+  }
+
+  #closed(fate: GroupFate): void {
+    const open = this.#open.get(fate.appId);
+    if (!open) return;
+    open.delete(fate);
+    if (open.size === 0) this.#open.delete(fate.appId);
+  }
+}

@@ -1,0 +1,225 @@
+// Fate isolation (SPEC §8d, issue #28) on a manual clock: one credential's failures open its own
+// breaker, not its app's; several open together make it the app's; a batch that fails as a whole is
+// bisected so only the op that fails it loses; what the engine remembers per group and resource is
+// bounded and forgotten when idle.
+
+import { describe, expect, it } from 'vitest';
+import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
+import { MemoryLimiter } from '../ratelimit/memory.js';
+import { schedulerOptions } from '../testing/scheduler-options.js';
+import type { BufferedResponse } from '../upstream/client.js';
+import { ManualClock } from './clock.js';
+import type { Answer } from './op.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
+
+type Raw = [number, string, string, unknown?];
+
+/** A TalkJS-shaped upstream: `fails(credential, ops)` makes the whole call a 500; else every op 200. */
+class Upstream {
+  readonly calls: Array<{ at: number; credential: string; paths: string[] }> = [];
+  fails: (credential: string, paths: string[]) => boolean = () => false;
+
+  constructor(private readonly clock: ManualClock) {}
+
+  call = async (request: UpstreamRequest, authorization?: string): Promise<BufferedResponse> => {
+    const ops = JSON.parse(request.body ?? '[]') as Raw[];
+    const credential = authorization ?? '';
+    const paths = ops.map(([, , path]) => path);
+    this.calls.push({ at: this.clock.now(), credential, paths });
+    await new Promise((r) => this.clock.setTimeout(() => r(undefined), 10));
+    if (this.fails(credential, paths)) return { status: 500, headers: {}, body: '{}' };
+    return { status: 200, headers: {}, body: JSON.stringify(ops.map(([seq]) => [seq, 200, { seq }])) };
+  };
+}
+
+const op = (method: OpRequest['method'], path: string): OpRequest => ({
+  method,
+  path,
+  query: {},
+  body: method === 'GET' || method === 'DELETE' ? undefined : '{}',
+  apiVersion: undefined,
+});
+
+function setup(overrides: Partial<SchedulerOptions> = {}) {
+  const clock = new ManualClock();
+  const upstream = new Upstream(clock);
+  const limiter = new MemoryLimiter({ now: () => clock.now() });
+  const circuits: Array<{ appId: string; group: string; state: string }> = [];
+  const scheduler = new Scheduler(
+    schedulerOptions({
+      limiter,
+      upstream,
+      clock,
+      batchLimit: { ratePerSec: 1000, burst: 1000 },
+      breakerFailures: 2,
+      breakerOpenMs: 1_000,
+      random: () => 0.5,
+      onCircuit: (e) => circuits.push(e),
+      ...overrides,
+    }),
+  );
+  const submit = (request: OpRequest, credential = 'k1', appId = 'app') =>
+    scheduler.submit({ appId, credential, op: request });
+  return { clock, upstream, scheduler, submit, circuits };
+}
+
+const status = (a: Answer) => (a.kind === 'result' ? a.status : a.error.status);
+const code = (a: Answer) => (a.kind === 'error' ? a.error.code : a.status);
+
+describe('a breaker per group (app + credential)', () => {
+  it('one credential failing opens its own breaker; another credential of the app is served', async () => {
+    const { clock, upstream, scheduler, submit, circuits } = setup();
+    upstream.fails = (credential) => credential === 'k1';
+    for (const u of ['a', 'b']) {
+      const failed = submit(op('POST', `/users/${u}/x`));
+      await clock.advance(20);
+      expect(status(await failed)).toBe(502);
+    }
+    expect(circuits).toEqual([
+      { appId: 'app', group: expect.stringMatching(/^[0-9a-f]{12}$/), state: 'open' },
+    ]);
+    // k1 is refused at once; k2 of the same app queues and is answered by the upstream.
+    expect(code(await submit(op('GET', '/users/c'), 'k1'))).toBe('PROXY_CIRCUIT_OPEN');
+    const served = submit(op('GET', '/users/c'), 'k2');
+    await clock.advance(20);
+    expect(status(await served)).toBe(200);
+    expect(scheduler.snapshot()).toMatchObject([
+      { appId: 'app', circuit: 'open', openGroups: 1, appWide: false },
+    ]);
+    // The group digest never shows the credential.
+    expect(JSON.stringify(circuits)).not.toContain('k1');
+  });
+
+  it('three groups open together refuse the whole app, a fresh credential too; a probe each reopens it', async () => {
+    const { clock, upstream, scheduler, submit } = setup();
+    upstream.fails = () => true;
+    for (const k of ['k1', 'k2', 'k3']) {
+      for (const u of ['a', 'b']) {
+        const failed = submit(op('POST', `/users/${u}/x`), k);
+        await clock.advance(20);
+        expect(status(await failed)).toBe(502);
+      }
+    }
+    expect(scheduler.snapshot()).toMatchObject([{ openGroups: 3, appWide: true }]);
+    const fresh = await submit(op('GET', '/users/z'), 'k4');
+    expect(fresh).toMatchObject({ kind: 'error', error: { code: 'PROXY_CIRCUIT_OPEN', status: 503 } });
+    expect(upstream.calls).toHaveLength(6);
+    // Another app is not touched.
+    upstream.fails = () => false;
+    const other = submit(op('GET', '/users/z'), 'k1', 'other');
+    await clock.advance(20);
+    expect(status(await other)).toBe(200);
+    // Half-open: each group probes for itself, and the app is no longer refused as a whole.
+    await clock.advance(1_000);
+    const probe = submit(op('GET', '/users/p'), 'k4');
+    await clock.advance(20);
+    expect(status(await probe)).toBe(200);
+    expect(scheduler.snapshot().find((a) => a.appId === 'app')).toMatchObject({ appWide: false });
+  });
+
+  it('a whole-call 4xx or a 429 of one group opens nothing', async () => {
+    const { clock, upstream, scheduler, submit } = setup();
+    const call = upstream.call;
+    upstream.call = async (request, authorization) => {
+      await call(request, authorization);
+      return { status: 400, headers: {}, body: '{}' };
+    };
+    for (const u of ['a', 'b', 'c']) {
+      const answered = submit(op('GET', `/users/${u}`));
+      await clock.advance(20);
+      await answered;
+    }
+    expect(scheduler.snapshot()).toMatchObject([{ circuit: 'closed', openGroups: 0 }]);
+  });
+});
+
+describe('a batch that fails as a whole (a poisoned op)', () => {
+  it('is sent again in halves until the poisoned op is alone: every other op gets its answer', async () => {
+    const { clock, upstream, submit } = setup({ maxAttempts: 2, breakerFailures: 100 });
+    upstream.fails = (_k, paths) => paths.includes('/users/poison');
+    const paths = ['a', 'b', 'c', 'poison', 'd', 'e', 'f', 'g'].map((u) => `/users/${u}`);
+    const answers = paths.map((p) => submit(op('GET', p)));
+    await clock.advance(10_000);
+    const byPath = Object.fromEntries((await Promise.all(answers)).map((a, i) => [paths[i], status(a)]));
+    expect(byPath).toEqual({
+      '/users/a': 200,
+      '/users/b': 200,
+      '/users/c': 200,
+      '/users/poison': 502,
+      '/users/d': 200,
+      '/users/e': 200,
+      '/users/f': 200,
+      '/users/g': 200,
+    });
+    // 8 → halves of at most 4 → 2 → 1: the poison alone then spends its own two attempts.
+    const sizes = upstream.calls.map((c) => c.paths.length);
+    expect(sizes[0]).toBe(8);
+    expect(Math.max(...sizes.slice(1))).toBeLessThanOrEqual(4);
+    expect(upstream.calls.filter((c) => c.paths.length === 1 && c.paths[0] === '/users/poison')).toHaveLength(
+      2,
+    );
+    // Every op other than the poison was sent at most log2(8) + 1 times.
+    for (const p of paths.filter((x) => x !== '/users/poison')) {
+      expect(upstream.calls.filter((c) => c.paths.includes(p)).length, p).toBeLessThanOrEqual(4);
+    }
+  });
+
+  it('keeps a suspect resource away from writes that may not run twice, and sends a suspect write alone', async () => {
+    const { clock, upstream, submit } = setup({ maxAttempts: 3, breakerFailures: 100 });
+    upstream.fails = (_k, paths) => paths.includes('/users/poison');
+    const first = [submit(op('GET', '/users/poison')), submit(op('GET', '/users/ok'))];
+    await clock.advance(10_000);
+    expect((await Promise.all(first)).map(status)).toEqual([502, 200]);
+    // Now suspect: a POST elsewhere and a GET of the poison arrive together.
+    upstream.calls.length = 0;
+    const later = [
+      submit(op('POST', '/conversations/c/messages')),
+      submit(op('GET', '/users/poison')),
+      submit(op('POST', '/users/poison/x')),
+    ];
+    await clock.advance(10_000);
+    expect((await Promise.all(later)).map(status)).toEqual([200, 502, 200]);
+    for (const c of upstream.calls) {
+      // The POST that is not suspect never shares a call with the suspect GET.
+      const both = c.paths.includes('/conversations/c/messages') && c.paths.includes('/users/poison');
+      expect(both, JSON.stringify(c.paths)).toBe(false);
+    }
+    // A suspect write rides alone, and is sent once.
+    expect(upstream.calls.filter((c) => c.paths.includes('/users/poison/x'))).toEqual([
+      expect.objectContaining({ paths: ['/users/poison/x'] }),
+    ]);
+  });
+
+  it('does not hide an upstream that is down: the breaker still opens', async () => {
+    const { clock, upstream, scheduler, submit } = setup({ maxAttempts: 3, breakerFailures: 3 });
+    upstream.fails = () => true;
+    const answers = ['a', 'b', 'c', 'd'].map((u) => submit(op('GET', `/users/${u}`)));
+    await clock.advance(10_000);
+    // The halves fail too, each level together (counted once): after three levels the breaker is
+    // open and answers the rest at once. The cost of bisecting an outage: 1 + 2 + 4 calls for 4 ops,
+    // at most 2N − 1 for a batch of N.
+    const codes = (await Promise.all(answers)).map(code);
+    expect(codes).toContain('PROXY_CIRCUIT_OPEN');
+    expect(codes.every((c) => c === 'PROXY_CIRCUIT_OPEN' || c === 'PROXY_UPSTREAM_UNAVAILABLE')).toBe(true);
+    expect(upstream.calls.map((c) => c.paths.length)).toEqual([4, 2, 2, 1, 1, 1, 1]);
+    expect(scheduler.snapshot()).toMatchObject([{ openGroups: 1 }]);
+  });
+});
+
+describe('memory', () => {
+  it('forgets the groups and suspect resources of a wave of credentials once idle', async () => {
+    const { clock, upstream, scheduler, submit } = setup({ breakerFailures: 1 });
+    upstream.fails = () => true;
+    // A wave of credentials, each failing once: one open breaker each.
+    for (let i = 0; i < 50; i++) {
+      const failed = submit(op('POST', '/users/a/x'), `k${i}`, `app${i}`);
+      await clock.advance(20);
+      await failed;
+    }
+    expect(scheduler.domains.groups).toBe(50);
+    // Idle past the longest open time: the sweep forgets every group and app.
+    await clock.advance(5 * 60_000);
+    expect(scheduler.domains).toEqual({ groups: 0, resources: 0 });
+    expect(scheduler.snapshot()).toEqual([]);
+  });
+});
