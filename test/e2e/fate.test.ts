@@ -7,7 +7,8 @@
 //    credential; only when three groups of an app are open together is the whole app refused.
 //  - TalkJS, a poisoned op travels alone: a resource that fails every batch holding it, among 8
 //    concurrent GETs, is bisected out (8 → 4 → 2 → 1); the 7 others get their upstream answers, each
-//    op runs once, and only the poisoned GET gets the 502.
+//    op runs once, and only the poisoned GET gets the 502; a POST that shared the poisoned batch gets
+//    502 and is never sent again, and while the resource is suspect a POST never shares its batch.
 //  - Graph, a throttle pauses what was throttled: one user's 429 inside a 200 $batch (Retry-After 3 s)
 //    pauses that user's group only — another user's calls reach Graph and are answered within the
 //    window, and the throttled call is sent again only after its Retry-After.
@@ -297,6 +298,50 @@ describe('TalkJS: a poisoned resource among concurrent reads', () => {
     const text = await metrics(proxy);
     expect(series(text, 'batch_proxy_requeued_ops_total{reason="retry"}')).toBe(14);
     expect(series(text, 'batch_proxy_circuit_open_groups')).toBe(0);
+  });
+
+  it('answers a POST that shared the poisoned batch 502, sent once; later keeps POSTs apart from the suspect', async () => {
+    upstream.resources.poison.push({ path: '/users/bad2', appId: 'app1', status: 500 });
+    const poisonedBefore = upstream.poisonedCalls.length;
+    const executedBefore = upstream.executed.length;
+    const message = [{ text: 'hello', type: 'SystemMessage' }];
+    const reads = ['v0', 'v1', 'v2', 'v3', 'v4', 'v5'];
+    // Eight ops: one full batch at once.
+    const [post, bad, ...others] = await Promise.all([
+      send(proxy, CREDENTIAL, 'POST', '/v1/app1/conversations/c1/messages', message),
+      send(proxy, CREDENTIAL, 'GET', '/v1/app1/users/bad2'),
+      ...reads.map((id) => send(proxy, CREDENTIAL, 'GET', `/v1/app1/users/${id}`)),
+    ]);
+    // The POST may have run for all the proxy knows: 502, never sent again (here it did not run).
+    expect(post).toMatchObject({ status: 502, body: { error: { code: 'PROXY_UPSTREAM_UNAVAILABLE' } } });
+    expect(bad).toMatchObject({ status: 502, body: { error: { code: 'PROXY_UPSTREAM_UNAVAILABLE' } } });
+    for (const [i, reply] of others.entries()) {
+      expect(reply).toMatchObject({ status: 404, body: notFound(reads[i] as string) });
+    }
+    const poisoned = upstream.poisonedCalls.slice(poisonedBefore);
+    const holdsPost = (ops: Array<{ path: string }>) =>
+      ops.some((o) => o.path === '/conversations/c1/messages');
+    expect(poisoned.filter((c) => holdsPost(c.ops))).toHaveLength(1);
+    expect(poisoned[0]?.ops).toHaveLength(8);
+    expect(upstream.executed.slice(executedBefore).map((e) => e.path)).not.toContain(
+      '/conversations/c1/messages',
+    );
+
+    // Within 30 s /users/bad2 is suspect: a read of it and a POST elsewhere, arriving together, never
+    // share a batch, so the POST runs once and is answered by the upstream.
+    const poisonedMid = upstream.poisonedCalls.length;
+    const executedMid = upstream.executed.length;
+    const [post2, bad2] = await Promise.all([
+      send(proxy, CREDENTIAL, 'POST', '/v1/app1/conversations/c2/messages', message),
+      send(proxy, CREDENTIAL, 'GET', '/v1/app1/users/bad2'),
+    ]);
+    expect(bad2.status).toBe(502);
+    expect(post2.status).not.toBe(502);
+    const later = upstream.poisonedCalls.slice(poisonedMid);
+    expect(later.map((c) => c.ops.map((o) => `${o.method} ${o.path}`))).toEqual([['GET /users/bad2']]);
+    expect(
+      upstream.executed.slice(executedMid).filter((e) => e.path === '/conversations/c2/messages'),
+    ).toHaveLength(1);
   });
 });
 
