@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { credentialDigest, FailureDomains } from './domains.js';
 
-function domains(appWideGroups = 2) {
+function domains(appWideGroups = 2, breaker = { failures: 1, openMs: 1_000, maxOpenMs: 4_000 }) {
   const events: Array<{ appId: string; group: string; state: string }> = [];
   const d = new FailureDomains({
-    breaker: { failures: 1, openMs: 1_000, maxOpenMs: 4_000 },
+    breaker,
     maxGroups: 100,
     maxResources: 2,
     suspectMs: 500,
@@ -38,6 +38,63 @@ describe('FailureDomains', () => {
     expect(d.size.groups).toBe(1);
   });
 
+  it('refuses a known but closed group while the app is open as a whole; a half-open one may probe', () => {
+    const { d } = domains(2, { failures: 2, openMs: 1_000, maxOpenMs: 4_000 });
+    d.failed('app', 'k4', 0, 0); // one failure: known, still closed
+    for (const [k, at] of [
+      ['k1', 0],
+      ['k2', 500],
+      ['k3', 500],
+    ] as const) {
+      d.failed('app', k, at, at);
+      d.failed('app', k, at + 1, at + 1);
+    }
+    expect(d.refusalMs('app', 'k4', 600)).toBe(401);
+    // At 1 001 k1 is half-open: its own probe goes though the app is open (k2 and k3 are).
+    expect(d.refusalMs('app', 'k1', 1_001)).toBe(0);
+    expect(d.refusalMs('app', 'k4', 1_001)).toBe(500);
+  });
+
+  it('tells whether a half-open group may send without taking its probe; a released probe may go again', () => {
+    const { d } = domains();
+    d.failed('app', 'k1', 0, 0);
+    expect(d.canCall('app', 'k1', 500)).toBe(false);
+    expect(d.canCall('app', 'k1', 1_000)).toBe(true);
+    expect(d.mayCall('app', 'k1', 1_000)).toBe(true);
+    expect(d.canCall('app', 'k1', 1_000)).toBe(false);
+    d.released('app', 'k1', 1_000);
+    expect(d.canCall('app', 'k1', 1_000)).toBe(true);
+    expect(d.canCall('app', 'unknown', 0)).toBe(true);
+  });
+
+  it('remembers a group at least a minute idle, and twice the longest open time when that is longer', () => {
+    const short = domains().d;
+    short.pause('app', 'k1', 10, 0);
+    short.failed('app', 'k2', 0, 0);
+    short.sweep(59_999);
+    expect(short.size.groups).toBe(1);
+    short.sweep(60_000);
+    expect(short.size.groups).toBe(0);
+    const long = domains(2, { failures: 1, openMs: 1_000, maxOpenMs: 100_000 }).d;
+    long.failed('app', 'k2', 0, 0);
+    long.sweep(199_999);
+    expect(long.size.groups).toBe(1);
+    long.sweep(200_000);
+    expect(long.size.groups).toBe(0);
+  });
+
+  it('works without an onCircuit listener', () => {
+    const d = new FailureDomains({
+      breaker: { failures: 1, openMs: 1_000, maxOpenMs: 4_000 },
+      maxGroups: 10,
+      maxResources: 10,
+      suspectMs: 100,
+      appWideGroups: 2,
+    });
+    d.failed('app', 'k1', 0, 0);
+    expect(d.worstState('app', 0)).toBe('open');
+  });
+
   it('pauses a group alone and counts the app’s paused groups', () => {
     const { d } = domains();
     d.pause('app', 'k1', 500, 0);
@@ -48,6 +105,8 @@ describe('FailureDomains', () => {
     expect([d.pausedGroups('app', 100), d.pausedGroups('app', 250), d.pausedGroups('other', 100)]).toEqual([
       2, 1, 0,
     ]);
+    // A pause ends at its instant.
+    expect(d.pausedGroups('app', 200)).toBe(1);
   });
 
   it('keeps a suspect resource for suspectMs, at most maxResources, until cleared', () => {
