@@ -91,10 +91,30 @@ const INHERITED_ENV = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'SystemRoot'];
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Starts the proxy (or `options.entry`) on free ports and waits for it to be ready. A port the harness
+ * picked is free only until the child binds it: another test's process may take it first (a child
+ * that then exits with EADDRINUSE). That start is made again on new ports, up to three times.
+ */
 export async function startProxyProcess(
   env: Record<string, string>,
   options: StartProxyOptions = {},
 ): Promise<ProxyProcess> {
+  const picksPorts = env.PORT === undefined || env.ADMIN_PORT === undefined;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(env, options);
+    } catch (error) {
+      const lostPort = error instanceof PortTakenError;
+      if (!lostPort || !picksPorts || attempt === 3) throw lostPort ? error.cause : error;
+    }
+  }
+}
+
+/** A start that failed because a port picked for it was taken before the child bound it. */
+class PortTakenError extends Error {}
+
+async function startOnce(env: Record<string, string>, options: StartProxyOptions): Promise<ProxyProcess> {
   const entry = options.entry ?? MAIN;
   if (!existsSync(entry)) throw new Error(`${entry} does not exist; build the proxy first: pnpm build`);
   const host = env.HOST ?? '127.0.0.1';
@@ -172,7 +192,9 @@ export async function startProxyProcess(
   while (performance.now() < deadline) {
     if (hasExited) {
       process.off('exit', onProcessExit);
-      throw new Error(`proxy exited with code ${await exited} before it was ready; logs:\n${output}`);
+      const error = new Error(`proxy exited with code ${await exited} before it was ready; logs:\n${output}`);
+      if (output.includes('EADDRINUSE')) throw new PortTakenError('port taken', { cause: error });
+      throw error;
     }
     try {
       const res = await fetch(`${adminUrl}${probePath}`, { signal: AbortSignal.timeout(1000) });

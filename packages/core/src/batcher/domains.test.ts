@@ -36,6 +36,10 @@ describe('FailureDomains', () => {
     d.succeeded('app', 'k1', 1_020);
     expect(d.openGroups('app')).toBe(1);
     expect(d.size.groups).toBe(1);
+    // The app's last open group closes: nothing is kept for the app.
+    d.mayCall('app', 'k2', 1_020);
+    d.succeeded('app', 'k2', 1_030);
+    expect(d.size).toEqual({ groups: 0, resources: 0, apps: 0 });
   });
 
   it('refuses a known but closed group while the app is open as a whole; a half-open one may probe', () => {

@@ -72,9 +72,9 @@ export class FailureDomains {
     return this.options.appWideGroups;
   }
 
-  /** Groups and resources remembered (tests, metrics). */
-  get size(): { groups: number; resources: number } {
-    return { groups: this.#groups.size, resources: this.#suspects.size };
+  /** Groups, resources and apps with an open group remembered (tests, metrics). */
+  get size(): { groups: number; resources: number; apps: number } {
+    return { groups: this.#groups.size, resources: this.#suspects.size, apps: this.#open.size };
   }
 
   /**

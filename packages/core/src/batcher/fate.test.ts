@@ -219,7 +219,7 @@ describe('memory', () => {
     expect(scheduler.domains.groups).toBe(50);
     // Idle past the longest open time: the sweep forgets every group and app.
     await clock.advance(5 * 60_000);
-    expect(scheduler.domains).toEqual({ groups: 0, resources: 0 });
+    expect(scheduler.domains).toEqual({ groups: 0, resources: 0, apps: 0 });
     expect(scheduler.snapshot()).toEqual([]);
   });
 });
