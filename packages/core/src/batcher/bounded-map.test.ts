@@ -25,6 +25,18 @@ describe('BoundedMap', () => {
     expect(map.size).toBe(0);
   });
 
+  it('keeps an entry until its keepUntil past idleMs; a later touch never shortens it', () => {
+    const map = new BoundedMap<string, number>(10, 100, () => {});
+    map.touch('a', 0, () => 1, 500);
+    expect(map.peek('a', 499)).toBe(1);
+    map.touch('a', 450, () => 2);
+    expect(map.peek('a', 549)).toBe(1);
+    map.sweep(549);
+    expect(map.size).toBe(1);
+    map.sweep(550);
+    expect(map.size).toBe(0);
+  });
+
   it('sweeps expired entries (evicted) and those worth nothing (not evicted); delete is silent', () => {
     const evicted: string[] = [];
     const map = new BoundedMap<string, number>(10, 100, (key) => evicted.push(key));

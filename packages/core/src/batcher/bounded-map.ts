@@ -1,11 +1,11 @@
 // A map with a size bound and an idle expiry, for state the engine keeps per credential or per
 // resource (SPEC §8c, §8d: memory bounded whatever the upstream or the callers do). The oldest-touched
-// entry goes first when the bound is reached; an entry untouched for `idleMs` is gone at the next
-// read or sweep.
+// entry goes first when the bound is reached; an entry untouched for `idleMs` (or past the later
+// instant its last touch asked to be kept until) is gone at the next read or sweep.
 
 export class BoundedMap<K, V> {
   /** Insertion order is touch order: a touched entry is re-inserted at the end. */
-  readonly #entries = new Map<K, { value: V; touchedAt: number }>();
+  readonly #entries = new Map<K, { value: V; expiresAt: number }>();
 
   constructor(
     readonly maxEntries: number,
@@ -22,17 +22,21 @@ export class BoundedMap<K, V> {
   peek(key: K, now: number): V | undefined {
     const entry = this.#entries.get(key);
     if (!entry) return undefined;
-    if (now - entry.touchedAt < this.idleMs) return entry.value;
+    if (now < entry.expiresAt) return entry.value;
     this.#entries.delete(key);
     this.evicted(key, entry.value);
     return undefined;
   }
 
-  /** The live value, touched; `create`d (making room) when absent. */
-  touch(key: K, now: number, create: () => V): V {
+  /**
+   * The live value, touched; `create`d (making room) when absent. `keepUntil`: not expired before
+   * then even if untouched (a pause longer than `idleMs`); the bound may still evict it.
+   */
+  touch(key: K, now: number, create: () => V, keepUntil = 0): V {
     const value = this.peek(key, now) ?? create();
+    const kept = this.#entries.get(key)?.expiresAt ?? 0;
     this.#entries.delete(key);
-    this.#entries.set(key, { value, touchedAt: now });
+    this.#entries.set(key, { value, expiresAt: Math.max(now + this.idleMs, keepUntil, kept) });
     while (this.#entries.size > this.maxEntries) {
       const [oldest, entry] = this.#entries.entries().next().value as [K, { value: V }];
       this.#entries.delete(oldest);
@@ -48,7 +52,7 @@ export class BoundedMap<K, V> {
   /** Drops every expired entry, and every entry `forget` says is worth nothing. */
   sweep(now: number, forget: (value: V) => boolean = () => false): void {
     for (const [key, entry] of this.#entries) {
-      if (now - entry.touchedAt >= this.idleMs) {
+      if (now >= entry.expiresAt) {
         this.#entries.delete(key);
         this.evicted(key, entry.value);
       } else if (forget(entry.value)) this.#entries.delete(key);

@@ -111,6 +111,10 @@ describe('FailureDomains', () => {
     ]);
     // A pause ends at its instant.
     expect(d.pausedGroups('app', 200)).toBe(1);
+    // A pause longer than a group's idle time (a RETRY_AFTER_MAX_MS of minutes) is kept to its end.
+    d.pause('app', 'k9', 300_000, 1_000);
+    d.sweep(200_000);
+    expect(d.pausedUntil('app', 'k9', 299_999)).toBe(300_000);
   });
 
   it('keeps a suspect resource for suspectMs, at most maxResources, until cleared', () => {

@@ -152,7 +152,8 @@ export class FailureDomains {
 
   /** A group throttled until `until` (a 429 on its own credential): it sends nothing before. */
   pause(appId: string, credential: string, until: number, now: number): void {
-    const fate = this.#group(appId, credential, now);
+    // Kept at least until the pause ends, however long the Retry-After (RETRY_AFTER_MAX_MS).
+    const fate = this.#group(appId, credential, now, until);
     fate.pausedUntil = Math.max(fate.pausedUntil, until);
   }
 
@@ -190,7 +191,7 @@ export class FailureDomains {
     this.#suspects.sweep(now);
   }
 
-  #group(appId: string, credential: string, now: number): GroupFate {
+  #group(appId: string, credential: string, now: number, keepUntil = 0): GroupFate {
     return this.#groups.touch(
       key(appId, credential),
       now,
@@ -200,6 +201,7 @@ export class FailureDomains {
           else if (state === 'closed') this.#closed(fate);
           this.options.onCircuit?.({ appId, group: credentialDigest(credential), state });
         }),
+      keepUntil,
     );
   }
 
