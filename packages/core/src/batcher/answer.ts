@@ -11,8 +11,8 @@ import { backoffMs, isIdempotent, mayRetry } from './retry.js';
 export interface OpSink {
   finish(op: PendingOp, answer: Answer, sentAt?: number): void;
   requeue(ops: PendingOp[], notBefore: number, reason: '429' | '424' | 'retry' | 'split'): void;
-  /** The op's resource was in a batch that failed as a whole: it rides alone for a while. */
-  suspect(op: PendingOp): void;
+  /** The ops' resources were in a batch that failed as a whole: they ride apart for a while. */
+  suspect(ops: readonly PendingOp[]): void;
   /** The op got a usable answer: its resource is no longer suspect. */
   cleared(op: PendingOp): void;
 }
@@ -53,9 +53,9 @@ export function applyOutcome(sink: OpSink, outcome: Outcome, call: Call, retry: 
       // batch), until the op that fails is alone and spends its own retries. The others may have run:
       // they get the error, and no write of their kind shares a batch with a suspect from now on.
       const split = ops.length > 1;
+      if (split) sink.suspect(ops);
       if (split)
         for (const op of ops) {
-          sink.suspect(op);
           if (!isIdempotent(op.op.method)) continue;
           op.attempts--;
           op.suspect = true;

@@ -16,7 +16,7 @@ import type { Answer, Lane, PendingOp } from './op.js';
 import { classify, longestRetryAfter, type Outcome } from './outcome.js';
 import { type Action, decide, holdMs, type Plan, plan } from './planner.js';
 import { Pump, type StepResult } from './pump.js';
-import { pauseMs } from './retry.js';
+import { isIdempotent, pauseMs } from './retry.js';
 
 /** Ops are flushed this long before their deadline at the latest, whatever the hold says. */
 const DEADLINE_MARGIN_MS = 50;
@@ -84,10 +84,15 @@ export class AppEngine {
 
   /**
    * The error a group's call gets while its breaker is open — or, its own closed, while the app is
-   * open as a whole (several groups failing together); undefined when it may queue.
+   * open as a whole (several groups failing together); undefined when it may queue. Without a
+   * credential (calls that bypass the queue, which no group's breaker counts): the app's alone.
    */
-  circuitOpen(now: number, credential: string): ProxyError | undefined {
-    return circuitError(this.appId, this.#domains.refusalMs(this.appId, credential, now));
+  circuitOpen(now: number, credential: string | undefined): ProxyError | undefined {
+    const waitMs =
+      credential === undefined
+        ? this.#domains.appWideMs(this.appId, now)
+        : this.#domains.refusalMs(this.appId, credential, now);
+    return circuitError(this.appId, waitMs);
   }
 
   /** The worst of the app's group breakers (status page, metrics). */
@@ -105,9 +110,22 @@ export class AppEngine {
     return this.#domains.openGroups(this.appId);
   }
 
-  /** OpSink: the op's resource was in a batch that failed as a whole. */
-  suspect(op: PendingOp): void {
-    this.#domains.suspect(this.appId, op.resource, this.#c.clock.now());
+  /**
+   * OpSink: the ops' resources were in a batch that failed as a whole. Ops of those resources
+   * already queued (submitted while the batch flew) turn suspect too, so no write shares their batch.
+   */
+  suspect(ops: readonly PendingOp[]): void {
+    const now = this.#c.clock.now();
+    const resources = new Set<string>();
+    for (const op of ops) {
+      this.#domains.suspect(this.appId, op.resource, now);
+      resources.add(op.resource);
+    }
+    for (const op of this.state.queuedOps()) {
+      if (op.suspect || !resources.has(op.resource)) continue;
+      op.suspect = true;
+      if (!isIdempotent(op.op.method)) op.batchCap = 1;
+    }
   }
 
   /** OpSink: the op got a usable answer. */

@@ -44,6 +44,19 @@ describe('CircuitBreaker', () => {
     }
   });
 
+  it('ignores a straggler sent before it opened: no longer open time, the probe still out', () => {
+    const b = new CircuitBreaker(options);
+    for (let i = 1; i <= 3; i++) b.failed(i * 10, i * 10);
+    expect(b.state(30)).toBe('open');
+    // Sent at 25, before the breaker opened at 30, failing once it is half-open.
+    expect(b.mayCall(1_030)).toBe(true);
+    b.failed(1_040, 25);
+    expect([b.state(1_040), b.mayCall(1_040)]).toEqual(['half-open', false]);
+    // The real probe's failure doubles the open time.
+    b.failed(1_050, 1_030);
+    expect(b.retryInMs(1_050)).toBe(2_000);
+  });
+
   it('frees the probe slot when the probe ends with nothing learnt', () => {
     const b = new CircuitBreaker(options);
     for (let i = 0; i < 3; i++) b.failed(0, 0);

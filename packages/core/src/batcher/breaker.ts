@@ -27,6 +27,8 @@ export class CircuitBreaker {
   #lastFailureAt = Number.NEGATIVE_INFINITY;
   #state: CircuitState = 'closed';
   #until = 0;
+  /** When it last opened: a call sent before then that fails now says nothing new. */
+  #openedAt = Number.NEGATIVE_INFINITY;
   #openMs: number;
   #probing = false;
 
@@ -75,6 +77,9 @@ export class CircuitBreaker {
 
   /** A call sent at `sentAt` failed without a usable answer at `now`. */
   failed(now: number, sentAt: number): void {
+    // A straggler sent before the breaker opened is not the half-open probe: it neither reopens the
+    // breaker for longer nor frees the probe still out.
+    if (this.#state !== 'closed' && sentAt < this.#openedAt) return;
     const probeFailed = this.#state === 'half-open';
     this.#probing = false;
     if (!probeFailed && sentAt < this.#lastFailureAt) return; // it failed with the one counted
@@ -83,6 +88,7 @@ export class CircuitBreaker {
     if (!probeFailed && (this.options.failures === 0 || this.#failed < this.options.failures)) return;
     if (probeFailed) this.#openMs = Math.min(this.options.maxOpenMs, this.#openMs * 2);
     this.#until = now + this.#openMs;
+    this.#openedAt = now;
     this.#set('open');
   }
 

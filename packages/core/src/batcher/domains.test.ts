@@ -115,6 +115,25 @@ describe('FailureDomains', () => {
     d.pause('app', 'k9', 300_000, 1_000);
     d.sweep(200_000);
     expect(d.pausedUntil('app', 'k9', 299_999)).toBe(300_000);
+    expect(d.size.apps).toBe(1);
+    // Once every pause has ended, a sweep leaves nothing of the app.
+    d.sweep(300_000);
+    expect(d.size).toEqual({ groups: 0, resources: 0, apps: 0 });
+  });
+
+  it('forgets a paused group the bound evicted, in the count of paused groups too', () => {
+    const d = new FailureDomains({
+      breaker: { failures: 1, openMs: 1_000, maxOpenMs: 4_000 },
+      maxGroups: 2,
+      maxResources: 10,
+      suspectMs: 100,
+      appWideGroups: 3,
+    });
+    d.pause('app', 'k1', 10_000, 0);
+    d.pause('app', 'k2', 10_000, 1);
+    d.pause('other', 'k3', 10_000, 2);
+    expect([d.pausedGroups('app', 3), d.pausedGroups('other', 3)]).toEqual([1, 1]);
+    expect(d.pausedUntil('app', 'k1', 3)).toBe(0);
   });
 
   it('keeps a suspect resource for suspectMs, at most maxResources, until cleared', () => {

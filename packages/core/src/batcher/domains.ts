@@ -60,11 +60,16 @@ export class FailureDomains {
   readonly #suspects: BoundedMap<string, true>;
   /** Per app, its groups whose breaker opened (some may have turned half-open since). */
   readonly #open = new Map<string, Set<GroupFate>>();
+  /** Per app, its groups paused (some pauses may have ended since): a 429 counts them cheaply. */
+  readonly #paused = new Map<string, Set<GroupFate>>();
 
   constructor(private readonly options: DomainOptions) {
     // An idle group is forgotten after its longest open time: by then it would be probed anyway.
     const idleMs = Math.max(60_000, options.breaker.maxOpenMs * 2);
-    this.#groups = new BoundedMap(options.maxGroups, idleMs, (_, fate) => this.#closed(fate));
+    this.#groups = new BoundedMap(options.maxGroups, idleMs, (_, fate) => {
+      this.#closed(fate);
+      this.#paused.get(fate.appId)?.delete(fate);
+    });
     this.#suspects = new BoundedMap(options.maxResources, options.suspectMs);
   }
 
@@ -72,9 +77,13 @@ export class FailureDomains {
     return this.options.appWideGroups;
   }
 
-  /** Groups, resources and apps with an open group remembered (tests, metrics). */
+  /** Groups, resources and apps with an open or paused group remembered (tests, metrics). */
   get size(): { groups: number; resources: number; apps: number } {
-    return { groups: this.#groups.size, resources: this.#suspects.size, apps: this.#open.size };
+    return {
+      groups: this.#groups.size,
+      resources: this.#suspects.size,
+      apps: new Set([...this.#open.keys(), ...this.#paused.keys()]).size,
+    };
   }
 
   /**
@@ -155,17 +164,25 @@ export class FailureDomains {
     // Kept at least until the pause ends, however long the Retry-After (RETRY_AFTER_MAX_MS).
     const fate = this.#group(appId, credential, now, until);
     fate.pausedUntil = Math.max(fate.pausedUntil, until);
+    let paused = this.#paused.get(appId);
+    if (!paused) {
+      paused = new Set();
+      this.#paused.set(appId, paused);
+    }
+    paused.add(fate);
   }
 
   pausedUntil(appId: string, credential: string, now: number): number {
     return this.#groups.peek(key(appId, credential), now)?.pausedUntil ?? 0;
   }
 
-  /** Groups of an app paused at `now`. */
+  /** Groups of an app paused at `now` (O(its paused groups), not O(every group remembered)). */
   pausedGroups(appId: string, now: number): number {
-    let n = 0;
-    for (const fate of this.#groups.values(now)) if (fate.appId === appId && fate.pausedUntil > now) n++;
-    return n;
+    const paused = this.#paused.get(appId);
+    if (!paused) return 0;
+    for (const fate of paused) if (fate.pausedUntil <= now) paused.delete(fate);
+    if (paused.size === 0) this.#paused.delete(appId);
+    return paused.size;
   }
 
   /** A resource whose op was in a batch that failed as a whole: it rides alone for a while. */
@@ -189,6 +206,7 @@ export class FailureDomains {
       return true;
     });
     this.#suspects.sweep(now);
+    for (const appId of [...this.#paused.keys()]) this.pausedGroups(appId, now);
   }
 
   #group(appId: string, credential: string, now: number, keepUntil = 0): GroupFate {

@@ -117,6 +117,21 @@ describe('a breaker per group (app + credential)', () => {
     expect(scheduler.snapshot().find((a) => a.appId === 'app')).toMatchObject({ appWide: false });
   });
 
+  it('callers without a credential are a group like any other: pass-through calls are not refused for it', async () => {
+    const { clock, upstream, submit, scheduler } = setup();
+    upstream.fails = (credential) => credential === '';
+    for (const u of ['a', 'b']) {
+      const failed = submit(op('POST', `/users/${u}/x`), '');
+      await clock.advance(20);
+      expect(status(await failed)).toBe(502);
+    }
+    expect(code(await submit(op('GET', '/users/c'), ''))).toBe('PROXY_CIRCUIT_OPEN');
+    // A pass-through or client batch call (no group here) is refused only when the app is open whole.
+    const admitted = await scheduler.admit('app', 'batch');
+    expect(typeof admitted).toBe('function');
+    if (typeof admitted === 'function') admitted();
+  });
+
   it('a whole-call 4xx or a 429 of one group opens nothing', async () => {
     const { clock, upstream, scheduler, submit } = setup();
     const call = upstream.call;
@@ -188,6 +203,23 @@ describe('a batch that fails as a whole (a poisoned op)', () => {
     expect(upstream.calls.filter((c) => c.paths.includes('/users/poison/x'))).toEqual([
       expect.objectContaining({ paths: ['/users/poison/x'] }),
     ]);
+  });
+
+  it('marks ops of the resource queued while its batch flew: a POST queued beside one never shares its batch', async () => {
+    const { clock, upstream, submit } = setup({ maxAttempts: 1, breakerFailures: 100, windowMs: 5 });
+    upstream.fails = (_k, paths) => paths.includes('/users/poison');
+    const first = [submit(op('GET', '/users/poison')), submit(op('GET', '/users/ok'))];
+    // Leaves at 5, fails at 15; meanwhile another read of the resource and a POST elsewhere queue.
+    await clock.advance(12);
+    const later = [
+      submit({ ...op('GET', '/users/poison'), query: { q: '1' } }),
+      submit(op('POST', '/conversations/c/messages')),
+    ];
+    await clock.advance(10_000);
+    expect((await Promise.all(first)).map(status)).toEqual([502, 200]);
+    expect((await Promise.all(later)).map(status)).toEqual([502, 200]);
+    const posted = upstream.calls.filter((c) => c.paths.includes('/conversations/c/messages'));
+    expect(posted.map((c) => c.paths)).toEqual([['/conversations/c/messages']]);
   });
 
   it('does not hide an upstream that is down: the breaker still opens', async () => {

@@ -139,7 +139,7 @@ export class Scheduler {
     if (!budget) return () => {};
     const started = clock.now();
     // Calls that bypass the queue carry no group here: only the app open as a whole refuses them.
-    const circuit = app.circuitOpen(started, '');
+    const circuit = app.circuitOpen(started, undefined);
     if (circuit) return circuit;
     for (;;) {
       if (signal?.aborted) return closed();
