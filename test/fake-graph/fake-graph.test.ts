@@ -785,11 +785,13 @@ describe('fake graph per-user faults', () => {
     fake.users.throttle.push({ user: 'alice', retryAfterSec: 5, scope: 'Mailbox/Application/alice' });
     const alice = await batchById(fake, gets(3));
     expect(statuses(alice)).toEqual([429, 429, 429]);
+    // The first request opens the 5 s window; the others get what is left of it, in whole seconds
+    // (4 when the machine took over a second between them, as under a heavy load).
+    const waits = [...alice.values()].map((r) => Number(r.headers?.['Retry-After']));
+    expect(Math.max(...waits)).toBe(5);
+    for (const wait of waits) expect([4, 5]).toContain(wait);
     for (const r of alice.values()) {
-      expect(r.headers).toMatchObject({
-        'Retry-After': '5',
-        'x-ms-throttle-scope': 'Mailbox/Application/alice',
-      });
+      expect(r.headers).toMatchObject({ 'x-ms-throttle-scope': 'Mailbox/Application/alice' });
       expect(r.body).toMatchObject({ error: { code: 'TooManyRequests' } });
     }
     expect(statuses(await batchById(fake, gets(3), BOB))).toEqual([200, 200, 200]);
