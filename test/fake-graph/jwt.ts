@@ -5,6 +5,7 @@
 // a forged token naming someone else's `oid` — is refused with 401, as Graph refuses it.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { parseJson } from '../fake-upstream/jwt.js';
 
 /** The key the fake signs and verifies with unless its options name another. */
 export const DEFAULT_JWT_KEY = 'fake-graph-issuer-key';
@@ -40,16 +41,7 @@ export type TokenCheck =
   | { kind: 'forged'; claims: Partial<GraphClaims> }
   | { kind: 'not-jwt' };
 
-function claimsOf(part: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    return value !== null && typeof value === 'object' && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
+const claimsOf = parseJson;
 
 /** Reads and verifies a bearer token. */
 export function checkGraphToken(token: string, key: string, nowMs = Date.now()): TokenCheck {

@@ -6,7 +6,8 @@ function b64url(input: Buffer | string): string {
   return Buffer.from(input).toString('base64url');
 }
 
-function parseJson(part: string): Record<string, unknown> | undefined {
+/** A JWT part's JSON object, or undefined when it is not one. */
+export function parseJson(part: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
     return value !== null && typeof value === 'object' && !Array.isArray(value)
