@@ -310,6 +310,7 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
     credential,
     op: built.op satisfies OpRequest,
     signal: call.gone,
+    verified: deps.auth === 'verify',
     ...(call.span ? { spanContext: call.span.spanContext() } : {}),
   });
   return new Queued(answer);

@@ -346,6 +346,9 @@ export class AppEngine {
       ms: sent.answeredAt - sent.sentAt,
     });
     const outcome = classify(c.dialect, lane, ops.length, result, plan);
+    // The upstream took the credential (it refuses a bad one whole, before any op runs).
+    if (!(result instanceof ProxyError) && result.status < 400)
+      this.#domains.accepted(this.appId, credential, c.clock.now());
     // A 429 pauses its scope before the settle, so the settle's reopen time includes the pause.
     await this.#throttled(lane, credential, outcome, budget);
     void budget.settle(decision, this.waiting());

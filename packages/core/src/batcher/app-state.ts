@@ -24,15 +24,26 @@ export interface Counts {
   readonly inflight: number;
 }
 
+/** Ops ordered together: their resource index, and the newest unanswered op and write per resource. */
+class Namespace {
+  readonly index = new ResourceIndex();
+  /** A newcomer parks behind these (see `AppState.add`). */
+  readonly lastOp = new Map<string, PendingOp>();
+  readonly lastWrite = new Map<string, PendingOp>();
+}
+
 export class AppState {
   readonly groups = new Map<string, GroupQueue>();
-  readonly index = new ResourceIndex();
+  /** Ops of credentials the upstream has accepted, ordered across credentials. */
+  readonly #shared = new Namespace();
+  /**
+   * Per credential not (yet) accepted, its isolated ops (SPEC §8d): a forged token's writes never
+   * make another caller wait. Gone with the credential's last unanswered isolated op.
+   */
+  readonly #isolated = new Map<string, Namespace>();
   /** The newest queued (not in flight) read of each collapse key. */
   readonly #reads = new Map<string, PendingOp>();
   readonly #flying = new Set<PendingOp>();
-  /** The newest unanswered op, and write, per resource: a newcomer parks behind it. */
-  readonly #lastOp = new Map<string, PendingOp>();
-  readonly #lastWrite = new Map<string, PendingOp>();
   #queued = 0;
   #inflight = 0;
 
@@ -47,10 +58,41 @@ export class AppState {
     return this.#queued === 0 && this.#inflight === 0;
   }
 
+  /** The index of the ops ordered across credentials (tests). */
+  get index(): ResourceIndex {
+    return this.#shared.index;
+  }
+
+  /**
+   * Whether a credential still has unanswered isolated ops: its next op is isolated too, whatever
+   * the upstream said since, or it could overtake them.
+   */
+  hasIsolated(credential: string): boolean {
+    return this.#isolated.has(credential);
+  }
+
+  /**
+   * True when an earlier unanswered op conflicts with `op` (resources.ts): an op of an accepted
+   * credential looks at the shared index only; an isolated op at its own credential's and the shared.
+   */
+  isBlocked(op: PendingOp): boolean {
+    if (op.isolated && this.#isolated.get(op.credential)?.index.isBlocked(op)) return true;
+    return this.#shared.index.isBlocked(op);
+  }
+
+  /** `ResourceIndex.isBlockedOutside` over the indexes `isBlocked` reads. */
+  isBlockedOutside(op: PendingOp, chain: ReadonlySet<PendingOp>): boolean {
+    if (op.isolated && this.#isolated.get(op.credential)?.index.isBlockedOutside(op, chain)) return true;
+    return this.#shared.index.isBlockedOutside(op, chain);
+  }
+
   /** A queued read `readKey` a newcomer may join: none once a write to its resource came after it. */
   joinable(readKey: string): PendingOp | undefined {
     const existing = this.#reads.get(readKey);
-    return existing?.state === 'queued' && !this.index.hasLaterWrite(existing) ? existing : undefined;
+    if (existing?.state !== 'queued' || this.#shared.index.hasLaterWrite(existing)) return undefined;
+    if (existing.isolated && this.#isolated.get(existing.credential)?.index.hasLaterWrite(existing))
+      return undefined;
+    return existing;
   }
 
   /**
@@ -60,14 +102,15 @@ export class AppState {
    */
   add(op: PendingOp): void {
     op.state = 'queued';
-    const before = op.isWrite ? this.#lastOp.get(op.resource) : this.#lastWrite.get(op.resource);
-    this.#lastOp.set(op.resource, op);
-    if (op.isWrite) this.#lastWrite.set(op.resource, op);
+    const ns = this.#namespace(op);
+    const before = op.isWrite ? ns.lastOp.get(op.resource) : ns.lastWrite.get(op.resource);
+    ns.lastOp.set(op.resource, op);
+    if (op.isWrite) ns.lastWrite.set(op.resource, op);
     if (before && before.state !== 'done') {
       op.parked = true;
       before.dependents.push(op);
     }
-    this.index.add(op);
+    ns.index.add(op);
     this.#group(op.credential).push(op);
     this.#enter(op, 'queued');
   }
@@ -176,15 +219,30 @@ export class AppState {
 
   /** Out of the index; the ops parked behind it may now be looked at. */
   #answered(op: PendingOp): void {
-    this.index.delete(op);
-    if (this.#lastOp.get(op.resource) === op) this.#lastOp.delete(op.resource);
-    if (this.#lastWrite.get(op.resource) === op) this.#lastWrite.delete(op.resource);
+    const ns = op.isolated ? this.#isolated.get(op.credential) : this.#shared;
+    if (ns) {
+      ns.index.delete(op);
+      if (ns.lastOp.get(op.resource) === op) ns.lastOp.delete(op.resource);
+      if (ns.lastWrite.get(op.resource) === op) ns.lastWrite.delete(op.resource);
+      if (op.isolated && ns.index.size === 0) this.#isolated.delete(op.credential);
+    }
     for (const dependent of op.dependents) {
       if (dependent.state !== 'queued' || !dependent.parked) continue;
       dependent.parked = false;
       this.#group(dependent.credential).unpark(dependent);
     }
     op.dependents = [];
+  }
+
+  /** Where `op` is ordered (an isolated op's namespace is made if need be). */
+  #namespace(op: PendingOp): Namespace {
+    if (!op.isolated) return this.#shared;
+    let ns = this.#isolated.get(op.credential);
+    if (!ns) {
+      ns = new Namespace();
+      this.#isolated.set(op.credential, ns);
+    }
+    return ns;
   }
 
   #group(credential: string): GroupQueue {

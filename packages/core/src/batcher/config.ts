@@ -100,6 +100,11 @@ export interface Submission {
   readonly signal?: CallerSignal;
   /** The caller's server span: the upstream call's span links to it. */
   readonly spanContext?: SpanContext;
+  /**
+   * The proxy verified the credential itself (AUTH_MODE=app-token): it is trusted at once. Otherwise
+   * the credential's ops are ordered among themselves only until the upstream accepts it (SPEC §8d).
+   */
+  readonly verified?: boolean;
 }
 
 export const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;

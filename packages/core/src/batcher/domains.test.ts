@@ -8,6 +8,7 @@ function domains(appWideGroups = 2, breaker = { failures: 1, openMs: 1_000, maxO
     maxGroups: 100,
     maxResources: 2,
     suspectMs: 500,
+    acceptedMs: 60_000,
     appWideGroups,
     onCircuit: (e) => events.push(e),
   });
@@ -93,6 +94,7 @@ describe('FailureDomains', () => {
       maxGroups: 10,
       maxResources: 10,
       suspectMs: 100,
+      acceptedMs: 60_000,
       appWideGroups: 2,
     });
     d.failed('app', 'k1', 0, 0);
@@ -127,6 +129,7 @@ describe('FailureDomains', () => {
       maxGroups: 2,
       maxResources: 10,
       suspectMs: 100,
+      acceptedMs: 60_000,
       appWideGroups: 3,
     });
     d.pause('app', 'k1', 10_000, 0);
@@ -163,5 +166,27 @@ describe('FailureDomains', () => {
     // Idle past max(60 s, 2 × maxOpenMs): forgotten, and the app no longer counts it open.
     d.sweep(60_000);
     expect([d.size.groups, d.openGroups('app'), d.appWideMs('app', 60_000)]).toEqual([0, 0, 0]);
+  });
+
+  it('remembers an accepted credential per app for acceptedMs after its last acceptance, at most maxGroups', () => {
+    const d = new FailureDomains({
+      breaker: { failures: 1, openMs: 1_000, maxOpenMs: 4_000 },
+      maxGroups: 2,
+      maxResources: 10,
+      suspectMs: 100,
+      acceptedMs: 1_000,
+      appWideGroups: 3,
+    });
+    d.accepted('app', 'k1', 0);
+    expect([d.isAccepted('app', 'k1', 999), d.isAccepted('other', 'k1', 0)]).toEqual([true, false]);
+    d.accepted('app', 'k1', 500);
+    expect(d.isAccepted('app', 'k1', 1_499)).toBe(true);
+    expect(d.isAccepted('app', 'k1', 1_500)).toBe(false);
+    d.accepted('app', 'k1', 2_000);
+    d.accepted('app', 'k2', 2_000);
+    d.accepted('app', 'k3', 2_000);
+    expect(['k1', 'k2', 'k3'].map((k) => d.isAccepted('app', k, 2_000))).toEqual([false, true, true]);
+    d.sweep(3_000);
+    expect(d.isAccepted('app', 'k3', 2_999)).toBe(false);
   });
 });

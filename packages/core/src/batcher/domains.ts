@@ -17,6 +17,8 @@ export interface DomainOptions {
   readonly maxResources: number;
   /** How long a resource that failed a batch rides alone, in ms. */
   readonly suspectMs: number;
+  /** How long an idle credential stays accepted (learned) after the upstream's last acceptance, in ms. */
+  readonly acceptedMs: number;
   /** Open group breakers that make the whole app refuse its other groups too. */
   readonly appWideGroups: number;
   /** A group's breaker changed state; `group` is a digest of its credential, never the credential. */
@@ -27,6 +29,7 @@ export const DEFAULT_DOMAINS: Omit<DomainOptions, 'breaker'> = {
   maxGroups: 10_000,
   maxResources: 10_000,
   suspectMs: 30_000,
+  acceptedMs: 10 * 60_000,
   appWideGroups: 3,
 };
 
@@ -58,6 +61,8 @@ export function credentialDigest(credential: string): string {
 export class FailureDomains {
   readonly #groups: BoundedMap<string, GroupFate>;
   readonly #suspects: BoundedMap<string, true>;
+  /** Credentials the upstream has accepted (answered a call of theirs without refusing it), per app. */
+  readonly #accepted: BoundedMap<string, true>;
   /** Per app, its groups whose breaker opened (some may have turned half-open since). */
   readonly #open = new Map<string, Set<GroupFate>>();
   /** Per app, its groups paused (some pauses may have ended since): a 429 counts them cheaply. */
@@ -71,6 +76,7 @@ export class FailureDomains {
       this.#paused.get(fate.appId)?.delete(fate);
     });
     this.#suspects = new BoundedMap(options.maxResources, options.suspectMs);
+    this.#accepted = new BoundedMap(options.maxGroups, options.acceptedMs);
   }
 
   get appWideGroups(): number {
@@ -199,6 +205,19 @@ export class FailureDomains {
     this.#suspects.delete(key(appId, resource));
   }
 
+  /**
+   * The upstream answered a call carrying exactly this credential without refusing it: what the
+   * credential claims may now key shared state (SPEC §8d, budgets per tenant). Until then, and again
+   * once forgotten, its ops are ordered among themselves only.
+   */
+  accepted(appId: string, credential: string, now: number): void {
+    this.#accepted.touch(key(appId, credential), now, () => true);
+  }
+
+  isAccepted(appId: string, credential: string, now: number): boolean {
+    return this.#accepted.peek(key(appId, credential), now) !== undefined;
+  }
+
   sweep(now: number): void {
     this.#groups.sweep(now, (fate) => {
       if (!fate.isFresh(now)) return false;
@@ -206,6 +225,7 @@ export class FailureDomains {
       return true;
     });
     this.#suspects.sweep(now);
+    this.#accepted.sweep(now);
     for (const appId of [...this.#paused.keys()]) this.pausedGroups(appId, now);
   }
 

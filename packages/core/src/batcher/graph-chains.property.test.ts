@@ -2,7 +2,8 @@
 // upstream that runs parallel batches in a random order and chains in order (after a failed request,
 // the rest of a chain is 424 and does not run), throttles requests inside a 200 batch at random,
 // and fails whole calls at random. Every caller is answered exactly once and never with a 424 (every
-// chain is the proxy's), per resource the ops run in arrival order, each op runs at most once and
+// chain is the proxy's), per resource the ops run in arrival order (across credentials: they are
+// submitted as verified, trusted at once), each op runs at most once and
 // under its own caller's credential, and nothing is left queued or in flight.
 
 import fc from 'fast-check';
@@ -165,7 +166,13 @@ describe('graph engine properties with serial chains', () => {
             if (call.abortAfter !== null) clock.setTimeout(() => abort.abort(), call.abortAfter);
             answers.push(undefined);
             void scheduler
-              .submit({ appId: 'v1.0', credential: call.credential, op, signal: abort.signal })
+              .submit({
+                appId: 'v1.0',
+                credential: call.credential,
+                verified: true,
+                op,
+                signal: abort.signal,
+              })
               .then((answer) => {
                 if (answers[i] !== undefined) throw new Error(`op${i} answered twice`);
                 answers[i] = answer.kind === 'result' ? answer.status : answer.error.code;

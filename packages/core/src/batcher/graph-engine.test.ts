@@ -127,8 +127,9 @@ describe('graph serial chains (dependsOn)', () => {
     const scheduler = new Scheduler(
       schedulerOptions({ dialect: graph, upstream, clock, windowMs: 5, maxOps: 20 }),
     );
+    // Verified: trusted at once, so other groups' ops are ordered with these (SPEC §8d).
     const submit = (op: OpRequest, credential = 'Bearer a') =>
-      scheduler.submit({ appId: 'v1.0', credential, op });
+      scheduler.submit({ appId: 'v1.0', credential, op, verified: true });
     return { clock, upstream, submit };
   }
 

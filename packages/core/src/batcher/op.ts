@@ -45,6 +45,12 @@ export interface PendingOp {
   readonly readKey: string | undefined;
   /** The path the ordering rules compare (resources.ts `resourceOf`). */
   readonly resource: string;
+  /**
+   * Ordered among its own credential's ops only, never making another credential's op wait: the
+   * upstream has not yet accepted the credential (SPEC §8d; app-state.ts). It still waits for earlier
+   * ops of accepted credentials.
+   */
+  readonly isolated: boolean;
   readonly enqueuedAt: number;
   readonly deadline: number;
   /** Not sent before this time (a retry's back-off). */

@@ -23,13 +23,15 @@ export function conflicts<T extends Access>(
 }
 
 /**
- * Asserts arrival order per resource: for every conflicting pair that both ran, the earlier op's
- * last run (index in the upstream's run log) is before the later op's first run.
+ * Asserts arrival order per resource: for every conflicting pair that both ran (and `mustOrder`
+ * holds for, default every pair), the earlier op's last run (index in the upstream's run log) is
+ * before the later op's first run.
  */
 export function expectArrivalOrder<T extends Access>(
   arrival: readonly T[],
   runs: ReadonlyArray<{ readonly id: string | undefined }>,
   resourceOf?: (op: T) => string,
+  mustOrder: (earlier: T, later: T) => boolean = () => true,
 ): void {
   const first = new Map<string, number>();
   const last = new Map<string, number>();
@@ -45,7 +47,7 @@ export function expectArrivalOrder<T extends Access>(
       if (a.id === undefined || b.id === undefined) continue;
       const la = last.get(a.id);
       const fb = first.get(b.id);
-      if (la === undefined || fb === undefined || !conflicts(a, b, resourceOf)) continue;
+      if (la === undefined || fb === undefined || !conflicts(a, b, resourceOf) || !mustOrder(a, b)) continue;
       expect(la, `${a.method} ${a.path} (${a.id}) before ${b.method} ${b.path} (${b.id})`).toBeLessThan(fb);
     }
   }

@@ -134,7 +134,7 @@ function chain(
   let bytes = 0;
   for (const op of queued) {
     if (op.deadline <= liveAfter || op.notBefore > now) continue;
-    if (app.index.isBlockedOutside(op, members)) continue;
+    if (app.isBlockedOutside(op, members)) continue;
     if (!mix.admits(op)) continue;
     const size = op.op.body?.length ?? 0;
     const cap = Math.min(limit, op.batchCap);
@@ -173,7 +173,7 @@ function eligible(
       backoffUntil = Math.min(backoffUntil, op.notBefore);
       continue;
     }
-    if (app.index.isBlocked(op)) continue;
+    if (app.isBlocked(op)) continue;
     if (!mix.admits(op)) continue;
     // An op that does not fit leads the next batch: this one is full.
     const size = op.op.body?.length ?? 0;

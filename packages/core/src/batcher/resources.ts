@@ -146,8 +146,8 @@ export class ResourceIndex {
 
   /** True when a write that arrived after `read` touches its resource (it must not gain new joiners). */
   hasLaterWrite(read: PendingOp): boolean {
-    const prefixes = this.#entries.get(read)?.prefixes ?? pathPrefixes(read.op.path);
-    const path = prefixes[prefixes.length - 1] ?? read.op.path;
+    const prefixes = this.#entries.get(read)?.prefixes ?? pathPrefixes(read.resource);
+    const path = prefixes[prefixes.length - 1] ?? read.resource;
     if (hasLater(this.#underWrites.get(path), read.seq)) return true;
     for (let i = 0; i < prefixes.length - 1; i++) {
       if (hasLater(this.#exactWrites.get(prefixes[i] ?? ''), read.seq)) return true;

@@ -1,5 +1,6 @@
 // Property tests (SPEC §4, §5): over random interleavings of reads and writes from several
-// credentials, against an upstream that runs each batch's ops in a random order,
+// credentials the proxy verified (trusted at once: SPEC §8d orders others within their own
+// credential until the upstream accepts them — engine.property.test.ts covers both), against an upstream that runs each batch's ops in a random order,
 //  - per resource, conflicting ops execute in arrival order,
 //  - no op ever runs under another caller's credential,
 //  - every caller gets exactly its own answer: a write its own id, a read the state its resource had
@@ -188,10 +189,12 @@ describe('Scheduler properties', () => {
               : { id };
             arrival.push(me);
             answers.push(
-              scheduler.submit({ appId: 'app', credential: call.credential, op }).then((answer) => {
-                if (answer.kind !== 'result') throw new Error(`${id} got ${answer.error.code}`);
-                expect(JSON.parse(answer.body), `${id}: ${call.method} ${call.path}`).toEqual(expected);
-              }),
+              scheduler
+                .submit({ appId: 'app', credential: call.credential, verified: true, op })
+                .then((answer) => {
+                  if (answer.kind !== 'result') throw new Error(`${id} got ${answer.error.code}`);
+                  expect(JSON.parse(answer.body), `${id}: ${call.method} ${call.path}`).toEqual(expected);
+                }),
             );
             if (call.gap > 0) await new Promise((resolve) => setTimeout(resolve, call.gap));
           }

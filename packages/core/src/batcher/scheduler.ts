@@ -106,6 +106,11 @@ export class Scheduler {
         isWrite,
         readKey,
         resource,
+        // SPEC §8d: a credential the upstream has not accepted delays nobody but itself.
+        // Behind its own isolated ops, an op is isolated too, or it could overtake them.
+        isolated:
+          app.state.hasIsolated(sub.credential) ||
+          (sub.verified !== true && !this.#domains.isAccepted(sub.appId, sub.credential, now)),
         enqueuedAt: now,
         deadline: now + c.maxWaitMs,
         notBefore: 0,

@@ -14,6 +14,7 @@ export interface PendingOpFields {
   readonly enqueuedAt?: number;
   readonly deadline?: number;
   readonly suspect?: boolean;
+  readonly isolated?: boolean;
 }
 
 export function pendingOp(f: PendingOpFields): PendingOp {
@@ -25,6 +26,7 @@ export function pendingOp(f: PendingOpFields): PendingOp {
     isWrite: isWriteMethod(f.method),
     readKey: undefined,
     resource: resourceOf(f.path),
+    isolated: f.isolated ?? false,
     enqueuedAt: f.enqueuedAt ?? 0,
     deadline: f.deadline ?? 0,
     notBefore: 0,
