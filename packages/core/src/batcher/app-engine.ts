@@ -14,7 +14,7 @@ import { dispatch } from './dispatch.js';
 import type { FailureDomains } from './domains.js';
 import type { Answer, Lane, PendingOp } from './op.js';
 import { classify, longestRetryAfter, type Outcome } from './outcome.js';
-import { type Action, decide, holdMs, type Plan, plan } from './planner.js';
+import { type Action, decide, type Flush, holdMs, type Plan, plan } from './planner.js';
 import { Pump, type StepResult } from './pump.js';
 import { isIdempotent, pauseMs } from './retry.js';
 
@@ -69,16 +69,13 @@ export class AppEngine {
   }
 
   /**
-   * Nothing queued, in flight or paced that a fresh AppEngine would not have, and no group's breaker
-   * open (the snapshot shows it): it may go. Breakers and pauses live in the engine's bounded domains.
+   * Nothing queued, in flight or paced that a fresh AppEngine would not have: it may go, on idleness
+   * alone (SPEC §8d). Breakers and pauses live in the engine's bounded domains, where an app made
+   * anew finds them again.
    */
   isFresh(now: number): boolean {
     return (
-      this.state.isIdle &&
-      this.batch.isFresh(now) &&
-      (this.rest?.isFresh(now) ?? true) &&
-      this.pump.isIdle &&
-      this.openGroups === 0
+      this.state.isIdle && this.batch.isFresh(now) && (this.rest?.isFresh(now) ?? true) && this.pump.isIdle
     );
   }
 
@@ -162,6 +159,24 @@ export class AppEngine {
     this.shared.answered();
   }
 
+  /**
+   * A new op is queued. While every lane stays closed for longer than a window, it cannot leave
+   * before they reopen (and the pass then plans it): unless it is due by then, nothing is planned
+   * now. An arrival then costs O(1), not a plan over every group queued (SPEC §8d: a planning pass
+   * costs O(groups ready to leave)).
+   */
+  arrived(op: PendingOp): void {
+    const now = this.#c.clock.now();
+    const opensAt = this.#opensAt();
+    if (
+      opensAt > now + this.#c.windowMs &&
+      op.deadline > opensAt + DEADLINE_MARGIN_MS &&
+      !this.shared.draining()
+    )
+      this.pump.wakeBy(opensAt);
+    else this.pump.kick();
+  }
+
   /** OpSink: ops of a call go back to their queues (a 429, a retry, a split batch). */
   requeue(ops: PendingOp[], notBefore: number, reason: '429' | '424' | 'retry' | 'split'): void {
     for (const op of ops) this.state.requeue(op, notBefore);
@@ -200,35 +215,69 @@ export class AppEngine {
       ? planned
       : { ...planned, flushes: planned.flushes.filter((f) => domains.canCall(appId, f.credential, now)) };
     const action = decide(sendable.flushes, this.#lanes(now, undefined));
-    if (action.kind === 'none') return this.#wakeAt(sendable, now, undefined);
+    if (action.kind === 'none') {
+      const at = this.#wakeAt(sendable, now, undefined);
+      // Every lane closed for longer than a window: until one is asked again (its reopening, or the
+      // poll that finds another replica's lease released), windows ending are no event — a pass
+      // each would plan every group again (SPEC §8d: O(groups ready to leave)). Ops falling due
+      // meanwhile were shed above (due by `closedUntil`) or are at most one poll late.
+      const opensAt = this.#opensAt();
+      if (opensAt <= now + c.windowMs) return at;
+      return Math.min(Math.max(at, opensAt), sendable.nextDeadline);
+    }
     return this.#take(sendable, action, now);
   }
 
-  /** Takes a token for the first action a lane allows, then sends it; a denied budget is not asked again. */
+  /**
+   * Takes a token for the first action a lane allows, then sends it; a denied budget is not asked
+   * again. The plan's other ready groups follow in turn while tokens last, without planning again:
+   * a pass costs one plan per burst of calls, not one per call.
+   */
   async #take(planned: Plan, first: Exclude<Action, { kind: 'none' }>, at: number): Promise<StepResult> {
     const c = this.#c;
     let action: Action = first;
+    const flushes = planned.flushes;
+    // The plan's flushes not yet considered (the first action is the first flush's, or an op's).
+    let i = 0;
+    /** Where the flushes still to send begin: the current action's. */
+    let start = 0;
     let denied: Set<Budget> | undefined; // made on the first denial only
+    let sent = false;
     // The lanes are judged at `now`, and so is the wake-up: a lane closed then counts as an event
     // even when it has opened since (an await may end after a block).
     let now = at;
     for (;;) {
-      if (action.kind === 'none') return this.#wakeAt(planned, now, denied);
+      if (action.kind === 'none') return sent || this.#wakeAt(planned, now, denied);
       // Half-open: one probe at a time per group; its answer (or its end) kicks the pump again.
       const credential = action.kind === 'batch' ? action.flush.credential : action.op.credential;
-      if (!this.#domains.mayCall(this.appId, credential, c.clock.now())) return planned.wakeAt;
+      if (!this.#domains.mayCall(this.appId, credential, c.clock.now())) return sent || planned.wakeAt;
       const budget = action.kind === 'batch' ? this.batch : (this.budget(action.budget) ?? this.batch);
       const decision = await budget.acquire(this.waiting());
+      now = c.clock.now();
       if (!decision.granted) {
-        this.#domains.released(this.appId, credential, c.clock.now());
+        this.#domains.released(this.appId, credential, now);
         denied ??= new Set();
         denied.add(budget);
-        now = c.clock.now();
-        action = decide(planned.flushes, this.#lanes(now, denied));
+        action = decide(start === 0 ? flushes : flushes.slice(start), this.#lanes(now, denied));
         continue;
       }
       this.#send(action, budget, decision);
-      return true;
+      sent = true;
+      // The next group in turn, skipping the one just sent and any paused or probing since the plan
+      // (an answer may have come during the await): O(1) per call, not a look at every flush.
+      const single = action.kind === 'single' ? action.op : undefined;
+      const gone = action.kind === 'batch' ? action.flush : undefined;
+      let next: Flush | undefined;
+      while (i < flushes.length && next === undefined) {
+        const f = flushes[i++] as Flush;
+        if (f === gone || f.ops[0] === single) continue;
+        if (this.#domains.pausedUntil(this.appId, f.credential, now) > now) continue;
+        if (this.#domains.canCall(this.appId, f.credential, now)) {
+          next = f;
+          start = i - 1;
+        }
+      }
+      action = next ? decide([next], this.#lanes(now, denied)) : { kind: 'none' };
     }
   }
 
@@ -254,6 +303,11 @@ export class AppEngine {
       shed = true;
     }
     return shed;
+  }
+
+  /** When a lane is asked again at the earliest: its reopening, or the poll after a denial. */
+  #opensAt(): number {
+    return this.rest ? Math.min(this.batch.blockedUntil, this.rest.blockedUntil) : this.batch.blockedUntil;
   }
 
   /** A time before which no lane surely sends: the batch lane's, or the later of both lanes'. */
@@ -335,6 +389,7 @@ export class AppEngine {
   ): Promise<void> {
     const c = this.#c;
     this.state.leave(ops);
+    this.state.served(credential);
     // The upstream counts batched ops against the single-call budget too: pay for them, in one call.
     if (lane === 'batch' && c.batchOpsSpendRest && this.rest) void this.rest.charge(ops.length);
     const sent = await dispatch(c, this.appId, lane, credential, ops, plan);

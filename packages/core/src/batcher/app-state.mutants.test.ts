@@ -215,21 +215,24 @@ describe('AppState: moves', () => {
 });
 
 describe('AppState.oldestQueuedAt', () => {
-  it('is the earliest arrival among the fronts of all groups, whatever their order', () => {
+  // Ops arrive in seq order, each at the engine's clock: arrival order is enqueuedAt order.
+  it('is the arrival of the oldest op still queued, over every group; a requeued op counts again', () => {
     const app = new AppState('a');
     const add = adder(app);
     expect(app.oldestQueuedAt()).toBeUndefined();
-    const a = add('PUT', '/users/1', { credential: 'k1', at: 300 });
-    add('PUT', '/users/2', { credential: 'k2', at: 200 });
-    add('PUT', '/users/3', { credential: 'k3', at: 250 });
+    const a = add('PUT', '/users/1', { credential: 'k1', at: 200 });
+    const b = add('PUT', '/users/2', { credential: 'k2', at: 250 });
+    add('PUT', '/users/3', { credential: 'k1', at: 300 });
     expect(app.oldestQueuedAt()).toBe(200);
     app.leave([a]);
+    expect(app.oldestQueuedAt()).toBe(250);
+    app.leave([b]);
+    expect(app.oldestQueuedAt()).toBe(300);
+    // Back in the queue (a retry): the oldest again, ahead of later arrivals.
+    app.requeue(a, 0);
     expect(app.oldestQueuedAt()).toBe(200);
-    const app2 = new AppState('b');
-    const add2 = adder(app2);
-    add2('PUT', '/users/1', { credential: 'k1', at: 200 });
-    add2('PUT', '/users/2', { credential: 'k2', at: 300 });
-    expect(app2.oldestQueuedAt()).toBe(200);
+    app.finish(a);
+    expect(app.oldestQueuedAt()).toBe(300);
   });
 });
 

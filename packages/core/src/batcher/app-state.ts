@@ -9,7 +9,7 @@
 //                    │        requeue        │
 //                    └──────────finish───────┘
 
-import { GroupQueue } from './group-queue.js';
+import { GroupQueue, SeqList } from './group-queue.js';
 import type { OpState, PendingOp, Waiter } from './op.js';
 import { ResourceIndex } from './resources.js';
 
@@ -44,8 +44,14 @@ export class AppState {
   /** The newest queued (not in flight) read of each collapse key. */
   readonly #reads = new Map<string, PendingOp>();
   readonly #flying = new Set<PendingOp>();
+  /** Every queued op in arrival order, over all groups: the oldest in O(1), whatever the groups. */
+  readonly #arrivals = new SeqList((op) => op.state === 'queued');
   #queued = 0;
   #inflight = 0;
+  /** Upstream calls sent so far, twice: the groups' turns (GroupQueue.servedAt). */
+  #turn = 0;
+  /** The credential served last: its group, emptied by that call and made anew, keeps its turn. */
+  #servedLast: string | undefined;
 
   constructor(readonly appId: string) {}
 
@@ -111,6 +117,7 @@ export class AppState {
       before.dependents.push(op);
     }
     ns.index.add(op);
+    this.#arrivals.push(op);
     this.#group(op.credential).push(op);
     this.#enter(op, 'queued');
   }
@@ -127,11 +134,21 @@ export class AppState {
     }
   }
 
+  /** The group of `credential` sent a call: it goes to the back of the round. */
+  served(credential: string): void {
+    // In steps of 2: a group new to the queue joins just ahead of the one served last (`#group`).
+    this.#turn += 2;
+    this.#servedLast = credential;
+    const group = this.groups.get(credential);
+    if (group) group.servedAt = this.#turn;
+  }
+
   /** An op in flight goes back to its queue (a 429, or a retry not before `notBefore`). */
   requeue(op: PendingOp, notBefore: number): boolean {
     if (op.state !== 'inflight') return false; // answered meanwhile (abandoned at shutdown)
     op.notBefore = notBefore;
     this.#move(op, 'queued');
+    this.#arrivals.insert(op);
     this.#group(op.credential).requeue(op);
     return true;
   }
@@ -157,12 +174,7 @@ export class AppState {
 
   /** When the oldest queued op arrived, if any. */
   oldestQueuedAt(): number | undefined {
-    let oldest: number | undefined;
-    for (const group of this.groups.values()) {
-      const front = group.front();
-      if (front && (oldest === undefined || front.enqueuedAt < oldest)) oldest = front.enqueuedAt;
-    }
-    return oldest;
+    return this.#arrivals.front()?.enqueuedAt;
   }
 
   /** The counts from scratch (tests: they must equal `counts`). */
@@ -248,7 +260,9 @@ export class AppState {
   #group(credential: string): GroupQueue {
     let group = this.groups.get(credential);
     if (!group) {
-      group = new GroupQueue(credential);
+      // A group new to the queue joins the round at its back, but ahead of the group served last:
+      // that one has just had its turn.
+      group = new GroupQueue(credential, credential === this.#servedLast ? this.#turn : this.#turn - 1);
       this.groups.set(credential, group);
     }
     return group;

@@ -88,7 +88,7 @@ export class FailureDomains {
     return {
       groups: this.#groups.size,
       resources: this.#suspects.size,
-      apps: new Set([...this.#open.keys(), ...this.#paused.keys()]).size,
+      apps: countKeys(this.#open, this.#paused),
     };
   }
 
@@ -118,6 +118,11 @@ export class FailureDomains {
       soonest = Math.min(soonest, fate.breaker.retryInMs(now));
     }
     return count >= this.options.appWideGroups ? soonest : 0;
+  }
+
+  /** Apps with a group whose breaker is open or half-open. */
+  openApps(): IterableIterator<string> {
+    return this.#open.keys();
   }
 
   /** Groups of an app whose breaker is open or half-open (status page, metrics). */
@@ -258,4 +263,11 @@ export class FailureDomains {
     open.delete(fate);
     if (open.size === 0) this.#open.delete(fate.appId);
   }
+}
+
+/** Keys of `a` and `b` together, without building their union. */
+function countKeys(a: ReadonlyMap<string, unknown>, b: ReadonlyMap<string, unknown>): number {
+  let count = a.size;
+  for (const k of b.keys()) if (!a.has(k)) count++;
+  return count;
 }

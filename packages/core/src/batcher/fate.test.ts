@@ -238,6 +238,41 @@ describe('a batch that fails as a whole (a poisoned op)', () => {
   });
 });
 
+describe('fair service between groups (round-robin)', () => {
+  it('a group’s backlog does not starve a group that arrives after it: tokens go to groups in turn', async () => {
+    // One batch call per 100 ms, no burst to speak of: tokens are scarce.
+    const { clock, upstream, submit } = setup({ batchLimit: { ratePerSec: 10, burst: 1 }, maxOps: 10 });
+    const backlog = Array.from({ length: 50 }, (_, i) => submit(op('GET', `/users/a${i}`), 'k1'));
+    await clock.advance(1);
+    const late = [submit(op('GET', '/users/b'), 'k2'), submit(op('GET', '/users/c'), 'k3')];
+    await clock.advance(2_000);
+    await Promise.all([...backlog, ...late]);
+    // k1's first batch had the token; then k2 and k3 take their turn before k1's second batch.
+    expect(upstream.calls.map((c) => c.credential)).toEqual(['k1', 'k2', 'k3', 'k1', 'k1', 'k1', 'k1']);
+  });
+
+  it('a group served recently waits behind one that has waited longer, whatever their oldest op', async () => {
+    const { clock, upstream, submit } = setup({ batchLimit: { ratePerSec: 10, burst: 1 }, maxOps: 2 });
+    const first = [submit(op('GET', '/users/a1'), 'k1'), submit(op('GET', '/users/a2'), 'k1')];
+    await clock.advance(1);
+    const answers = [
+      submit(op('GET', '/users/a3'), 'k1'),
+      submit(op('GET', '/users/a4'), 'k1'),
+      submit(op('GET', '/users/b1'), 'k2'),
+      submit(op('GET', '/users/b2'), 'k2'),
+      submit(op('GET', '/users/c1'), 'k3'),
+    ];
+    await clock.advance(1_000);
+    await Promise.all([...first, ...answers]);
+    expect(upstream.calls.map((c) => `${c.credential}:${c.paths.length}`)).toEqual([
+      'k1:2',
+      'k2:2',
+      'k3:1',
+      'k1:2',
+    ]);
+  });
+});
+
 describe('memory', () => {
   it('forgets the groups and suspect resources of a wave of credentials once idle', async () => {
     const { clock, upstream, scheduler, submit } = setup({ breakerFailures: 1 });

@@ -6,7 +6,7 @@
 import type { PendingOp } from './op.js';
 
 /** Ops in arrival (seq) order; entries that are no longer wanted are skipped and trimmed lazily. */
-class SeqList {
+export class SeqList {
   #ops: PendingOp[] = [];
   #head = 0;
 
@@ -73,7 +73,18 @@ export class GroupQueue {
   readonly #all = new SeqList((op) => op.state === 'queued');
   readonly #open = new SeqList((op) => op.state === 'queued' && !op.parked);
 
-  constructor(readonly credential: string) {}
+  /**
+   * The app's turn at which this group last sent (or joined): when tokens are scarce, the group that
+   * waited longest for its turn goes first (round-robin between groups, SPEC §8d fair service).
+   */
+  servedAt: number;
+
+  constructor(
+    readonly credential: string,
+    turn = 0,
+  ) {
+    this.servedAt = turn;
+  }
 
   /** A new op (the newest); a parked one is left out of the open list until unparked. */
   push(op: PendingOp): void {

@@ -48,7 +48,13 @@ describe('plan: when a serial chain replaces the parallel batch', () => {
     const read = add('/users/1', { method: 'GET' });
     const c = add('/users/1');
     // Only `a` may leave in parallel: the others wait for it.
-    expect(plan(app, 105, params)).toEqual({ expired: [], doomed: [], flushes: [], wakeAt: 110 });
+    expect(plan(app, 105, params)).toEqual({
+      expired: [],
+      doomed: [],
+      flushes: [],
+      wakeAt: 110,
+      nextDeadline: 1_100,
+    });
     expect(plan(app, 110, params).flushes).toEqual([
       { credential: 'k', ops: [a, b, read, c], reason: 'window', plan: 'serial' },
     ]);
@@ -199,6 +205,7 @@ describe('plan: ops a serial chain must leave out', () => {
       doomed: [],
       flushes: [{ credential: 'k', ops: [free], reason: 'window' }],
       wakeAt: 1_100,
+      nextDeadline: 1_100,
     });
   });
 
@@ -218,7 +225,13 @@ describe('plan: ops a serial chain must leave out', () => {
     const a = add('/users/1');
     const b = add('/users/1');
     a.notBefore = 150;
-    expect(plan(app, 149, params)).toEqual({ expired: [], doomed: [], flushes: [], wakeAt: 150 });
+    expect(plan(app, 149, params)).toEqual({
+      expired: [],
+      doomed: [],
+      flushes: [],
+      wakeAt: 150,
+      nextDeadline: 1_100,
+    });
     expect(plan(app, 150, params).flushes).toEqual([
       { credential: 'k', ops: [a, b], reason: 'window', plan: 'serial' },
     ]);

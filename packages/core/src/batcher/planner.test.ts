@@ -27,8 +27,24 @@ describe('plan', () => {
   it('waits for the window of a partial batch, and says until when', () => {
     const app = new AppState('a');
     add(app, 'GET', '/users/1', 100);
-    expect(plan(app, 105, params)).toEqual({ expired: [], doomed: [], flushes: [], wakeAt: 110 });
+    expect(plan(app, 105, params)).toEqual({
+      expired: [],
+      doomed: [],
+      flushes: [],
+      wakeAt: 110,
+      nextDeadline: 1_100,
+    });
     expect(plan(app, 110, params).flushes.map((f) => f.reason)).toEqual(['window']);
+  });
+
+  it('says the earliest deadline of the ops still live apart from the windows', () => {
+    const app = new AppState('a');
+    add(app, 'GET', '/users/1', 100, 'k1');
+    add(app, 'GET', '/users/2', 50, 'k2');
+    const p = plan(app, 105, params);
+    expect([p.wakeAt, p.nextDeadline]).toEqual([110, 1_050]);
+    // Expired and doomed ops are no deadline to wait for.
+    expect(plan(app, 1_060, { ...params, closedUntil: 1_100 }).nextDeadline).toBe(Number.POSITIVE_INFINITY);
   });
 
   it('flushes a full batch at once, and a held one at the window plus the hold', () => {

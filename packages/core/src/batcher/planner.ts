@@ -7,7 +7,8 @@
 //     credentials, and never puts two conflicting ops in one batch.
 //  3. Ready: a group (app + credential) flushes when it has a full batch of eligible ops, or when its
 //     oldest eligible op has waited the window plus the token-economy hold (`holdMs`).
-//  4. Batch lane first, oldest group first: one batch token buys up to maxOps ops.
+//  4. Batch lane first, groups in turn (round-robin: the one served longest ago first, then the
+//     oldest op): one batch token buys up to maxOps ops.
 //  4b. Serial chains (dialects that can, Graph dependsOn): when conflicts leave a group's parallel
 //     batch less than half full, its ops that wait only for each other leave as one serial chain in
 //     arrival order instead (each runs after the previous one succeeded).
@@ -38,6 +39,8 @@ export interface Plan {
   readonly flushes: Flush[];
   /** When something changes by the clock alone (a window, a back-off, a deadline). */
   readonly wakeAt: number;
+  /** The earliest deadline of a queued op not expired nor doomed (Infinity: none). */
+  readonly nextDeadline: number;
 }
 
 export interface PlanParams {
@@ -67,8 +70,10 @@ export function plan(app: AppState, now: number, p: PlanParams): Plan {
   const expired: PendingOp[] = [];
   const doomed: PendingOp[] = [];
   const flushes: Flush[] = [];
+  const turns = new Map<Flush, number>();
   const closedUntil = p.closedUntil ?? 0;
   let wakeAt = Number.POSITIVE_INFINITY;
+  let nextDeadline = Number.POSITIVE_INFINITY;
   for (const group of app.groups.values()) {
     const credential = group.credential;
     const paused = p.pausedUntil?.(credential) ?? 0;
@@ -78,7 +83,7 @@ export function plan(app: AppState, now: number, p: PlanParams): Plan {
       if (op.deadline <= now) expired.push(op);
       else if (op.deadline <= groupClosedUntil) doomed.push(op);
       else {
-        wakeAt = Math.min(wakeAt, op.deadline);
+        nextDeadline = Math.min(nextDeadline, op.deadline);
         break;
       }
     }
@@ -108,12 +113,18 @@ export function plan(app: AppState, now: number, p: PlanParams): Plan {
     if (p.draining) reason = 'drain';
     else if (full) reason = 'full';
     else if ((p.windowNow ?? now) >= readyAt) reason = readyAt > windowEnd ? 'hold' : 'window';
-    if (reason)
-      flushes.push(serial ? { credential, ops, reason, plan: 'serial' } : { credential, ops, reason });
-    else wakeAt = Math.min(wakeAt, readyAt);
+    if (reason) {
+      const flush: Flush = serial ? { credential, ops, reason, plan: 'serial' } : { credential, ops, reason };
+      flushes.push(flush);
+      turns.set(flush, group.servedAt);
+    } else wakeAt = Math.min(wakeAt, readyAt);
   }
-  flushes.sort((a, b) => (a.ops[0]?.seq ?? 0) - (b.ops[0]?.seq ?? 0));
-  return { expired, doomed, flushes, wakeAt };
+  // Round-robin between groups (SPEC §8d fair service): the group whose last turn is longest ago
+  // first, so no group's backlog starves another; among equals, the oldest op first.
+  flushes.sort(
+    (a, b) => (turns.get(a) ?? 0) - (turns.get(b) ?? 0) || (a.ops[0]?.seq ?? 0) - (b.ops[0]?.seq ?? 0),
+  );
+  return { expired, doomed, flushes, wakeAt: Math.min(wakeAt, nextDeadline), nextDeadline };
 }
 
 /**

@@ -42,6 +42,16 @@ export class Pump {
     this.#run();
   }
 
+  /**
+   * A pass by `at` at the latest, without one now: for a change that can matter no sooner (an
+   * arrival while every lane is closed). During a pass, one more pass runs after it.
+   */
+  wakeBy(at: number): void {
+    if (this.#stopped) return;
+    if (this.#running) this.#again = true;
+    else this.#arm(at);
+  }
+
   /** No pass under way and no timer set. */
   get isIdle(): boolean {
     return !this.#running && this.#timer === undefined;

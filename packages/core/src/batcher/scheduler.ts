@@ -124,7 +124,7 @@ export class Scheduler {
       };
       app.state.add(op);
       this.#watchAbort(app, op, waiter, sub.signal);
-      app.pump.kick();
+      app.arrived(op);
     });
   }
 
@@ -206,7 +206,7 @@ export class Scheduler {
     appWide: boolean;
   }> {
     const now = this.#c.clock.now();
-    return [...this.#apps.values()].map((a) => ({
+    const apps = [...this.#apps.values()].map((a) => ({
       appId: a.appId,
       ...a.state.counts,
       batchTokens: Math.floor(a.batch.tokensAt(now)),
@@ -214,6 +214,21 @@ export class Scheduler {
       openGroups: a.openGroups,
       appWide: a.openAppWide(now),
     }));
+    // An idle app is forgotten whatever its breakers (SPEC §8d); the ones still open are shown.
+    const domains = this.#domains;
+    for (const appId of domains.openApps()) {
+      if (this.#apps.has(appId)) continue;
+      apps.push({
+        appId,
+        queued: 0,
+        inflight: 0,
+        batchTokens: this.#c.batchLimit.burst,
+        circuit: domains.worstState(appId, now),
+        openGroups: domains.openGroups(appId),
+        appWide: domains.appWideMs(appId, now) > 0,
+      });
+    }
+    return apps;
   }
 
   /** Failure domains remembered (tests; bounded whatever the upstream does). */
@@ -260,8 +275,10 @@ export class Scheduler {
 
   /** One background sweep timer while any app (or failure domain) is held. */
   #armSweep(): void {
+    // The timer first: `size` counts apps, and this runs for every new app.
+    if (this.#sweep) return;
     const domains = this.#domains.size;
-    if (this.#sweep || (this.#apps.size === 0 && domains.groups + domains.resources === 0)) return;
+    if (this.#apps.size === 0 && domains.groups + domains.resources === 0) return;
     this.#sweep = this.#c.clock.setTimeout(
       () => {
         this.#sweep = undefined;

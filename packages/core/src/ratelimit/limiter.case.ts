@@ -57,6 +57,13 @@ export function describeLimiterConformance(
       if (decision.granted) throw new Error(`expected a denial, got ${JSON.stringify(decision)}`);
       return decision;
     };
+    /**
+     * Expects the bucket open within `ms`: denied with a wait of at most `ms`, or granted already (on
+     * a loaded machine more than `ms` may pass between the step before and this acquire).
+     */
+    const expectOpenWithin = (decision: Decision, ms: number) => {
+      if (!decision.granted) expectWithin(decision.retryAfterMs, 0, ms);
+    };
 
     it('grants exactly burst calls, counting remaining down to 0, then denies', async () => {
       const k = key();
@@ -131,8 +138,7 @@ export function describeLimiterConformance(
       expect(denied(await limiter.acquire(k, limit)).retryAfterMs).toBeGreaterThan(4_000);
       // ...and the first one's answer opens it: the next grant is at most one interval away again.
       await limiter.settle(k, limit, first.grant);
-      const after = denied(await limiter.acquire(k, limit));
-      expectWithin(after.retryAfterMs, 0, 100);
+      expectOpenWithin(await limiter.acquire(k, limit), 100);
     });
 
     it('counts a call still flying long after its grant as arriving now', async () => {
@@ -149,7 +155,7 @@ export function describeLimiterConformance(
       // Its answer places it: from then on one token per interval again.
       await limiter.settle(k, limit, first.grant);
       await limiter.settle(k, limit, second.grant);
-      expectWithin(denied(await limiter.acquire(k, limit)).retryAfterMs, 0, 100);
+      expectOpenWithin(await limiter.acquire(k, limit), 100);
     });
 
     it('spaces the next grant one interval from the last of several calls to land', async () => {
