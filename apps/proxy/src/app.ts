@@ -254,17 +254,27 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
   if (r.kind === 'pass' || r.kind === 'client-batch') {
     // Unverified callers spend nothing: checked before any token is taken or any byte is forwarded.
     // (A batchable call is checked below, before it is queued: reading its body spends nothing.)
+    // The caller's group, as its queued calls are keyed: a throttled group's pause holds these too.
+    let credential = incoming.headers.authorization ?? '';
     if (deps.auth === 'verify') {
       const refused = r.target
         ? await deps.credentialOf(r.target.appId, incoming.headers.authorization)
         : new ProxyError('PROXY_UNAUTHORIZED', 'only /v1/{appId}/... calls are accepted with app tokens');
       if (refused instanceof ProxyError) return refuse(call, refused);
+      credential = refused;
     }
     call.kind = r.kind === 'client-batch' ? 'client-batch' : 'passthrough';
     call.why = r.why;
     const send = () => forward(deps, incoming, pathAndQuery, undefined, call);
     if (!r.target) return send();
-    return admitted(deps, r.target.appId, r.kind === 'client-batch' ? 'batch' : 'rest', call, send);
+    return admitted(
+      deps,
+      r.target.appId,
+      r.kind === 'client-batch' ? 'batch' : 'rest',
+      call,
+      send,
+      credential,
+    );
   }
 
   // Batchable by method, path and headers: now the body decides.

@@ -17,8 +17,9 @@ export async function admitted(
   bucket: 'batch' | 'rest',
   call: Call,
   send: () => Promise<Response>,
+  credential?: string,
 ): Promise<Response> {
-  const release = await deps.scheduler.admit(appId, bucket, call.gone.signal);
+  const release = await deps.scheduler.admit(appId, bucket, call.gone.signal, credential);
   if (release instanceof ProxyError) {
     call.kind = 'rejected';
     return refuse(call, release);

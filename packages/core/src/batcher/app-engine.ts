@@ -13,7 +13,7 @@ import type { SchedulerConfig } from './config.js';
 import { dispatch } from './dispatch.js';
 import type { FailureDomains } from './domains.js';
 import type { Answer, Lane, PendingOp } from './op.js';
-import { classify, longestRetryAfter, type Outcome } from './outcome.js';
+import { classify, longestRetryAfter, type Outcome, throttledAppWide } from './outcome.js';
 import { type Action, decide, type Flush, holdMs, type Plan, plan } from './planner.js';
 import { Pump, type StepResult } from './pump.js';
 import { isIdempotent, pauseMs } from './retry.js';
@@ -411,7 +411,7 @@ export class AppEngine {
     // A poisoned op's failures count too (the upstream down looks the same at first); bisection
     // (answer.ts) gets the others their answers, whose successes reset the count.
     if (outcome.kind === 'failed') this.#domains.failed(this.appId, credential, now, sent.sentAt);
-    else if (outcome.kind === 'throttled') this.#domains.released(this.appId, credential, now);
+    else if (outcome.kind === 'throttled') this.#domains.released(this.appId, credential, now, sent.sentAt);
     else this.#domains.succeeded(this.appId, credential, now);
     const call = {
       lane,
@@ -438,12 +438,15 @@ export class AppEngine {
     const c = this.#c;
     let ms: number | undefined;
     if (outcome.kind === 'throttled') {
-      ms = pauseMs(outcome.response.headers['retry-after'], Date.now(), c.maxRetryAfterMs);
-      if (lane === 'batch' || c.dialect.throttleScope !== 'credential') return budget.pause(ms);
+      const { headers } = outcome.response;
+      ms = pauseMs(headers['retry-after'], Date.now(), c.maxRetryAfterMs);
+      const scope = c.dialect.throttleScopeOf?.(c.dialect.answerHeaders(headers)) ?? c.dialect.throttleScope;
+      if (lane === 'batch' || scope !== 'credential') return budget.pause(ms);
     } else {
       ms = longestRetryAfter(outcome, Date.now(), c.maxRetryAfterMs);
       if (ms === undefined) return;
-      if (c.dialect.throttleScope !== 'credential') return budget.pause(ms);
+      // The upstream named a scope as wide as the app (x-ms-throttle-scope): the app's bucket.
+      if (c.dialect.throttleScope !== 'credential' || throttledAppWide(outcome)) return budget.pause(ms);
     }
     const now = c.clock.now();
     this.#domains.pause(this.appId, credential, now + ms, now);

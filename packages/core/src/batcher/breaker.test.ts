@@ -57,6 +57,17 @@ describe('CircuitBreaker', () => {
     expect(b.retryInMs(1_050)).toBe(2_000);
   });
 
+  it('keeps the probe out when a straggler sent before it opened ends with nothing learnt (a 429)', () => {
+    const b = new CircuitBreaker(options);
+    for (let i = 1; i <= 3; i++) b.failed(i * 10, i * 10);
+    expect(b.mayCall(1_030)).toBe(true);
+    b.released(25);
+    expect(b.mayCall(1_040)).toBe(false);
+    // The probe itself (sent after the breaker opened) frees its slot.
+    b.released(1_030);
+    expect(b.mayCall(1_040)).toBe(true);
+  });
+
   it('frees the probe slot when the probe ends with nothing learnt', () => {
     const b = new CircuitBreaker(options);
     for (let i = 0; i < 3; i++) b.failed(0, 0);

@@ -92,8 +92,12 @@ export class CircuitBreaker {
     this.#set('open');
   }
 
-  /** A call ended with nothing learnt (a 429, or its caller went away before it left). */
-  released(): void {
+  /**
+   * A call ended with nothing learnt (a 429, or its caller went away before it left). One sent
+   * (`sentAt`) before the breaker opened is not the half-open probe: the probe stays out.
+   */
+  released(sentAt = Number.POSITIVE_INFINITY): void {
+    if (this.#state !== 'closed' && sentAt < this.#openedAt) return;
     this.#probing = false;
   }
 

@@ -153,8 +153,9 @@ export class FailureDomains {
     return !fate || fate.breaker.mayCall(now);
   }
 
-  released(appId: string, credential: string, now: number): void {
-    this.#groups.peek(key(appId, credential), now)?.breaker.released();
+  /** A call of the group ended with nothing learnt; `sentAt`: when it left, if it did. */
+  released(appId: string, credential: string, now: number, sentAt?: number): void {
+    this.#groups.peek(key(appId, credential), now)?.breaker.released(sentAt);
   }
 
   succeeded(appId: string, credential: string, now: number): void {

@@ -3,7 +3,7 @@
 // inside a 200 batch is `again`: it did not run). The dialect reads the batch wire
 // format; the HTTP rules every dialect shares are here.
 
-import type { BatchDialect, BatchPlan } from '../dialect/dialect.js';
+import type { BatchDialect, BatchPlan, ThrottleScope } from '../dialect/dialect.js';
 import { ProxyError } from '../errors.js';
 import type { BufferedResponse } from '../upstream/client.js';
 import type { Lane } from './op.js';
@@ -20,7 +20,12 @@ export type OpOutcome =
       readonly body: string;
       readonly headers?: Readonly<Record<string, string>>;
     }
-  | { readonly again: true; readonly why: '429' | '424'; readonly retryAfter: string | undefined }
+  | {
+      readonly again: true;
+      readonly why: '429' | '424';
+      readonly retryAfter: string | undefined;
+      readonly scope?: ThrottleScope;
+    }
   | ProxyError;
 
 export type Outcome =
@@ -73,7 +78,10 @@ export function classify(
               'PROXY_UPSTREAM_BAD_RESPONSE',
               'the batch response has no result for this operation',
             );
-          if (r.ok === 'again') return { again: true, why: r.why, retryAfter: r.retryAfter };
+          if (r.ok === 'again')
+            return r.scope
+              ? { again: true, why: r.why, retryAfter: r.retryAfter, scope: r.scope }
+              : { again: true, why: r.why, retryAfter: r.retryAfter };
           if (r.ok === false) return new ProxyError('PROXY_UPSTREAM_BAD_RESPONSE', r.reason);
           // An op answered without a body (a Graph 204) has none for its caller either.
           const body = r.text ?? (r.body === undefined ? '' : serialise(r.body));
@@ -109,6 +117,12 @@ function jsonText(body: string): string {
  * batch), in ms and capped at `capMs` (retry.ts `pauseMs`); undefined when none must. An op throttled
  * without a Retry-After counts as the default pause.
  */
+/** Whether an op throttled inside the batch was throttled in a scope as wide as the app's. */
+export function throttledAppWide(outcome: Outcome): boolean {
+  if (outcome.kind !== 'answered') return false;
+  return outcome.answers.some((a) => !(a instanceof ProxyError) && 'again' in a && a.scope === 'app');
+}
+
 export function longestRetryAfter(outcome: Outcome, epochMs: number, capMs: number): number | undefined {
   if (outcome.kind !== 'answered') return undefined;
   let longest: number | undefined;

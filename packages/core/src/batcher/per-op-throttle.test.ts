@@ -35,7 +35,8 @@ class GraphUpstream {
   constructor(private readonly clock: ManualClock) {}
 
   call = async (request: UpstreamRequest): Promise<BufferedResponse> => {
-    const { requests } = JSON.parse(request.body ?? '{}') as { requests: SentOp[] };
+    // A single call (SINGLE_OP_DIRECT) has no `requests`: it is recorded with none.
+    const requests = (JSON.parse(request.body ?? '{}') as { requests?: SentOp[] }).requests ?? [];
     const index = this.calls.length;
     this.calls.push({ at: this.clock.now(), urls: requests.map((r) => r.url) });
     const scripted = this.script.get(index);
@@ -152,6 +153,73 @@ describe('per-op throttling inside a 200 batch', () => {
     await first;
     expect(instants()).toEqual([5, 10, 3_005]);
     expect(heard).toEqual([]);
+  });
+
+  it('pauses the app’s bucket at once when Graph names a scope wider than the user (x-ms-throttle-scope)', async () => {
+    for (const [scope, wide] of [
+      ['Tenant_Application/ReadWrite/app-id/tenant-id', true],
+      ['Application/Read/app-id', true],
+      ['Mailbox/Application/app-id/mailbox-id', false],
+      ['User/ReadWrite/app-id/user-id', false],
+    ] as const) {
+      const { clock, upstream, submit, instants, heard } = engine();
+      upstream.decide = (url, call) =>
+        call === 0 && url === '/users/a'
+          ? { status: 429, headers: { 'Retry-After': '3', 'x-ms-throttle-scope': scope } }
+          : { status: 200 };
+      const first = submit('/users/a', 'Bearer a');
+      await clock.advance(5);
+      const other = submit('/users/x', 'Bearer b');
+      await clock.advance(10);
+      // As wide as the app: every token waits (the fleet hears the pause); a user's: only that one.
+      expect([scope, heard, instants()]).toEqual(wide ? [scope, [3_000], [5]] : [scope, [], [5, 10]]);
+      await clock.advance(3_100);
+      await Promise.all([first, other]);
+    }
+  });
+
+  it('reads a single call’s x-ms-throttle-scope too: a tenant-wide 429 pauses the app’s bucket', async () => {
+    const { clock, upstream, submit, heard } = engine({ singleOpDirect: true });
+    upstream.script.set(0, {
+      status: 429,
+      headers: { 'retry-after': '2', 'x-ms-throttle-scope': 'Tenant/ReadWrite/app-id/tenant-id' },
+      body: '{}',
+    });
+    const first = submit('/users/a', 'Bearer a');
+    await clock.advance(5);
+    expect(heard).toEqual([2_000]);
+    await clock.advance(2_100);
+    await first;
+  });
+
+  it('holds a pass-through call of the throttled token until its pause ends; other tokens pass at once', async () => {
+    const { clock, upstream, scheduler, submit } = engine({ maxWaitMs: 2_000 });
+    upstream.decide = (url, call) =>
+      call === 0 && url === '/users/a' ? { status: 429, headers: { 'Retry-After': '1' } } : { status: 200 };
+    const first = submit('/users/a', 'Bearer a');
+    await clock.advance(5);
+    let admitted = false;
+    void scheduler.admit('v1.0', 'rest', undefined, 'Bearer a').then((r) => {
+      admitted = typeof r === 'function';
+    });
+    expect(typeof (await scheduler.admit('v1.0', 'rest', undefined, 'Bearer b'))).toBe('function');
+    await clock.advance(999);
+    expect(admitted).toBe(false);
+    await clock.advance(1);
+    expect(admitted).toBe(true);
+    await first;
+  });
+
+  it('answers a pass-through call of the throttled token 503 when the pause outlasts its deadline', async () => {
+    const { clock, upstream, scheduler, submit } = engine({ maxWaitMs: 2_000 });
+    upstream.decide = (url, call) =>
+      call === 0 && url === '/users/a' ? { status: 429, headers: { 'Retry-After': '5' } } : { status: 200 };
+    const first = submit('/users/a', 'Bearer a');
+    await clock.advance(5);
+    const refused = await scheduler.admit('v1.0', 'rest', undefined, 'Bearer a');
+    expect(refused).toMatchObject({ code: 'PROXY_DEADLINE_EXCEEDED', retryAfterSec: 5 });
+    await clock.advance(5_000);
+    await first;
   });
 
   it('pauses the app’s bucket when three tokens are throttled together (the app is, not its users)', async () => {

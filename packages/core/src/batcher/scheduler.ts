@@ -137,17 +137,22 @@ export class Scheduler {
     appId: string,
     bucket: 'batch' | 'rest',
     signal?: AbortSignal,
+    credential?: string,
   ): Promise<(() => void) | ProxyError> {
     const { clock, maxWaitMs, observer } = this.#c;
     const app = this.#app(appId);
     const budget = app.budget(bucket);
-    if (!budget) return () => {};
     const started = clock.now();
+    if (!budget) {
+      const paused = await this.#pauseOver(appId, credential, started, signal);
+      return paused ?? (() => {});
+    }
     // Calls that bypass the queue carry no group here: only the app open as a whole refuses them.
     const circuit = app.circuitOpen(started, undefined);
     if (circuit) return circuit;
     for (;;) {
-      if (signal?.aborted) return closed();
+      const paused = await this.#pauseOver(appId, credential, started, signal);
+      if (paused) return paused;
       const decision = await budget.acquire({ waitedMs: clock.now() - started });
       if (decision.granted) return () => void budget.settle(decision, app.waiting());
       const now = clock.now();
@@ -156,6 +161,30 @@ export class Scheduler {
         return deadlineError(decision.retryAfterMs);
       }
       if (!(await sleep(clock, budget.blockedUntil - now, signal))) return closed();
+    }
+  }
+
+  /**
+   * SPEC §8d: a call of a throttled group (its credential paused by a 429) waits out the pause —
+   * undefined once over — or gets the error to answer: the pause outlasts its deadline, or it left.
+   */
+  async #pauseOver(
+    appId: string,
+    credential: string | undefined,
+    started: number,
+    signal: AbortSignal | undefined,
+  ): Promise<ProxyError | undefined> {
+    const { clock, maxWaitMs, observer } = this.#c;
+    for (;;) {
+      if (signal?.aborted) return closed();
+      const now = clock.now();
+      const paused = credential === undefined ? 0 : this.#domains.pausedUntil(appId, credential, now);
+      if (paused <= now) return undefined;
+      if (paused > started + maxWaitMs) {
+        observer?.onShed?.({ appId, code: 'PROXY_DEADLINE_EXCEEDED' });
+        return deadlineError(paused - now);
+      }
+      if (!(await sleep(clock, paused - now, signal))) return closed();
     }
   }
 

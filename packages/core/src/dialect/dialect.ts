@@ -62,7 +62,12 @@ export type OpResult =
       /** `429`: throttled (pauses the bucket); `424`: its predecessor in a proxy-built chain failed. */
       readonly why: '429' | '424';
       readonly retryAfter: string | undefined;
+      /** The scope the upstream named for the throttle (`throttleScopeOf`); absent = the dialect's. */
+      readonly scope?: ThrottleScope;
     };
+
+/** What a 429 pauses (SPEC §8d): the app's budget, or the caller's group alone. */
+export type ThrottleScope = 'app' | 'credential';
 
 /** How a batch's ops run: side by side, or as a serial chain in the given order (Graph dependsOn). */
 export type BatchPlan = 'parallel' | 'serial';
@@ -132,7 +137,12 @@ export interface BatchDialect {
    * throttles per user and mailbox), pause its group only. A whole batch call's 429 is always the
    * app's.
    */
-  readonly throttleScope?: 'app' | 'credential';
+  readonly throttleScope?: ThrottleScope;
+  /**
+   * The scope a 429's answer headers name, when the upstream says one (Graph `x-ms-throttle-scope`);
+   * undefined = `throttleScope`.
+   */
+  throttleScopeOf?(headers: Readonly<Record<string, string>>): ThrottleScope | undefined;
   /** True for the upstream's own batch endpoint (a client calling it directly is passed through). */
   isBatchEndpoint(target: AppTarget): boolean;
   /** The op for a call, or a reason the call cannot travel inside a batch. */

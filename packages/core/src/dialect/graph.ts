@@ -16,6 +16,7 @@ import type {
   OpInput,
   OpRequest,
   OpResult,
+  ThrottleScope,
   UpstreamRequest,
 } from './dialect.js';
 import { readBatchEnvelope } from './envelope.js';
@@ -115,6 +116,19 @@ function meOf(credential: string): string {
   return `~${createHash('sha256').update(credential).digest('hex').slice(0, 32)}`;
 }
 
+/**
+ * The scope Graph names for a throttle, `x-ms-throttle-scope: {Scope}/{Limit}/{AppId}/{Id}` (e.g.
+ * `Mailbox/Application/…`, `Tenant_Application/ReadWrite/…`): a user's or a mailbox's is the caller's
+ * group; any other (the tenant, the application, both) is as wide as the API version the proxy
+ * paces. Absent or unreadable: undefined (per user, the dialect's default).
+ */
+function throttleScopeOf(headers: Readonly<Record<string, string>>): ThrottleScope | undefined {
+  const value = headers['x-ms-throttle-scope'];
+  const scope = value?.split('/', 1)[0]?.trim().toLowerCase();
+  if (!scope) return undefined;
+  return scope === 'mailbox' || scope === 'user' ? 'credential' : 'app';
+}
+
 export const graph: BatchDialect = {
   name: 'graph',
   maxOps: MAX_OPS,
@@ -145,6 +159,7 @@ export const graph: BatchDialect = {
   // Graph's paths are case-insensitive (`/ME/Messages` is `/me/messages`): ordering compares them
   // folded, or a write and a read of one resource spelt differently would share a parallel batch.
   throttleScope: 'credential',
+  throttleScopeOf,
 
   resourceKey(path: string, credential: string): string {
     const folded = path.toLowerCase();
@@ -233,9 +248,12 @@ export const graph: BatchDialect = {
         // Throttled inside a 200 batch: Graph did not run it; it goes again after its Retry-After.
         // A 424 in a chain the proxy built: the op's predecessor failed, so it did not run (the
         // dependency is the proxy's ordering artifact, not the caller's): it goes again.
+        const scope = status === 429 ? throttleScopeOf(headers) : undefined;
         results[seq] =
           status === 429
-            ? { ok: 'again', why: '429', retryAfter: headers['retry-after'] }
+            ? scope
+              ? { ok: 'again', why: '429', retryAfter: headers['retry-after'], scope }
+              : { ok: 'again', why: '429', retryAfter: headers['retry-after'] }
             : status === 424 && plan === 'serial'
               ? { ok: 'again', why: '424', retryAfter: undefined }
               : answerOf(status, headers, entry.body);
