@@ -13,7 +13,7 @@ import type { SchedulerConfig } from './config.js';
 import { dispatch } from './dispatch.js';
 import type { FailureDomains } from './domains.js';
 import type { Answer, Lane, PendingOp } from './op.js';
-import { classify, longestRetryAfter, type Outcome, throttledAppWide } from './outcome.js';
+import { classify, longestRetryAfter, type Outcome, opsThrottled, throttledAppWide } from './outcome.js';
 import { type Action, decide, type Flush, holdMs, type Plan, plan } from './planner.js';
 import { Pump, type StepResult } from './pump.js';
 import { isIdempotent, pauseMs } from './retry.js';
@@ -390,6 +390,7 @@ export class AppEngine {
     const c = this.#c;
     this.state.leave(ops);
     this.state.served(credential);
+    this.#domains.sent(this.appId, credential, c.clock.now());
     // The upstream counts batched ops against the single-call budget too: pay for them, in one call.
     if (lane === 'batch' && c.batchOpsSpendRest && this.rest) void this.rest.charge(ops.length);
     const sent = await dispatch(c, this.appId, lane, credential, ops, plan);
@@ -412,7 +413,8 @@ export class AppEngine {
     // (answer.ts) gets the others their answers, whose successes reset the count.
     if (outcome.kind === 'failed') this.#domains.failed(this.appId, credential, now, sent.sentAt);
     else if (outcome.kind === 'throttled') this.#domains.released(this.appId, credential, now, sent.sentAt);
-    else this.#domains.succeeded(this.appId, credential, now);
+    // A 200 batch with ops throttled inside is no recovery for the group's own pace.
+    else this.#domains.succeeded(this.appId, credential, now, !opsThrottled(outcome));
     const call = {
       lane,
       ops,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { credentialDigest, FailureDomains } from './domains.js';
+import { credentialDigest, FailureDomains, GROUP_PACE } from './domains.js';
 
 function domains(appWideGroups = 2, breaker = { failures: 1, openMs: 1_000, maxOpenMs: 4_000 }) {
   const events: Array<{ appId: string; group: string; state: string }> = [];
@@ -188,5 +188,29 @@ describe('FailureDomains', () => {
     expect(['k1', 'k2', 'k3'].map((k) => d.isAccepted('app', k, 2_000))).toEqual([false, true, true]);
     d.sweep(3_000);
     expect(d.isAccepted('app', 'k3', 2_999)).toBe(false);
+  });
+
+  it('paces a throttled group on its own: the 429’s wait first, doubled by each 429, shrunk by answers', () => {
+    const { d } = domains();
+    d.pause('app', 'k1', 300, 0);
+    expect([d.paceMs('app', 'k1', 0), d.pausedUntil('app', 'k1', 0)]).toEqual([300, 300]);
+    d.sent('app', 'k1', 300);
+    expect(d.pausedUntil('app', 'k1', 300)).toBe(600);
+    d.pause('app', 'k1', 400, 300);
+    expect(d.paceMs('app', 'k1', 300)).toBe(600);
+    for (let i = 0; i < 10; i++) d.pause('app', 'k1', 1_000, 1_000);
+    expect(d.paceMs('app', 'k1', 1_000)).toBe(GROUP_PACE.maxMs);
+    // A usable answer with an op throttled inside is no recovery; one without shrinks the pace.
+    d.succeeded('app', 'k1', 1_000, false);
+    expect(d.paceMs('app', 'k1', 1_000)).toBe(GROUP_PACE.maxMs);
+    d.succeeded('app', 'k1', 1_000);
+    expect(d.paceMs('app', 'k1', 1_000)).toBe(GROUP_PACE.maxMs * GROUP_PACE.recovery);
+    while (d.paceMs('app', 'k1', 1_000) > 0) d.succeeded('app', 'k1', 1_000);
+    expect(d.pausedUntil('app', 'k1', 1_000)).toBeLessThanOrEqual(1_000);
+    // Another group of the app was never paced.
+    expect(d.paceMs('app', 'k2', 1_000)).toBe(0);
+    // A 429 whose wait is below GROUP_PACE.minMs sets no pace.
+    d.pause('app', 'k3', 1_010, 1_000);
+    expect(d.paceMs('app', 'k3', 1_000)).toBe(0);
   });
 });

@@ -33,8 +33,19 @@ export const DEFAULT_DOMAINS: Omit<DomainOptions, 'breaker'> = {
   appWideGroups: 3,
 };
 
+/**
+ * A throttled group's own pace (SPEC §8d, adaptive pacing learns per scope): after its pause, its
+ * calls leave at least `intervalMs` apart — first the 429's own wait (at most `firstMs`), doubled by
+ * each further 429 up to `maxMs`, shrunk by `recovery` at each usable answer with no op throttled,
+ * dropped below `minMs`. The app's bucket, and so every other group and replica, keeps its rate.
+ */
+export const GROUP_PACE = { firstMs: 1_000, maxMs: 10_000, recovery: 0.8, minMs: 20 } as const;
+
 class GroupFate {
   pausedUntil = 0;
+  /** The group's own spacing between calls, in ms (0: none); see GROUP_PACE. */
+  intervalMs = 0;
+  lastSentAt = Number.NEGATIVE_INFINITY;
   readonly breaker: CircuitBreaker;
 
   constructor(
@@ -47,7 +58,8 @@ class GroupFate {
 
   /** Worth nothing: a fresh group would behave the same. */
   isFresh(now: number): boolean {
-    return this.breaker.isFresh && this.pausedUntil <= now;
+    // A pace is worth keeping while the group sends within it; idle longer, it starts afresh.
+    return this.breaker.isFresh && this.pausedUntil <= now && this.lastSentAt + this.intervalMs <= now;
   }
 }
 
@@ -158,11 +170,16 @@ export class FailureDomains {
     this.#groups.peek(key(appId, credential), now)?.breaker.released(sentAt);
   }
 
-  succeeded(appId: string, credential: string, now: number): void {
+  /** A call of the group got a usable answer; `recovered`: none of its ops throttled (its pace shrinks). */
+  succeeded(appId: string, credential: string, now: number, recovered = true): void {
     const k = key(appId, credential);
     const fate = this.#groups.peek(k, now);
     if (!fate) return;
     fate.breaker.succeeded();
+    if (recovered && fate.intervalMs > 0) {
+      fate.intervalMs *= GROUP_PACE.recovery;
+      if (fate.intervalMs < GROUP_PACE.minMs) fate.intervalMs = 0;
+    }
     if (fate.isFresh(now)) this.#groups.delete(k);
   }
 
@@ -173,8 +190,15 @@ export class FailureDomains {
 
   /** A group throttled until `until` (a 429 on its own credential): it sends nothing before. */
   pause(appId: string, credential: string, until: number, now: number): void {
+    const ms = Math.max(0, until - now);
     // Kept at least until the pause ends, however long the Retry-After (RETRY_AFTER_MAX_MS).
     const fate = this.#group(appId, credential, now, until);
+    // A 429 while paced (or a new one while paused): the group's own rate halves.
+    fate.intervalMs =
+      fate.intervalMs === 0
+        ? Math.min(ms, GROUP_PACE.firstMs)
+        : Math.min(GROUP_PACE.maxMs, Math.max(ms, fate.intervalMs * 2));
+    if (fate.intervalMs < GROUP_PACE.minMs) fate.intervalMs = 0;
     fate.pausedUntil = Math.max(fate.pausedUntil, until);
     let paused = this.#paused.get(appId);
     if (!paused) {
@@ -184,8 +208,24 @@ export class FailureDomains {
     paused.add(fate);
   }
 
+  /** Until when a group sends nothing: its pause, or its own pace since its last call. */
   pausedUntil(appId: string, credential: string, now: number): number {
-    return this.#groups.peek(key(appId, credential), now)?.pausedUntil ?? 0;
+    const fate = this.#groups.peek(key(appId, credential), now);
+    if (!fate) return 0;
+    return fate.intervalMs === 0
+      ? fate.pausedUntil
+      : Math.max(fate.pausedUntil, fate.lastSentAt + fate.intervalMs);
+  }
+
+  /** A call of the group left at `now` (its pace counts from there). */
+  sent(appId: string, credential: string, now: number): void {
+    const fate = this.#groups.peek(key(appId, credential), now);
+    if (fate && fate.intervalMs > 0) fate.lastSentAt = now;
+  }
+
+  /** A group's own pace in ms (0: none), for tests and the status page. */
+  paceMs(appId: string, credential: string, now: number): number {
+    return this.#groups.peek(key(appId, credential), now)?.intervalMs ?? 0;
   }
 
   /** Groups of an app paused at `now` (O(its paused groups), not O(every group remembered)). */

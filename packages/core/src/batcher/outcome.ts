@@ -117,6 +117,12 @@ function jsonText(body: string): string {
  * batch), in ms and capped at `capMs` (retry.ts `pauseMs`); undefined when none must. An op throttled
  * without a Retry-After counts as the default pause.
  */
+/** Whether the upstream throttled an op inside the batch (a 429 in a 200 batch). */
+export function opsThrottled(outcome: Outcome): boolean {
+  if (outcome.kind !== 'answered') return false;
+  return outcome.answers.some((a) => !(a instanceof ProxyError) && 'again' in a && a.why === '429');
+}
+
 /** Whether an op throttled inside the batch was throttled in a scope as wide as the app's. */
 export function throttledAppWide(outcome: Outcome): boolean {
   if (outcome.kind !== 'answered') return false;

@@ -205,7 +205,9 @@ describe('per-op throttling inside a 200 batch', () => {
     expect(typeof (await scheduler.admit('v1.0', 'rest', undefined, 'Bearer b'))).toBe('function');
     await clock.advance(999);
     expect(admitted).toBe(false);
-    await clock.advance(1);
+    // At 1,005 the pause ends: the pass-through call goes then, or one group pace (the 429's 1 s)
+    // after the throttled op if that one left first at the same instant.
+    await clock.advance(1_001);
     expect(admitted).toBe(true);
     await first;
   });
@@ -220,6 +222,34 @@ describe('per-op throttling inside a 200 batch', () => {
     expect(refused).toMatchObject({ code: 'PROXY_DEADLINE_EXCEEDED', retryAfterSec: 5 });
     await clock.advance(5_000);
     await first;
+  });
+
+  it('paces the throttled token on its own after its pause: its calls spaced, the pace shrinking', async () => {
+    const { clock, upstream, submit, instants, heard } = engine();
+    upstream.decide = (url, call) =>
+      call === 0 && url === '/users/a0' ? { status: 429, headers: { 'Retry-After': '1' } } : { status: 200 };
+    const first = submit('/users/a0');
+    await clock.advance(5);
+    const other = submit('/users/x', 'Bearer b');
+    await clock.advance(1_000);
+    // b was not held (10); a's op went again at the pause's end (1,005), its answer usable: the pace
+    // (the 429's own 1 s) shrinks to 800 ms.
+    expect(instants()).toEqual([5, 10, 1_005]);
+    await Promise.all([first, other]);
+    const a2 = submit('/users/a2');
+    await clock.advance(1_000);
+    await a2;
+    const a3 = submit('/users/a3');
+    await clock.advance(1_000);
+    await a3;
+    // a2 waits out 800 ms from 1,005; a3 640 ms from a2's call. The app's bucket never paused.
+    expect(instants()).toEqual([5, 10, 1_005, 1_805, 2_445]);
+    expect(heard).toEqual([]);
+    // Another token meanwhile: never spaced.
+    const b2 = submit('/users/y', 'Bearer b');
+    await clock.advance(5);
+    await b2;
+    expect(instants().at(-1)).toBe(3_010);
   });
 
   it('pauses the app’s bucket when three tokens are throttled together (the app is, not its users)', async () => {
