@@ -412,6 +412,19 @@ describe('Graph: one user throttled', () => {
     expect(JSON.stringify(bobMissing.body)).toContain('nobody-for-bob');
     expect(aliceDone).toBe(false);
 
+    // Watchable: one group paused, named by its digest on the status page with its queue and pause.
+    expect(series(await metrics(proxy), 'batch_proxy_paused_groups')).toBe(1);
+    const v1 = (await fetch(`${proxy.adminUrl}/status.json`).then((r) => r.json())) as {
+      apps: Array<{ appId: string; pausedGroups: number; groups: Array<Record<string, unknown>> }>;
+    };
+    const version = v1.apps.find((a) => a.appId === 'v1.0');
+    expect(version?.pausedGroups).toBe(1);
+    const aliceGroup = version?.groups.find((g) => g.group === digest(ALICE));
+    expect(aliceGroup).toMatchObject({ queued: 1, circuit: 'closed' });
+    expect(aliceGroup?.pausedMs).toBeGreaterThan(0);
+    expect(aliceGroup?.paceMs).toBeGreaterThan(0);
+    expect(JSON.stringify(v1)).not.toContain(ALICE.slice(7));
+
     // By the fake's own clock: bob's calls arrived (and ran) well inside alice's throttle window.
     const throttledAt = fake.userStats('alice').arrivals[0] as number;
     const windowEnd = throttledAt + RETRY_AFTER_SEC * 1000;

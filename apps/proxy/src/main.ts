@@ -77,6 +77,7 @@ async function start(
   });
   const status = createStatus({
     snapshot: () => scheduler?.snapshot() ?? [],
+    groups: (appId) => scheduler?.groups(appId) ?? { busiest: [], other: { groups: 0, queued: 0 } },
     peek: (appId, bucket, limit) => limiter.peek(bucketKey(upstream.origin, appId, bucket), limit),
     redisMode: () => fallback?.mode ?? 'none',
     pacing: pace && config.pace ? { board: pace, maxRatePerSec: config.pace.maxRatePerSec } : undefined,

@@ -86,7 +86,14 @@ export const KNOWN = {
 } as const;
 
 export interface MetricSources extends PacingSource {
-  queued(): Array<{ appId: string; queued: number; inflight: number; circuit?: string; openGroups?: number }>;
+  queued(): Array<{
+    appId: string;
+    queued: number;
+    inflight: number;
+    circuit?: string;
+    openGroups?: number;
+    pausedGroups?: number;
+  }>;
   redisFallback(): boolean;
 }
 
@@ -223,6 +230,14 @@ export function createMetrics(gauges: MetricSources): ProxyMetrics {
     registers,
     collect() {
       this.set(gauges.queued().reduce((n, a) => n + (a.openGroups ?? 0), 0));
+    },
+  });
+  new Gauge({
+    name: 'batch_proxy_paused_groups',
+    help: 'Groups (app + credential) paused by a 429 of their own (SPEC §8d: the rest of their app goes on), over every app',
+    registers,
+    collect() {
+      this.set(gauges.queued().reduce((n, a) => n + (a.pausedGroups ?? 0), 0));
     },
   });
   registerPacing(registers, gauges);

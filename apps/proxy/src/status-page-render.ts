@@ -26,6 +26,21 @@ function forecastCell(b) {
   if (f.state === 'measuring') return el('td', 'forecast', 'measuring');
   return el('td', 'forecast', '?');
 }
+function groupsText(a) {
+  var parts = (a.groups || []).filter(function (g) {
+    return g.circuit !== 'closed' || g.pausedMs > 0 || g.paceMs > 0 || g.queued > 0;
+  }).map(function (g) {
+    var t = g.group + ' ' + fmtInt(g.queued) + ' queued';
+    if (g.circuit !== 'closed') t += ', ' + g.circuit;
+    if (g.pausedMs > 0) t += ', paused ' + fmtMs(g.pausedMs);
+    if (g.paceMs > 0) t += ', pace ' + fmtMs(g.paceMs);
+    return t;
+  });
+  var other = a.otherGroups || { groups: 0, queued: 0 };
+  if (other.groups > 0) parts.push('_other: ' + fmtInt(other.groups) + ' groups, ' + fmtInt(other.queued) + ' queued');
+  return parts.length === 0 ? '' : parts.join('; ');
+}
+
 function bucketCells(row, b) {
   if (!b) {
     row.appendChild(el('td', '', '-'));
@@ -117,6 +132,7 @@ function render(s) {
     tr.appendChild(el('td', 'circuit', a.circuit === 'closed' ? a.circuit :
       a.circuit + ' (' + a.openGroups + (a.openGroups === 1 ? ' group' : ' groups') +
       (a.appWide ? ', whole app' : '') + ')'));
+    tr.appendChild(el('td', 'groups', groupsText(a)));
     return tr;
   }), 10);
   $('apps-more').textContent = s.appsTotal > s.apps.length ?

@@ -21,11 +21,29 @@ export interface AppSnapshot {
   readonly openGroups?: number;
   /** Several groups open together: every call of the app is refused; absent = false. */
   readonly appWide?: boolean;
+  /** Groups paused by a 429 of their own (SPEC §8d); absent = 0. */
+  readonly pausedGroups?: number;
+}
+
+/** One group of an app on the status page (SPEC §8d), named by a 12-hex digest of its credential. */
+export interface GroupStatus {
+  readonly group: string;
+  readonly queued: number;
+  readonly circuit: 'closed' | 'open' | 'half-open';
+  /** How long it sends nothing more: its pause, or its own pace since its last call. */
+  readonly pausedMs: number;
+  /** Its own pace after a 429 of its own, in ms between calls (0: none). */
+  readonly paceMs: number;
 }
 
 export interface StatusOptions {
   /** Per-app queue depths, e.g. `() => scheduler.snapshot()`. */
   readonly snapshot: () => readonly AppSnapshot[];
+  /** An app's busiest groups and the others summed, e.g. `(appId) => scheduler.groups(appId)`. */
+  readonly groups?: (appId: string) => {
+    readonly busiest: readonly GroupStatus[];
+    readonly other: { readonly groups: number; readonly queued: number };
+  };
   /** Read-only look at one bucket, e.g. `limiter.peek(bucketKey(origin, appId, bucket), limit)`. */
   readonly peek: (
     appId: string,
@@ -108,6 +126,14 @@ export interface AppStatus {
   readonly openGroups: number;
   /** Several groups open together (SPEC §8d): every call of the app is answered 503 at once. */
   readonly appWide: boolean;
+  /** Groups paused by a 429 of their own. */
+  readonly pausedGroups: number;
+  /**
+   * Its busiest groups (by queued ops, then pause; at most 5) with their breaker, pause and pace,
+   * and the others summed (`_other`).
+   */
+  readonly groups: readonly GroupStatus[];
+  readonly otherGroups: { readonly groups: number; readonly queued: number };
 }
 
 /** Calls the proxy refused itself, by code: these are sheds, not upstream 429s. */

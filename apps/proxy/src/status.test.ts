@@ -157,13 +157,29 @@ describe('createStatus', () => {
         ? { tokens: appId === 'quiet' ? 500 : 0, cooldownMs: 250.4 }
         : { tokens: 3, cooldownMs: 0 },
     );
+    const busyGroups = [
+      { group: 'aaaaaaaaaaaa', queued: 30, circuit: 'open' as const, pausedMs: 0, paceMs: 0 },
+      { group: 'bbbbbbbbbbbb', queued: 10, circuit: 'closed' as const, pausedMs: 2_000, paceMs: 1_000 },
+    ];
     const { status, setApps, second } = setup({
       peek,
       limits: { ...LIMITS, rest: { ratePerSec: 5, burst: 5 } },
+      groups: (appId) =>
+        appId === 'busy'
+          ? { busiest: busyGroups, other: { groups: 7, queued: 0 } }
+          : { busiest: [], other: { groups: 0, queued: 0 } },
     });
     setApps([
       { appId: 'quiet', queued: 0, inflight: 1 },
-      { appId: 'busy', queued: 40, inflight: 10, circuit: 'open', openGroups: 3, appWide: true },
+      {
+        appId: 'busy',
+        queued: 40,
+        inflight: 10,
+        circuit: 'open',
+        openGroups: 3,
+        appWide: true,
+        pausedGroups: 1,
+      },
     ]);
     await second();
     const s = await status.json();
@@ -179,8 +195,11 @@ describe('createStatus', () => {
       circuit: 'open',
       openGroups: 3,
       appWide: true,
+      pausedGroups: 1,
+      groups: busyGroups,
+      otherGroups: { groups: 7, queued: 0 },
     });
-    expect(s.apps[1]).toMatchObject({ circuit: 'closed', openGroups: 0, appWide: false });
+    expect(s.apps[1]).toMatchObject({ circuit: 'closed', openGroups: 0, appWide: false, pausedGroups: 0 });
     expect(peek).toHaveBeenCalledWith('busy', 'rest', { ratePerSec: 5, burst: 5 });
   });
 

@@ -155,6 +155,7 @@ export function createStatus(options: StatusOptions): ProxyStatus {
     const listed = snapshot.slice(0, maxApps);
     const apps = await Promise.all(
       listed.map(async (a): Promise<AppStatus> => {
+        const groups = options.groups?.(a.appId);
         const [batchBucket, restBucket] = await Promise.all([
           bucket(a.appId, 'batch', batch, at),
           rest ? bucket(a.appId, 'rest', rest, at) : null,
@@ -168,6 +169,9 @@ export function createStatus(options: StatusOptions): ProxyStatus {
           circuit: a.circuit ?? 'closed',
           openGroups: a.openGroups ?? 0,
           appWide: a.appWide ?? false,
+          pausedGroups: a.pausedGroups ?? 0,
+          groups: groups?.busiest ?? [],
+          otherGroups: groups?.other ?? { groups: 0, queued: 0 },
         };
       }),
     );

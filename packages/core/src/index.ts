@@ -14,6 +14,7 @@ export {
   type Submission,
   type UpstreamTransport,
 } from './batcher/scheduler.js';
+export type { GroupView, GroupsView } from './batcher/group-view.js';
 export {
   type AppTarget,
   type BatchDialect,

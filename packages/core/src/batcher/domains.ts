@@ -41,6 +41,16 @@ export const DEFAULT_DOMAINS: Omit<DomainOptions, 'breaker'> = {
  */
 export const GROUP_PACE = { firstMs: 1_000, maxMs: 10_000, recovery: 0.8, minMs: 20 } as const;
 
+/** What the domains hold for one group (`groupsOf`). */
+export interface GroupFateView {
+  readonly credential: string;
+  readonly circuit: CircuitState;
+  /** How long it sends nothing more (its pause, or its pace since its last call), in ms. */
+  readonly pausedMs: number;
+  /** Its own pace after a throttle, in ms between calls (0: none). */
+  readonly paceMs: number;
+}
+
 class GroupFate {
   pausedUntil = 0;
   /** The group's own spacing between calls, in ms (0: none); see GROUP_PACE. */
@@ -50,6 +60,7 @@ class GroupFate {
 
   constructor(
     readonly appId: string,
+    readonly credential: string,
     options: BreakerOptions,
     changed: (fate: GroupFate, state: CircuitState) => void,
   ) {
@@ -217,6 +228,22 @@ export class FailureDomains {
       : Math.max(fate.pausedUntil, fate.lastSentAt + fate.intervalMs);
   }
 
+  /**
+   * The app's groups the domains hold something for — a breaker open or half-open, a pause or a pace
+   * in force — with how long each is paused and its pace (status page). O(those groups).
+   */
+  groupsOf(appId: string, now: number): GroupFateView[] {
+    const fates = new Set([...(this.#open.get(appId) ?? []), ...(this.#paused.get(appId) ?? [])]);
+    const views: GroupFateView[] = [];
+    for (const fate of fates) {
+      const pausedMs = Math.max(0, this.pausedUntil(appId, fate.credential, now) - now);
+      const circuit = fate.breaker.state(now);
+      if (circuit === 'closed' && pausedMs === 0 && fate.intervalMs === 0) continue;
+      views.push({ credential: fate.credential, circuit, pausedMs, paceMs: fate.intervalMs });
+    }
+    return views;
+  }
+
   /** A call of the group left at `now` (its pace counts from there). */
   sent(appId: string, credential: string, now: number): void {
     const fate = this.#groups.peek(key(appId, credential), now);
@@ -280,7 +307,7 @@ export class FailureDomains {
       key(appId, credential),
       now,
       () =>
-        new GroupFate(appId, this.options.breaker, (fate, state) => {
+        new GroupFate(appId, credential, this.options.breaker, (fate, state) => {
           if (state === 'open') this.#opened(fate);
           else if (state === 'closed') this.#closed(fate);
           this.options.onCircuit?.({ appId, group: credentialDigest(credential), state });

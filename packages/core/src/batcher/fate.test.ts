@@ -273,6 +273,33 @@ describe('fair service between groups (round-robin)', () => {
   });
 });
 
+describe('the groups an app shows (status page)', () => {
+  it('lists the busiest groups by queued ops with their breaker, the others summed; never a credential', async () => {
+    const { clock, upstream, scheduler, submit } = setup({ batchLimit: { ratePerSec: 1, burst: 1 } });
+    upstream.fails = (credential) => credential === 'k-bad';
+    // k-bad fails twice (breaker 2): open. Then tokens are scarce: the others queue.
+    for (const i of [0, 1]) {
+      const failed = submit(op('POST', `/users/f${i}`), 'k-bad');
+      await clock.advance(1_100);
+      await failed;
+    }
+    for (let g = 0; g < 8; g++)
+      for (let i = 0; i <= g; i++) void submit(op('GET', `/users/g${g}-${i}`), `k${g}`);
+    await clock.advance(1);
+    const view = scheduler.groups('app', 3);
+    expect(view.busiest.map((g) => g.queued)).toEqual([8, 7, 6]);
+    // k-bad's breaker (open at 1,115 for 1 s) is half-open by now: still listed.
+    const bad = scheduler.groups('app', 20).busiest.find((g) => g.circuit !== 'closed');
+    expect(bad).toMatchObject({ queued: 0, circuit: 'half-open', group: expect.stringMatching(/^[0-9a-f]{12}$/) });
+    expect(view.other.groups).toBe(9 - 3);
+    expect(view.other.queued).toBe(36 - 21);
+    expect(JSON.stringify(scheduler.groups('app', 20))).not.toContain('k-bad');
+    // An app never seen shows nothing.
+    expect(scheduler.groups('nobody')).toEqual({ busiest: [], other: { groups: 0, queued: 0 } });
+    await clock.advance(60_000);
+  });
+});
+
 describe('memory', () => {
   it('forgets the groups and suspect resources of a wave of credentials once idle', async () => {
     const { clock, upstream, scheduler, submit } = setup({ breakerFailures: 1 });

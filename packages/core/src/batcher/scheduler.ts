@@ -17,6 +17,7 @@ import {
   type Submission,
 } from './config.js';
 import { DEFAULT_DOMAINS, FailureDomains } from './domains.js';
+import { type GroupsView, groupsView } from './group-view.js';
 import { type Answer, isWriteMethod, type PendingOp, type Waiter } from './op.js';
 import { resourceOf } from './resources.js';
 import { isIdempotent } from './retry.js';
@@ -232,6 +233,7 @@ export class Scheduler {
     batchTokens: number;
     circuit: CircuitState;
     openGroups: number;
+    pausedGroups: number;
     appWide: boolean;
   }> {
     const now = this.#c.clock.now();
@@ -241,6 +243,7 @@ export class Scheduler {
       batchTokens: Math.floor(a.batch.tokensAt(now)),
       circuit: a.circuitState(now),
       openGroups: a.openGroups,
+      pausedGroups: this.#domains.pausedGroups(a.appId, now),
       appWide: a.openAppWide(now),
     }));
     // An idle app is forgotten whatever its breakers (SPEC §8d); the ones still open are shown.
@@ -254,10 +257,19 @@ export class Scheduler {
         batchTokens: this.#c.batchLimit.burst,
         circuit: domains.worstState(appId, now),
         openGroups: domains.openGroups(appId),
+        pausedGroups: domains.pausedGroups(appId, now),
         appWide: domains.appWideMs(appId, now) > 0,
       });
     }
     return apps;
+  }
+
+  /**
+   * An app's busiest `limit` groups with their queue, breaker, pause and pace, the others summed
+   * (status page; bounded). An app the engine has forgotten shows what its domains still hold.
+   */
+  groups(appId: string, limit = 5): GroupsView {
+    return groupsView(appId, this.#apps.get(appId)?.state, this.#domains, this.#c.clock.now(), limit);
   }
 
   /** Failure domains remembered (tests; bounded whatever the upstream does). */
