@@ -4,6 +4,7 @@
 // `@batch-proxy/core/redis` adds RedisLimiter (it loads ioredis, so import it only when Redis is
 // configured); `@batch-proxy/core/testing` holds the conformance suites and test helpers.
 
+export type { GroupsView, GroupView } from './batcher/group-view.js';
 export type { Answer, Lane, Timing } from './batcher/op.js';
 export {
   type CallerSignal,
@@ -14,7 +15,6 @@ export {
   type Submission,
   type UpstreamTransport,
 } from './batcher/scheduler.js';
-export type { GroupView, GroupsView } from './batcher/group-view.js';
 export {
   type AppTarget,
   type BatchDialect,

@@ -290,7 +290,11 @@ describe('the groups an app shows (status page)', () => {
     expect(view.busiest.map((g) => g.queued)).toEqual([8, 7, 6]);
     // k-bad's breaker (open at 1,115 for 1 s) is half-open by now: still listed.
     const bad = scheduler.groups('app', 20).busiest.find((g) => g.circuit !== 'closed');
-    expect(bad).toMatchObject({ queued: 0, circuit: 'half-open', group: expect.stringMatching(/^[0-9a-f]{12}$/) });
+    expect(bad).toMatchObject({
+      queued: 0,
+      circuit: 'half-open',
+      group: expect.stringMatching(/^[0-9a-f]{12}$/),
+    });
     expect(view.other.groups).toBe(9 - 3);
     expect(view.other.queued).toBe(36 - 21);
     expect(JSON.stringify(scheduler.groups('app', 20))).not.toContain('k-bad');
