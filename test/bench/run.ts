@@ -318,6 +318,9 @@ async function main(): Promise<number> {
       // Written by hand from `pnpm bench:pacing` (its own command), kept across runs of the suite.
       readFileSync(join(root, 'test/bench/pacing.md'), 'utf8').trim(),
       '',
+      // Likewise from `pnpm bench:planning`.
+      readFileSync(join(root, 'test/bench/planning.md'), 'utf8').trim(),
+      '',
     ].join('\n');
     writeFileSync(join(root, 'docs/benchmarks.md'), doc);
     console.log(`\nwrote docs/benchmarks.md (${num(elapsed, 0)} s)`);
