@@ -8,6 +8,10 @@
 //     queued together, never share a parallel `$batch`: the GET sees the message (read-after-write).
 //  D. Adaptive pacing learns per scope: one user throttled on every request through replica 1 does not
 //     lower the learned rate, nor the latency, of another user calling through replica 2 (shared Redis).
+//  E. Breakers per group: one user's every $batch answered 503 opens that user's breaker only (one
+//     open group, never the version app-wide); its probes, about once a second, fail and reopen it
+//     without refusing another user, who gets 200 for every call at the same rate; A is served again
+//     within about a second once the fault ends.
 //
 // A and B measure the victim's latency alone and under the attack in the same test (baseline first),
 // against a fake that takes 50 ms per answer (as a real Graph call does; with an instant fake a read
@@ -21,6 +25,7 @@
 // index): 67-81 → 290-375 ms, each of the victim's reads waiting behind the attacker's backlog of
 // chained writes; it grows with the rate (150/s: 67 → 172 ms; 300/s: 68 → 415 ms).
 
+import { createHash } from 'node:crypto';
 import { Pool } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -460,8 +465,11 @@ describe('Graph fleet: adaptive pacing learns per scope', () => {
         `answered ${JSON.stringify(aliceReplies.map((r) => r.status))}`,
     );
 
-    // The scenario happened: alice was throttled again and again, bob never.
-    expect(fake.userStats('alice').throttled).toBeGreaterThanOrEqual(5);
+    // The scenario happened: alice was throttled again and again, bob never. (Her own pace — her
+    // Retry-After, doubled by each further 429 — spaces her calls: about 4 of her 7 reach Graph, and
+    // none before her window ends.)
+    expect(fake.userStats('alice').throttled).toBeGreaterThanOrEqual(3);
+    expect(fake.userStats('alice').throttledEarly).toBe(0);
     expect(fake.userStats('alice').executed).toBe(0);
     expect(fake.userStats('bob').throttled).toBe(0);
     // Bob: every call answered by Graph, as fast as before.
@@ -473,5 +481,255 @@ describe('Graph fleet: adaptive pacing learns per scope', () => {
     expect(paceAfter.decreases).toBe(0);
     expect(status2.pacing?.buckets.length).toBeGreaterThan(0);
     for (const b of status2.pacing?.buckets ?? []) expect(b.ratePerSec).toBeGreaterThanOrEqual(MAX_RATE);
+  });
+});
+
+/** What the status page says of one app (SPEC §8d fields). */
+interface AppFate {
+  appId: string;
+  circuit: string;
+  openGroups: number;
+  appWide: boolean;
+  groups: Array<{ group: string; circuit: string; queued: number }>;
+}
+
+async function appFate(proxy: ProxyProcess, appId: string): Promise<AppFate | undefined> {
+  const status = (await fetch(`${proxy.adminUrl}/status.json`).then((r) => r.json())) as { apps: AppFate[] };
+  return status.apps.find((a) => a.appId === appId);
+}
+
+/** What the proxy logs for a group: sha256 of the exact Authorization value, 12 hex digits. */
+const digest = (credential: string) => createHash('sha256').update(credential).digest('hex').slice(0, 12);
+
+interface Timed extends Reply {
+  retryAfter: string | null;
+}
+
+/** Like `send`, with the Retry-After header. */
+async function sendTimed(target: Pool, credential: string, path: string): Promise<Timed> {
+  const sentAt = performance.now();
+  const res = await target.request({ path, method: 'GET', headers: { authorization: credential } });
+  const text = await res.body.text();
+  let body: Record<string, unknown> | undefined;
+  try {
+    body = text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>);
+  } catch {
+    body = { unparsed: text };
+  }
+  const retryAfter = res.headers['retry-after'];
+  return {
+    status: res.statusCode,
+    body,
+    ms: performance.now() - sentAt,
+    sentAt,
+    retryAfter: typeof retryAfter === 'string' ? retryAfter : null,
+  };
+}
+
+/** Open loop: `ratePerSec` GETs for `durationMs` round the paths, whatever the answers do. */
+async function steady(
+  target: Pool,
+  credential: string,
+  paths: readonly string[],
+  ratePerSec: number,
+  durationMs: number,
+): Promise<Timed[]> {
+  const t0 = performance.now();
+  const calls: Array<Promise<Timed>> = [];
+  const n = Math.round((ratePerSec * durationMs) / 1000);
+  for (let i = 0; i < n; i++) {
+    await sleepUntil(t0 + (i * 1000) / ratePerSec);
+    calls.push(sendTimed(target, credential, paths[i % paths.length] as string));
+  }
+  return Promise.all(calls);
+}
+
+const errorCode = (r: Reply) => (r.body?.error as { code?: string } | undefined)?.code;
+
+describe('Graph: one user’s failing backend opens that user’s breaker only', () => {
+  it('E. every $batch of user A answered 503: A’s breaker opens and probes alone, user B keeps every answer', async () => {
+    // The issue: one user's $batch calls answered 503 for 20 s opened the v1.0 breaker within 0.2 s
+    // while the other user's calls kept succeeding; the other user got 188 of 362 calls 503
+    // PROXY_CIRCUIT_OPEN, and the failing user's probe re-opened it within 0.2 s of each close.
+    const FAILURES = 3;
+    const OPEN_MS = 1000;
+    const RATE = 20;
+    const STORM_MS = 5000;
+    const A = `Bearer ${signGraphToken({ tid: TENANT, oid: 'user-a' })}`;
+    const B = `Bearer ${signGraphToken({ tid: TENANT, oid: 'user-b' })}`;
+    const paths = ['/v1.0/me', '/v1.0/me/messages'];
+    const { fake, proxy } = await graphRig(
+      {
+        BATCH_WINDOW_MS: String(WINDOW_MS),
+        BATCH_RATE_PER_SEC: '1000',
+        BATCH_BURST: '1000',
+        CIRCUIT_BREAKER_FAILURES: String(FAILURES),
+        CIRCUIT_BREAKER_OPEN_MS: String(OPEN_MS),
+        // A failed probe reopens for OPEN_MS again: A probes about once a second all through the
+        // storm (each probe is a chance to refuse B), and recovers within a second of the fault's end.
+        CIRCUIT_BREAKER_MAX_OPEN_MS: String(OPEN_MS),
+        // Bounds what an A call queued behind its half-open probe may wait.
+        MAX_WAIT_MS: '3000',
+        // The breaker's transitions, with their time, are what the checks below read.
+        LOG_LEVEL: 'info',
+        ACCESS_LOG: 'errors',
+      },
+      10,
+    );
+    const clientA = pool(proxy, 64);
+    const clientB = pool(proxy, 64);
+
+    // Both users served before the fault; no breaker anywhere.
+    for (const path of paths) {
+      expect((await sendTimed(clientA, A, path)).status).toBe(200);
+      expect((await sendTimed(clientB, B, path)).status).toBe(200);
+    }
+    expect(series(await metrics(proxy), 'batch_proxy_circuit_open_groups')).toBe(0);
+    const aBefore = fake.userStats('user-a');
+    const aUpstreamBefore = aBefore.batchCalls + aBefore.singleCalls;
+
+    // User A's backend fails: every $batch and single call with A's token is answered 503 whole.
+    fake.users.fail.push({ token: A.slice('Bearer '.length), status: 503 });
+    const stormStart = performance.now();
+
+    // Watch the breaker all through the storm (metrics and status page, every ~50 ms).
+    let storming = true;
+    const gauges: Array<{ groups: number; apps: number }> = [];
+    const views: AppFate[] = [];
+    const watcher = (async () => {
+      while (storming) {
+        const [text, view] = await Promise.all([metrics(proxy), appFate(proxy, 'v1.0')]);
+        gauges.push({
+          groups: series(text, 'batch_proxy_circuit_open_groups'),
+          apps: series(text, 'batch_proxy_circuit_open_apps'),
+        });
+        if (view) views.push(view);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    const [aReplies, bReplies] = await Promise.all([
+      steady(clientA, A, paths, RATE, STORM_MS),
+      steady(clientB, B, paths, RATE, STORM_MS),
+    ]);
+    storming = false;
+    await watcher;
+    const stormEnd = performance.now();
+    const aStats = fake.userStats('user-a');
+    const aUpstream = aStats.batchCalls + aStats.singleCalls - aUpstreamBefore;
+    const aArrivals = aStats.arrivals.filter((t) => t >= stormStart);
+
+    const tally = (replies: readonly Reply[]) => {
+      const out = new Map<string, number>();
+      for (const r of replies) {
+        const k = `${r.status}${errorCode(r) === undefined ? '' : ` ${errorCode(r)}`}`;
+        out.set(k, (out.get(k) ?? 0) + 1);
+      }
+      return JSON.stringify(Object.fromEntries(out));
+    };
+    // The breaker's transitions for A's group, as logged (pino `time`: ms since the epoch).
+    const transitions = proxy
+      .logs()
+      .split('\n')
+      .filter((l) => l.includes('"msg":"circuit breaker'))
+      .map((l) => JSON.parse(l) as { time: number; group: string; circuit: string; appId: string });
+    const toPerf = (epochMs: number) => epochMs - performance.timeOrigin;
+    const aRefused = aReplies.filter((r) => r.status === 503 && errorCode(r) === 'PROXY_CIRCUIT_OPEN');
+    console.log(
+      `E: ${RATE}/s each for ${STORM_MS} ms; A ${aReplies.length} calls ${tally(aReplies)}; ` +
+        `latency ${fmt(aReplies.map((r) => r.ms))}; B ${bReplies.length} calls ${tally(bReplies)}, ${fmt(bReplies.map((r) => r.ms))}; ` +
+        `fake: A ${aUpstream} upstream calls (${aStats.failedCalls} failed), B ${JSON.stringify(
+          fake.userStats('user-b'),
+          (k, v) => (k === 'arrivals' ? undefined : v),
+        )}; open_groups gauge max ${Math.max(...gauges.map((g) => g.groups))} over ${gauges.length} samples; ` +
+        `transitions ${transitions
+          .map((t) => `${t.circuit}@${(toPerf(t.time) - stormStart).toFixed(0)}`)
+          .join(' ')}`,
+    );
+
+    // B: every call answered by Graph, none refused by A's breaker or its probes.
+    expect(bReplies).toHaveLength((RATE * STORM_MS) / 1000);
+    for (const r of bReplies)
+      expect({ status: r.status, code: errorCode(r) }).toEqual({ status: 200, code: undefined });
+    expect(fake.userStats('user-b').failedCalls).toBe(0);
+
+    // A: refused by its own breaker at once, with Retry-After, after a few upstream 503s.
+    expect(aRefused.length).toBeGreaterThanOrEqual(aReplies.length / 2);
+    for (const r of aRefused) expect(Number(r.retryAfter)).toBeGreaterThanOrEqual(1);
+    // At once, not at the end of a wait (those queued behind a half-open probe wait for it only).
+    expect(median(aRefused.map((r) => r.ms))).toBeLessThan(500);
+    for (const r of aReplies) expect(r.status).toBeGreaterThanOrEqual(500);
+    const firstOpen = transitions.find((t) => t.circuit === 'open');
+    expect(firstOpen).toMatchObject({ appId: 'v1.0', group: digest(A) });
+    if (firstOpen === undefined) return;
+    const beforeOpen = aArrivals.filter((t) => t <= toPerf(firstOpen.time)).length;
+    expect(beforeOpen).toBeGreaterThanOrEqual(FAILURES);
+    // A few: each failed op is retried (UPSTREAM_MAX_ATTEMPTS 3) and calls in flight together count
+    // once (breaker.ts), so a loaded machine sends some more than FAILURES before the breaker opens.
+    expect(beforeOpen).toBeLessThanOrEqual(5 * FAILURES);
+    // Only A's group ever changed state.
+    for (const t of transitions) expect(t).toMatchObject({ appId: 'v1.0', group: digest(A) });
+    expect(proxy.logs()).not.toContain(A.slice('Bearer '.length));
+
+    // While open, A's calls did not reach Graph: one probe per reopening, and nothing in between.
+    expect(aUpstream).toBeLessThanOrEqual(aReplies.length / 4);
+    let reopenings = 0;
+    for (const [i, t] of transitions.entries()) {
+      if (t.circuit !== 'open') continue;
+      reopenings++;
+      const openedAt = toPerf(t.time);
+      const next = transitions.slice(i + 1).find((n) => n.circuit !== 'open');
+      const closesAt = next === undefined ? stormEnd : toPerf(next.time);
+      // 50 ms: a call that left just before the breaker opened, arriving at the fake just after.
+      const inside = aArrivals.filter((at) => at > openedAt + 50 && at < closesAt);
+      expect({ openedAt: Math.round(openedAt - stormStart), inside }).toEqual({
+        openedAt: Math.round(openedAt - stormStart),
+        inside: [],
+      });
+    }
+    // Probed and reopened again and again through the storm (at least 3 times in 5 s at 1 s each).
+    expect(reopenings).toBeGreaterThanOrEqual(3);
+    expect(transitions.filter((t) => t.circuit === 'closed')).toEqual([]);
+
+    // Watchable as one group, never the whole version.
+    expect(gauges.length).toBeGreaterThan(10);
+    expect(gauges.filter((g) => g.groups === 1).length).toBeGreaterThan(0);
+    for (const g of gauges) {
+      expect(g.groups).toBeLessThanOrEqual(1);
+      expect(g.apps).toBeLessThanOrEqual(1);
+    }
+    const openViews = views.filter((v) => v.openGroups > 0);
+    expect(openViews.length).toBeGreaterThan(0);
+    for (const v of views) {
+      expect(v.appWide).toBe(false);
+      expect(v.openGroups).toBeLessThanOrEqual(1);
+    }
+    for (const v of openViews) {
+      expect(v.openGroups).toBe(1);
+      expect(['open', 'half-open']).toContain(v.circuit);
+      const aGroup = v.groups.find((g) => g.group === digest(A));
+      expect(aGroup?.circuit).toMatch(/^(open|half-open)$/);
+      for (const g of v.groups) if (g.group !== digest(A)) expect(g.circuit).toBe('closed');
+    }
+    expect(JSON.stringify(views)).not.toContain(A.slice('Bearer '.length));
+
+    // The fault ends: A's next probe succeeds and A is served again, within one open time and slack.
+    fake.users.fail.length = 0;
+    const healedAt = performance.now();
+    let recovered: Timed | undefined;
+    while (recovered === undefined) {
+      expect(performance.now() - healedAt).toBeLessThan(OPEN_MS + 3000);
+      const r = await sendTimed(clientA, A, '/v1.0/me');
+      if (r.status === 200) recovered = r;
+      else await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const recoveryMs = performance.now() - healedAt;
+    expect(recovered.body).toMatchObject({ id: 'user-a' });
+    const closed = JSON.parse(await proxy.waitForLine('circuit breaker closed')) as { group: string };
+    expect(closed.group).toBe(digest(A));
+    const after = await Promise.all(paths.map((p) => sendTimed(clientA, A, p)));
+    for (const r of after) expect(r.status).toBe(200);
+    expect(series(await metrics(proxy), 'batch_proxy_circuit_open_groups')).toBe(0);
+    expect(await appFate(proxy, 'v1.0')).toMatchObject({ circuit: 'closed', openGroups: 0, appWide: false });
+    console.log(`E: A served again ${recoveryMs.toFixed(0)} ms after the fault ended`);
   });
 });
