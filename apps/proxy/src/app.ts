@@ -283,8 +283,16 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
   const passBuffered = (why: PassThroughWhy) => {
     call.kind = 'passthrough';
     call.why = why;
-    return admitted(deps, r.target.appId, 'rest', call, () =>
-      forward(deps, incoming, pathAndQuery, body, call),
+    // Its group's pause holds it too (passthrough auth: the caller's credential is its group; with
+    // app tokens the app's one group never pauses alone, its 429s pause the app's bucket).
+    const group = deps.auth === 'verify' ? undefined : (incoming.headers.authorization ?? '');
+    return admitted(
+      deps,
+      r.target.appId,
+      'rest',
+      call,
+      () => forward(deps, incoming, pathAndQuery, body, call),
+      group,
     );
   };
 

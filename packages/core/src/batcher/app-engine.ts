@@ -168,9 +168,11 @@ export class AppEngine {
   arrived(op: PendingOp): void {
     const now = this.#c.clock.now();
     const opensAt = this.#opensAt();
+    // Due before its lanes (or its group's pause) open, it is answered at once by a pass.
+    const leavesAt = Math.max(opensAt, this.#domains.pausedUntil(this.appId, op.credential, now));
     if (
       opensAt > now + this.#c.windowMs &&
-      op.deadline > opensAt + DEADLINE_MARGIN_MS &&
+      op.deadline > leavesAt + DEADLINE_MARGIN_MS &&
       !this.shared.draining()
     )
       this.pump.wakeBy(opensAt);
@@ -258,7 +260,15 @@ export class AppEngine {
         this.#domains.released(this.appId, credential, now);
         denied ??= new Set();
         denied.add(budget);
-        action = decide(start === 0 ? flushes : flushes.slice(start), this.#lanes(now, denied));
+        // The flushes not yet sent whose group may still send (an answer during the await may
+        // have paused it): never one already sent, or a token would go for nothing.
+        const left = flushes
+          .slice(start)
+          .filter(
+            (f) =>
+              f.ops[0]?.state === 'queued' && this.#domains.pausedUntil(this.appId, f.credential, now) <= now,
+          );
+        action = decide(left, this.#lanes(now, denied));
         continue;
       }
       this.#send(action, budget, decision);

@@ -96,8 +96,9 @@ export class AppState {
   joinable(readKey: string): PendingOp | undefined {
     const existing = this.#reads.get(readKey);
     if (existing?.state !== 'queued' || this.#shared.index.hasLaterWrite(existing)) return undefined;
-    if (existing.isolated && this.#isolated.get(existing.credential)?.index.hasLaterWrite(existing))
-      return undefined;
+    // A later write of the same credential may be isolated though this read is not (its credential
+    // was forgotten as accepted in between): the newcomer must see that write too.
+    if (this.#isolated.get(existing.credential)?.index.hasLaterWrite(existing)) return undefined;
     return existing;
   }
 

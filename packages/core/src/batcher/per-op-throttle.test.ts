@@ -212,6 +212,26 @@ describe('per-op throttling inside a 200 batch', () => {
     await first;
   });
 
+  it('answers at once a call of a throttled token due before its pause ends, while every lane is closed', async () => {
+    // One batch call per 20 s: after the first, the bucket stays closed for 20 s.
+    const { clock, upstream, submit, answered } = engine({
+      maxWaitMs: 30_000,
+      batchLimit: { ratePerSec: 0.05, burst: 1 },
+    });
+    upstream.decide = (url, call) =>
+      call === 0 && url === '/users/a0' ? { status: 429, headers: { 'Retry-After': '40' } } : { status: 200 };
+    void submit('/users/a0');
+    await clock.advance(5);
+    // a's group is paused 40 s, past this call's 30 s deadline: 503 now, not when the lanes reopen.
+    void submit('/users/a1');
+    await clock.advance(10);
+    expect(answered.get('/users/a1')).toMatchObject({
+      at: 5,
+      answer: { kind: 'error', error: { code: 'PROXY_DEADLINE_EXCEEDED' } },
+    });
+    await clock.advance(60_000);
+  });
+
   it('answers a pass-through call of the throttled token 503 when the pause outlasts its deadline', async () => {
     const { clock, upstream, scheduler, submit } = engine({ maxWaitMs: 2_000 });
     upstream.decide = (url, call) =>

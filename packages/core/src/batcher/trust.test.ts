@@ -6,9 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
 import { graph } from '../dialect/graph.js';
+import { pendingOp } from '../testing/pending-op.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
 import type { BufferedResponse } from '../upstream/client.js';
+import { AppState } from './app-state.js';
 import { ManualClock } from './clock.js';
+import type { PendingOp } from './op.js';
 import { Scheduler } from './scheduler.js';
 
 /** A bearer JWT with these claims and no valid signature (the engine never verifies one). */
@@ -210,5 +213,19 @@ describe('a credential the upstream has not accepted (SPEC §8d)', () => {
     expect(upstream.sentAt('Bearer b', '/users/x')).toBeUndefined();
     await clock.advance(700);
     expect((await Promise.all([write, read])).map(status)).toEqual([200, 200]);
+  });
+
+  it('never lets a read join an older read of its credential across a write of it isolated since', () => {
+    // The credential was accepted for the first read, forgotten (idle, or evicted) before its write.
+    const app = new AppState('v1.0');
+    const read = (seq: number, isolated: boolean): PendingOp => ({
+      ...pendingOp({ seq, method: 'GET', path: '/users/x', credential: 'c', isolated }),
+      readKey: 'c GET /users/x',
+    });
+    const first = read(1, false);
+    app.add(first);
+    expect(app.joinable('c GET /users/x')).toBe(first);
+    app.add(pendingOp({ seq: 2, method: 'PATCH', path: '/users/x', credential: 'c', isolated: true }));
+    expect(app.joinable('c GET /users/x')).toBeUndefined();
   });
 });
