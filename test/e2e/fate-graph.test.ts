@@ -466,8 +466,7 @@ describe('Graph fleet: adaptive pacing learns per scope', () => {
     );
 
     // The scenario happened: alice was throttled again and again, bob never. (Her own pace — her
-    // Retry-After, doubled by each further 429 — spaces her calls: about 4 of her 7 reach Graph, and
-    // none before her window ends.)
+    // Retry-After, at most 1 s — spaces her calls, and none reaches Graph before her window ends.)
     expect(fake.userStats('alice').throttled).toBeGreaterThanOrEqual(3);
     expect(fake.userStats('alice').throttledEarly).toBe(0);
     expect(fake.userStats('alice').executed).toBe(0);

@@ -35,11 +35,13 @@ export const DEFAULT_DOMAINS: Omit<DomainOptions, 'breaker'> = {
 
 /**
  * A throttled group's own pace (SPEC §8d, adaptive pacing learns per scope): after its pause, its
- * calls leave at least `intervalMs` apart — first the 429's own wait (at most `firstMs`), doubled by
- * each further 429 up to `maxMs`, shrunk by `recovery` at each usable answer with no op throttled,
- * dropped below `minMs`. The app's bucket, and so every other group and replica, keeps its rate.
+ * calls leave at least `intervalMs` apart — the longest 429 wait it has seen, at most `maxMs`, shrunk
+ * by `recovery` at each usable answer with no op throttled, dropped below `minMs`. The app's bucket,
+ * and so every other group and replica, keeps its rate. Not doubled by further 429s: a throttle
+ * shared by the app (several users behind one limit) would push every user's pace up together and
+ * past their deadlines, where the pauses alone already hold them back.
  */
-export const GROUP_PACE = { firstMs: 1_000, maxMs: 10_000, recovery: 0.8, minMs: 20 } as const;
+export const GROUP_PACE = { maxMs: 1_000, recovery: 0.8, minMs: 20 } as const;
 
 /** What the domains hold for one group (`groupsOf`). */
 export interface GroupFateView {
@@ -204,11 +206,7 @@ export class FailureDomains {
     const ms = Math.max(0, until - now);
     // Kept at least until the pause ends, however long the Retry-After (RETRY_AFTER_MAX_MS).
     const fate = this.#group(appId, credential, now, until);
-    // A 429 while paced (or a new one while paused): the group's own rate halves.
-    fate.intervalMs =
-      fate.intervalMs === 0
-        ? Math.min(ms, GROUP_PACE.firstMs)
-        : Math.min(GROUP_PACE.maxMs, Math.max(ms, fate.intervalMs * 2));
+    fate.intervalMs = Math.max(fate.intervalMs, Math.min(ms, GROUP_PACE.maxMs));
     if (fate.intervalMs < GROUP_PACE.minMs) fate.intervalMs = 0;
     fate.pausedUntil = Math.max(fate.pausedUntil, until);
     let paused = this.#paused.get(appId);
