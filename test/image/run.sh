@@ -171,8 +171,14 @@ cid=$(docker create "$demo_image")
 docker cp "$cid:/src/test/demo/dist" "$work/upstream" >/dev/null
 docker rm "$cid" >/dev/null
 echo '{"type":"module"}' >"$work/upstream/package.json"
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-fake_port=$(free_port) stats_port=$(free_port) proxy_port=$(free_port) admin_port=$(free_port)
+# Four distinct ports in one go: separate probes may get the same port back once it is closed.
+read -r fake_port stats_port proxy_port admin_port < <(node -e '
+  const net = require("net");
+  const servers = [0, 1, 2, 3].map(() => net.createServer().listen(0, "127.0.0.1"));
+  Promise.all(servers.map((s) => new Promise((r) => s.on("listening", r)))).then(() => {
+    console.log(servers.map((s) => s.address().port).join(" "));
+    for (const s of servers) s.close();
+  });')
 FAKE_HOST=127.0.0.1 FAKE_PORT=$fake_port FAKE_STATS_PORT=$stats_port FAKE_LATENCY_MS=1000 \
   node "$work/upstream/demo/fake-upstream-server.js" >"$artifacts/fake-upstream.log" 2>&1 &
 upstream_pid=$!
