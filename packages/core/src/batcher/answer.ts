@@ -3,14 +3,17 @@
 // that caused the refusal gets it.
 
 import { ProxyError } from '../errors.js';
+import type { Requeue } from './app-state.js';
 import type { Answer, Lane, PendingOp, Timing } from './op.js';
 import type { Outcome } from './outcome.js';
-import { backoffMs, isIdempotent, mayRetry } from './retry.js';
+import { backoffMs, mayRetry } from './retry.js';
+
+export type RequeueReason = '429' | '424' | 'retry' | 'split';
 
 /** Where the ops of a call go: the app's engine. */
 export interface OpSink {
   finish(op: PendingOp, answer: Answer, sentAt?: number): void;
-  requeue(ops: PendingOp[], notBefore: number, reason: '429' | '424' | 'retry' | 'split'): void;
+  requeue(ops: PendingOp[], how: Requeue & { readonly reason: RequeueReason }): void;
   /** The ops' resources were in a batch that failed as a whole: they ride apart for a while. */
   suspect(ops: readonly PendingOp[]): void;
   /** The op got a usable answer: its resource is no longer suspect. */
@@ -44,8 +47,7 @@ export function applyOutcome(sink: OpSink, outcome: Outcome, call: Call, retry: 
   switch (outcome.kind) {
     case 'throttled':
       // Nothing ran: a 429 does not count against the ops' retry budget.
-      for (const op of ops) op.attempts--;
-      sink.requeue(ops, 0, '429');
+      sink.requeue(ops, { notBefore: 0, refundAttempt: true, reason: '429' });
       return;
     case 'failed': {
       // SPEC §8d: which op failed a batch is unknown. Every member's resource turns suspect; the
@@ -54,19 +56,19 @@ export function applyOutcome(sink: OpSink, outcome: Outcome, call: Call, retry: 
       // they get the error, and no write of their kind shares a batch with a suspect from now on.
       const split = ops.length > 1;
       if (split) sink.suspect(ops);
-      if (split)
-        for (const op of ops) {
-          if (!isIdempotent(op.op.method)) continue;
-          op.attempts--;
-          op.suspect = true;
-          op.batchCap = Math.max(1, Math.floor(ops.length / 2));
-        }
-      const again = ops.filter((op) => mayRetry(op, retry.now, retry.maxAttempts));
+      // Only idempotent ops may go again (mayRetry): in a split, each is refunded.
+      const again = ops.filter((op) => mayRetry(op, retry.now, retry.maxAttempts, split));
       for (const op of ops)
         if (!again.includes(op)) sink.finish(op, { kind: 'error', error: outcome.error }, sentAt);
-      const attempt = again[0]?.attempts;
-      if (attempt !== undefined)
-        sink.requeue(again, retry.now + backoffMs(Math.max(1, attempt), retry.random), 'retry');
+      const first = again[0];
+      if (first === undefined) return;
+      const attempt = split ? first.attempts - 1 : first.attempts;
+      sink.requeue(again, {
+        notBefore: retry.now + backoffMs(Math.max(1, attempt), retry.random),
+        refundAttempt: split,
+        ...(split ? { cap: half(ops), suspect: true } : {}),
+        reason: 'retry',
+      });
       return;
     }
     case 'rejected': {
@@ -81,11 +83,7 @@ export function applyOutcome(sink: OpSink, outcome: Outcome, call: Call, retry: 
         return;
       }
       // Nothing ran: send the ops again in batches half as large, until the culprit is alone.
-      for (const op of ops) {
-        op.attempts--;
-        op.batchCap = Math.max(1, Math.floor(ops.length / 2));
-      }
-      sink.requeue(ops, 0, 'split');
+      sink.requeue(ops, { notBefore: 0, refundAttempt: true, cap: half(ops), reason: 'split' });
       return;
     }
     case 'answered': {
@@ -114,18 +112,27 @@ export function applyOutcome(sink: OpSink, outcome: Outcome, call: Call, retry: 
         [unrun, '424'],
       ] as const) {
         if (again.length === 0) continue;
-        for (const op of again) op.attempts--;
-        sink.requeue(again, 0, why);
+        sink.requeue(again, { notBefore: 0, refundAttempt: true, reason: why });
       }
       return;
     }
   }
 }
 
+/** A batch half as large as the one that failed or was refused as a whole, at least 1. */
+function half(ops: readonly PendingOp[]): number {
+  return Math.max(1, Math.floor(ops.length / 2));
+}
+
 /** The answer with the caller's own queue time (from its arrival to the call's departure). */
 export function withQueueTime(answer: Answer, queueMs: number): Answer {
   if (!answer.timing) return answer;
   return { ...answer, timing: { ...answer.timing, queueMs: Math.max(0, queueMs) } };
+}
+
+/** What an op, or a call waiting for a token, gets when its caller went away. */
+export function callerGone(): ProxyError {
+  return new ProxyError('PROXY_CLIENT_CLOSED', 'the caller went away');
 }
 
 /** What an op gets when it cannot leave before its deadline: retry after `retryMs`. */

@@ -5,24 +5,24 @@
 import type { BatchPlan } from '../dialect/dialect.js';
 import { ProxyError } from '../errors.js';
 import { bucketKey, type Decision, type Waiting } from '../ratelimit/limiter.js';
-import { applyOutcome, deadlineError, withQueueTime } from './answer.js';
-import { AppState } from './app-state.js';
+import { applyOutcome, callerGone, deadlineError, type RequeueReason, withQueueTime } from './answer.js';
+import { AppState, type Counts, type Requeue } from './app-state.js';
 import type { CircuitState } from './breaker.js';
 import { Budget, type BudgetName } from './budget.js';
-import type { SchedulerConfig } from './config.js';
+import type { CallerSignal, SchedulerConfig, Submission } from './config.js';
 import { dispatch } from './dispatch.js';
-import type { FailureDomains } from './domains.js';
-import type { Answer, Lane, PendingOp } from './op.js';
+import type { FailureDomains, GroupCall } from './domains.js';
+import { type GroupsView, groupsView } from './group-view.js';
+import { type LanePass, Lanes } from './lanes.js';
+import { type Answer, isWriteMethod, type Lane, newPendingOp, type PendingOp, type Waiter } from './op.js';
 import { classify, longestRetryAfter, type Outcome, opsThrottled, throttledAppWide } from './outcome.js';
 import { type Action, decide, type Flush, holdMs, type Plan, plan } from './planner.js';
 import { Pump, type StepResult } from './pump.js';
-import { isIdempotent, pauseMs } from './retry.js';
+import { resourceOf } from './resources.js';
+import { pauseMs } from './retry.js';
 
 /** Ops are flushed this long before their deadline at the latest, whatever the hold says. */
 const DEADLINE_MARGIN_MS = 50;
-
-/** A denied budget that said no usable wait is asked again after its interval, and no sooner than this. */
-const MIN_POLL_MS = 20;
 
 /** What the apps share: the configuration and the engine-wide bookkeeping. */
 export interface EngineShared {
@@ -31,15 +31,26 @@ export interface EngineShared {
   readonly domains: FailureDomains;
   readonly draining: () => boolean;
   readonly nextCallId: () => number;
+  /** Arrival order over every app (PendingOp.seq). */
+  readonly nextSeq: () => number;
   /** An op was answered (the engine may have become idle). */
   readonly answered: () => void;
 }
 
+/** One app as metrics and the status page see it. */
+export interface AppSnapshot extends Counts {
+  readonly appId: string;
+  readonly batchTokens: number;
+  readonly circuit: CircuitState;
+  readonly openGroups: number;
+  readonly pausedGroups: number;
+  readonly appWide: boolean;
+}
+
 export class AppEngine {
   readonly state: AppState;
-  readonly batch: Budget;
-  readonly rest: Budget | undefined;
-  readonly pump: Pump;
+  readonly lanes: Lanes;
+  readonly #pump: Pump;
   readonly #c: SchedulerConfig;
   readonly #domains: FailureDomains;
 
@@ -51,7 +62,7 @@ export class AppEngine {
     this.#c = c;
     this.#domains = shared.domains;
     this.state = new AppState(appId);
-    this.pump = new Pump(
+    this.#pump = new Pump(
       c.clock,
       (timerAt) => this.#step(timerAt),
       (error) => this.#pumpCrashed(error),
@@ -62,10 +73,19 @@ export class AppEngine {
         clock: c.clock,
         leaseMs: c.leaseMs,
         observe: (granted, waitMs) => c.observer?.onLimiter?.({ appId, bucket: name, granted, waitMs }),
-        wake: () => this.pump.kick(),
+        wake: () => this.#pump.kick(),
       });
-    this.batch = budget('batch');
-    this.rest = c.restLimit ? budget('rest', c.restLimit) : undefined;
+    this.lanes = new Lanes(budget('batch'), c.restLimit ? budget('rest', c.restLimit) : undefined, c);
+  }
+
+  /** The batch budget (its interval is the app's pace). */
+  get batch(): Budget {
+    return this.lanes.batch;
+  }
+
+  /** Both budgets, for the limiter's reopen notices. */
+  budgets(): Budget[] {
+    return this.lanes.rest ? [this.lanes.batch, this.lanes.rest] : [this.lanes.batch];
   }
 
   /**
@@ -74,9 +94,103 @@ export class AppEngine {
    * anew finds them again.
    */
   isFresh(now: number): boolean {
-    return (
-      this.state.isIdle && this.batch.isFresh(now) && (this.rest?.isFresh(now) ?? true) && this.pump.isIdle
-    );
+    return this.state.isIdle && this.lanes.isFresh(now) && this.#pump.isIdle;
+  }
+
+  /** Ops queued or in flight. */
+  get pending(): number {
+    const { queued, inflight } = this.state.counts;
+    return queued + inflight;
+  }
+
+  /**
+   * Queues one caller's op (or joins an identical queued read); `resolve` gets its one answer. The
+   * caller is already past the door (circuit, abort) — Scheduler.submit.
+   */
+  submit(sub: Submission, now: number, resolve: (answer: Answer) => void): void {
+    const c = this.#c;
+    const waiter: Waiter = { arrivedAt: now, resolve, spanContext: sub.spanContext };
+    const isWrite = isWriteMethod(sub.op.method);
+    const readKey = isWrite ? undefined : readKeyOf(sub.credential, sub.op);
+
+    // Read collapsing: an identical queued read takes this caller too, unless a write to its
+    // resource arrived after it (this caller must see that write).
+    const joined = readKey === undefined ? undefined : this.state.joinable(readKey);
+    if (joined) {
+      this.state.join(joined, waiter);
+      this.#watchAbort(joined, waiter, sub.signal);
+      c.observer?.onCollapsed?.({ appId: this.appId });
+      return;
+    }
+    if (this.state.counts.queued >= c.queueMaxOps) {
+      c.observer?.onShed?.({ appId: this.appId, code: 'PROXY_QUEUE_FULL' });
+      resolve({
+        kind: 'error',
+        error: new ProxyError('PROXY_QUEUE_FULL', `the queue for app ${this.appId} is full`, {
+          retryAfterSec: Math.max(1, Math.ceil(this.batch.interval / 1000)),
+        }),
+      });
+      return;
+    }
+    const resource = resourceOf(c.dialect.resourceKey?.(sub.op.path, sub.credential) ?? sub.op.path);
+    const op = newPendingOp({
+      seq: this.shared.nextSeq(),
+      appId: this.appId,
+      credential: sub.credential,
+      op: sub.op,
+      readKey,
+      resource,
+      // SPEC §8d: a credential the upstream has not accepted delays nobody but itself. Behind its
+      // own isolated ops, an op is isolated too, or it could overtake them.
+      isolated:
+        this.state.hasIsolated(sub.credential) ||
+        (sub.verified !== true && !this.#domains.isAccepted(this.appId, sub.credential, now)),
+      enqueuedAt: now,
+      deadline: now + c.maxWaitMs,
+      // A resource that just failed a batch: its op rides with no write it could cost its one
+      // attempt, and a write of its own rides alone (SPEC §8d).
+      suspect: this.#domains.isSuspect(this.appId, resource, now),
+      waiters: [waiter],
+    });
+    this.state.add(op);
+    this.#watchAbort(op, waiter, sub.signal);
+    this.#arrived(op);
+  }
+
+  /** The pump looks again now (a breaker changed, a drain began). */
+  wake(): void {
+    this.#pump.kick();
+  }
+
+  /** No more passes or timers: the app is forgotten. */
+  stop(): void {
+    this.#pump.stop();
+  }
+
+  /** Answers every op still queued or in flight with `error` (the end of a shutdown's grace). */
+  abandon(error: ProxyError): void {
+    this.#pump.hold(() => {
+      for (const op of [...this.state.queuedOps(), ...this.state.flying()]) {
+        this.finish(op, { kind: 'error', error });
+      }
+    });
+  }
+
+  snapshot(now: number): AppSnapshot {
+    return {
+      appId: this.appId,
+      ...this.state.counts,
+      batchTokens: Math.floor(this.batch.tokensAt(now)),
+      circuit: this.circuitState(now),
+      openGroups: this.openGroups,
+      pausedGroups: this.#domains.pausedGroups(this.appId, now),
+      appWide: this.openAppWide(now),
+    };
+  }
+
+  /** The app's busiest `limit` groups, the others summed (status page). */
+  groups(now: number, limit: number): GroupsView {
+    return groupsView(this.appId, this.state, this.#domains, now, limit);
   }
 
   /**
@@ -118,11 +232,7 @@ export class AppEngine {
       this.#domains.suspect(this.appId, op.resource, now);
       resources.add(op.resource);
     }
-    for (const op of this.state.queuedOps()) {
-      if (op.suspect || !resources.has(op.resource)) continue;
-      op.suspect = true;
-      if (!isIdempotent(op.op.method)) op.batchCap = 1;
-    }
+    this.state.markSuspect(resources);
   }
 
   /** OpSink: the op got a usable answer. */
@@ -131,7 +241,7 @@ export class AppEngine {
   }
 
   budget(name: BudgetName): Budget | undefined {
-    return name === 'batch' ? this.batch : this.rest;
+    return this.lanes.budget(name);
   }
 
   /** This replica's turn for the app's buckets: how long its oldest queued op has waited, if any. */
@@ -155,7 +265,7 @@ export class AppEngine {
       });
       waiter.resolve(answered);
     }
-    this.pump.kick();
+    this.#pump.kick();
     this.shared.answered();
   }
 
@@ -165,9 +275,9 @@ export class AppEngine {
    * now. An arrival then costs O(1), not a plan over every group queued (SPEC §8d: a planning pass
    * costs O(groups ready to leave)).
    */
-  arrived(op: PendingOp): void {
+  #arrived(op: PendingOp): void {
     const now = this.#c.clock.now();
-    const opensAt = this.#opensAt();
+    const opensAt = this.lanes.opensAt();
     // Due before its lanes (or its group's pause) open, it is answered at once by a pass.
     const leavesAt = Math.max(opensAt, this.#domains.pausedUntil(this.appId, op.credential, now));
     if (
@@ -175,15 +285,15 @@ export class AppEngine {
       op.deadline > leavesAt + DEADLINE_MARGIN_MS &&
       !this.shared.draining()
     )
-      this.pump.wakeBy(opensAt);
-    else this.pump.kick();
+      this.#pump.wakeBy(opensAt);
+    else this.#pump.kick();
   }
 
   /** OpSink: ops of a call go back to their queues (a 429, a retry, a split batch). */
-  requeue(ops: PendingOp[], notBefore: number, reason: '429' | '424' | 'retry' | 'split'): void {
-    for (const op of ops) this.state.requeue(op, notBefore);
-    this.#c.observer?.onRequeue?.({ appId: this.appId, reason, count: ops.length });
-    this.pump.kick();
+  requeue(ops: PendingOp[], how: Requeue & { readonly reason: RequeueReason }): void {
+    for (const op of ops) this.state.requeue(op, how);
+    this.#c.observer?.onRequeue?.({ appId: this.appId, reason: how.reason, count: ops.length });
+    this.#pump.kick();
   }
 
   /** Plans and, when something may leave, takes a token for it (the one part that waits). */
@@ -196,7 +306,7 @@ export class AppEngine {
     // deadlines and the breaker stay on now().
     const windowNow = Math.max(now, Math.min(timerAt, now + (c.clock.timerSlackMs ?? 0)));
     const draining = this.shared.draining();
-    const closedUntil = this.#closedUntil(now);
+    const closedUntil = this.lanes.closedUntil();
     const domains = this.#domains;
     const appId = this.appId;
     const planned = plan(this.state, now, {
@@ -216,18 +326,19 @@ export class AppEngine {
     const sendable = planned.flushes.every((f) => domains.canCall(appId, f.credential, now))
       ? planned
       : { ...planned, flushes: planned.flushes.filter((f) => domains.canCall(appId, f.credential, now)) };
-    const action = decide(sendable.flushes, this.#lanes(now, undefined));
+    const pass = this.lanes.pass();
+    const action = decide(sendable.flushes, pass.view(now));
     if (action.kind === 'none') {
-      const at = this.#wakeAt(sendable, now, undefined);
+      const at = pass.wakeAt(sendable, now);
       // Every lane closed for longer than a window: until one is asked again (its reopening, or the
       // poll that finds another replica's lease released), windows ending are no event — a pass
       // each would plan every group again (SPEC §8d: O(groups ready to leave)). Ops falling due
       // meanwhile were shed above (due by `closedUntil`) or are at most one poll late.
-      const opensAt = this.#opensAt();
+      const opensAt = this.lanes.opensAt();
       if (opensAt <= now + c.windowMs) return at;
       return Math.min(Math.max(at, opensAt), sendable.nextDeadline);
     }
-    return this.#take(sendable, action, now);
+    return this.#take(sendable, action, now, pass);
   }
 
   /**
@@ -235,7 +346,12 @@ export class AppEngine {
    * again. The plan's other ready groups follow in turn while tokens last, without planning again:
    * a pass costs one plan per burst of calls, not one per call.
    */
-  async #take(planned: Plan, first: Exclude<Action, { kind: 'none' }>, at: number): Promise<StepResult> {
+  async #take(
+    planned: Plan,
+    first: Exclude<Action, { kind: 'none' }>,
+    at: number,
+    pass: LanePass,
+  ): Promise<StepResult> {
     const c = this.#c;
     let action: Action = first;
     const flushes = planned.flushes;
@@ -243,35 +359,39 @@ export class AppEngine {
     let i = 0;
     /** Where the flushes still to send begin: the current action's. */
     let start = 0;
-    let denied: Set<Budget> | undefined; // made on the first denial only
     let sent = false;
     // The lanes are judged at `now`, and so is the wake-up: a lane closed then counts as an event
     // even when it has opened since (an await may end after a block).
     let now = at;
     for (;;) {
-      if (action.kind === 'none') return sent || this.#wakeAt(planned, now, denied);
+      if (action.kind === 'none') return sent || pass.wakeAt(planned, now);
       // Half-open: one probe at a time per group; its answer (or its end) kicks the pump again.
       const credential = action.kind === 'batch' ? action.flush.credential : action.op.credential;
-      if (!this.#domains.mayCall(this.appId, credential, c.clock.now())) return sent || planned.wakeAt;
-      const budget = action.kind === 'batch' ? this.batch : (this.budget(action.budget) ?? this.batch);
-      const decision = await budget.acquire(this.waiting());
-      now = c.clock.now();
-      if (!decision.granted) {
-        this.#domains.released(this.appId, credential, now);
-        denied ??= new Set();
-        denied.add(budget);
-        // The flushes not yet sent whose group may still send (an answer during the await may
-        // have paused it): never one already sent, or a token would go for nothing.
-        const left = flushes
-          .slice(start)
-          .filter(
-            (f) =>
-              f.ops[0]?.state === 'queued' && this.#domains.pausedUntil(this.appId, f.credential, now) <= now,
-          );
-        action = decide(left, this.#lanes(now, denied));
-        continue;
+      let call: GroupCall | undefined = this.#domains.mayCall(this.appId, credential, c.clock.now());
+      if (!call) return sent || planned.wakeAt;
+      try {
+        const budget = this.lanes.budgetOf(action);
+        const decision = await budget.acquire(this.waiting());
+        now = c.clock.now();
+        if (!decision.granted) {
+          pass.deny(budget);
+          // The flushes not yet sent whose group may still send (an answer during the await may
+          // have paused it): never one already sent, or a token would go for nothing.
+          const left = flushes
+            .slice(start)
+            .filter(
+              (f) =>
+                f.ops[0]?.state === 'queued' &&
+                this.#domains.pausedUntil(this.appId, f.credential, now) <= now,
+            );
+          action = decide(left, pass.view(now));
+          continue;
+        }
+        this.#send(action, budget, decision, call);
+        call = undefined; // the call's own now: it ends it
+      } finally {
+        call?.release(c.clock.now());
       }
-      this.#send(action, budget, decision);
       sent = true;
       // The next group in turn, skipping the one just sent and any paused or probing since the plan
       // (an answer may have come during the await): O(1) per call, not a look at every flush.
@@ -287,7 +407,7 @@ export class AppEngine {
           start = i - 1;
         }
       }
-      action = next ? decide([next], this.#lanes(now, denied)) : { kind: 'none' };
+      action = next ? decide([next], pass.view(now)) : { kind: 'none' };
     }
   }
 
@@ -315,64 +435,19 @@ export class AppEngine {
     return shed;
   }
 
-  /** When a lane is asked again at the earliest: its reopening, or the poll after a denial. */
-  #opensAt(): number {
-    return this.rest ? Math.min(this.batch.blockedUntil, this.rest.blockedUntil) : this.batch.blockedUntil;
-  }
-
-  /** A time before which no lane surely sends: the batch lane's, or the later of both lanes'. */
-  #closedUntil(_now: number): number {
-    return this.rest ? Math.min(this.batch.closedUntil, this.rest.closedUntil) : this.batch.closedUntil;
-  }
-
-  #lanes(now: number, denied: ReadonlySet<Budget> | undefined) {
-    const open = (b: Budget | undefined) => b !== undefined && !denied?.has(b) && b.isOpen(now);
-    return {
-      batchOpen: open(this.batch),
-      batchClosedForMs: (this.#askAgainAt(this.batch, now, denied) ?? now) - now,
-      hasRest: this.rest !== undefined,
-      restOpen: open(this.rest),
-      windowMs: this.#c.windowMs,
-      singleOpDirect: this.#c.singleOpDirect,
-    };
-  }
-
-  /**
-   * When to look again: the plan's next event, or a closed budget opening. A budget already open
-   * (the rest lane, unused while the batch lane reopens within a window) is no event. A budget this
-   * pass was denied whose wait was already over by this look (a turn denial of 0 ms; a wait shorter
-   * than the pass) is asked again one poll on — never left to the other lane's reopening or the
-   * plan's next event (a deadline).
-   */
-  #wakeAt(planned: Plan, now: number, denied: ReadonlySet<Budget> | undefined): number {
-    if (planned.flushes.length === 0) return planned.wakeAt;
-    let at = planned.wakeAt;
-    for (const budget of [this.batch, this.rest]) {
-      const again = budget && this.#askAgainAt(budget, now, denied);
-      if (again !== undefined) at = Math.min(at, again);
-    }
-    return at;
-  }
-
-  /**
-   * When a budget is worth asking again, as of `now` (undefined: it is open): when its block ends,
-   * or — denied in this pass with a wait already over — one poll on.
-   */
-  #askAgainAt(budget: Budget, now: number, denied: ReadonlySet<Budget> | undefined): number | undefined {
-    if (budget.blockedUntil > now) return budget.blockedUntil;
-    if (denied?.has(budget)) return now + Math.max(MIN_POLL_MS, budget.interval);
-    return undefined;
-  }
-
   /** Sends what the action says, with the ops still queued after the acquire's await. */
-  #send(action: Exclude<Action, { kind: 'none' }>, budget: Budget, decision: Decision): void {
+  #send(
+    action: Exclude<Action, { kind: 'none' }>,
+    budget: Budget,
+    decision: Decision,
+    call: GroupCall,
+  ): void {
     const ops = (action.kind === 'batch' ? action.flush.ops : [action.op]).filter(
       (op) => op.state === 'queued',
     );
     const first = ops[0];
     if (!first) {
-      const credential = action.kind === 'batch' ? action.flush.credential : action.op.credential;
-      this.#domains.released(this.appId, credential, this.#c.clock.now());
+      call.release(this.#c.clock.now());
       void budget.settle(decision, this.waiting());
       return;
     }
@@ -384,25 +459,43 @@ export class AppEngine {
       reason: action.kind === 'batch' ? action.flush.reason : 'single-lane',
     });
     const plan = action.kind === 'batch' && ops.length > 1 ? (action.flush.plan ?? 'parallel') : 'parallel';
-    this.#call(lane, first.credential, ops, budget, decision, plan).catch((error: unknown) =>
-      this.#crashed(first.credential, ops, error),
-    );
+    this.#call(lane, call, ops, budget, decision, plan).catch((error: unknown) => this.#crashed(ops, error));
   }
 
+  /** One upstream call, from its ops leaving to their answers; `call` ends in its `finally`. */
   async #call(
     lane: Lane,
-    credential: string,
+    call: GroupCall,
     ops: PendingOp[],
     budget: Budget,
     decision: Decision,
     plan: BatchPlan,
   ): Promise<void> {
+    let sentAt: number | undefined;
+    try {
+      sentAt = await this.#callUpstream(lane, call, ops, budget, decision, plan);
+    } finally {
+      // A crash before the outcome: nothing learnt, the group's half-open probe goes back.
+      call.release(this.#c.clock.now(), sentAt);
+    }
+  }
+
+  /** Sends, settles the budget, and applies the outcome; returns when the call left. */
+  async #callUpstream(
+    lane: Lane,
+    call: GroupCall,
+    ops: PendingOp[],
+    budget: Budget,
+    decision: Decision,
+    plan: BatchPlan,
+  ): Promise<number> {
     const c = this.#c;
+    const { credential } = call;
     this.state.leave(ops);
     this.state.served(credential);
     this.#domains.sent(this.appId, credential, c.clock.now());
     // The upstream counts batched ops against the single-call budget too: pay for them, in one call.
-    if (lane === 'batch' && c.batchOpsSpendRest && this.rest) void this.rest.charge(ops.length);
+    if (lane === 'batch' && c.batchOpsSpendRest) void this.lanes.rest?.charge(ops.length);
     const sent = await dispatch(c, this.appId, lane, credential, ops, plan);
     const { result } = sent;
     c.observer?.onUpstream?.({
@@ -421,11 +514,13 @@ export class AppEngine {
     const now = c.clock.now();
     // A poisoned op's failures count too (the upstream down looks the same at first); bisection
     // (answer.ts) gets the others their answers, whose successes reset the count.
-    if (outcome.kind === 'failed') this.#domains.failed(this.appId, credential, now, sent.sentAt);
-    else if (outcome.kind === 'throttled') this.#domains.released(this.appId, credential, now, sent.sentAt);
+    // Ended before the answers are applied: the pass they run may send this group's next call.
+    if (outcome.kind === 'failed') call.failed(now, sent.sentAt);
+    // A 429 learns nothing of the group's health.
+    else if (outcome.kind === 'throttled') call.release(now, sent.sentAt);
     // A 200 batch with ops throttled inside is no recovery for the group's own pace.
-    else this.#domains.succeeded(this.appId, credential, now, !opsThrottled(outcome));
-    const call = {
+    else call.succeeded(now, !opsThrottled(outcome));
+    const answered = {
       lane,
       ops,
       sentAt: sent.sentAt,
@@ -433,9 +528,10 @@ export class AppEngine {
       callId: this.shared.nextCallId(),
     };
     // One pass after all the call's answers and requeues, not one per op.
-    this.pump.hold(() =>
-      applyOutcome(this, outcome, call, { now, maxAttempts: c.maxAttempts, random: c.random }),
+    this.#pump.hold(() =>
+      applyOutcome(this, outcome, answered, { now, maxAttempts: c.maxAttempts, random: c.random }),
     );
+    return sent.sentAt;
   }
 
   /**
@@ -451,11 +547,11 @@ export class AppEngine {
     let ms: number | undefined;
     if (outcome.kind === 'throttled') {
       const { headers } = outcome.response;
-      ms = pauseMs(headers['retry-after'], Date.now(), c.maxRetryAfterMs);
+      ms = pauseMs(headers['retry-after'], c.clock.epochMs(), c.maxRetryAfterMs);
       const scope = c.dialect.throttleScopeOf?.(c.dialect.answerHeaders(headers)) ?? c.dialect.throttleScope;
       if (lane === 'batch' || scope !== 'credential') return budget.pause(ms);
     } else {
-      ms = longestRetryAfter(outcome, Date.now(), c.maxRetryAfterMs);
+      ms = longestRetryAfter(outcome, c.clock.epochMs(), c.maxRetryAfterMs);
       if (ms === undefined) return;
       // The upstream named a scope as wide as the app (x-ms-throttle-scope): the app's bucket.
       if (c.dialect.throttleScope !== 'credential' || throttledAppWide(outcome)) return budget.pause(ms);
@@ -466,12 +562,11 @@ export class AppEngine {
   }
 
   /** A bug while sending or answering: every op of the call still unanswered gets a 500. */
-  #crashed(credential: string, ops: readonly PendingOp[], error: unknown): void {
-    this.#domains.released(this.appId, credential, this.#c.clock.now());
+  #crashed(ops: readonly PendingOp[], error: unknown): void {
     const failure = new ProxyError('PROXY_INTERNAL', 'the proxy failed to answer this call', {
       cause: error,
     });
-    this.pump.hold(() => {
+    this.#pump.hold(() => {
       for (const op of ops) this.finish(op, { kind: 'error', error: failure });
     });
   }
@@ -481,6 +576,27 @@ export class AppEngine {
     const failure = new ProxyError('PROXY_INTERNAL', 'the scheduler failed', { cause: error });
     for (const op of this.state.queuedOps()) this.finish(op, { kind: 'error', error: failure });
   }
+
+  /** The caller went away: a queued op drops it (and, with no caller left, is answered and goes). */
+  #watchAbort(op: PendingOp, waiter: Waiter, signal: CallerSignal | undefined): void {
+    signal?.addEventListener(
+      'abort',
+      () => {
+        const left = this.state.dropWaiter(op, waiter);
+        if (left === 'not-waiting') return; // already sent: its answer will simply find nobody
+        waiter.resolve({ kind: 'error', error: callerGone() });
+        if (left === 'nobody-waits') this.finish(op, { kind: 'error', error: callerGone() });
+      },
+      { once: true },
+    );
+  }
+}
+
+/** Identical reads of one credential collapse under this key. */
+function readKeyOf(credential: string, op: Submission['op']): string {
+  // Carried headers change the answer (Graph's ConsistencyLevel), so they are part of the key.
+  const carried = op.headers ? JSON.stringify(Object.entries(op.headers).sort()) : '';
+  return `${credential}\n${op.path}\n${new URLSearchParams(op.query).toString()}\n${op.apiVersion ?? ''}\n${op.search ?? ''}\n${carried}`;
 }
 
 function circuitError(appId: string, waitMs: number): ProxyError | undefined {

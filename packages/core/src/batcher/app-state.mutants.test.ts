@@ -142,7 +142,7 @@ describe('AppState: answers unpark', () => {
     app.finish(w1);
     expect(open(app)).toEqual([]);
     expect(queued(app)).toEqual([w3]);
-    expect(app.requeue(w2, 50)).toBe(true);
+    expect(app.requeue(w2, { notBefore: 50, refundAttempt: false })).toBe(true);
     expect(w2.notBefore).toBe(50);
     expect(open(app)).toEqual([w2]);
     expect(queued(app)).toEqual([w2, w3]);
@@ -168,12 +168,12 @@ describe('AppState: moves', () => {
     const app = new AppState('a');
     const add = adder(app);
     const a = add('PUT', '/users/1');
-    expect(app.requeue(a, 70)).toBe(false);
+    expect(app.requeue(a, { notBefore: 70, refundAttempt: false })).toBe(false);
     expect(a.notBefore).toBe(0);
     expect(app.counts).toEqual({ queued: 1, inflight: 0 });
     app.leave([a]);
     app.finish(a);
-    expect(app.requeue(a, 70)).toBe(false);
+    expect(app.requeue(a, { notBefore: 70, refundAttempt: false })).toBe(false);
     expect(a).toMatchObject({ state: 'done', notBefore: 0 });
     expect(app.counts).toEqual({ queued: 0, inflight: 0 });
   });
@@ -203,7 +203,7 @@ describe('AppState: moves', () => {
     expect(app.recount()).toEqual({ queued: 1, inflight: 1 });
     expect([...app.groups.keys()]).toEqual(['k2']);
     expect(app.flying()).toEqual([a]);
-    app.requeue(a, 0);
+    app.requeue(a, { notBefore: 0, refundAttempt: false });
     expect([...app.groups.keys()]).toEqual(['k2', 'k1']);
     expect(app.counts).toEqual({ queued: 2, inflight: 0 });
     app.finish(a);
@@ -229,7 +229,7 @@ describe('AppState.oldestQueuedAt', () => {
     app.leave([b]);
     expect(app.oldestQueuedAt()).toBe(300);
     // Back in the queue (a retry): the oldest again, ahead of later arrivals.
-    app.requeue(a, 0);
+    app.requeue(a, { notBefore: 0, refundAttempt: false });
     expect(app.oldestQueuedAt()).toBe(200);
     app.finish(a);
     expect(app.oldestQueuedAt()).toBe(300);
@@ -245,7 +245,7 @@ describe('AppState.joinable', () => {
     expect(app.joinable('y')).toBeUndefined();
     app.leave([r]);
     expect(app.joinable('x')).toBeUndefined();
-    app.requeue(r, 0);
+    app.requeue(r, { notBefore: 0, refundAttempt: false });
     expect(app.joinable('x')).toBe(r);
     add('PUT', '/users/1');
     expect(app.joinable('x')).toBeUndefined();
@@ -258,7 +258,7 @@ describe('AppState.joinable', () => {
     app.leave([older]);
     const newer = add('GET', '/users/1', { readKey: 'x' });
     expect(app.joinable('x')).toBe(newer);
-    app.requeue(older, 0);
+    app.requeue(older, { notBefore: 0, refundAttempt: false });
     expect(app.joinable('x')).toBe(newer);
     app.leave([older]);
     expect(app.joinable('x')).toBe(newer);
@@ -275,12 +275,62 @@ describe('AppState.joinable', () => {
     expect(app.joinable('x')).toBe(after);
     // `before` requeued (a 429) does not take the key back: nothing may join it.
     app.leave([before]);
-    app.requeue(before, 0);
+    app.requeue(before, { notBefore: 0, refundAttempt: false });
     expect(app.joinable('x')).toBe(after);
     // Once `after` has left, the key is free for the next read (none joins the older one).
     app.leave([after]);
     expect(app.joinable('x')).toBeUndefined();
     const next = add('GET', '/users/1', { readKey: 'x' });
     expect(app.joinable('x')).toBe(next);
+  });
+});
+
+describe('AppState: one owner per op', () => {
+  it('requeues with the attempt refunded or not, a cap and suspicion as told', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const a = add('PUT', '/users/u1');
+    const b = add('PUT', '/users/u2');
+    app.leave([a, b]);
+    expect([a.attempts, b.attempts]).toEqual([1, 1]);
+    app.requeue(a, { notBefore: 30, refundAttempt: true, cap: 2, suspect: true });
+    app.requeue(b, { notBefore: 0, refundAttempt: false });
+    expect([a.attempts, a.notBefore, a.batchCap, a.suspect]).toEqual([0, 30, 2, true]);
+    expect([b.attempts, b.notBefore, b.batchCap, b.suspect]).toEqual([1, 0, Number.POSITIVE_INFINITY, false]);
+  });
+
+  it('joins a waiter, and says what dropping one left', () => {
+    const app = new AppState('a');
+    const op = adder(app)('GET', '/users/u1');
+    const [first, second] = [waiter(), waiter()];
+    op.waiters = [first];
+    app.join(op, second);
+    expect(op.waiters).toEqual([first, second]);
+    expect(app.dropWaiter(op, waiter())).toBe('not-waiting');
+    expect(app.dropWaiter(op, first)).toBe('others-wait');
+    expect(app.dropWaiter(op, second)).toBe('nobody-waits');
+    expect(op.waiters).toEqual([]);
+    app.join(op, first);
+    app.leave([op]);
+    // Sent: the caller's answer will find nobody, the op keeps it.
+    expect(app.dropWaiter(op, first)).toBe('not-waiting');
+    expect(op.waiters).toEqual([first]);
+  });
+
+  it('marks the queued ops of failed resources suspect; a write among them rides alone', () => {
+    const app = new AppState('a');
+    const add = adder(app);
+    const read = add('GET', '/users/u1');
+    const write = add('PUT', '/users/u2');
+    const post = pendingOp({ seq: 99, method: 'POST', path: '/users/u2/messages', deadline: 10_000 });
+    app.add(post);
+    const other = add('PUT', '/users/u3');
+    app.markSuspect(new Set([read.resource, write.resource, post.resource]));
+    expect([read, write, post, other].map((op) => [op.suspect, op.batchCap])).toEqual([
+      [true, Number.POSITIVE_INFINITY],
+      [true, Number.POSITIVE_INFINITY],
+      [true, 1],
+      [false, Number.POSITIVE_INFINITY],
+    ]);
   });
 });

@@ -71,7 +71,7 @@ describe('AppState and the planner', () => {
             }
           } else if (step.kind === 'requeue') {
             const op = flying[step.pick % Math.max(1, flying.length)];
-            if (op) expect(app.requeue(op, 0)).toBe(true);
+            if (op) expect(app.requeue(op, { notBefore: 0, refundAttempt: false })).toBe(true);
           } else {
             const pool = [...queued, ...flying];
             const op = pool[step.pick % Math.max(1, pool.length)];

@@ -1,7 +1,8 @@
 // One app's ops: its groups (one per credential), the ordering index, the collapsible reads and the
 // counts. An op's state moves here only, through one explicit state machine, so the counts are kept in
-// one place and adding a state touches this file alone. (Other fields of an op are written elsewhere:
-// answer.ts its `attempts`, `batchCap` and `suspect`, scheduler.ts its waiters.)
+// one place and adding a state touches this file alone. Its other fields after arrival (attempts,
+// batch cap, suspicion, waiters) are written here too: what an outcome means for an op is decided
+// elsewhere (answer.ts), what it does to the op here.
 //
 //            add                leave               finish
 //   (new) ───────▶ queued ─────────────▶ inflight ─────────▶ done
@@ -12,12 +13,28 @@
 import { GroupQueue, SeqList } from './group-queue.js';
 import type { OpState, PendingOp, Waiter } from './op.js';
 import { ResourceIndex } from './resources.js';
+import { isIdempotent } from './retry.js';
 
 const MOVES: Readonly<Record<OpState, readonly OpState[]>> = {
   queued: ['inflight', 'done'],
   inflight: ['queued', 'done'],
   done: [],
 };
+
+/** How an op in flight goes back to its queue. */
+export interface Requeue {
+  /** Not sent again before this time (a retry's back-off; 0: at once). */
+  readonly notBefore: number;
+  /** Nothing of it ran (a 429, a batch refused or split as a whole): the attempt does not count. */
+  readonly refundAttempt: boolean;
+  /** The most ops its next batch may hold (halved each time a batch with it failed as a whole). */
+  readonly cap?: number;
+  /** It was in a batch that failed as a whole (SPEC §8d): it rides with no write it could cost. */
+  readonly suspect?: boolean;
+}
+
+/** What dropping a waiter left: the op still has callers, or none (answer it), or it was not waiting. */
+export type Dropped = 'others-wait' | 'nobody-waits' | 'not-waiting';
 
 export interface Counts {
   readonly queued: number;
@@ -144,14 +161,43 @@ export class AppState {
     if (group) group.servedAt = this.#turn;
   }
 
-  /** An op in flight goes back to its queue (a 429, or a retry not before `notBefore`). */
-  requeue(op: PendingOp, notBefore: number): boolean {
+  /** An op in flight goes back to its queue (a 429, a split, or a retry not before `notBefore`). */
+  requeue(op: PendingOp, how: Requeue): boolean {
     if (op.state !== 'inflight') return false; // answered meanwhile (abandoned at shutdown)
-    op.notBefore = notBefore;
+    op.notBefore = how.notBefore;
+    if (how.refundAttempt) op.attempts--;
+    if (how.cap !== undefined) op.batchCap = how.cap;
+    if (how.suspect) op.suspect = true;
     this.#move(op, 'queued');
     this.#arrivals.insert(op);
     this.#group(op.credential).requeue(op);
     return true;
+  }
+
+  /** A caller joins a queued op (an identical read, collapsed). */
+  join(op: PendingOp, waiter: Waiter): void {
+    op.waiters.push(waiter);
+  }
+
+  /** A caller of a queued op went away; once sent, its answer simply finds nobody. */
+  dropWaiter(op: PendingOp, waiter: Waiter): Dropped {
+    if (op.state !== 'queued') return 'not-waiting';
+    const i = op.waiters.indexOf(waiter);
+    if (i === -1) return 'not-waiting';
+    op.waiters.splice(i, 1);
+    return op.waiters.length === 0 ? 'nobody-waits' : 'others-wait';
+  }
+
+  /**
+   * The resources failed a batch as a whole (SPEC §8d): their queued ops turn suspect, and a write
+   * among them, which may not be sent twice, rides alone.
+   */
+  markSuspect(resources: ReadonlySet<string>): void {
+    for (const op of this.queuedOps()) {
+      if (op.suspect || !resources.has(op.resource)) continue;
+      op.suspect = true;
+      if (!isIdempotent(op.op.method)) op.batchCap = 1;
+    }
   }
 
   /** The op is answered: returns its waiters (none when it was already answered). */

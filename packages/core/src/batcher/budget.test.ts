@@ -174,3 +174,19 @@ describe('Budget', () => {
     expect(b.blockedUntil).toBe(300);
   });
 });
+
+describe('Budget.askAgainAt', () => {
+  it('is the end of a block; once over, undefined unless denied, then one poll on (the interval, at least 20 ms)', async () => {
+    const { clock, b } = budget({ ratePerSec: 10, burst: 1 });
+    expect(b.askAgainAt(0, false)).toBeUndefined();
+    expect(b.askAgainAt(0, true)).toBe(100);
+    const grant = await b.acquire(waiting);
+    await b.settle(grant, waiting);
+    expect(b.askAgainAt(0, false)).toBe(100);
+    expect(b.askAgainAt(0, true)).toBe(100);
+    await clock.advance(100);
+    expect(b.askAgainAt(100, false)).toBeUndefined();
+    const fast = budget({ ratePerSec: 1_000, burst: 1 }).b;
+    expect(fast.askAgainAt(7, true)).toBe(27);
+  });
+});

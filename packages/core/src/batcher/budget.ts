@@ -20,7 +20,7 @@ export interface BudgetDeps {
 }
 
 /** Denied replicas look again after at most one interval, and no sooner than this. */
-const MIN_POLL_MS = 20;
+export const MIN_POLL_MS = 20;
 
 export class Budget {
   /** One token's interval: the limit's, or the rate the limiter last paced at (adaptive pacing). */
@@ -54,6 +54,17 @@ export class Budget {
 
   isOpen(now: number): boolean {
     return now >= this.#blockedUntil;
+  }
+
+  /**
+   * When this budget is worth asking again, as of `now` (undefined: it is open now): when its block
+   * ends — or, `denied` by a look that found its wait already over (a turn denial of 0 ms, a wait
+   * shorter than the look), one poll on.
+   */
+  askAgainAt(now: number, denied: boolean): number | undefined {
+    if (this.#blockedUntil > now) return this.#blockedUntil;
+    if (denied) return now + this.#poll(Number.POSITIVE_INFINITY);
+    return undefined;
   }
 
   /** A time before which this bucket surely grants nothing (a pause; a debt): ops due earlier cannot leave. */

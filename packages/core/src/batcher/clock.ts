@@ -8,6 +8,8 @@ export interface Timer {
 export interface Clock {
   /** Milliseconds on a monotonic scale (only differences matter). */
   now(): number;
+  /** Milliseconds since the Unix epoch (wall time): what an HTTP date (Retry-After) is read against. */
+  epochMs(): number;
   /** Calls `fn` once, `ms` from now. `background`: the timer alone does not keep the process alive. */
   setTimeout(fn: () => void, ms: number, background?: boolean): Timer;
   /**
@@ -21,6 +23,7 @@ export interface Clock {
 
 export const realClock: Clock = {
   now: () => performance.now(),
+  epochMs: () => Date.now(),
   timerSlackMs: 1,
   setTimeout(fn, ms, background = false) {
     const handle = setTimeout(fn, Math.max(0, Math.ceil(ms)));
@@ -48,6 +51,8 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<b
   });
 }
 
+const MANUAL_EPOCH_MS = Date.UTC(2026, 0, 1);
+
 interface Pending {
   readonly at: number;
   readonly order: number;
@@ -70,6 +75,11 @@ export class ManualClock implements Clock {
 
   now(): number {
     return this.#now;
+  }
+
+  /** Wall time moves with `now`, from a fixed instant (2026-01-01T00:00:00Z at `now` 0). */
+  epochMs(): number {
+    return MANUAL_EPOCH_MS + this.#now;
   }
 
   setTimeout(fn: () => void, ms: number): Timer {

@@ -126,7 +126,9 @@ export function resolve(options: SchedulerOptions, signal: AbortSignal): Schedul
     throw new TypeError(`maxOps must be between 1 and ${options.dialect.maxOps} for ${options.dialect.name}`);
   }
   const now = options.now;
-  const clock = options.clock ?? (now ? { now, setTimeout: realClock.setTimeout } : realClock);
+  const clock =
+    options.clock ??
+    (now ? { now, epochMs: realClock.epochMs, setTimeout: realClock.setTimeout } : realClock);
   return {
     ...options,
     clock,

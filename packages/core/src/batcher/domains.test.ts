@@ -32,14 +32,14 @@ describe('FailureDomains', () => {
     expect(d.worstState('app', 1_010)).toBe('open');
     expect(d.worstState('app', 1_020)).toBe('half-open');
     expect(d.openGroups('app')).toBe(2);
-    expect(d.mayCall('app', 'k1', 1_010)).toBe(true);
-    expect(d.mayCall('app', 'k1', 1_010)).toBe(false);
-    d.succeeded('app', 'k1', 1_020);
+    const probe = d.mayCall('app', 'k1', 1_010);
+    expect(probe).toBeDefined();
+    expect(d.mayCall('app', 'k1', 1_010)).toBeUndefined();
+    probe?.succeeded(1_020, true);
     expect(d.openGroups('app')).toBe(1);
     expect(d.size.groups).toBe(1);
     // The app's last open group closes: nothing is kept for the app.
-    d.mayCall('app', 'k2', 1_020);
-    d.succeeded('app', 'k2', 1_030);
+    d.mayCall('app', 'k2', 1_020)?.succeeded(1_030, true);
     expect(d.size).toEqual({ groups: 0, resources: 0, apps: 0 });
   });
 
@@ -65,11 +65,32 @@ describe('FailureDomains', () => {
     d.failed('app', 'k1', 0, 0);
     expect(d.canCall('app', 'k1', 500)).toBe(false);
     expect(d.canCall('app', 'k1', 1_000)).toBe(true);
-    expect(d.mayCall('app', 'k1', 1_000)).toBe(true);
+    const probe = d.mayCall('app', 'k1', 1_000);
+    expect(probe).toBeDefined();
     expect(d.canCall('app', 'k1', 1_000)).toBe(false);
-    d.released('app', 'k1', 1_000);
+    probe?.release(1_000);
     expect(d.canCall('app', 'k1', 1_000)).toBe(true);
     expect(d.canCall('app', 'unknown', 0)).toBe(true);
+    expect(d.mayCall('app', 'unknown', 0)).toBeDefined();
+  });
+
+  it('counts only the first end of a group call: a release after its failure frees no probe', () => {
+    const { d } = domains();
+    d.failed('app', 'k1', 0, 0);
+    const probe = d.mayCall('app', 'k1', 1_000);
+    probe?.failed(1_010, 1_000);
+    expect(d.worstState('app', 1_010)).toBe('open');
+    probe?.release(1_020, 1_000);
+    probe?.succeeded(1_030, true);
+    // Failed probe: open for twice as long, and neither the release nor the success counted.
+    expect(d.worstState('app', 1_030)).toBe('open');
+    expect(d.canCall('app', 'k1', 3_009)).toBe(false);
+    const next = d.mayCall('app', 'k1', 3_010);
+    expect(next).toBeDefined();
+    next?.release(3_010, 3_010);
+    next?.failed(3_020, 3_010);
+    // Released first: the failure after it was not counted, the probe may go again.
+    expect(d.canCall('app', 'k1', 3_020)).toBe(true);
   });
 
   it('remembers a group at least a minute idle, and twice the longest open time when that is longer', () => {

@@ -172,10 +172,14 @@ export class FailureDomains {
     return !fate || fate.breaker.canCall(now);
   }
 
-  /** Whether a group may send now; half-open takes the one probe (give it back with `released`). */
-  mayCall(appId: string, credential: string, now: number): boolean {
+  /**
+   * A call of the group, if it may send now: half-open, it holds the one probe until the call ends
+   * (`GroupCall`), so whatever path the call takes ends it in one place.
+   */
+  mayCall(appId: string, credential: string, now: number): GroupCall | undefined {
     const fate = this.#groups.peek(key(appId, credential), now);
-    return !fate || fate.breaker.mayCall(now);
+    if (fate && !fate.breaker.mayCall(now)) return undefined;
+    return new GroupCall(this, appId, credential);
   }
 
   /** A call of the group ended with nothing learnt; `sentAt`: when it left, if it did. */
@@ -336,4 +340,40 @@ function countKeys(a: ReadonlyMap<string, unknown>, b: ReadonlyMap<string, unkno
   let count = a.size;
   for (const k of b.keys()) if (!a.has(k)) count++;
   return count;
+}
+
+/**
+ * One call of a group, from the moment it may leave to its end: what it learnt (a usable answer, a
+ * failure) or nothing (denied a token, nothing left to send, a 429, a crash). Only its first end
+ * counts, so a `finally` may release it whatever came before.
+ */
+export class GroupCall {
+  #ended = false;
+
+  constructor(
+    private readonly domains: FailureDomains,
+    readonly appId: string,
+    readonly credential: string,
+  ) {}
+
+  /** A usable answer; `recovered`: none of its ops throttled. */
+  succeeded(now: number, recovered: boolean): void {
+    if (this.#end()) this.domains.succeeded(this.appId, this.credential, now, recovered);
+  }
+
+  /** No usable answer to a call sent at `sentAt`. */
+  failed(now: number, sentAt: number): void {
+    if (this.#end()) this.domains.failed(this.appId, this.credential, now, sentAt);
+  }
+
+  /** Nothing learnt; `sentAt`: when it left, if it did. A half-open breaker's probe goes back. */
+  release(now: number, sentAt?: number): void {
+    if (this.#end()) this.domains.released(this.appId, this.credential, now, sentAt);
+  }
+
+  #end(): boolean {
+    if (this.#ended) return false;
+    this.#ended = true;
+    return true;
+  }
 }

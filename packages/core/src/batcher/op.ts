@@ -3,6 +3,7 @@
 import type { SpanContext } from '@opentelemetry/api';
 import type { OpRequest } from '../dialect/dialect.js';
 import type { ProxyError } from '../errors.js';
+import { isIdempotent } from './retry.js';
 
 export type Lane = 'batch' | 'single';
 
@@ -87,4 +88,45 @@ export interface Waiter {
 
 export function isWriteMethod(method: string): boolean {
   return method !== 'GET';
+}
+
+/** What makes an op: the caller's request and what the engine decided of it on arrival. */
+export interface NewOp {
+  readonly seq: number;
+  readonly appId: string;
+  readonly credential: string;
+  readonly op: OpRequest;
+  readonly readKey?: string | undefined;
+  readonly resource: string;
+  readonly isolated: boolean;
+  readonly enqueuedAt: number;
+  readonly deadline: number;
+  /** Its resource failed a batch lately (SPEC §8d): a write of it rides alone. */
+  readonly suspect?: boolean;
+  readonly waiters?: Waiter[];
+}
+
+/** A queued op as it arrives: never sent, unparked, with no retry spent. The one constructor of ops. */
+export function newPendingOp(f: NewOp): PendingOp {
+  const suspect = f.suspect ?? false;
+  return {
+    seq: f.seq,
+    appId: f.appId,
+    credential: f.credential,
+    op: f.op,
+    isWrite: isWriteMethod(f.op.method),
+    readKey: f.readKey,
+    resource: f.resource,
+    isolated: f.isolated,
+    enqueuedAt: f.enqueuedAt,
+    deadline: f.deadline,
+    notBefore: 0,
+    batchCap: suspect && !isIdempotent(f.op.method) ? 1 : Number.POSITIVE_INFINITY,
+    suspect,
+    state: 'queued',
+    attempts: 0,
+    waiters: f.waiters ?? [],
+    parked: false,
+    dependents: [],
+  };
 }

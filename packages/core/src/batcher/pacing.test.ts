@@ -88,6 +88,20 @@ describe('pacing on a manual clock', () => {
     expect(await answer).toMatchObject({ kind: 'result', timing: { attempts: 1 } });
   });
 
+  it('reads a Retry-After HTTP date against the clock’s wall time, not the machine’s', async () => {
+    const { clock, upstream, submit, instants } = engine({ ratePerSec: 10, burst: 1 });
+    // Whole seconds, as an HTTP date has them: 3 s after the call's instant on the manual clock.
+    const at = new Date(Math.ceil((clock.epochMs() + 3_000) / 1_000) * 1_000);
+    const pause = at.getTime() - clock.epochMs();
+    upstream.script.push(() => ({ status: 429, headers: { 'retry-after': at.toUTCString() }, body: '{}' }));
+    const answer = submit('/users/a');
+    await clock.advance(pause - 1);
+    expect(instants()).toEqual([0]);
+    await clock.advance(1);
+    expect(instants()).toEqual([0, pause]);
+    expect(await answer).toMatchObject({ kind: 'result', timing: { attempts: 1 } });
+  });
+
   it('caps an upstream Retry-After at maxRetryAfterMs', async () => {
     const { clock, upstream, submit, instants } = engine(
       { ratePerSec: 10, burst: 1 },
@@ -264,6 +278,7 @@ describe('a denial whose wait has already passed', () => {
     const timers: number[] = [];
     const spy: Clock = {
       now: () => clock.now(),
+      epochMs: () => clock.epochMs(),
       setTimeout: (fn, ms) => {
         timers.push(clock.now() + ms - 1_000);
         return clock.setTimeout(fn, ms);

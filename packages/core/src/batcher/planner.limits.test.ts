@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { pendingOp } from '../testing/pending-op.js';
 import { AppState } from './app-state.js';
 import type { PendingOp } from './op.js';
-import { decide, type Flush, type Lanes, plan } from './planner.js';
+import { decide, type Flush, type LaneView, plan } from './planner.js';
 
 const params = { windowMs: 10, maxOps: 5, draining: false, holdMs: 0, leadMs: 60 };
 
@@ -93,7 +93,7 @@ describe('decide: the rest lane', () => {
     const app = new AppState('a');
     const ops = [5, 3, 4].map((seq) => add(app, seq, `/users/${seq}`, { credential: `k${seq}` }));
     const flushes: Flush[] = ops.map((op) => ({ credential: op.credential, ops: [op], reason: 'window' }));
-    const lanes: Lanes = {
+    const lanes: LaneView = {
       batchOpen: false,
       batchClosedForMs: 1_000,
       hasRest: true,

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { pendingOp } from '../testing/pending-op.js';
 import { AppState } from './app-state.js';
 import type { PendingOp } from './op.js';
-import { decide, type Flush, holdMs, type Lanes, plan } from './planner.js';
+import { decide, type Flush, holdMs, type LaneView, plan } from './planner.js';
 
 let seq = 0;
 function add(app: AppState, method: 'GET' | 'PUT', path: string, at: number, credential = 'k'): PendingOp {
@@ -121,7 +121,7 @@ describe('decide', () => {
   const b = add(app, 'GET', '/users/2', 0);
   const one: Flush = { credential: 'k', ops: [a], reason: 'window' };
   const two: Flush = { credential: 'k', ops: [a, b], reason: 'window' };
-  const lanes: Lanes = {
+  const lanes: LaneView = {
     batchOpen: true,
     batchClosedForMs: 0,
     hasRest: true,

@@ -234,7 +234,7 @@ export function holdMs(tokensLeft: number, burst: number, intervalMs: number): n
   return intervalMs * (1 - Math.max(0, leftAfter) / lowWater);
 }
 
-export interface Lanes {
+export interface LaneView {
   readonly batchOpen: boolean;
   /** How long the batch bucket stays closed from now (≤ 0: open). */
   readonly batchClosedForMs: number;
@@ -252,7 +252,7 @@ export type Action =
   | { readonly kind: 'single'; readonly op: PendingOp; readonly budget: 'batch' | 'rest' }
   | { readonly kind: 'none' };
 
-export function decide(flushes: readonly Flush[], lanes: Lanes): Action {
+export function decide(flushes: readonly Flush[], lanes: LaneView): Action {
   const first = flushes[0];
   if (!first) return { kind: 'none' };
   if (lanes.batchOpen) {

@@ -85,3 +85,15 @@ describe('pauseMs', () => {
     expect(pauseMs('0', 0, Number.POSITIVE_INFINITY)).toBe(0);
   });
 });
+
+describe('mayRetry with a refunded attempt', () => {
+  it('does not count the attempt of a batch now split', () => {
+    const o = pendingOp({ seq: 0, method: 'GET', path: '/users/u', deadline: 1_000 });
+    o.attempts = 3;
+    expect([mayRetry(o, 0, 3), mayRetry(o, 0, 3, true), mayRetry(o, 0, 2, true)]).toEqual([
+      false,
+      true,
+      false,
+    ]);
+  });
+});

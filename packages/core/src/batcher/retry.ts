@@ -13,9 +13,13 @@ export function isIdempotent(method: string): boolean {
   return IDEMPOTENT.has(method);
 }
 
-/** An op that may run twice without harm may be sent again after a 5xx, a reset or a timeout. */
-export function mayRetry(op: PendingOp, now: number, maxAttempts: number): boolean {
-  return isIdempotent(op.op.method) && op.attempts < maxAttempts && now < op.deadline;
+/**
+ * An op that may run twice without harm may be sent again after a 5xx, a reset or a timeout.
+ * `refunded`: its last attempt will not count (it went out in a batch now split).
+ */
+export function mayRetry(op: PendingOp, now: number, maxAttempts: number, refunded = false): boolean {
+  const spent = refunded ? op.attempts - 1 : op.attempts;
+  return isIdempotent(op.op.method) && spent < maxAttempts && now < op.deadline;
 }
 
 /** Jittered exponential back-off, so a struggling upstream is not hit again at once. */

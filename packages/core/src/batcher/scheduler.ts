@@ -3,30 +3,20 @@
 // and answers every caller exactly once. One AppEngine per app does the work (app-engine.ts); this
 // keeps the apps, admits callers, and drains.
 
-import { ProxyError } from '../errors.js';
-import { deadlineError } from './answer.js';
-import { AppEngine } from './app-engine.js';
-import type { CircuitState } from './breaker.js';
-import type { Budget } from './budget.js';
-import { sleep, type Timer } from './clock.js';
-import {
-  type CallerSignal,
-  resolve,
-  type SchedulerConfig,
-  type SchedulerOptions,
-  type Submission,
-} from './config.js';
+import type { ProxyError } from '../errors.js';
+import { type Admitted, admit } from './admission.js';
+import { callerGone } from './answer.js';
+import { AppEngine, type AppSnapshot } from './app-engine.js';
+import type { Budget, BudgetName } from './budget.js';
+import type { Timer } from './clock.js';
+import { resolve, type SchedulerConfig, type SchedulerOptions, type Submission } from './config.js';
 import { DEFAULT_DOMAINS, FailureDomains } from './domains.js';
 import { type GroupsView, groupsView } from './group-view.js';
-import { type Answer, isWriteMethod, type PendingOp, type Waiter } from './op.js';
-import { resourceOf } from './resources.js';
-import { isIdempotent } from './retry.js';
+import type { Answer } from './op.js';
 
 export type { CallerSignal, SchedulerObserver, SchedulerOptions, Submission } from './config.js';
 export type { UpstreamTransport } from './dispatch.js';
 export type { FlushReason } from './planner.js';
-
-const closed = () => new ProxyError('PROXY_CLIENT_CLOSED', 'the caller went away');
 
 /** New apps between two sweeps for idle ones, whatever the sweep timer says. */
 const SWEEP_EVERY_NEW_APPS = 1024;
@@ -54,7 +44,7 @@ export class Scheduler {
       onCircuit: (e) => {
         onCircuit?.(e);
         // A breaker's state changed: its app's pump looks again (a half-open one may probe).
-        this.#apps.get(e.appId)?.pump.kick();
+        this.#apps.get(e.appId)?.wake();
       },
     });
     // Another replica's settle: come back exactly when the bucket opens for this replica.
@@ -67,65 +57,13 @@ export class Scheduler {
     const now = c.clock.now();
     const app = this.#app(sub.appId);
     return new Promise<Answer>((resolve) => {
-      if (sub.signal?.aborted) return resolve({ kind: 'error', error: closed() });
+      if (sub.signal?.aborted) return resolve({ kind: 'error', error: callerGone() });
       const circuit = app.circuitOpen(now, sub.credential);
       if (circuit) {
         c.observer?.onShed?.({ appId: sub.appId, code: 'PROXY_CIRCUIT_OPEN' });
         return resolve({ kind: 'error', error: circuit });
       }
-      const waiter: Waiter = { arrivedAt: now, resolve, spanContext: sub.spanContext };
-      const isWrite = isWriteMethod(sub.op.method);
-      const readKey = isWrite ? undefined : readKeyOf(sub.credential, sub.op);
-
-      // Read collapsing: an identical queued read takes this caller too, unless a write to its
-      // resource arrived after it (this caller must see that write).
-      const joined = readKey === undefined ? undefined : app.state.joinable(readKey);
-      if (joined) {
-        joined.waiters.push(waiter);
-        this.#watchAbort(app, joined, waiter, sub.signal);
-        c.observer?.onCollapsed?.({ appId: sub.appId });
-        return;
-      }
-      if (app.state.counts.queued >= c.queueMaxOps) {
-        c.observer?.onShed?.({ appId: sub.appId, code: 'PROXY_QUEUE_FULL' });
-        return resolve({
-          kind: 'error',
-          error: new ProxyError('PROXY_QUEUE_FULL', `the queue for app ${sub.appId} is full`, {
-            retryAfterSec: Math.max(1, Math.ceil(app.batch.interval / 1000)),
-          }),
-        });
-      }
-      const resource = resourceOf(c.dialect.resourceKey?.(sub.op.path, sub.credential) ?? sub.op.path);
-      // A resource that just failed a batch: its op rides with no write it could cost its one attempt,
-      // and a write of its own rides alone (SPEC §8d).
-      const suspect = this.#domains.isSuspect(sub.appId, resource, now);
-      const op: PendingOp = {
-        seq: this.#seq++,
-        appId: sub.appId,
-        credential: sub.credential,
-        op: sub.op,
-        isWrite,
-        readKey,
-        resource,
-        // SPEC §8d: a credential the upstream has not accepted delays nobody but itself.
-        // Behind its own isolated ops, an op is isolated too, or it could overtake them.
-        isolated:
-          app.state.hasIsolated(sub.credential) ||
-          (sub.verified !== true && !this.#domains.isAccepted(sub.appId, sub.credential, now)),
-        enqueuedAt: now,
-        deadline: now + c.maxWaitMs,
-        notBefore: 0,
-        batchCap: suspect && !isIdempotent(sub.op.method) ? 1 : Number.POSITIVE_INFINITY,
-        suspect,
-        state: 'queued',
-        attempts: 0,
-        waiters: [waiter],
-        parked: false,
-        dependents: [],
-      };
-      app.state.add(op);
-      this.#watchAbort(app, op, waiter, sub.signal);
-      app.arrived(op);
+      app.submit(sub, now, resolve);
     });
   }
 
@@ -134,65 +72,19 @@ export class Scheduler {
    * client's own batch call). Resolves with a function to call once the call is answered, or with
    * the error to answer when no token comes before the deadline or the caller goes away.
    */
-  async admit(
+  admit(
     appId: string,
-    bucket: 'batch' | 'rest',
+    bucket: BudgetName,
     signal?: AbortSignal,
     credential?: string,
-  ): Promise<(() => void) | ProxyError> {
-    const { clock, maxWaitMs, observer } = this.#c;
-    const app = this.#app(appId);
-    const budget = app.budget(bucket);
-    const started = clock.now();
-    if (!budget) {
-      const paused = await this.#pauseOver(appId, credential, started, signal);
-      return paused ?? (() => {});
-    }
-    // Calls that bypass the queue carry no group here: only the app open as a whole refuses them.
-    const circuit = app.circuitOpen(started, undefined);
-    if (circuit) return circuit;
-    for (;;) {
-      const paused = await this.#pauseOver(appId, credential, started, signal);
-      if (paused) return paused;
-      const decision = await budget.acquire({ waitedMs: clock.now() - started });
-      if (decision.granted) return () => void budget.settle(decision, app.waiting());
-      const now = clock.now();
-      if (now + decision.retryAfterMs > started + maxWaitMs) {
-        observer?.onShed?.({ appId, code: 'PROXY_DEADLINE_EXCEEDED' });
-        return deadlineError(decision.retryAfterMs);
-      }
-      if (!(await sleep(clock, budget.blockedUntil - now, signal))) return closed();
-    }
-  }
-
-  /**
-   * SPEC §8d: a call of a throttled group (its credential paused by a 429) waits out the pause —
-   * undefined once over — or gets the error to answer: the pause outlasts its deadline, or it left.
-   */
-  async #pauseOver(
-    appId: string,
-    credential: string | undefined,
-    started: number,
-    signal: AbortSignal | undefined,
-  ): Promise<ProxyError | undefined> {
-    const { clock, maxWaitMs, observer } = this.#c;
-    for (;;) {
-      if (signal?.aborted) return closed();
-      const now = clock.now();
-      const paused = credential === undefined ? 0 : this.#domains.pausedUntil(appId, credential, now);
-      if (paused <= now) return undefined;
-      if (paused > started + maxWaitMs) {
-        observer?.onShed?.({ appId, code: 'PROXY_DEADLINE_EXCEEDED' });
-        return deadlineError(paused - now);
-      }
-      if (!(await sleep(clock, paused - now, signal))) return closed();
-    }
+  ): Promise<Admitted | ProxyError> {
+    return admit({ config: this.#c, domains: this.#domains }, this.#app(appId), bucket, signal, credential);
   }
 
   /** Flushes everything queued without waiting for windows; resolves when every op is answered. */
   drain(): Promise<void> {
     this.#draining = true;
-    for (const app of this.#apps.values()) app.pump.kick();
+    for (const app of this.#apps.values()) app.wake();
     return this.idle();
   }
 
@@ -204,20 +96,14 @@ export class Scheduler {
 
   /** Answers every op still queued or in flight with `error` (the end of a shutdown grace period). */
   abandon(error: ProxyError): void {
-    for (const app of this.#apps.values()) {
-      app.pump.hold(() => {
-        for (const op of [...app.state.queuedOps(), ...app.state.flying()]) {
-          app.finish(op, { kind: 'error', error });
-        }
-      });
-    }
+    for (const app of this.#apps.values()) app.abandon(error);
     // Calls still upstream end now; their callers are answered above.
     this.#abort.abort(error);
   }
 
   get pending(): number {
     let n = 0;
-    for (const app of this.#apps.values()) n += app.state.counts.queued + app.state.counts.inflight;
+    for (const app of this.#apps.values()) n += app.pending;
     return n;
   }
 
@@ -226,26 +112,9 @@ export class Scheduler {
    * `circuit` is the worst of its groups' breakers (one group open refuses that group's calls only),
    * `openGroups` how many are open or half-open, `appWide` whether every group is refused (SPEC §8d).
    */
-  snapshot(): Array<{
-    appId: string;
-    queued: number;
-    inflight: number;
-    batchTokens: number;
-    circuit: CircuitState;
-    openGroups: number;
-    pausedGroups: number;
-    appWide: boolean;
-  }> {
+  snapshot(): AppSnapshot[] {
     const now = this.#c.clock.now();
-    const apps = [...this.#apps.values()].map((a) => ({
-      appId: a.appId,
-      ...a.state.counts,
-      batchTokens: Math.floor(a.batch.tokensAt(now)),
-      circuit: a.circuitState(now),
-      openGroups: a.openGroups,
-      pausedGroups: this.#domains.pausedGroups(a.appId, now),
-      appWide: a.openAppWide(now),
-    }));
+    const apps = [...this.#apps.values()].map((a) => a.snapshot(now));
     // An idle app is forgotten whatever its breakers (SPEC §8d); the ones still open are shown.
     const domains = this.#domains;
     for (const appId of domains.openApps()) {
@@ -269,7 +138,10 @@ export class Scheduler {
    * (status page; bounded). An app the engine has forgotten shows what its domains still hold.
    */
   groups(appId: string, limit = 5): GroupsView {
-    return groupsView(appId, this.#apps.get(appId)?.state, this.#domains, this.#c.clock.now(), limit);
+    const now = this.#c.clock.now();
+    return (
+      this.#apps.get(appId)?.groups(now, limit) ?? groupsView(appId, undefined, this.#domains, now, limit)
+    );
   }
 
   /** Failure domains remembered (tests; bounded whatever the upstream does). */
@@ -287,11 +159,11 @@ export class Scheduler {
         domains: this.#domains,
         draining: () => this.#draining,
         nextCallId: () => this.#callIds++,
+        nextSeq: () => this.#seq++,
         answered: () => this.#answered(),
       });
       this.#apps.set(appId, app);
-      this.#byKey.set(app.batch.key, app.batch);
-      if (app.rest) this.#byKey.set(app.rest.key, app.rest);
+      for (const budget of app.budgets()) this.#byKey.set(budget.key, budget);
       this.#armSweep();
     }
     return app;
@@ -307,10 +179,9 @@ export class Scheduler {
     this.#domains.sweep(now);
     for (const [appId, app] of this.#apps) {
       if (!app.isFresh(now)) continue;
-      app.pump.stop();
+      app.stop();
       this.#apps.delete(appId);
-      this.#byKey.delete(app.batch.key);
-      if (app.rest) this.#byKey.delete(app.rest.key);
+      for (const budget of app.budgets()) this.#byKey.delete(budget.key);
     }
   }
 
@@ -337,25 +208,4 @@ export class Scheduler {
     this.#idleWaiters = [];
     for (const resolve of waiting) resolve();
   }
-
-  #watchAbort(app: AppEngine, op: PendingOp, waiter: Waiter, signal: CallerSignal | undefined): void {
-    signal?.addEventListener(
-      'abort',
-      () => {
-        if (op.state !== 'queued') return; // already sent: its answer will simply find nobody
-        const i = op.waiters.indexOf(waiter);
-        if (i === -1) return;
-        op.waiters.splice(i, 1);
-        waiter.resolve({ kind: 'error', error: closed() });
-        if (op.waiters.length === 0) app.finish(op, { kind: 'error', error: closed() });
-      },
-      { once: true },
-    );
-  }
-}
-
-function readKeyOf(credential: string, op: Submission['op']): string {
-  // Carried headers change the answer (Graph's ConsistencyLevel), so they are part of the key.
-  const carried = op.headers ? JSON.stringify(Object.entries(op.headers).sort()) : '';
-  return `${credential}\n${op.path}\n${new URLSearchParams(op.query).toString()}\n${op.apiVersion ?? ''}\n${op.search ?? ''}\n${carried}`;
 }

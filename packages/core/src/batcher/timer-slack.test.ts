@@ -34,6 +34,10 @@ class LoopClock implements Clock {
     return this.manual.now();
   }
 
+  epochMs(): number {
+    return this.manual.epochMs();
+  }
+
   setTimeout(fn: () => void, ms: number): Timer {
     const now = this.manual.now();
     let at = Math.floor(now) + Math.max(1, Math.ceil(ms)) - (ms > 1 ? this.earlyBy : 0);

@@ -1,7 +1,7 @@
 // A queued op for tests of the engine's parts (queues, index, planner, app state): the fields a test
 // is about, the rest as a fresh op has them.
 
-import { isWriteMethod, type PendingOp } from '../batcher/op.js';
+import { newPendingOp, type PendingOp } from '../batcher/op.js';
 import { resourceOf } from '../batcher/resources.js';
 import type { Method } from '../dialect/dialect.js';
 
@@ -18,24 +18,15 @@ export interface PendingOpFields {
 }
 
 export function pendingOp(f: PendingOpFields): PendingOp {
-  return {
+  return newPendingOp({
     seq: f.seq,
     appId: f.appId ?? 'a',
     credential: f.credential ?? 'k',
     op: { method: f.method, path: f.path, query: {}, body: undefined, apiVersion: undefined },
-    isWrite: isWriteMethod(f.method),
-    readKey: undefined,
     resource: resourceOf(f.path),
     isolated: f.isolated ?? false,
     enqueuedAt: f.enqueuedAt ?? 0,
     deadline: f.deadline ?? 0,
-    notBefore: 0,
-    batchCap: Number.POSITIVE_INFINITY,
     suspect: f.suspect ?? false,
-    state: 'queued',
-    attempts: 0,
-    waiters: [],
-    parked: false,
-    dependents: [],
-  };
+  });
 }
