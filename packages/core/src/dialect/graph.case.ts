@@ -1,4 +1,4 @@
-// Builders shared by the Graph dialect's tests (graph.test.ts, graph.mutants.test.ts).
+// Builders shared by the Graph dialect's tests (graph.test.ts, graph.boundaries.test.ts).
 import type { OpInput, OpRequest } from './dialect.js';
 import type { graph } from './graph.js';
 

@@ -294,7 +294,7 @@ describe('UpstreamClient.call', () => {
     expect(getEventListeners(signal, 'abort')).toHaveLength(0);
   });
 
-  it('takes many calls at once on one signal without a listener warning on stderr (issue #32)', async () => {
+  it('takes many calls at once on one signal without a listener warning on stderr', async () => {
     // Node warns (plain text on stderr, breaking JSON-only log parsing) once an EventTarget has
     // more than 10 listeners of one type: one per call in flight on the shared shutdown signal did.
     const calls = 25;

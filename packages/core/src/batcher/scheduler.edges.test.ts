@@ -1,6 +1,5 @@
-// The six defects a careful read of the monolithic scheduler found (issue #16), each pinned by a test
-// that failed on it. Time is fake (vitest's timers, `performance.now` included), so every instant
-// below is exact.
+// Edges of the scheduler a careful read once found broken, each pinned by a test that failed on it.
+// Time is fake (vitest's timers, `performance.now` included), so every instant below is exact.
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
@@ -62,7 +61,7 @@ function setup(overrides: Partial<SchedulerOptions> = {}) {
   return { scheduler, upstream, denials, submit, limiter: options.limiter };
 }
 
-describe('scheduler defects (issue #16), on fake time', () => {
+describe('scheduler edges, on fake time', () => {
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance', 'Date'] });
   });
@@ -70,7 +69,7 @@ describe('scheduler defects (issue #16), on fake time', () => {
     vi.useRealTimers();
   });
 
-  it('1: a 429 keeps the lane closed for the whole Retry-After (no polling every interval)', async () => {
+  it('a 429 keeps the lane closed for the whole Retry-After (no polling every interval)', async () => {
     const { upstream, denials, submit } = setup({ batchLimit: { ratePerSec: 10, burst: 1 } });
     upstream.script.push(() => ({ status: 429, headers: { 'retry-after': '2' }, body: '{}' }));
     const answer = submit(op('GET', '/users/a'));
@@ -82,7 +81,7 @@ describe('scheduler defects (issue #16), on fake time', () => {
     expect(upstream.calls.map((c) => c.at)).toEqual([0, 2_000]);
   });
 
-  it('2a: BATCH_OPS_SPEND_REST charges every batched op to the rest bucket, none dropped', async () => {
+  it('BATCH_OPS_SPEND_REST charges every batched op to the rest bucket, none dropped', async () => {
     const rest: BucketLimit = { ratePerSec: 10, burst: 5 };
     const { limiter, submit } = setup({ restLimit: rest, batchOpsSpendRest: true });
     await Promise.all(Array.from({ length: 10 }, (_, i) => submit(op('GET', `/users/u${i}`))));
@@ -93,7 +92,7 @@ describe('scheduler defects (issue #16), on fake time', () => {
     });
   });
 
-  it('2b: SINGLE_OP_DIRECT without a rest budget spends batch tokens (it replaces a batch of one)', async () => {
+  it('SINGLE_OP_DIRECT without a rest budget spends batch tokens (it replaces a batch of one)', async () => {
     const { upstream, submit } = setup({ batchLimit: { ratePerSec: 1, burst: 1 }, singleOpDirect: true });
     await submit(op('GET', '/users/a'));
     const second = submit(op('GET', '/users/b'));
@@ -107,7 +106,7 @@ describe('scheduler defects (issue #16), on fake time', () => {
     ]);
   });
 
-  it('2c: SINGLE_OP_DIRECT does not ask a rest bucket it knows is empty', async () => {
+  it('SINGLE_OP_DIRECT does not ask a rest bucket it knows is empty', async () => {
     const { denials, submit } = setup({ restLimit: { ratePerSec: 0.1, burst: 1 }, singleOpDirect: true });
     const lanes: Array<string | undefined> = [];
     for (const user of ['a', 'b', 'c', 'd']) {
@@ -120,7 +119,7 @@ describe('scheduler defects (issue #16), on fake time', () => {
     expect(denials).toEqual([]);
   });
 
-  it('3: a backlog of writes to one resource costs linear conflict checks, not quadratic', async () => {
+  it('a backlog of writes to one resource costs linear conflict checks, not quadratic', async () => {
     vi.useRealTimers();
     const checks = vi.spyOn(ResourceIndex.prototype, 'isBlocked');
     try {
@@ -162,7 +161,7 @@ describe('scheduler defects (issue #16), on fake time', () => {
     expect(denials.filter((d) => d.at > 100)).toEqual([]);
   });
 
-  it('4: an upstream call carries a signal that ends it at shutdown (abandon)', async () => {
+  it('an upstream call carries a signal that ends it at shutdown (abandon)', async () => {
     const { upstream, scheduler, submit } = setup();
     upstream.latencyMs = 60_000;
     const answer = submit(op('GET', '/users/a'));
@@ -174,7 +173,7 @@ describe('scheduler defects (issue #16), on fake time', () => {
     expect(await answer).toMatchObject({ kind: 'error', error: { code: 'PROXY_DRAINING' } });
   });
 
-  it('6: admit stops waiting when its caller goes away', async () => {
+  it('admit stops waiting when its caller goes away', async () => {
     const { scheduler } = setup({ restLimit: { ratePerSec: 0.1, burst: 1 } });
     const release = await scheduler.admit('app', 'rest');
     expect(typeof release).toBe('function');

@@ -1,5 +1,5 @@
-// Edge cases of relayableHeaders that the Graph dialect's mutation run (issue #21,
-// docs/testing.md) showed no test pinned down. Entries are compared as lists, so a key holding
+// relayableHeaders at its boundaries (cases the Graph dialect's mutation run, docs/testing.md, showed
+// no test pinned down). Entries are compared as lists, so a key holding
 // `undefined` counts as present.
 import { describe, expect, it } from 'vitest';
 import { relayableHeaders } from './headers.js';

@@ -1,5 +1,5 @@
-// Edge cases of the Graph dialect that its mutation run (issue #21, docs/testing.md) showed no test
-// pinned down: exact outputs at each boundary of its parsers and guards.
+// The Graph dialect at each boundary of its parsers and guards: exact outputs (cases its mutation run,
+// docs/testing.md, showed no test pinned down).
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { OpRequest, OpResult } from './dialect.js';
