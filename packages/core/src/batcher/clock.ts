@@ -19,12 +19,18 @@ export interface Clock {
    * the window timers under load, by up to 0.8 ms).
    */
   readonly timerSlackMs?: number;
+  /**
+   * Runs `fn` once the callbacks of this event-loop turn have run (setImmediate): the pump's pass for
+   * every arrival and answer of one turn runs once (absent: each runs its pass at once).
+   */
+  readonly defer?: ((fn: () => void) => void) | undefined;
 }
 
 export const realClock: Clock = {
   now: () => performance.now(),
   epochMs: () => Date.now(),
   timerSlackMs: 1,
+  defer: (fn) => void setImmediate(fn),
   setTimeout(fn, ms, background = false) {
     const handle = setTimeout(fn, Math.max(0, Math.ceil(ms)));
     if (background) handle.unref();
@@ -68,9 +74,15 @@ export class ManualClock implements Clock {
   #now: number;
   #order = 0;
   #timers: Pending[] = [];
+  readonly defer: ((fn: () => void) => void) | undefined;
 
-  constructor(start = 0) {
+  /**
+   * `deferred`: passes wait for the end of the turn as on the real clock (`Clock.defer`); they run
+   * while `advance` lets promise work run. Off: each kick runs its pass at once.
+   */
+  constructor(start = 0, options: { readonly deferred?: boolean } = {}) {
     this.#now = start;
+    this.defer = options.deferred ? (fn) => void setImmediate(fn) : undefined;
   }
 
   now(): number {

@@ -148,3 +148,54 @@ describe('Pump', () => {
     expect(pump.isIdle).toBe(true);
   });
 });
+
+describe('Pump on a clock that defers passes to the end of the turn', () => {
+  const turnEnd = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+  it('runs one pass for every kick of one turn, after the turn', async () => {
+    const { pump, passes } = counted(() => NEVER, undefined, new ManualClock(0, { deferred: true }));
+    pump.kick();
+    pump.kick();
+    pump.kick();
+    expect(passes()).toBe(0);
+    expect(pump.isIdle).toBe(false);
+    await turnEnd();
+    expect(passes()).toBe(1);
+    expect(pump.isIdle).toBe(true);
+    pump.kick();
+    await turnEnd();
+    expect(passes()).toBe(2);
+  });
+
+  it('runs no deferred pass once stopped', async () => {
+    const { pump, passes } = counted(() => NEVER, undefined, new ManualClock(0, { deferred: true }));
+    pump.kick();
+    pump.stop();
+    await turnEnd();
+    expect(passes()).toBe(0);
+  });
+
+  it('a kick during a held pass runs one deferred pass after it; a pass under way when it fires runs once more', async () => {
+    const wait = deferred<StepResult>();
+    const { pump, passes } = counted(
+      (n) => (n === 1 ? wait.promise : NEVER),
+      undefined,
+      new ManualClock(0, { deferred: true }),
+    );
+    pump.hold(() => {
+      pump.kick();
+      pump.kick();
+    });
+    expect(passes()).toBe(0);
+    await turnEnd();
+    // The first pass waits; a kick now is remembered, not run beside it.
+    expect(passes()).toBe(1);
+    pump.kick();
+    await turnEnd();
+    expect(passes()).toBe(1);
+    wait.resolve(NEVER);
+    await turnEnd();
+    expect(passes()).toBe(2);
+    expect(pump.isIdle).toBe(true);
+  });
+});

@@ -18,6 +18,8 @@ export type Step = (timerAt: number) => StepResult | Promise<StepResult>;
 
 export class Pump {
   #running = false;
+  /** A pass is deferred to the end of this turn (Clock.defer). */
+  #deferred = false;
   #again = false;
   #timer: Timer | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
@@ -31,13 +33,32 @@ export class Pump {
     private readonly crashed: (error: unknown) => void,
   ) {}
 
-  /** Run now, or right after the pass under way. */
+  /**
+   * Run now — or, on a clock that defers, once this turn's other callbacks have run, so the arrivals
+   * and answers of one turn cost one pass — or right after the pass under way.
+   */
   kick(): void {
     if (this.#stopped) return;
     if (this.#running) {
       this.#again = true;
       return;
     }
+    const defer = this.clock.defer;
+    if (defer === undefined) {
+      this.#start();
+      return;
+    }
+    if (this.#deferred) return;
+    this.#deferred = true;
+    defer(() => {
+      this.#deferred = false;
+      if (this.#stopped) return;
+      if (this.#running) this.#again = true;
+      else this.#start();
+    });
+  }
+
+  #start(): void {
     this.#running = true;
     this.#run();
   }
@@ -52,9 +73,9 @@ export class Pump {
     else this.#arm(at);
   }
 
-  /** No pass under way and no timer set. */
+  /** No pass under way or due, and no timer set. */
   get isIdle(): boolean {
-    return !this.#running && this.#timer === undefined;
+    return !this.#running && !this.#deferred && this.#timer === undefined;
   }
 
   /**

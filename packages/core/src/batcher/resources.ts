@@ -61,10 +61,6 @@ function hasLater(members: Members | undefined, seq: number): boolean {
   return false;
 }
 
-interface Entry {
-  readonly prefixes: string[];
-}
-
 /** Unanswered ops of one app, indexed by resource. */
 export class ResourceIndex {
   // exact: ops whose path equals the key; under: ops whose path equals or lies below the key.
@@ -72,7 +68,8 @@ export class ResourceIndex {
   readonly #exactWrites: Index = new Map();
   readonly #underAll: Index = new Map();
   readonly #underWrites: Index = new Map();
-  readonly #entries = new Map<PendingOp, Entry>();
+  /** Each indexed op's path prefixes (its own path last): computed once, on add. */
+  readonly #entries = new Map<PendingOp, string[]>();
 
   get size(): number {
     return this.#entries.size;
@@ -82,7 +79,7 @@ export class ResourceIndex {
   add(op: PendingOp): void {
     // `resource`: the path as the dialect names the resource (Graph: `/me` resolved per caller).
     const prefixes = pathPrefixes(op.resource);
-    this.#entries.set(op, { prefixes });
+    this.#entries.set(op, prefixes);
     const path = prefixes[prefixes.length - 1] ?? op.op.path;
     add(this.#exactAll, path, op);
     if (op.isWrite) add(this.#exactWrites, path, op);
@@ -93,13 +90,13 @@ export class ResourceIndex {
   }
 
   delete(op: PendingOp): void {
-    const entry = this.#entries.get(op);
-    if (!entry) return;
+    const prefixes = this.#entries.get(op);
+    if (!prefixes) return;
     this.#entries.delete(op);
-    const path = entry.prefixes[entry.prefixes.length - 1] ?? op.op.path;
+    const path = prefixes[prefixes.length - 1] ?? op.op.path;
     remove(this.#exactAll, path, op);
     if (op.isWrite) remove(this.#exactWrites, path, op);
-    for (const prefix of entry.prefixes) {
+    for (const prefix of prefixes) {
       remove(this.#underAll, prefix, op);
       if (op.isWrite) remove(this.#underWrites, prefix, op);
     }
@@ -107,8 +104,7 @@ export class ResourceIndex {
 
   /** True when an earlier unanswered op conflicts with `op`, so `op` must wait for its answer. */
   isBlocked(op: PendingOp): boolean {
-    const entry = this.#entries.get(op);
-    const prefixes = entry?.prefixes ?? pathPrefixes(op.resource);
+    const prefixes = this.#entries.get(op) ?? pathPrefixes(op.resource);
     const path = prefixes[prefixes.length - 1] ?? op.op.path;
     // A read waits only for writes; a write waits for everything on its resource.
     const under = op.isWrite ? this.#underAll : this.#underWrites;
@@ -125,8 +121,7 @@ export class ResourceIndex {
    * members of a serial chain in one batch (Graph dependsOn), never an op outside it.
    */
   isBlockedOutside(op: PendingOp, chain: ReadonlySet<PendingOp>): boolean {
-    const entry = this.#entries.get(op);
-    const prefixes = entry?.prefixes ?? pathPrefixes(op.resource);
+    const prefixes = this.#entries.get(op) ?? pathPrefixes(op.resource);
     const path = prefixes[prefixes.length - 1] ?? op.op.path;
     const under = op.isWrite ? this.#underAll : this.#underWrites;
     const exact = op.isWrite ? this.#exactAll : this.#exactWrites;
@@ -146,7 +141,7 @@ export class ResourceIndex {
 
   /** True when a write that arrived after `read` touches its resource (it must not gain new joiners). */
   hasLaterWrite(read: PendingOp): boolean {
-    const prefixes = this.#entries.get(read)?.prefixes ?? pathPrefixes(read.resource);
+    const prefixes = this.#entries.get(read) ?? pathPrefixes(read.resource);
     const path = prefixes[prefixes.length - 1] ?? read.resource;
     if (hasLater(this.#underWrites.get(path), read.seq)) return true;
     for (let i = 0; i < prefixes.length - 1; i++) {
