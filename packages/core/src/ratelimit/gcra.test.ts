@@ -81,3 +81,27 @@ describe('gcraSettle', () => {
     expect(state).toEqual({ tat: 1_300, flying: 2, hold: 5_000 });
   });
 });
+
+describe('a replica that dies with a grant flying', () => {
+  it('shuts the bucket for at most one lease from the hold its count rides in: a hold is never renewed', () => {
+    const lease = 400;
+    // The dead replica's grant, never settled.
+    let state = gcraAcquire(FULL, 0, two, lease).state;
+    // A survivor: granted while the dead call counts as arriving now; its grant empties the bucket.
+    const first = gcraAcquire(state, 0, two, lease);
+    expect(first.decision).toMatchObject({ granted: true, remaining: 0 });
+    expect(first.state.hold).toBe(400);
+    state = gcraSettle(first.state, 10, two, { leased: true });
+    // Before the hold's end, within the tolerance, the survivor is granted again: the hold stays at
+    // 400 (renewed, the dead count would ride on to 700, then 1 000 …).
+    const second = gcraAcquire(state, 300, two, lease);
+    expect(second.decision).toMatchObject({ granted: true, remaining: 0 });
+    expect(second.state).toEqual({ tat: 500, flying: 2, hold: 400 });
+    state = gcraSettle(second.state, 310, two, { leased: true });
+    // After the hold's end the dead count is gone: granted one interval after the survivor's answer
+    // (510, less the tolerance), counting only its own new grant as flying.
+    const after = gcraAcquire(state, 410, two, lease);
+    expect(after.decision).toMatchObject({ granted: true, remaining: 0 });
+    expect(after.state).toEqual({ tat: 610, flying: 1, hold: 810 });
+  });
+});

@@ -69,8 +69,10 @@ export function gcraAcquire(
   const leased = leaseMs > 0;
   const decision: Decision = { granted: true, remaining, settleAfterMs, grant: { leased } };
   if (!leased) return { decision, state: { tat: next, flying: state.flying, hold: state.hold } };
-  // A grant that empties the bucket holds it closed until every flying call has landed.
-  const hold = remaining === 0 ? now + leaseMs : state.hold;
+  // A grant that empties the bucket holds it closed until every flying call has landed — at most
+  // one lease from the hold's start: a hold under way is never renewed, or the count of a replica
+  // that died with grants flying would ride on from hold to hold and shut the bucket for good.
+  const hold = remaining === 0 && state.hold === 0 ? now + leaseMs : state.hold;
   return { decision, state: { tat: next, flying: state.flying + 1, hold } };
 }
 

@@ -98,7 +98,9 @@ if remaining == 0 and now - tat < t then
   demand()
 end
 if leaseMs > 0 then
-  if remaining == 0 then
+  -- At most one lease from the hold's start: a hold under way is never renewed, or the count of a
+  -- replica that died with grants flying would ride on from hold to hold (gcra.ts: the same).
+  if remaining == 0 and hold == 0 then
     hold = now + leaseMs
   end
   store(key, now, nextTat, flying + 1, hold)
