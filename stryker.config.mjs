@@ -9,8 +9,8 @@ export default {
     // The engine's decisions (pure modules: the ops' states, what leaves when, which answer goes to
     // whom, when to retry, when the breaker opens, a bucket's budget), the limiter's arithmetic and
     // the in-process limiter, the dialects' wire formats (TalkJS, Graph), and the edge's security
-    // code, the pump (when a pass runs and when it wakes) and the lanes (when to ask again). Not yet (docs/testing.md, "Scope", with
-    // each file's measured score): answer.ts, the wiring (scheduler.ts, app-engine.ts, dispatch.ts),
+    // code, the pump (when a pass runs and when it wakes) and the lanes (when to ask again). Not
+    // yet (docs/testing.md, "Scope", with each file's measured score): answer.ts, the wiring (scheduler.ts, app-engine.ts, dispatch.ts),
     // the pacer, the Redis and fallback limiters and the upstream client, which the e2e suites cover.
     'packages/core/src/batcher/{app-state,bounded-map,breaker,budget,domains,group-queue,lanes,outcome,planner,pump,resources,retry}.ts',
     'packages/core/src/dialect/{talkjs,graph,headers,envelope}.ts',
