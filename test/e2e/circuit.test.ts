@@ -4,18 +4,12 @@
 // /metrics and on the status page, and after CIRCUIT_BREAKER_OPEN_MS one probe that succeeds
 // closes it again.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { describe, expect, it } from 'vitest';
+import { useProxy } from '../harness/use.js';
 
 const SECRET = 'sk_circuit';
-let upstream: FakeUpstream;
-let proxy: ProxyProcess;
-
-beforeAll(async () => {
-  upstream = await startFakeUpstream({ apps: { app1: SECRET } });
-  proxy = await startProxyProcess({
-    UPSTREAM_URL: upstream.url,
+const { proxy, upstream } = useProxy(
+  {
     BATCH_WINDOW_MS: '1',
     BATCH_RATE_PER_SEC: '1000',
     BATCH_BURST: '1000',
@@ -23,13 +17,9 @@ beforeAll(async () => {
     CIRCUIT_BREAKER_FAILURES: '3',
     CIRCUIT_BREAKER_OPEN_MS: '1500',
     LOG_LEVEL: 'info',
-  });
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-});
+  },
+  { upstream: { apps: { app1: SECRET } } },
+);
 
 async function put(n: number): Promise<{ status: number; retryAfter: string | null; body: unknown }> {
   const res = await fetch(`${proxy.url}/v1/app1/users/u${n}`, {

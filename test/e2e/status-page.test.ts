@@ -11,9 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusJson } from '../../apps/proxy/src/status.js';
-import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
-import { type RedisProcess, startRedis } from '../harness/redis.js';
+import { useProxy } from '../harness/use.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../.artifacts/', import.meta.url));
@@ -36,31 +34,33 @@ const REST = { ratePerSec: 5, burst: 5 };
 const CALLS_PER_APP = 150;
 const LOAD_MS = 3_000;
 
-let upstream: FakeUpstream;
-let redis: RedisProcess;
-let proxy: ProxyProcess;
 let context: BrowserContext;
 let userDataDir: string;
 
-beforeAll(async () => {
+beforeAll(() => {
   // No skip: a machine without the browser fails here, saying what to install.
   if (!existsSync(CHROMIUM)) {
     throw new Error(
       `${CHROMIUM} not found: the status page test needs Debian's chromium (apt-get install -y chromium)`,
     );
   }
-  const hostile = Object.fromEntries(HOSTILE_APPS.map((appId) => [appId, 'sk_status_secret_hostile']));
-  upstream = await startFakeUpstream({ apps: { ...APPS, ...hostile }, limits: { batch: BATCH, rest: REST } });
-  redis = await startRedis();
-  proxy = await startProxyProcess({
-    UPSTREAM_URL: upstream.url,
+});
+
+const hostile = Object.fromEntries(HOSTILE_APPS.map((appId) => [appId, 'sk_status_secret_hostile']));
+const { proxy, upstream } = useProxy(
+  ({ redis }) => ({
     REDIS_URL: redis.url,
     LOG_LEVEL: 'warn',
     BATCH_RATE_PER_SEC: String(BATCH.ratePerSec),
     BATCH_BURST: String(BATCH.burst),
     REST_RATE_PER_SEC: String(REST.ratePerSec),
     REST_BURST: String(REST.burst),
-  });
+  }),
+  { upstream: { apps: { ...APPS, ...hostile }, limits: { batch: BATCH, rest: REST } }, redis: true, exitCode: 0 },
+);
+
+// After the proxy has started; closed before it stops.
+beforeAll(async () => {
   userDataDir = mkdtempSync(join(tmpdir(), 'status-page-chromium-'));
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
@@ -83,10 +83,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await context?.close();
   if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
-  const code = proxy ? await proxy.stop() : 0;
-  await redis?.stop();
-  await upstream?.close();
-  expect(code).toBe(0);
 });
 
 /** Offers CALLS_PER_APP writes per app, spread evenly over LOAD_MS; resolves with their statuses. */
