@@ -79,7 +79,7 @@ afterAll(() => {
   for (const n of nodes) n.child.kill('SIGKILL');
 });
 
-const { proxy, upstream } = useProxy(
+const { proxy } = useProxy(
   async () => {
     await startCluster();
     return { REDIS_CLUSTER_NODES: `127.0.0.1:${nodes[0]?.port}`, LOG_LEVEL: 'warn' };

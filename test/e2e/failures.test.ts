@@ -39,7 +39,12 @@ const { proxy: main, upstream } = useProxy(
 );
 /** A long window (ops stay queued) and a tiny queue: caller disconnect and queue bound. */
 const { proxy: slow } = useProxy(
-  () => ({ UPSTREAM_URL: upstream.url, LOG_LEVEL: 'warn', BATCH_WINDOW_MS: String(SLOW_WINDOW_MS), QUEUE_MAX_OPS: '3' }),
+  () => ({
+    UPSTREAM_URL: upstream.url,
+    LOG_LEVEL: 'warn',
+    BATCH_WINDOW_MS: String(SLOW_WINDOW_MS),
+    QUEUE_MAX_OPS: '3',
+  }),
   { exitCode: 0 },
 );
 /** One batch call per second, burst 1, one op per batch, 500 ms deadline: deadline rows. */

@@ -334,7 +334,13 @@ describe('Graph: one user throttled', () => {
   const BOB = `Bearer ${signGraphToken({ tid: 'contoso', oid: 'bob' })}`;
   const finished = new Set<(call: FakeGraphCall) => void>();
   const { proxy, graph: fake } = useProxy(
-    { DIALECT: 'graph', BATCH_WINDOW_MS: '5', BATCH_RATE_PER_SEC: '100', BATCH_BURST: '100', LOG_LEVEL: 'warn' },
+    {
+      DIALECT: 'graph',
+      BATCH_WINDOW_MS: '5',
+      BATCH_RATE_PER_SEC: '100',
+      BATCH_BURST: '100',
+      LOG_LEVEL: 'warn',
+    },
     {
       graph: {
         tenants: { contoso: { tokens: {} } },

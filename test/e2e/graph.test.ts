@@ -12,7 +12,13 @@ type User = (typeof USERS)[number];
 const tokenOf = (user: string) => `Bearer tok-${user}`;
 
 const { proxy, graph: fake } = useProxy(
-  { DIALECT: 'graph', LOG_LEVEL: 'warn', BATCH_WINDOW_MS: '20', BATCH_RATE_PER_SEC: '100', BATCH_BURST: '100' },
+  {
+    DIALECT: 'graph',
+    LOG_LEVEL: 'warn',
+    BATCH_WINDOW_MS: '20',
+    BATCH_RATE_PER_SEC: '100',
+    BATCH_BURST: '100',
+  },
   {
     graph: {
       tenants: {

@@ -7,7 +7,10 @@ import { useProxy } from '../harness/use.js';
 const SECRET = 'sk_order';
 const AUTH = `Bearer ${SECRET}`;
 // A long window: every call below is queued before the first batch leaves.
-const { proxy, upstream } = useProxy({ BATCH_WINDOW_MS: '300', LOG_LEVEL: 'warn' }, { upstream: { apps: { app1: SECRET } } });
+const { proxy, upstream } = useProxy(
+  { BATCH_WINDOW_MS: '300', LOG_LEVEL: 'warn' },
+  { upstream: { apps: { app1: SECRET } } },
+);
 
 const send = (method: string, path: string, body?: unknown) =>
   fetch(`${proxy.url}/v1/app1${path}`, {

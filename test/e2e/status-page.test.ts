@@ -56,7 +56,11 @@ const { proxy, upstream } = useProxy(
     REST_RATE_PER_SEC: String(REST.ratePerSec),
     REST_BURST: String(REST.burst),
   }),
-  { upstream: { apps: { ...APPS, ...hostile }, limits: { batch: BATCH, rest: REST } }, redis: true, exitCode: 0 },
+  {
+    upstream: { apps: { ...APPS, ...hostile }, limits: { batch: BATCH, rest: REST } },
+    redis: true,
+    exitCode: 0,
+  },
 );
 
 // After the proxy has started; closed before it stops.

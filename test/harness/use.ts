@@ -45,7 +45,12 @@ export function useProxy(env: ProxyEnv, options: UseProxyOptions = {}): UsedProx
   const upstream = late<FakeUpstream>('upstream');
   const graph = late<FakeGraph>('graph');
   const redis = late<RedisProcess>('redis');
-  const handles: UsedProxy = { proxy: proxy.handle, upstream: upstream.handle, graph: graph.handle, redis: redis.handle };
+  const handles: UsedProxy = {
+    proxy: proxy.handle,
+    upstream: upstream.handle,
+    graph: graph.handle,
+    redis: redis.handle,
+  };
 
   beforeAll(async () => {
     const defaults: Record<string, string> = {};
