@@ -5,6 +5,7 @@
 // closes it again.
 
 import { describe, expect, it } from 'vitest';
+import { metrics, series } from '../harness/metrics.js';
 import { useProxy } from '../harness/use.js';
 
 const SECRET = 'sk_circuit';
@@ -30,12 +31,7 @@ async function put(n: number): Promise<{ status: number; retryAfter: string | nu
   return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() };
 }
 
-const metric = async (name: string) =>
-  Number(
-    new RegExp(`^${name} (\\S+)$`, 'm').exec(
-      await fetch(`${proxy.adminUrl}/metrics`).then((r) => r.text()),
-    )?.[1],
-  );
+const metric = async (name: string) => series(await metrics(proxy), name);
 
 describe('circuit breaker', () => {
   it('opens after consecutive upstream failures, fails fast, shows it, and closes after a good probe', async () => {

@@ -35,6 +35,7 @@ import {
   signGraphToken,
   startFakeGraph,
 } from '../fake-graph/index.js';
+import { metrics, series, total } from '../harness/metrics.js';
 import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
 import { type RedisProcess, startRedis } from '../harness/redis.js';
 
@@ -96,24 +97,6 @@ const median = (values: readonly number[]) => percentile(values, 50);
 const fmt = (values: readonly number[]) =>
   `n=${values.length} p50 ${median(values).toFixed(0)} ms, p90 ${percentile(values, 90).toFixed(0)} ms, ` +
   `max ${Math.max(...values).toFixed(0)} ms`;
-
-async function metrics(proxy: ProxyProcess): Promise<string> {
-  return fetch(`${proxy.adminUrl}/metrics`).then((r) => r.text());
-}
-
-/** One series' value, `name` with its labels exactly as exposed (e.g. `x_total{reason="429"}`). */
-function series(text: string, name: string): number {
-  const escaped = name.replace(/[{}"]/g, (c) => `\\${c}`);
-  const value = new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text)?.[1];
-  return value === undefined ? Number.NaN : Number(value);
-}
-
-/** The sum of a metric over all its label sets. */
-function total(text: string, name: string): number {
-  let sum = 0;
-  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) sum += Number(m[1]);
-  return sum;
-}
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = performance.now() + timeoutMs;

@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { type FakeGraphCall, signGraphToken } from '../fake-graph/index.js';
 import { signAppToken } from '../fake-upstream/index.js';
+import { metrics, series } from '../harness/metrics.js';
 import type { ProxyProcess } from '../harness/process.js';
 import { useProxy } from '../harness/use.js';
 
@@ -47,17 +48,6 @@ async function send(
     retryAfter: res.headers.get('retry-after'),
     body: text === '' ? undefined : JSON.parse(text),
   };
-}
-
-async function metrics(proxy: ProxyProcess): Promise<string> {
-  return fetch(`${proxy.adminUrl}/metrics`).then((r) => r.text());
-}
-
-/** One series' value, `name` with its labels exactly as exposed (e.g. `x_total{reason="429"}`). */
-function series(text: string, name: string): number {
-  const escaped = name.replace(/[{}"]/g, (c) => `\\${c}`);
-  const value = new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text)?.[1];
-  return value === undefined ? Number.NaN : Number(value);
 }
 
 interface AppStatus {
