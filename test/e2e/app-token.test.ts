@@ -1,30 +1,24 @@
 // AUTH_MODE=app-token: callers with different per-request app tokens share batches, bad tokens are
 // refused by the proxy, and the upstream only ever sees tokens the proxy signed.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { signAppToken } from '../fake-upstream/index.js';
-import { useProxy } from '../harness/use.js';
+import { appTokenEnv, useProxy } from '../harness/use.js';
 
 const SECRET = 'sk_test_app_token';
 const { proxy, upstream } = useProxy(
-  () => {
-    const dir = mkdtempSync(join(tmpdir(), 'batch-proxy-secrets-'));
-    const file = join(dir, 'secrets.json');
-    writeFileSync(file, JSON.stringify({ app1: SECRET }));
-    return {
-      AUTH_MODE: 'app-token',
-      APP_SECRETS_FILE: file,
-      // A line for every call (the default samples successes): the access-line test counts them all.
-      ACCESS_LOG: 'all',
-      // Long enough that ten concurrent callers on a loaded machine all arrive within it (they were
-      // seen spread over more than 50 ms, splitting the batch); a full batch of ten leaves at once.
-      BATCH_WINDOW_MS: '500',
-      LOG_LEVEL: 'debug',
-    };
-  },
+  () => ({
+    ...appTokenEnv(mkdtempSync(join(tmpdir(), 'batch-proxy-secrets-')), { app1: SECRET }),
+    // A line for every call (the default samples successes): the access-line test counts them all.
+    ACCESS_LOG: 'all',
+    // Long enough that ten concurrent callers on a loaded machine all arrive within it (they were
+    // seen spread over more than 50 ms, splitting the batch); a full batch of ten leaves at once.
+    BATCH_WINDOW_MS: '500',
+    LOG_LEVEL: 'debug',
+  }),
   { upstream: { apps: { app1: SECRET } } },
 );
 

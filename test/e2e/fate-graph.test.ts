@@ -27,7 +27,7 @@
 
 import { createHash } from 'node:crypto';
 import { Pool } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type FakeGraph,
   type FakeGraphCall,
@@ -38,16 +38,13 @@ import {
 import { metrics, series, total } from '../harness/metrics.js';
 import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
 import { type RedisProcess, startRedis } from '../harness/redis.js';
+import { useCleanup } from '../harness/use.js';
 
 const TENANT = 'contoso';
 const VICTIM = 'victim-0001';
 const VICTIM_TOKEN = `Bearer ${signGraphToken({ tid: TENANT, oid: VICTIM })}`;
 
-let cleanup: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const fn of cleanup.reverse()) await fn();
-  cleanup = [];
-});
+const cleanup = useCleanup();
 
 interface Reply {
   status: number;

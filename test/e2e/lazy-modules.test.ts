@@ -10,19 +10,16 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startFakeUpstream } from '../fake-upstream/index.js';
 import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
 import { startRedis } from '../harness/redis.js';
+import { useCleanup } from '../harness/use.js';
 
 const PROBE = fileURLToPath(new URL('./module-probe.mjs', import.meta.url));
 const SECRET = 'sk_lazy';
 
-let cleanup: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const fn of cleanup.reverse()) await fn();
-  cleanup = [];
-});
+const cleanup = useCleanup();
 
 /** Starts the proxy under the probe, makes one call, stops it; resolves with the packages it loaded. */
 async function packagesLoaded(env: Record<string, string>): Promise<string[]> {

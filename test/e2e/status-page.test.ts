@@ -114,17 +114,23 @@ async function load(): Promise<number[]> {
   return Promise.all(calls);
 }
 
+/** A new tab, and the page errors and console errors it reports (a CSP refusal is a console error). */
+async function openPage(): Promise<{ page: Page; problems: string[] }> {
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
+  return { page, problems };
+}
+
 const number = async (page: Page, selector: string) =>
   Number((await page.locator(selector).innerText()).replace(/,/g, ''));
 
 describe('the live status page', () => {
   it('shows batching, queues, limiter buckets and Redis mode moving under load', async () => {
-    const page = await context.newPage();
-    const problems: string[] = [];
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-    });
+    const { page, problems } = await openPage();
 
     await page.goto(`${proxy.adminUrl}/`, { timeout: 10_000 });
     // The first poll rendered: the CSP let the inline script run and status.json answered.
@@ -225,13 +231,7 @@ describe('the live status page', () => {
   }, 30_000);
 
   it('shows hostile app ids as text: no element injected, no script run', async () => {
-    const page = await context.newPage();
-    const problems: string[] = [];
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    // A CSP refusal (an injected handler or image) is reported as a console error.
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-    });
+    const { page, problems } = await openPage();
     await page.goto(`${proxy.adminUrl}/`, { timeout: 10_000 });
     // Each hostile app's first batch call is held by the upstream, so the app stays in flight (and
     // listed) across a few of the page's polls; its caller is answered afterwards.

@@ -1,6 +1,8 @@
 // Vitest hooks for the e2e files: start the built proxy (and the fake upstream and redis it talks to)
 // once before a file's (or a describe's) tests, stop everything after them.
 
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { type FakeGraph, type FakeGraphOptions, startFakeGraph } from '../fake-graph/index.js';
 import { type FakeUpstream, type FakeUpstreamOptions, startFakeUpstream } from '../fake-upstream/index.js';
@@ -72,17 +74,24 @@ export function useProxy(env: ProxyEnv, options: UseProxyOptions = {}): UsedProx
   return handles;
 }
 
+/** Writes `secrets` (appId -> secret key) to `dir`/secrets.json: the env of AUTH_MODE=app-token. */
+export function appTokenEnv(dir: string, secrets: Record<string, string>): Record<string, string> {
+  const file = join(dir, 'secrets.json');
+  writeFileSync(file, JSON.stringify(secrets));
+  return { AUTH_MODE: 'app-token', APP_SECRETS_FILE: file };
+}
+
 /**
  * Cleanups a test registers as it starts things (`cleanup.push(() => x.stop())`), run after each test,
  * last first.
  */
-export function useCleanup(): { push(fn: () => Promise<unknown>): void } {
+export function useCleanup(): { push(...fns: Array<() => Promise<unknown>>): void } {
   let fns: Array<() => Promise<unknown>> = [];
   afterEach(async () => {
     for (const fn of fns.reverse()) await fn();
     fns = [];
   });
-  return { push: (fn) => void fns.push(fn) };
+  return { push: (...more) => void fns.push(...more) };
 }
 
 /** A stand-in for an object made in beforeAll: it forwards to the object once set, and throws before. */

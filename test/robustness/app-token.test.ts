@@ -2,12 +2,12 @@
 // cannot verify gets 401 on every route — batched, pass-through, bypass, the client's own batch
 // call — before it takes any token or reaches the upstream.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { signAppToken } from '../fake-upstream/index.js';
-import { useProxy } from '../harness/use.js';
+import { appTokenEnv, useProxy } from '../harness/use.js';
 
 const SECRET = 'sk_refusal_app1';
 const dir = mkdtempSync(join(tmpdir(), 'batch-proxy-refusal-'));
@@ -16,22 +16,17 @@ const dir = mkdtempSync(join(tmpdir(), 'batch-proxy-refusal-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const { proxy, upstream } = useProxy(
-  () => {
-    const file = join(dir, 'secrets.json');
-    writeFileSync(file, JSON.stringify({ app1: SECRET }));
-    return {
-      AUTH_MODE: 'app-token',
-      APP_SECRETS_FILE: file,
-      LOG_LEVEL: 'warn',
-      BATCH_WINDOW_MS: '5',
-      // One token per bucket, refilled every 100 s: a single spent token shows as a 503.
-      BATCH_RATE_PER_SEC: '0.01',
-      BATCH_BURST: '1',
-      REST_RATE_PER_SEC: '0.01',
-      REST_BURST: '1',
-      MAX_WAIT_MS: '200',
-    };
-  },
+  () => ({
+    ...appTokenEnv(dir, { app1: SECRET }),
+    LOG_LEVEL: 'warn',
+    BATCH_WINDOW_MS: '5',
+    // One token per bucket, refilled every 100 s: a single spent token shows as a 503.
+    BATCH_RATE_PER_SEC: '0.01',
+    BATCH_BURST: '1',
+    REST_RATE_PER_SEC: '0.01',
+    REST_BURST: '1',
+    MAX_WAIT_MS: '200',
+  }),
   { upstream: { apps: { app1: SECRET } } },
 );
 

@@ -4,11 +4,11 @@
 // stays flat (RSS is reported beside it).
 // (Per-app state of verified callers is the engine's: freed when idle, tested there.)
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { useProxy } from '../harness/use.js';
+import { appTokenEnv, useProxy } from '../harness/use.js';
 import { INSPECT_ARGS } from './inspector.js';
 import { describeSamples, memoryAfterWaves } from './waves.js';
 
@@ -26,11 +26,7 @@ const dir = mkdtempSync(join(tmpdir(), 'batch-proxy-memory-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const { proxy, upstream } = useProxy(
-  () => {
-    const file = join(dir, 'secrets.json');
-    writeFileSync(file, JSON.stringify({ app1: 'sk_memory' }));
-    return { AUTH_MODE: 'app-token', APP_SECRETS_FILE: file, LOG_LEVEL: 'warn', REST_RATE_PER_SEC: '100' };
-  },
+  () => ({ ...appTokenEnv(dir, { app1: 'sk_memory' }), LOG_LEVEL: 'warn', REST_RATE_PER_SEC: '100' }),
   { upstream: { apps: { app1: 'sk_memory' } }, nodeArgs: INSPECT_ARGS },
 );
 
