@@ -26,6 +26,8 @@ export interface Codec {
   faultAnswer(status: number, retryAfterSec: number | undefined, body: unknown): Answer;
   /** The answer when the fake itself threw while handling a call. */
   bug(message: string): Answer;
+  /** Back to how it started (e.g. its request-id counter), with the fake. */
+  reset?(): void;
 }
 
 /** One HTTP call the fake answered, as a request log shows it. */
@@ -79,6 +81,7 @@ export class BatchServer {
   /** Call numbers and both PRNGs back to how they started. */
   reset(): void {
     this.#calls = 0;
+    this.#options.codec.reset?.();
     this.orderRandom = mulberry32(this.seed);
     this.faultRandom = mulberry32(this.seed ^ 0x5bd1e995);
   }
