@@ -1,12 +1,11 @@
 // Fault injection for the fake Graph upstream, with the same plan semantics as the TalkJS fake's
 // (queue, then always, then random), for what a test can make the next calls do wrong.
 import {
-  applies,
   type FaultPlan as SharedPlan,
   type Targeted,
   type TransportFault,
   type TransportFaultVariant,
-  takeFault as takeFrom,
+  takeFaultFor,
 } from '../fake-upstream/fault-plan.js';
 
 export interface FaultTarget extends Targeted {
@@ -38,14 +37,13 @@ export interface FaultFields extends FaultTarget, TransportFault {
 /** Mutable by tests while the fake runs (fault-plan.ts says which fault a call takes). */
 export type FaultPlan = SharedPlan<Fault>;
 
-export function takeFault(
+/** The fault a call takes, if any (removed from the queue when it came from there). */
+export const takeFault = (
   plan: FaultPlan,
   kind: 'batch' | 'single',
   tenant: string,
   random: () => number,
-): FaultFields | undefined {
-  return takeFrom(plan, (f) => applies(f, kind, f.tenant, tenant), random);
-}
+): FaultFields | undefined => takeFaultFor(plan, kind, (f) => f.tenant, tenant, random);
 
 export interface BatchResponse {
   id: string;

@@ -68,6 +68,17 @@ export function applies(
   return (on === 'any' || on === kind) && (scope === undefined || scope === want);
 }
 
+/** The fault a call of `kind` for `want` (an app or tenant, read off a fault by `scopeOf`) takes. */
+export function takeFaultFor<F extends Targeted>(
+  plan: FaultPlan<F>,
+  kind: 'batch' | 'single',
+  scopeOf: (f: F) => string | undefined,
+  want: string,
+  random: () => number,
+): F | undefined {
+  return takeFault(plan, (f) => applies(f, kind, scopeOf(f), want), random);
+}
+
 export function takeFault<F>(
   plan: FaultPlan<F>,
   matches: (f: F) => boolean,

@@ -1,11 +1,10 @@
 // Fault injection for the fake upstream: what a test can make the next calls do wrong.
 import {
-  applies,
   type FaultPlan as SharedPlan,
   type Targeted,
   type TransportFault,
   type TransportFaultVariant,
-  takeFault as takeFrom,
+  takeFaultFor,
 } from './fault-plan.js';
 
 /** Which calls a fault applies to. */
@@ -47,14 +46,13 @@ export interface FaultFields extends FaultTarget, TransportFault {
 /** Mutable by tests while the fake runs (fault-plan.ts says which fault a call takes). */
 export type FaultPlan = SharedPlan<Fault>;
 
-export function takeFault(
+/** The fault a call takes, if any (removed from the queue when it came from there). */
+export const takeFault = (
   plan: FaultPlan,
   kind: 'batch' | 'single',
   appId: string,
   random: () => number,
-): FaultFields | undefined {
-  return takeFrom(plan, (f) => applies(f, kind, f.appId, appId), random);
-}
+): FaultFields | undefined => takeFaultFor(plan, kind, (f) => f.appId, appId, random);
 
 /** Result-level faults: drop, duplicate, add unknown, or corrupt the status of some results. */
 export function corruptResults(results: [number, number, unknown][], fault: FaultFields): unknown[] {
