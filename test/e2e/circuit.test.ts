@@ -5,15 +5,14 @@
 // closes it again.
 
 import { describe, expect, it } from 'vitest';
+import { PROMPT_BATCHES } from '../harness/env.js';
 import { metrics, series } from '../harness/metrics.js';
 import { useProxy } from '../harness/use.js';
 
 const SECRET = 'sk_circuit';
 const { proxy, upstream } = useProxy(
   {
-    BATCH_WINDOW_MS: '1',
-    BATCH_RATE_PER_SEC: '1000',
-    BATCH_BURST: '1000',
+    ...PROMPT_BATCHES,
     UPSTREAM_MAX_ATTEMPTS: '1',
     CIRCUIT_BREAKER_FAILURES: '3',
     CIRCUIT_BREAKER_OPEN_MS: '1500',

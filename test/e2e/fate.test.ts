@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { type FakeGraphCall, signGraphToken } from '../fake-graph/index.js';
 import { signAppToken } from '../fake-upstream/index.js';
+import { PROMPT_BATCHES } from '../harness/env.js';
 import { metrics, series } from '../harness/metrics.js';
 import type { ProxyProcess } from '../harness/process.js';
 import { useProxy } from '../harness/use.js';
@@ -77,9 +78,7 @@ describe('TalkJS: one credential’s breaker', () => {
   const BAD = `Bearer ${BAD_TOKEN}`;
   const { proxy, upstream } = useProxy(
     {
-      BATCH_WINDOW_MS: '1',
-      BATCH_RATE_PER_SEC: '1000',
-      BATCH_BURST: '1000',
+      ...PROMPT_BATCHES,
       // One failed upstream call = one 502: the count of failures is the count of calls.
       UPSTREAM_MAX_ATTEMPTS: '1',
       CIRCUIT_BREAKER_FAILURES: '3',

@@ -6,6 +6,7 @@
 // (Found: ~3.5-5.6 KB kept per appId ever seen.)
 
 import { describe, expect, it } from 'vitest';
+import { NO_PACING } from '../harness/env.js';
 import { useProxy } from '../harness/use.js';
 import { INSPECT_ARGS } from './inspector.js';
 import { describeSamples, memoryAfterWaves } from './waves.js';
@@ -25,10 +26,7 @@ let upstreamCalls = 0;
 const { proxy } = useProxy(
   {
     LOG_LEVEL: 'warn',
-    REST_RATE_PER_SEC: '100000',
-    REST_BURST: '100000',
-    BATCH_RATE_PER_SEC: '100000',
-    BATCH_BURST: '100000',
+    ...NO_PACING,
     BATCH_WINDOW_MS: '1',
   },
   {

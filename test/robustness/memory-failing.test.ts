@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { describe, expect, it } from 'vitest';
+import { NO_PACING } from '../harness/env.js';
 import { useProxy } from '../harness/use.js';
 import { connectInspector, INSPECT_ARGS } from './inspector.js';
 
@@ -59,10 +60,7 @@ const upstreamStatuses = new Map<number, number>();
 const { proxy, upstream } = useProxy(
   {
     LOG_LEVEL: 'warn',
-    REST_RATE_PER_SEC: '100000',
-    REST_BURST: '100000',
-    BATCH_RATE_PER_SEC: '100000',
-    BATCH_BURST: '100000',
+    ...NO_PACING,
     BATCH_WINDOW_MS: '1',
     UPSTREAM_MAX_ATTEMPTS: String(ATTEMPTS),
     CIRCUIT_BREAKER_FAILURES: String(BREAKER_FAILURES),
