@@ -535,7 +535,7 @@ describe('malformed batch answers', () => {
   });
 
   it('sends the ops again in smaller batches when the batch call itself answers a 4xx (none of it ran)', async () => {
-    // Issue #15: a whole-batch 4xx other than 401/403/429 must not fail every co-batched caller; the
+    // A whole-batch 4xx other than 401/403/429 must not fail every co-batched caller; the
     // members travel again in halves until the op that caused it, if any, is alone and gets it.
     const ops = await seedMixed('s400');
     upstream.faults.queue.push({ status: 400, body: { errorCode: 'INVALID_REQUEST', message: 'huh' } });

@@ -1,5 +1,5 @@
 // The default embedded mode (no Redis configured) must not load the Redis client: ioredis and its
-// dependencies were a fifth of start-up time and idle memory (issue #17). The built proxy runs with a
+// dependencies were a fifth of start-up time and idle memory. The built proxy runs with a
 // loader hook (module-probe.mjs) that names every package it loads and every file of the build; the
 // Redis and tracing runs show the probe sees the on-demand parts when they are used, so the embedded
 // run's silence means something.

@@ -17,7 +17,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../.artifacts/', import.meta.url));
 const APPS = { app1: 'sk_status_secret_app1', app2: 'sk_status_secret_app2' };
 /**
- * App ids that are markup (issue #32): valid path segments (no slash), percent-encoded in the URL. If
+ * App ids that are markup: valid path segments (no slash), percent-encoded in the URL. If
  * the page wrote one as HTML, an element would appear, and its handler would set `window.__injected`
  * (were the CSP ever to let it run).
  */

@@ -1,4 +1,4 @@
-// UPSTREAM_URL with a base path (issue #32): an API behind a gateway's path prefix gets every call
+// UPSTREAM_URL with a base path: an API behind a gateway's path prefix gets every call
 // under that prefix — batch calls, single-lane calls and pass-through alike — and a URL the proxy
 // cannot use stops it at start with one line naming UPSTREAM_URL.
 
