@@ -1,39 +1,26 @@
 // AUTH_MODE=app-token: callers with different per-request app tokens share batches, bad tokens are
 // refused by the proxy, and the upstream only ever sees tokens the proxy signed.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, signAppToken, startFakeUpstream } from '../fake-upstream/index.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { describe, expect, it } from 'vitest';
+import { signAppToken } from '../fake-upstream/index.js';
+import { appTokenEnv, useProxy } from '../harness/use.js';
 
 const SECRET = 'sk_test_app_token';
-let upstream: FakeUpstream;
-let proxy: ProxyProcess;
-
-beforeAll(async () => {
-  upstream = await startFakeUpstream({ apps: { app1: SECRET } });
-  const dir = mkdtempSync(join(tmpdir(), 'batch-proxy-secrets-'));
-  const file = join(dir, 'secrets.json');
-  writeFileSync(file, JSON.stringify({ app1: SECRET }));
-  proxy = await startProxyProcess({
-    UPSTREAM_URL: upstream.url,
-    AUTH_MODE: 'app-token',
-    APP_SECRETS_FILE: file,
+const { proxy, upstream } = useProxy(
+  () => ({
+    ...appTokenEnv(mkdtempSync(join(tmpdir(), 'batch-proxy-secrets-')), { app1: SECRET }),
     // A line for every call (the default samples successes): the access-line test counts them all.
     ACCESS_LOG: 'all',
     // Long enough that ten concurrent callers on a loaded machine all arrive within it (they were
     // seen spread over more than 50 ms, splitting the batch); a full batch of ten leaves at once.
     BATCH_WINDOW_MS: '500',
     LOG_LEVEL: 'debug',
-  });
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-});
+  }),
+  { upstream: { apps: { app1: SECRET } } },
+);
 
 const get = (path: string, authorization: string) =>
   fetch(`${proxy.url}/v1/app1${path}`, { headers: { authorization } });

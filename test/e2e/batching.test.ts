@@ -1,28 +1,20 @@
 // The real proxy process in front of the fake upstream: every caller gets exactly its own answer,
 // no op runs under another caller's credential, and what cannot be batched passes through unchanged.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, signAppToken, startFakeUpstream } from '../fake-upstream/index.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { describe, expect, it } from 'vitest';
+import { signAppToken } from '../fake-upstream/index.js';
+import { startProxyProcess } from '../harness/process.js';
+import { useProxy } from '../harness/use.js';
 
 /** Conversations per caller; each gets a chain of messages that must stay in order. */
 const CONVERSATIONS = 10;
 const APPS = { app1: 'sk_test_app1', app2: 'sk_test_app2' };
 
-let upstream: FakeUpstream;
-let proxy: ProxyProcess;
-
-beforeAll(async () => {
+const { proxy, upstream } = useProxy(
+  { LOG_LEVEL: 'warn', BATCH_WINDOW_MS: '10' },
   // The upstream's documented batch limit; the proxy runs with the same (default) numbers.
-  upstream = await startFakeUpstream({ apps: APPS, limits: { batch: { ratePerSec: 1, burst: 500 } } });
-  proxy = await startProxyProcess({ UPSTREAM_URL: upstream.url, LOG_LEVEL: 'warn', BATCH_WINDOW_MS: '10' });
-});
-
-afterAll(async () => {
-  const code = await proxy?.stop();
-  await upstream?.close();
-  expect(code).toBe(0);
-});
+  { upstream: { apps: APPS, limits: { batch: { ratePerSec: 1, burst: 500 } } }, exitCode: 0 },
+);
 
 interface Caller {
   readonly label: string;

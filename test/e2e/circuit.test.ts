@@ -4,32 +4,22 @@
 // /metrics and on the status page, and after CIRCUIT_BREAKER_OPEN_MS one probe that succeeds
 // closes it again.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { describe, expect, it } from 'vitest';
+import { PROMPT_BATCHES } from '../harness/env.js';
+import { metrics, series } from '../harness/metrics.js';
+import { useProxy } from '../harness/use.js';
 
 const SECRET = 'sk_circuit';
-let upstream: FakeUpstream;
-let proxy: ProxyProcess;
-
-beforeAll(async () => {
-  upstream = await startFakeUpstream({ apps: { app1: SECRET } });
-  proxy = await startProxyProcess({
-    UPSTREAM_URL: upstream.url,
-    BATCH_WINDOW_MS: '1',
-    BATCH_RATE_PER_SEC: '1000',
-    BATCH_BURST: '1000',
+const { proxy, upstream } = useProxy(
+  {
+    ...PROMPT_BATCHES,
     UPSTREAM_MAX_ATTEMPTS: '1',
     CIRCUIT_BREAKER_FAILURES: '3',
     CIRCUIT_BREAKER_OPEN_MS: '1500',
     LOG_LEVEL: 'info',
-  });
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-});
+  },
+  { upstream: { apps: { app1: SECRET } } },
+);
 
 async function put(n: number): Promise<{ status: number; retryAfter: string | null; body: unknown }> {
   const res = await fetch(`${proxy.url}/v1/app1/users/u${n}`, {
@@ -40,12 +30,7 @@ async function put(n: number): Promise<{ status: number; retryAfter: string | nu
   return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() };
 }
 
-const metric = async (name: string) =>
-  Number(
-    new RegExp(`^${name} (\\S+)$`, 'm').exec(
-      await fetch(`${proxy.adminUrl}/metrics`).then((r) => r.text()),
-    )?.[1],
-  );
+const metric = async (name: string) => series(await metrics(proxy), name);
 
 describe('circuit breaker', () => {
   it('opens after consecutive upstream failures, fails fast, shows it, and closes after a good probe', async () => {

@@ -6,14 +6,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
+import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../harness/ports.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { useProxy } from '../harness/use.js';
 
-let upstream: FakeUpstream;
 const nodes: Array<{ port: number; child: ChildProcess }> = [];
-let proxy: ProxyProcess;
 
 async function startNode(dir: string): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
@@ -48,8 +45,8 @@ async function startNode(dir: string): Promise<{ port: number; child: ChildProce
   return { port, child };
 }
 
-beforeAll(async () => {
-  upstream = await startFakeUpstream({ apps: { app1: 'sk_c', app2: 'sk_c2' } });
+/** Starts three cluster nodes and waits until every one agrees the cluster is ok. */
+async function startCluster(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'redis-cluster-'));
   for (let i = 0; i < 3; i++) nodes.push(await startNode(dir));
   const created = spawnSync(
@@ -75,18 +72,20 @@ beforeAll(async () => {
     }
     client.disconnect();
   }
-  proxy = await startProxyProcess({
-    UPSTREAM_URL: upstream.url,
-    REDIS_CLUSTER_NODES: `127.0.0.1:${nodes[0]?.port}`,
-    LOG_LEVEL: 'warn',
-  });
-}, 60_000);
+}
 
-afterAll(async () => {
-  await proxy?.stop();
+// Registered before useProxy's, so it runs after the proxy has stopped.
+afterAll(() => {
   for (const n of nodes) n.child.kill('SIGKILL');
-  await upstream?.close();
 });
+
+const { proxy } = useProxy(
+  async () => {
+    await startCluster();
+    return { REDIS_CLUSTER_NODES: `127.0.0.1:${nodes[0]?.port}`, LOG_LEVEL: 'warn' };
+  },
+  { upstream: { apps: { app1: 'sk_c', app2: 'sk_c2' } } },
+);
 
 describe('REDIS_CLUSTER_NODES', () => {
   it('keeps each app’s buckets in the cluster and serves without falling back', async () => {

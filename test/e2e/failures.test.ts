@@ -5,9 +5,10 @@
 import { request } from 'node:http';
 import { Readable } from 'node:stream';
 import { Client } from 'undici';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type FakeUpstream, type Fault, signAppToken, startFakeUpstream } from '../fake-upstream/index.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type Fault, signAppToken, startFakeUpstream } from '../fake-upstream/index.js';
 import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { useProxy } from '../harness/use.js';
 
 const APPS = { app1: 'sk_fail_app1', app2: 'sk_fail_app2', app3: 'sk_fail_app3' };
 type AppId = keyof typeof APPS;
@@ -21,52 +22,44 @@ const UPSTREAM_TIMEOUT_MS = 400;
 const MAX_ATTEMPTS = 3;
 const BODY_LIMIT = 4096;
 
-let upstream: FakeUpstream;
-/** Short window, short upstream timeout, small body limit: most rows. */
-let main: ProxyProcess;
-/** A long window (ops stay queued) and a tiny queue: caller disconnect and queue bound. */
-let slow: ProxyProcess;
-/** One batch call per second, burst 1, one op per batch, 500 ms deadline: deadline rows. */
-let tight: ProxyProcess;
-
 const SLOW_WINDOW_MS = 1500;
 const TIGHT_MAX_WAIT_MS = 500;
 
-beforeAll(async () => {
-  upstream = await startFakeUpstream({ apps: APPS, limits: { batch: { ratePerSec: 1, burst: 500 } } });
-  [main, slow, tight] = await Promise.all([
-    startProxyProcess({
-      UPSTREAM_URL: upstream.url,
-      LOG_LEVEL: 'warn',
-      // Long enough that calls fired together always share one batch call.
-      BATCH_WINDOW_MS: '100',
-      UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS),
-      UPSTREAM_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
-      BODY_LIMIT_BYTES: String(BODY_LIMIT),
-    }),
-    startProxyProcess({
-      UPSTREAM_URL: upstream.url,
-      LOG_LEVEL: 'warn',
-      BATCH_WINDOW_MS: String(SLOW_WINDOW_MS),
-      QUEUE_MAX_OPS: '3',
-    }),
-    startProxyProcess({
-      UPSTREAM_URL: upstream.url,
-      LOG_LEVEL: 'warn',
-      BATCH_WINDOW_MS: '5',
-      BATCH_RATE_PER_SEC: '1',
-      BATCH_BURST: '1',
-      BATCH_MAX_OPS: '1',
-      MAX_WAIT_MS: String(TIGHT_MAX_WAIT_MS),
-    }),
-  ]);
-});
-
-afterAll(async () => {
-  const codes = await Promise.all([main?.stop(), slow?.stop(), tight?.stop()]);
-  await upstream?.close();
-  expect(codes).toEqual([0, 0, 0]);
-});
+/** Short window, short upstream timeout, small body limit: most rows. */
+const { proxy: main, upstream } = useProxy(
+  {
+    LOG_LEVEL: 'warn',
+    // Long enough that calls fired together always share one batch call.
+    BATCH_WINDOW_MS: '100',
+    UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS),
+    UPSTREAM_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+    BODY_LIMIT_BYTES: String(BODY_LIMIT),
+  },
+  { upstream: { apps: APPS, limits: { batch: { ratePerSec: 1, burst: 500 } } }, exitCode: 0 },
+);
+/** A long window (ops stay queued) and a tiny queue: caller disconnect and queue bound. */
+const { proxy: slow } = useProxy(
+  () => ({
+    UPSTREAM_URL: upstream.url,
+    LOG_LEVEL: 'warn',
+    BATCH_WINDOW_MS: String(SLOW_WINDOW_MS),
+    QUEUE_MAX_OPS: '3',
+  }),
+  { exitCode: 0 },
+);
+/** One batch call per second, burst 1, one op per batch, 500 ms deadline: deadline rows. */
+const { proxy: tight } = useProxy(
+  () => ({
+    UPSTREAM_URL: upstream.url,
+    LOG_LEVEL: 'warn',
+    BATCH_WINDOW_MS: '5',
+    BATCH_RATE_PER_SEC: '1',
+    BATCH_BURST: '1',
+    BATCH_MAX_OPS: '1',
+    MAX_WAIT_MS: String(TIGHT_MAX_WAIT_MS),
+  }),
+  { exitCode: 0 },
+);
 
 beforeEach(() => {
   upstream.reset();
@@ -542,7 +535,7 @@ describe('malformed batch answers', () => {
   });
 
   it('sends the ops again in smaller batches when the batch call itself answers a 4xx (none of it ran)', async () => {
-    // Issue #15: a whole-batch 4xx other than 401/403/429 must not fail every co-batched caller; the
+    // A whole-batch 4xx other than 401/403/429 must not fail every co-batched caller; the
     // members travel again in halves until the op that caused it, if any, is alone and gets it.
     const ops = await seedMixed('s400');
     upstream.faults.queue.push({ status: 400, body: { errorCode: 'INVALID_REQUEST', message: 'huh' } });

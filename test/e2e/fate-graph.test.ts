@@ -1,19 +1,19 @@
 // SPEC §8d "Fate isolation" on the Microsoft Graph dialect, through the built proxy process in front of
 // the fake Graph on loopback (and, for the fleet, a real redis-server):
-//  A. Forged claims: a token with a bad signature but the victim's `oid` (the fake answers it 401),
+//  - Forged claims: a token with a bad signature but the victim's `oid` (the fake answers it 401),
 //     posting a steady stream to `/me/messages`, must not slow the victim's own reads made with the
 //     victim's valid token; each of the attacker's calls gets the upstream's 401.
-//  B. The same with `Bearer garbage` posting to `/users/{victim}/messages`.
-//  C. Graph paths are case-insensitive: `POST /me/messages` and `GET /ME/Messages` from one token,
+//  - The same with `Bearer garbage` posting to `/users/{victim}/messages`.
+//  - Graph paths are case-insensitive: `POST /me/messages` and `GET /ME/Messages` from one token,
 //     queued together, never share a parallel `$batch`: the GET sees the message (read-after-write).
-//  D. Adaptive pacing learns per scope: one user throttled on every request through replica 1 does not
+//  - Adaptive pacing learns per scope: one user throttled on every request through replica 1 does not
 //     lower the learned rate, nor the latency, of another user calling through replica 2 (shared Redis).
-//  E. Breakers per group: one user's every $batch answered 503 opens that user's breaker only (one
+//  - Breakers per group: one user's every $batch answered 503 opens that user's breaker only (one
 //     open group, never the version app-wide); its probes, about once a second, fail and reopen it
 //     without refusing another user, who gets 200 for every call at the same rate; A is served again
 //     within about a second once the fault ends.
 //
-// A and B measure the victim's latency alone and under the attack in the same test (baseline first),
+// The two credential tests measure the victim's latency alone and under the attack in the same test (baseline first),
 // against a fake that takes 50 ms per answer (as a real Graph call does; with an instant fake a read
 // coupled to the attacker's writes waits ~1 ms and nothing shows). The bound, median under attack ≤
 // median alone + 2 batch windows + 50 ms: a call of another group waits its own window, plus at most
@@ -27,7 +27,7 @@
 
 import { createHash } from 'node:crypto';
 import { Pool } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type FakeGraph,
   type FakeGraphCall,
@@ -35,18 +35,16 @@ import {
   signGraphToken,
   startFakeGraph,
 } from '../fake-graph/index.js';
+import { metrics, series, total } from '../harness/metrics.js';
 import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
 import { type RedisProcess, startRedis } from '../harness/redis.js';
+import { useCleanup } from '../harness/use.js';
 
 const TENANT = 'contoso';
 const VICTIM = 'victim-0001';
 const VICTIM_TOKEN = `Bearer ${signGraphToken({ tid: TENANT, oid: VICTIM })}`;
 
-let cleanup: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const fn of cleanup.reverse()) await fn();
-  cleanup = [];
-});
+const cleanup = useCleanup();
 
 interface Reply {
   status: number;
@@ -96,24 +94,6 @@ const median = (values: readonly number[]) => percentile(values, 50);
 const fmt = (values: readonly number[]) =>
   `n=${values.length} p50 ${median(values).toFixed(0)} ms, p90 ${percentile(values, 90).toFixed(0)} ms, ` +
   `max ${Math.max(...values).toFixed(0)} ms`;
-
-async function metrics(proxy: ProxyProcess): Promise<string> {
-  return fetch(`${proxy.adminUrl}/metrics`).then((r) => r.text());
-}
-
-/** One series' value, `name` with its labels exactly as exposed (e.g. `x_total{reason="429"}`). */
-function series(text: string, name: string): number {
-  const escaped = name.replace(/[{}"]/g, (c) => `\\${c}`);
-  const value = new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text)?.[1];
-  return value === undefined ? Number.NaN : Number(value);
-}
-
-/** The sum of a metric over all its label sets. */
-function total(text: string, name: string): number {
-  let sum = 0;
-  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) sum += Number(m[1]);
-  return sum;
-}
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = performance.now() + timeoutMs;
@@ -290,7 +270,7 @@ function counter(n: number): () => boolean {
 }
 
 describe('Graph: a credential the upstream refuses delays nobody but itself', () => {
-  it('A. a forged token with the victim’s oid posting to /me/messages does not slow the victim’s reads', async () => {
+  it('a forged token with the victim’s oid posting to /me/messages does not slow the victim’s reads', async () => {
     const forged = `Bearer ${forgeGraphToken({ tid: TENANT, oid: VICTIM })}`;
     const { fake, attackReplies } = await forgedCredentialScenario(
       'A (forged oid, POST /me/messages)',
@@ -303,7 +283,7 @@ describe('Graph: a credential the upstream refuses delays nobody but itself', ()
     expect(attackReplies).toHaveLength((ATTACK_RATE * ATTACK_MS) / 1000);
   });
 
-  it('B. `Bearer garbage` posting to /users/{victim}/messages does not slow the victim’s reads', async () => {
+  it('`Bearer garbage` posting to /users/{victim}/messages does not slow the victim’s reads', async () => {
     const { fake } = await forgedCredentialScenario(
       'B (garbage token, POST /users/{victim}/messages)',
       'Bearer garbage',
@@ -315,7 +295,7 @@ describe('Graph: a credential the upstream refuses delays nobody but itself', ()
 });
 
 describe('Graph: paths are case-insensitive for ordering', () => {
-  it('C. POST /me/messages then GET /ME/Messages, queued together, never share a parallel $batch', async () => {
+  it('POST /me/messages then GET /ME/Messages, queued together, never share a parallel $batch', async () => {
     // A long window: the GET is sent while the POST is still queued, so both are in the proxy's
     // hands before either leaves.
     const { fake, proxy, arrivals } = await graphRig({
@@ -383,7 +363,7 @@ describe('Graph: paths are case-insensitive for ordering', () => {
 });
 
 describe('Graph fleet: adaptive pacing learns per scope', () => {
-  it('D. a user throttled on every request via replica 1 lowers neither the rate nor the latency of another user via replica 2', async () => {
+  it('a user throttled on every request via replica 1 lowers neither the rate nor the latency of another user via replica 2', async () => {
     const MAX_RATE = 20;
     const BOB_RATE = 8;
     const alice = `Bearer ${signGraphToken({ tid: TENANT, oid: 'alice' })}`;
@@ -546,8 +526,8 @@ async function steady(
 const errorCode = (r: Reply) => (r.body?.error as { code?: string } | undefined)?.code;
 
 describe('Graph: one user’s failing backend opens that user’s breaker only', () => {
-  it('E. every $batch of user A answered 503: A’s breaker opens and probes alone, user B keeps every answer', async () => {
-    // The issue: one user's $batch calls answered 503 for 20 s opened the v1.0 breaker within 0.2 s
+  it('every $batch of user A answered 503: A’s breaker opens and probes alone, user B keeps every answer', async () => {
+    // As it was before breakers per group: one user's $batch calls answered 503 for 20 s opened the v1.0 breaker within 0.2 s
     // while the other user's calls kept succeeding; the other user got 188 of 362 calls 503
     // PROXY_CIRCUIT_OPEN, and the failing user's probe re-opened it within 0.2 s of each close.
     const FAILURES = 3;

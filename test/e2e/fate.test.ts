@@ -14,10 +14,13 @@
 //    window, and the throttled call is sent again only after its Retry-After.
 
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeGraph, type FakeGraphCall, signGraphToken, startFakeGraph } from '../fake-graph/index.js';
-import { type FakeUpstream, signAppToken, startFakeUpstream } from '../fake-upstream/index.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { describe, expect, it } from 'vitest';
+import { type FakeGraphCall, signGraphToken } from '../fake-graph/index.js';
+import { signAppToken } from '../fake-upstream/index.js';
+import { PROMPT_BATCHES } from '../harness/env.js';
+import { metrics, series } from '../harness/metrics.js';
+import type { ProxyProcess } from '../harness/process.js';
+import { useProxy } from '../harness/use.js';
 
 interface Reply {
   status: number;
@@ -48,17 +51,6 @@ async function send(
   };
 }
 
-async function metrics(proxy: ProxyProcess): Promise<string> {
-  return fetch(`${proxy.adminUrl}/metrics`).then((r) => r.text());
-}
-
-/** One series' value, `name` with its labels exactly as exposed (e.g. `x_total{reason="429"}`). */
-function series(text: string, name: string): number {
-  const escaped = name.replace(/[{}"]/g, (c) => `\\${c}`);
-  const value = new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text)?.[1];
-  return value === undefined ? Number.NaN : Number(value);
-}
-
 interface AppStatus {
   appId: string;
   circuit: string;
@@ -84,16 +76,9 @@ describe('TalkJS: one credential’s breaker', () => {
   const GOOD = `Bearer ${SECRET}`;
   const BAD_TOKEN = signAppToken('app1', SECRET, { expiresInSec: 600 });
   const BAD = `Bearer ${BAD_TOKEN}`;
-  let upstream: FakeUpstream;
-  let proxy: ProxyProcess;
-
-  beforeAll(async () => {
-    upstream = await startFakeUpstream({ apps: { app1: SECRET, app2: 'sk_fate_app2' } });
-    proxy = await startProxyProcess({
-      UPSTREAM_URL: upstream.url,
-      BATCH_WINDOW_MS: '1',
-      BATCH_RATE_PER_SEC: '1000',
-      BATCH_BURST: '1000',
+  const { proxy, upstream } = useProxy(
+    {
+      ...PROMPT_BATCHES,
       // One failed upstream call = one 502: the count of failures is the count of calls.
       UPSTREAM_MAX_ATTEMPTS: '1',
       CIRCUIT_BREAKER_FAILURES: '3',
@@ -101,13 +86,9 @@ describe('TalkJS: one credential’s breaker', () => {
       CIRCUIT_BREAKER_OPEN_MS: '60000',
       CIRCUIT_BREAKER_MAX_OPEN_MS: '60000',
       LOG_LEVEL: 'info',
-    });
-  });
-
-  afterAll(async () => {
-    await proxy?.stop();
-    await upstream?.close();
-  });
+    },
+    { upstream: { apps: { app1: SECRET, app2: 'sk_fate_app2' } } },
+  );
 
   it('opens only the failing credential’s group: the other credential of the app keeps its answers', async () => {
     // The fake's gateway fails every call carrying BAD (500 whole, before auth; nothing runs).
@@ -212,13 +193,8 @@ describe('TalkJS: one credential’s breaker', () => {
 describe('TalkJS: a poisoned resource among concurrent reads', () => {
   const SECRET = 'sk_fate_poison';
   const CREDENTIAL = `Bearer ${SECRET}`;
-  let upstream: FakeUpstream;
-  let proxy: ProxyProcess;
-
-  beforeAll(async () => {
-    upstream = await startFakeUpstream({ apps: { app1: SECRET } });
-    proxy = await startProxyProcess({
-      UPSTREAM_URL: upstream.url,
+  const { proxy, upstream } = useProxy(
+    {
       // A batch leaves when it holds 8 ops (full), never on the window: the 8 GETs below share the
       // first batch, and each half of a split batch is full at its cap.
       BATCH_MAX_OPS: '8',
@@ -230,13 +206,9 @@ describe('TalkJS: a poisoned resource among concurrent reads', () => {
       // The bisection fails at most 4 calls in a row (8, 4, 2, 1): this group's breaker stays closed.
       CIRCUIT_BREAKER_FAILURES: '5',
       LOG_LEVEL: 'warn',
-    });
-  });
-
-  afterAll(async () => {
-    await proxy?.stop();
-    await upstream?.close();
-  });
+    },
+    { upstream: { apps: { app1: SECRET } } },
+  );
 
   it('bisects a batch that fails whole: only the poisoned GET gets the 502, the 7 others their answers', async () => {
     const seeded = ['u1', 'u3', 'u5'];
@@ -349,31 +321,24 @@ describe('Graph: one user throttled', () => {
   const RETRY_AFTER_SEC = 3;
   const ALICE = `Bearer ${signGraphToken({ tid: 'contoso', oid: 'alice' })}`;
   const BOB = `Bearer ${signGraphToken({ tid: 'contoso', oid: 'bob' })}`;
-  let fake: FakeGraph;
-  let proxy: ProxyProcess;
   const finished = new Set<(call: FakeGraphCall) => void>();
-
-  beforeAll(async () => {
-    fake = await startFakeGraph({
-      tenants: { contoso: { tokens: {} } },
-      onCall: (call) => {
-        for (const listener of finished) listener(call);
-      },
-    });
-    proxy = await startProxyProcess({
+  const { proxy, graph: fake } = useProxy(
+    {
       DIALECT: 'graph',
-      UPSTREAM_URL: fake.url,
       BATCH_WINDOW_MS: '5',
       BATCH_RATE_PER_SEC: '100',
       BATCH_BURST: '100',
       LOG_LEVEL: 'warn',
-    });
-  });
-
-  afterAll(async () => {
-    await proxy?.stop();
-    await fake?.close();
-  });
+    },
+    {
+      graph: {
+        tenants: { contoso: { tokens: {} } },
+        onCall: (call) => {
+          for (const listener of finished) listener(call);
+        },
+      },
+    },
+  );
 
   /** Resolves when the fake has written its answer to a call for which `test` holds. */
   const callFinished = (test: (call: FakeGraphCall) => boolean) =>

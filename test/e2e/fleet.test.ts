@@ -2,19 +2,16 @@
 // well-behaved client — even when Redis goes away and comes back, or the upstream is stricter than
 // the proxies were told.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
 import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
 import { type RedisProcess, startRedis } from '../harness/redis.js';
+import { useCleanup } from '../harness/use.js';
 
 const SECRET = 'sk_fleet';
 const AUTH = `Bearer ${SECRET}`;
 
-let cleanup: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const fn of cleanup.reverse()) await fn();
-  cleanup = [];
-});
+const cleanup = useCleanup();
 
 async function fleet(
   size: number,

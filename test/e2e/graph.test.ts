@@ -3,42 +3,35 @@
 // most 20, each caller gets exactly its own status, headers and body, and a 429 inside a 200 batch
 // never reaches a caller whose deadline allows a retry, while each request still runs once.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeGraph, startFakeGraph } from '../fake-graph/index.js';
-import { type ProxyProcess, runProxyToExit, startProxyProcess } from '../harness/process.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runProxyToExit } from '../harness/process.js';
+import { useProxy } from '../harness/use.js';
 
 const USERS = ['u0', 'u1', 'u2', 'u3'] as const;
 type User = (typeof USERS)[number];
 const tokenOf = (user: string) => `Bearer tok-${user}`;
 
-let fake: FakeGraph;
-let proxy: ProxyProcess;
-
-beforeAll(async () => {
-  fake = await startFakeGraph({
-    tenants: {
-      contoso: { tokens: Object.fromEntries(USERS.map((u) => [`tok-${u}`, u])) },
-      fabrikam: { tokens: { 'tok-zed': 'zed' } },
-    },
-    seed: 19,
-  });
-  proxy = await startProxyProcess({
+const { proxy, graph: fake } = useProxy(
+  {
     DIALECT: 'graph',
-    UPSTREAM_URL: fake.url,
     LOG_LEVEL: 'warn',
     BATCH_WINDOW_MS: '20',
     BATCH_RATE_PER_SEC: '100',
     BATCH_BURST: '100',
-  });
-});
+  },
+  {
+    graph: {
+      tenants: {
+        contoso: { tokens: Object.fromEntries(USERS.map((u) => [`tok-${u}`, u])) },
+        fabrikam: { tokens: { 'tok-zed': 'zed' } },
+      },
+      seed: 19,
+    },
+    exitCode: 0,
+  },
+);
 
 afterEach(() => fake.reset());
-
-afterAll(async () => {
-  const code = await proxy?.stop();
-  await fake?.close();
-  expect(code).toBe(0);
-});
 
 interface Answer {
   status: number;
@@ -285,20 +278,17 @@ describe('Microsoft Graph through the real proxy process', () => {
 });
 
 describe('Microsoft Graph single calls (SINGLE_OP_DIRECT)', () => {
-  let direct: ProxyProcess;
-  beforeAll(async () => {
-    direct = await startProxyProcess({
+  const { proxy: direct } = useProxy(
+    () => ({
       DIALECT: 'graph',
       UPSTREAM_URL: fake.url,
       LOG_LEVEL: 'warn',
       BATCH_WINDOW_MS: '5',
       BATCH_RATE_PER_SEC: '100',
       SINGLE_OP_DIRECT: 'true',
-    });
-  });
-  afterAll(async () => {
-    expect(await direct?.stop()).toBe(0);
-  });
+    }),
+    { exitCode: 0 },
+  );
 
   it('sends a lone op as a Graph single call with its query and carried headers, and relays its headers', async () => {
     const created = await fetch(`${direct.url}/v1.0/me/messages`, {

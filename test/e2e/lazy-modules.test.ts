@@ -1,5 +1,5 @@
 // The default embedded mode (no Redis configured) must not load the Redis client: ioredis and its
-// dependencies were a fifth of start-up time and idle memory (issue #17). The built proxy runs with a
+// dependencies were a fifth of start-up time and idle memory. The built proxy runs with a
 // loader hook (module-probe.mjs) that names every package it loads and every file of the build; the
 // Redis and tracing runs show the probe sees the on-demand parts when they are used, so the embedded
 // run's silence means something.
@@ -10,19 +10,16 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startFakeUpstream } from '../fake-upstream/index.js';
 import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
 import { startRedis } from '../harness/redis.js';
+import { useCleanup } from '../harness/use.js';
 
 const PROBE = fileURLToPath(new URL('./module-probe.mjs', import.meta.url));
 const SECRET = 'sk_lazy';
 
-let cleanup: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const fn of cleanup.reverse()) await fn();
-  cleanup = [];
-});
+const cleanup = useCleanup();
 
 /** Starts the proxy under the probe, makes one call, stops it; resolves with the packages it loaded. */
 async function packagesLoaded(env: Record<string, string>): Promise<string[]> {

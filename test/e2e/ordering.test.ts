@@ -1,24 +1,16 @@
 // SPEC §5 through the real process: calls that touch one resource are executed upstream in the
 // order the proxy received them, even when they were all waiting in the same window.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { describe, expect, it } from 'vitest';
+import { useProxy } from '../harness/use.js';
 
 const SECRET = 'sk_order';
 const AUTH = `Bearer ${SECRET}`;
-let upstream: FakeUpstream;
-let proxy: ProxyProcess;
-
-beforeAll(async () => {
-  upstream = await startFakeUpstream({ apps: { app1: SECRET } });
-  // A long window: every call below is queued before the first batch leaves.
-  proxy = await startProxyProcess({ UPSTREAM_URL: upstream.url, BATCH_WINDOW_MS: '300', LOG_LEVEL: 'warn' });
-});
-afterAll(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-});
+// A long window: every call below is queued before the first batch leaves.
+const { proxy, upstream } = useProxy(
+  { BATCH_WINDOW_MS: '300', LOG_LEVEL: 'warn' },
+  { upstream: { apps: { app1: SECRET } } },
+);
 
 const send = (method: string, path: string, body?: unknown) =>
   fetch(`${proxy.url}/v1/app1${path}`, {

@@ -5,9 +5,10 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, signAppToken, startFakeUpstream } from '../fake-upstream/index.js';
+import { signAppToken } from '../fake-upstream/index.js';
 import { buildRequest, exchange, header, parseResponse, type RawResponse } from '../fuzz/raw-http.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import type { ProxyProcess } from '../harness/process.js';
+import { useProxy } from '../harness/use.js';
 
 const SECRET = 'sk_sec_app1_LEAKCANARY';
 const APPS = { app1: SECRET };
@@ -31,12 +32,9 @@ interface Evil {
   requests: number;
 }
 
-let upstream: FakeUpstream;
-let proxy: ProxyProcess;
 let echo: Server;
 let echoHost: string;
 const echoed: Recorded[] = [];
-let echoProxy: ProxyProcess;
 let evil: Evil;
 
 async function listen(server: Server): Promise<number> {
@@ -53,7 +51,6 @@ function closeServer(server: Server | undefined): Promise<void> {
 }
 
 beforeAll(async () => {
-  upstream = await startFakeUpstream({ apps: APPS });
   const evilServer = createServer((_req, res) => {
     evil.requests++;
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -88,32 +85,36 @@ beforeAll(async () => {
   });
   const echoPort = await listen(echo);
   echoHost = `127.0.0.1:${echoPort}`;
+});
 
-  [proxy, echoProxy] = await Promise.all([
-    startProxyProcess({
-      UPSTREAM_URL: upstream.url,
-      LOG_LEVEL: 'debug',
-      // A line for every call (the default samples successes): the leak test looks for each one.
-      ACCESS_LOG: 'all',
-      BATCH_WINDOW_MS: '5',
-      UPSTREAM_TIMEOUT_MS: '2000',
-      HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
-      REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
-    }),
-    startProxyProcess({ UPSTREAM_URL: `http://${echoHost}`, LOG_LEVEL: 'warn' }),
-  ]);
+// Registered first, so it runs after the proxies have stopped.
+afterAll(async () => {
+  await Promise.all([closeServer(echo), closeServer(evil?.server)]);
+});
+
+const { proxy, upstream } = useProxy(
+  {
+    LOG_LEVEL: 'debug',
+    // A line for every call (the default samples successes): the leak test looks for each one.
+    ACCESS_LOG: 'all',
+    BATCH_WINDOW_MS: '5',
+    UPSTREAM_TIMEOUT_MS: '2000',
+    HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
+    REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+  },
+  { upstream: { apps: APPS }, exitCode: 0 },
+);
+const { proxy: echoProxy } = useProxy(() => ({ UPSTREAM_URL: `http://${echoHost}`, LOG_LEVEL: 'warn' }), {
+  exitCode: 0,
+});
+
+beforeAll(async () => {
   const seeded = await fetch(`${upstream.url}/v1/app1/users/sec-user`, {
     method: 'PUT',
     headers: { authorization: AUTH, 'content-type': 'application/json' },
     body: JSON.stringify({ name: 'Sec', custom: { tag: 'from-upstream' } }),
   });
   expect(seeded.status).toBe(200);
-});
-
-afterAll(async () => {
-  const codes = await Promise.all([proxy?.stop(), echoProxy?.stop()]);
-  await Promise.all([upstream?.close(), closeServer(echo), closeServer(evil?.server)]);
-  expect(codes).toEqual([0, 0]);
 });
 
 /** One raw request on a fresh connection (`Connection: close`), its parsed answer. */

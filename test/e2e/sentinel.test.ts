@@ -6,22 +6,21 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
+import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../harness/ports.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
-import { type RedisProcess, startRedis } from '../harness/redis.js';
+import type { RedisProcess } from '../harness/redis.js';
+import { useProxy } from '../harness/use.js';
 
-let upstream: FakeUpstream;
-let redis: RedisProcess;
-let sentinel: ChildProcess;
-let sentinelPort: number;
-let proxy: ProxyProcess;
+let sentinel: ChildProcess | undefined;
 
-beforeAll(async () => {
-  upstream = await startFakeUpstream({ apps: { app1: 'sk_s' } });
-  redis = await startRedis();
-  sentinelPort = await freePort();
+// Registered before useProxy's, so it runs after the proxy has stopped.
+afterAll(() => {
+  sentinel?.kill('SIGKILL');
+});
+
+/** Starts a sentinel that monitors `redis` as `primary1`; resolves with its port once it does. */
+async function startSentinel(redis: RedisProcess): Promise<number> {
+  const sentinelPort = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sentinel-'));
   const conf = join(dir, 'sentinel.conf');
   writeFileSync(
@@ -34,34 +33,32 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  sentinel = spawn('redis-server', [conf, '--sentinel'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('redis-server', [conf, '--sentinel'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  sentinel = child;
   // Ready once it monitors the primary (its own log line says so).
   await new Promise<void>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`sentinel did not start:\n${out}`)), 10_000);
-    sentinel.stdout?.on('data', (chunk: Buffer) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       if (out.includes('+monitor master primary1')) {
         clearTimeout(timer);
         resolve();
       }
     });
-    sentinel.once('exit', (code) => reject(new Error(`sentinel exited with ${code}:\n${out}`)));
+    child.once('exit', (code) => reject(new Error(`sentinel exited with ${code}:\n${out}`)));
   });
-  proxy = await startProxyProcess({
-    UPSTREAM_URL: upstream.url,
-    REDIS_SENTINELS: `127.0.0.1:${sentinelPort}`,
+  return sentinelPort;
+}
+
+const { proxy, redis } = useProxy(
+  async ({ redis }) => ({
+    REDIS_SENTINELS: `127.0.0.1:${await startSentinel(redis)}`,
     REDIS_SENTINEL_NAME: 'primary1',
     LOG_LEVEL: 'warn',
-  });
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  sentinel?.kill('SIGKILL');
-  await redis?.stop();
-  await upstream?.close();
-});
+  }),
+  { upstream: { apps: { app1: 'sk_s' } }, redis: true },
+);
 
 describe('REDIS_SENTINELS', () => {
   it('keeps the shared buckets on the primary the sentinel names', async () => {

@@ -11,15 +11,13 @@ import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusJson } from '../../apps/proxy/src/status.js';
-import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
-import { type RedisProcess, startRedis } from '../harness/redis.js';
+import { useProxy } from '../harness/use.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../.artifacts/', import.meta.url));
 const APPS = { app1: 'sk_status_secret_app1', app2: 'sk_status_secret_app2' };
 /**
- * App ids that are markup (issue #32): valid path segments (no slash), percent-encoded in the URL. If
+ * App ids that are markup: valid path segments (no slash), percent-encoded in the URL. If
  * the page wrote one as HTML, an element would appear, and its handler would set `window.__injected`
  * (were the CSP ever to let it run).
  */
@@ -36,31 +34,37 @@ const REST = { ratePerSec: 5, burst: 5 };
 const CALLS_PER_APP = 150;
 const LOAD_MS = 3_000;
 
-let upstream: FakeUpstream;
-let redis: RedisProcess;
-let proxy: ProxyProcess;
 let context: BrowserContext;
 let userDataDir: string;
 
-beforeAll(async () => {
+beforeAll(() => {
   // No skip: a machine without the browser fails here, saying what to install.
   if (!existsSync(CHROMIUM)) {
     throw new Error(
       `${CHROMIUM} not found: the status page test needs Debian's chromium (apt-get install -y chromium)`,
     );
   }
-  const hostile = Object.fromEntries(HOSTILE_APPS.map((appId) => [appId, 'sk_status_secret_hostile']));
-  upstream = await startFakeUpstream({ apps: { ...APPS, ...hostile }, limits: { batch: BATCH, rest: REST } });
-  redis = await startRedis();
-  proxy = await startProxyProcess({
-    UPSTREAM_URL: upstream.url,
+});
+
+const hostile = Object.fromEntries(HOSTILE_APPS.map((appId) => [appId, 'sk_status_secret_hostile']));
+const { proxy, upstream } = useProxy(
+  ({ redis }) => ({
     REDIS_URL: redis.url,
     LOG_LEVEL: 'warn',
     BATCH_RATE_PER_SEC: String(BATCH.ratePerSec),
     BATCH_BURST: String(BATCH.burst),
     REST_RATE_PER_SEC: String(REST.ratePerSec),
     REST_BURST: String(REST.burst),
-  });
+  }),
+  {
+    upstream: { apps: { ...APPS, ...hostile }, limits: { batch: BATCH, rest: REST } },
+    redis: true,
+    exitCode: 0,
+  },
+);
+
+// After the proxy has started; closed before it stops.
+beforeAll(async () => {
   userDataDir = mkdtempSync(join(tmpdir(), 'status-page-chromium-'));
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
@@ -83,10 +87,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await context?.close();
   if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
-  const code = proxy ? await proxy.stop() : 0;
-  await redis?.stop();
-  await upstream?.close();
-  expect(code).toBe(0);
 });
 
 /** Offers CALLS_PER_APP writes per app, spread evenly over LOAD_MS; resolves with their statuses. */
@@ -114,17 +114,23 @@ async function load(): Promise<number[]> {
   return Promise.all(calls);
 }
 
+/** A new tab, and the page errors and console errors it reports (a CSP refusal is a console error). */
+async function openPage(): Promise<{ page: Page; problems: string[] }> {
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
+  return { page, problems };
+}
+
 const number = async (page: Page, selector: string) =>
   Number((await page.locator(selector).innerText()).replace(/,/g, ''));
 
 describe('the live status page', () => {
   it('shows batching, queues, limiter buckets and Redis mode moving under load', async () => {
-    const page = await context.newPage();
-    const problems: string[] = [];
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-    });
+    const { page, problems } = await openPage();
 
     await page.goto(`${proxy.adminUrl}/`, { timeout: 10_000 });
     // The first poll rendered: the CSP let the inline script run and status.json answered.
@@ -225,13 +231,7 @@ describe('the live status page', () => {
   }, 30_000);
 
   it('shows hostile app ids as text: no element injected, no script run', async () => {
-    const page = await context.newPage();
-    const problems: string[] = [];
-    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-    // A CSP refusal (an injected handler or image) is reported as a console error.
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-    });
+    const { page, problems } = await openPage();
     await page.goto(`${proxy.adminUrl}/`, { timeout: 10_000 });
     // Each hostile app's first batch call is held by the upstream, so the app stays in flight (and
     // listed) across a few of the page's polls; its caller is answered afterwards.

@@ -4,8 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { useProxy } from '../harness/use.js';
 
 interface OtlpSpan {
   traceId: string;
@@ -20,8 +19,6 @@ interface OtlpSpan {
 const SERVER = 2;
 const CLIENT = 3;
 const SECRET = 'sk_trace_secret';
-let upstream: FakeUpstream;
-let proxy: ProxyProcess;
 let receiver: Server;
 const spans: OtlpSpan[] = [];
 let onSpans: () => void = () => {};
@@ -42,22 +39,23 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  upstream = await startFakeUpstream({ apps: { app1: SECRET } });
-  proxy = await startProxyProcess({
-    UPSTREAM_URL: upstream.url,
+});
+
+// Registered before useProxy's, so it runs after the proxy has stopped.
+afterAll(async () => {
+  await new Promise((resolve) => receiver?.close(resolve));
+});
+
+const { proxy } = useProxy(
+  () => ({
     LOG_LEVEL: 'warn',
     BATCH_WINDOW_MS: '50',
     OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`,
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
     OTEL_BSP_SCHEDULE_DELAY: '100',
-  });
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-  await new Promise((resolve) => receiver?.close(resolve));
-});
+  }),
+  { upstream: { apps: { app1: SECRET } } },
+);
 
 /** Resolves once the receiver holds spans matching `check` (each export wakes it), bounded. */
 function spansWhere(check: (all: OtlpSpan[]) => boolean, timeoutMs = 10_000): Promise<void> {

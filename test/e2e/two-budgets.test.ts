@@ -8,21 +8,18 @@
 // cores; each grant adds a Redis round trip and a timer). With burst 2 one token of slack absorbs
 // the answer's latency: 96-100% on three replicas.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
 import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
 import { type RedisProcess, startRedis } from '../harness/redis.js';
+import { useCleanup } from '../harness/use.js';
 
 const SECRET = 'sk_budgets';
 const BATCH_RATE = 2;
 const REST_RATE = 20;
 const MAX_OPS_PER_SEC = BATCH_RATE * 10 + REST_RATE; // 40
 
-let cleanup: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const fn of cleanup.reverse()) await fn();
-  cleanup = [];
-});
+const cleanup = useCleanup();
 
 async function setup(
   replicas: number,

@@ -3,14 +3,12 @@
 // in-memory users/messages/groups, a hidden per-tenant throttling limit that can change at runtime
 // (per-request 429s inside a 200 batch, whole-call 429s), and injectable faults.
 
-import { randomInt } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { BatchServer, type Codec, isJsonType } from '../fake-upstream/batch-server.js';
 import { clearPlan } from '../fake-upstream/fault-plan.js';
 import { type BucketLimit, Gcra } from '../fake-upstream/gcra.js';
-import { listen } from '../fake-upstream/listen.js';
-import { mulberry32, shuffled } from '../fake-upstream/prng.js';
-import { Timers } from '../fake-upstream/timers.js';
+import { shuffled } from '../fake-upstream/prng.js';
 import { type BatchRequest, type DependencyShape, executionOrder, parseBatch } from './batch.js';
 import {
   type BatchResponse,
@@ -174,23 +172,6 @@ function makeLimiters(limits: GraphLimits | undefined): Limiters {
   };
 }
 
-function isJsonType(value: string | undefined): boolean {
-  return value?.split(';')[0]?.trim().toLowerCase() === JSON_TYPE;
-}
-
-function readBody(req: IncomingMessage): Promise<{ buf: Buffer; tooLarge: boolean }> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= BODY_LIMIT_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () => resolve({ buf: Buffer.concat(chunks), tooLarge: size > BODY_LIMIT_BYTES }));
-    req.on('error', () => {});
-  });
-}
-
 /** Graph's throttling answer (learn.microsoft.com/graph/throttling, "Sample response"). */
 function throttled(waitMs: number, scope?: string): GraphResult {
   const retryAfter = String(Math.max(1, Math.ceil(waitMs / 1000)));
@@ -226,10 +207,38 @@ function splitUrl(url: string): { path: string; query: URLSearchParams } | undef
   };
 }
 
+/** Graph's wire format: each answer's own headers plus a request id, errors as `{ error: { code, message } }`. */
+function graphCodec(): Codec {
+  let answers = 0;
+  return {
+    headers: (answer) => ({ ...answer.headers, 'request-id': `fake-request-${++answers}` }),
+    faultAnswer: (status, retryAfterSec, body) => ({
+      status,
+      headers: {
+        'Content-Type': JSON_TYPE,
+        ...(retryAfterSec === undefined ? {} : { 'Retry-After': String(retryAfterSec) }),
+      },
+      body: body ?? { error: { code: 'InjectedFault', message: `injected ${status}` } },
+    }),
+    bug: (message) => graphError(500, 'FakeBug', message),
+    reset: () => {
+      answers = 0;
+    },
+  };
+}
+
 export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph> {
-  const seed = opts.seed ?? randomInt(2 ** 31);
-  let orderRandom = mulberry32(seed);
-  let faultRandom = mulberry32(seed ^ 0x5bd1e995);
+  const onCall = opts.onCall;
+  const server = new BatchServer({
+    codec: graphCodec(),
+    bodyLimitBytes: BODY_LIMIT_BYTES,
+    latencyMs: opts.latencyMs,
+    seed: opts.seed,
+    onCall:
+      onCall &&
+      (({ size, ...call }) => onCall({ ...call, ...(size === undefined ? {} : { requests: size }) })),
+  });
+  const seed = server.seed;
   const tokens = new Map<string, { tenant: string; me: string | null }>();
   const seeds: Record<string, TenantSeed> = {};
   for (const [tenant, config] of Object.entries(opts.tenants)) {
@@ -244,11 +253,7 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
   let defaultLimiters = makeLimiters(opts.limits);
   const tenantLimiters = new Map<string, Limiters>();
   const limitersOf = (tenant: string) => tenantLimiters.get(tenant) ?? defaultLimiters;
-  const timers = new Timers();
-  let callCounter = 0;
   let execCounter = 0;
-  let answerCounter = 0;
-  const batchSizeOf = new WeakMap<ServerResponse, number>();
   const users = new UserTracker();
   const jwtKey = opts.jwtKey ?? DEFAULT_JWT_KEY;
 
@@ -289,84 +294,13 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
       // Same object, so a test holding `fake.stats` keeps seeing the live numbers.
       Object.assign(fake.stats, emptyStats());
       clearPlan(fake.faults);
-      callCounter = 0;
+      server.reset();
       execCounter = 0;
-      answerCounter = 0;
-      orderRandom = mulberry32(seed);
-      faultRandom = mulberry32(seed ^ 0x5bd1e995);
     },
     close: () => Promise.resolve(),
   };
 
-  const latency = (): number =>
-    typeof opts.latencyMs === 'function' ? opts.latencyMs() : (opts.latencyMs ?? 0);
-
-  const sleep = (ms: number | undefined): Promise<void> => timers.sleep(ms);
-
-  const write = (res: ServerResponse, result: GraphResult) => {
-    if (res.destroyed) return;
-    const payload = result.body === undefined ? '' : JSON.stringify(result.body);
-    res.writeHead(result.status, {
-      ...result.headers,
-      'request-id': `fake-request-${++answerCounter}`,
-      'content-length': String(Buffer.byteLength(payload)),
-    });
-    res.end(payload);
-  };
-
-  const reply = (res: ServerResponse, result: GraphResult): void => {
-    const wait = latency();
-    if (wait > 0) void sleep(wait).then(() => write(res, result));
-    else write(res, result);
-  };
-
-  const replyFault = (res: ServerResponse, fault: FaultFields): void => {
-    const status = fault.status ?? 500;
-    const headers: Record<string, string> = { 'Content-Type': JSON_TYPE };
-    if (fault.retryAfterSec !== undefined) headers['Retry-After'] = String(fault.retryAfterSec);
-    reply(res, {
-      status,
-      headers,
-      body: fault.body ?? { error: { code: 'InjectedFault', message: `injected ${status}` } },
-    });
-  };
-
-  /** Applies the fault around `execute` (which records what it runs) and answers. */
-  const serve = async (res: ServerResponse, fault: FaultFields | undefined, execute: () => GraphResult) => {
-    if (fault?.reset === 'before-execute') {
-      await sleep(fault.delayMs);
-      res.socket?.destroy();
-      return;
-    }
-    if (fault?.status !== undefined && !fault.afterExecute) {
-      await sleep(fault.delayMs);
-      return replyFault(res, fault);
-    }
-    if (fault?.delayBeforeExecute) await sleep(fault.delayMs);
-    const result = execute();
-    if (fault && !fault.delayBeforeExecute) await sleep(fault.delayMs);
-    if (fault?.reset === 'after-execute') {
-      res.socket?.destroy();
-      return;
-    }
-    if (fault?.status !== undefined) return replyFault(res, fault);
-    if (fault?.notJson) {
-      await sleep(latency());
-      if (res.destroyed) return;
-      res.writeHead(200, { 'content-type': 'text/html' });
-      res.end('<html><body>upstream hiccup</body></html>');
-      return;
-    }
-    if (fault?.truncateBody) {
-      await sleep(latency());
-      const full = Buffer.from(JSON.stringify(result.body ?? {}));
-      if (res.destroyed) return;
-      res.writeHead(result.status, { ...result.headers, 'content-length': String(full.length) });
-      res.write(full.subarray(0, Math.floor(full.length / 2)), () => res.socket?.destroy());
-      return;
-    }
-    reply(res, result);
-  };
+  const reply = (res: ServerResponse, result: GraphResult): void => server.reply(res, result);
 
   interface CallCtx {
     tenant: string;
@@ -431,7 +365,7 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
     url: string,
     fault: FaultFields | undefined,
   ) => {
-    const { buf, tooLarge } = await readBody(req);
+    const { buf, tooLarge } = await server.readBody(req);
     if (tooLarge)
       return reply(res, graphError(413, 'RequestEntityTooLarge', 'The request body is too large.'));
     const headers: Record<string, string> = {};
@@ -457,7 +391,7 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
         body = buf;
       }
     }
-    await serve(res, fault, () => runOne(c, 'single', method, url, headers, body));
+    await server.serve(res, fault, () => runOne(c, 'single', method, url, headers, body));
   };
 
   /** Runs the requests of a parsed batch in the service's order and builds the 200 answer. */
@@ -513,7 +447,7 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
     c: CallCtx,
     fault: FaultFields | undefined,
   ) => {
-    const { buf, tooLarge } = await readBody(req);
+    const { buf, tooLarge } = await server.readBody(req);
     if (tooLarge)
       return reply(res, graphError(413, 'RequestEntityTooLarge', 'The request body is too large.'));
     if (!isJsonType(req.headers['content-type'])) {
@@ -527,9 +461,9 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
     }
     const parsed = parseBatch(payload);
     if (!parsed.ok) return reply(res, graphError(400, 'BadRequest', parsed.message));
-    await serve(res, fault, () => {
+    await server.serve(res, fault, () => {
       fake.stats.batchSizes.push(parsed.requests.length);
-      batchSizeOf.set(res, parsed.requests.length);
+      server.executedBatch(res, parsed.requests.length);
       fake.batches.push({
         callId: c.callId,
         tenant: c.tenant,
@@ -543,9 +477,9 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
           dependsOn: r.dependsOn.map((d) => parsed.requests[d]?.id ?? ''),
         })),
       });
-      const responses = runBatch(c, parsed.requests, executionOrder(parsed, orderRandom));
+      const responses = runBatch(c, parsed.requests, executionOrder(parsed, server.orderRandom));
       // Documented: responses may come in any order. The fake makes sure they do.
-      const out = shuffled(responses, orderRandom);
+      const out = shuffled(responses, server.orderRandom);
       return {
         status: 200,
         headers: { 'Content-Type': JSON_TYPE },
@@ -568,24 +502,9 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
   };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    // Arrival time: the limiter counts calls when their headers arrive.
-    const arrival = performance.now();
-    const callId = ++callCounter;
     const method = (req.method ?? 'GET').toUpperCase();
-    const onCall = opts.onCall;
-    if (onCall) {
-      res.once('finish', () => {
-        const n = batchSizeOf.get(res);
-        onCall({
-          callId,
-          method,
-          target: req.url ?? '/',
-          status: res.statusCode,
-          ...(n === undefined ? {} : { requests: n }),
-          ms: performance.now() - arrival,
-        });
-      });
-    }
+    // Arrival time: the limiter counts calls when their headers arrive.
+    const { callId, at: arrival } = server.arrive(req, res, method);
     const target = req.url ?? '/';
     const m = /^\/([^/?#]+)(\/[^?#]*)?(\?[^#]*)?/.exec(target);
     const version = m?.[1] ?? '';
@@ -629,7 +548,7 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
     const failure = users.failure(caller, kind);
     if (failure) {
       req.resume();
-      return replyFault(res, {
+      return server.replyFault(res, {
         status: failure.status ?? 503,
         ...(failure.retryAfterSec === undefined ? {} : { retryAfterSec: failure.retryAfterSec }),
         body: { error: { code: 'ServiceUnavailable', message: `user fault ${failure.status ?? 503}` } },
@@ -652,15 +571,15 @@ export async function startFakeGraph(opts: FakeGraphOptions): Promise<FakeGraph>
     if (isBatch) fake.stats.arrivals.batchCalls.push(arrival);
     else fake.stats.arrivals.requests.push(arrival);
 
-    const fault = takeFault(fake.faults, kind, who.tenant, faultRandom);
+    const fault = takeFault(fake.faults, kind, who.tenant, server.faultRandom);
     if (fault) fake.stats.faultsApplied++;
-    const done = isBatch ? handleBatch(req, res, c, fault) : handleSingle(req, res, c, method, rest, fault);
-    done.catch((err: unknown) => {
-      if (!res.headersSent) write(res, graphError(500, 'FakeBug', String(err)));
-    });
+    server.guard(
+      res,
+      isBatch ? handleBatch(req, res, c, fault) : handleSingle(req, res, c, method, rest, fault),
+    );
   };
 
-  const listening = await listen(onRequest, timers, opts);
+  const listening = await server.listen(onRequest, opts);
   fake.url = listening.url;
   fake.close = listening.close;
   return fake;

@@ -13,10 +13,48 @@ export interface FaultPlan<F> {
   random?: { probability: number; faults: F[] } | undefined;
 }
 
-/** Fields every fault has: which calls it applies to. */
+/** Fields every fault has: which calls it applies to, and how long it holds the answer. */
 export interface Targeted {
   /** Calls to the batch endpoint (default), single calls, or either. */
   on?: 'batch' | 'single' | 'any';
+  /**
+   * Hold the answer this long (ms). By default the work is done first and the answer is late
+   * (a slow upstream: the caller may time out although the work was done); with
+   * `delayBeforeExecute` the work is done only after the delay (even if the caller is gone).
+   */
+  delayMs?: number;
+  delayBeforeExecute?: boolean;
+}
+
+/**
+ * The faults of the HTTP exchange itself, alike in every dialect (`delayMs` combines with any; each
+ * dialect adds faults of its batch format):
+ * - `{ status }`: answer this status with the dialect's error body (or `body`) WITHOUT executing
+ *   anything. With `afterExecute: true` the work is done first, then the error is answered (a gateway
+ *   that lost the real answer). `retryAfterSec` adds a `Retry-After` header (use with 429/503).
+ * - `{ delayMs }`: only a delay (see Targeted).
+ * - `{ reset: 'before-execute' }`: destroy the socket without answering; nothing was executed.
+ *   `{ reset: 'after-execute' }`: do all the work, then destroy the socket without answering.
+ * - `{ truncateBody: true }`: execute, send headers with the full Content-Length but only half of
+ *   the body, then destroy the socket.
+ * - `{ notJson: true }`: execute, answer 200 with an HTML body.
+ */
+export type TransportFaultVariant =
+  | { status: number; retryAfterSec?: number; afterExecute?: boolean; body?: unknown }
+  | { delayMs: number }
+  | { reset: 'before-execute' | 'after-execute' }
+  | { truncateBody: true }
+  | { notJson: true };
+
+/** Every field of every transport variant, optional: what the server reads. */
+export interface TransportFault extends Targeted {
+  status?: number;
+  retryAfterSec?: number;
+  afterExecute?: boolean;
+  body?: unknown;
+  reset?: 'before-execute' | 'after-execute';
+  truncateBody?: true;
+  notJson?: true;
 }
 
 /** Whether fault `f` applies to a call of this kind for this scope (app or tenant). */
@@ -28,6 +66,17 @@ export function applies(
 ): boolean {
   const on = f.on ?? 'batch';
   return (on === 'any' || on === kind) && (scope === undefined || scope === want);
+}
+
+/** The fault a call of `kind` for `want` (an app or tenant, read off a fault by `scopeOf`) takes. */
+export function takeFaultFor<F extends Targeted>(
+  plan: FaultPlan<F>,
+  kind: 'batch' | 'single',
+  scopeOf: (f: F) => string | undefined,
+  want: string,
+  random: () => number,
+): F | undefined {
+  return takeFault(plan, (f) => applies(f, kind, scopeOf(f), want), random);
 }
 
 export function takeFault<F>(

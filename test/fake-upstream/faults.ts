@@ -1,32 +1,21 @@
 // Fault injection for the fake upstream: what a test can make the next calls do wrong.
-import { applies, type FaultPlan as SharedPlan, takeFault as takeFrom } from './fault-plan.js';
+import {
+  type FaultPlan as SharedPlan,
+  type Targeted,
+  type TransportFault,
+  type TransportFaultVariant,
+  takeFaultFor,
+} from './fault-plan.js';
 
 /** Which calls a fault applies to. */
-export interface FaultTarget {
-  /** Calls to the batch endpoint (default), single calls, or either. */
-  on?: 'batch' | 'single' | 'any';
+export interface FaultTarget extends Targeted {
   /** Only calls to this app (default: any app). */
   appId?: string;
-  /**
-   * Hold the answer this long (ms). By default the ops are executed first and the answer is late
-   * (a slow upstream: the caller may time out although the work was done); with
-   * `delayBeforeExecute` the ops are executed only after the delay (even if the caller is gone).
-   */
-  delayMs?: number;
-  delayBeforeExecute?: boolean;
 }
 
 /**
- * One fault. Variants (several keys may be combined; `delayMs` combines with any):
- * - `{ status }`: answer this status with a JSON error body (or `body`) WITHOUT executing anything.
- *   With `afterExecute: true` the ops are executed first, then the error is answered (a gateway
- *   that lost the real answer). `retryAfterSec` adds a `Retry-After` header (use with 429/503).
- * - `{ delayMs }`: only a delay (see FaultTarget).
- * - `{ reset: 'before-execute' }`: destroy the socket without answering; nothing was executed.
- *   `{ reset: 'after-execute' }`: execute every op, then destroy the socket without answering.
- * - `{ truncateBody: true }`: execute, send headers with the full Content-Length but only half of
- *   the body, then destroy the socket.
- * - `{ notJson: true }`: execute, answer 200 with an HTML body.
+ * One fault: a transport fault (fault-plan.ts) or one of the batch's results (several keys may be
+ * combined; `delayMs` combines with any):
  * - `{ notArray: true }`: (batch) execute, answer 200 with the JSON object `{"ok":true}`.
  * - `{ dropResultSeq: [..] }`: (batch) execute all, omit the results of these sequence numbers.
  * - `{ duplicateResultSeq: [..] }`: (batch) execute all, repeat the results of these seqs twice.
@@ -37,11 +26,7 @@ export interface FaultTarget {
  */
 export type Fault = FaultTarget &
   (
-    | { status: number; retryAfterSec?: number; afterExecute?: boolean; body?: unknown }
-    | { delayMs: number }
-    | { reset: 'before-execute' | 'after-execute' }
-    | { truncateBody: true }
-    | { notJson: true }
+    | TransportFaultVariant
     | { notArray: true }
     | { dropResultSeq: number[] }
     | { duplicateResultSeq: number[] }
@@ -50,14 +35,7 @@ export type Fault = FaultTarget &
   );
 
 /** Every field of every variant, optional: what the server reads. */
-export interface FaultFields extends FaultTarget {
-  status?: number;
-  retryAfterSec?: number;
-  afterExecute?: boolean;
-  body?: unknown;
-  reset?: 'before-execute' | 'after-execute';
-  truncateBody?: true;
-  notJson?: true;
+export interface FaultFields extends FaultTarget, TransportFault {
   notArray?: true;
   dropResultSeq?: number[];
   duplicateResultSeq?: number[];
@@ -68,14 +46,13 @@ export interface FaultFields extends FaultTarget {
 /** Mutable by tests while the fake runs (fault-plan.ts says which fault a call takes). */
 export type FaultPlan = SharedPlan<Fault>;
 
-export function takeFault(
+/** The fault a call takes, if any (removed from the queue when it came from there). */
+export const takeFault = (
   plan: FaultPlan,
   kind: 'batch' | 'single',
   appId: string,
   random: () => number,
-): FaultFields | undefined {
-  return takeFrom(plan, (f) => applies(f, kind, f.appId, appId), random);
-}
+): FaultFields | undefined => takeFaultFor(plan, kind, (f) => f.appId, appId, random);
 
 /** Result-level faults: drop, duplicate, add unknown, or corrupt the status of some results. */
 export function corruptResults(results: [number, number, unknown][], fault: FaultFields): unknown[] {

@@ -1,15 +1,13 @@
 // A fake TalkJS REST API upstream on loopback for e2e, chaos and load tests: the documented batch
 // protocol, auth, in-memory resources, exact GCRA rate limits and injectable faults.
 
-import { randomInt } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { performance } from 'node:perf_hooks';
+import { type Answer, BatchServer, type Codec, isJsonType } from './batch-server.js';
 import { clearPlan } from './fault-plan.js';
 import { corruptResults, type FaultFields, type FaultPlan, takeFault } from './faults.js';
 import { type BucketLimit, Gcra } from './gcra.js';
 import { safeEqual, verifyAppToken } from './jwt.js';
-import { listen } from './listen.js';
-import { mulberry32, shuffled } from './prng.js';
+import { shuffled } from './prng.js';
 import { type OpResult, Store } from './store.js';
 import {
   type CredentialFailure,
@@ -19,7 +17,6 @@ import {
   type ResourceStats,
   TargetTracker,
 } from './targeted.js';
-import { Timers } from './timers.js';
 
 export type { Fault, FaultPlan, FaultTarget } from './faults.js';
 export type { BucketLimit } from './gcra.js';
@@ -142,39 +139,34 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-function isJsonContentType(value: string | undefined): boolean {
-  return value?.split(';')[0]?.trim().toLowerCase() === 'application/json';
-}
-
-/** Collects the body up to the limit; beyond it keeps draining and reports `tooLarge`. */
-function readBody(req: IncomingMessage): Promise<{ buf: Buffer; tooLarge: boolean }> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= BODY_LIMIT_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () => resolve({ buf: Buffer.concat(chunks), tooLarge: size > BODY_LIMIT_BYTES }));
-    // An aborted upload is never answered; nothing to execute.
-    req.on('error', () => {});
-  });
-}
+/** TalkJS's wire format: JSON answers, errors as `{ errorCode, message }`. */
+const TALKJS: Codec = {
+  headers: (answer) => ({ 'content-type': 'application/json', ...answer.headers }),
+  faultAnswer: (status, retryAfterSec, body) => ({
+    status,
+    headers: retryAfterSec === undefined ? {} : { 'retry-after': String(retryAfterSec) },
+    body: body ?? { errorCode: 'INJECTED_FAULT', message: `injected ${status}` },
+  }),
+  bug: (message) => ({ status: 500, body: { errorCode: 'FAKE_BUG', message } }),
+};
 
 export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<FakeUpstream> {
-  const seed = opts.seed ?? randomInt(2 ** 31);
-  let orderRandom = mulberry32(seed);
-  let faultRandom = mulberry32(seed ^ 0x5bd1e995);
+  const onCall = opts.onCall;
+  const server = new BatchServer({
+    codec: TALKJS,
+    bodyLimitBytes: BODY_LIMIT_BYTES,
+    latencyMs: opts.latencyMs,
+    seed: opts.seed,
+    onCall:
+      onCall && (({ size, ...call }) => onCall({ ...call, ...(size === undefined ? {} : { ops: size }) })),
+  });
+  const seed = server.seed;
   const limiters: Record<'batch' | 'rest', Gcra | undefined> = {
     batch: opts.limits?.batch ? new Gcra(opts.limits.batch) : undefined,
     rest: opts.limits?.rest ? new Gcra(opts.limits.rest) : undefined,
   };
   const store = new Store();
-  const timers = new Timers();
-  let callCounter = 0;
   let execCounter = 0;
-  // Op count of each executed batch call, read by the request log when the answer is written.
-  const batchOps = new WeakMap<ServerResponse, number>();
   const targets = new TargetTracker();
 
   const fake: FakeUpstream = {
@@ -214,32 +206,10 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
       fake.stats.rejections.length = 0;
       clearPlan(fake.faults);
       targets.reset();
-      callCounter = 0;
+      server.reset();
       execCounter = 0;
-      orderRandom = mulberry32(seed);
-      faultRandom = mulberry32(seed ^ 0x5bd1e995);
     },
     close: () => Promise.resolve(),
-  };
-
-  const latency = (): number =>
-    typeof opts.latencyMs === 'function' ? opts.latencyMs() : (opts.latencyMs ?? 0);
-
-  const sleep = (ms: number | undefined): Promise<void> => timers.sleep(ms);
-
-  const write = (
-    res: ServerResponse,
-    status: number,
-    payload: string,
-    headers: Record<string, string> = {},
-  ) => {
-    if (res.destroyed) return;
-    res.writeHead(status, {
-      'content-type': 'application/json',
-      'content-length': String(Buffer.byteLength(payload)),
-      ...headers,
-    });
-    res.end(payload);
   };
 
   const reply = (
@@ -247,56 +217,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
     status: number,
     body: unknown,
     headers?: Record<string, string>,
-  ): void => {
-    const payload = JSON.stringify(body);
-    const wait = latency();
-    if (wait > 0) void sleep(wait).then(() => write(res, status, payload, headers));
-    else write(res, status, payload, headers);
-  };
-
-  const destroy = (res: ServerResponse): void => {
-    res.socket?.destroy();
-  };
-
-  /** Applies the fault around `execute` (which records what it runs) and answers. */
-  const serve = async (res: ServerResponse, fault: FaultFields | undefined, execute: () => OpResult) => {
-    if (fault?.reset === 'before-execute') {
-      await sleep(fault.delayMs);
-      return destroy(res);
-    }
-    if (fault?.status !== undefined && !fault.afterExecute) {
-      await sleep(fault.delayMs);
-      return replyFault(res, fault);
-    }
-    if (fault?.delayBeforeExecute) await sleep(fault.delayMs);
-    const result = execute();
-    if (fault && !fault.delayBeforeExecute) await sleep(fault.delayMs);
-    if (fault?.reset === 'after-execute') return destroy(res);
-    if (fault?.status !== undefined) return replyFault(res, fault);
-    if (fault?.notJson) {
-      await sleep(latency());
-      return write(res, 200, '<html><body>upstream hiccup</body></html>', { 'content-type': 'text/html' });
-    }
-    if (fault?.truncateBody) {
-      await sleep(latency());
-      const full = Buffer.from(JSON.stringify(result.body));
-      if (res.destroyed) return;
-      res.writeHead(result.status, {
-        'content-type': 'application/json',
-        'content-length': String(full.length),
-      });
-      res.write(full.subarray(0, Math.floor(full.length / 2)), () => destroy(res));
-      return;
-    }
-    reply(res, result.status, result.body);
-  };
-
-  const replyFault = (res: ServerResponse, fault: FaultFields): void => {
-    const status = fault.status ?? 500;
-    const headers: Record<string, string> =
-      fault.retryAfterSec === undefined ? {} : { 'retry-after': String(fault.retryAfterSec) };
-    reply(res, status, fault.body ?? { errorCode: 'INJECTED_FAULT', message: `injected ${status}` }, headers);
-  };
+  ): void => server.reply(res, { status, body, ...(headers === undefined ? {} : { headers }) });
 
   /** A poisoned resource's answer: the whole call fails, nothing ran. */
   const replyPoison = (res: ServerResponse, poison: ResourcePoison): void => {
@@ -317,7 +238,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
   ): { ok: true; body: unknown } | { ok: false; status: number; message: string } => {
     if (tooLarge) return { ok: false, status: 413, message: 'body too large' };
     if (buf.length === 0) return { ok: true, body: undefined };
-    if (!isJsonContentType(req.headers['content-type'])) {
+    if (!isJsonType(req.headers['content-type'])) {
       return { ok: false, status: 415, message: 'Content-Type must be application/json' };
     }
     try {
@@ -333,7 +254,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
     ctx: { appId: string; callId: number; method: string; path: string; url: URL; credential: string },
     fault: FaultFields | undefined,
   ) => {
-    const { buf, tooLarge } = await readBody(req);
+    const { buf, tooLarge } = await server.readBody(req);
     let body: unknown;
     // GET has no content upstream; a stray body is ignored rather than judged.
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
@@ -349,7 +270,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
     for (const [k, v] of ctx.url.searchParams) query[k] = v;
     const poison = targets.opsArrived({ ...ctx, via: 'single' }, [{ method: ctx.method, path: ctx.path }]);
     if (poison) return replyPoison(res, poison);
-    await serve(res, fault, () => {
+    await server.serve(res, fault, () => {
       const result = store.execute(ctx.appId, ctx.method, ctx.path, query, body);
       record({
         appId: ctx.appId,
@@ -422,7 +343,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
     ctx: { appId: string; callId: number; credential: string },
     fault: FaultFields | undefined,
   ) => {
-    const { buf, tooLarge } = await readBody(req);
+    const { buf, tooLarge } = await server.readBody(req);
     const parsed = parseBody(req, buf, tooLarge);
     if (!parsed.ok) return reply(res, parsed.status, invalid(parsed.message).body);
     const ops = parsed.body;
@@ -455,36 +376,21 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
       (ops as Op[]).map(([seq, method, path]) => ({ seq, method, path })),
     );
     if (poison) return replyPoison(res, poison);
-    await serve(res, fault, () => {
+    await server.serve(res, fault, (): Answer => {
       fake.stats.batchSizes.push(ops.length);
-      batchOps.set(res, ops.length);
+      server.executedBatch(res, ops.length);
       // Documented: operations may execute in any order. The fake makes sure they do.
-      const results = shuffled(ops as Op[], orderRandom).map((op) => runOp(op, ctx));
-      const out: unknown[] = shuffled(results, orderRandom);
+      const results = shuffled(ops as Op[], server.orderRandom).map((op) => runOp(op, ctx));
+      const out: unknown[] = shuffled(results, server.orderRandom);
       if (fault?.notArray) return { status: 200, body: { ok: true } };
       return { status: 200, body: fault ? corruptResults(out as [number, number, unknown][], fault) : out };
     });
   };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    // Arrival time: the upstream's limiter counts calls when their headers arrive.
-    const arrival = performance.now();
-    const callId = ++callCounter;
     const method = req.method ?? 'GET';
-    const onCall = opts.onCall;
-    if (onCall) {
-      res.once('finish', () => {
-        const ops = batchOps.get(res);
-        onCall({
-          callId,
-          method,
-          target: req.url ?? '/',
-          status: res.statusCode,
-          ...(ops === undefined ? {} : { ops }),
-          ms: performance.now() - arrival,
-        });
-      });
-    }
+    // Arrival time: the upstream's limiter counts calls when their headers arrive.
+    const { callId, at: arrival } = server.arrive(req, res, method);
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://fake-upstream');
@@ -541,18 +447,17 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
       });
     }
 
-    const fault = takeFault(fake.faults, kind, appId, faultRandom);
+    const fault = takeFault(fake.faults, kind, appId, server.faultRandom);
     if (fault) fake.stats.faultsApplied++;
-    const done =
+    server.guard(
+      res,
       kind === 'batch'
         ? handleBatch(req, res, { appId, callId, credential }, fault)
-        : handleSingle(req, res, { appId, callId, method, path, url, credential }, fault);
-    done.catch((err: unknown) => {
-      if (!res.headersSent) write(res, 500, JSON.stringify({ errorCode: 'FAKE_BUG', message: String(err) }));
-    });
+        : handleSingle(req, res, { appId, callId, method, path, url, credential }, fault),
+    );
   };
 
-  const listening = await listen(onRequest, timers, opts);
+  const listening = await server.listen(onRequest, opts);
   fake.url = listening.url;
   fake.close = listening.close;
   return fake;

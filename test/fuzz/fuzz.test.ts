@@ -8,8 +8,9 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { Client, errors as undiciErrors } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, signAppToken, startFakeUpstream } from '../fake-upstream/index.js';
+import { signAppToken } from '../fake-upstream/index.js';
 import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { useProxy } from '../harness/use.js';
 import { exchange, parseResponse } from './raw-http.js';
 
 const KEY1 = 'sk_fuzz_app1';
@@ -23,20 +24,20 @@ const TIME_LIMIT_MS = 10_000;
 /** FUZZ_SEED=<seed printed by a failing run> replays it. */
 const SEED = process.env.FUZZ_SEED === undefined ? {} : { seed: Number(process.env.FUZZ_SEED) };
 
-let upstream: FakeUpstream;
-let proxy: ProxyProcess;
 let pid: number | undefined;
 
-beforeAll(async () => {
-  upstream = await startFakeUpstream({ apps: APPS });
-  proxy = await startProxyProcess({
-    UPSTREAM_URL: upstream.url,
+const { proxy, upstream } = useProxy(
+  {
     LOG_LEVEL: 'warn',
     BATCH_WINDOW_MS: '2',
     BATCH_RATE_PER_SEC: '10000',
     BATCH_BURST: '10000',
     UPSTREAM_TIMEOUT_MS: '5000',
-  });
+  },
+  { upstream: { apps: APPS }, exitCode: 0 },
+);
+
+beforeAll(async () => {
   pid = proxy.child.pid;
   const seed = await fetch(`${upstream.url}/v1/app2/users/victim`, {
     method: 'PUT',
@@ -44,12 +45,6 @@ beforeAll(async () => {
     body: JSON.stringify({ name: 'Victim', custom: { secret: CANARY } }),
   });
   expect(seed.status).toBe(200);
-});
-
-afterAll(async () => {
-  const code = await proxy?.stop();
-  await upstream?.close();
-  expect(code).toBe(0);
 });
 
 /** Still the same process, alive and ready. */

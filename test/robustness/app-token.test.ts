@@ -2,26 +2,22 @@
 // cannot verify gets 401 on every route — batched, pass-through, bypass, the client's own batch
 // call — before it takes any token or reaches the upstream.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, signAppToken, startFakeUpstream } from '../fake-upstream/index.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { signAppToken } from '../fake-upstream/index.js';
+import { appTokenEnv, useProxy } from '../harness/use.js';
 
 const SECRET = 'sk_refusal_app1';
 const dir = mkdtempSync(join(tmpdir(), 'batch-proxy-refusal-'));
-let upstream: FakeUpstream;
-let proxy: ProxyProcess;
 
-beforeAll(async () => {
-  upstream = await startFakeUpstream({ apps: { app1: SECRET } });
-  const file = join(dir, 'secrets.json');
-  writeFileSync(file, JSON.stringify({ app1: SECRET }));
-  proxy = await startProxyProcess({
-    UPSTREAM_URL: upstream.url,
-    AUTH_MODE: 'app-token',
-    APP_SECRETS_FILE: file,
+// Registered before useProxy's, so it runs after the proxy has stopped.
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const { proxy, upstream } = useProxy(
+  () => ({
+    ...appTokenEnv(dir, { app1: SECRET }),
     LOG_LEVEL: 'warn',
     BATCH_WINDOW_MS: '5',
     // One token per bucket, refilled every 100 s: a single spent token shows as a 503.
@@ -30,14 +26,9 @@ beforeAll(async () => {
     REST_RATE_PER_SEC: '0.01',
     REST_BURST: '1',
     MAX_WAIT_MS: '200',
-  });
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+  }),
+  { upstream: { apps: { app1: SECRET } } },
+);
 
 const BAD_CREDENTIALS: Array<string | undefined> = [
   undefined,

@@ -3,32 +3,23 @@
 
 import { Readable } from 'node:stream';
 import { Client } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
+import { describe, expect, it } from 'vitest';
 import { exchange } from '../fuzz/raw-http.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { useProxy } from '../harness/use.js';
 
 const SECRET = 'sk_limits_app1';
 const AUTH = `Bearer ${SECRET}`;
 const BODY_LIMIT = 4096;
-let upstream: FakeUpstream;
-let proxy: ProxyProcess;
 
-beforeAll(async () => {
-  upstream = await startFakeUpstream({ apps: { app1: SECRET } });
-  proxy = await startProxyProcess({
-    UPSTREAM_URL: upstream.url,
+const { proxy, upstream } = useProxy(
+  {
     LOG_LEVEL: 'warn',
     BODY_LIMIT_BYTES: String(BODY_LIMIT),
     // Long enough that a pipelined follow-up arrives while the first answer is still owed.
     BATCH_WINDOW_MS: '300',
-  });
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-});
+  },
+  { upstream: { apps: { app1: SECRET } } },
+);
 
 describe('BODY_LIMIT_BYTES on pass-through bodies', () => {
   const big = () => Buffer.from(`{"name":"${'x'.repeat(BODY_LIMIT * 4)}"}`);

@@ -3,47 +3,28 @@
 // workspace is installed (no reinstall), answers on FAKE_PORT, and leaves on SIGTERM with exit 0; an
 // unknown dialect stops it at once with one line naming the known ones.
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { type ScriptRun, startScript } from '../harness/script.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCRIPT = join(ROOT, 'scripts', 'fake-upstream.mjs');
 const noNpx = mkdtempSync(join(tmpdir(), 'fake-upstream-path-'));
 afterAll(() => rmSync(noNpx, { recursive: true, force: true }));
 
-interface Started {
-  child: ChildProcess;
-  url: string;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
 /** Starts the script with no npx, npm or pnpm on PATH; resolves on the fake's start line. */
-function start(args: string[], announce: RegExp): Promise<Started> {
-  const child = spawn(process.execPath, [SCRIPT, ...args], {
-    cwd: ROOT,
-    env: { PATH: noNpx, FAKE_PORT: '0', FAKE_HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const url = announce.exec(stdout)?.[1];
-      if (url) resolve({ child, url, stdout: () => stdout, stderr: () => stderr, exited });
-    });
-    void exited.then((code) => reject(new Error(`exited ${code} before its start line: ${stderr}`)));
-  });
+async function start(args: string[], announce: RegExp): Promise<ScriptRun & { url: string }> {
+  const run = await startScript(
+    SCRIPT,
+    args,
+    { PATH: noNpx, FAKE_PORT: '0', FAKE_HOST: '127.0.0.1' },
+    announce,
+  );
+  return { ...run, url: run.match[1] ?? '' };
 }
 
 describe('npm run fake-upstream', () => {

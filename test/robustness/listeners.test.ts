@@ -1,24 +1,16 @@
 // SPEC §8c "No request ends the process": every method on every path of both listeners, plus bytes
 // that are not HTTP at all, each get an answer or a closed connection, and the process stays healthy.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
+import { describe, expect, it } from 'vitest';
 import { buildRequest, exchange, parseResponse } from '../fuzz/raw-http.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { useProxy } from '../harness/use.js';
 
 const SECRET = 'sk_robust_app1';
-let upstream: FakeUpstream;
-let proxy: ProxyProcess;
 
-beforeAll(async () => {
-  upstream = await startFakeUpstream({ apps: { app1: SECRET } });
-  proxy = await startProxyProcess({ UPSTREAM_URL: upstream.url, LOG_LEVEL: 'warn', BATCH_WINDOW_MS: '5' });
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-});
+const { proxy } = useProxy(
+  { LOG_LEVEL: 'warn', BATCH_WINDOW_MS: '5' },
+  { upstream: { apps: { app1: SECRET } } },
+);
 
 /** Every method Node's parser knows that a client may send, and one it does not. */
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE', 'PURGE', 'BREW'];

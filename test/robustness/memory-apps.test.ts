@@ -5,9 +5,9 @@
 // stays flat (RSS is reported beside it).
 // (Found: ~3.5-5.6 KB kept per appId ever seen.)
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { describe, expect, it } from 'vitest';
+import { NO_PACING } from '../harness/env.js';
+import { useProxy } from '../harness/use.js';
 import { INSPECT_ARGS } from './inspector.js';
 import { describeSamples, memoryAfterWaves } from './waves.js';
 
@@ -20,36 +20,25 @@ const PER_WAVE = 3000;
  * wave. RSS, reported beside it, swung by 20+ MB between waves on a busy machine with nothing kept.
  */
 const BOUND_MB = 4;
-let upstream: FakeUpstream;
-let proxy: ProxyProcess;
 /** Calls that reached the upstream (its statistics count known apps only). */
 let upstreamCalls = 0;
 
-beforeAll(async () => {
-  upstream = await startFakeUpstream({
-    apps: { app1: 'sk_memory' },
-    onCall: () => {
-      upstreamCalls++;
+const { proxy } = useProxy(
+  {
+    LOG_LEVEL: 'warn',
+    ...NO_PACING,
+    BATCH_WINDOW_MS: '1',
+  },
+  {
+    upstream: {
+      apps: { app1: 'sk_memory' },
+      onCall: () => {
+        upstreamCalls++;
+      },
     },
-  });
-  proxy = await startProxyProcess(
-    {
-      UPSTREAM_URL: upstream.url,
-      LOG_LEVEL: 'warn',
-      REST_RATE_PER_SEC: '100000',
-      REST_BURST: '100000',
-      BATCH_RATE_PER_SEC: '100000',
-      BATCH_BURST: '100000',
-      BATCH_WINDOW_MS: '1',
-    },
-    { nodeArgs: INSPECT_ARGS },
-  );
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-});
+    nodeArgs: INSPECT_ARGS,
+  },
+);
 
 describe('memory under waves of new appIds reaching the engine', () => {
   it('keeps no memory per app (heap after GC flat) while every call is answered by the upstream', async () => {

@@ -11,9 +11,9 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { describe, expect, it } from 'vitest';
+import { NO_PACING } from '../harness/env.js';
+import { useProxy } from '../harness/use.js';
 import { connectInspector, INSPECT_ARGS } from './inspector.js';
 
 /**
@@ -51,41 +51,30 @@ const BOUND_MB = 5;
 /** A call not answered by then hangs (MAX_WAIT_MS is 30 s; every upstream call here is answered at once). */
 const HANG_MS = 20_000;
 
-let upstream: FakeUpstream;
-let proxy: ProxyProcess;
 /** Upstream calls by status (the fake's statistics count known apps only; it knows none here). */
 const upstreamStatuses = new Map<number, number>();
 
-beforeAll(async () => {
-  // No app is known: without its failing credential a call would be 404 APP_NOT_FOUND. A failing
-  // credential is answered before the app lookup, so each call's credential, added just before the call
-  // and removed once it is answered, makes the upstream answer it (and its retry) 500.
-  upstream = await startFakeUpstream({
-    apps: {},
-    onCall: (call) => {
-      upstreamStatuses.set(call.status, (upstreamStatuses.get(call.status) ?? 0) + 1);
+// No app is known: without its failing credential a call would be 404 APP_NOT_FOUND. A failing
+// credential is answered before the app lookup, so each call's credential, added just before the call
+// and removed once it is answered, makes the upstream answer it (and its retry) 500.
+const { proxy, upstream } = useProxy(
+  {
+    LOG_LEVEL: 'warn',
+    ...NO_PACING,
+    BATCH_WINDOW_MS: '1',
+    UPSTREAM_MAX_ATTEMPTS: String(ATTEMPTS),
+    CIRCUIT_BREAKER_FAILURES: String(BREAKER_FAILURES),
+  },
+  {
+    upstream: {
+      apps: {},
+      onCall: (call) => {
+        upstreamStatuses.set(call.status, (upstreamStatuses.get(call.status) ?? 0) + 1);
+      },
     },
-  });
-  proxy = await startProxyProcess(
-    {
-      UPSTREAM_URL: upstream.url,
-      LOG_LEVEL: 'warn',
-      REST_RATE_PER_SEC: '100000',
-      REST_BURST: '100000',
-      BATCH_RATE_PER_SEC: '100000',
-      BATCH_BURST: '100000',
-      BATCH_WINDOW_MS: '1',
-      UPSTREAM_MAX_ATTEMPTS: String(ATTEMPTS),
-      CIRCUIT_BREAKER_FAILURES: String(BREAKER_FAILURES),
-    },
-    { nodeArgs: INSPECT_ARGS },
-  );
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-});
+    nodeArgs: INSPECT_ARGS,
+  },
+);
 
 function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

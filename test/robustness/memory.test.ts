@@ -4,12 +4,11 @@
 // stays flat (RSS is reported beside it).
 // (Per-app state of verified callers is the engine's: freed when idle, tested there.)
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { appTokenEnv, useProxy } from '../harness/use.js';
 import { INSPECT_ARGS } from './inspector.js';
 import { describeSamples, memoryAfterWaves } from './waves.js';
 
@@ -22,30 +21,14 @@ const CONCURRENCY = 32;
  */
 const BOUND_MB = 3;
 const dir = mkdtempSync(join(tmpdir(), 'batch-proxy-memory-'));
-let upstream: FakeUpstream;
-let proxy: ProxyProcess;
 
-beforeAll(async () => {
-  upstream = await startFakeUpstream({ apps: { app1: 'sk_memory' } });
-  const file = join(dir, 'secrets.json');
-  writeFileSync(file, JSON.stringify({ app1: 'sk_memory' }));
-  proxy = await startProxyProcess(
-    {
-      UPSTREAM_URL: upstream.url,
-      AUTH_MODE: 'app-token',
-      APP_SECRETS_FILE: file,
-      LOG_LEVEL: 'warn',
-      REST_RATE_PER_SEC: '100',
-    },
-    { nodeArgs: INSPECT_ARGS },
-  );
-});
+// Registered before useProxy's, so it runs after the proxy has stopped.
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-afterAll(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { proxy, upstream } = useProxy(
+  () => ({ ...appTokenEnv(dir, { app1: 'sk_memory' }), LOG_LEVEL: 'warn', REST_RATE_PER_SEC: '100' }),
+  { upstream: { apps: { app1: 'sk_memory' } }, nodeArgs: INSPECT_ARGS },
+);
 
 describe('memory under waves of unknown appIds and credentials', () => {
   it('keeps no memory per app (heap after GC flat) and never reaches the upstream', async () => {

@@ -1,19 +1,14 @@
 // SPEC §8c "One spelling, one resource": the batch-endpoint gate, ordering, collapsing and pacing see
 // a canonical path (unreserved characters decoded, no empty segments), and query keys are data.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
-import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
+import { describe, expect, it } from 'vitest';
+import { useProxy } from '../harness/use.js';
 
 const SECRET = 'sk_paths_app1';
 const AUTH = `Bearer ${SECRET}`;
-let upstream: FakeUpstream;
-let proxy: ProxyProcess;
 
-beforeAll(async () => {
-  upstream = await startFakeUpstream({ apps: { app1: SECRET } });
-  proxy = await startProxyProcess({
-    UPSTREAM_URL: upstream.url,
+const { proxy, upstream } = useProxy(
+  {
     LOG_LEVEL: 'info',
     // A line for every call (the default samples successes): the gate test reads client-batch lines.
     ACCESS_LOG: 'all',
@@ -24,13 +19,9 @@ beforeAll(async () => {
     REST_BURST: '1',
     // Past the window; a refused pass-through call is answered at once anyway (its wait is 100 s).
     MAX_WAIT_MS: '5000',
-  });
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  await upstream?.close();
-});
+  },
+  { upstream: { apps: { app1: SECRET } } },
+);
 
 const get = (path: string, headers: Record<string, string> = {}) =>
   fetch(`${proxy.url}${path}`, { headers: { authorization: AUTH, ...headers } });

@@ -3,7 +3,7 @@
 // fixture tree whose file times are set, not waited for; then the real script starts the real
 // (installed, built) proxy with no npx on PATH, so any install or build attempt would fail it.
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   copyFileSync,
   mkdirSync,
@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startScript } from '../harness/script.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCRIPT = join(ROOT, 'scripts', 'proxy.mjs');
@@ -139,29 +140,16 @@ describe('npm run proxy, started again', () => {
   it('starts the built proxy without npx (no install, no build) and stops it on SIGTERM', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'proxy-command-path-'));
     dirs.push(empty);
-    const child: ChildProcess = spawn(process.execPath, [SCRIPT], {
-      cwd: ROOT,
+    const { child, stdout, stderr, exited } = await startScript(
+      SCRIPT,
+      [],
       // No npx, npm or pnpm reachable: trying to install or build would fail the start.
-      env: { PATH: empty, PORT: '0', ADMIN_PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: 'http://127.0.0.1:9' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const listening = new Promise<void>((resolve, reject) => {
-      child.stdout?.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
-        if (stdout.includes('"msg":"batch proxy listening"')) resolve();
-      });
-      void exited.then((code) => reject(new Error(`exited ${code} before listening: ${stderr}`)));
-    });
-    await listening;
-    expect(stderr).toBe('proxy: dependencies and build up to date\n');
+      { PATH: empty, PORT: '0', ADMIN_PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: 'http://127.0.0.1:9' },
+      /"msg":"batch proxy listening"/,
+    );
+    expect(stderr()).toBe('proxy: dependencies and build up to date\n');
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(stdout).toContain('"msg":"stopped"');
+    expect(stdout()).toContain('"msg":"stopped"');
   });
 });

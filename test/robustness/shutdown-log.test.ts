@@ -1,4 +1,4 @@
-// The log lines around a SIGTERM (issue #32): `draining` comes before `stopped`, `stopped` is the last
+// The log lines around a SIGTERM: `draining` comes before `stopped`, `stopped` is the last
 // line, all of it JSON on stdout — also while libuv's thread pool, where the asynchronous log writes
 // wait their turn, is busy with something else. And the `starting` line names its pid once.
 

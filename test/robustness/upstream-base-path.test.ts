@@ -1,25 +1,30 @@
-// UPSTREAM_URL with a base path (issue #32): an API behind a gateway's path prefix gets every call
+// UPSTREAM_URL with a base path: an API behind a gateway's path prefix gets every call
 // under that prefix — batch calls, single-lane calls and pass-through alike — and a URL the proxy
 // cannot use stops it at start with one line naming UPSTREAM_URL.
 
 import { once } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
-import { type ProxyProcess, runProxyToExit, startProxyProcess } from '../harness/process.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { FakeUpstream } from '../fake-upstream/index.js';
+import { runProxyToExit } from '../harness/process.js';
+import { useProxy } from '../harness/use.js';
 
 const SECRET = 'sk_base_path_app1';
 const PREFIX = '/talkjs';
-let upstream: FakeUpstream;
 /** A gateway that serves the fake only below PREFIX (stripped on the way) and refuses anything else. */
 let gateway: Server;
 /** Every request target the gateway received, as received. */
 const received: string[] = [];
-let proxy: ProxyProcess;
 
-beforeAll(async () => {
-  upstream = await startFakeUpstream({ apps: { app1: SECRET } });
+// Registered before useProxy's, so it runs after the proxy has stopped.
+afterAll(() => {
+  gateway?.closeAllConnections();
+  gateway?.close();
+});
+
+/** Starts the gateway in front of `upstream`; resolves with its port. */
+async function startGateway(upstream: FakeUpstream): Promise<number> {
   gateway = createServer((req, res) => {
     const target = req.url ?? '';
     received.push(`${req.method} ${target}`);
@@ -41,22 +46,20 @@ beforeAll(async () => {
   });
   gateway.listen(0, '127.0.0.1');
   await once(gateway, 'listening');
-  proxy = await startProxyProcess({
-    UPSTREAM_URL: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}${PREFIX}`,
+  return (gateway.address() as AddressInfo).port;
+}
+
+const { proxy, upstream } = useProxy(
+  async ({ upstream }) => ({
+    UPSTREAM_URL: `http://127.0.0.1:${await startGateway(upstream)}${PREFIX}`,
     LOG_LEVEL: 'info',
     // A lone op leaves as a single call (the single lane); ops queued together leave as one batch.
     SINGLE_OP_DIRECT: 'true',
     // Long enough that reads fired together are still queued together on a busy machine.
     BATCH_WINDOW_MS: '1000',
-  });
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  gateway?.closeAllConnections();
-  gateway?.close();
-  await upstream?.close();
-});
+  }),
+  { upstream: { apps: { app1: SECRET } } },
+);
 
 const get = (path: string, headers: Record<string, string> = {}) =>
   fetch(`${proxy.url}${path}`, { headers: { authorization: `Bearer ${SECRET}`, ...headers } });
