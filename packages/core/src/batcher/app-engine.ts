@@ -37,6 +37,16 @@ export interface EngineShared {
   readonly answered: () => void;
 }
 
+/** An upstream call leaving: its ops, the token it spends, its group's call. */
+interface Departure {
+  readonly lane: Lane;
+  readonly call: GroupCall;
+  readonly ops: PendingOp[];
+  readonly budget: Budget;
+  readonly decision: Decision;
+  readonly plan: BatchPlan;
+}
+
 /** One app as metrics and the status page see it. */
 export interface AppSnapshot extends Counts {
   readonly appId: string;
@@ -459,36 +469,26 @@ export class AppEngine {
       reason: action.kind === 'batch' ? action.flush.reason : 'single-lane',
     });
     const plan = action.kind === 'batch' && ops.length > 1 ? (action.flush.plan ?? 'parallel') : 'parallel';
-    this.#call(lane, call, ops, budget, decision, plan).catch((error: unknown) => this.#crashed(ops, error));
+    this.#call({ lane, call, ops, budget, decision, plan }).catch((error: unknown) =>
+      this.#crashed(ops, error),
+    );
   }
 
-  /** One upstream call, from its ops leaving to their answers; `call` ends in its `finally`. */
-  async #call(
-    lane: Lane,
-    call: GroupCall,
-    ops: PendingOp[],
-    budget: Budget,
-    decision: Decision,
-    plan: BatchPlan,
-  ): Promise<void> {
+  /**
+   * One upstream call, from its ops leaving to their answers. Its group call ends with what it
+   * learnt, before the answers are applied; a crash before that ends it here (nothing learnt).
+   */
+  async #call(departure: Departure): Promise<void> {
     let sentAt: number | undefined;
     try {
-      sentAt = await this.#callUpstream(lane, call, ops, budget, decision, plan);
+      sentAt = await this.#callUpstream(departure);
     } finally {
-      // A crash before the outcome: nothing learnt, the group's half-open probe goes back.
-      call.release(this.#c.clock.now(), sentAt);
+      departure.call.release(this.#c.clock.now(), sentAt);
     }
   }
 
-  /** Sends, settles the budget, and applies the outcome; returns when the call left. */
-  async #callUpstream(
-    lane: Lane,
-    call: GroupCall,
-    ops: PendingOp[],
-    budget: Budget,
-    decision: Decision,
-    plan: BatchPlan,
-  ): Promise<number> {
+  /** #call's body: sends, settles the budget, applies the outcome; returns when the call left. */
+  async #callUpstream({ lane, call, ops, budget, decision, plan }: Departure): Promise<number> {
     const c = this.#c;
     const { credential } = call;
     this.state.leave(ops);
