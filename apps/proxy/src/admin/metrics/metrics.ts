@@ -1,0 +1,321 @@
+// Metrics in Prometheus text on the admin listener (SPEC §10), by Prometheus conventions: base units
+// (`_seconds`), `_total` counters, every known series at 0 from start, no per-series scope label, one
+// `target_info` naming the service. The engine reports through SchedulerObserver hooks; this module
+// turns them into instruments.
+//
+// Why prom-client and not the OpenTelemetry SDK's exporter (used before): the SDK's Prometheus text
+// puts `otel_scope_name` on every series, names the service `unknown_service:node` unless a resource
+// is configured, and gives no runtime metrics; prom-client writes the conventions directly and brings
+// Node's own (event-loop delay, heap, GC, CPU) from perf_hooks. Recording is cheaper too: measured in
+// docs/metrics.md ("Why prom-client"). Traces still go through the OpenTelemetry API (tracing.ts).
+
+import type { Lane, SchedulerObserver } from '@batch-proxy/core';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { PASS_REASONS, type PassReason } from '../../http/route.js';
+import { appSeries } from './app-series.js';
+import { type CallerTotals, callerTotals } from './caller-totals.js';
+import { PACE_DIRECTIONS, PACE_STATS, type PacingSource, registerPacing } from './pacing.js';
+import { GC_KINDS, registerRuntimeMetrics } from './runtime.js';
+import { SeriesHistogram } from './series-histogram.js';
+import { bound, Tally } from './tally.js';
+import { VERSION } from '../../process/version.js';
+
+export { MAX_APP_SERIES } from './app-series.js';
+export type { CallerTotals } from './caller-totals.js';
+
+export type RequestKind = 'batched' | 'passthrough' | 'client-batch' | 'rejected';
+/** Who made an answer: the proxy itself (its errors: queue full, deadline, auth...) or the upstream. */
+export type AnswerSource = 'proxy' | 'upstream';
+
+export interface RequestRecord {
+  readonly kind: RequestKind;
+  readonly status: number;
+  readonly source: AnswerSource;
+  /** Why it was not batched (pass-through and client-batch calls). */
+  readonly reason?: PassReason | undefined;
+  /** From arrival to the answer's head, as the caller saw it. */
+  readonly seconds: number;
+}
+
+export interface ProxyMetrics {
+  /**
+   * The Prometheus text of every instrument. Rendered here and served by the admin app, never by a
+   * library's own request handler, so HEAD and errors are answered once (SPEC §8c).
+   */
+  text(): Promise<string>;
+  readonly observer: SchedulerObserver;
+  request(r: RequestRecord): void;
+  /** Reads the caller counters and latency histogram as they stand; records nothing. */
+  callers(): Promise<CallerTotals>;
+  shutdown(): Promise<void>;
+}
+
+const SIZE_BUCKETS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20];
+/** 1 ms … 30 s. */
+const SECONDS_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30];
+
+type RequeueReason = Parameters<NonNullable<SchedulerObserver['onRequeue']>>[0]['reason'];
+/**
+ * Every reason the engine's `onRequeue` reports (`424`: a proxy-built Graph chain's unexecuted tail),
+ * each exactly once: a reason added to or dropped from the engine's type fails the typecheck here.
+ */
+const REQUEUE_REASONS = { '429': true, '424': true, retry: true, split: true } satisfies Record<
+  RequeueReason,
+  true
+>;
+
+/** The label values the engine can report, so every series exists at 0 from the first scrape. */
+export const KNOWN = {
+  lanes: ['batch', 'single'],
+  answerLanes: ['batch', 'single', 'none'],
+  flushes: [
+    ['batch', 'full'],
+    ['batch', 'window'],
+    ['batch', 'hold'],
+    ['batch', 'drain'],
+    ['single', 'single-lane'],
+  ],
+  buckets: ['batch', 'rest'],
+  results: ['granted', 'denied'],
+  shedCodes: ['PROXY_QUEUE_FULL', 'PROXY_DEADLINE_EXCEEDED', 'PROXY_CIRCUIT_OPEN'],
+  requeueReasons: Object.keys(REQUEUE_REASONS) as RequeueReason[],
+  kinds: ['batched', 'passthrough', 'client-batch', 'rejected'],
+  gcKinds: GC_KINDS,
+  paceStats: PACE_STATS,
+  paceDirections: PACE_DIRECTIONS,
+} as const;
+
+export interface MetricSources extends PacingSource {
+  queued(): Array<{
+    appId: string;
+    queued: number;
+    inflight: number;
+    circuit?: string;
+    openGroups?: number;
+    pausedGroups?: number;
+  }>;
+  redisFallback(): boolean;
+}
+
+export function createMetrics(gauges: MetricSources): ProxyMetrics {
+  const registers: Registry[] = [];
+  const register = new Registry();
+  registers.push(register);
+
+  new Gauge({
+    name: 'target_info',
+    help: 'The service behind these series',
+    labelNames: ['service_name', 'service_version'],
+    registers,
+  }).set({ service_name: 'batch-proxy', service_version: VERSION }, 1);
+
+  // Read by the status page through get(), which runs collect() first: the tally is flushed then too.
+  const requests = new Counter({
+    name: 'batch_proxy_requests_total',
+    help: 'Caller requests answered, by kind, status, who made the answer (source) and pass-through reason',
+    labelNames: ['kind', 'status', 'source', 'reason'],
+    registers,
+    collect() {
+      requestTally.flushInto(this);
+    },
+  });
+  const requestDuration = new SeriesHistogram({
+    name: 'batch_proxy_request_duration_seconds',
+    help: "Caller requests from arrival to the answer's head, by kind",
+    labelNames: ['kind'],
+    buckets: SECONDS_BUCKETS,
+    registers,
+  });
+  const passthrough = new Counter({
+    name: 'batch_proxy_passthrough_total',
+    help: 'Calls not batched, by reason (SPEC §3)',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      passthroughTally.flushInto(this);
+    },
+  });
+  const batchSize = new Histogram({
+    name: 'batch_proxy_batch_size',
+    help: 'Ops per upstream call',
+    labelNames: ['lane'],
+    buckets: SIZE_BUCKETS,
+    registers,
+  });
+  const flushes = new Counter({
+    name: 'batch_proxy_flushes_total',
+    help: 'Upstream calls sent, by lane and reason',
+    labelNames: ['lane', 'reason'],
+    registers,
+  });
+  const queueWait = new SeriesHistogram({
+    name: 'batch_proxy_queue_wait_seconds',
+    help: 'Time an op waited before leaving',
+    labelNames: ['lane'],
+    buckets: SECONDS_BUCKETS,
+    registers,
+  });
+  const upstreamCalls = new Counter({
+    name: 'batch_proxy_upstream_calls_total',
+    help: 'Upstream calls by lane and status',
+    labelNames: ['lane', 'status'],
+    registers,
+  });
+  const upstreamDuration = new Histogram({
+    name: 'batch_proxy_upstream_duration_seconds',
+    help: 'Upstream call duration, sent to answered',
+    labelNames: ['lane'],
+    buckets: SECONDS_BUCKETS,
+    registers,
+  });
+  const limiterDecisions = new Counter({
+    name: 'batch_proxy_limiter_decisions_total',
+    help: 'Rate-limiter decisions by bucket and result',
+    labelNames: ['bucket', 'result'],
+    registers,
+  });
+  const limiterWait = new Histogram({
+    name: 'batch_proxy_limiter_wait_seconds',
+    help: 'Wait announced by a denial',
+    labelNames: ['bucket'],
+    buckets: SECONDS_BUCKETS,
+    registers,
+  });
+  const collapsed = new Counter({
+    name: 'batch_proxy_collapsed_reads_total',
+    help: 'GETs answered by an identical pending read',
+    registers,
+  });
+  const shed = new Counter({
+    name: 'batch_proxy_shed_total',
+    help: 'Calls refused by the proxy, by code (429 queue full, 503 deadline, 503 circuit open)',
+    labelNames: ['code'],
+    registers,
+  });
+  const requeued = new Counter({
+    name: 'batch_proxy_requeued_ops_total',
+    help: 'Ops put back in the queue, by reason (429 upstream refusal, 424 Graph chain rest, retry, split)',
+    labelNames: ['reason'],
+    registers,
+  });
+  const opsByLane = new Counter({
+    name: 'batch_proxy_ops_total',
+    help: 'Ops answered, by lane',
+    labelNames: ['lane'],
+    registers,
+    collect() {
+      opsTally.flushInto(this);
+    },
+  });
+  new Gauge({
+    name: 'batch_proxy_redis_fallback',
+    help: '1 while the in-process limiter stands in for Redis',
+    registers,
+    collect() {
+      this.set(gauges.redisFallback() ? 1 : 0);
+    },
+  });
+  const collectApps = appSeries(registers, gauges.queued);
+  new Gauge({
+    name: 'batch_proxy_circuit_open_apps',
+    help: 'Apps with a group (credential) whose circuit breaker is open or half-open (that group is answered 503 at once)',
+    registers,
+    collect() {
+      this.set(gauges.queued().filter((a) => a.circuit !== undefined && a.circuit !== 'closed').length);
+    },
+  });
+  new Gauge({
+    name: 'batch_proxy_circuit_open_groups',
+    help: 'Groups (app + credential) whose circuit breaker is open or half-open, over every app',
+    registers,
+    collect() {
+      this.set(gauges.queued().reduce((n, a) => n + (a.openGroups ?? 0), 0));
+    },
+  });
+  new Gauge({
+    name: 'batch_proxy_paused_groups',
+    help: 'Groups (app + credential) paused by a 429 of their own (SPEC §8d: the rest of their app goes on), over every app',
+    registers,
+    collect() {
+      this.set(gauges.queued().reduce((n, a) => n + (a.pausedGroups ?? 0), 0));
+    },
+  });
+  registerPacing(registers, gauges);
+
+  registerRuntimeMetrics(register);
+
+  // Every known series at 0 from start: absent() alerts and rate() panels work before the first event.
+  for (const lane of KNOWN.lanes) {
+    upstreamDuration.zero({ lane });
+    batchSize.zero({ lane });
+  }
+  for (const lane of KNOWN.answerLanes) {
+    opsByLane.inc({ lane }, 0);
+    queueWait.zero({ lane });
+  }
+  for (const [lane, reason] of KNOWN.flushes) flushes.inc({ lane, reason }, 0);
+  for (const bucket of KNOWN.buckets) {
+    limiterWait.zero({ bucket });
+    for (const result of KNOWN.results) limiterDecisions.inc({ bucket, result }, 0);
+  }
+  for (const code of KNOWN.shedCodes) shed.inc({ code }, 0);
+  for (const reason of KNOWN.requeueReasons) requeued.inc({ reason }, 0);
+  for (const reason of PASS_REASONS) passthrough.inc({ reason }, 0);
+  for (const kind of KNOWN.kinds) requestDuration.zero({ kind });
+  collapsed.inc(0);
+
+  // Per-call and per-op records: counters tallied in plain numbers and added at scrape time, histograms
+  // through series resolved once (prom-client hashes a label object on every inc() or observe()).
+  const requestTally = new Tally<'kind' | 'status' | 'source' | 'reason'>();
+  const passthroughTally = new Tally<'reason'>();
+  const opsTally = new Tally<'lane'>();
+  const queueWaitOf = bound((lane: string) => queueWait.labels({ lane }));
+  const durationOf = bound((kind: RequestKind) => requestDuration.labels({ kind }));
+
+  const observer: SchedulerObserver = {
+    onFlush: (e) => {
+      batchSize.observe({ lane: e.lane }, e.size);
+      flushes.inc({ lane: e.lane, reason: e.reason });
+    },
+    onUpstream: (e) => {
+      upstreamCalls.inc({ lane: e.lane, status: String(e.status) });
+      upstreamDuration.observe({ lane: e.lane }, e.ms / 1000);
+    },
+    onAnswer: (e) => {
+      const lane = laneLabel(e.lane);
+      queueWaitOf(lane).observe(e.queueMs / 1000);
+      opsTally.add(lane, () => ({ lane }));
+    },
+    onCollapsed: () => collapsed.inc(),
+    onShed: (e) => shed.inc({ code: e.code }),
+    onLimiter: (e) => {
+      limiterDecisions.inc({ bucket: e.bucket, result: e.granted ? 'granted' : 'denied' });
+      if (!e.granted) limiterWait.observe({ bucket: e.bucket }, e.waitMs / 1000);
+    },
+    onRequeue: (e) => requeued.inc({ reason: e.reason }, e.count),
+  };
+
+  return {
+    text: () => {
+      collectApps();
+      return register.metrics();
+    },
+    observer,
+    request: (r) => {
+      const { kind, status, source, reason } = r;
+      if (reason !== undefined) passthroughTally.add(reason, () => ({ reason }));
+      requestTally.add(`${kind} ${status} ${source} ${reason ?? ''}`, () =>
+        reason === undefined
+          ? { kind, status: String(status), source }
+          : { kind, status: String(status), source, reason },
+      );
+      durationOf(kind).observe(r.seconds);
+    },
+    callers: () => callerTotals(requests, requestDuration),
+    shutdown: async () => register.clear(),
+  };
+}
+
+function laneLabel(lane: Lane | undefined): string {
+  return lane ?? 'none';
+}
