@@ -5,8 +5,8 @@ import type { HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { ProxyMetrics } from './metrics/metrics.js';
-import type { ProxyStatus } from './status/status.js';
 import { statusPage } from './status/page.js';
+import type { ProxyStatus } from './status/status.js';
 
 export interface AdminDeps {
   readonly metrics: ProxyMetrics | undefined;

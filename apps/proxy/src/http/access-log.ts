@@ -6,8 +6,8 @@
 
 import { hostname } from 'node:os';
 import type { Lane } from '@batch-proxy/core';
-import type { PassThroughWhy } from './route.js';
 import type { AnswerSource, RequestKind } from '../admin/metrics/metrics.js';
+import type { PassThroughWhy } from './route.js';
 
 export const ACCESS_LOG_POLICIES = ['all', 'errors', 'sampled'] as const;
 export type AccessLogPolicy = (typeof ACCESS_LOG_POLICIES)[number];

@@ -8,10 +8,10 @@ import { Writable } from 'node:stream';
 import { MemoryLimiter, Scheduler, talkjs, UpstreamClient } from '@batch-proxy/core';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from './app.js';
-import { passthroughAuth } from './auth.js';
 import { createMetrics, type ProxyMetrics, type RequestRecord } from '../admin/metrics/metrics.js';
 import { type Listening, listen } from '../process/server.js';
+import { createApp } from './app.js';
+import { passthroughAuth } from './auth.js';
 
 let upstream: Server;
 let client: UpstreamClient;

@@ -8,11 +8,11 @@ import { Writable } from 'node:stream';
 import { MemoryLimiter, Scheduler, talkjs, UpstreamClient } from '@batch-proxy/core';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMetrics, type ProxyMetrics } from '../admin/metrics/metrics.js';
+import { type Listening, listen } from '../process/server.js';
 import { createAccessLog } from './access-log.js';
 import { createApp } from './app.js';
 import { passthroughAuth } from './auth.js';
-import { createMetrics, type ProxyMetrics } from '../admin/metrics/metrics.js';
-import { type Listening, listen } from '../process/server.js';
 
 let upstream: Server;
 let client: UpstreamClient;

@@ -14,12 +14,14 @@ import {
 } from '@batch-proxy/core';
 import { getRequestListener } from '@hono/node-server';
 import type { Logger } from 'pino';
+import type { ProxyMetrics } from '../admin/metrics/metrics.js';
 import type { AccessLog } from './access-log.js';
-import { answerParts, errorParts, refuse, writeAnswer } from './respond.js';
 import type { Auth } from './auth.js';
 import { decodeJson, readBody } from './body.js';
 import { beginCall, type Call, endCall, newRequestId, type RecordDeps } from './call-record.js';
 import type { CallTracker } from './calls.js';
+import { admitted, forward } from './forward.js';
+import { answerParts, errorParts, refuse, writeAnswer } from './respond.js';
 import {
   canonicalPath,
   carriedHeaders,
@@ -30,8 +32,6 @@ import {
   type Route,
   route,
 } from './route.js';
-import { admitted, forward } from './forward.js';
-import type { ProxyMetrics } from '../admin/metrics/metrics.js';
 
 export interface AppDeps {
   readonly dialect: BatchDialect;

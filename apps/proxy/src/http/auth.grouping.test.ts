@@ -8,9 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { MemoryLimiter, Scheduler, talkjs, UpstreamClient } from '@batch-proxy/core';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Listening, listen } from '../process/server.js';
 import { createApp } from './app.js';
 import { passthroughAuth } from './auth.js';
-import { type Listening, listen } from '../process/server.js';
 
 /** Each caller's Authorization; `same-1` and `same-2` are the one pair that may (and must) share. */
 const CALLERS: ReadonlyArray<readonly [label: string, authorization: string]> = [

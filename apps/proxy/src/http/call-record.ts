@@ -13,11 +13,11 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
+import type { AnswerSource, ProxyMetrics, RequestKind } from '../admin/metrics/metrics.js';
 import type { AccessLog } from './access-log.js';
 import { CallerGone } from './caller-gone.js';
 import type { CallTracker } from './calls.js';
 import type { PassThroughWhy } from './route.js';
-import type { AnswerSource, ProxyMetrics, RequestKind } from '../admin/metrics/metrics.js';
 
 export interface Call {
   readonly requestId: string;

@@ -4,10 +4,10 @@
 import type { IncomingMessage } from 'node:http';
 import { ProxyError, type Scheduler, type UpstreamClient } from '@batch-proxy/core';
 import { context, propagation, trace } from '@opentelemetry/api';
-import { passthroughTiming, refuse } from './respond.js';
 import { type BodyRelay, bodyTooLarge, readBody, relayBody } from './body.js';
 import type { Call } from './call-record.js';
 import { passThrough } from './passthrough.js';
+import { passthroughTiming, refuse } from './respond.js';
 
 /** What these calls need of the data listener's dependencies (app.ts's AppDeps has them). */
 export interface ForwardDeps {

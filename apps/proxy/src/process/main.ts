@@ -4,11 +4,14 @@
 
 import { bucketKey, Scheduler, UpstreamClient } from '@batch-proxy/core';
 import type { Logger } from 'pino';
-import type { AccessLog } from '../http/access-log.js';
 import { createAdminApp } from '../admin/admin-app.js';
+import { createMetrics } from '../admin/metrics/metrics.js';
+import { createStatus } from '../admin/status/status.js';
+import type { AccessLog } from '../http/access-log.js';
 import { createApp } from '../http/app.js';
 import { type Auth, appTokenAuth, passthroughAuth } from '../http/auth.js';
 import { CallTracker } from '../http/calls.js';
+import { type AppSecrets, loadAppSecrets, SecretsFileError } from '../http/secrets.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { schedulerOptionsOf, upstreamOptionsOf } from './engine-options.js';
 import {
@@ -21,12 +24,9 @@ import {
 } from './lifecycle.js';
 import { createLimiter } from './limiter.js';
 import { createLogging } from './logging.js';
-import { createMetrics } from '../admin/metrics/metrics.js';
 import { combineObservers } from './observers.js';
-import { type AppSecrets, loadAppSecrets, SecretsFileError } from '../http/secrets.js';
 import { listen } from './server.js';
 import { startLine, upstreamWarning } from './startup.js';
-import { createStatus } from '../admin/status/status.js';
 import { tracingWanted } from './tracing-wanted.js';
 
 function configure(): Config {

@@ -12,13 +12,13 @@
 import type { Lane, SchedulerObserver } from '@batch-proxy/core';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { PASS_REASONS, type PassReason } from '../../http/route.js';
+import { VERSION } from '../../process/version.js';
 import { appSeries } from './app-series.js';
 import { type CallerTotals, callerTotals } from './caller-totals.js';
 import { PACE_DIRECTIONS, PACE_STATS, type PacingSource, registerPacing } from './pacing.js';
 import { GC_KINDS, registerRuntimeMetrics } from './runtime.js';
 import { SeriesHistogram } from './series-histogram.js';
 import { bound, Tally } from './tally.js';
-import { VERSION } from '../../process/version.js';
 
 export { MAX_APP_SERIES } from './app-series.js';
 export type { CallerTotals } from './caller-totals.js';

@@ -3,8 +3,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { type CallerTotals, createMetrics } from '../metrics/metrics.js';
-import { createStatus, type StatusOptions } from './status.js';
 import { callsIn, countsOf, latencyOf, minus, quantile, viewOf } from './caller-view.js';
+import { createStatus, type StatusOptions } from './status.js';
 
 /** A status over `callers`, on a manual clock; `second()` moves it one second and samples. */
 function setup(overrides: Partial<StatusOptions> = {}) {

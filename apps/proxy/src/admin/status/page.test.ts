@@ -4,8 +4,8 @@
 import { Script } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { createAdminApp } from '../admin-app.js';
-import { createStatus } from './status.js';
 import { statusPage } from './page.js';
+import { createStatus } from './status.js';
 
 const LIMITS = { batch: { ratePerSec: 1, burst: 500 }, rest: undefined, maxOps: 10, windowMs: 10 };
 
