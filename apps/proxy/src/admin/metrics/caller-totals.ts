@@ -19,7 +19,7 @@ export interface CallerTotals {
 /** Reads the caller counters and latency histogram as they stand; records nothing. */
 export async function callerTotals(
   requests: Counter,
-  requestDuration: SeriesHistogram<'kind'>,
+  requestDuration: SeriesHistogram<string>,
 ): Promise<CallerTotals> {
   const [counted, timed] = await Promise.all([requests.get(), requestDuration.get()]);
   return {

@@ -97,10 +97,169 @@ export interface MetricSources extends PacingSource {
   redisFallback(): boolean;
 }
 
-export function createMetrics(gauges: MetricSources): ProxyMetrics {
-  const registers: Registry[] = [];
+type LabelSet = Readonly<Record<string, string>>;
+
+/** One instrument: its name, help and labels, and the series it has at 0 from the first scrape. */
+interface Definition {
+  readonly name: string;
+  readonly help: string;
+  readonly labelNames?: readonly string[];
+  /** Every known series at 0 from start: absent() alerts and rate() panels work before the first event. */
+  readonly zero: readonly LabelSet[];
+}
+
+interface HistogramDefinition extends Definition {
+  readonly buckets: readonly number[];
+}
+
+/** A gauge read from the engine's state at scrape time. */
+interface GaugeDefinition {
+  readonly name: string;
+  readonly help: string;
+  read(sources: MetricSources): number;
+}
+
+/** One label set per value: `each('lane', ['batch', 'single'])` → `[{ lane: 'batch' }, { lane: 'single' }]`. */
+const each = (label: string, values: readonly string[]): LabelSet[] => values.map((v) => ({ [label]: v }));
+
+const COUNTERS = {
+  // Read by the status page through get(), which runs collect() first: the tally is flushed then too.
+  requests: {
+    name: 'batch_proxy_requests_total',
+    help: 'Caller requests answered, by kind, status, who made the answer (source) and pass-through reason',
+    labelNames: ['kind', 'status', 'source', 'reason'],
+    zero: [],
+  },
+  passthrough: {
+    name: 'batch_proxy_passthrough_total',
+    help: 'Calls not batched, by reason (SPEC §3)',
+    labelNames: ['reason'],
+    zero: each('reason', PASS_REASONS),
+  },
+  flushes: {
+    name: 'batch_proxy_flushes_total',
+    help: 'Upstream calls sent, by lane and reason',
+    labelNames: ['lane', 'reason'],
+    zero: KNOWN.flushes.map(([lane, reason]) => ({ lane, reason })),
+  },
+  upstreamCalls: {
+    name: 'batch_proxy_upstream_calls_total',
+    help: 'Upstream calls by lane and status',
+    labelNames: ['lane', 'status'],
+    zero: [],
+  },
+  limiterDecisions: {
+    name: 'batch_proxy_limiter_decisions_total',
+    help: 'Rate-limiter decisions by bucket and result',
+    labelNames: ['bucket', 'result'],
+    zero: KNOWN.buckets.flatMap((bucket) => KNOWN.results.map((result) => ({ bucket, result }))),
+  },
+  collapsed: {
+    name: 'batch_proxy_collapsed_reads_total',
+    help: 'GETs answered by an identical pending read',
+    zero: [{}],
+  },
+  shed: {
+    name: 'batch_proxy_shed_total',
+    help: 'Calls refused by the proxy, by code (429 queue full, 503 deadline, 503 circuit open)',
+    labelNames: ['code'],
+    zero: each('code', KNOWN.shedCodes),
+  },
+  requeued: {
+    name: 'batch_proxy_requeued_ops_total',
+    help: 'Ops put back in the queue, by reason (429 upstream refusal, 424 Graph chain rest, retry, split)',
+    labelNames: ['reason'],
+    zero: each('reason', KNOWN.requeueReasons),
+  },
+  ops: {
+    name: 'batch_proxy_ops_total',
+    help: 'Ops answered, by lane',
+    labelNames: ['lane'],
+    zero: each('lane', KNOWN.answerLanes),
+  },
+} satisfies Record<string, Definition>;
+
+const HISTOGRAMS = {
+  batchSize: {
+    name: 'batch_proxy_batch_size',
+    help: 'Ops per upstream call',
+    labelNames: ['lane'],
+    buckets: SIZE_BUCKETS,
+    zero: each('lane', KNOWN.lanes),
+  },
+  upstreamDuration: {
+    name: 'batch_proxy_upstream_duration_seconds',
+    help: 'Upstream call duration, sent to answered',
+    labelNames: ['lane'],
+    buckets: SECONDS_BUCKETS,
+    zero: each('lane', KNOWN.lanes),
+  },
+  limiterWait: {
+    name: 'batch_proxy_limiter_wait_seconds',
+    help: 'Wait announced by a denial',
+    labelNames: ['bucket'],
+    buckets: SECONDS_BUCKETS,
+    zero: each('bucket', KNOWN.buckets),
+  },
+} satisfies Record<string, HistogramDefinition>;
+
+/** Histograms recorded once per call or op: through series resolved once (series-histogram.ts). */
+const PER_CALL_HISTOGRAMS = {
+  requestDuration: {
+    name: 'batch_proxy_request_duration_seconds',
+    help: "Caller requests from arrival to the answer's head, by kind",
+    labelNames: ['kind'],
+    buckets: SECONDS_BUCKETS,
+    zero: each('kind', KNOWN.kinds),
+  },
+  queueWait: {
+    name: 'batch_proxy_queue_wait_seconds',
+    help: 'Time an op waited before leaving',
+    labelNames: ['lane'],
+    buckets: SECONDS_BUCKETS,
+    zero: each('lane', KNOWN.answerLanes),
+  },
+} satisfies Record<string, HistogramDefinition>;
+
+const GAUGES: readonly GaugeDefinition[] = [
+  {
+    name: 'batch_proxy_redis_fallback',
+    help: '1 while the in-process limiter stands in for Redis',
+    read: (s) => (s.redisFallback() ? 1 : 0),
+  },
+  {
+    name: 'batch_proxy_circuit_open_apps',
+    help: 'Apps with a group (credential) whose circuit breaker is open or half-open (that group is answered 503 at once)',
+    read: (s) => s.queued().filter((a) => a.circuit !== undefined && a.circuit !== 'closed').length,
+  },
+  {
+    name: 'batch_proxy_circuit_open_groups',
+    help: 'Groups (app + credential) whose circuit breaker is open or half-open, over every app',
+    read: (s) => s.queued().reduce((n, a) => n + (a.openGroups ?? 0), 0),
+  },
+  {
+    name: 'batch_proxy_paused_groups',
+    help: 'Groups (app + credential) paused by a 429 of their own (SPEC §8d: the rest of their app goes on), over every app',
+    read: (s) => s.queued().reduce((n, a) => n + (a.pausedGroups ?? 0), 0),
+  },
+];
+
+/**
+ * What prom-client takes of a definition: its constructors copy every option onto the instrument, so
+ * `zero` (a method of histograms) must not be among them.
+ */
+const optionsOf = ({ name, help, labelNames = [] }: Definition) => ({ name, help, labelNames });
+
+/** Each definition of a table made into its instrument, by the same key. */
+function instruments<K extends string, D, I>(table: Record<K, D>, make: (def: D, key: K) => I): Record<K, I> {
+  return Object.fromEntries(
+    Object.entries(table).map(([key, def]) => [key, make(def as D, key as K)]),
+  ) as Record<K, I>;
+}
+
+export function createMetrics(sources: MetricSources): ProxyMetrics {
   const register = new Registry();
-  registers.push(register);
+  const registers = [register];
 
   new Gauge({
     name: 'target_info',
@@ -109,190 +268,78 @@ export function createMetrics(gauges: MetricSources): ProxyMetrics {
     registers,
   }).set({ service_name: 'batch-proxy', service_version: VERSION }, 1);
 
-  // Read by the status page through get(), which runs collect() first: the tally is flushed then too.
-  const requests = new Counter({
-    name: 'batch_proxy_requests_total',
-    help: 'Caller requests answered, by kind, status, who made the answer (source) and pass-through reason',
-    labelNames: ['kind', 'status', 'source', 'reason'],
-    registers,
-    collect() {
-      requestTally.flushInto(this);
-    },
+  // Per-call and per-op counts are tallied in plain numbers and added at scrape time (collect()).
+  const requestTally = new Tally<string>();
+  const passthroughTally = new Tally<string>();
+  const opsTally = new Tally<string>();
+  const tallies: Partial<Record<keyof typeof COUNTERS, Tally<string>>> = {
+    requests: requestTally,
+    passthrough: passthroughTally,
+    ops: opsTally,
+  };
+  const counter = instruments(COUNTERS, (def: Definition, key) => {
+    const tally = tallies[key];
+    const made = new Counter({
+      ...optionsOf(def),
+      registers,
+      ...(tally && {
+        collect() {
+          tally.flushInto(this);
+        },
+      }),
+    });
+    for (const labels of def.zero) made.inc(labels, 0);
+    return made;
   });
-  const requestDuration = new SeriesHistogram({
-    name: 'batch_proxy_request_duration_seconds',
-    help: "Caller requests from arrival to the answer's head, by kind",
-    labelNames: ['kind'],
-    buckets: SECONDS_BUCKETS,
-    registers,
+  const histogram = instruments(HISTOGRAMS, (def: HistogramDefinition) => {
+    const made = new Histogram({ ...optionsOf(def), buckets: [...def.buckets], registers });
+    for (const labels of def.zero) made.zero(labels);
+    return made;
   });
-  const passthrough = new Counter({
-    name: 'batch_proxy_passthrough_total',
-    help: 'Calls not batched, by reason (SPEC §3)',
-    labelNames: ['reason'],
-    registers,
-    collect() {
-      passthroughTally.flushInto(this);
-    },
+  const perCall = instruments(PER_CALL_HISTOGRAMS, (def: HistogramDefinition) => {
+    const made = new SeriesHistogram({ ...optionsOf(def), buckets: def.buckets, registers });
+    for (const labels of def.zero) made.zero(labels);
+    return made;
   });
-  const batchSize = new Histogram({
-    name: 'batch_proxy_batch_size',
-    help: 'Ops per upstream call',
-    labelNames: ['lane'],
-    buckets: SIZE_BUCKETS,
-    registers,
-  });
-  const flushes = new Counter({
-    name: 'batch_proxy_flushes_total',
-    help: 'Upstream calls sent, by lane and reason',
-    labelNames: ['lane', 'reason'],
-    registers,
-  });
-  const queueWait = new SeriesHistogram({
-    name: 'batch_proxy_queue_wait_seconds',
-    help: 'Time an op waited before leaving',
-    labelNames: ['lane'],
-    buckets: SECONDS_BUCKETS,
-    registers,
-  });
-  const upstreamCalls = new Counter({
-    name: 'batch_proxy_upstream_calls_total',
-    help: 'Upstream calls by lane and status',
-    labelNames: ['lane', 'status'],
-    registers,
-  });
-  const upstreamDuration = new Histogram({
-    name: 'batch_proxy_upstream_duration_seconds',
-    help: 'Upstream call duration, sent to answered',
-    labelNames: ['lane'],
-    buckets: SECONDS_BUCKETS,
-    registers,
-  });
-  const limiterDecisions = new Counter({
-    name: 'batch_proxy_limiter_decisions_total',
-    help: 'Rate-limiter decisions by bucket and result',
-    labelNames: ['bucket', 'result'],
-    registers,
-  });
-  const limiterWait = new Histogram({
-    name: 'batch_proxy_limiter_wait_seconds',
-    help: 'Wait announced by a denial',
-    labelNames: ['bucket'],
-    buckets: SECONDS_BUCKETS,
-    registers,
-  });
-  const collapsed = new Counter({
-    name: 'batch_proxy_collapsed_reads_total',
-    help: 'GETs answered by an identical pending read',
-    registers,
-  });
-  const shed = new Counter({
-    name: 'batch_proxy_shed_total',
-    help: 'Calls refused by the proxy, by code (429 queue full, 503 deadline, 503 circuit open)',
-    labelNames: ['code'],
-    registers,
-  });
-  const requeued = new Counter({
-    name: 'batch_proxy_requeued_ops_total',
-    help: 'Ops put back in the queue, by reason (429 upstream refusal, 424 Graph chain rest, retry, split)',
-    labelNames: ['reason'],
-    registers,
-  });
-  const opsByLane = new Counter({
-    name: 'batch_proxy_ops_total',
-    help: 'Ops answered, by lane',
-    labelNames: ['lane'],
-    registers,
-    collect() {
-      opsTally.flushInto(this);
-    },
-  });
-  new Gauge({
-    name: 'batch_proxy_redis_fallback',
-    help: '1 while the in-process limiter stands in for Redis',
-    registers,
-    collect() {
-      this.set(gauges.redisFallback() ? 1 : 0);
-    },
-  });
-  const collectApps = appSeries(registers, gauges.queued);
-  new Gauge({
-    name: 'batch_proxy_circuit_open_apps',
-    help: 'Apps with a group (credential) whose circuit breaker is open or half-open (that group is answered 503 at once)',
-    registers,
-    collect() {
-      this.set(gauges.queued().filter((a) => a.circuit !== undefined && a.circuit !== 'closed').length);
-    },
-  });
-  new Gauge({
-    name: 'batch_proxy_circuit_open_groups',
-    help: 'Groups (app + credential) whose circuit breaker is open or half-open, over every app',
-    registers,
-    collect() {
-      this.set(gauges.queued().reduce((n, a) => n + (a.openGroups ?? 0), 0));
-    },
-  });
-  new Gauge({
-    name: 'batch_proxy_paused_groups',
-    help: 'Groups (app + credential) paused by a 429 of their own (SPEC §8d: the rest of their app goes on), over every app',
-    registers,
-    collect() {
-      this.set(gauges.queued().reduce((n, a) => n + (a.pausedGroups ?? 0), 0));
-    },
-  });
-  registerPacing(registers, gauges);
-
+  for (const def of GAUGES)
+    new Gauge({
+      name: def.name,
+      help: def.help,
+      registers,
+      collect() {
+        this.set(def.read(sources));
+      },
+    });
+  const collectApps = appSeries(registers, sources.queued);
+  registerPacing(registers, sources);
   registerRuntimeMetrics(register);
 
-  // Every known series at 0 from start: absent() alerts and rate() panels work before the first event.
-  for (const lane of KNOWN.lanes) {
-    upstreamDuration.zero({ lane });
-    batchSize.zero({ lane });
-  }
-  for (const lane of KNOWN.answerLanes) {
-    opsByLane.inc({ lane }, 0);
-    queueWait.zero({ lane });
-  }
-  for (const [lane, reason] of KNOWN.flushes) flushes.inc({ lane, reason }, 0);
-  for (const bucket of KNOWN.buckets) {
-    limiterWait.zero({ bucket });
-    for (const result of KNOWN.results) limiterDecisions.inc({ bucket, result }, 0);
-  }
-  for (const code of KNOWN.shedCodes) shed.inc({ code }, 0);
-  for (const reason of KNOWN.requeueReasons) requeued.inc({ reason }, 0);
-  for (const reason of PASS_REASONS) passthrough.inc({ reason }, 0);
-  for (const kind of KNOWN.kinds) requestDuration.zero({ kind });
-  collapsed.inc(0);
-
-  // Per-call and per-op records: counters tallied in plain numbers and added at scrape time, histograms
-  // through series resolved once (prom-client hashes a label object on every inc() or observe()).
-  const requestTally = new Tally<'kind' | 'status' | 'source' | 'reason'>();
-  const passthroughTally = new Tally<'reason'>();
-  const opsTally = new Tally<'lane'>();
-  const queueWaitOf = bound((lane: string) => queueWait.labels({ lane }));
-  const durationOf = bound((kind: RequestKind) => requestDuration.labels({ kind }));
+  // Histograms recorded per call or op through series resolved once (prom-client hashes a label
+  // object on every inc() or observe()).
+  const queueWaitOf = bound((lane: string) => perCall.queueWait.labels({ lane }));
+  const durationOf = bound((kind: RequestKind) => perCall.requestDuration.labels({ kind }));
 
   const observer: SchedulerObserver = {
     onFlush: (e) => {
-      batchSize.observe({ lane: e.lane }, e.size);
-      flushes.inc({ lane: e.lane, reason: e.reason });
+      histogram.batchSize.observe({ lane: e.lane }, e.size);
+      counter.flushes.inc({ lane: e.lane, reason: e.reason });
     },
     onUpstream: (e) => {
-      upstreamCalls.inc({ lane: e.lane, status: String(e.status) });
-      upstreamDuration.observe({ lane: e.lane }, e.ms / 1000);
+      counter.upstreamCalls.inc({ lane: e.lane, status: String(e.status) });
+      histogram.upstreamDuration.observe({ lane: e.lane }, e.ms / 1000);
     },
     onAnswer: (e) => {
       const lane = laneLabel(e.lane);
       queueWaitOf(lane).observe(e.queueMs / 1000);
       opsTally.add(lane, () => ({ lane }));
     },
-    onCollapsed: () => collapsed.inc(),
-    onShed: (e) => shed.inc({ code: e.code }),
+    onCollapsed: () => counter.collapsed.inc(),
+    onShed: (e) => counter.shed.inc({ code: e.code }),
     onLimiter: (e) => {
-      limiterDecisions.inc({ bucket: e.bucket, result: e.granted ? 'granted' : 'denied' });
-      if (!e.granted) limiterWait.observe({ bucket: e.bucket }, e.waitMs / 1000);
+      counter.limiterDecisions.inc({ bucket: e.bucket, result: e.granted ? 'granted' : 'denied' });
+      if (!e.granted) histogram.limiterWait.observe({ bucket: e.bucket }, e.waitMs / 1000);
     },
-    onRequeue: (e) => requeued.inc({ reason: e.reason }, e.count),
+    onRequeue: (e) => counter.requeued.inc({ reason: e.reason }, e.count),
   };
 
   return {
@@ -311,7 +358,7 @@ export function createMetrics(gauges: MetricSources): ProxyMetrics {
       );
       durationOf(kind).observe(r.seconds);
     },
-    callers: () => callerTotals(requests, requestDuration),
+    callers: () => callerTotals(counter.requests, perCall.requestDuration),
     shutdown: async () => register.clear(),
   };
 }
