@@ -3,7 +3,7 @@
 // errors, the error code, in pino's line shape.
 
 import { describe, expect, it } from 'vitest';
-import { type AccessEntry, type AccessLogPolicy, createAccessLog } from './access-log.js';
+import { type AccessEntry, type AccessLogPolicy, createAccessLog, routeTemplate } from './access-log.js';
 
 const ok = (n: number): AccessEntry => ({
   requestId: `ok-${n}`,
@@ -131,5 +131,15 @@ describe('access log line', () => {
       passReason: 'header',
       passHeader: 'cookie',
     });
+  });
+});
+
+describe('routeTemplate', () => {
+  it('replaces app and resource ids and drops the query', () => {
+    expect(routeTemplate('/v1/app1/conversations/c9/messages?limit=5')).toBe(
+      '/v1/:appId/conversations/:id/messages',
+    );
+    expect(routeTemplate('/v1/app1/users/u1')).toBe('/v1/:appId/users/:id');
+    expect(routeTemplate('/healthz')).toBe('/healthz');
   });
 });

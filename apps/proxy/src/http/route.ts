@@ -6,23 +6,9 @@ import {
   type AppTarget,
   type BatchDialect,
   isBatchableMethod,
-  isCommonlyDroppable,
   type Method,
   ProxyError,
 } from '@batch-proxy/core';
-
-/**
- * True for a request header a TalkJS-style batch op may drop: the dialect's version header, or one
- * every dialect may drop (core `isCommonlyDroppable`: transport, negotiation, client identification,
- * tracing), or one the operator listed (BATCH_DROPPABLE_HEADERS).
- */
-export function isSafeToDrop(
-  name: string,
-  apiVersionHeader: string,
-  alsoDroppable: ReadonlySet<string> = NONE,
-): boolean {
-  return name === apiVersionHeader || isCommonlyDroppable(name) || alsoDroppable.has(name);
-}
 
 const NONE: ReadonlySet<string> = new Set();
 

@@ -12,6 +12,7 @@ import { type Config, loadConfig } from './config.js';
 import {
   type ConfiguredSchedulerOptions,
   schedulerOptionsOf,
+  statusLimitsOf,
   type UpstreamOptions,
   upstreamOptionsOf,
 } from './engine-options.js';
@@ -186,5 +187,22 @@ describe('the engine options from the configuration', () => {
     const after = scheduler.slice(scheduler.indexOf('...schedulerOptionsOf(config),'));
     for (const key of Object.keys(schedulerOptionsOf(loadConfig({}))))
       expect(after, key).not.toMatch(new RegExp(`^\\s*${key}\\b`, 'm'));
+  });
+
+  it("the status page shows the engine's own limits", () => {
+    const config = loadConfig({
+      BATCH_RATE_PER_SEC: '3',
+      BATCH_BURST: '7',
+      REST_RATE_PER_SEC: '5',
+      BATCH_MAX_OPS: '8',
+      BATCH_WINDOW_MS: '25',
+    });
+    expect(statusLimitsOf(config)).toEqual({
+      batch: { ratePerSec: 3, burst: 7 },
+      rest: { ratePerSec: 5, burst: expect.any(Number) },
+      maxOps: 8,
+      windowMs: 25,
+    });
+    expect(statusLimitsOf(loadConfig({})).rest).toBeUndefined();
   });
 });

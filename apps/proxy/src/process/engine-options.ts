@@ -1,9 +1,10 @@
 // What the configuration (SPEC §9) makes of the engine: the Scheduler's options and the upstream
-// client's, as pure functions of the parsed Config. main.ts adds the live parts (limiter, client,
+// client's (and the limits the status page shows of them), as pure functions of the parsed Config. main.ts adds the live parts (limiter, client,
 // credential rules, observers); engine-options.test.ts holds every variable that configures the engine
 // to reaching it (issue #32: RETRY_AFTER_MAX_MS was parsed, then dropped on the way, and no test saw).
 
 import type { SchedulerOptions, UpstreamClient } from '@batch-proxy/core';
+import type { StatusOptions } from '../admin/status/types.js';
 import type { Config } from './config.js';
 
 /** The Scheduler's options that come from the configuration, every one set. */
@@ -53,6 +54,12 @@ export function schedulerOptionsOf(config: Config): ConfiguredSchedulerOptions {
     breakerOpenMs: config.CIRCUIT_BREAKER_OPEN_MS,
     breakerMaxOpenMs: config.CIRCUIT_BREAKER_MAX_OPEN_MS,
   };
+}
+
+/** The limits the status page shows beside each app's buckets: the engine's own (schedulerOptionsOf). */
+export function statusLimitsOf(config: Config): StatusOptions['limits'] {
+  const { batchLimit, restLimit, maxOps, windowMs } = schedulerOptionsOf(config);
+  return { batch: batchLimit, rest: restLimit, maxOps, windowMs };
 }
 
 export function upstreamOptionsOf(config: Config): UpstreamOptions {

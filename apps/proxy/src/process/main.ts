@@ -2,7 +2,14 @@
 // The proxy process: configuration, then the engine and the edge wired together, then the listeners.
 // What can go wrong at start and how the process ends live in lifecycle.ts; the limiter in limiter.ts.
 
-import { bucketKey, Scheduler, UpstreamClient } from '@batch-proxy/core';
+import type { RequestListener } from 'node:http';
+import {
+  bucketKey,
+  type FallbackLimiter,
+  Scheduler,
+  type SchedulerOptions,
+  UpstreamClient,
+} from '@batch-proxy/core';
 import type { Logger } from 'pino';
 import { createAdminApp } from '../admin/admin-app.js';
 import { createMetrics } from '../admin/metrics/metrics.js';
@@ -13,7 +20,7 @@ import { type Auth, appTokenAuth, passthroughAuth } from '../http/auth.js';
 import { CallTracker } from '../http/calls.js';
 import { type AppSecrets, loadAppSecrets, SecretsFileError } from '../http/secrets.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
-import { schedulerOptionsOf, upstreamOptionsOf } from './engine-options.js';
+import { schedulerOptionsOf, statusLimitsOf, upstreamOptionsOf } from './engine-options.js';
 import {
   drain,
   EXIT,
@@ -22,11 +29,11 @@ import {
   installFaultHandlers,
   onStopSignals,
 } from './lifecycle.js';
-import { createLimiter } from './limiter.js';
+import { type ConfiguredLimiter, createLimiter } from './limiter.js';
 import { createLogging } from './logging.js';
 import { combineObservers } from './observers.js';
 import { listen } from './server.js';
-import { startLine, upstreamWarning } from './startup.js';
+import { type Listening, startLine, upstreamWarning } from './startup.js';
 import { tracingWanted } from './tracing-wanted.js';
 
 function configure(): Config {
@@ -56,6 +63,73 @@ function createAuth(config: Config, logger: Logger): { auth: Auth; secrets: AppS
   }
 }
 
+/** What the engine and the limiter show the admin listener, read when asked. */
+interface Watched {
+  readonly engine: () => Scheduler | undefined;
+  readonly limiter: ConfiguredLimiter;
+  readonly upstream: UpstreamClient;
+}
+
+/** The metrics and the status page, both reading the engine as it stands when scraped or sampled. */
+function createWatchers(config: Config, { engine, limiter: { limiter, fallback, pace }, upstream }: Watched) {
+  const metrics = createMetrics({
+    queued: () => engine()?.snapshot() ?? [],
+    redisFallback: () => fallback?.mode === 'fallback',
+    pace: pace ? () => pace.stats() : undefined,
+    paceMaxRate: config.pace?.maxRatePerSec,
+  });
+  const status = createStatus({
+    snapshot: () => engine()?.snapshot() ?? [],
+    groups: (appId) => engine()?.groups(appId) ?? { busiest: [], other: { groups: 0, queued: 0 } },
+    peek: (appId, bucket, limit) => limiter.peek(bucketKey(upstream.origin, appId, bucket), limit),
+    redisMode: () => fallback?.mode ?? 'none',
+    pacing: pace && config.pace ? { board: pace, maxRatePerSec: config.pace.maxRatePerSec } : undefined,
+    callers: () => metrics.callers(),
+    limits: statusLimitsOf(config),
+  });
+  return { metrics, status };
+}
+
+/** Rare and actionable: an app's upstream keeps failing (open), is being probed, or recovered. */
+function logCircuit(logger: Logger): NonNullable<SchedulerOptions['onCircuit']> {
+  // `group` is a digest of the credential, never the credential: one line per group's change.
+  return ({ appId, group, state }) =>
+    logger[state === 'open' ? 'warn' : 'info']({ appId, group, circuit: state }, `circuit breaker ${state}`);
+}
+
+/** The data listener (PORT, HOST, its slowloris guards) and the admin listener (ADMIN_PORT, ADMIN_HOST). */
+async function listenBoth(config: Config, app: RequestListener, admin: ReturnType<typeof createAdminApp>) {
+  const data = await listen(app, {
+    port: config.PORT,
+    host: config.HOST,
+    headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
+    variables: { port: 'PORT', host: 'HOST' },
+  });
+  const adminListener = await listen(admin, {
+    port: config.ADMIN_PORT,
+    host: config.ADMIN_HOST ?? config.HOST,
+    variables: { port: 'ADMIN_PORT', host: config.ADMIN_HOST ? 'ADMIN_HOST' : 'HOST' },
+  });
+  return { data, admin: adminListener };
+}
+
+/** Why /readyz answers 503, if it does: draining, or Redis lost under REDIS_FAIL_CLOSED. */
+function notReadyReason(config: Config, accepting: boolean, fallback: FallbackLimiter | undefined) {
+  if (!accepting) return 'draining';
+  if (config.REDIS_FAIL_CLOSED && fallback?.mode === 'fallback')
+    return 'redis unreachable (REDIS_FAIL_CLOSED)';
+  return undefined;
+}
+
+/** The start line (what a supervisor waits for), after the upstream's warning if it has one. */
+function announce(config: Config, logger: Logger, upstream: UpstreamClient, at: Listening): void {
+  const warning = upstreamWarning(config);
+  if (warning) logger.warn({ upstream: upstream.origin }, warning);
+  logger.info(startLine(config, at), 'batch proxy listening');
+}
+
 /** Starts everything; resolves with the drain to run on SIGTERM/SIGINT once it is listening. */
 async function start(
   config: Config,
@@ -66,28 +140,14 @@ async function start(
   // the SDK and its exporter are not even loaded.
   const tracing = tracingWanted(process.env) ? (await import('./tracing.js')).startTracing() : undefined;
   const { auth, secrets } = createAuth(config, logger);
-  const { limiter, fallback, pace } = await createLimiter(config, logger);
+  const configured = await createLimiter(config, logger);
+  const { limiter, fallback } = configured;
   const upstream = new UpstreamClient(upstreamOptionsOf(config));
   let scheduler: Scheduler | undefined;
-  const metrics = createMetrics({
-    queued: () => scheduler?.snapshot() ?? [],
-    redisFallback: () => fallback?.mode === 'fallback',
-    pace: pace ? () => pace.stats() : undefined,
-    paceMaxRate: config.pace?.maxRatePerSec,
-  });
-  const status = createStatus({
-    snapshot: () => scheduler?.snapshot() ?? [],
-    groups: (appId) => scheduler?.groups(appId) ?? { busiest: [], other: { groups: 0, queued: 0 } },
-    peek: (appId, bucket, limit) => limiter.peek(bucketKey(upstream.origin, appId, bucket), limit),
-    redisMode: () => fallback?.mode ?? 'none',
-    pacing: pace && config.pace ? { board: pace, maxRatePerSec: config.pace.maxRatePerSec } : undefined,
-    callers: () => metrics.callers(),
-    limits: {
-      batch: { ratePerSec: config.BATCH_RATE_PER_SEC, burst: config.BATCH_BURST },
-      rest: config.restLimit,
-      maxOps: config.BATCH_MAX_OPS,
-      windowMs: config.BATCH_WINDOW_MS,
-    },
+  const { metrics, status } = createWatchers(config, {
+    engine: () => scheduler,
+    limiter: configured,
+    upstream,
   });
   scheduler = new Scheduler({
     // Every option the configuration sets (engine-options.test.ts holds each variable to it).
@@ -97,13 +157,7 @@ async function start(
     upstreamId: upstream.origin,
     authorize: auth.authorize,
     observer: combineObservers(metrics.observer, status.observer),
-    // Rare and actionable: an app's upstream keeps failing (open), is being probed, or recovered.
-    // `group` is a digest of the credential, never the credential: one line per group's change.
-    onCircuit: ({ appId, group, state }) =>
-      logger[state === 'open' ? 'warn' : 'info'](
-        { appId, group, circuit: state },
-        `circuit breaker ${state}`,
-      ),
+    onCircuit: logCircuit(logger),
   });
   const engine = scheduler;
   const calls = new CallTracker();
@@ -128,39 +182,17 @@ async function start(
     metrics,
     status,
     logger,
-    notReadyReason: () => {
-      if (!accepting) return 'draining';
-      if (config.REDIS_FAIL_CLOSED && fallback?.mode === 'fallback')
-        return 'redis unreachable (REDIS_FAIL_CLOSED)';
-      return undefined;
-    },
+    notReadyReason: () => notReadyReason(config, accepting, fallback),
   });
+  const listening = await listenBoth(config, app, admin);
 
-  const data = await listen(app, {
-    port: config.PORT,
-    host: config.HOST,
-    headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
-    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
-    keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
-    variables: { port: 'PORT', host: 'HOST' },
+  announce(config, logger, upstream, {
+    port: listening.data.port,
+    adminPort: listening.admin.port,
+    // With its base path: an operator who set one sees it is used.
+    upstream: upstream.url,
+    limiterMode: fallback?.mode ?? 'memory',
   });
-  const adminListener = await listen(admin, {
-    port: config.ADMIN_PORT,
-    host: config.ADMIN_HOST ?? config.HOST,
-    variables: { port: 'ADMIN_PORT', host: config.ADMIN_HOST ? 'ADMIN_HOST' : 'HOST' },
-  });
-  const warning = upstreamWarning(config);
-  if (warning) logger.warn({ upstream: upstream.origin }, warning);
-  logger.info(
-    startLine(config, {
-      port: data.port,
-      adminPort: adminListener.port,
-      // With its base path: an operator who set one sees it is used.
-      upstream: upstream.url,
-      limiterMode: fallback?.mode ?? 'memory',
-    }),
-    'batch proxy listening',
-  );
 
   return (signal) =>
     drain(signal, {
@@ -171,8 +203,8 @@ async function start(
       },
       engine,
       calls,
-      data: data.server,
-      admin: adminListener.server,
+      data: listening.data.server,
+      admin: listening.admin.server,
       release: [() => secrets?.close(), () => status.stop()],
       shutdown: [
         () => upstream.destroy(),
