@@ -2,19 +2,17 @@
 // traffic) must not cost the caller its answer, must not be recorded twice and must not end the
 // process (SPEC §8c): the real engine and app in front of a real upstream on loopback.
 
-import { createServer, type Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
-import { MemoryLimiter, Scheduler, talkjs, UpstreamClient } from '@batch-proxy/core';
+import { ServerResponse } from 'node:http';
+import { talkjs } from '@batch-proxy/core';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics, type ProxyMetrics, type RequestRecord } from '../admin/metrics/metrics.js';
 import { type Listening, listen } from '../process/server.js';
 import { createApp } from './app.js';
 import { passthroughAuth } from './auth.js';
+import { edgeScheduler, jsonLines, type LoopbackUpstream, loopbackUpstream } from './edge.fixture.js';
 
-let upstream: Server;
-let client: UpstreamClient;
+let upstream: LoopbackUpstream;
 let proxy: Listening;
 let metrics: ProxyMetrics;
 const logLines: Array<Record<string, unknown>> = [];
@@ -26,45 +24,20 @@ const onUnhandled = (reason: unknown) => unhandled.push(reason);
 
 beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled);
-  upstream = createServer((req, res) => {
+  upstream = await loopbackUpstream((req, res) => {
     req.resume();
     req.on('end', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end('[[0,200,{"id":"u1"}]]');
     });
   });
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  const { port } = upstream.address() as AddressInfo;
-  client = new UpstreamClient({ url: `http://127.0.0.1:${port}`, timeoutMs: 5_000 });
   metrics = createMetrics({ queued: () => [], redisFallback: () => false });
-  const scheduler = new Scheduler({
-    dialect: talkjs,
-    limiter: new MemoryLimiter(),
-    upstream: client,
-    upstreamId: client.origin,
-    windowMs: 0,
-    maxOps: 10,
-    maxWaitMs: 5_000,
-    queueMaxOps: 100,
-    batchLimit: { ratePerSec: 100, burst: 100 },
-    restLimit: undefined,
-    batchOpsSpendRest: false,
-    singleOpDirect: false,
-    maxAttempts: 1,
-    leaseMs: 6_000,
-    authorize: passthroughAuth.authorize,
-    observer: metrics.observer,
-  });
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) logLines.push(JSON.parse(line));
-      done();
-    },
-  });
+  const scheduler = edgeScheduler(upstream.client, { observer: metrics.observer });
+  const sink = jsonLines(logLines);
   const app = createApp({
     dialect: talkjs,
     scheduler,
-    upstream: client,
+    upstream: upstream.client,
     logger: pino({ level: 'info' }, sink),
     metrics: {
       ...metrics,
@@ -89,8 +62,7 @@ beforeAll(async () => {
 afterAll(async () => {
   process.off('unhandledRejection', onUnhandled);
   await new Promise<void>((resolve) => proxy.server.close(() => resolve()));
-  await client.close();
-  await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  await upstream.close();
   await metrics.shutdown();
 });
 

@@ -2,10 +2,8 @@
 // in front of a real upstream server on loopback. Every pass-through names its reason to the caller
 // (Server-Timing), in the access log (a header's name, never its value) and in the metrics.
 
-import { createServer, type Server } from 'node:http';
-import { type AddressInfo, connect } from 'node:net';
-import { Writable } from 'node:stream';
-import { MemoryLimiter, Scheduler, talkjs, UpstreamClient } from '@batch-proxy/core';
+import { connect } from 'node:net';
+import { talkjs } from '@batch-proxy/core';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics, type ProxyMetrics } from '../admin/metrics/metrics.js';
@@ -13,16 +11,16 @@ import { type Listening, listen } from '../process/server.js';
 import { createAccessLog } from './access-log.js';
 import { createApp } from './app.js';
 import { passthroughAuth } from './auth.js';
+import { edgeScheduler, jsonLines, type LoopbackUpstream, loopbackUpstream } from './edge.fixture.js';
 
-let upstream: Server;
-let client: UpstreamClient;
+let upstream: LoopbackUpstream;
 let proxy: Listening;
 let metrics: ProxyMetrics;
 const logLines: Array<Record<string, unknown>> = [];
 const received: string[] = [];
 
 beforeAll(async () => {
-  upstream = createServer((req, res) => {
+  upstream = await loopbackUpstream((req, res) => {
     received.push(`${req.method} ${req.url}`);
     req.resume();
     req.on('end', () => {
@@ -31,38 +29,13 @@ beforeAll(async () => {
       res.end(req.url?.endsWith('/batch') ? '[[0,200,{"batched":true}]]' : '{"ok":true}');
     });
   });
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  const { port } = upstream.address() as AddressInfo;
-  client = new UpstreamClient({ url: `http://127.0.0.1:${port}`, timeoutMs: 5_000 });
   metrics = createMetrics({ queued: () => [], redisFallback: () => false });
-  const scheduler = new Scheduler({
-    dialect: talkjs,
-    limiter: new MemoryLimiter(),
-    upstream: client,
-    upstreamId: client.origin,
-    windowMs: 0,
-    maxOps: 10,
-    maxWaitMs: 5_000,
-    queueMaxOps: 100,
-    batchLimit: { ratePerSec: 100, burst: 100 },
-    restLimit: undefined,
-    batchOpsSpendRest: false,
-    singleOpDirect: false,
-    maxAttempts: 1,
-    leaseMs: 6_000,
-    authorize: passthroughAuth.authorize,
-    observer: metrics.observer,
-  });
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) logLines.push(JSON.parse(line));
-      done();
-    },
-  });
+  const scheduler = edgeScheduler(upstream.client, { observer: metrics.observer });
+  const sink = jsonLines(logLines);
   const app = createApp({
     dialect: talkjs,
     scheduler,
-    upstream: client,
+    upstream: upstream.client,
     logger: pino({ level: 'info' }, sink),
     access: createAccessLog({
       policy: 'all',
@@ -82,8 +55,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise<void>((resolve) => proxy.server.close(() => resolve()));
-  await client.close();
-  await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  await upstream.close();
   await metrics.shutdown();
 });
 

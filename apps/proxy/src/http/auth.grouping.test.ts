@@ -3,14 +3,13 @@
 // carries its callers' value unchanged. The edge app with the real engine and an in-process limiter,
 // in front of a real upstream server on loopback that records every batch call it gets.
 
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { MemoryLimiter, Scheduler, talkjs, UpstreamClient } from '@batch-proxy/core';
+import { talkjs } from '@batch-proxy/core';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Listening, listen } from '../process/server.js';
 import { createApp } from './app.js';
 import { passthroughAuth } from './auth.js';
+import { edgeScheduler, type LoopbackUpstream, loopbackUpstream } from './edge.fixture.js';
 
 /** Each caller's Authorization; `same-1` and `same-2` are the one pair that may (and must) share. */
 const CALLERS: ReadonlyArray<readonly [label: string, authorization: string]> = [
@@ -32,13 +31,12 @@ interface BatchCall {
   readonly paths: string[];
 }
 
-let upstream: Server;
-let client: UpstreamClient;
+let upstream: LoopbackUpstream;
 let proxy: Listening;
 const batches: BatchCall[] = [];
 
 beforeAll(async () => {
-  upstream = createServer((req, res) => {
+  upstream = await loopbackUpstream((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
@@ -48,30 +46,11 @@ beforeAll(async () => {
       res.end(JSON.stringify(ops.map(([seq, , path]) => [seq, 200, { path }])));
     });
   });
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  const { port } = upstream.address() as AddressInfo;
-  client = new UpstreamClient({ url: `http://127.0.0.1:${port}`, timeoutMs: 5_000 });
-  const scheduler = new Scheduler({
-    dialect: talkjs,
-    limiter: new MemoryLimiter(),
-    upstream: client,
-    upstreamId: client.origin,
-    windowMs: WINDOW_MS,
-    maxOps: 10,
-    maxWaitMs: 5_000,
-    queueMaxOps: 100,
-    batchLimit: { ratePerSec: 100, burst: 100 },
-    restLimit: undefined,
-    batchOpsSpendRest: false,
-    singleOpDirect: false,
-    maxAttempts: 1,
-    leaseMs: 6_000,
-    authorize: passthroughAuth.authorize,
-  });
+  const scheduler = edgeScheduler(upstream.client, { windowMs: WINDOW_MS });
   const app = createApp({
     dialect: talkjs,
     scheduler,
-    upstream: client,
+    upstream: upstream.client,
     logger: pino({ level: 'silent' }),
     metrics: undefined,
     traced: false,
@@ -85,8 +64,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise<void>((resolve) => proxy.server.close(() => resolve()));
-  await client.close();
-  await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  await upstream.close();
 });
 
 describe('passthrough grouping by the exact Authorization value', () => {

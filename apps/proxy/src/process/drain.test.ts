@@ -8,12 +8,13 @@ import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { MemoryLimiter, Scheduler, talkjs, UpstreamClient } from '@batch-proxy/core';
+import { MemoryLimiter, talkjs, UpstreamClient } from '@batch-proxy/core';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { createApp } from '../http/app.js';
 import { passthroughAuth } from '../http/auth.js';
 import { CallTracker } from '../http/calls.js';
+import { edgeScheduler } from '../http/edge.fixture.js';
 import { drain } from './lifecycle.js';
 import { listen } from './server.js';
 
@@ -65,23 +66,7 @@ afterAll(() => {
 async function startEdge() {
   const upstream = new UpstreamClient({ url: upstreamUrl, timeoutMs: 10_000 });
   const limiter = new MemoryLimiter();
-  const engine = new Scheduler({
-    dialect: talkjs,
-    limiter,
-    upstream,
-    upstreamId: upstream.origin,
-    windowMs: 0,
-    maxOps: 10,
-    maxWaitMs: 10_000,
-    queueMaxOps: 100,
-    batchLimit: { ratePerSec: 100, burst: 100 },
-    restLimit: undefined,
-    batchOpsSpendRest: false,
-    singleOpDirect: false,
-    maxAttempts: 1,
-    leaseMs: 11_000,
-    authorize: passthroughAuth.authorize,
-  });
+  const engine = edgeScheduler(upstream, { limiter, maxWaitMs: 10_000, leaseMs: 11_000 });
   const calls = new CallTracker();
   let accepting = true;
   const lines: string[] = [];
