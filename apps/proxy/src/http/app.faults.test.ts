@@ -3,14 +3,17 @@
 // process (SPEC §8c): the real engine and app in front of a real upstream on loopback.
 
 import { ServerResponse } from 'node:http';
-import { talkjs } from '@batch-proxy/core';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics, type ProxyMetrics, type RequestRecord } from '../admin/metrics/metrics.js';
 import { type Listening, listen } from '../process/server.js';
-import { createApp } from './app.js';
-import { passthroughAuth } from './auth.js';
-import { edgeScheduler, jsonLines, type LoopbackUpstream, loopbackUpstream } from './edge.fixture.js';
+import {
+  edgeApp,
+  edgeScheduler,
+  jsonLines,
+  type LoopbackUpstream,
+  loopbackUpstream,
+} from './edge.fixture.js';
 
 let upstream: LoopbackUpstream;
 let proxy: Listening;
@@ -34,9 +37,7 @@ beforeAll(async () => {
   metrics = createMetrics({ queued: () => [], redisFallback: () => false });
   const scheduler = edgeScheduler(upstream.client, { observer: metrics.observer });
   const sink = jsonLines(logLines);
-  const app = createApp({
-    dialect: talkjs,
-    scheduler,
+  const app = edgeApp(scheduler, {
     upstream: upstream.client,
     logger: pino({ level: 'info' }, sink),
     metrics: {
@@ -50,11 +51,7 @@ beforeAll(async () => {
         metrics.request(r);
       },
     },
-    bodyLimitBytes: 10_000,
     droppableHeaders: new Set(),
-    auth: 'forward',
-    credentialOf: passthroughAuth.credentialOf,
-    accepting: () => true,
   });
   proxy = await listen(app, { port: 0, host: '127.0.0.1' });
 });

@@ -3,15 +3,18 @@
 // (Server-Timing), in the access log (a header's name, never its value) and in the metrics.
 
 import { connect } from 'node:net';
-import { talkjs } from '@batch-proxy/core';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics, type ProxyMetrics } from '../admin/metrics/metrics.js';
 import { type Listening, listen } from '../process/server.js';
 import { createAccessLog } from './access-log.js';
-import { createApp } from './app.js';
-import { passthroughAuth } from './auth.js';
-import { edgeScheduler, jsonLines, type LoopbackUpstream, loopbackUpstream } from './edge.fixture.js';
+import {
+  edgeApp,
+  edgeScheduler,
+  jsonLines,
+  type LoopbackUpstream,
+  loopbackUpstream,
+} from './edge.fixture.js';
 
 let upstream: LoopbackUpstream;
 let proxy: Listening;
@@ -32,9 +35,7 @@ beforeAll(async () => {
   metrics = createMetrics({ queued: () => [], redisFallback: () => false });
   const scheduler = edgeScheduler(upstream.client, { observer: metrics.observer });
   const sink = jsonLines(logLines);
-  const app = createApp({
-    dialect: talkjs,
-    scheduler,
+  const app = edgeApp(scheduler, {
     upstream: upstream.client,
     logger: pino({ level: 'info' }, sink),
     access: createAccessLog({
@@ -44,11 +45,7 @@ beforeAll(async () => {
       write: (line) => sink.write(line),
     }),
     metrics,
-    bodyLimitBytes: 10_000,
     droppableHeaders: new Set(['x-droppable']),
-    auth: 'forward',
-    credentialOf: passthroughAuth.credentialOf,
-    accepting: () => true,
   });
   proxy = await listen(app, { port: 0, host: '127.0.0.1' });
 });

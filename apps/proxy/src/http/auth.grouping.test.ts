@@ -3,13 +3,10 @@
 // carries its callers' value unchanged. The edge app with the real engine and an in-process limiter,
 // in front of a real upstream server on loopback that records every batch call it gets.
 
-import { talkjs } from '@batch-proxy/core';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Listening, listen } from '../process/server.js';
-import { createApp } from './app.js';
-import { passthroughAuth } from './auth.js';
-import { edgeScheduler, type LoopbackUpstream, loopbackUpstream } from './edge.fixture.js';
+import { edgeApp, edgeScheduler, type LoopbackUpstream, loopbackUpstream } from './edge.fixture.js';
 
 /** Each caller's Authorization; `same-1` and `same-2` are the one pair that may (and must) share. */
 const CALLERS: ReadonlyArray<readonly [label: string, authorization: string]> = [
@@ -47,17 +44,11 @@ beforeAll(async () => {
     });
   });
   const scheduler = edgeScheduler(upstream.client, { windowMs: WINDOW_MS });
-  const app = createApp({
-    dialect: talkjs,
-    scheduler,
+  const app = edgeApp(scheduler, {
     upstream: upstream.client,
     logger: pino({ level: 'silent' }),
     metrics: undefined,
     traced: false,
-    bodyLimitBytes: 10_000,
-    auth: 'forward',
-    credentialOf: passthroughAuth.credentialOf,
-    accepting: () => true,
   });
   proxy = await listen(app, { port: 0, host: '127.0.0.1' });
 });

@@ -1,11 +1,7 @@
-import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ProxyError } from '@batch-proxy/core';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { appTokenAuth, passthroughAuth, signAppToken } from './auth.js';
-import { loadAppSecrets, SecretsFileError } from './secrets.js';
 
 const SECRET = 'sk_test_secret';
 const secrets = { get: (appId: string) => (appId === 'app1' ? SECRET : undefined), close: () => {} };
@@ -189,65 +185,5 @@ describe('passthrough auth', () => {
       expect(passthroughAuth.credentialOf('a', value)).toBe(value);
     expect(passthroughAuth.authorize('a', 'Bearer x')).toBe('Bearer x');
     expect(passthroughAuth.authorize('a', '')).toBeUndefined();
-  });
-});
-
-describe('loadAppSecrets', () => {
-  it('loads the file and picks up a replaced file', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'secrets-'));
-    const path = join(dir, 'secrets.json');
-    writeFileSync(path, JSON.stringify({ app1: 'one' }));
-    let onReload: (error?: Error) => void = () => {};
-    const reloaded = new Promise<Error | undefined>((resolve) => {
-      onReload = resolve;
-    });
-    const s = loadAppSecrets(path, (error) => onReload(error));
-    expect(s.get('app1')).toBe('one');
-    // Replace atomically, as a Kubernetes Secret update does.
-    writeFileSync(join(dir, 'next.json'), JSON.stringify({ app1: 'two' }));
-    renameSync(join(dir, 'next.json'), path);
-    expect(await reloaded).toBeUndefined();
-    expect(s.get('app1')).toBe('two');
-    s.close();
-  });
-
-  it('keeps the previous keys and reports a bad reload', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'secrets-'));
-    const path = join(dir, 'secrets.json');
-    writeFileSync(path, JSON.stringify({ app1: 'one' }));
-    let onReload: (error?: Error) => void = () => {};
-    const reloaded = new Promise<Error | undefined>((resolve) => {
-      onReload = resolve;
-    });
-    const s = loadAppSecrets(path, (error) => onReload(error));
-    writeFileSync(join(dir, 'next.json'), '{"app1": ');
-    renameSync(join(dir, 'next.json'), path);
-    const error = await reloaded;
-    expect(error).toBeInstanceOf(SecretsFileError);
-    expect(error?.name).toBe('SecretsFileError');
-    expect(error?.message).toMatch(/is not valid JSON/);
-    expect(s.get('app1')).toBe('one');
-    s.close();
-  });
-
-  it.each([
-    ['not JSON', '{', /is not valid JSON/],
-    ['an array', '["k"]', /must hold a JSON object/],
-    ['null', 'null', /must hold a JSON object/],
-    ['a string', '"k"', /must hold a JSON object/],
-    ['an empty secret', '{"app1": ""}', /secret of app "app1" must be a non-empty string/],
-  ])('refuses a file that is %s', (_name, text, message) => {
-    const dir = mkdtempSync(join(tmpdir(), 'secrets-'));
-    const path = join(dir, 'secrets.json');
-    writeFileSync(path, text);
-    expect(() => loadAppSecrets(path)).toThrow(SecretsFileError);
-    expect(() => loadAppSecrets(path)).toThrow(message);
-  });
-
-  it('refuses a file that is not an object of strings', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'secrets-'));
-    const path = join(dir, 'secrets.json');
-    writeFileSync(path, JSON.stringify({ app1: 5 }));
-    expect(() => loadAppSecrets(path)).toThrow(/app1/);
   });
 });

@@ -6,6 +6,7 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { MemoryLimiter, Scheduler, type SchedulerOptions, talkjs, UpstreamClient } from '@batch-proxy/core';
+import { type AppDeps, createApp } from './app.js';
 import { passthroughAuth } from './auth.js';
 
 export interface LoopbackUpstream {
@@ -54,6 +55,25 @@ export function edgeScheduler(upstream: UpstreamClient, options: Partial<Schedul
     leaseMs: 6_000,
     authorize: passthroughAuth.authorize,
     ...options,
+  });
+}
+
+/**
+ * The data listener over `scheduler` as these tests run it: TalkJS, the caller's Authorization
+ * forwarded as its credential, a 10 kB body limit, always accepting; `deps` says the rest.
+ */
+export function edgeApp(
+  scheduler: Scheduler,
+  deps: Pick<AppDeps, 'upstream' | 'logger' | 'metrics'> & Partial<AppDeps>,
+): RequestListener {
+  return createApp({
+    dialect: talkjs,
+    scheduler,
+    bodyLimitBytes: 10_000,
+    auth: 'forward',
+    credentialOf: passthroughAuth.credentialOf,
+    accepting: () => true,
+    ...deps,
   });
 }
 

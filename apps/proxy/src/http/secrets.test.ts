@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -110,3 +110,67 @@ function positionMessageOf(text: string): string {
   }
   return '';
 }
+
+/** A secrets file holding `text`, in a folder of its own (for its replacement beside it). */
+function secretsFile(text: string): { folder: string; path: string } {
+  const folder = mkdtempSync(join(dir, 'file-'));
+  const path = join(folder, 'secrets.json');
+  writeFileSync(path, text);
+  return { folder, path };
+}
+
+/** Replaces the file atomically, as a Kubernetes Secret update does. */
+function replace(file: { folder: string; path: string }, text: string): void {
+  writeFileSync(join(file.folder, 'next.json'), text);
+  renameSync(join(file.folder, 'next.json'), file.path);
+}
+
+/** Loads and watches the file; `reloaded` resolves with the first reload's outcome. */
+function watched(path: string) {
+  let onReload: (error?: Error) => void = () => {};
+  const reloaded = new Promise<Error | undefined>((resolve) => {
+    onReload = resolve;
+  });
+  return { secrets: loadAppSecrets(path, (error) => onReload(error)), reloaded };
+}
+
+describe('loadAppSecrets', () => {
+  it('loads the file and picks up a replaced file', async () => {
+    const file = secretsFile(JSON.stringify({ app1: 'one' }));
+    const { secrets, reloaded } = watched(file.path);
+    expect(secrets.get('app1')).toBe('one');
+    replace(file, JSON.stringify({ app1: 'two' }));
+    expect(await reloaded).toBeUndefined();
+    expect(secrets.get('app1')).toBe('two');
+    secrets.close();
+  });
+
+  it('keeps the previous keys and reports a bad reload', async () => {
+    const file = secretsFile(JSON.stringify({ app1: 'one' }));
+    const { secrets, reloaded } = watched(file.path);
+    replace(file, '{"app1": ');
+    const error = await reloaded;
+    expect(error).toBeInstanceOf(SecretsFileError);
+    expect(error?.name).toBe('SecretsFileError');
+    expect(error?.message).toMatch(/is not valid JSON/);
+    expect(secrets.get('app1')).toBe('one');
+    secrets.close();
+  });
+
+  it.each([
+    ['not JSON', '{', /is not valid JSON/],
+    ['an array', '["k"]', /must hold a JSON object/],
+    ['null', 'null', /must hold a JSON object/],
+    ['a string', '"k"', /must hold a JSON object/],
+    ['an empty secret', '{"app1": ""}', /secret of app "app1" must be a non-empty string/],
+  ])('refuses a file that is %s', (_name, text, message) => {
+    const { path } = secretsFile(text);
+    expect(() => loadAppSecrets(path)).toThrow(SecretsFileError);
+    expect(() => loadAppSecrets(path)).toThrow(message);
+  });
+
+  it('refuses a file that is not an object of strings', () => {
+    const { path } = secretsFile(JSON.stringify({ app1: 5 }));
+    expect(() => loadAppSecrets(path)).toThrow(/app1/);
+  });
+});

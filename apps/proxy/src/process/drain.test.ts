@@ -8,13 +8,11 @@ import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { MemoryLimiter, talkjs, UpstreamClient } from '@batch-proxy/core';
+import { MemoryLimiter, UpstreamClient } from '@batch-proxy/core';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, type MockInstance, vi } from 'vitest';
-import { createApp } from '../http/app.js';
-import { passthroughAuth } from '../http/auth.js';
 import { CallTracker } from '../http/calls.js';
-import { edgeScheduler } from '../http/edge.fixture.js';
+import { edgeApp, edgeScheduler } from '../http/edge.fixture.js';
 import { drain } from './lifecycle.js';
 import { listen } from './server.js';
 
@@ -79,16 +77,11 @@ async function startEdge() {
       },
     }),
   );
-  const app = createApp({
-    dialect: talkjs,
-    scheduler: engine,
+  const app = edgeApp(engine, {
     upstream,
     logger,
     metrics: undefined,
     traced: false,
-    bodyLimitBytes: 10_000,
-    auth: 'forward',
-    credentialOf: passthroughAuth.credentialOf,
     accepting: () => accepting,
     calls,
   });
