@@ -5,19 +5,12 @@ import { Script } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { createAdminApp } from '../admin-app.js';
 import { statusPage } from './page.js';
+import { statusOptions } from './status.fixture.js';
 import { createStatus } from './status.js';
-
-const LIMITS = { batch: { ratePerSec: 1, burst: 500 }, rest: undefined, maxOps: 10, windowMs: 10 };
 
 describe('admin status routes', () => {
   const admin = (withStatus: boolean) => {
-    const status = createStatus({
-      snapshot: () => apps,
-      peek: async () => ({ tokens: 7, cooldownMs: 0 }),
-      redisMode: () => 'none',
-      limits: LIMITS,
-      autoSample: false,
-    });
+    const status = createStatus(statusOptions(() => apps));
     const apps = [{ appId: '<img src=x onerror=alert(1)>', queued: 2, inflight: 0 }];
     return createAdminApp({
       metrics: undefined,

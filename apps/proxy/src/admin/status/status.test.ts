@@ -3,24 +3,16 @@
 
 import type { SchedulerObserver } from '@batch-proxy/core';
 import { describe, expect, it, vi } from 'vitest';
+import { LIMITS, statusOptions } from './status.fixture.js';
 import { type AppSnapshot, combineObservers, createStatus, type StatusOptions } from './status.js';
 
 const EMPTY = { state: 'empty', drainPerSec: null, emptyInMs: null };
 const MEASURING = { state: 'measuring', drainPerSec: null, emptyInMs: null };
-const LIMITS = { batch: { ratePerSec: 1, burst: 500 }, rest: undefined, maxOps: 10, windowMs: 10 };
 
 function setup(overrides: Partial<StatusOptions> = {}) {
   let clock = 1_000_000;
   let apps: AppSnapshot[] = [];
-  const status = createStatus({
-    snapshot: () => apps,
-    peek: async () => ({ tokens: 7, cooldownMs: 0 }),
-    redisMode: () => 'none',
-    limits: LIMITS,
-    autoSample: false,
-    now: () => clock,
-    ...overrides,
-  });
+  const status = createStatus(statusOptions(() => apps, { now: () => clock, ...overrides }));
   return {
     status,
     o: status.observer,
@@ -103,14 +95,9 @@ describe('createStatus', () => {
 
   it('divides by the time that really passed when the timer fires late', async () => {
     let clock = 0;
-    const status = createStatus({
-      snapshot: () => [],
-      peek: async () => ({ tokens: 0, cooldownMs: 0 }),
-      redisMode: () => 'none',
-      limits: LIMITS,
-      autoSample: false,
-      now: () => clock,
-    });
+    const status = createStatus(
+      statusOptions(() => [], { peek: async () => ({ tokens: 0, cooldownMs: 0 }), now: () => clock }),
+    );
     for (let i = 0; i < 10; i++)
       status.observer.onAnswer({ appId: 'a', lane: 'batch', status: 200, queueMs: 1 });
     clock = 2_000;
