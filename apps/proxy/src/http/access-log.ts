@@ -6,7 +6,7 @@
 
 import { hostname } from 'node:os';
 import type { Lane } from '@batch-proxy/core';
-import type { AnswerSource, RequestKind } from '../admin/metrics/metrics.js';
+import type { AnswerSource, RequestKind } from './recorded.js';
 import type { PassThroughWhy } from './route.js';
 
 export const ACCESS_LOG_POLICIES = ['all', 'errors', 'sampled'] as const;

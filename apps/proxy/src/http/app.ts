@@ -14,13 +14,13 @@ import {
 } from '@batch-proxy/core';
 import { getRequestListener } from '@hono/node-server';
 import type { Logger } from 'pino';
-import type { ProxyMetrics } from '../admin/metrics/metrics.js';
 import type { AccessLog } from './access-log.js';
 import type { Auth } from './auth.js';
 import { decodeJson, readBody } from './body.js';
 import { beginCall, type Call, endCall, newRequestId, type RecordDeps } from './call-record.js';
 import type { CallTracker } from './calls.js';
 import { admitted, forward } from './forward.js';
+import type { CallMetrics } from './recorded.js';
 import { answerParts, errorParts, refuse, writeAnswer } from './respond.js';
 import {
   canonicalPath,
@@ -38,7 +38,7 @@ export interface AppDeps {
   readonly scheduler: Scheduler;
   readonly upstream: UpstreamClient;
   readonly logger: Logger;
-  readonly metrics: ProxyMetrics | undefined;
+  readonly metrics: CallMetrics | undefined;
   /** One line per answered call, by ACCESS_LOG's policy (none when omitted). */
   readonly access?: AccessLog;
   /** Whether an OpenTelemetry SDK is registered: server spans per call (default true). */

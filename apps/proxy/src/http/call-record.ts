@@ -13,10 +13,10 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
-import type { AnswerSource, ProxyMetrics, RequestKind } from '../admin/metrics/metrics.js';
 import type { AccessLog } from './access-log.js';
 import { CallerGone } from './caller-gone.js';
 import type { CallTracker } from './calls.js';
+import type { AnswerSource, CallMetrics, RequestKind } from './recorded.js';
 import type { PassThroughWhy } from './route.js';
 
 export interface Call {
@@ -42,7 +42,7 @@ export interface Call {
 export interface RecordDeps {
   /** Whether server spans are made (an OpenTelemetry SDK is registered); off, no span work per call. */
   readonly traced: boolean;
-  readonly metrics: ProxyMetrics | undefined;
+  readonly metrics: CallMetrics | undefined;
   readonly access: AccessLog;
   readonly calls: CallTracker | undefined;
 }

@@ -13,6 +13,7 @@ import {
 import type { Logger } from 'pino';
 import { createAdminApp } from '../admin/admin-app.js';
 import { createMetrics } from '../admin/metrics/metrics.js';
+import { combineObservers } from '../admin/observers.js';
 import { createStatus } from '../admin/status/status.js';
 import type { AccessLog } from '../http/access-log.js';
 import { createApp } from '../http/app.js';
@@ -31,7 +32,6 @@ import {
 } from './lifecycle.js';
 import { type ConfiguredLimiter, createLimiter } from './limiter.js';
 import { createLogging } from './logging.js';
-import { combineObservers } from './observers.js';
 import { listen } from './server.js';
 import { type Listening, startLine, upstreamWarning } from './startup.js';
 import { tracingWanted } from './tracing-wanted.js';

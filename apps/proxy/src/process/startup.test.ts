@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { VERSION } from '../version.js';
 import { loadConfig } from './config.js';
 import { startLine, upstreamWarning } from './startup.js';
-import { VERSION } from './version.js';
 
 const at = { port: 8080, adminPort: 9464, upstream: 'http://127.0.0.1:9', limiterMode: 'memory' } as const;
 

@@ -2,8 +2,8 @@
 // limits, and where to look — one `batch proxy listening` line, plus a warning when UPSTREAM_URL was
 // not set, so a mistyped variable name does not silently send traffic to the production API.
 
+import { VERSION } from '../version.js';
 import type { Config } from './config.js';
-import { VERSION } from './version.js';
 
 export interface Listening {
   readonly port: number;

@@ -11,8 +11,9 @@
 
 import type { Lane, SchedulerObserver } from '@batch-proxy/core';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { PASS_REASONS, type PassReason } from '../../http/route.js';
-import { VERSION } from '../../process/version.js';
+import type { CallMetrics, RequestKind } from '../../http/recorded.js';
+import { PASS_REASONS } from '../../http/route.js';
+import { VERSION } from '../../version.js';
 import { appSeries } from './app-series.js';
 import { type CallerTotals, callerTotals } from './caller-totals.js';
 import { PACE_DIRECTIONS, PACE_STATS, type PacingSource, registerPacing } from './pacing.js';
@@ -20,31 +21,18 @@ import { GC_KINDS, registerRuntimeMetrics } from './runtime.js';
 import { SeriesHistogram } from './series-histogram.js';
 import { bound, Tally } from './tally.js';
 
+export type { AnswerSource, RequestKind, RequestRecord } from '../../http/recorded.js';
 export { MAX_APP_SERIES } from './app-series.js';
 export type { CallerTotals } from './caller-totals.js';
 
-export type RequestKind = 'batched' | 'passthrough' | 'client-batch' | 'rejected';
-/** Who made an answer: the proxy itself (its errors: queue full, deadline, auth...) or the upstream. */
-export type AnswerSource = 'proxy' | 'upstream';
-
-export interface RequestRecord {
-  readonly kind: RequestKind;
-  readonly status: number;
-  readonly source: AnswerSource;
-  /** Why it was not batched (pass-through and client-batch calls). */
-  readonly reason?: PassReason | undefined;
-  /** From arrival to the answer's head, as the caller saw it. */
-  readonly seconds: number;
-}
-
-export interface ProxyMetrics {
+/** The data listener's records (CallMetrics.request) and the engine's events, as instruments. */
+export interface ProxyMetrics extends CallMetrics {
   /**
    * The Prometheus text of every instrument. Rendered here and served by the admin app, never by a
    * library's own request handler, so HEAD and errors are answered once (SPEC §8c).
    */
   text(): Promise<string>;
   readonly observer: SchedulerObserver;
-  request(r: RequestRecord): void;
   /** Reads the caller counters and latency histogram as they stand; records nothing. */
   callers(): Promise<CallerTotals>;
   shutdown(): Promise<void>;

@@ -1,10 +1,9 @@
 // The status sampler without a proxy process: plain functions in. Caller figures are tested in
 // status-callers.test.ts, the forecast math in status-forecast.test.ts, the page in status-page.test.ts.
 
-import type { SchedulerObserver } from '@batch-proxy/core';
 import { describe, expect, it, vi } from 'vitest';
 import { LIMITS, statusOptions } from './status.fixture.js';
-import { type AppSnapshot, combineObservers, createStatus, type StatusOptions } from './status.js';
+import { type AppSnapshot, createStatus, type StatusOptions } from './status.js';
 
 const EMPTY = { state: 'empty', drainPerSec: null, emptyInMs: null };
 const MEASURING = { state: 'measuring', drainPerSec: null, emptyInMs: null };
@@ -306,25 +305,5 @@ describe('sheds and the burst forecast', () => {
     const s = await status.json();
     // 470 left, 6 a second: 78 s.
     expect(s.apps[0]?.batch.forecast).toEqual({ state: 'draining', drainPerSec: 6, emptyInMs: 78_333 });
-  });
-});
-
-describe('combineObservers', () => {
-  it('passes every event to both observers, first one first', () => {
-    const calls: string[] = [];
-    const a: SchedulerObserver = {
-      onFlush: (e) => calls.push(`a flush ${e.size}`),
-      onAnswer: (e) => calls.push(`a answer ${e.status}`),
-    };
-    const b: SchedulerObserver = {
-      onFlush: (e) => calls.push(`b flush ${e.size}`),
-      onShed: (e) => calls.push(`b shed ${e.code}`),
-    };
-    const both = combineObservers(a, b);
-    both.onFlush({ appId: 'x', lane: 'batch', size: 3, reason: 'full' });
-    both.onAnswer({ appId: 'x', lane: 'batch', status: 200, queueMs: 1 });
-    both.onShed({ appId: 'x', code: 'PROXY_QUEUE_FULL' });
-    both.onCollapsed({ appId: 'x' });
-    expect(calls).toEqual(['a flush 3', 'b flush 3', 'a answer 200', 'b shed PROXY_QUEUE_FULL']);
   });
 });

@@ -29,7 +29,6 @@ import type {
   StatusOptions,
 } from './types.js';
 
-export { combineObservers } from '../../process/observers.js';
 export type * from './types.js';
 
 export interface ProxyStatus {
