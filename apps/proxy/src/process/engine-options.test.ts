@@ -115,7 +115,7 @@ const TABLE: { readonly [V in EnvVariable]: EngineRow | Elsewhere } = {
   REQUEST_TIMEOUT_MS: SLOW_CLIENTS,
   KEEP_ALIVE_TIMEOUT_MS: SLOW_CLIENTS,
   BODY_LIMIT_BYTES: { elsewhere: "the edge's body reading, buffered and streamed (body.ts, app.ts)" },
-  BATCH_DROPPABLE_HEADERS: { elsewhere: "the edge's batch-or-pass decision (classify.ts route)" },
+  BATCH_DROPPABLE_HEADERS: { elsewhere: "the edge's batch-or-pass decision (http/route.ts)" },
   AUTH_MODE: AUTH,
   APP_SECRETS_FILE: AUTH,
   SHUTDOWN_GRACE_MS: { elsewhere: 'the SIGTERM drain (lifecycle.ts), around the engine' },

@@ -1,5 +1,5 @@
 // The status sampler without a proxy process: plain functions in. Caller figures are tested in
-// status-callers.test.ts, the forecast math in status-forecast.test.ts, the page in status-page.test.ts.
+// caller-view.test.ts, the forecast math in forecast.test.ts, the page in page.test.ts.
 
 import { describe, expect, it, vi } from 'vitest';
 import { LIMITS, statusOptions } from './status.fixture.js';

@@ -106,7 +106,7 @@ export interface BucketStatus {
   readonly tokens: number | null;
   /** Time until the bucket grants again (0 while it has tokens); null when unknown. */
   readonly cooldownMs: number | null;
-  /** When the burst runs out at the drain rate seen over the last half minute (status-forecast.ts). */
+  /** When the burst runs out at the drain rate seen over the last half minute (forecast.ts). */
   readonly forecast: BurstForecast;
 }
 
