@@ -16,7 +16,7 @@ export default {
     'packages/core/src/dialect/{talkjs,graph,headers,envelope}.ts',
     'packages/core/src/ratelimit/{gcra,memory}.ts',
     'packages/core/src/errors.ts',
-    'apps/proxy/src/{classify,auth,passthrough,secrets}.ts',
+    'apps/proxy/src/http/{route,auth,passthrough,secrets}.ts',
   ],
 
   // Named explicitly: with pnpm, Stryker's own folder does not hold its sibling plugins.

@@ -15,7 +15,7 @@ pnpm_cmd() {
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
-# promtool checks the /metrics exposition (apps/proxy/src/metrics.test.ts).
+# promtool checks the /metrics exposition (apps/proxy/src/admin/metrics/metrics.test.ts).
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -19,10 +19,16 @@
 //   measured (docs/benchmarks.md, issue #17). Only undici's llhttp WebAssembly stays in node_modules:
 //   it is large and loaded on the first upstream call.
 // test/e2e/lazy-modules.test.ts checks each of these by running the built proxy.
+//
+// Files of src/ that are not TypeScript (the status page's .css, .html and .js, admin/status/) are
+// inlined: each call of admin/status/assets.ts's `asset` (which reads the file at load when
+// unbundled) becomes the file's text, so dist/main.js reads no file of them — the image keeps neither
+// src/ nor dist/modules/. They are also copied beside tsc's output in dist/modules/, for the tests that
+// import one built module on its own.
 
-import { cpSync, rmSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, watch } from 'rolldown';
 
@@ -31,6 +37,7 @@ const DIST = join(HERE, 'dist');
 // tsc's per-file output: the bundler's input, and kept for the tests that import one built module on
 // its own (test/robustness/faults.test.ts). The proxy never loads it.
 const MODULES = join(DIST, 'modules');
+const SRC = join(HERE, 'src');
 
 /** Packages loaded only in some modes, imported from node_modules at run time. */
 const EXTERNAL = [
@@ -66,10 +73,37 @@ const undiciPool = {
   },
 };
 
+/** The files of src/ that tsc does not compile: the assets, by their path below src/. */
+const assets = () =>
+  readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter((path) => /\.(css|html|js)$/.test(path));
+
+/** A call of admin/status/assets.ts's function with a literal name (`./page.css`), the one form. */
+const ASSET_CALL = /\basset\('(\.\/[\w.-]+)'\)/g;
+
+const inlineAssets = {
+  name: 'inline-assets',
+  buildStart() {
+    for (const path of assets()) {
+      cpSync(join(SRC, path), join(MODULES, path));
+      this.addWatchFile(join(SRC, path));
+    }
+  },
+  transform(code, id) {
+    if (!id.startsWith(MODULES) || !code.includes("asset('")) return null;
+    const dir = join(SRC, relative(MODULES, dirname(id)));
+    return code.replace(ASSET_CALL, (_, name) => JSON.stringify(readFileSync(join(dir, name), 'utf8')));
+  },
+  // A call left (another form, a name not a literal) would read a file the image does not have.
+  renderChunk(code, chunk) {
+    if (/\basset\(/.test(code)) this.error(`${chunk.fileName}: an asset() call was not inlined`);
+    return null;
+  },
+};
+
 const options = {
-  input: join(MODULES, 'main.js'),
+  input: join(MODULES, 'process', 'main.js'),
   platform: 'node',
-  plugins: [undiciPool],
+  plugins: [undiciPool, inlineAssets],
   external: (id) => EXTERNAL.some((name) => id === name || id.startsWith(`${name}/`)),
   logLevel: 'warn',
   output: {

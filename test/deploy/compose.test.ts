@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { loadConfig } from '../../apps/proxy/src/config.js';
+import { loadConfig } from '../../apps/proxy/src/process/config.js';
 import { parseDockerfile } from './dockerfile.js';
 import { configSchemaKeys } from './invariants.js';
 

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../apps/proxy/src/config.js';
+import { loadConfig } from '../../apps/proxy/src/process/config.js';
 import { execForm, type Instruction, parseDockerfile, type Stage } from './dockerfile.js';
 import { isIgnored, parseDockerignore } from './dockerignore.js';
 
@@ -182,7 +182,7 @@ describe('.dockerignore', () => {
     }
     // What the builds read inside those folders.
     for (const path of [
-      'apps/proxy/src/main.ts',
+      'apps/proxy/src/process/main.ts',
       'packages/core/src/index.ts',
       'test/demo/demo.ts',
       'test/fake-upstream/index.ts',

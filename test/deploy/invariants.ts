@@ -7,10 +7,10 @@ import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import type { IProbe } from 'kubernetes-models/v1/Probe';
-import { type Config, loadConfig } from '../../apps/proxy/src/config.js';
+import { type Config, loadConfig } from '../../apps/proxy/src/process/config.js';
 import type { K8sObject } from './kustomize.js';
 
-const CONFIG_TS = fileURLToPath(new URL('../../apps/proxy/src/config.ts', import.meta.url));
+const CONFIG_TS = fileURLToPath(new URL('../../apps/proxy/src/process/config.ts', import.meta.url));
 
 /**
  * The variables config.ts parses: every `NAME: z.…` property in the file, so the `z.object({...})`
@@ -133,7 +133,7 @@ export function proxyEnvProblems(
   for (const name of env.keys()) {
     if (!keys.has(name) && !EXTRA_ENV.test(name)) {
       problems.push(
-        `${c.id}: ${name} is not a variable of the proxy's config schema (apps/proxy/src/config.ts)`,
+        `${c.id}: ${name} is not a variable of the proxy's config schema (apps/proxy/src/process/config.ts)`,
       );
     }
   }

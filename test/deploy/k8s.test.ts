@@ -6,7 +6,7 @@
 import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import type { IService } from 'kubernetes-models/v1/Service';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../apps/proxy/src/config.js';
+import { loadConfig } from '../../apps/proxy/src/process/config.js';
 import {
   configSchemaKeys,
   deploymentsOf,

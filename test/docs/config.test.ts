@@ -1,12 +1,12 @@
 // The README's configuration table against the variables the proxy reads (issue #32), both ways:
-// every variable the table names is read (by the schema in apps/proxy/src/config.ts, or, for the
+// every variable the table names is read (by the schema in apps/proxy/src/process/config.ts, or, for the
 // standard `OTEL_*` ones, by an `env.NAME` read elsewhere in apps/proxy/src), and every variable the
 // proxy reads is in the table.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../apps/proxy/src/config.js';
+import { loadConfig } from '../../apps/proxy/src/process/config.js';
 import { codeSpans, doc, ROOT, tableRows } from './markdown.js';
 
 const SRC = join(ROOT, 'apps/proxy/src');
@@ -24,14 +24,14 @@ function documented(): string[] {
  * field groups spread into it (`...paceFields`).
  */
 function schemaKeys(): Set<string> {
-  const source = readFileSync(join(SRC, 'config.ts'), 'utf8');
+  const source = readFileSync(join(SRC, 'process/config.ts'), 'utf8');
   return new Set(Array.from(source.matchAll(/^\s+([A-Z][A-Z0-9_]*):\s*z\./gm), (m) => m[1] as string));
 }
 
 /** Variables read straight from an environment object elsewhere (`env.OTEL_SDK_DISABLED`). */
 function directReads(): Map<string, string> {
   const reads = new Map<string, string>();
-  for (const file of readdirSync(SRC)) {
+  for (const file of readdirSync(SRC, { recursive: true, encoding: 'utf8' })) {
     if (!file.endsWith('.ts') || file.endsWith('.test.ts')) continue;
     const text = readFileSync(join(SRC, file), 'utf8');
     for (const m of text.matchAll(/\benv(?:\.([A-Z][A-Z0-9_]*)|\[\s*['"]([A-Z][A-Z0-9_]*)['"]\s*\])/g))

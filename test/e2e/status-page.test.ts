@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StatusJson } from '../../apps/proxy/src/status.js';
+import type { StatusJson } from '../../apps/proxy/src/admin/status/status.js';
 import { useProxy } from '../harness/use.js';
 
 const CHROMIUM = '/usr/bin/chromium';

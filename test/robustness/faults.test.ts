@@ -13,7 +13,7 @@ function runWithFault(fault: string): Promise<{ code: number | null; stdout: str
   const script = `
     import { PassThrough } from 'node:stream';
     import { pino } from 'pino';
-    import { installFaultHandlers } from './dist/modules/lifecycle.js';
+    import { installFaultHandlers } from './dist/modules/process/lifecycle.js';
     installFaultHandlers(pino());
     setTimeout(() => { ${fault} }, 10);
     setTimeout(() => {}, 5000); // something still to do: only the fault may end the process
