@@ -22,6 +22,10 @@ describe('loadConfig', () => {
       AUTH_MODE: 'passthrough',
       SHUTDOWN_GRACE_MS: 25_000,
       LOG_LEVEL: 'info',
+      HEADERS_TIMEOUT_MS: 10_000,
+      REQUEST_TIMEOUT_MS: 30_000,
+      // Longer than a load balancer's idle timeout (Google Cloud's: 600 s).
+      KEEP_ALIVE_TIMEOUT_MS: 620_000,
     });
     expect(c.REDIS_URL).toBeUndefined();
     expect(c.restLimit).toBeUndefined();
@@ -75,7 +79,7 @@ describe('loadConfig', () => {
     );
   });
 
-  it('refuses an UPSTREAM_URL that is not http(s), saying so (issue #32)', () => {
+  it('refuses an UPSTREAM_URL that is not http(s), saying so', () => {
     expect(() => loadConfig({ UPSTREAM_URL: 'ftp://x' })).toThrowError(
       'invalid configuration: UPSTREAM_URL: the scheme must be http or https, not ftp (got "ftp://x")',
     );
@@ -113,7 +117,7 @@ describe('loadConfig', () => {
     expect(loadConfig({ UPSTREAM_URL: 'http://127.0.0.1:1' }).upstreamDefaulted).toBe(false);
   });
 
-  describe('DIALECT (issue #19)', () => {
+  describe('DIALECT', () => {
     it('defaults to talkjs, with its upstream and maximum', () => {
       const c = loadConfig({});
       expect(c.DIALECT).toBe('talkjs');

@@ -7,6 +7,9 @@ import * as z from 'zod/mini';
 import { ACCESS_LOG_POLICIES } from '../http/access-log.js';
 import { parseHeaderList } from '../http/route.js';
 
+/** How long an idle client connection is kept open (KEEP_ALIVE_TIMEOUT_MS). */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 620_000;
+
 // zod's functional build (`zod/mini`) with its English messages: the same checks and the same
 // messages as the chained API (`z.string().min(1)`), whose schemas each carry every method and whose
 // module builds them all at load; in the bundle, this is −1.4 MiB of idle RSS (issue #17, measured).
@@ -162,7 +165,10 @@ const schema = z
     CIRCUIT_BREAKER_MAX_OPEN_MS: z._default(int(1), 60_000),
     HEADERS_TIMEOUT_MS: z._default(int(100), 10_000),
     REQUEST_TIMEOUT_MS: z._default(int(100), 30_000),
-    KEEP_ALIVE_TIMEOUT_MS: z._default(int(100), 5_000),
+    // Above the idle timeouts of what usually sits in front (AWS ALB and nginx 60 s, Google Cloud's
+    // load balancers 600 s): the caller's side must close an idle connection first, or a call sent on
+    // it just as the proxy closes it meets a reset (docs/deploy.md).
+    KEEP_ALIVE_TIMEOUT_MS: z._default(int(100), DEFAULT_KEEP_ALIVE_TIMEOUT_MS),
     AUTH_MODE: z._default(z.enum(['passthrough', 'app-token']), 'passthrough'),
     APP_SECRETS_FILE: z.optional(text()),
     SHUTDOWN_GRACE_MS: z._default(int(0), 25_000),

@@ -40,7 +40,7 @@ describe('TurnBatchedDestination', () => {
     expect(flushed).toBe(true);
   });
 
-  it('flush calls back only once an asynchronous sink has written everything (issue #32)', () => {
+  it('flush calls back only once an asynchronous sink has written everything', () => {
     const writes: string[] = [];
     let written: (() => void) | undefined;
     const d = new TurnBatchedDestination({

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
-import { ConfigError } from './config.js';
+import { ConfigError, DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from './config.js';
 
 export interface Listening {
   readonly server: Server;
@@ -40,7 +40,7 @@ export function listen(app: Hono<any> | RequestListener, options: ListenOptions)
         connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(headersTimeout / 4))),
         headersTimeout,
         requestTimeout,
-        keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
+        keepAliveTimeout: options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
       },
       listener,
     );

@@ -198,7 +198,7 @@ describe('createStatus', () => {
   });
 
   it('totals queued and in-flight ops over every app, not only the listed ones', async () => {
-    // More apps than the page lists (issue #32): the quiet ones still count in the tiles and charts.
+    // More apps than the page lists: the quiet ones still count in the tiles and charts.
     const { status, setApps, second } = setup({ maxApps: 2 });
     setApps([1, 2, 3, 4, 5].map((i) => ({ appId: `app${i}`, queued: 10 * i, inflight: i })));
     await second();
