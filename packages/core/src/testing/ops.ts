@@ -1,0 +1,40 @@
+// Ops as callers submit them, for engine tests: a TalkJS-shaped read or write, or an op as the Graph
+// dialect builds it (query text verbatim, carried headers).
+
+import type { Method, OpRequest } from '../dialect/dialect.js';
+
+/** A read of `path` with these query parameters. */
+export function getOp(path: string, query: Record<string, string> = {}): OpRequest {
+  return { method: 'GET', path, query, body: undefined, apiVersion: undefined };
+}
+
+/**
+ * An op of `method` on `path`. `body` is sent as JSON; without one a write (POST, PUT, PATCH) sends
+ * `{}` and a GET or DELETE none.
+ */
+export function opOf(method: Method, path: string, body?: unknown): OpRequest {
+  const text =
+    body !== undefined ? JSON.stringify(body) : method === 'GET' || method === 'DELETE' ? undefined : '{}';
+  return { method, path, query: {}, body: text, apiVersion: undefined };
+}
+
+/**
+ * An op as the Graph dialect's `toOp` builds it: the query text verbatim in `search`, the carried
+ * headers (a write with a body carries its content-type), no `query`.
+ */
+export function graphOp(
+  method: Method,
+  path: string,
+  options: { readonly search?: string; readonly headers?: Record<string, string> } = {},
+): OpRequest {
+  const write = method !== 'GET' && method !== 'DELETE';
+  return {
+    method,
+    path,
+    query: {},
+    body: write ? '{}' : undefined,
+    apiVersion: undefined,
+    headers: options.headers ?? (write ? { 'content-type': 'application/json' } : {}),
+    search: options.search ?? '',
+  };
+}
