@@ -69,15 +69,24 @@ type TalkjsOp = [number, string, string, unknown?, unknown?];
 export const talkjsWire: FakeWire = {
   isBatch: (request) => request.path.endsWith('/batch'),
   decodeBatch: (body) =>
-    (JSON.parse(body) as TalkjsOp[]).map(([id, method, path, payload]) => ({ id, method, path, body: payload })),
+    (JSON.parse(body) as TalkjsOp[]).map(([id, method, path, payload]) => ({
+      id,
+      method,
+      path,
+      body: payload,
+    })),
   decodeSingle: (request) => {
     const [target = '', query = ''] = request.path.split('?');
     const body =
-      request.method === 'GET' ? Object.fromEntries(new URLSearchParams(query)) : JSON.parse(request.body ?? '{}');
+      request.method === 'GET'
+        ? Object.fromEntries(new URLSearchParams(query))
+        : JSON.parse(request.body ?? '{}');
     return { id: 0, method: request.method, path: target.replace(/^\/v1\/[^/]+/, ''), body };
   },
   encodeBatch: (replies) =>
-    replies.map(([op, reply]) => (reply.body === undefined ? [op.id, reply.status] : [op.id, reply.status, reply.body])),
+    replies.map(([op, reply]) =>
+      reply.body === undefined ? [op.id, reply.status] : [op.id, reply.status, reply.body],
+    ),
 };
 
 interface GraphRequest {
@@ -172,7 +181,8 @@ export function fakeTransport(clock: Clock = realClock, options: FakeTransportOp
       upstream.calls.push(call);
       for (const w of waiting.filter((x) => upstream.calls.length >= x.count)) w.resolve();
       waiting = waiting.filter((x) => upstream.calls.length < x.count);
-      const latency = typeof upstream.latencyMs === 'function' ? upstream.latencyMs(call) : upstream.latencyMs;
+      const latency =
+        typeof upstream.latencyMs === 'function' ? upstream.latencyMs(call) : upstream.latencyMs;
       if (latency > 0) await new Promise<void>((resolve) => clock.setTimeout(resolve, latency));
       if (upstream.holding) await new Promise<void>((resolve) => held.push(resolve));
       const answer = upstream.script.shift()?.(call) ?? upstream.respond(call) ?? upstream.answerOps(call);
