@@ -196,13 +196,26 @@ export function fakeTransport(clock: Clock = realClock, options: FakeTransportOp
         const reply = first ? upstream.answerOp(first, call) : { status: 200 };
         return { status: reply.status, headers: reply.headers ?? {}, body: JSON.stringify(reply.body ?? {}) };
       }
-      const failed = new Set<string>();
-      const replies = upstream.order(call.ops, call).map((op) => {
-        const after = wire.failedDependency && op.dependsOn?.some((id) => failed.has(id));
-        const reply = after && wire.failedDependency ? wire.failedDependency : upstream.answerOp(op, call);
-        if (reply.status >= 400) failed.add(String(op.id));
-        return [op, reply] as const;
-      });
+      // Ops run in `order`, except that a request runs after the requests it depends on (listed in
+      // `order` all the same); one whose dependency failed is answered 424 without running.
+      const ordered = upstream.order(call.ops, call);
+      const ids = new Set(ordered.map((op) => String(op.id)));
+      const done = new Map<FakeOp, OpReply>();
+      const statusOf = new Map<string, number>();
+      const ready = (op: FakeOp) => (op.dependsOn ?? []).every((id) => !ids.has(id) || statusOf.has(id));
+      for (
+        let left = ordered.filter((op) => !done.has(op));
+        left.length > 0;
+        left = left.filter((o) => !done.has(o))
+      ) {
+        const op = left.find(ready) ?? (left[0] as FakeOp);
+        const dependencyFailed = op.dependsOn?.some((id) => (statusOf.get(id) ?? 0) >= 400);
+        const reply =
+          dependencyFailed && wire.failedDependency ? wire.failedDependency : upstream.answerOp(op, call);
+        done.set(op, reply);
+        statusOf.set(String(op.id), reply.status);
+      }
+      const replies = ordered.map((op) => [op, done.get(op) as OpReply] as const);
       return { status: 200, headers: {}, body: JSON.stringify(wire.encodeBatch(replies)) };
     },
 
