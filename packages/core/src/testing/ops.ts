@@ -20,21 +20,25 @@ export function opOf(method: Method, path: string, body?: unknown): OpRequest {
 
 /**
  * An op as the Graph dialect's `toOp` builds it: the query text verbatim in `search`, the carried
- * headers (a write with a body carries its content-type), no `query`.
+ * headers (an op with a body carries its content-type), no `query`. `body` as in `opOf`.
  */
 export function graphOp(
   method: Method,
   path: string,
-  options: { readonly search?: string; readonly headers?: Record<string, string> } = {},
+  options: {
+    readonly search?: string;
+    readonly headers?: Record<string, string>;
+    readonly body?: unknown;
+  } = {},
 ): OpRequest {
-  const write = method !== 'GET' && method !== 'DELETE';
+  const { body } = opOf(method, path, options.body);
   return {
     method,
     path,
     query: {},
-    body: write ? '{}' : undefined,
+    body,
     apiVersion: undefined,
-    headers: options.headers ?? (write ? { 'content-type': 'application/json' } : {}),
+    headers: options.headers ?? (body === undefined ? {} : { 'content-type': 'application/json' }),
     search: options.search ?? '',
   };
 }
