@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { OpRequest } from '../dialect/dialect.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
 import { type FakeCall, fakeTransport } from '../testing/fake-transport.js';
-import { opOf } from '../testing/ops.js';
+import { opOf, statusOf } from '../testing/ops.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
 import { ManualClock } from './clock.js';
 import type { Answer } from './op.js';
@@ -43,7 +43,6 @@ function setup(overrides: Partial<SchedulerOptions> = {}) {
   return { clock, upstream, fail, scheduler, submit, circuits };
 }
 
-const status = (a: Answer) => (a.kind === 'result' ? a.status : a.error.status);
 const code = (a: Answer) => (a.kind === 'error' ? a.error.code : a.status);
 
 describe('a breaker per group (app + credential)', () => {
@@ -53,7 +52,7 @@ describe('a breaker per group (app + credential)', () => {
     for (const u of ['a', 'b']) {
       const failed = submit(opOf('POST', `/users/${u}/x`));
       await clock.advance(20);
-      expect(status(await failed)).toBe(502);
+      expect(statusOf(await failed)).toBe(502);
     }
     expect(circuits).toEqual([
       { appId: 'app', group: expect.stringMatching(/^[0-9a-f]{12}$/), state: 'open' },
@@ -62,7 +61,7 @@ describe('a breaker per group (app + credential)', () => {
     expect(code(await submit(opOf('GET', '/users/c'), 'k1'))).toBe('PROXY_CIRCUIT_OPEN');
     const served = submit(opOf('GET', '/users/c'), 'k2');
     await clock.advance(20);
-    expect(status(await served)).toBe(200);
+    expect(statusOf(await served)).toBe(200);
     expect(scheduler.snapshot()).toMatchObject([
       { appId: 'app', circuit: 'open', openGroups: 1, appWide: false },
     ]);
@@ -77,7 +76,7 @@ describe('a breaker per group (app + credential)', () => {
       for (const u of ['a', 'b']) {
         const failed = submit(opOf('POST', `/users/${u}/x`), k);
         await clock.advance(20);
-        expect(status(await failed)).toBe(502);
+        expect(statusOf(await failed)).toBe(502);
       }
     }
     expect(scheduler.snapshot()).toMatchObject([{ openGroups: 3, appWide: true }]);
@@ -88,12 +87,12 @@ describe('a breaker per group (app + credential)', () => {
     fail(() => false);
     const other = submit(opOf('GET', '/users/z'), 'k1', 'other');
     await clock.advance(20);
-    expect(status(await other)).toBe(200);
+    expect(statusOf(await other)).toBe(200);
     // Half-open: each group probes for itself, and the app is no longer refused as a whole.
     await clock.advance(1_000);
     const probe = submit(opOf('GET', '/users/p'), 'k4');
     await clock.advance(20);
-    expect(status(await probe)).toBe(200);
+    expect(statusOf(await probe)).toBe(200);
     expect(scheduler.snapshot().find((a) => a.appId === 'app')).toMatchObject({ appWide: false });
   });
 
@@ -103,7 +102,7 @@ describe('a breaker per group (app + credential)', () => {
     for (const u of ['a', 'b']) {
       const failed = submit(opOf('POST', `/users/${u}/x`), '');
       await clock.advance(20);
-      expect(status(await failed)).toBe(502);
+      expect(statusOf(await failed)).toBe(502);
     }
     expect(code(await submit(opOf('GET', '/users/c'), ''))).toBe('PROXY_CIRCUIT_OPEN');
     // A pass-through or client batch call (no group here) is refused only when the app is open whole.
@@ -131,7 +130,7 @@ describe('a batch that fails as a whole (a poisoned op)', () => {
     const paths = ['a', 'b', 'c', 'poison', 'd', 'e', 'f', 'g'].map((u) => `/users/${u}`);
     const answers = paths.map((p) => submit(opOf('GET', p)));
     await clock.advance(10_000);
-    const byPath = Object.fromEntries((await Promise.all(answers)).map((a, i) => [paths[i], status(a)]));
+    const byPath = Object.fromEntries((await Promise.all(answers)).map((a, i) => [paths[i], statusOf(a)]));
     expect(byPath).toEqual({
       '/users/a': 200,
       '/users/b': 200,
@@ -160,7 +159,7 @@ describe('a batch that fails as a whole (a poisoned op)', () => {
     fail((c) => c.paths.includes('/users/poison'));
     const first = [submit(opOf('GET', '/users/poison')), submit(opOf('GET', '/users/ok'))];
     await clock.advance(10_000);
-    expect((await Promise.all(first)).map(status)).toEqual([502, 200]);
+    expect((await Promise.all(first)).map(statusOf)).toEqual([502, 200]);
     // Now suspect: a POST elsewhere and a GET of the poison arrive together.
     upstream.calls.length = 0;
     const later = [
@@ -169,7 +168,7 @@ describe('a batch that fails as a whole (a poisoned op)', () => {
       submit(opOf('POST', '/users/poison/x')),
     ];
     await clock.advance(10_000);
-    expect((await Promise.all(later)).map(status)).toEqual([200, 502, 200]);
+    expect((await Promise.all(later)).map(statusOf)).toEqual([200, 502, 200]);
     for (const c of upstream.calls) {
       // The POST that is not suspect never shares a call with the suspect GET.
       const both = c.paths.includes('/conversations/c/messages') && c.paths.includes('/users/poison');
@@ -192,8 +191,8 @@ describe('a batch that fails as a whole (a poisoned op)', () => {
       submit(opOf('POST', '/conversations/c/messages')),
     ];
     await clock.advance(10_000);
-    expect((await Promise.all(first)).map(status)).toEqual([502, 200]);
-    expect((await Promise.all(later)).map(status)).toEqual([502, 200]);
+    expect((await Promise.all(first)).map(statusOf)).toEqual([502, 200]);
+    expect((await Promise.all(later)).map(statusOf)).toEqual([502, 200]);
     const posted = upstream.calls.filter((c) => c.paths.includes('/conversations/c/messages'));
     expect(posted.map((c) => c.paths)).toEqual([['/conversations/c/messages']]);
   });

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { OpRequest } from '../dialect/dialect.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
 import { fakeTransport } from '../testing/fake-transport.js';
-import { opOf } from '../testing/ops.js';
+import { opOf, statusOf } from '../testing/ops.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
 import { ManualClock } from './clock.js';
 import type { Answer } from './op.js';
@@ -27,10 +27,6 @@ function setup(overrides: Partial<SchedulerOptions> = {}) {
   return { clock, upstream, scheduler, submit, limiter };
 }
 
-function status(a: Answer): number {
-  return a.kind === 'result' ? a.status : a.error.status;
-}
-
 describe('circuit breaker', () => {
   it('opens after consecutive upstream failures: calls are answered 503 at once, then a probe closes it', async () => {
     const { clock, upstream, scheduler, submit } = setup({
@@ -41,7 +37,7 @@ describe('circuit breaker', () => {
     for (let i = 0; i < 3; i++) {
       const failed = submit(opOf('PUT', `/users/u${i}`));
       await clock.advance(20);
-      expect(status(await failed)).toBe(502);
+      expect(statusOf(await failed)).toBe(502);
     }
     expect(scheduler.snapshot()).toMatchObject([{ appId: 'app', circuit: 'open' }]);
     const refused = await submit(opOf('PUT', '/users/x'));
@@ -53,7 +49,7 @@ describe('circuit breaker', () => {
     upstream.respond = () => undefined;
     const probe = submit(opOf('PUT', '/users/p'));
     await clock.advance(20);
-    expect(status(await probe)).toBe(200);
+    expect(statusOf(await probe)).toBe(200);
     expect(scheduler.snapshot()).toMatchObject([{ circuit: 'closed' }]);
   });
 
@@ -64,7 +60,7 @@ describe('circuit breaker', () => {
     for (let i = 0; i < failures; i++) {
       const failed = env.submit(opOf('PUT', `/users/fail${i}`));
       await env.clock.advance(20);
-      expect(status(await failed)).toBe(502);
+      expect(statusOf(await failed)).toBe(502);
     }
     env.upstream.respond = respond;
     expect(env.scheduler.snapshot()).toMatchObject([{ circuit: 'open' }]);
@@ -81,7 +77,7 @@ describe('circuit breaker', () => {
     expect(upstream.calls.map((c) => c.paths)).toEqual([['/users/fail0'], ['/users/fail1'], ['/users/p']]);
     expect(scheduler.snapshot()).toMatchObject([{ circuit: 'half-open' }]);
     await clock.advance(30);
-    expect((await Promise.all(answers)).map(status)).toEqual([200, 200, 200]);
+    expect((await Promise.all(answers)).map(statusOf)).toEqual([200, 200, 200]);
     expect(upstream.calls).toHaveLength(5);
     expect(scheduler.snapshot()).toMatchObject([{ circuit: 'closed' }]);
   });
@@ -95,7 +91,7 @@ describe('circuit breaker', () => {
     const answers = ['p', 'q', 'r'].map((u) => submit(opOf('PUT', `/users/${u}`)));
     await clock.advance(30);
     const [probe, ...rest] = await Promise.all(answers);
-    expect(probe && status(probe)).toBe(502);
+    expect(probe && statusOf(probe)).toBe(502);
     for (const a of rest) expect(a).toMatchObject({ kind: 'error', error: { code: 'PROXY_CIRCUIT_OPEN' } });
     expect(upstream.calls).toHaveLength(3);
     // Open again, for twice as long.
@@ -110,13 +106,13 @@ describe('circuit breaker', () => {
     // Four batches out together (sent at one instant), all answered 503 together: one failure.
     const together = ['a', 'b', 'c', 'd'].map((u) => submit(opOf('PUT', `/users/${u}`)));
     await clock.advance(20);
-    expect((await Promise.all(together)).map(status)).toEqual([502, 502, 502, 502]);
+    expect((await Promise.all(together)).map(statusOf)).toEqual([502, 502, 502, 502]);
     expect(upstream.calls.map((c) => c.at)).toEqual([0, 0, 0, 0]);
     expect(scheduler.snapshot()).toMatchObject([{ circuit: 'closed' }]);
     // A call sent after they came back fails too: the second failure in a row.
     const next = submit(opOf('PUT', '/users/e'));
     await clock.advance(20);
-    expect(status(await next)).toBe(502);
+    expect(statusOf(await next)).toBe(502);
     expect(scheduler.snapshot()).toMatchObject([{ circuit: 'open' }]);
   });
 
@@ -126,7 +122,7 @@ describe('circuit breaker', () => {
     for (let i = 0; i < 4; i++) {
       const a = submit(opOf('PUT', `/users/u${i}`));
       await clock.advance(20);
-      expect(status(await a)).toBe(404);
+      expect(statusOf(await a)).toBe(404);
     }
     expect(scheduler.snapshot()).toMatchObject([{ circuit: 'closed' }]);
   });
@@ -144,7 +140,7 @@ describe('circuit breaker', () => {
       for (let i = 0; i < 3; i++) {
         const a = submit(opOf('PUT', `/users/u${i}`));
         await clock.advance(20);
-        expect(status(await a), `${code}`).toBe(code);
+        expect(statusOf(await a), `${code}`).toBe(code);
       }
       expect(scheduler.snapshot(), `${code}`).toMatchObject([{ circuit: 'closed' }]);
     }
@@ -163,7 +159,7 @@ describe('a whole-batch 4xx', () => {
     const answers = paths.map((p) => submit(opOf('PUT', p)));
     await clock.advance(1_000);
     const results = await Promise.all(answers);
-    expect(results.map(status)).toEqual([200, 200, 400, 200, 200]);
+    expect(results.map(statusOf)).toEqual([200, 200, 400, 200, 200]);
     const poisoned = results[2];
     expect(poisoned?.kind === 'result' && poisoned.body).toBe('{"error":"bad payload"}');
     // Every good op ran exactly once.
@@ -176,7 +172,7 @@ describe('a whole-batch 4xx', () => {
     const big = 'x'.repeat(1_000);
     const answers = [1, 2, 3, 4, 5].map((i) => submit(opOf('PUT', `/users/u${i}`, { big })));
     await clock.advance(1_000);
-    expect((await Promise.all(answers)).map(status)).toEqual([200, 200, 200, 200, 200]);
+    expect((await Promise.all(answers)).map(statusOf)).toEqual([200, 200, 200, 200, 200]);
     expect(upstream.calls.map((c) => c.size)).toEqual([2, 2, 1]);
   });
 });
@@ -210,7 +206,7 @@ describe('per-app state', () => {
         submit(opOf('PUT', '/users/u'), `w${wave}-a${i}`),
       );
       await clock.advance(50);
-      expect((await Promise.all(answers)).every((a) => status(a) === 200)).toBe(true);
+      expect((await Promise.all(answers)).every((a) => statusOf(a) === 200)).toBe(true);
       // Long enough for every bucket to be full again: nothing tells these apps from new ones.
       await clock.advance(1_000);
       sizes.push([scheduler.snapshot().length, limiter.size]);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { OpRequest } from '../dialect/dialect.js';
 import { graph } from '../dialect/graph.js';
 import { type FakeCall, fakeTransport, graphWire } from '../testing/fake-transport.js';
-import { graphOp } from '../testing/ops.js';
+import { graphOp, statusOf } from '../testing/ops.js';
 import { pendingOp } from '../testing/pending-op.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
 import { AppState } from './app-state.js';
@@ -54,15 +54,14 @@ function setup() {
   return { clock, upstream, submit, refused, slow, sentAt };
 }
 
-const status = (a: { kind: string; status?: number; error?: { status: number } }) =>
-  a.kind === 'result' ? a.status : a.error?.status;
-
 describe('a credential the upstream has not accepted (SPEC §8d)', () => {
   it('a forged token claiming the victim’s oid: its writes to /me never hold the victim’s reads of /me', async () => {
     const { clock, sentAt, submit } = setup();
     // The victim is known: one answered call.
     expect(
-      status(await Promise.all([submit(VICTIM, graphOp('GET', '/me')), clock.advance(20)]).then(([a]) => a)),
+      statusOf(
+        await Promise.all([submit(VICTIM, graphOp('GET', '/me')), clock.advance(20)]).then(([a]) => a),
+      ),
     ).toBe(200);
     const forged = submit(FORGED, graphOp('POST', '/me/messages'));
     await clock.advance(1);
@@ -71,9 +70,9 @@ describe('a credential the upstream has not accepted (SPEC §8d)', () => {
     await clock.advance(20);
     // The victim's read left with its window, while the forged write still waits for its 401.
     expect(sentAt(VICTIM, '/me/messages')).toBe(readAt + 5);
-    expect(status(await read)).toBe(200);
+    expect(statusOf(await read)).toBe(200);
     await clock.advance(1_000);
-    expect(status(await forged)).toBe(401);
+    expect(statusOf(await forged)).toBe(401);
   });
 
   it('nor does a garbage token writing to the victim’s resource by its explicit path', async () => {
@@ -88,10 +87,10 @@ describe('a credential the upstream has not accepted (SPEC §8d)', () => {
       submit(VICTIM, graphOp('GET', '/me/messages')),
     ];
     await clock.advance(20);
-    expect((await Promise.all(reads)).map(status)).toEqual([200, 200]);
+    expect((await Promise.all(reads)).map(statusOf)).toEqual([200, 200]);
     expect(sentAt(VICTIM, '/users/victim/messages')).toBe(readAt + 5);
     await clock.advance(1_000);
-    expect(status(await forged)).toBe(401);
+    expect(statusOf(await forged)).toBe(401);
   });
 
   it('a refusal teaches nothing: the forged token’s next write is isolated still', async () => {
@@ -99,16 +98,16 @@ describe('a credential the upstream has not accepted (SPEC §8d)', () => {
     await Promise.all([submit(VICTIM, graphOp('GET', '/me')), clock.advance(20)]);
     const first = submit(FORGED, graphOp('POST', '/me/messages'));
     await clock.advance(1_010);
-    expect(status(await first)).toBe(401);
+    expect(statusOf(await first)).toBe(401);
     const second = submit(FORGED, graphOp('POST', '/me/messages'));
     await clock.advance(1);
     const readAt = clock.now();
     const read = submit(VICTIM, graphOp('GET', '/me/messages'));
     await clock.advance(20);
-    expect(status(await read)).toBe(200);
+    expect(statusOf(await read)).toBe(200);
     expect(sentAt(VICTIM, '/me/messages')).toBe(readAt + 5);
     await clock.advance(1_000);
-    expect(status(await second)).toBe(401);
+    expect(statusOf(await second)).toBe(401);
   });
 
   it('keeps its own order: its read of a resource waits for its own earlier write', async () => {
@@ -123,7 +122,7 @@ describe('a credential the upstream has not accepted (SPEC §8d)', () => {
     // Not sent beside the write (Graph runs a parallel batch's requests in any order), nor before its answer.
     expect(upstream.calls.map((s) => s.paths)).toEqual([['/me/messages']]);
     await clock.advance(400);
-    expect((await Promise.all([write, read])).map(status)).toEqual([200, 200]);
+    expect((await Promise.all([write, read])).map(statusOf)).toEqual([200, 200]);
     expect(sentAt(newcomer, '/me/messages')).toBe(5);
     expect(upstream.calls[1]?.at).toBeGreaterThanOrEqual(205);
   });
@@ -138,13 +137,13 @@ describe('a credential the upstream has not accepted (SPEC §8d)', () => {
     // Another call of c is answered (c is accepted) while its write to /users/y still flies.
     const quick = submit(c, graphOp('GET', '/users/z'));
     await clock.advance(30);
-    expect(status(await quick)).toBe(200);
+    expect(statusOf(await quick)).toBe(200);
     const read = submit(c, graphOp('GET', '/users/y'));
     await clock.advance(100);
     // Still behind its own write: the read has not left.
     expect(upstream.calls.filter((s) => s.paths.includes('/users/y'))).toHaveLength(1);
     await clock.advance(1_000);
-    expect((await Promise.all([slowWrite, read])).map(status)).toEqual([200, 200]);
+    expect((await Promise.all([slowWrite, read])).map(statusOf)).toEqual([200, 200]);
     expect(upstream.calls.filter((s) => s.paths.includes('/users/y')).at(-1)?.at).toBeGreaterThanOrEqual(505);
   });
 
@@ -166,7 +165,7 @@ describe('a credential the upstream has not accepted (SPEC §8d)', () => {
     // b's read waits for a's write: both credentials are accepted, so their ops are ordered together.
     expect(sentAt(b, '/users/x')).toBeUndefined();
     await clock.advance(700);
-    expect((await Promise.all([write, read])).map(status)).toEqual([200, 200]);
+    expect((await Promise.all([write, read])).map(statusOf)).toEqual([200, 200]);
     expect(sentAt(b, '/users/x')).toBeGreaterThanOrEqual((sentAt(a, '/users/x') ?? 0) + 300);
   });
 
@@ -180,7 +179,7 @@ describe('a credential the upstream has not accepted (SPEC §8d)', () => {
     await clock.advance(100);
     expect(sentAt('Bearer b', '/users/x')).toBeUndefined();
     await clock.advance(700);
-    expect((await Promise.all([write, read])).map(status)).toEqual([200, 200]);
+    expect((await Promise.all([write, read])).map(statusOf)).toEqual([200, 200]);
   });
 
   it('never lets a read join an older read of its credential across a write of it isolated since', () => {

@@ -15,7 +15,7 @@ export {
   type OpReply,
   talkjsWire,
 } from './fake-transport.js';
-export { getOp, graphOp, opOf } from './ops.js';
+export { getOp, graphOp, opOf, statusOf } from './ops.js';
 export { type PendingOpFields, pendingOp } from './pending-op.js';
 export { seededRandom, shuffled } from './random.js';
 export { type RedisServer, type StartRedisServerOptions, startRedisServer } from './redis-server.js';

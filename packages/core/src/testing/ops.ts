@@ -1,6 +1,7 @@
 // Ops as callers submit them, for engine tests: a TalkJS-shaped read or write, or an op as the Graph
-// dialect builds it (query text verbatim, carried headers).
+// dialect builds it (query text verbatim, carried headers); and the status a caller got back.
 
+import type { Answer } from '../batcher/op.js';
 import type { Method, OpRequest } from '../dialect/dialect.js';
 
 /** A read of `path` with these query parameters. */
@@ -41,4 +42,9 @@ export function graphOp(
     headers: options.headers ?? (body === undefined ? {} : { 'content-type': 'application/json' }),
     search: options.search ?? '',
   };
+}
+
+/** The HTTP status a caller got: the upstream's, or the proxy error's. */
+export function statusOf(answer: Answer): number {
+  return answer.kind === 'result' ? answer.status : answer.error.status;
 }
