@@ -69,7 +69,7 @@ type TalkjsOp = [number, string, string, unknown?, unknown?];
 export const talkjsWire: FakeWire = {
   isBatch: (request) => request.path.endsWith('/batch'),
   decodeBatch: (body) =>
-    (JSON.parse(body) as TalkjsOp[]).map(([id, method, path, payload]) => ({
+    (JSON.parse(body || '[]') as TalkjsOp[]).map(([id, method, path, payload]) => ({
       id,
       method,
       path,
@@ -101,7 +101,7 @@ interface GraphRequest {
 export const graphWire: FakeWire = {
   isBatch: (request) => request.path.endsWith('/$batch'),
   decodeBatch: (body) =>
-    (JSON.parse(body) as { requests: GraphRequest[] }).requests.map((r) => ({
+    (JSON.parse(body || '{"requests":[]}') as { requests: GraphRequest[] }).requests.map((r) => ({
       id: r.id,
       method: r.method,
       path: r.url,
@@ -134,7 +134,7 @@ export interface FakeTransport extends UpstreamTransport {
   readonly script: Array<(call: FakeCall) => CallAnswer>;
   /** A call's whole answer when the script is empty; undefined: its ops are answered one by one. */
   respond: (call: FakeCall) => CallAnswer | undefined;
-  /** The order the upstream runs a batch's ops in (and lists their answers). Default: as sent. */
+  /** The order a batch's ops run in (a request after those it depends on) and are answered in. Default: as sent. */
   order: (ops: readonly FakeOp[], call: FakeCall) => readonly FakeOp[];
   /** Each op's answer. Default 200 with `{}`. */
   answerOp: (op: FakeOp, call: FakeCall) => OpReply;
