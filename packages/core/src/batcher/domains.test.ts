@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { credentialDigest, FailureDomains, GROUP_PACE } from './domains.js';
+import { credentialDigest, type DomainOptions, FailureDomains, GROUP_PACE } from './domains.js';
 
-function domains(appWideGroups = 2, breaker = { failures: 1, openMs: 1_000, maxOpenMs: 4_000 }) {
+const BREAKER = { failures: 1, openMs: 1_000, maxOpenMs: 4_000 };
+
+/** Domains with small bounds; `onCircuit` records the breakers' changes in `events` unless `listen` is false. */
+function domains(
+  appWideGroups = 2,
+  breaker = BREAKER,
+  overrides: Partial<DomainOptions> = {},
+  listen = true,
+) {
   const events: Array<{ appId: string; group: string; state: string }> = [];
   const d = new FailureDomains({
     breaker,
@@ -10,7 +18,8 @@ function domains(appWideGroups = 2, breaker = { failures: 1, openMs: 1_000, maxO
     suspectMs: 500,
     acceptedMs: 60_000,
     appWideGroups,
-    onCircuit: (e) => events.push(e),
+    ...(listen ? { onCircuit: (e) => events.push(e) } : {}),
+    ...overrides,
   });
   return { d, events };
 }
@@ -110,14 +119,7 @@ describe('FailureDomains', () => {
   });
 
   it('works without an onCircuit listener', () => {
-    const d = new FailureDomains({
-      breaker: { failures: 1, openMs: 1_000, maxOpenMs: 4_000 },
-      maxGroups: 10,
-      maxResources: 10,
-      suspectMs: 100,
-      acceptedMs: 60_000,
-      appWideGroups: 2,
-    });
+    const { d } = domains(2, BREAKER, { maxGroups: 10, maxResources: 10, suspectMs: 100 }, false);
     d.failed('app', 'k1', 0, 0);
     expect(d.worstState('app', 0)).toBe('open');
   });
@@ -145,14 +147,7 @@ describe('FailureDomains', () => {
   });
 
   it('forgets a paused group the bound evicted, in the count of paused groups too', () => {
-    const d = new FailureDomains({
-      breaker: { failures: 1, openMs: 1_000, maxOpenMs: 4_000 },
-      maxGroups: 2,
-      maxResources: 10,
-      suspectMs: 100,
-      acceptedMs: 60_000,
-      appWideGroups: 3,
-    });
+    const { d } = domains(3, BREAKER, { maxGroups: 2, maxResources: 10, suspectMs: 100 });
     d.pause('app', 'k1', 10_000, 0);
     d.pause('app', 'k2', 10_000, 1);
     d.pause('other', 'k3', 10_000, 2);
@@ -190,14 +185,7 @@ describe('FailureDomains', () => {
   });
 
   it('remembers an accepted credential per app for acceptedMs after its last acceptance, at most maxGroups', () => {
-    const d = new FailureDomains({
-      breaker: { failures: 1, openMs: 1_000, maxOpenMs: 4_000 },
-      maxGroups: 2,
-      maxResources: 10,
-      suspectMs: 100,
-      acceptedMs: 1_000,
-      appWideGroups: 3,
-    });
+    const { d } = domains(3, BREAKER, { maxGroups: 2, maxResources: 10, suspectMs: 100, acceptedMs: 1_000 });
     d.accepted('app', 'k1', 0);
     expect([d.isAccepted('app', 'k1', 999), d.isAccepted('other', 'k1', 0)]).toEqual([true, false]);
     d.accepted('app', 'k1', 500);

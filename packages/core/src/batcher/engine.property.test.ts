@@ -6,10 +6,11 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
 import { ProxyError } from '../errors.js';
+import { fakeTransport } from '../testing/fake-transport.js';
+import { getOp, opOf } from '../testing/ops.js';
+import { seededRandom, shuffled } from '../testing/random.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
-import type { BufferedResponse } from '../upstream/client.js';
 import { ManualClock } from './clock.js';
 import { expectArrivalOrder } from './ordering.case.js';
 import { Scheduler } from './scheduler.js';
@@ -23,45 +24,31 @@ interface Run {
   readonly credential: string | undefined;
 }
 
-class FaultyUpstream {
-  readonly runs: Run[] = [];
-  constructor(
-    private readonly clock: ManualClock,
-    private readonly random: () => number,
-    private readonly faults: Fault[],
-  ) {}
-
-  call = async (request: UpstreamRequest, authorization: string | undefined): Promise<BufferedResponse> => {
-    await new Promise((r) => this.clock.setTimeout(() => r(undefined), 1 + Math.floor(this.random() * 5)));
-    const fault = this.faults.shift() ?? 'none';
+/**
+ * Runs a batch's ops in a random order after 1–5 ms, unless `faults` (one per call) fails the call: a
+ * 429, a 503, a timeout, or a 500 after running its ops. Each op answers its id (a read's query `id`,
+ * a write's body `id`).
+ */
+function faultyUpstream(clock: ManualClock, random: () => number, faults: Fault[]) {
+  const runs: Run[] = [];
+  const upstream = fakeTransport(clock);
+  upstream.latencyMs = () => 1 + Math.floor(random() * 5);
+  upstream.respond = (call) => {
+    const fault = faults.shift() ?? 'none';
     if (fault === '429') return { status: 429, headers: { 'retry-after': '0.05' }, body: '{}' };
     if (fault === '503') return { status: 503, headers: {}, body: '{}' };
-    if (fault === 'timeout') throw new ProxyError('PROXY_UPSTREAM_TIMEOUT', 'timeout');
-    const batch = request.path.endsWith('/batch');
-    const ops = batch
-      ? (JSON.parse(request.body ?? '[]') as Array<[number, string, string, { id: string }]>).map(
-          ([seq, method, path, payload]) => ({ seq, method, path, id: payload.id }),
-        )
-      : [{ seq: 0, method: request.method, path: pathOf(request.path), id: idOf(request) }];
-    for (let i = ops.length - 1; i > 0; i--) {
-      const j = Math.floor(this.random() * (i + 1));
-      [ops[i], ops[j]] = [ops[j] as (typeof ops)[number], ops[i] as (typeof ops)[number]];
-    }
-    for (const op of ops)
-      this.runs.push({ id: op.id, method: op.method, path: op.path, credential: authorization });
-    if (fault === '500-after-run') return { status: 500, headers: {}, body: '{}' };
-    const body = batch ? ops.map((op) => [op.seq, 200, { id: op.id }]) : { id: ops[0]?.id };
-    return { status: 200, headers: {}, body: JSON.stringify(body) };
+    if (fault === 'timeout') return new ProxyError('PROXY_UPSTREAM_TIMEOUT', 'timeout');
+    if (fault === 'none') return undefined;
+    upstream.answerOps(call);
+    return { status: 500, headers: {}, body: '{}' };
   };
-}
-
-function pathOf(upstreamPath: string): string {
-  return upstreamPath.replace(/^\/v1\/[^/]+/, '').replace(/\?.*$/, '');
-}
-
-function idOf(request: UpstreamRequest): string {
-  if (request.method === 'GET') return new URLSearchParams(request.path.split('?')[1] ?? '').get('id') ?? '';
-  return (JSON.parse(request.body ?? '{}') as { id: string }).id;
+  upstream.order = (ops) => shuffled(ops, random);
+  upstream.answerOp = (op, call) => {
+    const { id } = op.body as { id: string };
+    runs.push({ id, method: op.method, path: op.path, credential: call.authorization });
+    return { status: 200, body: { id } };
+  };
+  return { upstream, runs };
 }
 
 const PATHS = ['/users/u1', '/users/u2', '/conversations/c1', '/conversations/c1/messages'];
@@ -86,14 +73,10 @@ describe('engine properties on a manual clock', () => {
         fc.integer(),
         fc.boolean(),
         async (calls, faults, restLane, seed, verified) => {
-          let state = seed | 0;
-          const random = () => {
-            state = (state * 1103515245 + 12345) | 0;
-            return ((state >>> 0) % 1_000_000) / 1_000_000;
-          };
+          const random = seededRandom(seed);
           // Half the runs defer passes to the end of the turn, as the real clock does (Clock.defer).
           const clock = new ManualClock(0, { deferred: (seed & 1) === 1 });
-          const upstream = new FaultyUpstream(clock, random, faults);
+          const { upstream, runs } = faultyUpstream(clock, random, faults);
           let answers = 0;
           let closed = 0;
           let refused = 0;
@@ -123,16 +106,8 @@ describe('engine properties on a manual clock', () => {
           const settled: boolean[] = [];
           for (const [i, call] of calls.entries()) {
             const id = `op${i}`;
-            const op: OpRequest =
-              call.method === 'GET'
-                ? { method: 'GET', path: call.path, query: { id }, body: undefined, apiVersion: undefined }
-                : {
-                    method: call.method,
-                    path: call.path,
-                    query: {},
-                    body: JSON.stringify({ id }),
-                    apiVersion: undefined,
-                  };
+            const op =
+              call.method === 'GET' ? getOp(call.path, { id }) : opOf(call.method, call.path, { id });
             arrival.push({ id, method: call.method, path: call.path, credential: call.credential });
             const abort = new AbortController();
             if (call.abortAfter !== null) clock.setTimeout(() => abort.abort(), call.abortAfter);
@@ -153,16 +128,11 @@ describe('engine properties on a manual clock', () => {
           expect(answers + closed + refused).toBe(calls.length);
           expect(scheduler.pending).toBe(0);
           const byId = new Map(arrival.map((a) => [a.id, a]));
-          for (const run of upstream.runs) expect(run.credential).toBe(byId.get(run.id)?.credential);
+          for (const run of runs) expect(run.credential).toBe(byId.get(run.id)?.credential);
           // Per resource: every run of an earlier conflicting op comes before any run of a later one —
           // across credentials when the proxy verified them; else (SPEC §8d: a credential the
           // upstream has not accepted delays nobody but itself) within each credential at least.
-          expectArrivalOrder(
-            arrival,
-            upstream.runs,
-            undefined,
-            (a, b) => verified || a.credential === b.credential,
-          );
+          expectArrivalOrder(arrival, runs, undefined, (a, b) => verified || a.credential === b.credential);
         },
       ),
       { numRuns: Number(process.env.PROPERTY_RUNS ?? 100) },

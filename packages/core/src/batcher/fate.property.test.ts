@@ -60,16 +60,22 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
+import type { OpRequest } from '../dialect/dialect.js';
 import { graph } from '../dialect/graph.js';
 import { talkjs } from '../dialect/talkjs.js';
+import {
+  type FakeCall,
+  type FakeOp,
+  fakeTransport,
+  graphWire,
+  talkjsWire,
+} from '../testing/fake-transport.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
-import type { BufferedResponse } from '../upstream/client.js';
 import { ManualClock } from './clock.js';
 import { DEFAULT_DOMAINS } from './domains.js';
 import type { Answer } from './op.js';
 import { isIdempotent } from './retry.js';
-import { Scheduler, type UpstreamTransport } from './scheduler.js';
+import { Scheduler } from './scheduler.js';
 
 const NUM_RUNS = Number(process.env.PROPERTY_RUNS) || 150;
 
@@ -181,151 +187,92 @@ function latencyOf(text: string): number {
   return 1 + ((h >>> 0) % 7) + FRACTION;
 }
 
-interface ParsedOp {
-  readonly ref: number | string;
-  readonly method: string;
-  readonly path: string;
-  readonly q: string | undefined;
-  readonly id: string | undefined;
-}
+/**
+ * A batch-only upstream on the manual clock that answers each group's k-th call by its plan.
+ * `mayHaveRun`: per write id, the calls that may have run it (a 200 that did not throttle it, a 5xx,
+ * a reset); `problems`: anything the engine must never send (an op under another group's credential,
+ * a single call).
+ */
+function faultyUpstream(
+  clock: ManualClock,
+  dialect: DialectName,
+  /** `${app}\n${credential}` → faults. */
+  plan: ReadonlyMap<string, readonly Fault[]>,
+) {
+  const upstream = fakeTransport(clock, { wire: dialect === 'graph' ? graphWire : talkjsWire });
+  const mayHaveRun = new Map<string, number>();
+  const problems: string[] = [];
+  const count = new Map<string, number>();
+  const faultOf = new Map<FakeCall, Fault>();
+  const appOf = (call: FakeCall) =>
+    dialect === 'talkjs'
+      ? decodeURIComponent(/^\/v1\/([^/]+)\/batch$/.exec(call.request.path)?.[1] ?? '')
+      : (/^\/([^/]+)\/\$batch$/.exec(call.request.path)?.[1] ?? '');
+  // A read's `q` and a write's `id`, wherever the wire carries them.
+  const qOf = (op: FakeOp) =>
+    dialect === 'talkjs'
+      ? (op.body as { q?: string }).q
+      : (new URLSearchParams(op.path.split('?')[1] ?? '').get('q') ?? undefined);
+  const idOfOp = (op: FakeOp) => (op.method === 'GET' ? undefined : (op.body as { id?: string }).id);
+  const ran = (op: FakeOp) => {
+    const id = idOfOp(op);
+    if (id !== undefined) mayHaveRun.set(id, (mayHaveRun.get(id) ?? 0) + 1);
+  };
 
-interface UpstreamCall {
-  readonly at: number;
-  readonly app: string;
-  readonly credential: string;
-  readonly body: string;
-}
-
-/** A batch-only upstream on the manual clock that answers each group's k-th call by its plan. */
-class FaultyUpstream implements UpstreamTransport {
-  readonly calls: UpstreamCall[] = [];
-  /** Per write id: the calls that may have run it (a 200 that did not throttle it, a 5xx, a reset). */
-  readonly mayHaveRun = new Map<string, number>();
-  /** Anything the engine must never send (an op under another group's credential, a single call). */
-  readonly problems: string[] = [];
-  readonly #count = new Map<string, number>();
-
-  constructor(
-    private readonly clock: ManualClock,
-    private readonly dialect: DialectName,
-    /** `${app}\n${credential}` → faults. */
-    private readonly plan: ReadonlyMap<string, readonly Fault[]>,
-  ) {}
-
-  async call(request: UpstreamRequest, authorization: string | undefined): Promise<BufferedResponse> {
-    const credential = authorization ?? '';
-    const body = request.body ?? '';
-    const parsed = this.#parse(request);
-    if (!parsed) {
-      this.problems.push(`not a batch call: ${request.method} ${request.path}`);
+  // The call's fault is drawn when it arrives (its latency depends on it): the group's k-th.
+  upstream.latencyMs = (call) => {
+    if (call.lane === 'single') return 0;
+    const credential = call.authorization ?? '';
+    const group = `${appOf(call)}\n${credential}`;
+    const k = count.get(group) ?? 0;
+    count.set(group, k + 1);
+    const fault = plan.get(group)?.[k] ?? OK;
+    faultOf.set(call, fault);
+    const own = `/users/${credential.replace(/^Bearer /, '')}r`;
+    for (const op of call.ops)
+      if (!op.path.startsWith(own)) problems.push(`${op.path.split('?')[0]} sent with ${credential}`);
+    return latencyOf((call.request.body ?? '') + credential) + (fault.kind === 'slow' ? SLOW_MS : 0);
+  };
+  upstream.respond = (call) => {
+    if (call.lane === 'single') {
+      problems.push(`not a batch call: ${call.request.method} ${call.request.path}`);
       return { status: 500, headers: {}, body: '{}' };
     }
-    const { app, ops, serial } = parsed;
-    const group = `${app}\n${credential}`;
-    const k = this.#count.get(group) ?? 0;
-    this.#count.set(group, k + 1);
-    const fault = this.plan.get(group)?.[k] ?? OK;
-    this.calls.push({ at: this.clock.now(), app, credential, body });
-    const own = `/users/${credential.replace(/^Bearer /, '')}r`;
-    for (const op of ops)
-      if (!op.path.startsWith(own)) this.problems.push(`${op.path} sent with ${credential}`);
-    const latency = latencyOf(body + credential) + (fault.kind === 'slow' ? SLOW_MS : 0);
-    await new Promise<void>((resolve) => this.clock.setTimeout(resolve, latency));
-
-    const ran = (op: ParsedOp) => {
-      if (op.id !== undefined) this.mayHaveRun.set(op.id, (this.mayHaveRun.get(op.id) ?? 0) + 1);
-    };
+    const fault = faultOf.get(call) ?? OK;
     switch (fault.kind) {
       case '5xx':
-        for (const op of ops) ran(op);
+        for (const op of call.ops) ran(op);
         return { status: fault.status, headers: {}, body: '{}' };
       case 'reset':
-        for (const op of ops) ran(op);
-        throw new Error('socket hang up');
+        for (const op of call.ops) ran(op);
+        return new Error('socket hang up');
       case '401':
         return { status: 401, headers: {}, body: '{"error":"unauthorized"}' };
       case 'batch429':
         return { status: 429, headers: { 'retry-after': fault.retryAfter }, body: '{}' };
       default:
-        break;
+        return undefined;
     }
-    let failed = false;
-    const answers = ops.map((op, i) => {
-      // A serial chain (Graph dependsOn): after a request that failed, the rest are 424 and do not run.
-      if (failed)
-        return { op, status: 424, body: { error: { code: 'FailedDependency' } }, retryAfter: undefined };
-      if (fault.kind === 'op429' && (fault.mask >> (i % 5)) & 1) {
-        failed = serial;
-        return {
-          op,
-          status: 429,
-          body: { error: { code: 'TooManyRequests' } },
-          retryAfter: fault.retryAfter,
-        };
-      }
-      ran(op);
-      const by = credential;
-      return op.method === 'GET'
-        ? { op, status: 200, body: { path: op.path, q: op.q, by }, retryAfter: undefined }
-        : { op, status: op.method === 'POST' ? 201 : 200, body: { id: op.id, by }, retryAfter: undefined };
-    });
-    if (this.dialect === 'talkjs') {
-      const results = answers.map((a) => [a.op.ref, a.status, a.body]);
-      return { status: 200, headers: {}, body: JSON.stringify(results) };
-    }
-    // Graph answers in any order, each with its own headers.
-    const responses = answers
-      .map((a) => ({
-        id: a.op.ref,
-        status: a.status,
-        headers: {
-          'content-type': 'application/json',
-          ...(a.retryAfter === undefined ? {} : { 'retry-after': a.retryAfter }),
-        },
-        body: a.body,
-      }))
-      .reverse();
-    return { status: 200, headers: {}, body: JSON.stringify({ responses }) };
-  }
-
-  #parse(request: UpstreamRequest): { app: string; ops: ParsedOp[]; serial: boolean } | undefined {
-    const body = request.body ?? '';
-    if (this.dialect === 'talkjs') {
-      const app = /^\/v1\/([^/]+)\/batch$/.exec(request.path)?.[1];
-      if (app === undefined) return undefined;
-      const raw = JSON.parse(body) as Array<[number, string, string, { q?: string; id?: string }]>;
-      const ops = raw.map(([seq, method, path, payload]) => ({
-        ref: seq,
-        method,
-        path,
-        q: method === 'GET' ? payload.q : undefined,
-        id: method === 'GET' ? undefined : payload.id,
-      }));
-      return { app: decodeURIComponent(app), ops, serial: false };
-    }
-    const app = /^\/([^/]+)\/\$batch$/.exec(request.path)?.[1];
-    if (app === undefined) return undefined;
-    const { requests } = JSON.parse(body) as {
-      requests: Array<{
-        id: string;
-        method: string;
-        url: string;
-        body?: { id: string };
-        dependsOn?: string[];
-      }>;
-    };
-    const ops = requests.map((r) => {
-      const [path = '', query = ''] = r.url.split('?');
+  };
+  // Graph answers in any order (here reversed), each with its own headers; a serial chain's rest is
+  // 424 after a failed request and does not run (the fake's dependsOn rule).
+  if (dialect === 'graph') upstream.order = (ops) => [...ops].reverse();
+  upstream.answerOp = (op, call) => {
+    const fault = faultOf.get(call) ?? OK;
+    const headers = { 'content-type': 'application/json' };
+    if (fault.kind === 'op429' && (fault.mask >> (call.ops.indexOf(op) % 5)) & 1)
       return {
-        ref: r.id,
-        method: r.method,
-        path,
-        q: r.method === 'GET' ? (new URLSearchParams(query).get('q') ?? undefined) : undefined,
-        id: r.body?.id,
+        status: 429,
+        headers: { ...headers, 'retry-after': fault.retryAfter },
+        body: { error: { code: 'TooManyRequests' } },
       };
-    });
-    return { app, ops, serial: requests.some((r) => r.dependsOn !== undefined) };
-  }
+    ran(op);
+    const by = call.authorization ?? '';
+    return op.method === 'GET'
+      ? { status: 200, headers, body: { path: op.path.split('?')[0], q: qOf(op), by } }
+      : { status: op.method === 'POST' ? 201 : 200, headers, body: { id: idOfOp(op), by } };
+  };
+  return { upstream, appOf, mayHaveRun, problems };
 }
 
 interface Record_ {
@@ -368,7 +315,7 @@ async function run(s: Scenario, faulty: boolean): Promise<RunResult> {
   const plan = new Map<string, readonly Fault[]>();
   if (faulty)
     for (const [i, g] of s.groups.entries()) plan.set(`${apps[g.app]}\n${credentialOf(i)}`, g.faults);
-  const upstream = new FaultyUpstream(clock, s.dialect, plan);
+  const { upstream, appOf, mayHaveRun, problems } = faultyUpstream(clock, s.dialect, plan);
   let observed = 0;
   let refusedAtDoor = 0;
   const denied = new Set<string>();
@@ -453,11 +400,11 @@ async function run(s: Scenario, faulty: boolean): Promise<RunResult> {
     else
       expect(s.dialect === 'talkjs' && answer.status === 429, `${what}: status ${answer.status}`).toBe(true);
   }
-  expect(upstream.problems).toEqual([]);
+  expect(problems).toEqual([]);
   for (const r of records) {
     if (isIdempotent(r.call.method)) continue;
     const id = idOf(r.index, r.call.group);
-    expect(upstream.mayHaveRun.get(id) ?? 0, `${id} (${r.call.method}) may have run`).toBeLessThanOrEqual(1);
+    expect(mayHaveRun.get(id) ?? 0, `${id} (${r.call.method}) may have run`).toBeLessThanOrEqual(1);
   }
   expect(scheduler.pending).toBe(0);
   for (const app of scheduler.snapshot())
@@ -480,8 +427,8 @@ async function run(s: Scenario, faulty: boolean): Promise<RunResult> {
         answer: seen(r.answer),
       })),
     healthyCalls: upstream.calls
-      .filter((c) => c.app === healthyApp && c.credential === healthyCredential)
-      .map((c) => ({ at: c.at, body: c.body })),
+      .filter((c) => appOf(c) === healthyApp && c.authorization === healthyCredential)
+      .map((c) => ({ at: c.at, body: c.request.body ?? '' })),
   };
 }
 

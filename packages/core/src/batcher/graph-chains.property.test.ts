@@ -8,11 +8,12 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
 import { graph } from '../dialect/graph.js';
 import { ProxyError } from '../errors.js';
+import { fakeTransport, graphWire } from '../testing/fake-transport.js';
+import { graphOp } from '../testing/ops.js';
+import { seededRandom, shuffled } from '../testing/random.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
-import type { BufferedResponse } from '../upstream/client.js';
 import { ManualClock } from './clock.js';
 import { expectArrivalOrder } from './ordering.case.js';
 import { Scheduler } from './scheduler.js';
@@ -27,67 +28,37 @@ interface Run {
   readonly credential: string | undefined;
 }
 
-interface Sent {
-  id: string;
-  method: string;
-  url: string;
-  body?: { id: string };
-  dependsOn?: string[];
-}
-
-class GraphUpstream {
-  readonly runs: Run[] = [];
-  constructor(
-    private readonly clock: ManualClock,
-    private readonly random: () => number,
-    private readonly faults: Fault[],
-    private readonly opFaults: OpFault[],
-  ) {}
-
-  call = async (request: UpstreamRequest, authorization: string | undefined): Promise<BufferedResponse> => {
-    await new Promise((r) => this.clock.setTimeout(() => r(undefined), 1 + Math.floor(this.random() * 5)));
-    const fault = this.faults.shift() ?? 'none';
+/**
+ * Graph after 1–5 ms, unless `faults` (one per call) fails the whole call (429, 503, a timeout). A
+ * parallel batch runs in a random order, a serial chain in order (after a failed request the rest is
+ * 424 and does not run); `opFaults` (one per batched request) throttles a request (429, not run) or
+ * runs it and answers 404. Each request answers its id (a read's query `id`, a write's body `id`).
+ */
+function graphUpstream(clock: ManualClock, random: () => number, faults: Fault[], opFaults: OpFault[]) {
+  const runs: Run[] = [];
+  const upstream = fakeTransport(clock, { wire: graphWire });
+  upstream.latencyMs = () => 1 + Math.floor(random() * 5);
+  upstream.respond = () => {
+    const fault = faults.shift() ?? 'none';
     if (fault === '429') return { status: 429, headers: { 'retry-after': '0.05' }, body: '{}' };
     if (fault === '503') return { status: 503, headers: {}, body: '{}' };
-    if (fault === 'timeout') throw new ProxyError('PROXY_UPSTREAM_TIMEOUT', 'timeout');
-    if (!request.path.endsWith('/$batch')) {
-      const path = request.path.replace(/^\/v1\.0/, '').replace(/\?.*$/, '');
-      const id =
-        request.method === 'GET'
-          ? (new URLSearchParams(request.path.split('?')[1] ?? '').get('id') ?? '')
-          : (JSON.parse(request.body ?? '{}') as { id: string }).id;
-      this.runs.push({ id, method: request.method, path, credential: authorization });
-      return { status: 200, headers: {}, body: JSON.stringify({ id }) };
-    }
-    const { requests } = JSON.parse(request.body ?? '{}') as { requests: Sent[] };
-    const serial = requests.some((r) => r.dependsOn);
-    const order = requests.map((_, i) => i);
-    if (!serial) {
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = Math.floor(this.random() * (i + 1));
-        [order[i], order[j]] = [order[j] as number, order[i] as number];
-      }
-    }
-    let failed = false;
-    const responses = order.map((i) => {
-      const r = requests[i] as Sent;
-      if (failed) return { id: r.id, status: 424, body: { error: { code: 'FailedDependency' } } };
-      const opFault = this.opFaults.shift() ?? 'ok';
-      if (opFault === '429') {
-        if (serial) failed = true;
-        return { id: r.id, status: 429, headers: { 'Retry-After': '0.05' }, body: {} };
-      }
-      const [path, query] = r.url.split('?');
-      const id = r.method === 'GET' ? (new URLSearchParams(query ?? '').get('id') ?? '') : (r.body?.id ?? '');
-      this.runs.push({ id, method: r.method, path: path ?? '', credential: authorization });
-      if (opFault === '404') {
-        if (serial) failed = true;
-        return { id: r.id, status: 404, body: { error: { code: 'NotFound' } } };
-      }
-      return { id: r.id, status: 200, body: { id } };
-    });
-    return { status: 200, headers: {}, body: JSON.stringify({ responses }) };
+    if (fault === 'timeout') return new ProxyError('PROXY_UPSTREAM_TIMEOUT', 'timeout');
+    return undefined;
   };
+  upstream.order = (ops) => (ops.some((op) => op.dependsOn) ? ops : shuffled(ops, random));
+  upstream.answerOp = (op, call) => {
+    const opFault = call.lane === 'batch' ? (opFaults.shift() ?? 'ok') : 'ok';
+    if (opFault === '429') return { status: 429, headers: { 'Retry-After': '0.05' }, body: {} };
+    const [path = '', query] = op.path.split('?');
+    const id =
+      op.method === 'GET'
+        ? (new URLSearchParams(query ?? '').get('id') ?? '')
+        : ((op.body as { id?: string } | undefined)?.id ?? '');
+    runs.push({ id, method: op.method, path, credential: call.authorization });
+    if (opFault === '404') return { status: 404, body: { error: { code: 'NotFound' } } };
+    return { status: 200, body: { id } };
+  };
+  return { upstream, runs };
 }
 
 const PATHS = ['/users/u1', '/users/u2', '/me', '/me/messages', '/groups/g1/members'];
@@ -114,14 +85,10 @@ describe('graph engine properties with serial chains', () => {
         fc.array(fc.constantFrom<OpFault>('ok', 'ok', '404', '429'), { maxLength: 40 }),
         fc.integer(),
         async (calls, faults, opFaults, seed) => {
-          let state = seed | 0;
-          const random = () => {
-            state = (state * 1103515245 + 12345) | 0;
-            return ((state >>> 0) % 1_000_000) / 1_000_000;
-          };
+          const random = seededRandom(seed);
           // Half the runs defer passes to the end of the turn, as the real clock does (Clock.defer).
           const clock = new ManualClock(0, { deferred: (seed & 1) === 1 });
-          const upstream = new GraphUpstream(clock, random, faults, opFaults);
+          const { upstream, runs } = graphUpstream(clock, random, faults, opFaults);
           const scheduler = new Scheduler(
             schedulerOptions({
               dialect: graph,
@@ -142,26 +109,10 @@ describe('graph engine properties with serial chains', () => {
           const answers: Array<number | string | undefined> = [];
           for (const [i, call] of calls.entries()) {
             const id = `op${i}`;
-            const op: OpRequest =
+            const op =
               call.method === 'GET'
-                ? {
-                    method: 'GET',
-                    path: call.path,
-                    query: {},
-                    body: undefined,
-                    apiVersion: undefined,
-                    headers: {},
-                    search: `?id=${id}`,
-                  }
-                : {
-                    method: call.method,
-                    path: call.path,
-                    query: {},
-                    body: JSON.stringify({ id }),
-                    apiVersion: undefined,
-                    headers: { 'content-type': 'application/json' },
-                    search: '',
-                  };
+                ? graphOp('GET', call.path, { search: `?id=${id}` })
+                : graphOp(call.method, call.path, { body: { id } });
             arrival.push({ id, method: call.method, path: call.path, credential: call.credential });
             const abort = new AbortController();
             if (call.abortAfter !== null) clock.setTimeout(() => abort.abort(), call.abortAfter);
@@ -189,7 +140,7 @@ describe('graph engine properties with serial chains', () => {
           expect(scheduler.pending).toBe(0);
           const byId = new Map(arrival.map((a) => [a.id, a]));
           const runsOf = new Map<string, number>();
-          for (const run of upstream.runs) {
+          for (const run of runs) {
             expect(run.credential).toBe(byId.get(run.id)?.credential);
             runsOf.set(run.id, (runsOf.get(run.id) ?? 0) + 1);
           }
@@ -200,7 +151,7 @@ describe('graph engine properties with serial chains', () => {
             if (typeof a === 'number') expect(runsOf.get(`op${i}`), `op${i} answered ${a}`).toBe(1);
           });
           // Per resource: every run of an earlier conflicting op comes before any run of a later one.
-          expectArrivalOrder(arrival, upstream.runs, resource);
+          expectArrivalOrder(arrival, runs, resource);
         },
       ),
       { numRuns: Number(process.env.PROPERTY_RUNS ?? 100) },

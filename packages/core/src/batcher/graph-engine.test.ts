@@ -3,80 +3,55 @@
 // still do; and read collapsing, where the query text and carried headers are part of the read.
 
 import { describe, expect, it } from 'vitest';
-import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
+import type { OpRequest } from '../dialect/dialect.js';
 import { graph } from '../dialect/graph.js';
+import { type FakeOp, fakeTransport, graphWire } from '../testing/fake-transport.js';
+import { graphOp } from '../testing/ops.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
-import type { BufferedResponse } from '../upstream/client.js';
 import { ManualClock } from './clock.js';
-import { Scheduler } from './scheduler.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
 
-/** Holds every call until `release()`; records who sent what. */
-interface Sent {
-  id: string;
-  method: string;
-  url: string;
-  body?: { n?: number };
-  dependsOn?: string[];
+/** The op's `n`, the number a test's write carries in its body. */
+const nOf = (op: FakeOp) => (op.body as { n?: number } | undefined)?.n;
+
+/**
+ * The engine speaking Graph on a manual clock, against an upstream that holds every call until
+ * `release()` and answers each request 201 (Graph's serial-chain rule applied: after a failure, 424),
+ * in reverse order. `sent()`: who sent which urls; `batches()`: every batch as sent, `method url#n`
+ * and dependsOn per request.
+ */
+function engine(overrides: Partial<SchedulerOptions> = {}) {
+  const clock = new ManualClock(0);
+  const upstream = fakeTransport(clock, { wire: graphWire });
+  upstream.holding = true;
+  upstream.order = (ops) => [...ops].reverse();
+  upstream.answerOp = () => ({ status: 201, body: {} });
+  const scheduler = new Scheduler(
+    schedulerOptions({ dialect: graph, upstream, clock, windowMs: 5, maxOps: 20, ...overrides }),
+  );
+  const sent = () => upstream.calls.map((c) => ({ credential: c.authorization, urls: c.paths }));
+  const batches = () =>
+    upstream.calls.map((c) => c.ops.map((o) => [`${o.method} ${o.path}#${nOf(o) ?? ''}`, o.dependsOn]));
+  return { clock, upstream, scheduler, sent, batches };
 }
-
-class HeldUpstream {
-  readonly sent: Array<{ credential: string | undefined; urls: string[] }> = [];
-  /** Every batch as sent: `method url#n` and dependsOn per request. */
-  readonly batches: Array<Array<[string, string[] | undefined]>> = [];
-  /** Each request's status (Graph's serial-chain rule applied: after a failure, 424). */
-  status: (r: Sent) => number = () => 201;
-  readonly #held: Array<() => void> = [];
-
-  call = (request: UpstreamRequest, authorization: string | undefined): Promise<BufferedResponse> => {
-    const { requests } = JSON.parse(request.body ?? '{}') as { requests: Sent[] };
-    this.sent.push({ credential: authorization, urls: requests.map((r) => r.url) });
-    this.batches.push(requests.map((r) => [`${r.method} ${r.url}#${r.body?.n ?? ''}`, r.dependsOn]));
-    let failed = false;
-    const responses = requests.map((r) => {
-      const status = failed && r.dependsOn ? 424 : this.status(r);
-      if (status >= 400) failed = true;
-      return { id: r.id, status, body: {} };
-    });
-    const body = JSON.stringify({ responses: responses.reverse() });
-    return new Promise((resolve) => this.#held.push(() => resolve({ status: 200, headers: {}, body })));
-  };
-
-  release(): void {
-    for (const answer of this.#held.splice(0)) answer();
-  }
-}
-
-const post = (path: string): OpRequest => ({
-  method: 'POST',
-  path,
-  query: {},
-  body: '{}',
-  apiVersion: undefined,
-  headers: { 'content-type': 'application/json' },
-  search: '',
-});
 
 describe('graph ordering of /me', () => {
   it('lets two users write to their own /me at once, and keeps one user’s writes in order', async () => {
-    const clock = new ManualClock(0);
-    const upstream = new HeldUpstream();
     // Without chains, so that one user's second write waits for the first one's answer.
-    const scheduler = new Scheduler(
-      schedulerOptions({ dialect: graph, upstream, clock, windowMs: 5, maxOps: 20, dependsOnChains: false }),
-    );
+    const { clock, upstream, scheduler, sent } = engine({ dependsOnChains: false });
     const submit = (credential: string) =>
-      scheduler.submit({ appId: 'v1.0', credential, op: post('/me/messages') });
+      scheduler.submit({ appId: 'v1.0', credential, op: graphOp('POST', '/me/messages') });
     const answers = [submit('Bearer a'), submit('Bearer b'), submit('Bearer a')];
     await clock.advance(5);
     // a's first and b's leave together; a's second waits for a's first answer.
-    expect(upstream.sent).toEqual([
+    expect(sent()).toEqual([
       { credential: 'Bearer a', urls: ['/me/messages'] },
       { credential: 'Bearer b', urls: ['/me/messages'] },
     ]);
     upstream.release();
     await clock.advance(5);
-    expect(upstream.sent).toHaveLength(3);
-    expect(upstream.sent[2]?.credential).toBe('Bearer a');
+    expect(sent()).toHaveLength(3);
+    expect(sent()[2]?.credential).toBe('Bearer a');
     upstream.release();
     expect((await Promise.all(answers)).map((a) => a.kind === 'result' && a.status)).toEqual([201, 201, 201]);
   });
@@ -84,24 +59,12 @@ describe('graph ordering of /me', () => {
 
 describe('graph read collapsing', () => {
   it('collapses identical reads only: the query text and carried headers tell them apart', async () => {
-    const clock = new ManualClock(0);
-    const upstream = new HeldUpstream();
-    const scheduler = new Scheduler(
-      schedulerOptions({ dialect: graph, upstream, clock, windowMs: 5, maxOps: 20 }),
-    );
+    const { clock, upstream, scheduler, sent } = engine();
     const read = (search: string, headers: Record<string, string>) =>
       scheduler.submit({
         appId: 'v1.0',
         credential: 'Bearer a',
-        op: {
-          method: 'GET',
-          path: '/users',
-          query: {},
-          body: undefined,
-          apiVersion: undefined,
-          headers,
-          search,
-        },
+        op: graphOp('GET', '/users', { search, headers }),
       });
     const answers = [
       read('?$count=true', { consistencylevel: 'eventual' }),
@@ -110,7 +73,7 @@ describe('graph read collapsing', () => {
       read('?$count=false', { consistencylevel: 'eventual' }),
     ];
     await clock.advance(5);
-    expect(upstream.sent).toEqual([
+    expect(sent()).toEqual([
       { credential: 'Bearer a', urls: ['/users?$count=true', '/users?$count=true', '/users?$count=false'] },
     ]);
     upstream.release();
@@ -118,31 +81,30 @@ describe('graph read collapsing', () => {
   });
 });
 
-const write = (path: string, n: number): OpRequest => ({ ...post(path), body: JSON.stringify({ n }) });
+const write = (path: string, n: number): OpRequest => ({
+  ...graphOp('POST', path),
+  body: JSON.stringify({ n }),
+});
 
 describe('graph serial chains (dependsOn)', () => {
-  function engine() {
-    const clock = new ManualClock(0);
-    const upstream = new HeldUpstream();
-    const scheduler = new Scheduler(
-      schedulerOptions({ dialect: graph, upstream, clock, windowMs: 5, maxOps: 20 }),
-    );
+  function chains() {
+    const env = engine();
     // Verified: trusted at once, so other groups' ops are ordered with these (SPEC §8d).
     const submit = (op: OpRequest, credential = 'Bearer a') =>
-      scheduler.submit({ appId: 'v1.0', credential, op, verified: true });
-    return { clock, upstream, submit };
+      env.scheduler.submit({ appId: 'v1.0', credential, op, verified: true });
+    return { ...env, submit };
   }
 
   it('sends conflicting writes of one group as one serial chain in arrival order', async () => {
-    const { clock, upstream, submit } = engine();
+    const { clock, upstream, batches, submit } = chains();
     const answers = [
       submit(write('/me/messages', 1)),
       submit(write('/me/messages', 2)),
-      submit({ ...post('/users/x'), method: 'GET', body: undefined, headers: {} }),
+      submit(graphOp('GET', '/users/x')),
       submit(write('/me/messages', 3)),
     ];
     await clock.advance(5);
-    expect(upstream.batches).toEqual([
+    expect(batches()).toEqual([
       [
         ['POST /me/messages#1', undefined],
         ['POST /me/messages#2', ['0']],
@@ -157,14 +119,14 @@ describe('graph serial chains (dependsOn)', () => {
   });
 
   it('answers a failed head as the upstream did and sends the 424 tail again, not to its callers', async () => {
-    const { clock, upstream, submit } = engine();
-    upstream.status = (r) => (r.body?.n === 1 ? 400 : 201);
+    const { clock, upstream, batches, submit } = chains();
+    upstream.answerOp = (o) => ({ status: nOf(o) === 1 ? 400 : 201, body: {} });
     const answers = [1, 2, 3].map((n) => submit(write('/me/messages', n)));
     await clock.advance(5);
     upstream.release();
     await clock.advance(0);
     // The tail did not run: it goes again at once (a 424 pauses nothing), still in order.
-    expect(upstream.batches).toEqual([
+    expect(batches()).toEqual([
       [
         ['POST /me/messages#1', undefined],
         ['POST /me/messages#2', ['0']],
@@ -183,7 +145,7 @@ describe('graph serial chains (dependsOn)', () => {
   });
 
   it('never chains an op behind an unanswered op of another group', async () => {
-    const { clock, upstream, submit } = engine();
+    const { clock, upstream, batches, submit } = chains();
     void submit(write('/users/x', 1), 'Bearer b');
     await clock.advance(5);
     // b's write flies; a's ops on /users/x must wait for it, a's own chain does not include them.
@@ -193,10 +155,10 @@ describe('graph serial chains (dependsOn)', () => {
       submit(write('/users/y', 4)),
     ];
     await clock.advance(5);
-    expect(upstream.batches.slice(1)).toEqual([[['POST /users/y#4', undefined]]]);
+    expect(batches().slice(1)).toEqual([[['POST /users/y#4', undefined]]]);
     upstream.release();
     await clock.advance(5);
-    expect(upstream.batches.slice(2)).toEqual([
+    expect(batches().slice(2)).toEqual([
       [
         ['POST /users/x#2', undefined],
         ['POST /users/x#3', ['0']],

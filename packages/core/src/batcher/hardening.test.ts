@@ -3,42 +3,22 @@
 // deadline answered at once, and per-app state freed when idle.
 
 import { describe, expect, it } from 'vitest';
-import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
+import type { OpRequest } from '../dialect/dialect.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
+import { fakeTransport } from '../testing/fake-transport.js';
+import { opOf, statusOf } from '../testing/ops.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
-import type { BufferedResponse } from '../upstream/client.js';
 import { ManualClock } from './clock.js';
 import type { Answer } from './op.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 
-type Raw = [number, string, string, unknown?];
-
-class Upstream {
-  readonly calls: Array<{ at: number; app: string; ops: Raw[] }> = [];
-  /** Answers the whole call; default: every op 200. */
-  answer: (ops: Raw[]) => BufferedResponse = (ops) => ({
-    status: 200,
-    headers: {},
-    body: JSON.stringify(ops.map(([seq]) => [seq, 200, { seq }])),
-  });
-
-  constructor(private readonly clock: ManualClock) {}
-
-  call = async (request: UpstreamRequest): Promise<BufferedResponse> => {
-    const ops = JSON.parse(request.body ?? '[]') as Raw[];
-    this.calls.push({ at: this.clock.now(), app: request.path.split('/')[2] ?? '', ops });
-    await new Promise((r) => this.clock.setTimeout(() => r(undefined), 10));
-    return this.answer(ops);
-  };
-}
-
-function put(path: string, body: unknown = {}): OpRequest {
-  return { method: 'PUT', path, query: {}, body: JSON.stringify(body), apiVersion: undefined };
-}
-
 function setup(overrides: Partial<SchedulerOptions> = {}) {
   const clock = new ManualClock();
-  const upstream = new Upstream(clock);
+  // Every call takes 10 ms; each op is answered 200 with its sequence number unless `respond` answers
+  // the whole call.
+  const upstream = fakeTransport(clock);
+  upstream.latencyMs = 10;
+  upstream.answerOp = (o) => ({ status: 200, body: { seq: o.id } });
   const limiter = new MemoryLimiter({ now: () => clock.now() });
   const scheduler = new Scheduler(
     schedulerOptions({ limiter, upstream, batchLimit: { ratePerSec: 100, burst: 100 }, clock, ...overrides }),
@@ -47,50 +27,42 @@ function setup(overrides: Partial<SchedulerOptions> = {}) {
   return { clock, upstream, scheduler, submit, limiter };
 }
 
-function status(a: Answer): number {
-  return a.kind === 'result' ? a.status : a.error.status;
-}
-
 describe('circuit breaker', () => {
   it('opens after consecutive upstream failures: calls are answered 503 at once, then a probe closes it', async () => {
     const { clock, upstream, scheduler, submit } = setup({
       breakerFailures: 3,
       breakerOpenMs: 2_000,
     });
-    upstream.answer = () => ({ status: 503, headers: {}, body: '{}' });
+    upstream.respond = () => ({ status: 503, headers: {}, body: '{}' });
     for (let i = 0; i < 3; i++) {
-      const failed = submit(put(`/users/u${i}`));
+      const failed = submit(opOf('PUT', `/users/u${i}`));
       await clock.advance(20);
-      expect(status(await failed)).toBe(502);
+      expect(statusOf(await failed)).toBe(502);
     }
     expect(scheduler.snapshot()).toMatchObject([{ appId: 'app', circuit: 'open' }]);
-    const refused = await submit(put('/users/x'));
+    const refused = await submit(opOf('PUT', '/users/x'));
     expect(refused).toMatchObject({ kind: 'error', error: { code: 'PROXY_CIRCUIT_OPEN', status: 503 } });
     expect(refused.kind === 'error' && refused.error.retryAfterSec).toBe(2);
     expect(upstream.calls).toHaveLength(3);
     // After the open period one call goes through; its success closes the breaker.
     await clock.advance(2_000);
-    upstream.answer = (ops) => ({
-      status: 200,
-      headers: {},
-      body: JSON.stringify(ops.map(([s]) => [s, 200, {}])),
-    });
-    const probe = submit(put('/users/p'));
+    upstream.respond = () => undefined;
+    const probe = submit(opOf('PUT', '/users/p'));
     await clock.advance(20);
-    expect(status(await probe)).toBe(200);
+    expect(statusOf(await probe)).toBe(200);
     expect(scheduler.snapshot()).toMatchObject([{ circuit: 'closed' }]);
   });
 
   /** Opens the app's breaker: `failures` calls in a row answered 503, each sent after the last came back. */
   async function open(env: ReturnType<typeof setup>, failures: number) {
-    const answer = env.upstream.answer;
-    env.upstream.answer = () => ({ status: 503, headers: {}, body: '{}' });
+    const respond = env.upstream.respond;
+    env.upstream.respond = () => ({ status: 503, headers: {}, body: '{}' });
     for (let i = 0; i < failures; i++) {
-      const failed = env.submit(put(`/users/fail${i}`));
+      const failed = env.submit(opOf('PUT', `/users/fail${i}`));
       await env.clock.advance(20);
-      expect(status(await failed)).toBe(502);
+      expect(statusOf(await failed)).toBe(502);
     }
-    env.upstream.answer = answer;
+    env.upstream.respond = respond;
     expect(env.scheduler.snapshot()).toMatchObject([{ circuit: 'open' }]);
   }
 
@@ -99,17 +71,13 @@ describe('circuit breaker', () => {
     const { clock, upstream, scheduler, submit } = env;
     await open(env, 2);
     await clock.advance(1_000);
-    const answers = ['p', 'q', 'r'].map((u) => submit(put(`/users/${u}`)));
+    const answers = ['p', 'q', 'r'].map((u) => submit(opOf('PUT', `/users/${u}`)));
     // Three full batches, and tokens for all: only the probe is out (the upstream takes 10 ms).
     await clock.advance(5);
-    expect(upstream.calls.map((c) => c.ops.map(([, , path]) => path))).toEqual([
-      ['/users/fail0'],
-      ['/users/fail1'],
-      ['/users/p'],
-    ]);
+    expect(upstream.calls.map((c) => c.paths)).toEqual([['/users/fail0'], ['/users/fail1'], ['/users/p']]);
     expect(scheduler.snapshot()).toMatchObject([{ circuit: 'half-open' }]);
     await clock.advance(30);
-    expect((await Promise.all(answers)).map(status)).toEqual([200, 200, 200]);
+    expect((await Promise.all(answers)).map(statusOf)).toEqual([200, 200, 200]);
     expect(upstream.calls).toHaveLength(5);
     expect(scheduler.snapshot()).toMatchObject([{ circuit: 'closed' }]);
   });
@@ -119,46 +87,42 @@ describe('circuit breaker', () => {
     const { clock, upstream, scheduler, submit } = env;
     await open(env, 2);
     await clock.advance(1_000);
-    upstream.answer = () => ({ status: 503, headers: {}, body: '{}' });
-    const answers = ['p', 'q', 'r'].map((u) => submit(put(`/users/${u}`)));
+    upstream.respond = () => ({ status: 503, headers: {}, body: '{}' });
+    const answers = ['p', 'q', 'r'].map((u) => submit(opOf('PUT', `/users/${u}`)));
     await clock.advance(30);
     const [probe, ...rest] = await Promise.all(answers);
-    expect(probe && status(probe)).toBe(502);
+    expect(probe && statusOf(probe)).toBe(502);
     for (const a of rest) expect(a).toMatchObject({ kind: 'error', error: { code: 'PROXY_CIRCUIT_OPEN' } });
     expect(upstream.calls).toHaveLength(3);
     // Open again, for twice as long.
     expect(scheduler.snapshot()).toMatchObject([{ circuit: 'open' }]);
-    const refused = await submit(put('/users/s'));
+    const refused = await submit(opOf('PUT', '/users/s'));
     expect(refused.kind === 'error' && refused.error.retryAfterSec).toBe(2);
   });
 
   it('counts calls in flight together that fail on one hiccup as one failure; failures across rounds open it', async () => {
     const { clock, upstream, scheduler, submit } = setup({ breakerFailures: 2, maxOps: 1 });
-    upstream.answer = () => ({ status: 503, headers: {}, body: '{}' });
+    upstream.respond = () => ({ status: 503, headers: {}, body: '{}' });
     // Four batches out together (sent at one instant), all answered 503 together: one failure.
-    const together = ['a', 'b', 'c', 'd'].map((u) => submit(put(`/users/${u}`)));
+    const together = ['a', 'b', 'c', 'd'].map((u) => submit(opOf('PUT', `/users/${u}`)));
     await clock.advance(20);
-    expect((await Promise.all(together)).map(status)).toEqual([502, 502, 502, 502]);
+    expect((await Promise.all(together)).map(statusOf)).toEqual([502, 502, 502, 502]);
     expect(upstream.calls.map((c) => c.at)).toEqual([0, 0, 0, 0]);
     expect(scheduler.snapshot()).toMatchObject([{ circuit: 'closed' }]);
     // A call sent after they came back fails too: the second failure in a row.
-    const next = submit(put('/users/e'));
+    const next = submit(opOf('PUT', '/users/e'));
     await clock.advance(20);
-    expect(status(await next)).toBe(502);
+    expect(statusOf(await next)).toBe(502);
     expect(scheduler.snapshot()).toMatchObject([{ circuit: 'open' }]);
   });
 
   it('does not count 4xx answers as failures', async () => {
     const { clock, upstream, scheduler, submit } = setup({ breakerFailures: 2 });
-    upstream.answer = (ops) => ({
-      status: 200,
-      headers: {},
-      body: JSON.stringify(ops.map(([s]) => [s, 404, {}])),
-    });
+    upstream.answerOp = () => ({ status: 404, body: {} });
     for (let i = 0; i < 4; i++) {
-      const a = submit(put(`/users/u${i}`));
+      const a = submit(opOf('PUT', `/users/u${i}`));
       await clock.advance(20);
-      expect(status(await a)).toBe(404);
+      expect(statusOf(await a)).toBe(404);
     }
     expect(scheduler.snapshot()).toMatchObject([{ circuit: 'closed' }]);
   });
@@ -171,12 +135,12 @@ describe('circuit breaker', () => {
     ];
     for (const [overrides, code] of scenarios) {
       const { clock, upstream, scheduler, submit } = setup({ breakerFailures: 2, ...overrides });
-      upstream.answer = () => ({ status: code, headers: {}, body: '{"error":"no"}' });
+      upstream.respond = () => ({ status: code, headers: {}, body: '{"error":"no"}' });
       // Three in a row, each sent after the last came back.
       for (let i = 0; i < 3; i++) {
-        const a = submit(put(`/users/u${i}`));
+        const a = submit(opOf('PUT', `/users/u${i}`));
         await clock.advance(20);
-        expect(status(await a), `${code}`).toBe(code);
+        expect(statusOf(await a), `${code}`).toBe(code);
       }
       expect(scheduler.snapshot(), `${code}`).toMatchObject([{ circuit: 'closed' }]);
     }
@@ -187,47 +151,38 @@ describe('a whole-batch 4xx', () => {
   it('fails only the op that caused it: the others are sent again in smaller batches', async () => {
     const { clock, upstream, submit } = setup();
     // The upstream refuses any batch carrying the poison op as a whole.
-    upstream.answer = (ops) =>
-      ops.some(([, , path]) => path === '/users/poison')
+    upstream.respond = (call) =>
+      call.paths.includes('/users/poison')
         ? { status: 400, headers: {}, body: '{"error":"bad payload"}' }
-        : { status: 200, headers: {}, body: JSON.stringify(ops.map(([s]) => [s, 200, {}])) };
+        : undefined;
     const paths = ['/users/a', '/users/b', '/users/poison', '/users/c', '/users/d'];
-    const answers = paths.map((p) => submit(put(p)));
+    const answers = paths.map((p) => submit(opOf('PUT', p)));
     await clock.advance(1_000);
     const results = await Promise.all(answers);
-    expect(results.map(status)).toEqual([200, 200, 400, 200, 200]);
+    expect(results.map(statusOf)).toEqual([200, 200, 400, 200, 200]);
     const poisoned = results[2];
     expect(poisoned?.kind === 'result' && poisoned.body).toBe('{"error":"bad payload"}');
     // Every good op ran exactly once.
-    const ran = upstream.calls
-      .filter((c) => !c.ops.some(([, , p]) => p === '/users/poison'))
-      .flatMap((c) => c.ops.map(([, , p]) => p));
+    const ran = upstream.calls.filter((c) => !c.paths.includes('/users/poison')).flatMap((c) => c.paths);
     expect(ran.sort()).toEqual(['/users/a', '/users/b', '/users/c', '/users/d']);
   });
 
   it('keeps a batch payload under maxBatchBytes', async () => {
     const { clock, upstream, submit } = setup({ maxBatchBytes: 2_500 });
     const big = 'x'.repeat(1_000);
-    const answers = [1, 2, 3, 4, 5].map((i) => submit(put(`/users/u${i}`, { big })));
+    const answers = [1, 2, 3, 4, 5].map((i) => submit(opOf('PUT', `/users/u${i}`, { big })));
     await clock.advance(1_000);
-    expect((await Promise.all(answers)).map(status)).toEqual([200, 200, 200, 200, 200]);
-    expect(upstream.calls.map((c) => c.ops.length)).toEqual([2, 2, 1]);
+    expect((await Promise.all(answers)).map(statusOf)).toEqual([200, 200, 200, 200, 200]);
+    expect(upstream.calls.map((c) => c.size)).toEqual([2, 2, 1]);
   });
 });
 
 describe('an op that cannot leave before its deadline', () => {
   it('is answered 503 at once with the real wait as Retry-After, not held to the deadline', async () => {
     const { clock, upstream, submit } = setup({ maxWaitMs: 30_000 });
-    let first = true;
-    upstream.answer = (ops) => {
-      if (first) {
-        first = false;
-        return { status: 429, headers: { 'retry-after': '86400' }, body: '{}' };
-      }
-      return { status: 200, headers: {}, body: JSON.stringify(ops.map(([s]) => [s, 200, {}])) };
-    };
+    upstream.script.push(() => ({ status: 429, headers: { 'retry-after': '86400' }, body: '{}' }));
     let got: Answer | undefined;
-    void submit(put('/users/a')).then((a) => {
+    void submit(opOf('PUT', '/users/a')).then((a) => {
       got = a;
     });
     await clock.advance(20);
@@ -247,9 +202,11 @@ describe('per-app state', () => {
     const WAVE = 1_500;
     const sizes: Array<[number, number]> = [];
     for (let wave = 0; wave < 5; wave++) {
-      const answers = Array.from({ length: WAVE }, (_, i) => submit(put('/users/u'), `w${wave}-a${i}`));
+      const answers = Array.from({ length: WAVE }, (_, i) =>
+        submit(opOf('PUT', '/users/u'), `w${wave}-a${i}`),
+      );
       await clock.advance(50);
-      expect((await Promise.all(answers)).every((a) => status(a) === 200)).toBe(true);
+      expect((await Promise.all(answers)).every((a) => statusOf(a) === 200)).toBe(true);
       // Long enough for every bucket to be full again: nothing tells these apps from new ones.
       await clock.advance(1_000);
       sizes.push([scheduler.snapshot().length, limiter.size]);

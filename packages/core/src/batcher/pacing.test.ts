@@ -2,47 +2,22 @@
 // upstream call is expected at an exact instant.
 
 import { describe, expect, it } from 'vitest';
-import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
 import type { BucketLimit, Decision, Limiter } from '../ratelimit/limiter.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
+import { fakeTransport } from '../testing/fake-transport.js';
+import { getOp } from '../testing/ops.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
-import type { BufferedResponse } from '../upstream/client.js';
 import { type Clock, ManualClock } from './clock.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 
-/** Answers every op 200 after `latencyMs` on the clock, or what `script` says first. */
-class Upstream {
-  readonly calls: Array<{ at: number; lane: 'batch' | 'single'; size: number }> = [];
-  latencyMs = 0;
-  readonly script: Array<() => BufferedResponse> = [];
-
-  constructor(private readonly clock: ManualClock) {}
-
-  call = async (request: UpstreamRequest): Promise<BufferedResponse> => {
-    const batch = request.path.endsWith('/batch');
-    const ops = batch ? (JSON.parse(request.body ?? '[]') as Array<[number]>) : [];
-    this.calls.push({ at: this.clock.now(), lane: batch ? 'batch' : 'single', size: batch ? ops.length : 1 });
-    if (this.latencyMs > 0)
-      await new Promise((r) => this.clock.setTimeout(() => r(undefined), this.latencyMs));
-    const scripted = this.script.shift();
-    if (scripted) return scripted();
-    const body = batch ? ops.map(([seq]) => [seq, 200, {}]) : {};
-    return { status: 200, headers: {}, body: JSON.stringify(body) };
-  };
-}
-
-function get(path: string): OpRequest {
-  return { method: 'GET', path, query: {}, body: undefined, apiVersion: undefined };
-}
-
 function engine(batchLimit: BucketLimit, overrides: Partial<SchedulerOptions> = {}) {
   const clock = new ManualClock(1_000);
-  const upstream = new Upstream(clock);
+  const upstream = fakeTransport(clock);
   const scheduler = new Scheduler(
     schedulerOptions({ upstream, windowMs: 0, maxWaitMs: 60_000, batchLimit, clock, ...overrides }),
   );
   const submit = (path: string, credential = 'k') =>
-    scheduler.submit({ appId: 'app', credential, op: get(path) });
+    scheduler.submit({ appId: 'app', credential, op: getOp(path) });
   /** Call instants relative to the start. */
   const instants = () => upstream.calls.map((c) => c.at - 1_000);
   return { clock, upstream, scheduler, submit, instants };
@@ -180,7 +155,7 @@ class DenyFirst extends MemoryLimiter {
 /** Two budgets: a batch lane emptied for 10 s by one call, a roomy single lane. */
 function twoLanes(limiter: (clock: ManualClock) => Limiter, overrides: Partial<SchedulerOptions> = {}) {
   const clock = new ManualClock(1_000);
-  const upstream = new Upstream(clock);
+  const upstream = fakeTransport(clock);
   const scheduler = new Scheduler(
     schedulerOptions({
       upstream,
@@ -193,7 +168,7 @@ function twoLanes(limiter: (clock: ManualClock) => Limiter, overrides: Partial<S
       ...overrides,
     }),
   );
-  const submit = (path: string) => scheduler.submit({ appId: 'app', credential: 'k', op: get(path) });
+  const submit = (path: string) => scheduler.submit({ appId: 'app', credential: 'k', op: getOp(path) });
   const calls = () => upstream.calls.map((c) => [c.at - 1_000, c.lane]);
   return { clock, submit, calls };
 }
@@ -203,7 +178,7 @@ describe('a denial whose wait has already passed', () => {
     // Seen in the fleet e2e: a replica denied with a wait that was over by the time the pump chose
     // its wake-up slept until its ops' deadline and answered them 503 after 30 s.
     const clock = new ManualClock(1_000);
-    const upstream = new Upstream(clock);
+    const upstream = fakeTransport(clock);
     const limiter = new DenyFirst(clock, 'batch');
     const scheduler = new Scheduler(
       schedulerOptions({
@@ -215,7 +190,7 @@ describe('a denial whose wait has already passed', () => {
         batchLimit: { ratePerSec: 10, burst: 5 },
       }),
     );
-    const answer = scheduler.submit({ appId: 'app', credential: 'k', op: get('/users/a') });
+    const answer = scheduler.submit({ appId: 'app', credential: 'k', op: getOp('/users/a') });
     await clock.advance(30_000);
     expect((await answer).kind).toBe('result');
     expect(limiter.denied).toHaveLength(1);
@@ -284,7 +259,7 @@ describe('a denial whose wait has already passed', () => {
         return clock.setTimeout(fn, ms);
       },
     };
-    const upstream = new Upstream(clock);
+    const upstream = fakeTransport(clock);
     const scheduler = new Scheduler(
       schedulerOptions({
         upstream,
@@ -296,7 +271,7 @@ describe('a denial whose wait has already passed', () => {
         restLimit: { ratePerSec: 1_000, burst: 100 },
       }),
     );
-    const submit = (path: string) => scheduler.submit({ appId: 'app', credential: 'k', op: get(path) });
+    const submit = (path: string) => scheduler.submit({ appId: 'app', credential: 'k', op: getOp(path) });
     const a = submit('/users/a');
     await clock.advance(60);
     await a;

@@ -4,57 +4,15 @@
 // manual clock: every upstream call is expected at an exact instant.
 
 import { describe, expect, it } from 'vitest';
-import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
 import { graph } from '../dialect/graph.js';
 import type { BucketLimit, Limiter } from '../ratelimit/limiter.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
+import { fakeTransport, graphWire } from '../testing/fake-transport.js';
+import { graphOp } from '../testing/ops.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
-import type { BufferedResponse } from '../upstream/client.js';
 import { ManualClock } from './clock.js';
 import type { Answer } from './op.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
-
-interface SentOp {
-  id: string;
-  method: string;
-  url: string;
-}
-
-type Reply = { status: number; headers?: Record<string, string>; body?: unknown };
-
-/**
- * A Graph-shaped upstream on the manual clock: `decide(url, callIndex)` answers each request of a
- * batch (default 200), answers come back in reverse order (Graph's are in any order).
- */
-class GraphUpstream {
-  readonly calls: Array<{ at: number; urls: string[] }> = [];
-  decide: (url: string, call: number) => Reply = () => ({ status: 200, body: {} });
-  /** Whole-call answers by call index (0 = first call), e.g. a 503. */
-  readonly script = new Map<number, BufferedResponse>();
-
-  constructor(private readonly clock: ManualClock) {}
-
-  call = async (request: UpstreamRequest): Promise<BufferedResponse> => {
-    // A single call (SINGLE_OP_DIRECT) has no `requests`: it is recorded with none.
-    const requests = (JSON.parse(request.body ?? '{}') as { requests?: SentOp[] }).requests ?? [];
-    const index = this.calls.length;
-    this.calls.push({ at: this.clock.now(), urls: requests.map((r) => r.url) });
-    const scripted = this.script.get(index);
-    if (scripted) return scripted;
-    const responses = requests.map((r) => ({ id: r.id, ...this.decide(r.url, index) })).reverse();
-    return { status: 200, headers: {}, body: JSON.stringify({ responses }) };
-  };
-}
-
-const get = (path: string): OpRequest => ({
-  method: 'GET',
-  path,
-  query: {},
-  body: undefined,
-  apiVersion: undefined,
-  headers: {},
-  search: '',
-});
 
 /** The limiter's pause calls, as the adaptive pacer will hear them. */
 function pauses(inner: Limiter): { limiter: Limiter; heard: number[] } {
@@ -75,7 +33,10 @@ function pauses(inner: Limiter): { limiter: Limiter; heard: number[] } {
 
 function engine(overrides: Partial<SchedulerOptions> = {}) {
   const clock = new ManualClock(1_000);
-  const upstream = new GraphUpstream(clock);
+  // Graph-shaped: `answerOp` answers each request of a batch (default 200), in reverse order (Graph's
+  // come back in any order).
+  const upstream = fakeTransport(clock, { wire: graphWire });
+  upstream.order = (ops) => [...ops].reverse();
   const { limiter, heard } = pauses(new MemoryLimiter({ now: () => clock.now() }));
   const scheduler = new Scheduler(
     schedulerOptions({
@@ -92,7 +53,7 @@ function engine(overrides: Partial<SchedulerOptions> = {}) {
   );
   const answered = new Map<string, { at: number; answer: Answer }>();
   const submit = (path: string, credential = 'Bearer a') => {
-    const p = scheduler.submit({ appId: 'v1.0', credential, op: get(path) });
+    const p = scheduler.submit({ appId: 'v1.0', credential, op: graphOp('GET', path) });
     void p.then((answer) => answered.set(path, { at: clock.now() - 1_000, answer }));
     return p;
   };
@@ -103,7 +64,7 @@ function engine(overrides: Partial<SchedulerOptions> = {}) {
 describe('per-op throttling inside a 200 batch', () => {
   it('answers the others at once, re-sends only the throttled ops after the longest Retry-After', async () => {
     const { clock, upstream, submit, instants, answered, heard } = engine();
-    upstream.decide = (url, call) => {
+    upstream.answerOp = ({ path: url }, { index: call }) => {
       if (call === 0 && url === '/users/b') return { status: 429, headers: { 'Retry-After': '1' } };
       if (call === 0 && url === '/users/d') return { status: 429, headers: { 'Retry-After': '3' } };
       return { status: 200, headers: { ETag: `W/"${url}"` }, body: { url } };
@@ -125,7 +86,7 @@ describe('per-op throttling inside a 200 batch', () => {
     expect(instants()).toEqual([5]);
     await clock.advance(1);
     expect(instants()).toEqual([5, 3_005]);
-    expect(upstream.calls[1]?.urls).toEqual(['/users/b', '/users/d']);
+    expect(upstream.calls[1]?.paths).toEqual(['/users/b', '/users/d']);
     await Promise.all(all);
     // Never executed, so the 429 did not count: one attempt each.
     expect(answered.get('/users/b')).toMatchObject({
@@ -137,7 +98,7 @@ describe('per-op throttling inside a 200 batch', () => {
 
   it('pauses only the throttled token: another token of the app is sent during the pause', async () => {
     const { clock, upstream, submit, instants, answered, heard } = engine();
-    upstream.decide = (url, call) =>
+    upstream.answerOp = ({ path: url }, { index: call }) =>
       call === 0 && url === '/users/a' ? { status: 429, headers: { 'Retry-After': '3' } } : { status: 200 };
     const first = submit('/users/a', 'Bearer a');
     await clock.advance(5);
@@ -146,7 +107,7 @@ describe('per-op throttling inside a 200 batch', () => {
     const other = submit('/users/x', 'Bearer b');
     await clock.advance(10);
     expect(instants()).toEqual([5, 10]);
-    expect(upstream.calls[1]?.urls).toEqual(['/users/x']);
+    expect(upstream.calls[1]?.paths).toEqual(['/users/x']);
     await other;
     expect(answered.get('/users/x')).toMatchObject({ at: 10, answer: { status: 200 } });
     await clock.advance(3_000);
@@ -163,7 +124,7 @@ describe('per-op throttling inside a 200 batch', () => {
       ['User/ReadWrite/app-id/user-id', false],
     ] as const) {
       const { clock, upstream, submit, instants, heard } = engine();
-      upstream.decide = (url, call) =>
+      upstream.answerOp = ({ path: url }, { index: call }) =>
         call === 0 && url === '/users/a'
           ? { status: 429, headers: { 'Retry-After': '3', 'x-ms-throttle-scope': scope } }
           : { status: 200 };
@@ -180,11 +141,11 @@ describe('per-op throttling inside a 200 batch', () => {
 
   it('reads a single call’s x-ms-throttle-scope too: a tenant-wide 429 pauses the app’s bucket', async () => {
     const { clock, upstream, submit, heard } = engine({ singleOpDirect: true });
-    upstream.script.set(0, {
+    upstream.script.push(() => ({
       status: 429,
       headers: { 'retry-after': '2', 'x-ms-throttle-scope': 'Tenant/ReadWrite/app-id/tenant-id' },
       body: '{}',
-    });
+    }));
     const first = submit('/users/a', 'Bearer a');
     await clock.advance(5);
     expect(heard).toEqual([2_000]);
@@ -194,7 +155,7 @@ describe('per-op throttling inside a 200 batch', () => {
 
   it('holds a pass-through call of the throttled token until its pause ends; other tokens pass at once', async () => {
     const { clock, upstream, scheduler, submit } = engine({ maxWaitMs: 2_000 });
-    upstream.decide = (url, call) =>
+    upstream.answerOp = ({ path: url }, { index: call }) =>
       call === 0 && url === '/users/a' ? { status: 429, headers: { 'Retry-After': '1' } } : { status: 200 };
     const first = submit('/users/a', 'Bearer a');
     await clock.advance(5);
@@ -218,7 +179,7 @@ describe('per-op throttling inside a 200 batch', () => {
       maxWaitMs: 30_000,
       batchLimit: { ratePerSec: 0.05, burst: 1 },
     });
-    upstream.decide = (url, call) =>
+    upstream.answerOp = ({ path: url }, { index: call }) =>
       call === 0 && url === '/users/a0' ? { status: 429, headers: { 'Retry-After': '40' } } : { status: 200 };
     void submit('/users/a0');
     await clock.advance(5);
@@ -234,7 +195,7 @@ describe('per-op throttling inside a 200 batch', () => {
 
   it('answers a pass-through call of the throttled token 503 when the pause outlasts its deadline', async () => {
     const { clock, upstream, scheduler, submit } = engine({ maxWaitMs: 2_000 });
-    upstream.decide = (url, call) =>
+    upstream.answerOp = ({ path: url }, { index: call }) =>
       call === 0 && url === '/users/a' ? { status: 429, headers: { 'Retry-After': '5' } } : { status: 200 };
     const first = submit('/users/a', 'Bearer a');
     await clock.advance(5);
@@ -246,7 +207,7 @@ describe('per-op throttling inside a 200 batch', () => {
 
   it('paces the throttled token on its own after its pause: its calls spaced, the pace shrinking', async () => {
     const { clock, upstream, submit, instants, heard } = engine();
-    upstream.decide = (url, call) =>
+    upstream.answerOp = ({ path: url }, { index: call }) =>
       call === 0 && url === '/users/a0' ? { status: 429, headers: { 'Retry-After': '1' } } : { status: 200 };
     const first = submit('/users/a0');
     await clock.advance(5);
@@ -274,7 +235,7 @@ describe('per-op throttling inside a 200 batch', () => {
 
   it('pauses the app’s bucket when three tokens are throttled together (the app is, not its users)', async () => {
     const { clock, upstream, submit, instants, heard } = engine();
-    upstream.decide = (_url, call) =>
+    upstream.answerOp = (_op, { index: call }) =>
       call < 3 ? { status: 429, headers: { 'Retry-After': '2' } } : { status: 200 };
     const calls = ['a', 'b', 'c'].map((t) => submit(`/users/${t}`, `Bearer ${t}`));
     await clock.advance(5);
@@ -296,10 +257,10 @@ describe('per-op throttling inside a 200 batch', () => {
     // Two attempts: a per-op 429, then a 503 on the whole call, then success. Had the 429 spent an
     // attempt, the 503 would be the op's answer.
     const { clock, upstream, submit, instants } = engine({ maxAttempts: 2, random: () => 0.5 });
-    upstream.decide = (_url, call) =>
+    upstream.answerOp = (_op, { index: call }) =>
       call === 0 ? { status: 429, headers: { 'Retry-After': '1' } } : { status: 200, body: {} };
-    // The first call is answered by `decide` (the per-op 429); the second is a whole-call 503.
-    upstream.script.set(1, { status: 503, headers: {}, body: '{}' });
+    // The first call is answered per op (the per-op 429); the second is a whole-call 503.
+    upstream.respond = (c) => (c.index === 1 ? { status: 503, headers: {}, body: '{}' } : undefined);
     const answer = submit('/users/a');
     await clock.advance(5_000);
     expect(await answer).toMatchObject({ kind: 'result', status: 200, timing: { attempts: 2 } });
@@ -308,7 +269,7 @@ describe('per-op throttling inside a 200 batch', () => {
 
   it('re-queues a throttled op ahead of later arrivals of its group', async () => {
     const { clock, upstream, submit } = engine({ maxOps: 2 });
-    upstream.decide = (url, call) =>
+    upstream.answerOp = ({ path: url }, { index: call }) =>
       call === 0 && url === '/users/a'
         ? { status: 429, headers: { 'Retry-After': '1' } }
         : { status: 200, body: {} };
@@ -318,7 +279,7 @@ describe('per-op throttling inside a 200 batch', () => {
     void submit('/users/c');
     void submit('/users/d');
     await clock.advance(2_000);
-    expect(upstream.calls.map((c) => c.urls)).toEqual([
+    expect(upstream.calls.map((c) => c.paths)).toEqual([
       ['/users/a', '/users/b'],
       ['/users/a', '/users/c'],
       ['/users/d'],
@@ -327,7 +288,7 @@ describe('per-op throttling inside a 200 batch', () => {
 
   it('answers a throttled op 503 when its deadline leaves no room for the pause', async () => {
     const { clock, upstream, submit, answered } = engine({ maxWaitMs: 2_000 });
-    upstream.decide = () => ({ status: 429, headers: { 'Retry-After': '10' } });
+    upstream.answerOp = () => ({ status: 429, headers: { 'Retry-After': '10' } });
     const answer = submit('/users/a');
     await clock.advance(5);
     expect(await answer).toMatchObject({ kind: 'error', error: { code: 'PROXY_DEADLINE_EXCEEDED' } });

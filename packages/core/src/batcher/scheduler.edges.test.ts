@@ -2,45 +2,21 @@
 // Time is fake (vitest's timers, `performance.now` included), so every instant below is exact.
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
+import type { OpRequest } from '../dialect/dialect.js';
 import { ProxyError } from '../errors.js';
 import { FallbackLimiter } from '../ratelimit/fallback.js';
 import { type BucketLimit, bucketKey, type Limiter } from '../ratelimit/limiter.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
+import { fakeTransport } from '../testing/fake-transport.js';
+import { opOf } from '../testing/ops.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
-import type { BufferedResponse } from '../upstream/client.js';
 import { ResourceIndex } from './resources.js';
 import { Scheduler, type SchedulerObserver, type SchedulerOptions } from './scheduler.js';
 
 const now = () => performance.now();
 
-/** An upstream that echoes every op after `latencyMs` (fake time), or answers what `script` says. */
-class Upstream {
-  readonly calls: Array<{ at: number; request: UpstreamRequest; signal: AbortSignal | undefined }> = [];
-  latencyMs = 0;
-  script: Array<() => BufferedResponse> = [];
-
-  call = async (
-    request: UpstreamRequest,
-    _authorization?: string,
-    signal?: AbortSignal,
-  ): Promise<BufferedResponse> => {
-    this.calls.push({ at: now(), request, signal });
-    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
-    const scripted = this.script.shift();
-    if (scripted) return scripted();
-    if (!request.path.endsWith('/batch')) return { status: 200, headers: {}, body: '{}' };
-    const ops = JSON.parse(request.body ?? '[]') as Array<[number]>;
-    return { status: 200, headers: {}, body: JSON.stringify(ops.map(([seq]) => [seq, 200, {}])) };
-  };
-}
-
-function op(method: OpRequest['method'], path: string): OpRequest {
-  return { method, path, query: {}, body: method === 'GET' ? undefined : '{}', apiVersion: undefined };
-}
-
 function setup(overrides: Partial<SchedulerOptions> = {}) {
-  const upstream = new Upstream();
+  const upstream = fakeTransport();
   const denials: Array<{ bucket: string; at: number }> = [];
   const observer: SchedulerObserver = {
     onLimiter: (e) => {
@@ -72,7 +48,7 @@ describe('scheduler edges, on fake time', () => {
   it('a 429 keeps the lane closed for the whole Retry-After (no polling every interval)', async () => {
     const { upstream, denials, submit } = setup({ batchLimit: { ratePerSec: 10, burst: 1 } });
     upstream.script.push(() => ({ status: 429, headers: { 'retry-after': '2' }, body: '{}' }));
-    const answer = submit(op('GET', '/users/a'));
+    const answer = submit(opOf('GET', '/users/a'));
     await vi.advanceTimersByTimeAsync(1_999);
     expect(upstream.calls).toHaveLength(1);
     expect(denials).toEqual([]);
@@ -84,7 +60,7 @@ describe('scheduler edges, on fake time', () => {
   it('BATCH_OPS_SPEND_REST charges every batched op to the rest bucket, none dropped', async () => {
     const rest: BucketLimit = { ratePerSec: 10, burst: 5 };
     const { limiter, submit } = setup({ restLimit: rest, batchOpsSpendRest: true });
-    await Promise.all(Array.from({ length: 10 }, (_, i) => submit(op('GET', `/users/u${i}`))));
+    await Promise.all(Array.from({ length: 10 }, (_, i) => submit(opOf('GET', `/users/u${i}`))));
     // Ten ops on a bucket of five: five tokens and five intervals of debt (the upstream counted ten).
     expect(await limiter.peek(bucketKey('test', 'app', 'rest'), rest)).toEqual({
       tokens: 0,
@@ -94,8 +70,8 @@ describe('scheduler edges, on fake time', () => {
 
   it('SINGLE_OP_DIRECT without a rest budget spends batch tokens (it replaces a batch of one)', async () => {
     const { upstream, submit } = setup({ batchLimit: { ratePerSec: 1, burst: 1 }, singleOpDirect: true });
-    await submit(op('GET', '/users/a'));
-    const second = submit(op('GET', '/users/b'));
+    await submit(opOf('GET', '/users/a'));
+    const second = submit(opOf('GET', '/users/b'));
     await vi.advanceTimersByTimeAsync(500);
     expect(upstream.calls).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(500);
@@ -110,7 +86,7 @@ describe('scheduler edges, on fake time', () => {
     const { denials, submit } = setup({ restLimit: { ratePerSec: 0.1, burst: 1 }, singleOpDirect: true });
     const lanes: Array<string | undefined> = [];
     for (const user of ['a', 'b', 'c', 'd']) {
-      const answer = submit(op('GET', `/users/${user}`));
+      const answer = submit(opOf('GET', `/users/${user}`));
       await vi.advanceTimersByTimeAsync(10);
       lanes.push((await answer).timing?.lane);
     }
@@ -125,7 +101,7 @@ describe('scheduler edges, on fake time', () => {
     try {
       const { submit } = setup({ windowMs: 0 });
       const n = 1_000;
-      await Promise.all(Array.from({ length: n }, () => submit(op('POST', '/conversations/c1/messages'))));
+      await Promise.all(Array.from({ length: n }, () => submit(opOf('POST', '/conversations/c1/messages'))));
       console.log(`conflict checks for ${n} writes to one resource: ${checks.mock.calls.length}`);
       expect(checks.mock.calls.length).toBeLessThan(10 * n);
     } finally {
@@ -150,9 +126,9 @@ describe('scheduler edges, on fake time', () => {
       limiter: create(),
     });
     upstream.latencyMs = 150;
-    const first = submit(op('GET', '/users/a'));
+    const first = submit(opOf('GET', '/users/a'));
     await vi.advanceTimersByTimeAsync(10);
-    const second = submit(op('GET', '/users/b'));
+    const second = submit(opOf('GET', '/users/b'));
     await vi.advanceTimersByTimeAsync(400);
     await Promise.all([first, second]);
     // Granted at 0 and answered at 150: the next grant is one interval after the answer, found
@@ -164,7 +140,7 @@ describe('scheduler edges, on fake time', () => {
   it('an upstream call carries a signal that ends it at shutdown (abandon)', async () => {
     const { upstream, scheduler, submit } = setup();
     upstream.latencyMs = 60_000;
-    const answer = submit(op('GET', '/users/a'));
+    const answer = submit(opOf('GET', '/users/a'));
     await vi.advanceTimersByTimeAsync(1);
     const signal = upstream.calls[0]?.signal;
     expect(signal?.aborted).toBe(false);

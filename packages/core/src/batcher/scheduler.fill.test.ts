@@ -2,7 +2,9 @@
 // travel in separate batches, unrelated ops still fill them. Printed, and held to a floor.
 
 import { describe, expect, it } from 'vitest';
-import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
+import type { OpRequest } from '../dialect/dialect.js';
+import { fakeTransport } from '../testing/fake-transport.js';
+import { getOp, opOf } from '../testing/ops.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
 import { ManualClock } from './clock.js';
 import { Scheduler } from './scheduler.js';
@@ -11,20 +13,14 @@ async function run(
   ops: OpRequest[],
   batchLimit: { ratePerSec: number; burst: number },
 ): Promise<{ batches: number; fill: number }> {
-  let batches = 0;
   // On a manual clock: the packing, not the machine's load, decides the result.
   const clock = new ManualClock();
+  const upstream = fakeTransport(clock);
+  upstream.latencyMs = 2;
   const scheduler = new Scheduler(
     schedulerOptions({
       clock,
-      upstream: {
-        call: async (request: UpstreamRequest) => {
-          batches++;
-          await new Promise((resolve) => clock.setTimeout(() => resolve(undefined), 2));
-          const sent = JSON.parse(request.body ?? '[]') as Array<[number]>;
-          return { status: 200, headers: {}, body: JSON.stringify(sent.map(([seq]) => [seq, 200, {}])) };
-        },
-      },
+      upstream,
       maxWaitMs: 60_000,
       queueMaxOps: 100_000,
       batchLimit,
@@ -35,23 +31,11 @@ async function run(
     done = true;
   });
   while (!done) await clock.advance(10);
+  const batches = upstream.calls.length;
   return { batches, fill: ops.length / batches / 10 };
 }
 
-const get = (path: string): OpRequest => ({
-  method: 'GET',
-  path,
-  query: {},
-  body: undefined,
-  apiVersion: undefined,
-});
-const post = (path: string): OpRequest => ({
-  method: 'POST',
-  path,
-  query: {},
-  body: '[{"text":"x"}]',
-  apiVersion: undefined,
-});
+const post = (path: string): OpRequest => opOf('POST', path, [{ text: 'x' }]);
 
 describe('fill cost of order-preserving packing', () => {
   it('costs no fill when batch tokens are what limits throughput', async () => {
@@ -59,13 +43,13 @@ describe('fill cost of order-preserving packing', () => {
     // Tokens bind (one batch per 10 ms): ops queue while they wait, as they do under load.
     const limit = { ratePerSec: 100, burst: 2 };
     const distinct = await run(
-      Array.from({ length: n }, (_, i) => get(`/users/u${i}`)),
+      Array.from({ length: n }, (_, i) => getOp(`/users/u${i}`)),
       limit,
     );
     // 30% messages to 20 hot conversations, the rest reads of distinct users, interleaved.
     const mixed = await run(
       Array.from({ length: n }, (_, i) =>
-        i % 10 < 3 ? post(`/conversations/c${i % 20}/messages`) : get(`/users/u${i}`),
+        i % 10 < 3 ? post(`/conversations/c${i % 20}/messages`) : getOp(`/users/u${i}`),
       ),
       limit,
     );
@@ -82,7 +66,7 @@ describe('fill cost of order-preserving packing', () => {
     const limit = { ratePerSec: 100_000, burst: 100_000 };
     const mixed = await run(
       Array.from({ length: n }, (_, i) =>
-        i % 10 < 3 ? post(`/conversations/c${i % 20}/messages`) : get(`/users/u${i}`),
+        i % 10 < 3 ? post(`/conversations/c${i % 20}/messages`) : getOp(`/users/u${i}`),
       ),
       limit,
     );

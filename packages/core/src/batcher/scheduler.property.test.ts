@@ -9,13 +9,13 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
+import { fakeTransport } from '../testing/fake-transport.js';
+import { getOp, opOf } from '../testing/ops.js';
+import { seededRandom, shuffled } from '../testing/random.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
-import type { BufferedResponse } from '../upstream/client.js';
 import { conflicts, expectArrivalOrder } from './ordering.case.js';
 import { Scheduler, type UpstreamTransport } from './scheduler.js';
 
-type RawOp = [number, string, string, unknown?];
 interface Executed {
   /** A write's id; reads carry none (identical reads may collapse into one). */
   readonly id: string | undefined;
@@ -36,53 +36,40 @@ interface ReadAnswer {
  * Runs ops in a random order (from the property's seed). A write answers its id; a read answers
  * which writes to its resource (itself, a parent or a child) ran before it, and the credential.
  */
-class ShufflingUpstream implements UpstreamTransport {
-  readonly executed: Executed[] = [];
-  constructor(private readonly random: () => number) {}
-
-  async call(request: UpstreamRequest, authorization: string | undefined): Promise<BufferedResponse> {
-    await Promise.resolve();
-    const ops: Array<{ seq: number; method: string; path: string; payload: unknown }> = [];
-    const batch = request.path.endsWith('/batch');
-    if (batch) {
-      for (const [seq, method, path, payload] of JSON.parse(request.body ?? '[]') as RawOp[]) {
-        ops.push({ seq, method, path, payload });
-      }
-    } else {
-      const path = request.path.replace(/^\/v1\/[^/]+/, '').replace(/\?.*$/, '');
-      const payload =
-        request.method === 'GET'
-          ? Object.fromEntries(new URLSearchParams(request.path.split('?')[1] ?? ''))
-          : JSON.parse(request.body ?? '{}');
-      ops.push({ seq: 0, method: request.method, path, payload });
+function shufflingUpstream(random: () => number) {
+  const executed: Executed[] = [];
+  const upstream = fakeTransport();
+  upstream.order = (ops) => shuffled(ops, random);
+  upstream.answerOp = (op, { authorization }) => {
+    if (op.method === 'GET') {
+      const seen = executed
+        .filter(
+          (e) =>
+            e.id !== undefined &&
+            conflicts(e, { id: undefined, method: op.method, path: op.path, credential: undefined }),
+        )
+        .map((e) => e.id as string);
+      executed.push({ id: undefined, method: op.method, path: op.path, credential: authorization });
+      const answer: ReadAnswer = {
+        read: op.path,
+        query: op.body as Record<string, string>,
+        auth: authorization,
+        seen,
+      };
+      return { status: 200, body: answer };
     }
-    for (let i = ops.length - 1; i > 0; i--) {
-      const j = Math.floor(this.random() * (i + 1));
-      [ops[i], ops[j]] = [ops[j] as (typeof ops)[number], ops[i] as (typeof ops)[number]];
-    }
-    const results: Array<[number, number, unknown]> = [];
-    for (const op of ops) {
-      if (op.method === 'GET') {
-        const seen = this.executed
-          .filter((e) => e.id !== undefined && conflicts(e, { ...op, id: undefined, credential: undefined }))
-          .map((e) => e.id as string);
-        const answer: ReadAnswer = {
-          read: op.path,
-          query: op.payload as Record<string, string>,
-          auth: authorization,
-          seen,
-        };
-        this.executed.push({ id: undefined, method: op.method, path: op.path, credential: authorization });
-        results.push([op.seq, 200, answer]);
-      } else {
-        const id = (op.payload as { id: string }).id;
-        this.executed.push({ id, method: op.method, path: op.path, credential: authorization });
-        results.push([op.seq, 200, { id }]);
-      }
-    }
-    const body = batch ? results : results[0]?.[2];
-    return { status: 200, headers: {}, body: JSON.stringify(body) };
-  }
+    const { id } = op.body as { id: string };
+    executed.push({ id, method: op.method, path: op.path, credential: authorization });
+    return { status: 200, body: { id } };
+  };
+  // Each call answered a turn later than it arrived, as over a wire.
+  const transport: UpstreamTransport = {
+    call: async (...args) => {
+      await Promise.resolve();
+      return upstream.call(...args);
+    },
+  };
+  return { transport, executed };
 }
 
 const PATHS = [
@@ -138,12 +125,8 @@ describe('Scheduler properties', () => {
         fc.boolean(),
         fc.integer(),
         async (calls, restLane, seed) => {
-          let state = seed | 0;
-          const random = () => {
-            state = (state * 1103515245 + 12345) | 0;
-            return ((state >>> 0) % 1_000_000) / 1_000_000;
-          };
-          const upstream = new ShufflingUpstream(random);
+          const random = seededRandom(seed);
+          const { transport: upstream, executed } = shufflingUpstream(random);
           const scheduler = new Scheduler(
             schedulerOptions({
               upstream,
@@ -161,15 +144,7 @@ describe('Scheduler properties', () => {
           for (const [i, call] of withRepeats(calls).entries()) {
             const id = `op${i}`;
             const isRead = call.method === 'GET';
-            const op: OpRequest = isRead
-              ? { method: 'GET', path: call.path, query: call.query, body: undefined, apiVersion: undefined }
-              : {
-                  method: call.method,
-                  path: call.path,
-                  query: {},
-                  body: JSON.stringify({ id }),
-                  apiVersion: undefined,
-                };
+            const op = isRead ? getOp(call.path, call.query) : opOf(call.method, call.path, { id });
             const me: Executed = {
               id: isRead ? undefined : id,
               method: call.method,
@@ -204,17 +179,15 @@ describe('Scheduler properties', () => {
 
           // Credential isolation: every executed write ran under its own caller's credential.
           const byId = new Map(arrival.filter((a) => a.id !== undefined).map((a) => [a.id, a]));
-          for (const e of upstream.executed)
+          for (const e of executed)
             if (e.id !== undefined) expect(e.credential).toBe(byId.get(e.id)?.credential);
           // Every write ran exactly once.
           const writes = arrival.filter((a) => a.method !== 'GET').map((a) => a.id as string);
-          const executedWrites = upstream.executed
-            .filter((e) => e.method !== 'GET')
-            .map((e) => e.id as string);
+          const executedWrites = executed.filter((e) => e.method !== 'GET').map((e) => e.id as string);
           expect(executedWrites.sort()).toEqual(writes.sort());
           // Arrival order per resource between writes (a read's answer above shows which writes ran
           // before it): for each conflicting pair, order is kept.
-          expectArrivalOrder(arrival, upstream.executed);
+          expectArrivalOrder(arrival, executed);
         },
       ),
       // Fewer runs per mutant under Stryker (vitest.mutation.config.ts): it runs this once per mutant.

@@ -1,76 +1,32 @@
 import { describe, expect, it } from 'vitest';
-import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
+import type { OpRequest } from '../dialect/dialect.js';
 import { ProxyError } from '../errors.js';
 import { MemoryLimiter } from '../ratelimit/memory.js';
+import { fakeTransport } from '../testing/fake-transport.js';
+import { opOf } from '../testing/ops.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
 import { type BufferedResponse, upstreamFailure } from '../upstream/client.js';
 import { errors as undiciErrors } from '../upstream/undici-pool.js';
 import { ManualClock } from './clock.js';
 import type { Answer } from './op.js';
-import { Scheduler, type SchedulerOptions, type UpstreamTransport } from './scheduler.js';
-
-type RawOp = [number, string, string, unknown?, unknown?];
-interface Call {
-  readonly request: UpstreamRequest;
-  readonly authorization: string | undefined;
-  readonly ops: RawOp[];
-}
-
-/** An in-memory upstream: answers each op with its echo, in a shuffled order; `script` overrides. */
-class Upstream implements UpstreamTransport {
-  readonly calls: Call[] = [];
-  script: Array<(call: Call) => BufferedResponse | Error> = [];
-  hold: Promise<void> | undefined;
-  #waiting: Array<{ count: number; resolve: () => void }> = [];
-
-  /** Resolves once the upstream has received `count` calls in all. */
-  received(count: number): Promise<void> {
-    if (this.calls.length >= count) return Promise.resolve();
-    return new Promise((resolve) => this.#waiting.push({ count, resolve }));
-  }
-
-  async call(request: UpstreamRequest, authorization: string | undefined): Promise<BufferedResponse> {
-    const ops = request.path.endsWith('/batch') ? (JSON.parse(request.body ?? '[]') as RawOp[]) : [];
-    const call = { request, authorization, ops };
-    this.calls.push(call);
-    for (const w of this.#waiting.filter((x) => this.calls.length >= x.count)) w.resolve();
-    this.#waiting = this.#waiting.filter((x) => this.calls.length < x.count);
-    if (this.hold) await this.hold;
-    const scripted = this.script.shift();
-    if (scripted) {
-      const out = scripted(call);
-      if (out instanceof Error) throw out;
-      return out;
-    }
-    if (!request.path.endsWith('/batch')) {
-      return json(200, { single: true, method: request.method, path: request.path, auth: authorization });
-    }
-    const results = ops.map(([seq, method, path, payload]) => [
-      seq,
-      200,
-      { method, path, payload, auth: authorization },
-    ]);
-    results.reverse();
-    return json(200, results);
-  }
-}
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): BufferedResponse {
   return { status, headers, body: JSON.stringify(body) };
 }
 
-function op(method: OpRequest['method'], path: string, body?: unknown): OpRequest {
-  return {
-    method,
-    path,
-    query: {},
-    body: body === undefined ? undefined : JSON.stringify(body),
-    apiVersion: undefined,
-  };
-}
-
 function setup(overrides: Partial<SchedulerOptions> = {}) {
-  const upstream = new Upstream();
+  // An in-memory upstream: answers each op with its echo (method, path, payload, credential), in
+  // reverse order; a single call with its own request. `script` overrides.
+  const upstream = fakeTransport();
+  upstream.order = (ops) => [...ops].reverse();
+  upstream.answerOp = (o, call) => ({
+    status: 200,
+    body:
+      call.lane === 'single'
+        ? { single: true, method: call.request.method, path: call.request.path, auth: call.authorization }
+        : { method: o.method, path: o.path, payload: o.body, auth: call.authorization },
+  });
   const scheduler = new Scheduler(
     schedulerOptions({
       upstream,
@@ -116,7 +72,7 @@ function echoed(path: string, auth = 'key-a', method = 'GET', payload: unknown =
 describe('Scheduler', () => {
   it('packs concurrent ops of one group into one batch and gives each caller its own result', async () => {
     const { upstream, submit, together } = setup({ windowMs: 60_000 });
-    const answers = await together([1, 2, 3].map((i) => submit(op('GET', `/users/u${i}`))));
+    const answers = await together([1, 2, 3].map((i) => submit(opOf('GET', `/users/u${i}`))));
     expect(upstream.calls).toHaveLength(1);
     expect(upstream.calls[0]?.ops).toHaveLength(3);
     answers.forEach((a, i) => {
@@ -127,7 +83,7 @@ describe('Scheduler', () => {
 
   it('never puts two credentials in one batch', async () => {
     const { upstream, submit } = setup();
-    await Promise.all([submit(op('GET', '/users/a'), 'key-a'), submit(op('GET', '/users/b'), 'key-b')]);
+    await Promise.all([submit(opOf('GET', '/users/a'), 'key-a'), submit(opOf('GET', '/users/b'), 'key-b')]);
     expect(upstream.calls.map((c) => [c.authorization, c.ops.length])).toEqual(
       expect.arrayContaining([
         ['key-a', 1],
@@ -139,7 +95,7 @@ describe('Scheduler', () => {
   it('sends a full batch at once without waiting for the window', async () => {
     const { upstream, submit } = setup({ windowMs: 60_000 });
     const answers = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => submit(op('GET', `/users/u${i}`))),
+      Array.from({ length: 10 }, (_, i) => submit(opOf('GET', `/users/u${i}`))),
     );
     expect(answers.every((a) => a.kind === 'result')).toBe(true);
     expect(upstream.calls).toHaveLength(1);
@@ -147,8 +103,8 @@ describe('Scheduler', () => {
 
   it('splits more ops than fit into several batches in arrival order', async () => {
     const { upstream, submit, together } = setup({ maxOps: 4, windowMs: 60_000 });
-    await together(Array.from({ length: 10 }, (_, i) => submit(op('GET', `/users/u${i}`))));
-    expect(upstream.calls.map((c) => c.ops.map((o) => o[2]))).toEqual([
+    await together(Array.from({ length: 10 }, (_, i) => submit(opOf('GET', `/users/u${i}`))));
+    expect(upstream.calls.map((c) => c.paths)).toEqual([
       ['/users/u0', '/users/u1', '/users/u2', '/users/u3'],
       ['/users/u4', '/users/u5', '/users/u6', '/users/u7'],
       ['/users/u8', '/users/u9'],
@@ -160,10 +116,10 @@ describe('Scheduler', () => {
     upstream.script.push((call) =>
       json(
         200,
-        call.ops.filter(([seq]) => seq !== 1).map(([seq, , path]) => [seq, 200, { path }]),
+        call.ops.filter((o) => o.id !== 1).map((o) => [o.id, 200, { path: o.path }]),
       ),
     );
-    const answers = await together([0, 1, 2].map((i) => submit(op('GET', `/users/u${i}`))));
+    const answers = await together([0, 1, 2].map((i) => submit(opOf('GET', `/users/u${i}`))));
     expect(answers.map(outcome)).toEqual([
       { status: 200, body: { path: '/users/u0' } },
       { error: 'PROXY_UPSTREAM_BAD_RESPONSE', status: 502 },
@@ -180,7 +136,7 @@ describe('Scheduler', () => {
         [1, 201, { ok: true }],
       ]),
     );
-    const [a, b] = await together([submit(op('GET', '/users/a')), submit(op('GET', '/users/b'))]);
+    const [a, b] = await together([submit(opOf('GET', '/users/a')), submit(opOf('GET', '/users/b'))]);
     expect(outcome(a)).toEqual({ error: 'PROXY_UPSTREAM_BAD_RESPONSE', status: 502 });
     expect(outcome(b)).toEqual({ status: 201, body: { ok: true } });
   });
@@ -188,7 +144,7 @@ describe('Scheduler', () => {
   it('answers 502 to every op when the batch answer is not JSON', async () => {
     const { upstream, submit, together } = setup({ windowMs: 60_000 });
     upstream.script.push(() => ({ status: 200, headers: {}, body: '<html>' }));
-    const answers = await together([submit(op('GET', '/users/a')), submit(op('PUT', '/users/b', {}))]);
+    const answers = await together([submit(opOf('GET', '/users/a')), submit(opOf('PUT', '/users/b', {}))]);
     expect(answers.map(outcome)).toEqual([
       { error: 'PROXY_UPSTREAM_BAD_RESPONSE', status: 502 },
       { error: 'PROXY_UPSTREAM_BAD_RESPONSE', status: 502 },
@@ -198,7 +154,7 @@ describe('Scheduler', () => {
   it('gives every op the upstream 401 when the shared credential is refused', async () => {
     const { upstream, submit, together } = setup({ windowMs: 60_000 });
     upstream.script.push(() => json(401, { error: 'bad key' }));
-    const answers = await together([submit(op('GET', '/users/a')), submit(op('GET', '/users/b'))]);
+    const answers = await together([submit(opOf('GET', '/users/a')), submit(opOf('GET', '/users/b'))]);
     for (const a of answers) {
       expect(a.kind === 'result' && a.status).toBe(401);
       expect(body(a)).toEqual({ error: 'bad key' });
@@ -211,8 +167,8 @@ describe('Scheduler', () => {
     upstream.script.push(() => json(429, {}, { 'retry-after': '0.05' }));
     const started = performance.now();
     const answers = await together([
-      submit(op('POST', '/conversations/c/messages', [{ text: 'x' }])),
-      submit(op('GET', '/users/b')),
+      submit(opOf('POST', '/conversations/c/messages', [{ text: 'x' }])),
+      submit(opOf('GET', '/users/b')),
     ]);
     expect(answers.map(outcome)).toEqual([
       echoed('/conversations/c/messages', 'key-a', 'POST', [{ text: 'x' }]),
@@ -227,12 +183,12 @@ describe('Scheduler', () => {
     const { upstream, submit, together } = setup({ windowMs: 60_000 });
     upstream.script.push(() => json(503, {}));
     const [get, post] = await together([
-      submit(op('GET', '/users/a')),
-      submit(op('POST', '/conversations/c/messages', [])),
+      submit(opOf('GET', '/users/a')),
+      submit(opOf('POST', '/conversations/c/messages', [])),
     ]);
     expect(outcome(get)).toEqual(echoed('/users/a'));
     expect(outcome(post)).toEqual({ error: 'PROXY_UPSTREAM_UNAVAILABLE', status: 502 });
-    const posts = upstream.calls.flatMap((c) => c.ops).filter((o) => o[1] === 'POST');
+    const posts = upstream.calls.flatMap((c) => c.ops).filter((o) => o.method === 'POST');
     expect(posts).toHaveLength(1);
   });
 
@@ -242,11 +198,11 @@ describe('Scheduler', () => {
     // What the upstream client rejects with when the connection is reset under a call.
     upstream.script.push(() => upstreamFailure(new undiciErrors.SocketError('other side closed')));
     const answers = Promise.all([
-      submit(op('GET', '/users/a')),
-      submit(op('PUT', '/users/b', {})),
-      submit(op('DELETE', '/users/c')),
-      submit(op('POST', '/conversations/c/messages', [])),
-      submit(op('PATCH', '/users/d', {})),
+      submit(opOf('GET', '/users/a')),
+      submit(opOf('PUT', '/users/b', {})),
+      submit(opOf('DELETE', '/users/c')),
+      submit(opOf('POST', '/conversations/c/messages', [])),
+      submit(opOf('PATCH', '/users/d', {})),
     ]);
     await clock.advance(1_000);
     const unavailable = { error: 'PROXY_UPSTREAM_UNAVAILABLE', status: 502 };
@@ -259,7 +215,7 @@ describe('Scheduler', () => {
     ]);
     // The reset batch carried all five; the retry only the three that may run twice, in halves of the
     // failed batch (SPEC §8d: which op failed it is unknown).
-    expect(upstream.calls.map((c) => c.ops.map(([, method]) => method))).toEqual([
+    expect(upstream.calls.map((c) => c.ops.map((o) => o.method))).toEqual([
       ['GET', 'PUT', 'DELETE', 'POST', 'PATCH'],
       ['GET', 'PUT'],
       ['DELETE'],
@@ -271,11 +227,11 @@ describe('Scheduler', () => {
     const { upstream, submit } = setup({ clock, random: () => 0.5, singleOpDirect: true });
     const reset = () => upstreamFailure(new undiciErrors.SocketError('other side closed'));
     upstream.script.push(reset);
-    const post = submit(op('POST', '/conversations/c/messages', []));
+    const post = submit(opOf('POST', '/conversations/c/messages', []));
     await clock.advance(1_000);
     expect(outcome(await post)).toEqual({ error: 'PROXY_UPSTREAM_UNAVAILABLE', status: 502 });
     upstream.script.push(reset);
-    const put = submit(op('PUT', '/users/b', {}));
+    const put = submit(opOf('PUT', '/users/b', {}));
     await clock.advance(1_000);
     expect(outcome(await put)).toMatchObject({ status: 200, body: { single: true, method: 'PUT' } });
     expect(upstream.calls.map((c) => `${c.request.method} ${c.request.path}`)).toEqual([
@@ -288,7 +244,7 @@ describe('Scheduler', () => {
   it('answers 504 to a PATCH whose batch timed out', async () => {
     const { upstream, submit } = setup();
     upstream.script.push(() => new ProxyError('PROXY_UPSTREAM_TIMEOUT', 'timeout'));
-    const answer = await submit(op('PATCH', '/users/a', {}));
+    const answer = await submit(opOf('PATCH', '/users/a', {}));
     expect(answer.kind === 'error' && answer.error.status).toBe(504);
   });
 
@@ -299,16 +255,16 @@ describe('Scheduler', () => {
       () => json(500, {}),
       () => json(200, []),
     );
-    const answer = await submit(op('GET', '/users/a'));
+    const answer = await submit(opOf('GET', '/users/a'));
     expect(answer.kind === 'error' && answer.error.code).toBe('PROXY_UPSTREAM_UNAVAILABLE');
     expect(upstream.calls).toHaveLength(2);
   });
 
   it('answers 503 with Retry-After when no batch token comes before the deadline', async () => {
     const { upstream, submit } = setup({ batchLimit: { ratePerSec: 0.01, burst: 1 }, maxWaitMs: 100 });
-    const first = await submit(op('GET', '/users/a'));
+    const first = await submit(opOf('GET', '/users/a'));
     expect(first.kind).toBe('result');
-    const late = await submit(op('GET', '/users/b'));
+    const late = await submit(opOf('GET', '/users/b'));
     expect(late.kind === 'error' && late.error.code).toBe('PROXY_DEADLINE_EXCEEDED');
     expect(late.kind === 'error' && late.error.retryAfterSec).toBeGreaterThan(0);
     expect(upstream.calls).toHaveLength(1);
@@ -316,7 +272,7 @@ describe('Scheduler', () => {
 
   it('refuses with 429 beyond the queue bound without losing the queued ops', async () => {
     const { submit } = setup({ queueMaxOps: 2, windowMs: 20 });
-    const answers = await Promise.all([1, 2, 3].map((i) => submit(op('GET', `/users/u${i}`))));
+    const answers = await Promise.all([1, 2, 3].map((i) => submit(opOf('GET', `/users/u${i}`))));
     expect(answers.map(outcome)).toEqual([
       echoed('/users/u1'),
       echoed('/users/u2'),
@@ -327,22 +283,22 @@ describe('Scheduler', () => {
   it('never sends an op whose caller went away while it was queued', async () => {
     const { upstream, submit } = setup({ windowMs: 20 });
     const gone = new AbortController();
-    const left = submit(op('PUT', '/users/gone', {}), 'key-a', 'app', gone.signal);
-    const stays = submit(op('GET', '/users/stays'));
+    const left = submit(opOf('PUT', '/users/gone', {}), 'key-a', 'app', gone.signal);
+    const stays = submit(opOf('GET', '/users/stays'));
     gone.abort();
     expect((await left).kind === 'error').toBe(true);
     await stays;
-    expect(upstream.calls.flatMap((c) => c.ops.map((o) => o[2]))).toEqual(['/users/stays']);
+    expect(upstream.calls.flatMap((c) => c.paths)).toEqual(['/users/stays']);
   });
 
   it('keeps writes to one resource in separate batches, in arrival order', async () => {
     const { upstream, submit } = setup();
     const texts = ['one', 'two', 'three'];
     await Promise.all([
-      ...texts.map((text) => submit(op('POST', '/conversations/c1/messages', [{ text }]))),
-      submit(op('GET', '/users/other')),
+      ...texts.map((text) => submit(opOf('POST', '/conversations/c1/messages', [{ text }]))),
+      submit(opOf('GET', '/users/other')),
     ]);
-    const batches = upstream.calls.map((c) => c.ops.map((o) => [o[2], o[3]]));
+    const batches = upstream.calls.map((c) => c.ops.map((o) => [o.path, o.body]));
     const posted = batches.flatMap((b) =>
       b.filter(([p]) => p === '/conversations/c1/messages').map(([, payload]) => payload),
     );
@@ -354,15 +310,15 @@ describe('Scheduler', () => {
   it('orders a read after a write to its parent resource', async () => {
     const { upstream, submit } = setup();
     await Promise.all([
-      submit(op('PUT', '/conversations/c1', {})),
-      submit(op('GET', '/conversations/c1/messages')),
+      submit(opOf('PUT', '/conversations/c1', {})),
+      submit(opOf('GET', '/conversations/c1/messages')),
     ]);
-    expect(upstream.calls.map((c) => c.ops.map((o) => o[1]))).toEqual([['PUT'], ['GET']]);
+    expect(upstream.calls.map((c) => c.ops.map((o) => o.method))).toEqual([['PUT'], ['GET']]);
   });
 
   it('collapses identical concurrent reads into one op answered to every caller', async () => {
     const { upstream, submit } = setup();
-    const answers = await Promise.all([1, 2, 3].map(() => submit(op('GET', '/users/same'))));
+    const answers = await Promise.all([1, 2, 3].map(() => submit(opOf('GET', '/users/same'))));
     expect(upstream.calls[0]?.ops).toHaveLength(1);
     for (const a of answers) expect(body(a)).toMatchObject({ path: '/users/same' });
   });
@@ -370,11 +326,11 @@ describe('Scheduler', () => {
   it('does not let a read that follows a write join a read from before the write', async () => {
     const { upstream, submit } = setup();
     await Promise.all([
-      submit(op('GET', '/users/u1')),
-      submit(op('PUT', '/users/u1', { name: 'new' })),
-      submit(op('GET', '/users/u1')),
+      submit(opOf('GET', '/users/u1')),
+      submit(opOf('PUT', '/users/u1', { name: 'new' })),
+      submit(opOf('GET', '/users/u1')),
     ]);
-    expect(upstream.calls.map((c) => c.ops.map((o) => o[1]))).toEqual([['GET'], ['PUT'], ['GET']]);
+    expect(upstream.calls.map((c) => c.ops.map((o) => o.method))).toEqual([['GET'], ['PUT'], ['GET']]);
   });
 
   it('sends ops as single calls on the rest lane while the batch bucket is empty', async () => {
@@ -382,9 +338,12 @@ describe('Scheduler', () => {
       batchLimit: { ratePerSec: 0.1, burst: 1 },
       restLimit: { ratePerSec: 1000, burst: 100 },
     });
-    const first = await Promise.all([submit(op('GET', '/users/a')), submit(op('GET', '/users/b'))]);
+    const first = await Promise.all([submit(opOf('GET', '/users/a')), submit(opOf('GET', '/users/b'))]);
     expect(first.map((a) => a.timing?.lane)).toEqual(['batch', 'batch']);
-    const later = await Promise.all([submit(op('GET', '/users/c')), submit(op('PUT', '/users/d', { x: 1 }))]);
+    const later = await Promise.all([
+      submit(opOf('GET', '/users/c')),
+      submit(opOf('PUT', '/users/d', { x: 1 })),
+    ]);
     expect(later.map((a) => a.timing?.lane)).toEqual(['single', 'single']);
     expect(upstream.calls.slice(1).map((c) => [c.request.method, c.request.path])).toEqual([
       ['GET', '/v1/app/users/c'],
@@ -395,12 +354,12 @@ describe('Scheduler', () => {
   it('never collapses identical reads of two credentials: each runs under its own key', async () => {
     const { upstream, submit } = setup();
     const [a, b] = await Promise.all([
-      submit(op('GET', '/users/same'), 'key-a'),
-      submit(op('GET', '/users/same'), 'key-b'),
+      submit(opOf('GET', '/users/same'), 'key-a'),
+      submit(opOf('GET', '/users/same'), 'key-b'),
     ]);
     expect(outcome(a)).toEqual(echoed('/users/same', 'key-a'));
     expect(outcome(b)).toEqual(echoed('/users/same', 'key-b'));
-    expect(upstream.calls.map((c) => [c.authorization, c.ops.map((o) => o[2])]).sort()).toEqual([
+    expect(upstream.calls.map((c) => [c.authorization, c.paths]).sort()).toEqual([
       ['key-a', ['/users/same']],
       ['key-b', ['/users/same']],
     ]);
@@ -408,7 +367,7 @@ describe('Scheduler', () => {
 
   it('collapses identical reads of one credential and answers each caller the one result', async () => {
     const { upstream, submit } = setup();
-    const answers = await Promise.all([1, 2, 3].map(() => submit(op('GET', '/users/same'))));
+    const answers = await Promise.all([1, 2, 3].map(() => submit(opOf('GET', '/users/same'))));
     expect(upstream.calls.map((c) => c.ops.length)).toEqual([1]);
     expect(answers.map(outcome)).toEqual([1, 2, 3].map(() => echoed('/users/same')));
   });
@@ -419,9 +378,9 @@ describe('Scheduler', () => {
       restLimit: { ratePerSec: 1000, burst: 100 },
     });
     // The first call takes the only batch token; the next goes on the single lane.
-    expect(outcome(await submit(op('GET', '/users/a')))).toEqual(echoed('/users/a'));
+    expect(outcome(await submit(opOf('GET', '/users/a')))).toEqual(echoed('/users/a'));
     upstream.script.push(() => json(429, { error: 'slow down' }, { 'retry-after': '0.05' }));
-    const answer = await submit(op('GET', '/users/b'));
+    const answer = await submit(opOf('GET', '/users/b'));
     expect(outcome(answer)).toEqual({
       status: 200,
       body: { single: true, method: 'GET', path: '/v1/app/users/b', auth: 'key-a' },
@@ -434,14 +393,19 @@ describe('Scheduler', () => {
     ]);
   });
 
-  it('does not let a read that follows a write to its parent join a read from before the write', async () => {
+  it.each([
+    ['does not let a read that follows a write to its parent join a read from before the write', 1],
+    ['collapses the reads that follow a write with each other, not with the read before it', 2],
+  ])('%s', async (_title, readsAfter) => {
     const { upstream, submit } = setup();
+    const read = () => submit(opOf('GET', '/conversations/c1/messages'));
+    const after = Array.from({ length: readsAfter }, () => '/conversations/c1/messages');
     const answers = await Promise.all([
-      submit(op('GET', '/conversations/c1/messages')),
-      submit(op('DELETE', '/conversations/c1')),
-      submit(op('GET', '/conversations/c1/messages')),
+      read(),
+      submit(opOf('DELETE', '/conversations/c1')),
+      ...after.map(read),
     ]);
-    expect(upstream.calls.map((c) => c.ops.map((o) => [o[1], o[2]]))).toEqual([
+    expect(upstream.calls.map((c) => c.ops.map((o) => [o.method, o.path]))).toEqual([
       [['GET', '/conversations/c1/messages']],
       [['DELETE', '/conversations/c1']],
       [['GET', '/conversations/c1/messages']],
@@ -449,54 +413,27 @@ describe('Scheduler', () => {
     expect(answers.map(outcome)).toEqual([
       echoed('/conversations/c1/messages'),
       echoed('/conversations/c1', 'key-a', 'DELETE'),
-      echoed('/conversations/c1/messages'),
-    ]);
-  });
-
-  it('collapses the reads that follow a write with each other, not with the read before it', async () => {
-    const { upstream, submit } = setup();
-    const answers = await Promise.all([
-      submit(op('GET', '/conversations/c1/messages')),
-      submit(op('DELETE', '/conversations/c1')),
-      submit(op('GET', '/conversations/c1/messages')),
-      submit(op('GET', '/conversations/c1/messages')),
-    ]);
-    expect(upstream.calls.map((c) => c.ops.map((o) => [o[1], o[2]]))).toEqual([
-      [['GET', '/conversations/c1/messages']],
-      [['DELETE', '/conversations/c1']],
-      [['GET', '/conversations/c1/messages']],
-    ]);
-    expect(answers.map(outcome)).toEqual([
-      echoed('/conversations/c1/messages'),
-      echoed('/conversations/c1', 'key-a', 'DELETE'),
-      echoed('/conversations/c1/messages'),
-      echoed('/conversations/c1/messages'),
+      ...after.map((path) => echoed(path)),
     ]);
   });
 
   it('puts an op the upstream answered 429 back ahead of ops that arrived after it', async () => {
     const { upstream, submit } = setup({ maxOps: 1, batchLimit: { ratePerSec: 1000, burst: 1 } });
-    let release: () => void = () => {};
-    upstream.hold = new Promise((resolve) => {
-      release = resolve;
-    });
+    upstream.holding = true;
     upstream.script.push(() => json(429, {}, { 'retry-after': '0.05' }));
-    const a = submit(op('GET', '/users/a'));
+    const a = submit(opOf('GET', '/users/a'));
     await upstream.received(1);
     // A is in flight and holds the only token: B queues behind it.
-    const b = submit(op('GET', '/users/b'));
-    release();
+    const b = submit(opOf('GET', '/users/b'));
+    upstream.holding = false;
+    upstream.release();
     expect((await Promise.all([a, b])).map(outcome)).toEqual([echoed('/users/a'), echoed('/users/b')]);
-    expect(upstream.calls.map((c) => c.ops.map((o) => o[2]))).toEqual([
-      ['/users/a'],
-      ['/users/a'],
-      ['/users/b'],
-    ]);
+    expect(upstream.calls.map((c) => c.paths)).toEqual([['/users/a'], ['/users/a'], ['/users/b']]);
   });
 
   it('drains: sends what is queued at once and resolves when all is answered', async () => {
     const { scheduler, submit } = setup({ windowMs: 60_000 });
-    const pending = submit(op('GET', '/users/a'));
+    const pending = submit(opOf('GET', '/users/a'));
     await scheduler.drain();
     expect((await pending).kind).toBe('result');
     expect(scheduler.pending).toBe(0);

@@ -4,10 +4,10 @@
 // and never lets that slack touch tokens or deadlines.
 
 import { describe, expect, it } from 'vitest';
-import type { OpRequest, UpstreamRequest } from '../dialect/dialect.js';
 import type { BucketLimit } from '../ratelimit/limiter.js';
+import { fakeTransport } from '../testing/fake-transport.js';
+import { getOp, opOf } from '../testing/ops.js';
 import { schedulerOptions } from '../testing/scheduler-options.js';
-import type { BufferedResponse } from '../upstream/client.js';
 import { type Clock, ManualClock, type Timer } from './clock.js';
 import { Scheduler } from './scheduler.js';
 
@@ -55,39 +55,18 @@ class LoopClock implements Clock {
   }
 }
 
-class Upstream {
-  readonly calls: Array<{ at: number; size: number }> = [];
-  latencyMs = 0;
-
-  constructor(private readonly clock: Clock) {}
-
-  call = async (request: UpstreamRequest): Promise<BufferedResponse> => {
-    const ops = JSON.parse(request.body ?? '[]') as Array<[number]>;
-    this.calls.push({ at: this.clock.now(), size: ops.length });
-    if (this.latencyMs > 0)
-      await new Promise((r) => this.clock.setTimeout(() => r(undefined), this.latencyMs));
-    return { status: 200, headers: {}, body: JSON.stringify(ops.map(([seq]) => [seq, 200, {}])) };
-  };
-}
-
-function get(path: string): OpRequest {
-  return { method: 'GET', path, query: {}, body: undefined, apiVersion: undefined };
-}
-
-function put(path: string): OpRequest {
-  return { method: 'PUT', path, query: {}, body: '{}', apiVersion: undefined };
-}
-
 function engine(
   clock: LoopClock,
   windowMs: number,
   batchLimit: BucketLimit = { ratePerSec: 1_000, burst: 1_000 },
   maxWaitMs = 60_000,
 ) {
-  const upstream = new Upstream(clock);
+  const upstream = fakeTransport(clock);
   const scheduler = new Scheduler(schedulerOptions({ upstream, windowMs, maxWaitMs, batchLimit, clock }));
-  const submit = (path: string, op = get(path)) => scheduler.submit({ appId: 'app', credential: 'k', op });
-  return { upstream, submit };
+  const submit = (path: string, op = getOp(path)) => scheduler.submit({ appId: 'app', credential: 'k', op });
+  /** Each call's instant and size. */
+  const sent = () => upstream.calls.map(({ at, size }) => ({ at, size }));
+  return { upstream, submit, sent };
 }
 
 describe('the window on a millisecond timer', () => {
@@ -146,7 +125,7 @@ describe('the window on a millisecond timer', () => {
   });
   it('judges the window on now() in a pass no timer woke (an arrival)', async () => {
     const clock = new LoopClock(1);
-    const { upstream, submit } = engine(clock, 2);
+    const { upstream, submit, sent } = engine(clock, 2);
     // Window ends at 1002.0; its timer, set at a whole millisecond, fires on time.
     void submit('/users/a');
     await clock.manual.advance(1.5);
@@ -155,7 +134,7 @@ describe('the window on a millisecond timer', () => {
     await clock.manual.advance(0);
     expect(upstream.calls).toEqual([]);
     await clock.manual.advance(1);
-    expect(upstream.calls).toEqual([{ at: 1_002, size: 2 }]);
+    expect(sent()).toEqual([{ at: 1_002, size: 2 }]);
   });
 
   it('never expires an op before its deadline when the deadline timer fires early', async () => {
@@ -174,15 +153,15 @@ describe('the window on a millisecond timer', () => {
   });
   it('sends at once, on an answer, an op whose window ended while it waited behind a write', async () => {
     const clock = new LoopClock(1);
-    const { upstream, submit } = engine(clock, 2);
+    const { upstream, submit, sent } = engine(clock, 2);
     upstream.latencyMs = 5;
     // a leaves at 1002 (its timer) and is answered at 1007; b, a later write to the same user, waits
     // for that answer, its window long over: the answer's pass sends it, no timer needed.
-    void submit('/users/a', put('/users/a'));
+    void submit('/users/a', opOf('PUT', '/users/a'));
     await clock.manual.advance(0.5);
-    void submit('/users/a', put('/users/a'));
+    void submit('/users/a', opOf('PUT', '/users/a'));
     await clock.manual.advance(20);
-    expect(upstream.calls).toEqual([
+    expect(sent()).toEqual([
       { at: 1_002, size: 1 },
       { at: 1_007, size: 1 },
     ]);

@@ -1,14 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { OpRequest } from './dialect.js';
+import { getOp } from '../testing/ops.js';
 import { talkjs } from './talkjs.js';
-
-const get = (path: string, query: Record<string, string> = {}, apiVersion?: string): OpRequest => ({
-  method: 'GET',
-  path,
-  query,
-  body: undefined,
-  apiVersion,
-});
 
 describe('talkjs dialect', () => {
   it('splits /v1/{appId}/... into app and path', () => {
@@ -40,7 +32,7 @@ describe('talkjs dialect', () => {
 
   it('encodes ops with sequence numbers, GET queries as payload and the API version as an option', () => {
     const request = talkjs.batchRequest('app', [
-      get('/users/u1', { limit: '5' }, '2021-02-09'),
+      { ...getOp('/users/u1', { limit: '5' }), apiVersion: '2021-02-09' },
       {
         method: 'POST',
         path: '/conversations/c1/messages',
@@ -93,7 +85,7 @@ describe('talkjs dialect', () => {
   });
 
   it('builds the single-call form of an op', () => {
-    const single = talkjs.singleRequest('app', get('/users', { limit: '2' }, 'v'));
+    const single = talkjs.singleRequest('app', { ...getOp('/users', { limit: '2' }), apiVersion: 'v' });
     expect(single).toEqual({
       method: 'GET',
       path: '/v1/app/users?limit=2',
@@ -155,7 +147,7 @@ describe('talkjs dialect', () => {
   });
 
   it('marks the batch call and a single call with a body as JSON', () => {
-    expect(talkjs.batchRequest('app', [get('/users')]).headers).toEqual({
+    expect(talkjs.batchRequest('app', [getOp('/users')]).headers).toEqual({
       'content-type': 'application/json',
     });
     expect(
@@ -172,7 +164,7 @@ describe('talkjs dialect', () => {
       headers: { 'content-type': 'application/json' },
       body: '{"a":1}',
     });
-    expect(talkjs.singleRequest('app', get('/users')).headers).toEqual({});
+    expect(talkjs.singleRequest('app', getOp('/users')).headers).toEqual({});
   });
 
   it('says what is wrong with each malformed result', () => {

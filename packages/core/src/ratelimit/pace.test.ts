@@ -3,19 +3,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../batcher/clock.js';
+import { PACE_PARAMS } from './pace.case.js';
 import { type PaceEvent, type PaceParams, type PaceState, paceApply, paceProblem, paceRate } from './pace.js';
 
-const PARAMS: PaceParams = {
-  maxRatePerSec: 100,
-  minRatePerSec: 1,
-  initialRatePerSec: 50,
-  decreaseFactor: 0.9,
-  increaseStep: 2,
-  probeIntervalMs: 1000,
-};
-
 /** A pacer on a manual clock: feed events, read the rate. */
-function pacer(params: PaceParams = PARAMS) {
+function pacer(params: PaceParams = PACE_PARAMS) {
   const clock = new ManualClock(0);
   let state: PaceState | undefined;
   const adjustments: string[] = [];
@@ -60,7 +52,7 @@ describe('AIMD pacer', () => {
     // The interval [0, 1000) saw demand and no 429; the 429 at 1000 ends it. Were it judged a clean
     // interval, the rate would be raised (to 52; with a step of 50, to 100) before the cut.
     for (const increaseStep of [2, 50]) {
-      const p = pacer({ ...PARAMS, increaseStep });
+      const p = pacer({ ...PACE_PARAMS, increaseStep });
       p.demand();
       await p.clock.advance(1000);
       expect(p.congestion()).toBe('decrease');
@@ -68,7 +60,7 @@ describe('AIMD pacer', () => {
       expect(p.adjustments).toEqual(['decrease']);
     }
     // At the minimum a 429 moves nothing, and says so.
-    const floor = pacer({ ...PARAMS, minRatePerSec: 50 });
+    const floor = pacer({ ...PACE_PARAMS, minRatePerSec: 50 });
     floor.demand();
     await floor.clock.advance(1000);
     expect(floor.congestion()).toBeUndefined();
@@ -196,7 +188,7 @@ describe('AIMD pacer', () => {
   });
 
   it('stays within the bounds', async () => {
-    const p = pacer({ ...PARAMS, initialRatePerSec: 99, minRatePerSec: 40 });
+    const p = pacer({ ...PACE_PARAMS, initialRatePerSec: 99, minRatePerSec: 40 });
     p.demand();
     await p.clock.advance(1000);
     p.demand();
@@ -293,10 +285,10 @@ describe('AIMD pacer', () => {
   });
 
   it('rejects parameters that make no controller', () => {
-    expect(paceProblem({ ...PARAMS, minRatePerSec: 200 })).toMatch(/min/);
-    expect(paceProblem({ ...PARAMS, initialRatePerSec: 500 })).toMatch(/initial/);
-    expect(paceProblem({ ...PARAMS, decreaseFactor: 1 })).toMatch(/factor/);
-    expect(paceProblem({ ...PARAMS, increaseStep: 0 })).toMatch(/step/);
-    expect(paceProblem(PARAMS)).toBeUndefined();
+    expect(paceProblem({ ...PACE_PARAMS, minRatePerSec: 200 })).toMatch(/min/);
+    expect(paceProblem({ ...PACE_PARAMS, initialRatePerSec: 500 })).toMatch(/initial/);
+    expect(paceProblem({ ...PACE_PARAMS, decreaseFactor: 1 })).toMatch(/factor/);
+    expect(paceProblem({ ...PACE_PARAMS, increaseStep: 0 })).toMatch(/step/);
+    expect(paceProblem(PACE_PARAMS)).toBeUndefined();
   });
 });

@@ -19,7 +19,8 @@ import {
 import { describeLimiterConformance } from './limiter.case.js';
 import type { BucketLimit, Decision, Grant, PaceReport } from './limiter.js';
 import { MemoryLimiter } from './memory.js';
-import { type PaceParams, paceArg } from './pace.js';
+import { PACE_PARAMS } from './pace.case.js';
+import { paceArg } from './pace.js';
 import { RedisLimiter } from './redis.js';
 import { commandName, scripts } from './scripts.js';
 
@@ -427,15 +428,6 @@ function commandStats(info: string): Map<string, number> {
   return stats;
 }
 
-const PACE: PaceParams = {
-  maxRatePerSec: 100,
-  minRatePerSec: 1,
-  initialRatePerSec: 50,
-  decreaseFactor: 0.9,
-  increaseStep: 2,
-  probeIntervalMs: 1000,
-};
-
 describe('the paced Lua scripts (adaptive pacing) at exact instants', () => {
   let keys = 0;
   const N = 1_700_000_000_123;
@@ -487,7 +479,7 @@ describe('the paced Lua scripts (adaptive pacing) at exact instants', () => {
   }
 
   it('lowers the rate once per cooldown on 429s and paces at the learned rate', async () => {
-    const b = pacedBucket({ ratePerSec: 999, burst: 2, pace: PACE });
+    const b = pacedBucket({ ratePerSec: 999, burst: 2, pace: PACE_PARAMS });
     expect(await b.pause(N, 100)).toEqual({ rate: 45, adjusted: -1 });
     expect(await b.pause(N + 10, 0)).toEqual({ rate: 45, adjusted: 0 });
     // Empty after the pause, at 45/s (not ARGV's 999/s): the grant at its end is one interval of
@@ -503,7 +495,7 @@ describe('the paced Lua scripts (adaptive pacing) at exact instants', () => {
 
   it('cuts by exactly the factor on a 429 that ends a probe interval with demand: never a raise first', async () => {
     for (const increaseStep of [2, 50]) {
-      const b = pacedBucket({ ratePerSec: 999, burst: 1, pace: { ...PACE, increaseStep } });
+      const b = pacedBucket({ ratePerSec: 999, burst: 1, pace: { ...PACE_PARAMS, increaseStep } });
       await b.acquire(N);
       expect((await b.acquire(N)).decision).toMatchObject({ granted: false }); // demand
       // The 429 at N + 1000 ends that interval: judged clean, it would raise the rate before the cut.
@@ -511,14 +503,14 @@ describe('the paced Lua scripts (adaptive pacing) at exact instants', () => {
       expect((await b.acquire(N + 1000)).rate).toBe(45);
     }
     // At the minimum a 429 moves nothing, and says so.
-    const floor = pacedBucket({ ratePerSec: 999, burst: 1, pace: { ...PACE, minRatePerSec: 50 } });
+    const floor = pacedBucket({ ratePerSec: 999, burst: 1, pace: { ...PACE_PARAMS, minRatePerSec: 50 } });
     await floor.acquire(N);
     await floor.acquire(N);
     expect(await floor.pause(N + 1000, 0)).toEqual({ rate: 50, adjusted: 0 });
   });
 
   it('raises the rate by one step after a probe interval with demand and no 429', async () => {
-    const b = pacedBucket({ ratePerSec: 999, burst: 1, pace: PACE });
+    const b = pacedBucket({ ratePerSec: 999, burst: 1, pace: PACE_PARAMS });
     expect((await b.acquire(N)).decision).toMatchObject({ granted: true, remaining: 0 });
     expect((await b.acquire(N)).decision).toMatchObject({ granted: false }); // demand
     expect(await b.acquire(N + 999)).toMatchObject({ rate: 50, adjusted: 0 });
@@ -594,7 +586,7 @@ describe('RedisLimiter with adaptive pacing', () => {
     const reports: PaceReport[] = [];
     a.onPace((r) => reports.push(r));
     b.onPace((r) => reports.push(r));
-    const limit: BucketLimit = { ratePerSec: 1, burst: 100, pace: PACE };
+    const limit: BucketLimit = { ratePerSec: 1, burst: 100, pace: PACE_PARAMS };
     try {
       expect(await a.acquire('fleet-pace', limit)).toMatchObject({ granted: true, ratePerSec: 50 });
       await b.pause('fleet-pace', limit, 0);
