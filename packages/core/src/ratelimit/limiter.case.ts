@@ -159,23 +159,30 @@ export function describeLimiterConformance(
     });
 
     it('spaces the next grant one interval from the last of several calls to land', async () => {
-      const k = key();
-      // 400 ms apart: the two acquires after A's answer must land within one interval of it, which
-      // a loaded machine (a GC, another process's burst) may not do within 100 ms.
-      const limit = { ratePerSec: 2.5, burst: 2 };
-      // A full bucket: a slow call A, then a prompt call B that empties it.
-      const a = granted(await limiter.acquire(k, limit, 5_000));
-      const b = granted(await limiter.acquire(k, limit, 5_000));
-      await limiter.settle(k, limit, b.grant);
-      // A may arrive as late as its answer, after B: the upstream's bucket then holds A's arrival
-      // plus one interval, i.e. one token for now and the next one interval after A's answer (the
-      // grants alone would have given two tokens by now).
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      const answered = performance.now();
-      await limiter.settle(k, limit, a.grant);
-      granted(await limiter.acquire(k, limit));
-      const { retryAfterMs } = denied(await limiter.acquire(k, limit));
-      expectWithin(retryAfterMs, 400 - (performance.now() - answered), 400);
+      const limit = { ratePerSec: 2.5, burst: 2 }; // 400 ms apart
+      // The two acquires after A's answer must land within one interval of it, or the bucket has
+      // refilled by then whatever it did: a run where the machine stalled that long (a GC, other
+      // processes) proves nothing and is made again, at most three times.
+      for (let run = 1; ; run++) {
+        const k = key();
+        // A full bucket: a slow call A, then a prompt call B that empties it.
+        const a = granted(await limiter.acquire(k, limit, 5_000));
+        const b = granted(await limiter.acquire(k, limit, 5_000));
+        await limiter.settle(k, limit, b.grant);
+        // A may arrive as late as its answer, after B: the upstream's bucket then holds A's arrival
+        // plus one interval, i.e. one token for now and the next one interval after A's answer (the
+        // grants alone would have given two tokens by now).
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        const answered = performance.now();
+        await limiter.settle(k, limit, a.grant);
+        const next = await limiter.acquire(k, limit);
+        const after = await limiter.acquire(k, limit);
+        const elapsed = performance.now() - answered;
+        if (elapsed >= 300 && run < 3) continue;
+        granted(next);
+        expectWithin(denied(after).retryAfterMs, 400 - elapsed, 400);
+        return;
+      }
     });
 
     it('keeps a pause that came after the lease when the lease is settled', async () => {
