@@ -321,6 +321,9 @@ async function main(): Promise<number> {
       // Likewise from `pnpm bench:planning`.
       readFileSync(join(root, 'test/bench/planning.md'), 'utf8').trim(),
       '',
+      // Likewise from compare.js and engine-turns.js (their commands are in it).
+      readFileSync(join(root, 'test/bench/engine-shape.md'), 'utf8').trim(),
+      '',
     ].join('\n');
     writeFileSync(join(root, 'docs/benchmarks.md'), doc);
     console.log(`\nwrote docs/benchmarks.md (${num(elapsed, 0)} s)`);

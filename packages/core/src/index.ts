@@ -4,6 +4,7 @@
 // `@batch-proxy/core/redis` adds RedisLimiter (it loads ioredis, so import it only when Redis is
 // configured); `@batch-proxy/core/testing` holds the conformance suites and test helpers.
 
+export { type Clock, realClock, type Timer } from './batcher/clock.js';
 export type { GroupsView, GroupView } from './batcher/group-view.js';
 export type { Answer, Lane, Timing } from './batcher/op.js';
 export {
