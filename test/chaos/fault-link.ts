@@ -125,8 +125,25 @@ export class FaultLink {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
+  #connectionWaiters: Array<() => void> = [];
+
+  /** Resolves when the client opens its next connection through the link (e.g. a reconnect). */
+  nextConnection(timeoutMs = 10_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no new connection within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.#connectionWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
   #accept(client: Socket): void {
     this.stats.connections++;
+    for (const wake of this.#connectionWaiters.splice(0)) wake();
     const pair: Pair = {
       client,
       server: undefined,

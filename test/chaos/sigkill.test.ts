@@ -8,14 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js';
 import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
 import { type RedisProcess, startRedis } from '../harness/redis.js';
-import {
-  agentFor,
-  arrivalsPerWindow,
-  ClosedLoop,
-  countBy,
-  executions,
-  seed,
-} from './fleet-kit.js';
+import { agentFor, arrivalsPerWindow, ClosedLoop, countBy, executions, seed } from './fleet-kit.js';
 
 const APP = { app: 'app1', secret: 'sk_kill_app1', conversation: 'conv-kill' };
 /** The upstream's exact limit, and the proxies'. */
