@@ -288,3 +288,45 @@ export async function seed(
     }
   }
 }
+
+export const UNREACHABLE = 'redis unreachable';
+export const REACHABLE = 'redis reachable again';
+
+export interface Outage {
+  replica: string;
+  from: number;
+  to: number;
+}
+
+/** Each replica's fallback episodes, from its `redis unreachable` / `redis reachable again` lines. */
+export function fallbackOutages(replicas: Array<{ name: string; log: LogWatch }>): Outage[] {
+  const out: Outage[] = [];
+  for (const r of replicas) {
+    let from: number | undefined;
+    for (const line of r.log.lines) {
+      if (line.text.includes(UNREACHABLE) && from === undefined) from = line.at;
+      if (line.text.includes(REACHABLE) && from !== undefined) {
+        out.push({ replica: r.name, from, to: line.at });
+        from = undefined;
+      }
+    }
+    if (from !== undefined) out.push({ replica: r.name, from, to: performance.now() });
+  }
+  return out;
+}
+
+/**
+ * The designed bound on upstream 429s over these outages: a replica in fallback spends at most
+ * `share` of the limit on its own, share x (rate x T + burst) calls the shared bucket never sees;
+ * only those can be refused (fallback.ts; docs/metrics.md, "Is Redis healthy?").
+ */
+export function fallbackBound(
+  spans: Outage[],
+  share: number,
+  limit: { ratePerSec: number; burst: number },
+): number {
+  return spans.reduce(
+    (sum, o) => sum + Math.ceil(share * (limit.ratePerSec * ((o.to - o.from) / 1000) + limit.burst)),
+    0,
+  );
+}

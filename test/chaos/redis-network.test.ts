@@ -23,11 +23,16 @@ import {
   agentFor,
   ClosedLoop,
   countBy,
+  fallbackBound,
+  fallbackOutages,
   LogWatch,
   metricValue,
+  type Outage,
+  REACHABLE,
   scrape,
   seed,
   statusJson,
+  UNREACHABLE,
 } from './fleet-kit.js';
 
 const APP = { app: 'app1', secret: 'sk_net_app1', conversation: 'conv-net' };
@@ -40,8 +45,6 @@ const RECOVERY_MS = 2_000;
 const LATENCY_EACH_WAY_MS = Number(process.env.CHAOS_REDIS_LATENCY_MS ?? 25);
 /** FallbackLimiter's bound on a Redis call (fallback.ts, timeoutMs): past it, the call fails over. */
 const LIMITER_TIMEOUT_MS = 250;
-const UNREACHABLE = 'redis unreachable';
-const REACHABLE = 'redis reachable again';
 
 let upstream: FakeUpstream;
 let redis: RedisProcess;
@@ -80,36 +83,8 @@ afterAll(async () => {
   await upstream?.close();
 });
 
-interface Outage {
-  replica: string;
-  from: number;
-  to: number;
-}
-
-/** Each replica's outages (fallback episodes) from its log lines, as performance.now() spans. */
-function outages(): Outage[] {
-  const out: Outage[] = [];
-  for (const r of replicas) {
-    let from: number | undefined;
-    for (const line of r.log.lines) {
-      if (line.text.includes(UNREACHABLE) && from === undefined) from = line.at;
-      if (line.text.includes(REACHABLE) && from !== undefined) {
-        out.push({ replica: r.name, from, to: line.at });
-        from = undefined;
-      }
-    }
-    if (from !== undefined) out.push({ replica: r.name, from, to: performance.now() });
-  }
-  return out;
-}
-
-/** The designed bound on upstream 429s for these outages (see the header). */
-function bound(spans: Outage[]): number {
-  return spans.reduce(
-    (sum, o) => sum + Math.ceil(SHARE * (LIMIT.ratePerSec * ((o.to - o.from) / 1000) + LIMIT.burst)),
-    0,
-  );
-}
+const outages = () => fallbackOutages(replicas);
+const bound = (spans: Outage[]) => fallbackBound(spans, SHARE, LIMIT);
 
 /** Waits until every replica that went to fallback since `marks` is shared again; returns when. */
 async function allShared(marks: number[]): Promise<number> {
