@@ -96,12 +96,17 @@ export async function runSoak(input: SoakOptions): Promise<SoakResult> {
     const secret = `sk_${app}`;
     apps[app] = secret;
     for (let c = 0; c < CONVERSATIONS; c++) {
-      const res = await fetch(`${upstream.url}/v1/${app}/conversations/c-${c}`, {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
-        body: '{}',
-      });
-      await res.arrayBuffer();
+      // Seeded at the fake directly, which a 5xx burst refuses too: again until it takes.
+      for (let attempt = 0; attempt < 100; attempt++) {
+        const res = await fetch(`${upstream.url}/v1/${app}/conversations/c-${c}`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+          body: '{}',
+        });
+        await res.arrayBuffer();
+        if (res.status === 200) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
     }
     return { app, secret };
   };
@@ -170,7 +175,9 @@ export async function runSoak(input: SoakOptions): Promise<SoakResult> {
         app: caller.app,
         authorization: caller.authorization,
         method: write ? 'POST' : 'GET',
-        path: write ? `/conversations/c-${n % CONVERSATIONS}/messages` : `/conversations/c-${(n >> 1) % CONVERSATIONS}`,
+        path: write
+          ? `/conversations/c-${n % CONVERSATIONS}/messages`
+          : `/conversations/c-${(n >> 1) % CONVERSATIONS}`,
         ...(write ? { body: [{ text: opText(id), type: 'SystemMessage' }] } : {}),
         id,
         timeoutMs: MAX_WAIT_MS + 20_000,
