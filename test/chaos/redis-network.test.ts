@@ -1,6 +1,8 @@
 // Issue #34, fault 2: Redis behind a bad network. Two replicas reach one Redis through a TCP fault
 // link each (fault-link.ts), under a saturating closed-loop load against a fake upstream whose batch
-// limit is exact. In turn: +50 ms latency on both links; connections cut mid-command (the command
+// limit is exact. In turn: +50 ms round trip on both links (25 ms each way; CHAOS_REDIS_LATENCY_MS=50
+// gives +100 ms, past which the replicas flap to fallback: the limiter's bound on a Redis call is
+// 250 ms and a reconnect costs several round trips); connections cut mid-command (the command
 // reached Redis, its reply never comes back); replica A partitioned from Redis for 10 s while B
 // still reaches it. Required: upstream 429s within the fallback share's designed bound, no caller
 // held past MAX_WAIT_MS, back to shared within 2 s of each fault's end, and the fallback visible in
