@@ -298,12 +298,11 @@ describe('Sentinel failover under load', () => {
     expect(records.filter((r) => r.status === 200).length).toBeGreaterThan(records.length * 0.9);
   }, 90_000);
 
-  // KNOWN GAP (issue #34, found by this test): the proxy does not follow +switch-master. ioredis in
-  // Sentinel mode asks the sentinels for the master only when its connection drops, and the proxy
-  // does not set `failoverDetector: true` (apps/proxy/src/limiter.ts, redisOptions), so the fleet
-  // keeps its buckets on the demoted master until sentinel converts it (~10 s here) — a split brain
-  // with any client that did follow. `it.fails` pins today's behaviour; make it `it` with the fix.
-  it.fails('leaves the old master within 2 s of +switch-master', () => {
+  // Found by this test: ioredis in Sentinel mode asks the sentinels for the master only when its
+  // connection drops, so without `failoverDetector` the fleet kept its buckets on the demoted master
+  // until sentinel converted it (~10 s) — a split brain with any client that did follow. The proxy
+  // now subscribes to +switch-master (process/limiter.ts).
+  it('leaves the old master within 2 s of +switch-master', () => {
     if (splitBrainMs === undefined) throw new Error('the failover test did not run');
     expect(splitBrainMs).toBeLessThanOrEqual(2_000);
   });
