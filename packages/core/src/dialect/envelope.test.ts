@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { OpResult } from './dialect.js';
-import { readBatchEnvelope } from './envelope.js';
+import { readBatchEnvelope, splitResults } from './envelope.js';
 
 // Records what the dialect's decoder was given, and answers one recognisable result.
 function decoder() {
@@ -51,5 +51,44 @@ describe('readBatchEnvelope', () => {
       results: [{ ok: true, status: 200, body: { decoded: undefined } }],
     });
     expect(seen).toEqual([undefined]);
+  });
+});
+
+describe('splitResults', () => {
+  const answer = (_: { seq: number; status: unknown }, status: number) => ({
+    ok: true as const,
+    status,
+    body: {},
+  });
+
+  it('gives each op its one result, and a reason to the ops with none, two, or an invalid status', () => {
+    const results = splitResults(
+      [
+        { seq: 0, status: 200 },
+        { seq: 1, status: 201 },
+        { seq: 1, status: 200 },
+        { seq: 2, status: 199 },
+        { seq: 3, status: 600 },
+        { seq: 4, status: 204.5 },
+        { seq: 5, status: '200' },
+        undefined,
+        { seq: 6.5, status: 200 },
+        { seq: -1, status: 200 },
+        { seq: 8, status: 200 },
+      ],
+      8,
+      answer,
+    );
+    expect(results.map((r) => (r.ok === true ? r.status : r.ok === false ? r.reason : r.ok))).toEqual([
+      200,
+      'the batch response has two results for this operation',
+      'the batch response has an invalid status for this operation',
+      'the batch response has an invalid status for this operation',
+      'the batch response has an invalid status for this operation',
+      'the batch response has an invalid status for this operation',
+      'the batch response has no result for this operation',
+      'the batch response has no result for this operation',
+    ]);
+    expect(splitResults([{ seq: 0, status: 599 }], 1, answer)).toEqual([{ ok: true, status: 599, body: {} }]);
   });
 });

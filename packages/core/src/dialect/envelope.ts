@@ -21,3 +21,38 @@ export function readBatchEnvelope(
   }
   return { kind: 'results', results: decode(decoded) };
 }
+
+/** One result as a dialect read it: which of the batch's ops it answers, and its status as sent. */
+export interface ResultEntry {
+  readonly seq: number;
+  readonly status: unknown;
+}
+
+/**
+ * The split-back rule, one for every dialect: each of the `count` ops gets the answer its one result
+ * makes (`answer`), or a 502 reason — no result, two results, an invalid status. Entries a dialect
+ * could not read as one of the proxy's ops (undefined, a sequence out of range) are passed over.
+ */
+export function splitResults<E extends ResultEntry>(
+  entries: Iterable<E | undefined>,
+  count: number,
+  answer: (entry: E, status: number) => OpResult,
+): OpResult[] {
+  const missing: OpResult = { ok: false, reason: 'the batch response has no result for this operation' };
+  const results: OpResult[] = Array.from({ length: count }, () => missing);
+  const seen = new Uint8Array(count);
+  for (const entry of entries) {
+    if (entry === undefined) continue;
+    const { seq, status } = entry;
+    if (!Number.isInteger(seq) || seq < 0 || seq >= count) continue;
+    seen[seq] = (seen[seq] ?? 0) + 1;
+    if (seen[seq] > 1) {
+      results[seq] = { ok: false, reason: 'the batch response has two results for this operation' };
+    } else if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
+      results[seq] = { ok: false, reason: 'the batch response has an invalid status for this operation' };
+    } else {
+      results[seq] = answer(entry, status);
+    }
+  }
+  return results;
+}

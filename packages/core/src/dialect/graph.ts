@@ -19,7 +19,7 @@ import type {
   ThrottleScope,
   UpstreamRequest,
 } from './dialect.js';
-import { readBatchEnvelope } from './envelope.js';
+import { readBatchEnvelope, splitResults } from './envelope.js';
 import { isCommonlyDroppable, relayableHeaders } from './headers.js';
 
 /** Documented: at most 20 requests per batch. */
@@ -228,38 +228,27 @@ export const graph: BatchDialect = {
         reason: 'the batch response has no "responses" array',
       }));
     }
-    const missing: OpResult = { ok: false, reason: 'the batch response has no result for this operation' };
-    const results: OpResult[] = Array.from({ length: count }, () => missing);
-    const seen = new Uint8Array(count);
-    for (const entry of body.responses as unknown[]) {
-      if (!isObject(entry)) continue;
+    // The proxy sends ids "0".."n-1"; anything else is not an answer to one of its ops.
+    const entries = (body.responses as unknown[]).map((entry) => {
+      if (!isObject(entry)) return undefined;
       const { id, status } = entry;
-      // The proxy sends ids "0".."n-1"; anything else is not an answer to one of its ops.
-      if (typeof id !== 'string' || !/^(0|[1-9][0-9]{0,5})$/.test(id)) continue;
-      const seq = Number(id);
-      if (seq >= count) continue;
-      seen[seq] = (seen[seq] ?? 0) + 1;
-      if (seen[seq] > 1) {
-        results[seq] = { ok: false, reason: 'the batch response has two results for this operation' };
-      } else if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
-        results[seq] = { ok: false, reason: 'the batch response has an invalid status for this operation' };
-      } else {
-        const headers = responseHeaders(entry.headers);
-        // Throttled inside a 200 batch: Graph did not run it; it goes again after its Retry-After.
-        // A 424 in a chain the proxy built: the op's predecessor failed, so it did not run (the
-        // dependency is the proxy's ordering artifact, not the caller's): it goes again.
-        const scope = status === 429 ? throttleScopeOf(headers) : undefined;
-        results[seq] =
-          status === 429
-            ? scope
-              ? { ok: 'again', why: '429', retryAfter: headers['retry-after'], scope }
-              : { ok: 'again', why: '429', retryAfter: headers['retry-after'] }
-            : status === 424 && plan === 'serial'
-              ? { ok: 'again', why: '424', retryAfter: undefined }
-              : answerOf(status, headers, entry.body);
+      if (typeof id !== 'string' || !/^(0|[1-9][0-9]{0,5})$/.test(id)) return undefined;
+      return { seq: Number(id), status, entry };
+    });
+    return splitResults(entries, count, ({ entry }, status) => {
+      const headers = responseHeaders(entry.headers);
+      // Throttled inside a 200 batch: Graph did not run it; it goes again after its Retry-After.
+      // A 424 in a chain the proxy built: the op's predecessor failed, so it did not run (the
+      // dependency is the proxy's ordering artifact, not the caller's): it goes again.
+      if (status === 429) {
+        const scope = throttleScopeOf(headers);
+        return scope
+          ? { ok: 'again', why: '429', retryAfter: headers['retry-after'], scope }
+          : { ok: 'again', why: '429', retryAfter: headers['retry-after'] };
       }
-    }
-    return results;
+      if (status === 424 && plan === 'serial') return { ok: 'again', why: '424', retryAfter: undefined };
+      return answerOf(status, headers, entry.body);
+    });
   },
 
   readBatchAnswer(status: number, body: string, count: number, plan: BatchPlan = 'parallel'): BatchAnswer {

@@ -10,7 +10,7 @@ import type {
   OpResult,
   UpstreamRequest,
 } from './dialect.js';
-import { readBatchEnvelope } from './envelope.js';
+import { readBatchEnvelope, splitResults } from './envelope.js';
 import { isCommonlyDroppable } from './headers.js';
 
 const MAX_OPS = 10;
@@ -99,29 +99,23 @@ export const talkjs: BatchDialect = {
   },
 
   decodeResults(body: unknown, count: number): OpResult[] {
-    const missing: OpResult = { ok: false, reason: 'the batch response has no result for this operation' };
     if (!Array.isArray(body)) {
       return Array.from({ length: count }, () => ({
         ok: false,
         reason: 'the batch response is not an array',
       }));
     }
-    const results: OpResult[] = Array.from({ length: count }, () => missing);
-    const seen = new Uint8Array(count);
-    for (const entry of body) {
-      if (!Array.isArray(entry) || entry.length < 2) continue;
+    // [seq, status, body]: a sequence number that is not a number is none of the proxy's ops.
+    const entries = (body as unknown[]).map((entry) => {
+      if (!Array.isArray(entry) || entry.length < 2) return undefined;
       const [seq, status, opBody] = entry as [unknown, unknown, unknown];
-      if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 0 || seq >= count) continue;
-      seen[seq] = (seen[seq] ?? 0) + 1;
-      if (seen[seq] > 1) {
-        results[seq] = { ok: false, reason: 'the batch response has two results for this operation' };
-      } else if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) {
-        results[seq] = { ok: false, reason: 'the batch response has an invalid status for this operation' };
-      } else {
-        results[seq] = { ok: true, status, body: opBody === undefined ? {} : opBody };
-      }
-    }
-    return results;
+      return typeof seq === 'number' ? { seq, status, opBody } : undefined;
+    });
+    return splitResults(entries, count, ({ opBody }, status) => ({
+      ok: true,
+      status,
+      body: opBody === undefined ? {} : opBody,
+    }));
   },
 
   readBatchAnswer(status: number, body: string, count: number): BatchAnswer {
