@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { PaceBoard } from '@batch-proxy/core';
 import { describe, expect, it } from 'vitest';
 import { PASS_REASONS } from '../../http/route.js';
@@ -283,6 +285,29 @@ describe('per-call counters (tallied between scrapes)', () => {
       / 5$/,
     );
     expect(line(text, 'batch_proxy_passthrough_total{reason="header"}')).toMatch(/ 1$/);
+    await metrics.shutdown();
+  });
+});
+
+describe('the heap after a full collection', () => {
+  it('reads the live heap after each major GC, not the garbage between collections', async () => {
+    // A full collection on demand, without --expose-gc on the test process.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const metrics = createMetrics({ queued: () => [], redisFallback: () => false });
+    let garbage: unknown[] | undefined = Array.from({ length: 200_000 }, (_, i) => ({ i }));
+    garbage = undefined;
+    gc();
+    // Observers hear of a collection after it, on a later turn.
+    let after = 0;
+    for (let turn = 0; turn < 100 && after === 0; turn++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      after = sample(await metrics.text(), 'nodejs_heap_used_after_major_gc_bytes') ?? 0;
+    }
+    expect(garbage).toBeUndefined();
+    expect(after).toBeGreaterThan(1_000_000);
+    // The garbage went: the live heap is well under the heap at its peak.
+    expect(after).toBeLessThan(getHeapStatistics().total_heap_size);
     await metrics.shutdown();
   });
 });

@@ -300,7 +300,7 @@ export function createMetrics(sources: MetricSources): ProxyMetrics {
     });
   const collectApps = appSeries(registers, sources.queued);
   registerPacing(registers, sources);
-  registerRuntimeMetrics(register);
+  const stopRuntime = registerRuntimeMetrics(register);
 
   // Histograms recorded per call or op through series resolved once (prom-client hashes a label
   // object on every inc() or observe()).
@@ -347,7 +347,10 @@ export function createMetrics(sources: MetricSources): ProxyMetrics {
       durationOf(kind).observe(r.seconds);
     },
     callers: () => callerTotals(counter.requests, perCall.requestDuration),
-    shutdown: async () => register.clear(),
+    shutdown: async () => {
+      stopRuntime();
+      register.clear();
+    },
   };
 }
 
