@@ -89,10 +89,15 @@ describe('plan: order of groups', () => {
 });
 
 describe('decide: the rest lane', () => {
-  it('takes the oldest op of all flushes, in whatever order they come', () => {
+  it('takes the oldest op of the group whose turn it is (the first flush), not the oldest of all', () => {
     const app = new AppState('a');
     const ops = [5, 3, 4].map((seq) => add(app, seq, `/users/${seq}`, { credential: `k${seq}` }));
-    const flushes: Flush[] = ops.map((op) => ({ credential: op.credential, ops: [op], reason: 'window' }));
+    const older = add(app, 1, '/users/1', { credential: 'k5' });
+    // Flushes come in turn order: k5's group first, its oldest op first.
+    const flushes: Flush[] = [
+      { credential: 'k5', ops: [older, ops[0] as PendingOp], reason: 'window' },
+      ...ops.slice(1).map((op): Flush => ({ credential: op.credential, ops: [op], reason: 'window' })),
+    ];
     const lanes: LaneView = {
       batchOpen: false,
       batchClosedForMs: 1_000,
@@ -101,6 +106,8 @@ describe('decide: the rest lane', () => {
       windowMs: 10,
       singleOpDirect: false,
     };
-    expect(decide(flushes, lanes)).toEqual({ kind: 'single', op: ops[1], budget: 'rest' });
+    expect(decide(flushes, lanes)).toEqual({ kind: 'single', op: older, budget: 'rest' });
+    // The next group in turn, though another's op is older.
+    expect(decide(flushes.slice(1).reverse(), lanes)).toEqual({ kind: 'single', op: ops[2], budget: 'rest' });
   });
 });

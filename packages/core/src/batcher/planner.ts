@@ -266,12 +266,10 @@ export function decide(flushes: readonly Flush[], lanes: LaneView): Action {
     return { kind: 'batch', flush: first };
   }
   if (lanes.hasRest && lanes.restOpen && lanes.batchClosedForMs > lanes.windowMs) {
-    let oldest: PendingOp | undefined;
-    for (const flush of flushes) {
-      const op = flush.ops[0];
-      if (op && (!oldest || op.seq < oldest.seq)) oldest = op;
-    }
-    if (oldest) return { kind: 'single', op: oldest, budget: 'rest' };
+    // The group whose turn it is (flushes come in turn order, SPEC §8d), its oldest op: one group's
+    // backlog of old ops never takes the single-call lane from the others.
+    const op = first.ops[0];
+    if (op) return { kind: 'single', op, budget: 'rest' };
   }
   return { kind: 'none' };
 }
