@@ -2,6 +2,9 @@
 // closed-loop callers with ops that name themselves, the log lines a replica writes (as events), its
 // metrics and status page, and how a transport error is told apart by cause.
 
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import type { FakeUpstream } from '../fake-upstream/index.js';
 import type { ProxyProcess } from '../harness/process.js';
@@ -218,6 +221,8 @@ export class ClosedLoop {
       writeEvery: number;
       timeoutMs: number;
       tag: string;
+      /** Run once the callers stopped (closing their agents). */
+      close?: () => Promise<unknown>;
     },
   ) {
     this.#running = Promise.all(Array.from({ length: opts.workers }, (_, w) => this.#loop(w))).then(() => {});
@@ -251,8 +256,48 @@ export class ClosedLoop {
   async stop(): Promise<CallRecord[]> {
     this.#stopped = true;
     await this.#running;
+    await this.opts.close?.();
     return this.records;
   }
+}
+
+/**
+ * The fleet's usual load: 40 closed-loop callers spread over the replicas (each with its own
+ * agent, closed by `stop()`), one app, a write every fifth call, each call bounded a little past
+ * MAX_WAIT_MS.
+ */
+export function fleetLoad(
+  replicas: ReadonlyArray<{ name: string; proxy: ProxyProcess }>,
+  app: { app: string; secret: string; conversation: string },
+  maxWaitMs: number,
+  tag: string,
+): ClosedLoop {
+  const targets = replicas.map((r) => ({ name: r.name, proxy: r.proxy, agent: agentFor() }));
+  return new ClosedLoop({
+    workers: 40,
+    route: (w) => targets[w % targets.length] as (typeof targets)[number],
+    apps: [{ app: app.app, authorization: `Bearer ${app.secret}`, conversation: app.conversation }],
+    writeEvery: 5,
+    timeoutMs: maxWaitMs + 10_000,
+    tag,
+    close: () => Promise.all(targets.map((t) => t.agent.close())),
+  });
+}
+
+/** A throwaway redis-server's arguments: loopback, no persistence, its files in a temp folder. */
+export function redisArgs(port: number, dirPrefix: string): string[] {
+  return [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    mkdtempSync(join(tmpdir(), dirPrefix)),
+  ];
 }
 
 /** Upstream batch arrivals per window of `windowMs`, from `from` to `to` (performance.now()). */

@@ -22,11 +22,10 @@ import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
 import { type RedisProcess, startRedis } from '../harness/redis.js';
 import { FaultLink } from './fault-link.js';
 import {
-  agentFor,
-  ClosedLoop,
   countBy,
   fallbackBound,
   fallbackOutages,
+  fleetLoad,
   LogWatch,
   metricValue,
   type Outage,
@@ -105,15 +104,7 @@ describe('Redis behind a bad network', () => {
   it('latency, mid-command cuts and a 10 s partition of one replica: 429s within the fallback bound, nobody held past MAX_WAIT_MS, shared again within 2 s', async () => {
     const [a, b] = replicas;
     if (!a || !b) throw new Error('replicas did not start');
-    const targets = replicas.map((r) => ({ name: r.name, proxy: r.proxy, agent: agentFor() }));
-    const load = new ClosedLoop({
-      workers: 40,
-      route: (w) => targets[w % targets.length] as (typeof targets)[number],
-      apps: [{ app: APP.app, authorization: `Bearer ${APP.secret}`, conversation: APP.conversation }],
-      writeEvery: 5,
-      timeoutMs: MAX_WAIT_MS + 10_000,
-      tag: 'net',
-    });
+    const load = fleetLoad(replicas, APP, MAX_WAIT_MS, 'net');
     const t0 = performance.now();
     const ms = (t: number) => Math.round(t - t0);
     const phases: string[] = [];
@@ -176,7 +167,6 @@ describe('Redis behind a bad network', () => {
     await sleep(2_000);
     const records = await load.stop();
     const end = performance.now();
-    await Promise.all(targets.map((t) => t.agent.close()));
     phases.push(
       `A partitioned ${ms(from)}–${ms(healedAt)} ms: fallback after ${Math.round(down.at - from)} ms, ` +
         `metrics A ${metricValue(aMetrics, 'batch_proxy_redis_fallback')} B ${metricValue(bMetrics, 'batch_proxy_redis_fallback')}, ` +

@@ -15,13 +15,13 @@ import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/index.js'
 import { freePort } from '../harness/ports.js';
 import { type ProxyProcess, startProxyProcess } from '../harness/process.js';
 import {
-  agentFor,
-  ClosedLoop,
   countBy,
   fallbackBound,
   fallbackOutages,
+  fleetLoad,
   LogWatch,
   REACHABLE,
+  redisArgs,
   seed,
   UNREACHABLE,
 } from './fleet-kit.js';
@@ -92,36 +92,13 @@ beforeAll(async () => {
   });
   await seed(upstream, [APP]);
   const masterPort = await freePort();
-  await spawnRedis(
-    [
-      '--port',
-      String(masterPort),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      mkdtempSync(join(tmpdir(), 'chaos-master-')),
-    ],
-    'Ready to accept connections',
-  );
+  await spawnRedis(redisArgs(masterPort, 'chaos-master-'), 'Ready to accept connections');
   master = { port: masterPort, url: `redis://127.0.0.1:${masterPort}` };
   replicaPort = await freePort();
   const replica = await spawnRedis(
     [
-      '--port',
-      String(replicaPort),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      // A full sync writes an RDB on the replica: keep it out of the working tree.
-      '--dir',
-      mkdtempSync(join(tmpdir(), 'chaos-replica-')),
+      // A full sync writes an RDB on the replica: redisArgs keeps it out of the working tree.
+      ...redisArgs(replicaPort, 'chaos-replica-'),
       '--replicaof',
       '127.0.0.1',
       String(master.port),
@@ -187,15 +164,7 @@ afterAll(async () => {
 
 describe('Sentinel failover under load', () => {
   it('SENTINEL FAILOVER mid-load: no call lost, 429s within the fallback bound, buckets on the new master', async () => {
-    const targets = proxies.map((p) => ({ name: p.name, proxy: p.proxy, agent: agentFor() }));
-    const load = new ClosedLoop({
-      workers: 40,
-      route: (w) => targets[w % targets.length] as (typeof targets)[number],
-      apps: [{ app: APP.app, authorization: `Bearer ${APP.secret}`, conversation: APP.conversation }],
-      writeEvery: 5,
-      timeoutMs: MAX_WAIT_MS + 10_000,
-      tag: 'sent',
-    });
+    const load = fleetLoad(proxies, APP, MAX_WAIT_MS, 'sent');
     const t0 = performance.now();
     await new Promise((resolve) => setTimeout(resolve, 3_000));
 
@@ -242,7 +211,6 @@ describe('Sentinel failover under load', () => {
     oldMaster.disconnect();
     const records = await load.stop();
     const end = performance.now();
-    await Promise.all(targets.map((t) => t.agent.close()));
 
     const spans = fallbackOutages(proxies);
     const allowed = fallbackBound(spans, SHARE, LIMIT);

@@ -105,3 +105,19 @@ describe('a replica that dies with a grant flying', () => {
     expect(after.state).toEqual({ tat: 610, flying: 1, hold: 810 });
   });
 });
+
+describe('float rounding', () => {
+  it('grants at exactly the tolerance, though (now + t) − now comes out above t', () => {
+    // 400 ms apart, burst 2: a tolerance of one interval. At this instant (x + 400) − x is
+    // 400.00000000000006 in doubles, and the bucket refused with a wait of 1e-13 ms.
+    const x = 16_182.951121884615;
+    expect(x + 400 - x).toBeGreaterThan(400);
+    const limit = { ratePerSec: 2.5, burst: 2 };
+    const { decision } = gcraAcquire({ tat: x + 400, flying: 0, hold: 0 }, x, limit);
+    expect(decision).toMatchObject({ granted: true, remaining: 0 });
+    // One interval on, it refuses for one interval less the rounding, as ever.
+    const next = gcraAcquire({ tat: x + 800, flying: 0, hold: 0 }, x, limit).decision;
+    expect(next.granted).toBe(false);
+    expect(next.granted || next.retryAfterMs).toBeCloseTo(400, 6);
+  });
+});

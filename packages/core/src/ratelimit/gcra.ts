@@ -14,6 +14,9 @@ export interface BucketState {
   readonly hold: number;
 }
 
+/** Sums of instants and intervals carry rounding of ~1e-13 ms; a comparison within this is equal. */
+export const EPSILON_MS = 1e-6;
+
 export const FULL: BucketState = { tat: Number.NEGATIVE_INFINITY, flying: 0, hold: 0 };
 
 export function intervalMs(limit: BucketLimit): number {
@@ -57,7 +60,8 @@ export function gcraAcquire(
   const tolerance = (limit.burst - 1) * t;
   const start = Math.max(earliest(state, now, t), now);
   const ahead = start - now;
-  if (ahead > tolerance) {
+  // Within float rounding of the tolerance is within it: (now + t) − now can exceed t by 1e-13.
+  if (ahead > tolerance + EPSILON_MS) {
     // Flying calls keep it shut until they settle, or until the hold ends (their count with it).
     const lifted = state.hold > 0 ? Math.max(state.hold - now, state.tat - now - tolerance) : ahead;
     const retryAfterMs = Math.min(ahead - tolerance, lifted);

@@ -56,7 +56,8 @@ local start = math.max(earliest(tat, flying, hold, now, t), now)
 local ahead = start - now
 local mine = now - waited
 
-if ahead > tolerance then
+-- Within float rounding of the tolerance is within it (gcra.ts EPSILON_MS).
+if ahead > tolerance + 1e-6 then
   demand()
   -- Flying calls keep it shut until they settle, or until the hold ends (their count with it).
   local wait = ahead - tolerance
