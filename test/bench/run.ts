@@ -324,6 +324,9 @@ async function main(): Promise<number> {
       // Likewise from compare.js and engine-turns.js (their commands are in it).
       readFileSync(join(root, 'test/bench/engine-shape.md'), 'utf8').trim(),
       '',
+      // Written by `pnpm soak` (its plot beside it in test/bench).
+      soakSection(root),
+      '',
     ].join('\n');
     writeFileSync(join(root, 'docs/benchmarks.md'), doc);
     console.log(`\nwrote docs/benchmarks.md (${num(elapsed, 0)} s)`);
@@ -346,3 +349,11 @@ main().then(
     process.exit(1);
   },
 );
+
+/** test/bench/soak.md as a section of docs/benchmarks.md: one level down, its plot linked from docs/. */
+function soakSection(root: string): string {
+  return readFileSync(join(root, 'test/bench/soak.md'), 'utf8')
+    .trim()
+    .replace(/^# Soak/, '## Soak (`pnpm soak`)')
+    .replace('](soak.svg)', '](../test/bench/soak.svg)');
+}
