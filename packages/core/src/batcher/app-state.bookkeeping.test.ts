@@ -334,3 +334,23 @@ describe('AppState: one owner per op', () => {
     ]);
   });
 });
+
+describe('AppState: an isolated credential orders its own ops', () => {
+  it('blocks an isolated op behind its own credential’s earlier isolated op, unless that op is in its chain', () => {
+    const app = new AppState('a');
+    const isolated = (seq: number, method: 'GET' | 'PUT', path: string, credential: string): PendingOp => {
+      const op = pendingOp({ seq, method, path, credential, isolated: true, deadline: 10_000 });
+      app.add(op);
+      return op;
+    };
+    const first = isolated(1, 'PUT', '/users/u1', 'forged');
+    const second = isolated(2, 'PUT', '/users/u1', 'forged');
+    const other = isolated(3, 'PUT', '/users/u1', 'another');
+    expect(app.isBlocked(second)).toBe(true);
+    expect(app.isBlockedOutside(second, new Set())).toBe(true);
+    expect(app.isBlockedOutside(second, new Set([first]))).toBe(false);
+    // Another unaccepted credential is ordered apart: nothing of `forged` holds it.
+    expect(app.isBlocked(other)).toBe(false);
+    expect(app.isBlockedOutside(other, new Set())).toBe(false);
+  });
+});

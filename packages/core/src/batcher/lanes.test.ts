@@ -92,3 +92,14 @@ describe('Lanes', () => {
     expect(l.pass().wakeAt(planned(2_000), 0)).toBe(1_000);
   });
 });
+
+describe('LanePass with nothing planned', () => {
+  it('wakes at the plan alone even when a budget it was denied asks again sooner', () => {
+    const { l } = lanes(false);
+    const pass = l.pass();
+    pass.deny(l.batch);
+    const empty: Plan = { ...planned(500), flushes: [] };
+    expect(pass.wakeAt(empty, 0)).toBe(500);
+    expect(pass.wakeAt(planned(500), 0)).toBe(100);
+  });
+});

@@ -121,3 +121,22 @@ describe('float rounding', () => {
     expect(next.granted || next.retryAfterMs).toBeCloseTo(400, 6);
   });
 });
+
+describe('edges of a denial and of a settle', () => {
+  it('waits for calls still flying, not for the tolerance alone, when nothing holds the bucket', () => {
+    // Burst 2 (tolerance 100 ms), three leased calls flying, no hold: they count as arriving now.
+    const { decision } = gcraAcquire({ tat: 5_000, flying: 3, hold: 0 }, 5_000, two, 1_000);
+    expect(decision).toEqual({ granted: false, remaining: 0, retryAfterMs: 200 });
+  });
+
+  it('with a hold, waits no longer than the hold or the TAT less the tolerance, whichever is later', () => {
+    // Twenty flying (2 s as arrivals), a hold 50 ms on, a TAT 300 ms on: the TAT's 200 ms wins.
+    const { decision } = gcraAcquire({ tat: 5_300, flying: 20, hold: 5_050 }, 5_000, two, 1_000);
+    expect(decision).toEqual({ granted: false, remaining: 0, retryAfterMs: 200 });
+  });
+
+  it('keeps a TAT already further on than the settle would set it', () => {
+    const settled = gcraSettle({ tat: 5_000, flying: 1, hold: 0 }, 1_000, two, { leased: true });
+    expect(settled).toEqual({ tat: 5_000, flying: 0, hold: 0 });
+  });
+});
