@@ -31,7 +31,8 @@ export async function admit(
   credential: string | undefined,
 ): Promise<Admitted | ProxyError> {
   const { clock, maxWaitMs, observer } = config;
-  const budget = app.budget(bucket);
+  // The caller's scope's budget (its tenant's, once the upstream accepted it: scopes.ts).
+  const budget = app.budget(bucket, credential);
   const started = clock.now();
   const pauseOver = () => waitPause({ config, domains }, app.appId, credential, started, signal);
   if (!budget) return (await pauseOver()) ?? (() => {});

@@ -13,13 +13,14 @@ import type { CallerSignal, SchedulerConfig, Submission } from './config.js';
 import { dispatch } from './dispatch.js';
 import type { FailureDomains, GroupCall } from './domains.js';
 import { type GroupsView, groupsView } from './group-view.js';
-import { type LanePass, Lanes } from './lanes.js';
+import { Lanes } from './lanes.js';
 import { type Answer, isWriteMethod, type Lane, newPendingOp, type PendingOp, type Waiter } from './op.js';
 import { classify, longestRetryAfter, type Outcome, opsThrottled, throttledAppWide } from './outcome.js';
-import { type Action, decide, type Flush, holdMs, type Plan, plan } from './planner.js';
+import { type Action, type Flush, type GroupLimits, holdMs, type Plan, plan } from './planner.js';
 import { Pump, type StepResult } from './pump.js';
 import { resourceOf } from './resources.js';
 import { pauseMs } from './retry.js';
+import { Scopes, ScopesPass, scopedAppId } from './scopes.js';
 
 /** Ops are flushed this long before their deadline at the latest, whatever the hold says. */
 const DEADLINE_MARGIN_MS = 50;
@@ -35,11 +36,15 @@ export interface EngineShared {
   readonly nextSeq: () => number;
   /** An op was answered (the engine may have become idle). */
   readonly answered: () => void;
+  /** Every budget by its bucket key, for the limiter's reopen notices: apps add and remove theirs. */
+  readonly budgets: Map<string, Budget>;
 }
 
 /** An upstream call leaving: its ops, the token it spends, its group's call. */
 interface Departure {
   readonly lane: Lane;
+  /** The lanes of the scope whose budget it spends. */
+  readonly lanes: Lanes;
   readonly call: GroupCall;
   readonly ops: PendingOp[];
   readonly budget: Budget;
@@ -59,7 +64,8 @@ export interface AppSnapshot extends Counts {
 
 export class AppEngine {
   readonly state: AppState;
-  readonly lanes: Lanes;
+  /** The app's budgets: its own, and per tenant where the dialect says (SPEC §8d, scopes.ts). */
+  readonly scopes: Scopes;
   readonly #pump: Pump;
   readonly #c: SchedulerConfig;
   readonly #domains: FailureDomains;
@@ -77,25 +83,52 @@ export class AppEngine {
       (timerAt) => this.#step(timerAt),
       (error) => this.#pumpCrashed(error),
     );
-    const budget = (name: BudgetName, limit = c.batchLimit) =>
-      new Budget(name, bucketKey(c.upstreamId, appId, name), limit, {
+    const budget = (name: BudgetName, scope: string, limit = c.batchLimit) =>
+      new Budget(name, bucketKey(c.upstreamId, scopedAppId(appId, scope), name), limit, {
         limiter: c.limiter,
         clock: c.clock,
         leaseMs: c.leaseMs,
         observe: (granted, waitMs) => c.observer?.onLimiter?.({ appId, bucket: name, granted, waitMs }),
         wake: () => this.#pump.kick(),
       });
-    this.lanes = new Lanes(budget('batch'), c.restLimit ? budget('rest', c.restLimit) : undefined, c);
+    const byKey = shared.budgets;
+    this.scopes = new Scopes({
+      claimsOf: c.dialect.budgetScopeOf?.bind(c.dialect),
+      accepted: (credential, now) => this.#domains.isAccepted(appId, credential, now),
+      make: (scope) =>
+        new Lanes(budget('batch', scope), c.restLimit ? budget('rest', scope, c.restLimit) : undefined, c),
+      made: (budgets) => {
+        for (const b of budgets) byKey.set(b.key, b);
+      },
+      dropped: (budgets) => {
+        for (const b of budgets) byKey.delete(b.key);
+      },
+    });
   }
 
-  /** The batch budget (its interval is the app's pace). */
+  /** The app's own lanes (every group's, for a dialect without budget scopes). */
+  get lanes(): Lanes {
+    return this.scopes.app;
+  }
+
+  /** The app's own batch budget (its interval is the app's pace). */
   get batch(): Budget {
-    return this.lanes.batch;
+    return this.scopes.app.batch;
   }
 
-  /** Both budgets, for the limiter's reopen notices. */
+  /** Every budget of every scope, for the limiter's reopen notices. */
   budgets(): Budget[] {
-    return this.lanes.rest ? [this.lanes.batch, this.lanes.rest] : [this.lanes.batch];
+    const all: Budget[] = [];
+    for (const lanes of this.scopes.all()) {
+      all.push(lanes.batch);
+      if (lanes.rest) all.push(lanes.rest);
+    }
+    return all;
+  }
+
+  /** Forgets the tenant scopes nobody uses (the Scheduler's sweep). */
+  sweep(now: number): void {
+    this.scopes.sweep(now);
   }
 
   /**
@@ -104,7 +137,7 @@ export class AppEngine {
    * anew finds them again.
    */
   isFresh(now: number): boolean {
-    return this.state.isIdle && this.lanes.isFresh(now) && this.#pump.isIdle;
+    return this.state.isIdle && this.scopes.isFresh(now) && this.#pump.isIdle;
   }
 
   /** Ops queued or in flight. */
@@ -250,8 +283,9 @@ export class AppEngine {
     this.#domains.cleared(this.appId, op.resource);
   }
 
-  budget(name: BudgetName): Budget | undefined {
-    return this.lanes.budget(name);
+  /** The budget a call of `credential` spends (the app's own without one). */
+  budget(name: BudgetName, credential?: string): Budget | undefined {
+    return this.scopes.budgetOf(name, credential, this.#c.clock.now());
   }
 
   /** This replica's turn for the app's buckets: how long its oldest queued op has waited, if any. */
@@ -287,7 +321,7 @@ export class AppEngine {
    */
   #arrived(op: PendingOp): void {
     const now = this.#c.clock.now();
-    const opensAt = this.lanes.opensAt();
+    const opensAt = this.scopes.lanesOf(op.credential, now).opensAt();
     // Due before its lanes (or its group's pause) open, it is answered at once by a pass.
     const leavesAt = Math.max(opensAt, this.#domains.pausedUntil(this.appId, op.credential, now));
     if (
@@ -316,39 +350,56 @@ export class AppEngine {
     // deadlines and the breaker stay on now().
     const windowNow = Math.max(now, Math.min(timerAt, now + (c.clock.timerSlackMs ?? 0)));
     const draining = this.shared.draining();
-    const closedUntil = this.lanes.closedUntil();
     const domains = this.#domains;
     const appId = this.appId;
+    const scopes = this.scopes;
+    const limits = new Map<Lanes, GroupLimits>();
+    const limitsOf = (lanes: Lanes): GroupLimits => {
+      let l = limits.get(lanes);
+      if (!l) {
+        const { batch } = lanes;
+        l = {
+          closedUntil: lanes.closedUntil(),
+          holdMs: draining ? 0 : holdMs(batch.tokensAt(now), c.batchLimit.burst, batch.interval),
+          leadMs: DEADLINE_MARGIN_MS + batch.interval,
+        };
+        limits.set(lanes, l);
+      }
+      return l;
+    };
+    const own = limitsOf(scopes.app);
+    const closedUntilOf = scopes.split
+      ? (credential: string) => limitsOf(scopes.lanesOf(credential, now)).closedUntil
+      : () => own.closedUntil;
     const planned = plan(this.state, now, {
       windowNow,
       windowMs: c.windowMs,
       maxOps: c.maxOps,
       draining,
-      holdMs: draining ? 0 : holdMs(this.batch.tokensAt(now), c.batchLimit.burst, this.batch.interval),
-      leadMs: DEADLINE_MARGIN_MS + this.batch.interval,
+      ...own,
       maxBytes: c.maxBatchBytes,
-      closedUntil,
       chains: c.dialect.serialChains === true && c.dependsOnChains !== false,
       pausedUntil: (credential) => domains.pausedUntil(appId, credential, now),
+      ...(scopes.split && { limitsOf: (credential: string) => limitsOf(scopes.lanesOf(credential, now)) }),
     });
-    if (this.#shed(planned, now, closedUntil)) return true;
+    if (this.#shed(planned, now, closedUntilOf)) return true;
     // A group whose half-open breaker has its probe out waits for the probe's answer (it kicks).
     const sendable = planned.flushes.every((f) => domains.canCall(appId, f.credential, now))
       ? planned
       : { ...planned, flushes: planned.flushes.filter((f) => domains.canCall(appId, f.credential, now)) };
-    const pass = this.lanes.pass();
-    const action = decide(sendable.flushes, pass.view(now));
+    const pass = new ScopesPass((credential) => scopes.lanesOf(credential, c.clock.now()));
+    const { action, index } = pass.decide(sendable.flushes, now);
     if (action.kind === 'none') {
       const at = pass.wakeAt(sendable, now);
       // Every lane closed for longer than a window: until one is asked again (its reopening, or the
       // poll that finds another replica's lease released), windows ending are no event — a pass
       // each would plan every group again (SPEC §8d: O(groups ready to leave)). Ops falling due
       // meanwhile were shed above (due by `closedUntil`) or are at most one poll late.
-      const opensAt = this.lanes.opensAt();
+      const opensAt = scopes.opensAt();
       if (opensAt <= now + c.windowMs) return at;
       return Math.min(Math.max(at, opensAt), sendable.nextDeadline);
     }
-    return this.#take(sendable, action, now, pass);
+    return this.#take(sendable, action, index, now, pass);
   }
 
   /**
@@ -359,16 +410,17 @@ export class AppEngine {
   async #take(
     planned: Plan,
     first: Exclude<Action, { kind: 'none' }>,
+    firstIndex: number,
     at: number,
-    pass: LanePass,
+    pass: ScopesPass,
   ): Promise<StepResult> {
     const c = this.#c;
     let action: Action = first;
     const flushes = planned.flushes;
-    // The plan's flushes not yet considered (the first action is the first flush's, or an op's).
-    let i = 0;
     /** Where the flushes still to send begin: the current action's. */
-    let start = 0;
+    let start = firstIndex;
+    // The plan's flushes not yet considered: those before the first action's were found closed.
+    let i = firstIndex + 1;
     let sent = false;
     // The lanes are judged at `now`, and so is the wake-up: a lane closed then counts as an event
     // even when it has opened since (an await may end after a block).
@@ -379,12 +431,13 @@ export class AppEngine {
       const credential = action.kind === 'batch' ? action.flush.credential : action.op.credential;
       let call: GroupCall | undefined = this.#domains.mayCall(this.appId, credential, c.clock.now());
       if (!call) return sent || planned.wakeAt;
+      const lanes = this.scopes.lanesOf(credential, now);
       try {
-        const budget = this.lanes.budgetOf(action);
+        const budget = lanes.budgetOf(action);
         const decision = await budget.acquire(this.waiting());
         now = c.clock.now();
         if (!decision.granted) {
-          pass.deny(budget);
+          pass.of(lanes).deny(budget);
           // The flushes not yet sent whose group may still send (an answer during the await may
           // have paused it): never one already sent, or a token would go for nothing.
           const left = flushes
@@ -394,30 +447,37 @@ export class AppEngine {
                 f.ops[0]?.state === 'queued' &&
                 this.#domains.pausedUntil(this.appId, f.credential, now) <= now,
             );
-          action = decide(left, pass.view(now));
+          const next = pass.decide(left, now);
+          action = next.action;
+          const chosen = left[next.index];
+          if (chosen) {
+            start = flushes.indexOf(chosen, start);
+            i = Math.max(i, start + 1);
+          }
           continue;
         }
-        this.#send(action, budget, decision, call);
+        this.#send(action, lanes, budget, decision, call);
         call = undefined; // the call's own now: it ends it
       } finally {
         call?.release(c.clock.now());
       }
       sent = true;
-      // The next group in turn, skipping the one just sent and any paused or probing since the plan
-      // (an answer may have come during the await): O(1) per call, not a look at every flush.
+      // The next group in turn whose lanes allow it, skipping the one just sent and any paused or
+      // probing since the plan (an answer may have come during the await): O(1) per call while
+      // tokens last, not a look at every flush.
       const single = action.kind === 'single' ? action.op : undefined;
       const gone = action.kind === 'batch' ? action.flush : undefined;
-      let next: Flush | undefined;
-      while (i < flushes.length && next === undefined) {
+      action = { kind: 'none' };
+      while (i < flushes.length && action.kind === 'none') {
         const f = flushes[i++] as Flush;
         if (f === gone || f.ops[0] === single) continue;
         if (this.#domains.pausedUntil(this.appId, f.credential, now) > now) continue;
-        if (this.#domains.canCall(this.appId, f.credential, now)) {
-          next = f;
-          start = i - 1;
-        }
+        if (!this.#domains.canCall(this.appId, f.credential, now)) continue;
+        const next = pass.decide([f], now);
+        if (next.action.kind === 'none' && !this.scopes.split) break;
+        action = next.action;
+        start = i - 1;
       }
-      action = next ? decide([next], pass.view(now)) : { kind: 'none' };
     }
   }
 
@@ -426,10 +486,13 @@ export class AppEngine {
    * group's pause) can open, with the real wait as Retry-After, and everything queued in a group
    * whose breaker is open.
    */
-  #shed(planned: Plan, now: number, closedUntil: number): boolean {
+  #shed(planned: Plan, now: number, closedUntilOf: (credential: string) => number): boolean {
     let shed = false;
     for (const op of [...planned.expired, ...planned.doomed]) {
-      const opensAt = Math.max(closedUntil, this.#domains.pausedUntil(this.appId, op.credential, now));
+      const opensAt = Math.max(
+        closedUntilOf(op.credential),
+        this.#domains.pausedUntil(this.appId, op.credential, now),
+      );
       const error = op.deadline <= now ? deadlineError(this.batch.interval) : deadlineError(opensAt - now);
       this.#c.observer?.onShed?.({ appId: this.appId, code: 'PROXY_DEADLINE_EXCEEDED' });
       this.finish(op, { kind: 'error', error });
@@ -448,6 +511,7 @@ export class AppEngine {
   /** Sends what the action says, with the ops still queued after the acquire's await. */
   #send(
     action: Exclude<Action, { kind: 'none' }>,
+    lanes: Lanes,
     budget: Budget,
     decision: Decision,
     call: GroupCall,
@@ -469,7 +533,7 @@ export class AppEngine {
       reason: action.kind === 'batch' ? action.flush.reason : 'single-lane',
     });
     const plan = action.kind === 'batch' && ops.length > 1 ? (action.flush.plan ?? 'parallel') : 'parallel';
-    this.#call({ lane, call, ops, budget, decision, plan }).catch((error: unknown) =>
+    this.#call({ lane, lanes, call, ops, budget, decision, plan }).catch((error: unknown) =>
       this.#crashed(ops, error),
     );
   }
@@ -488,14 +552,14 @@ export class AppEngine {
   }
 
   /** #call's body: sends, settles the budget, applies the outcome; returns when the call left. */
-  async #callUpstream({ lane, call, ops, budget, decision, plan }: Departure): Promise<number> {
+  async #callUpstream({ lane, lanes, call, ops, budget, decision, plan }: Departure): Promise<number> {
     const c = this.#c;
     const { credential } = call;
     this.state.leave(ops);
     this.state.served(credential);
     this.#domains.sent(this.appId, credential, c.clock.now());
     // The upstream counts batched ops against the single-call budget too: pay for them, in one call.
-    if (lane === 'batch' && c.batchOpsSpendRest) void this.lanes.rest?.charge(ops.length);
+    if (lane === 'batch' && c.batchOpsSpendRest) void lanes.rest?.charge(ops.length);
     const sent = await dispatch(c, this.appId, lane, credential, ops, plan);
     const { result } = sent;
     c.observer?.onUpstream?.({
@@ -542,8 +606,11 @@ export class AppEngine {
    * ("retry all the failed requests in a new batch after the longest retry-after value"). The same
    * throttle on several groups at once is the app's: its bucket pauses too.
    */
-  async #throttled(lane: Lane, credential: string, outcome: Outcome, budget: Budget): Promise<void> {
+  async #throttled(lane: Lane, credential: string, outcome: Outcome, spent: Budget): Promise<void> {
     const c = this.#c;
+    // The scope the credential spends now (its tenant's once accepted, which a 200 batch just did):
+    // what a throttle wider than its user pauses.
+    const budget = this.scopes.lanesOf(credential, c.clock.now()).budget(spent.name) ?? spent;
     let ms: number | undefined;
     if (outcome.kind === 'throttled') {
       const { headers } = outcome.response;

@@ -54,11 +54,28 @@ function engine(overrides: Partial<SchedulerOptions> = {}) {
   const answered = new Map<string, { at: number; answer: Answer }>();
   const submit = (path: string, credential = 'Bearer a') => {
     const p = scheduler.submit({ appId: 'v1.0', credential, op: graphOp('GET', path) });
-    void p.then((answer) => answered.set(path, { at: clock.now() - 1_000, answer }));
+    void p.then((answer) => answered.set(path, { at: clock.now() - base, answer }));
     return p;
   };
-  const instants = () => upstream.calls.map((c) => c.at - 1_000);
-  return { clock, upstream, scheduler, submit, instants, answered, heard };
+  /** Where instants count from: the start, or the end of `accept`. */
+  let base = 1_000;
+  const instants = () => upstream.calls.map((c) => c.at - base);
+  /**
+   * The upstream accepts each credential once (a call of its own answered 200), and the record
+   * starts again (instants count from here): a credential spends its own budget until then (SPEC
+   * §8d, scopes.ts), the app's after.
+   */
+  const accept = async (...credentials: string[]) => {
+    await Promise.all([
+      ...credentials.map((credential) =>
+        scheduler.submit({ appId: 'v1.0', credential, op: graphOp('GET', '/organization') }),
+      ),
+      clock.advance(1_000),
+    ]);
+    upstream.calls.length = 0;
+    base = clock.now();
+  };
+  return { clock, upstream, scheduler, submit, instants, answered, heard, accept };
 }
 
 describe('per-op throttling inside a 200 batch', () => {
@@ -123,7 +140,9 @@ describe('per-op throttling inside a 200 batch', () => {
       ['Mailbox/Application/app-id/mailbox-id', false],
       ['User/ReadWrite/app-id/user-id', false],
     ] as const) {
-      const { clock, upstream, submit, instants, heard } = engine();
+      const { clock, upstream, submit, instants, heard, accept } = engine();
+      // b spends the app's budget (a token never accepted would spend its own).
+      await accept('Bearer b');
       upstream.answerOp = ({ path: url }, { index: call }) =>
         call === 0 && url === '/users/a'
           ? { status: 429, headers: { 'Retry-After': '3', 'x-ms-throttle-scope': scope } }
@@ -234,7 +253,8 @@ describe('per-op throttling inside a 200 batch', () => {
   });
 
   it('pauses the app’s bucket when three tokens are throttled together (the app is, not its users)', async () => {
-    const { clock, upstream, submit, instants, heard } = engine();
+    const { clock, upstream, submit, instants, heard, accept } = engine();
+    await accept('Bearer z');
     upstream.answerOp = (_op, { index: call }) =>
       call < 3 ? { status: 429, headers: { 'Retry-After': '2' } } : { status: 200 };
     const calls = ['a', 'b', 'c'].map((t) => submit(`/users/${t}`, `Bearer ${t}`));

@@ -64,6 +64,18 @@ export interface PlanParams {
    * Its ops due by then are doomed; the other groups go on.
    */
   readonly pausedUntil?: (credential: string) => number;
+  /**
+   * The budget a group spends, when groups of the app spend different ones (SPEC §8d, budgets per
+   * tenant): its `closedUntil`, `holdMs` and `leadMs` replace the app-wide ones for that group.
+   */
+  readonly limitsOf?: (credential: string) => GroupLimits;
+}
+
+/** What a group's budget says to the plan (PlanParams' `closedUntil`, `holdMs`, `leadMs`). */
+export interface GroupLimits {
+  readonly closedUntil: number;
+  readonly holdMs: number;
+  readonly leadMs: number;
 }
 
 export function plan(app: AppState, now: number, p: PlanParams): Plan {
@@ -71,11 +83,12 @@ export function plan(app: AppState, now: number, p: PlanParams): Plan {
   const doomed: PendingOp[] = [];
   const flushes: Flush[] = [];
   const turns = new Map<Flush, number>();
-  const closedUntil = p.closedUntil ?? 0;
+  const appLimits: GroupLimits = { closedUntil: p.closedUntil ?? 0, holdMs: p.holdMs, leadMs: p.leadMs };
   let wakeAt = Number.POSITIVE_INFINITY;
   let nextDeadline = Number.POSITIVE_INFINITY;
   for (const group of app.groups.values()) {
     const credential = group.credential;
+    const { closedUntil, holdMs, leadMs } = p.limitsOf?.(credential) ?? appLimits;
     const paused = p.pausedUntil?.(credential) ?? 0;
     const groupClosedUntil = Math.max(closedUntil, paused);
     // Deadlines follow arrival order, so the late ops are at the front.
@@ -108,7 +121,7 @@ export function plan(app: AppState, now: number, p: PlanParams): Plan {
     if (!oldest) continue;
     // The hold never keeps an op past the point where one more token interval would miss its deadline.
     const windowEnd = oldest.enqueuedAt + p.windowMs;
-    const readyAt = Math.max(windowEnd, Math.min(windowEnd + p.holdMs, oldest.deadline - p.leadMs));
+    const readyAt = Math.max(windowEnd, Math.min(windowEnd + holdMs, oldest.deadline - leadMs));
     let reason: FlushReason | undefined;
     if (p.draining) reason = 'drain';
     else if (full) reason = 'full';

@@ -161,9 +161,9 @@ export class Scheduler {
         nextCallId: () => this.#callIds++,
         nextSeq: () => this.#seq++,
         answered: () => this.#answered(),
+        budgets: this.#byKey,
       });
       this.#apps.set(appId, app);
-      for (const budget of app.budgets()) this.#byKey.set(budget.key, budget);
       this.#armSweep();
     }
     return app;
@@ -178,7 +178,10 @@ export class Scheduler {
     const now = this.#c.clock.now();
     this.#domains.sweep(now);
     for (const [appId, app] of this.#apps) {
-      if (!app.isFresh(now)) continue;
+      if (!app.isFresh(now)) {
+        app.sweep(now);
+        continue;
+      }
       app.stop();
       this.#apps.delete(appId);
       for (const budget of app.budgets()) this.#byKey.delete(budget.key);

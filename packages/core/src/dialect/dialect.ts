@@ -132,6 +132,13 @@ export interface BatchDialect {
    */
   resourceKey?(path: string, credential: string): string;
   /**
+   * The tenant a credential's claims name, where the upstream limits per tenant (SPEC §8d: Graph
+   * limits per tenant and application): its calls spend that tenant's budgets once the upstream has
+   * accepted the credential (batcher/scopes.ts). The claims are unverified: never trusted before.
+   * Absent: every group spends the app's budgets.
+   */
+  budgetScopeOf?(credential: string): string | undefined;
+  /**
    * What a 429 on a single call, or on one op inside a batch, means (SPEC §8d): `app` (default) — the
    * app's budget is spent, pause the app's bucket; `credential` — that caller is throttled (Graph
    * throttles per user and mailbox), pause its group only. A whole batch call's 429 is always the

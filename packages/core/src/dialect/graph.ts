@@ -102,18 +102,37 @@ function responseHeaders(value: unknown): Record<string, string> {
  * it, never isolation), else a digest of the credential, so two users' `/me` never look alike.
  */
 function meOf(credential: string): string {
+  const oid = claimsOf(credential)?.oid;
+  if (isClaim(oid)) return oid;
+  return `~${createHash('sha256').update(credential).digest('hex').slice(0, 32)}`;
+}
+
+/** The payload of a bearer JWT, unverified; undefined when the credential is not one. */
+function claimsOf(credential: string): Record<string, unknown> | undefined {
   const token = /^Bearer\s+(.+)$/i.exec(credential)?.[1];
   const payload = token?.split('.')[1];
-  if (payload) {
-    try {
-      const claims: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-      if (isObject(claims) && typeof claims.oid === 'string' && /^[0-9A-Za-z-]{1,64}$/.test(claims.oid))
-        return claims.oid;
-    } catch {
-      // not a JWT: fall through to the digest
-    }
+  if (!payload) return undefined;
+  try {
+    const claims: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    return isObject(claims) ? claims : undefined;
+  } catch {
+    return undefined; // not a JWT
   }
-  return `~${createHash('sha256').update(credential).digest('hex').slice(0, 32)}`;
+}
+
+/** A claim usable as part of a key: an id (GUIDs, tenant names), never free text. */
+function isClaim(value: unknown): value is string {
+  return typeof value === 'string' && /^[0-9A-Za-z-]{1,64}$/.test(value);
+}
+
+/**
+ * Graph's limits are per tenant and application: `tid` and `appid` (v1 tokens) or `azp` (v2). An
+ * app-only or a user token alike; undefined when either is missing.
+ */
+function tenantOf(credential: string): string | undefined {
+  const claims = claimsOf(credential);
+  const app = claims?.appid ?? claims?.azp;
+  return isClaim(claims?.tid) && isClaim(app) ? `${claims.tid}/${app}` : undefined;
 }
 
 /**
@@ -166,6 +185,8 @@ export const graph: BatchDialect = {
     if (folded !== '/me' && !folded.startsWith('/me/')) return folded;
     return `/users/${meOf(credential).toLowerCase()}${folded.slice(3)}`;
   },
+
+  budgetScopeOf: tenantOf,
 
   isBatchEndpoint(target: AppTarget): boolean {
     return /^\/(\$|%24)batch\/?$/i.test(target.path);
