@@ -12,7 +12,7 @@ export default {
     // code, the pump (when a pass runs and when it wakes) and the lanes (when to ask again). Not
     // yet (docs/testing.md, "Scope", with each file's measured score): answer.ts, the wiring (scheduler.ts, app-engine.ts, dispatch.ts),
     // the pacer, the Redis and fallback limiters and the upstream client, which the e2e suites cover.
-    'packages/core/src/batcher/{app-state,bounded-map,breaker,budget,domains,group-queue,lanes,outcome,planner,pump,resources,retry}.ts',
+    'packages/core/src/batcher/{app-state,bounded-map,breaker,budget,domains,group-queue,lanes,outcome,planner,pump,resources,retry,scopes}.ts',
     'packages/core/src/dialect/{talkjs,graph,headers,envelope}.ts',
     'packages/core/src/ratelimit/{gcra,memory}.ts',
     'packages/core/src/errors.ts',
