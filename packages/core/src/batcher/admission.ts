@@ -39,17 +39,20 @@ export async function admit(
   // Calls that bypass the queue carry no group here: only the app open as a whole refuses them.
   const circuit = app.circuitOpen(started, undefined);
   if (circuit) return circuit;
+  const deadline = started + maxWaitMs;
   for (;;) {
     const paused = await pauseOver();
     if (paused) return paused;
     const decision = await budget.acquire({ waitedMs: clock.now() - started });
     if (decision.granted) return () => void budget.settle(decision, app.waiting());
     const now = clock.now();
-    if (now + decision.retryAfterMs > started + maxWaitMs) {
+    // At the deadline, or a wait past it: answered now. A denial of 0 ms (a turn) is asked again
+    // one poll on, which never sleeps past the deadline.
+    if (now >= deadline || now + decision.retryAfterMs > deadline) {
       observer?.onShed?.({ appId: app.appId, code: 'PROXY_DEADLINE_EXCEEDED' });
       return deadlineError(decision.retryAfterMs);
     }
-    const again = budget.askAgainAt(now, true) ?? now;
+    const again = Math.min(budget.askAgainAt(now, true) ?? now, deadline);
     if (!(await sleep(clock, again - now, signal))) return callerGone();
   }
 }
