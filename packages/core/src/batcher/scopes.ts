@@ -64,10 +64,13 @@ export class Scopes {
     const known = this.#known;
     const claimsOf = this.options.claimsOf;
     if (!known || !claimsOf) return APP_SCOPE;
-    const scope = known.touch(credential, now, () => ({
-      claimed: claimsOf(credential),
-      own: `c:${createHash('sha256').update(credential).digest('hex').slice(0, 32)}`,
-    }));
+    // Read without a touch (a plan asks once per group per pass); made again when expired.
+    const scope =
+      known.peek(credential, now) ??
+      known.touch(credential, now, () => ({
+        claimed: claimsOf(credential),
+        own: `c:${createHash('sha256').update(credential).digest('hex').slice(0, 32)}`,
+      }));
     if (!this.options.accepted(credential, now)) return scope.own;
     return scope.claimed === undefined ? APP_SCOPE : `t:${scope.claimed}`;
   }
