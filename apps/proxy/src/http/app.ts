@@ -26,7 +26,6 @@ import {
   canonicalPath,
   carriedHeaders,
   isJsonContentType,
-  opRefusalReason,
   type PassThroughWhy,
   parseRequestTarget,
   type Route,
@@ -314,7 +313,7 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
     headers: carriedHeaders(deps.dialect, incoming.headers),
     search: target.search,
   });
-  if ('passThrough' in built) return passBuffered({ reason: opRefusalReason(built.passThrough) });
+  if ('passThrough' in built) return passBuffered({ reason: built.reason });
 
   const pending = deps.credentialOf(r.target.appId, incoming.headers.authorization);
   const credential = pending instanceof Promise ? await pending : pending;

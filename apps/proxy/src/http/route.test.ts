@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   carriedHeaders,
   isJsonContentType,
-  opRefusalReason,
+  PASS_REASONS,
   parseHeaderList,
   parseRequestTarget,
   route,
@@ -219,23 +219,34 @@ describe('route', () => {
   });
 });
 
-describe('opRefusalReason', () => {
-  it('maps every refusal of the TalkJS dialect to query or body', () => {
+describe('a dialect’s refusal', () => {
+  it('names its pass reason as a code the edge shows as it is (query or body), for each dialect', () => {
     const target = { appId: 'a', path: '/users' };
-    const refusal = (method: 'GET' | 'POST', search: string, body?: string) => {
-      const built = talkjs.toOp({
+    const refusal = (
+      dialect: typeof talkjs,
+      method: 'GET' | 'POST',
+      search: string,
+      body?: string,
+      path = '/users',
+    ) => {
+      const built = dialect.toOp({
         method,
-        target,
+        target: { ...target, path },
         query: new URLSearchParams(search),
         body,
         apiVersion: undefined,
+        search: search === '' ? '' : `?${search}`,
       });
       if (!('passThrough' in built)) throw new Error('expected a refusal');
-      return opRefusalReason(built.passThrough);
+      expect(PASS_REASONS).toContain(built.reason);
+      return built.reason;
     };
-    expect(refusal('GET', '?id=1&id=2')).toBe('query');
-    expect(refusal('POST', '?x=1', '{}')).toBe('query');
-    expect(refusal('GET', '', '{}')).toBe('body');
+    expect(refusal(talkjs, 'GET', 'id=1&id=2')).toBe('query');
+    expect(refusal(talkjs, 'POST', 'x=1', '{}')).toBe('query');
+    expect(refusal(talkjs, 'GET', '', '{}')).toBe('body');
+    expect(refusal(graph, 'GET', '', '{}')).toBe('body');
+    expect(refusal(graph, 'POST', '')).toBe('body');
+    expect(refusal(graph, 'GET', '', undefined, '/me/photo/$value')).toBe('body');
   });
 });
 

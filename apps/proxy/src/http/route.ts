@@ -36,14 +36,6 @@ export interface PassThroughWhy {
 }
 
 /**
- * The reason code of a dialect's `toOp` refusal. The dialect explains in words; the words about the
- * query string are the query's, every other refusal is about the body.
- */
-export function opRefusalReason(explanation: string): PassReason {
-  return /query/i.test(explanation) ? 'query' : 'body';
-}
-
-/**
  * BATCH_DROPPABLE_HEADERS: header names (RFC 9110 tokens), comma-separated, compared in lower case.
  * Returns the names, or the first entry that is not a header name.
  */

@@ -11,7 +11,7 @@ import { Scheduler } from './scheduler.js';
 
 /** Says "not your turn, ask again now" (a 0 ms denial, as a fleet's turn can) until `grantsFrom`. */
 function turnDenying(clock: ManualClock, grantsFrom: number): { limiter: Limiter; asks: number[] } {
-  const inner = new MemoryLimiter({ now: () => clock.now() });
+  const inner: Limiter = new MemoryLimiter({ now: () => clock.now() });
   const asks: number[] = [];
   const limiter: Limiter = {
     acquire: async (...args) => {

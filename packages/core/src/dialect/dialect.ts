@@ -38,6 +38,18 @@ export interface OpRequest {
   readonly search?: string;
 }
 
+/**
+ * Why `toOp` refused a call, as a code (SPEC §3: the pass reasons): its query string, or its body,
+ * cannot travel inside an op.
+ */
+export type OpRefusalReason = 'query' | 'body';
+
+/** A call `toOp` refused: the code, and the words for a log or a test. */
+export interface OpRefusal {
+  readonly passThrough: string;
+  readonly reason: OpRefusalReason;
+}
+
 /** What a request header does to a call: travels inside the op, may be dropped, or forbids batching. */
 export type HeaderRule = 'carry' | 'drop' | 'pass';
 
@@ -153,7 +165,7 @@ export interface BatchDialect {
   /** True for the upstream's own batch endpoint (a client calling it directly is passed through). */
   isBatchEndpoint(target: AppTarget): boolean;
   /** The op for a call, or a reason the call cannot travel inside a batch. */
-  toOp(input: OpInput): { op: OpRequest } | { passThrough: string };
+  toOp(input: OpInput): { op: OpRequest } | OpRefusal;
   /** The batch call carrying `ops`; op i gets sequence number i. */
   batchRequest(appId: string, ops: readonly OpRequest[], plan?: BatchPlan): UpstreamRequest;
   /** The same op sent as an ordinary single call (the single-call lane). */

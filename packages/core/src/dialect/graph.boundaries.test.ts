@@ -40,6 +40,7 @@ describe('graph dialect: toOp', () => {
     for (const path of ['/users/u1/photo/$value/', '/users/u1/photo/%24VALUE/'])
       expect(graph.toOp(input({ method: 'GET', target: { appId: 'v1.0', path } })), path).toEqual({
         passThrough: 'a media ($value) body cannot travel in a batch op',
+        reason: 'body',
       });
     for (const path of ['/users/u1/photo/$value/x', '/users/u1/$values', '/users/u1/$valuefoo/'])
       expect(op(graph.toOp(input({ method: 'GET', target: { appId: 'v1.0', path } }))).path, path).toBe(path);

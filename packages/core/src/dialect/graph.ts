@@ -193,12 +193,13 @@ export const graph: BatchDialect = {
   },
 
   toOp({ method, target, body, headers, search }: OpInput) {
-    if (method === 'GET' && body !== undefined) return { passThrough: 'a GET with a body' };
+    if (method === 'GET' && body !== undefined) return { passThrough: 'a GET with a body', reason: 'body' };
     // Graph refuses the whole batch for a write without a body; adding `{}` would make a request
     // Graph refuses into one that runs. Alone, the upstream judges it.
     if ((method === 'POST' || method === 'PUT' || method === 'PATCH') && body === undefined)
-      return { passThrough: 'a write without a body' };
-    if (isMediaPath(target.path)) return { passThrough: 'a media ($value) body cannot travel in a batch op' };
+      return { passThrough: 'a write without a body', reason: 'body' };
+    if (isMediaPath(target.path))
+      return { passThrough: 'a media ($value) body cannot travel in a batch op', reason: 'body' };
     const carried: Record<string, string> = Object.create(null);
     for (const [name, value] of Object.entries(headers ?? {})) {
       if (graph.requestHeader(name) === 'carry') carried[name] = value;

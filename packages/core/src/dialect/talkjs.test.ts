@@ -133,11 +133,15 @@ describe('talkjs dialect', () => {
     const target = { appId: 'a', path: '/users/u1' };
     const toOp = (method: 'GET' | 'PUT', query: string, body: string | undefined) =>
       talkjs.toOp({ method, target, query: new URLSearchParams(query), body, apiVersion: undefined });
-    expect(toOp('GET', 'a=1&b=2&a=3', undefined)).toEqual({ passThrough: 'repeated query parameter "a"' });
+    expect(toOp('GET', 'a=1&b=2&a=3', undefined)).toEqual({
+      passThrough: 'repeated query parameter "a"',
+      reason: 'query',
+    });
     expect(toOp('PUT', 'x=1', '{}')).toEqual({
       passThrough: 'a query string on a write cannot travel in a batch op',
+      reason: 'query',
     });
-    expect(toOp('GET', '', '{}')).toEqual({ passThrough: 'a GET with a body' });
+    expect(toOp('GET', '', '{}')).toEqual({ passThrough: 'a GET with a body', reason: 'body' });
     expect(toOp('PUT', '', '{"a":1}')).toEqual({
       op: { method: 'PUT', path: '/users/u1', query: {}, body: '{"a":1}', apiVersion: undefined },
     });

@@ -62,11 +62,13 @@ export const talkjs: BatchDialect = {
     // No prototype: a key such as `__proto__` is data, not a property write (SPEC §8c).
     const params: Record<string, string> = Object.create(null);
     for (const [key, value] of query) {
-      if (method !== 'GET') return { passThrough: 'a query string on a write cannot travel in a batch op' };
-      if (Object.hasOwn(params, key)) return { passThrough: `repeated query parameter "${key}"` };
+      if (method !== 'GET')
+        return { passThrough: 'a query string on a write cannot travel in a batch op', reason: 'query' };
+      if (Object.hasOwn(params, key))
+        return { passThrough: `repeated query parameter "${key}"`, reason: 'query' };
       params[key] = value;
     }
-    if (method === 'GET' && body !== undefined) return { passThrough: 'a GET with a body' };
+    if (method === 'GET' && body !== undefined) return { passThrough: 'a GET with a body', reason: 'body' };
     return { op: { method, path: target.path, query: params, body, apiVersion } };
   },
 
