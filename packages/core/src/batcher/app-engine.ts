@@ -14,7 +14,7 @@ import { dispatch } from './dispatch.js';
 import type { FailureDomains, GroupCall } from './domains.js';
 import { type GroupsView, groupsView } from './group-view.js';
 import { Lanes } from './lanes.js';
-import { type Answer, isWriteMethod, type Lane, newPendingOp, type PendingOp, type Waiter } from './op.js';
+import { type Answer, isWriteOp, type Lane, newPendingOp, type PendingOp, type Waiter } from './op.js';
 import { classify, longestRetryAfter, type Outcome, opsThrottled, throttledAppWide } from './outcome.js';
 import { type Action, type Flush, type GroupLimits, holdMs, type Plan, plan } from './planner.js';
 import { Pump, type StepResult } from './pump.js';
@@ -153,7 +153,7 @@ export class AppEngine {
   submit(sub: Submission, now: number, resolve: (answer: Answer) => void): void {
     const c = this.#c;
     const waiter: Waiter = { arrivedAt: now, resolve, spanContext: sub.spanContext };
-    const isWrite = isWriteMethod(sub.op.method);
+    const isWrite = isWriteOp(sub.op);
     const readKey = isWrite ? undefined : readKeyOf(sub.credential, sub.op);
 
     // Read collapsing: an identical queued read takes this caller too, unless a write to its

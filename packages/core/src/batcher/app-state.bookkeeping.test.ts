@@ -68,6 +68,21 @@ describe('AppState: parking a newcomer', () => {
     expect(open(app)).toEqual([r1, r2]);
   });
 
+  it('orders by what the dialect says an op does, not by its method (JSON-RPC: every call a POST)', () => {
+    const app = new AppState('a');
+    const rpc = (seq: number, write: boolean) => {
+      const op = pendingOp({ seq, method: 'POST', path: '/rpc/x', appId: 'a', deadline: 10_000, write });
+      app.add(op);
+      return op;
+    };
+    const r1 = rpc(1, false);
+    const r2 = rpc(2, false);
+    const w = rpc(3, true);
+    // Two reads side by side; the write behind the newest of them.
+    expect([r1.isWrite, r1.parked, r2.parked, w.parked]).toEqual([false, false, false, true]);
+    expect(open(app)).toEqual([r1, r2]);
+  });
+
   it('parks nothing behind an op on another resource, or behind one already answered', () => {
     const app = new AppState('a');
     const add = adder(app);

@@ -13,7 +13,6 @@
 import { GroupQueue, SeqList } from './group-queue.js';
 import type { OpState, PendingOp, Waiter } from './op.js';
 import { ResourceIndex } from './resources.js';
-import { isIdempotent } from './retry.js';
 
 const MOVES: Readonly<Record<OpState, readonly OpState[]>> = {
   queued: ['inflight', 'done'],
@@ -196,7 +195,7 @@ export class AppState {
     for (const op of this.queuedOps()) {
       if (op.suspect || !resources.has(op.resource)) continue;
       op.suspect = true;
-      if (!isIdempotent(op.op.method)) op.batchCap = 1;
+      if (!op.retrySafe) op.batchCap = 1;
     }
   }
 

@@ -61,6 +61,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { OpRequest } from '../dialect/dialect.js';
+import { methodSemantics } from '../dialect/dialect.js';
 import { graph } from '../dialect/graph.js';
 import { talkjs } from '../dialect/talkjs.js';
 import {
@@ -74,7 +75,6 @@ import { schedulerOptions } from '../testing/scheduler-options.js';
 import { ManualClock } from './clock.js';
 import { DEFAULT_DOMAINS } from './domains.js';
 import type { Answer } from './op.js';
-import { isIdempotent } from './retry.js';
 import { Scheduler } from './scheduler.js';
 
 const NUM_RUNS = Number(process.env.PROPERTY_RUNS) || 150;
@@ -402,7 +402,7 @@ async function run(s: Scenario, faulty: boolean): Promise<RunResult> {
   }
   expect(problems).toEqual([]);
   for (const r of records) {
-    if (isIdempotent(r.call.method)) continue;
+    if (methodSemantics(r.call.method).retrySafe) continue;
     const id = idOf(r.index, r.call.group);
     expect(mayHaveRun.get(id) ?? 0, `${id} (${r.call.method}) may have run`).toBeLessThanOrEqual(1);
   }

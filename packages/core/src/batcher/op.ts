@@ -1,9 +1,8 @@
 // The life of one caller's call inside the engine, from arrival to its one answer.
 
 import type { SpanContext } from '@opentelemetry/api';
-import type { OpRequest } from '../dialect/dialect.js';
+import { methodSemantics, type OpRequest } from '../dialect/dialect.js';
 import type { ProxyError } from '../errors.js';
-import { isIdempotent } from './retry.js';
 
 export type Lane = 'batch' | 'single';
 
@@ -41,7 +40,10 @@ export interface PendingOp {
   /** Calls share a batch only with the same credential (SPEC §4). */
   readonly credential: string;
   readonly op: OpRequest;
+  /** The dialect's word (`OpRequest.write`), or the method's. */
   readonly isWrite: boolean;
+  /** May run twice without harm (`OpRequest.retrySafe`, or the method's): sent again after a 5xx. */
+  readonly retrySafe: boolean;
   /** Key under which identical reads collapse; undefined for writes. */
   readonly readKey: string | undefined;
   /** The path the ordering rules compare (resources.ts `resourceOf`). */
@@ -86,8 +88,14 @@ export interface Waiter {
   readonly resolve: (answer: Answer) => void;
 }
 
-export function isWriteMethod(method: string): boolean {
-  return method !== 'GET';
+/** Whether an op writes: its dialect's word, else its method's. */
+export function isWriteOp(op: OpRequest): boolean {
+  return op.write ?? methodSemantics(op.method).write;
+}
+
+/** Whether an op may run twice without harm: its dialect's word, else its method's. */
+export function isRetrySafeOp(op: OpRequest): boolean {
+  return op.retrySafe ?? methodSemantics(op.method).retrySafe;
 }
 
 /** What makes an op: the caller's request and what the engine decided of it on arrival. */
@@ -109,19 +117,21 @@ export interface NewOp {
 /** A queued op as it arrives: never sent, unparked, with no retry spent. The one constructor of ops. */
 export function newPendingOp(f: NewOp): PendingOp {
   const suspect = f.suspect ?? false;
+  const retrySafe = isRetrySafeOp(f.op);
   return {
     seq: f.seq,
     appId: f.appId,
     credential: f.credential,
     op: f.op,
-    isWrite: isWriteMethod(f.op.method),
+    isWrite: isWriteOp(f.op),
+    retrySafe,
     readKey: f.readKey,
     resource: f.resource,
     isolated: f.isolated,
     enqueuedAt: f.enqueuedAt,
     deadline: f.deadline,
     notBefore: 0,
-    batchCap: suspect && !isIdempotent(f.op.method) ? 1 : Number.POSITIVE_INFINITY,
+    batchCap: suspect && !retrySafe ? 1 : Number.POSITIVE_INFINITY,
     suspect,
     state: 'queued',
     attempts: 0,

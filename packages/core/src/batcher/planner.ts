@@ -17,7 +17,6 @@
 
 import type { AppState } from './app-state.js';
 import type { PendingOp } from './op.js';
-import { isIdempotent } from './retry.js';
 
 export type FlushReason = 'full' | 'window' | 'hold' | 'drain';
 
@@ -224,12 +223,12 @@ class Mix {
   #once = false;
 
   admits(op: PendingOp): boolean {
-    return op.suspect ? !this.#once : !(this.#suspects && !isIdempotent(op.op.method));
+    return op.suspect ? !this.#once : !(this.#suspects && !op.retrySafe);
   }
 
   add(op: PendingOp): void {
     if (op.suspect) this.#suspects = true;
-    else if (!isIdempotent(op.op.method)) this.#once = true;
+    else if (!op.retrySafe) this.#once = true;
   }
 }
 

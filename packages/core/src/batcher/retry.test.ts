@@ -17,6 +17,15 @@ describe('mayRetry', () => {
     expect(retried).toEqual(['GET', 'PUT', 'DELETE']);
   });
 
+  it('takes the dialect’s word over the method’s (a JSON-RPC call is a POST)', () => {
+    const said = (method: Method, retrySafe: boolean) => {
+      const o = pendingOp({ seq: 0, method, path: '/rpc', deadline: 1_000, retrySafe });
+      o.attempts = 1;
+      return mayRetry(o, 0, 3);
+    };
+    expect([said('POST', true), said('GET', false)]).toEqual([true, false]);
+  });
+
   it('stops at the attempt limit', () => {
     expect([1, 2, 3, 4].map((attempts) => mayRetry(op('GET', attempts), 0, 3))).toEqual([
       true,

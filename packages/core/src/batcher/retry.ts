@@ -3,15 +3,8 @@
 
 import type { PendingOp } from './op.js';
 
-const IDEMPOTENT = new Set(['GET', 'PUT', 'DELETE']);
-
 /** A 429 without a usable Retry-After pauses the bucket this long. */
 export const DEFAULT_429_PAUSE_MS = 1000;
-
-/** A call that may run twice without harm (GET, PUT, DELETE). */
-export function isIdempotent(method: string): boolean {
-  return IDEMPOTENT.has(method);
-}
 
 /**
  * An op that may run twice without harm may be sent again after a 5xx, a reset or a timeout.
@@ -19,7 +12,7 @@ export function isIdempotent(method: string): boolean {
  */
 export function mayRetry(op: PendingOp, now: number, maxAttempts: number, refunded = false): boolean {
   const spent = refunded ? op.attempts - 1 : op.attempts;
-  return isIdempotent(op.op.method) && spent < maxAttempts && now < op.deadline;
+  return op.retrySafe && spent < maxAttempts && now < op.deadline;
 }
 
 /** Jittered exponential back-off, so a struggling upstream is not hit again at once. */

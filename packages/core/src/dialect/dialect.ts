@@ -36,6 +36,20 @@ export interface OpRequest {
    * in the op as received (Graph); absent for those that carry `query` (TalkJS).
    */
   readonly search?: string;
+  /**
+   * What the op does, as its dialect says (a JSON-RPC batch is all POSTs): a write is ordered
+   * behind and ahead of the other ops of its resource and never collapses; a retry-safe op may be
+   * sent again after a 5xx, a reset or a timeout. Absent: by method (`methodSemantics`).
+   */
+  readonly write?: boolean;
+  readonly retrySafe?: boolean;
+}
+
+const RETRY_SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'PUT', 'DELETE']);
+
+/** REST's meaning of a method: GET reads; GET, PUT and DELETE may run twice without harm. */
+export function methodSemantics(method: string): { readonly write: boolean; readonly retrySafe: boolean } {
+  return { write: method !== 'GET', retrySafe: RETRY_SAFE_METHODS.has(method) };
 }
 
 /**

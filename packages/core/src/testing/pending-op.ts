@@ -15,6 +15,9 @@ export interface PendingOpFields {
   readonly deadline?: number;
   readonly suspect?: boolean;
   readonly isolated?: boolean;
+  /** What the dialect says the op does (absent: by method). */
+  readonly write?: boolean;
+  readonly retrySafe?: boolean;
 }
 
 export function pendingOp(f: PendingOpFields): PendingOp {
@@ -22,7 +25,15 @@ export function pendingOp(f: PendingOpFields): PendingOp {
     seq: f.seq,
     appId: f.appId ?? 'a',
     credential: f.credential ?? 'k',
-    op: { method: f.method, path: f.path, query: {}, body: undefined, apiVersion: undefined },
+    op: {
+      method: f.method,
+      path: f.path,
+      query: {},
+      body: undefined,
+      apiVersion: undefined,
+      ...(f.write !== undefined && { write: f.write }),
+      ...(f.retrySafe !== undefined && { retrySafe: f.retrySafe }),
+    },
     resource: resourceOf(f.path),
     isolated: f.isolated ?? false,
     enqueuedAt: f.enqueuedAt ?? 0,
