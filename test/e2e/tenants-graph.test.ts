@@ -10,6 +10,7 @@
 import { Pool } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { signGraphToken, startFakeGraph } from '../fake-graph/index.js';
+import { metrics, series } from '../harness/metrics.js';
 import { startProxyProcess } from '../harness/process.js';
 import { useCleanup } from '../harness/use.js';
 
@@ -108,5 +109,7 @@ describe('Graph budgets per tenant (SPEC §8d)', () => {
     // Fabrikam's own budget: its window (10 ms), the fake's 20 ms, and the machine's noise.
     expect(percentile(fabrikamMs, 50)).toBeLessThan(250);
     expect(Math.max(...fabrikamMs)).toBeLessThan(600);
+    // Watched: a budget per tenant (and any first-contact one not yet forgotten) beside the version's.
+    expect(series(await metrics(proxy), 'batch_proxy_budget_scopes')).toBeGreaterThanOrEqual(2);
   });
 });

@@ -60,6 +60,8 @@ export interface AppSnapshot extends Counts {
   readonly openGroups: number;
   readonly pausedGroups: number;
   readonly appWide: boolean;
+  /** Budgets held beside the app's own: per tenant, and per credential not yet accepted (scopes.ts). */
+  readonly budgetScopes: number;
 }
 
 export class AppEngine {
@@ -228,6 +230,7 @@ export class AppEngine {
       openGroups: this.openGroups,
       pausedGroups: this.#domains.pausedGroups(this.appId, now),
       appWide: this.openAppWide(now),
+      budgetScopes: this.scopes.size - 1,
     };
   }
 

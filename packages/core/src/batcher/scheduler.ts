@@ -128,6 +128,7 @@ export class Scheduler {
         openGroups: domains.openGroups(appId),
         pausedGroups: domains.pausedGroups(appId, now),
         appWide: domains.appWideMs(appId, now) > 0,
+        budgetScopes: 0,
       });
     }
     return apps;

@@ -81,6 +81,7 @@ export interface MetricSources extends PacingSource {
     circuit?: string;
     openGroups?: number;
     pausedGroups?: number;
+    budgetScopes?: number;
   }>;
   redisFallback(): boolean;
 }
@@ -229,6 +230,11 @@ const GAUGES: readonly GaugeDefinition[] = [
     name: 'batch_proxy_paused_groups',
     help: 'Groups (app + credential) paused by a 429 of their own (SPEC §8d: the rest of their app goes on), over every app',
     read: (s) => s.queued().reduce((n, a) => n + (a.pausedGroups ?? 0), 0),
+  },
+  {
+    name: 'batch_proxy_budget_scopes',
+    help: "Budgets held beside each app's own (SPEC §8d): per tenant (Graph tid + appid) and per token the upstream has not yet accepted, over every app",
+    read: (s) => s.queued().reduce((n, a) => n + (a.budgetScopes ?? 0), 0),
   },
 ];
 
