@@ -267,12 +267,21 @@ describe('Microsoft Graph through the real proxy process', () => {
     const exited = await runProxyToExit({
       DIALECT: 'graph',
       UPSTREAM_URL: fake.url,
+      BATCH_RATE_PER_SEC: '1',
       AUTH_MODE: 'app-token',
       APP_SECRETS_FILE: '/nonexistent.json',
     });
     expect(exited.code).toBe(2);
     expect(exited.stderr.trim()).toBe(
-      `invalid configuration: AUTH_MODE: only passthrough works with DIALECT=graph (app tokens are TalkJS's) (got "app-token")`,
+      'invalid configuration: AUTH_MODE: DIALECT=graph allows passthrough, not app-token (got "app-token")',
+    );
+  });
+
+  it('refuses to start without a budget: Graph has no safe default (one line naming the variable, exit 2)', async () => {
+    const exited = await runProxyToExit({ DIALECT: 'graph', UPSTREAM_URL: fake.url });
+    expect(exited.code).toBe(2);
+    expect(exited.stderr.trim()).toMatch(
+      /^invalid configuration: BATCH_RATE_PER_SEC: required with DIALECT=graph: Graph's limits differ per service and tenant .*PACING=adaptive$/,
     );
   });
 });

@@ -123,39 +123,58 @@ describe('loadConfig', () => {
       expect(c.DIALECT).toBe('talkjs');
       expect(c.dialect.name).toBe('talkjs');
       expect([c.UPSTREAM_URL, c.BATCH_MAX_OPS]).toEqual(['https://api.talkjs.com', 10]);
+      // SPEC §9's budget defaults are TalkJS's.
+      expect([c.BATCH_RATE_PER_SEC, c.BATCH_BURST]).toEqual([1, 500]);
+    });
+
+    it('graph: requires a budget (none is safe for every service), its burst a second of it', () => {
+      expect(() => loadConfig({ DIALECT: 'graph' })).toThrow(
+        /^invalid configuration: BATCH_RATE_PER_SEC: required with DIALECT=graph: Graph's limits differ per service and tenant/,
+      );
+      const c = loadConfig({ DIALECT: 'graph', BATCH_RATE_PER_SEC: '2.5' });
+      expect([c.BATCH_RATE_PER_SEC, c.BATCH_BURST]).toEqual([2.5, 3]);
+      expect(loadConfig({ DIALECT: 'graph', BATCH_RATE_PER_SEC: '2', BATCH_BURST: '7' }).BATCH_BURST).toBe(7);
+      // Adaptive pacing learns the rate: no budget needed; the pacer's initial rate stands in.
+      const paced = loadConfig({ DIALECT: 'graph', PACING: 'adaptive', PACE_MAX_RATE_PER_SEC: '8' });
+      expect([paced.BATCH_RATE_PER_SEC, paced.BATCH_BURST]).toEqual([4, 4]);
+      // TalkJS's defaults stay its own with adaptive pacing too.
+      expect(loadConfig({ PACING: 'adaptive', PACE_MAX_RATE_PER_SEC: '8' }).BATCH_BURST).toBe(500);
     });
 
     it('graph: the Microsoft Graph dialect, upstream and 20-op maximum by default', () => {
-      const c = loadConfig({ DIALECT: 'graph' });
+      const c = loadConfig({ DIALECT: 'graph', BATCH_RATE_PER_SEC: '1' });
       expect(c.dialect.name).toBe('graph');
       expect([c.UPSTREAM_URL, c.BATCH_MAX_OPS, c.upstreamDefaulted]).toEqual([
         'https://graph.microsoft.com',
         20,
         true,
       ]);
-      expect(loadConfig({ DIALECT: 'graph', UPSTREAM_URL: 'http://127.0.0.1:1' }).UPSTREAM_URL).toBe(
+      const graph = { DIALECT: 'graph', BATCH_RATE_PER_SEC: '1' };
+      expect(loadConfig({ ...graph, UPSTREAM_URL: 'http://127.0.0.1:1' }).UPSTREAM_URL).toBe(
         'http://127.0.0.1:1',
       );
-      expect(loadConfig({ DIALECT: 'graph', BATCH_MAX_OPS: '5' }).BATCH_MAX_OPS).toBe(5);
+      expect(loadConfig({ ...graph, BATCH_MAX_OPS: '5' }).BATCH_MAX_OPS).toBe(5);
     });
 
     it('refuses a BATCH_MAX_OPS above the dialect maximum and an unknown dialect', () => {
       expect(() => loadConfig({ BATCH_MAX_OPS: '11' })).toThrow(
         /BATCH_MAX_OPS: at most 10 for the talkjs dialect \(got "11"\)/,
       );
-      expect(loadConfig({ DIALECT: 'graph', BATCH_MAX_OPS: '20' }).BATCH_MAX_OPS).toBe(20);
-      expect(() => loadConfig({ DIALECT: 'graph', BATCH_MAX_OPS: '21' })).toThrow(
-        /at most 20 for the graph dialect/,
-      );
+      const graph = { DIALECT: 'graph', BATCH_RATE_PER_SEC: '1' };
+      expect(loadConfig({ ...graph, BATCH_MAX_OPS: '20' }).BATCH_MAX_OPS).toBe(20);
+      expect(() => loadConfig({ ...graph, BATCH_MAX_OPS: '21' })).toThrow(/at most 20 for the graph dialect/);
       expect(() => loadConfig({ DIALECT: 'odata' })).toThrow(/DIALECT/);
     });
 
     it('refuses AUTH_MODE=app-token with graph: app tokens are TalkJS’s', () => {
       expect(() =>
-        loadConfig({ DIALECT: 'graph', AUTH_MODE: 'app-token', APP_SECRETS_FILE: '/tmp/x.json' }),
-      ).toThrow(
-        /AUTH_MODE: only passthrough works with DIALECT=graph \(app tokens are TalkJS's\) \(got "app-token"\)/,
-      );
+        loadConfig({
+          DIALECT: 'graph',
+          BATCH_RATE_PER_SEC: '1',
+          AUTH_MODE: 'app-token',
+          APP_SECRETS_FILE: '/tmp/x.json',
+        }),
+      ).toThrow(/AUTH_MODE: DIALECT=graph allows passthrough, not app-token \(got "app-token"\)/);
     });
   });
 });

@@ -1,11 +1,12 @@
 // The one configuration schema (SPEC §9): every variable, its default and its validation. Parsed once
 // at start-up; a bad value stops the process with a message naming the variable.
 
-import { type BatchDialect, graph, type PaceParams, talkjs } from '@batch-proxy/core';
+import type { BatchDialect, PaceParams } from '@batch-proxy/core';
 import { en } from 'zod/locales';
 import * as z from 'zod/mini';
 import { ACCESS_LOG_POLICIES } from '../http/access-log.js';
 import { parseHeaderList } from '../http/route.js';
+import { AUTH_MODES, DIALECT_NAMES, dialectEntry } from './dialects.js';
 
 /** How long an idle client connection is kept open (KEEP_ALIVE_TIMEOUT_MS). */
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 620_000;
@@ -139,8 +140,9 @@ const schema = z
     BATCH_WINDOW_MS: z._default(int(0, 60_000), 10),
     /** Default per DIALECT: the dialect's maximum (10 TalkJS, 20 Graph). */
     BATCH_MAX_OPS: z.optional(int(1)),
-    BATCH_RATE_PER_SEC: z._default(positive(), 1),
-    BATCH_BURST: z._default(int(1), 500),
+    /** Default per DIALECT (process/dialects.ts): TalkJS 1 / 500; Graph none (required). */
+    BATCH_RATE_PER_SEC: z.optional(positive()),
+    BATCH_BURST: z.optional(int(1)),
     REST_RATE_PER_SEC: z.optional(positive()),
     REST_BURST: z.optional(int(1)),
     BATCH_OPS_SPEND_REST: z._default(bool, false),
@@ -169,7 +171,7 @@ const schema = z
     // load balancers 600 s): the caller's side must close an idle connection first, or a call sent on
     // it just as the proxy closes it meets a reset (docs/deploy.md).
     KEEP_ALIVE_TIMEOUT_MS: z._default(int(100), DEFAULT_KEEP_ALIVE_TIMEOUT_MS),
-    AUTH_MODE: z._default(z.enum(['passthrough', 'app-token']), 'passthrough'),
+    AUTH_MODE: z._default(z.enum(AUTH_MODES), 'passthrough'),
     APP_SECRETS_FILE: z.optional(text()),
     SHUTDOWN_GRACE_MS: z._default(int(0), 25_000),
     /**
@@ -189,7 +191,7 @@ const schema = z
 
     // ---- Dialect (issue #19, Microsoft Graph): DIALECT and what follows from it. ----
     /** The upstream's batch API: TalkJS `POST /v1/{appId}/batch` or Microsoft Graph `$batch`. */
-    DIALECT: z._default(z.enum(['talkjs', 'graph']), 'talkjs'),
+    DIALECT: z._default(z.enum(DIALECT_NAMES), 'talkjs'),
     // ---- end of the dialect block ----
 
     // ── Access log (issue #17) ───────────────────────────────────────────────────────────────────
@@ -205,7 +207,8 @@ const schema = z
     z.superRefine((c, ctx) => {
       paceIssues(c, ctx);
       // ---- Dialect (issue #19) ----
-      const dialect = DIALECTS[c.DIALECT];
+      const entry = dialectEntry(c.DIALECT);
+      const dialect = entry.dialect;
       if (c.BATCH_MAX_OPS !== undefined && c.BATCH_MAX_OPS > dialect.maxOps) {
         ctx.addIssue({
           code: 'custom',
@@ -213,12 +216,18 @@ const schema = z
           message: `at most ${dialect.maxOps} for the ${dialect.name} dialect (got "${c.BATCH_MAX_OPS}")`,
         });
       }
-      // App tokens are TalkJS's (an app id and its secret); Graph's bearer tokens are Entra ID's.
-      if (c.AUTH_MODE === 'app-token' && c.DIALECT !== 'talkjs') {
+      if (!entry.authModes.includes(c.AUTH_MODE)) {
         ctx.addIssue({
           code: 'custom',
           path: ['AUTH_MODE'],
-          message: `only passthrough works with DIALECT=${c.DIALECT} (app tokens are TalkJS's)`,
+          message: `DIALECT=${c.DIALECT} allows ${entry.authModes.join(' or ')}, not ${c.AUTH_MODE}`,
+        });
+      }
+      if (entry.batchBudget === 'required' && c.BATCH_RATE_PER_SEC === undefined && c.PACING !== 'adaptive') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['BATCH_RATE_PER_SEC'],
+          message: `required with DIALECT=${c.DIALECT}: ${entry.budgetWhy ?? 'it has no default budget'}`,
         });
       }
       // ---- end of the dialect block ----
@@ -264,18 +273,19 @@ const schema = z
     }),
   );
 
-// ---- Dialect (issue #19) ----
-const DIALECTS = { talkjs, graph } as const satisfies Record<string, BatchDialect>;
-/** Where each dialect's calls go when UPSTREAM_URL is unset: the production API. */
-const DEFAULT_UPSTREAM = {
-  talkjs: 'https://api.talkjs.com',
-  graph: 'https://graph.microsoft.com',
-} as const;
-// ---- end of the dialect block ----
-
-export type Config = Omit<z.infer<typeof schema>, 'UPSTREAM_URL' | 'BATCH_MAX_OPS'> & {
+export type Config = Omit<
+  z.infer<typeof schema>,
+  'UPSTREAM_URL' | 'BATCH_MAX_OPS' | 'BATCH_RATE_PER_SEC' | 'BATCH_BURST'
+> & {
   /** UPSTREAM_URL, or the dialect's production API when unset. */
   readonly UPSTREAM_URL: string;
+  /**
+   * BATCH_RATE_PER_SEC, or the dialect's default; with PACING=adaptive and none, the pacer's initial
+   * rate (the learned rate replaces it).
+   */
+  readonly BATCH_RATE_PER_SEC: number;
+  /** BATCH_BURST, or the dialect's default (one second of the rate where it has none). */
+  readonly BATCH_BURST: number;
   /** BATCH_MAX_OPS, or the dialect's maximum when unset. */
   readonly BATCH_MAX_OPS: number;
   /** The batch dialect DIALECT names. */
@@ -332,16 +342,23 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         };
   const headers =
     c.BATCH_DROPPABLE_HEADERS === undefined ? new Set<string>() : parseHeaderList(c.BATCH_DROPPABLE_HEADERS);
-  const dialect = DIALECTS[c.DIALECT];
+  const entry = dialectEntry(c.DIALECT);
+  const dialect = entry.dialect;
+  const pace = paceParams(c);
+  const budget = entry.batchBudget === 'required' ? undefined : entry.batchBudget;
+  // The superRefine above refused a required budget left unset without adaptive pacing.
+  const batchRate = c.BATCH_RATE_PER_SEC ?? budget?.ratePerSec ?? pace?.initialRatePerSec ?? 1;
   return {
     ...c,
-    UPSTREAM_URL: c.UPSTREAM_URL ?? DEFAULT_UPSTREAM[c.DIALECT],
+    UPSTREAM_URL: c.UPSTREAM_URL ?? entry.upstreamUrl,
     BATCH_MAX_OPS: c.BATCH_MAX_OPS ?? dialect.maxOps,
+    BATCH_RATE_PER_SEC: batchRate,
+    BATCH_BURST: c.BATCH_BURST ?? budget?.burst ?? Math.max(1, Math.ceil(batchRate)),
     dialect,
     restLimit,
     droppableHeaders: 'invalid' in headers ? new Set() : headers,
     upstreamDefaulted: present.UPSTREAM_URL === undefined,
-    pace: paceParams(c),
+    pace,
   };
 }
 

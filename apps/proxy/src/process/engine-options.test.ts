@@ -58,7 +58,13 @@ const AUTH: Elsewhere = {
 
 const TABLE: { readonly [V in EnvVariable]: EngineRow | Elsewhere } = {
   // ---- the engine's ----
-  DIALECT: { value: 'graph', read: (o) => o.scheduler.dialect.name, expected: 'graph' },
+  // Graph has no default budget: both sides name one.
+  DIALECT: {
+    with: { BATCH_RATE_PER_SEC: '1' },
+    value: 'graph',
+    read: (o) => o.scheduler.dialect.name,
+    expected: 'graph',
+  },
   BATCH_WINDOW_MS: { value: '37', read: (o) => o.scheduler.windowMs, expected: 37 },
   BATCH_MAX_OPS: { value: '7', read: (o) => o.scheduler.maxOps, expected: 7 },
   BATCH_RATE_PER_SEC: {
