@@ -1,12 +1,15 @@
 // The limiter from the configuration with PACING=adaptive: the batch bucket learns its rate, in
-// process and fleet-wide through a real redis-server; the rest bucket keeps its fixed rate.
+// process and fleet-wide through a real redis-server; the rest bucket keeps its fixed rate. And with
+// REDIS_SENTINELS, the master it finds (real sentinel processes; sentinel.test.ts has the rest).
 
 import { bucketKey } from '@batch-proxy/core';
 import { type RedisServer, startRedisServer } from '@batch-proxy/core/testing';
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
 import { createLimiter } from './limiter.js';
+import { startSentinel, stopSentinels } from './sentinel.fixture.js';
 
 const logger = pino({ level: 'silent' });
 const ADAPTIVE = { PACING: 'adaptive', PACE_MAX_RATE_PER_SEC: '100', PACE_DECREASE_FACTOR: '0.5' };
@@ -53,6 +56,41 @@ describe('createLimiter with PACING', () => {
     } finally {
       await one.limiter.close();
       await two.limiter.close();
+    }
+  });
+});
+
+describe('createLimiter with REDIS_SENTINELS', () => {
+  it('shares its buckets on the master of the newest configuration, not where the first sentinel says', async () => {
+    const [stale, fresh] = await Promise.all([startRedisServer(), startRedisServer()]);
+    const name = 'limitermaster';
+    try {
+      // The first listed has not learnt a failover (epoch 0, the old master); the second has (epoch 2).
+      const sentinels = await Promise.all([startSentinel(name, stale, 0), startSentinel(name, fresh, 2)]);
+      const env = {
+        REDIS_SENTINELS: sentinels.map((s) => `${s.host}:${s.port}`).join(','),
+        REDIS_SENTINEL_NAME: name,
+      };
+      const { limiter, fallback } = await createLimiter(loadConfig(env), logger);
+      try {
+        expect(fallback?.mode).toBe('shared');
+        await limiter.acquire(bucketKey('u', 'sentinel', 'batch'), LIMIT);
+        const keys = async (server: RedisServer) => {
+          const redis = new Redis(server.url);
+          try {
+            return await redis.keys('*sentinel*');
+          } finally {
+            redis.disconnect();
+          }
+        };
+        expect(await keys(fresh)).not.toEqual([]);
+        expect(await keys(stale)).toEqual([]);
+      } finally {
+        await limiter.close();
+      }
+    } finally {
+      stopSentinels();
+      await Promise.all([stale.stop(), fresh.stop()]);
     }
   });
 });

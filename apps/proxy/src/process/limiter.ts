@@ -54,9 +54,11 @@ export async function createLimiter(config: Config, logger: Logger): Promise<Con
               redisOptions: {
                 sentinels: hostPorts(config.REDIS_SENTINELS),
                 name: config.REDIS_SENTINEL_NAME,
-                // Subscribes to the sentinels' +switch-master: a failover moves the proxy to the new
-                // master at once, not when the demoted one refuses a write (~10 s later, measured).
-                failoverDetector: true,
+                // Finds the master by the sentinels' newest configuration epoch, not the first
+                // answer, and leaves it on their +switch-master: a failover moves the proxy to the
+                // new master at once, not when the demoted one is converted (~10 s later, measured)
+                // — and never back to it through a sentinel that has not learnt the switch yet.
+                Connector: (await import('./sentinel.js')).NewestMasterConnector,
               },
             }
           : {}),
