@@ -153,6 +153,21 @@ describe('the Lua scripts at exact instants', () => {
     expect(await b.acquire(N + 5000)).toEqual({ granted: false, remaining: 0, retryAfterMs: 1000 });
   });
 
+  it('never says −1 remaining for a grant within the tolerance epsilon (gcra.ts: the same)', async () => {
+    // Small instants, where a double resolves 5e-7 ms: the second acquire is 5e-7 ms early.
+    const b = bucket({ ratePerSec: 100, burst: 1 });
+    expect(await b.acquire(1_000, 1_000)).toMatchObject({ granted: true, remaining: 0 });
+    await b.settle(1_000, { leased: true });
+    const expected = gcraAcquire({ tat: 1_010, flying: 0, hold: 0 }, 1_009.9999995, {
+      ratePerSec: 100,
+      burst: 1,
+    }).decision;
+    expect(expected).toMatchObject({ granted: true, remaining: 0 });
+    expect(await b.acquire(1_009.9999995, 1_000)).toMatchObject({ granted: true, remaining: 0 });
+    // Emptied and held under its lease: denied until it is settled.
+    expect(await b.acquire(1_020)).toMatchObject({ granted: false });
+  });
+
   it('settles one interval from the answer, never earlier than the bucket already was', async () => {
     const b = bucket({ ratePerSec: 1, burst: 1 });
     await b.acquire(N);
