@@ -120,6 +120,20 @@ describe('FailureDomains: notices heard from the other replicas', () => {
     expect(d.pausedUntil('app', 'Bearer k1', 300)).toBe(2_300);
   });
 
+  it('applies a kept notice to a group its own 429 or failure makes, and tells the fleet only its own', () => {
+    const { d, shared } = domains();
+    d.heard(notice('Bearer k1', 1_000, 400), 0);
+    d.heard(notice('Bearer k2', 1_000), 0);
+    // A shorter 429 of its own: the notice's longer pause and pace stand; nothing new to tell.
+    d.pause('app', 'Bearer k1', 300, 0);
+    expect([d.pausedUntil('app', 'Bearer k1', 0), d.paceMs('app', 'Bearer k1', 0)]).toEqual([1_000, 400]);
+    expect(shared).toEqual([]);
+    d.failed('app', 'Bearer k2', 10, 0);
+    expect(d.pausedUntil('app', 'Bearer k2', 10)).toBe(1_000);
+    // Each applied once: the groups hold them now.
+    expect(d.size.groups).toBe(2);
+  });
+
   it('merges notices for a group not held yet: the later end, the longer pace', () => {
     const { d } = domains();
     d.heard(notice('Bearer k1', 1_000), 0);

@@ -389,6 +389,7 @@ export class FailureDomains {
           this.options.onCircuit?.({ appId, group: changed.digest.slice(0, 12), state });
         });
         this.#byDigest.set(key(appId, fate.digest), fate);
+        this.#adopt(fate, now);
         return fate;
       },
       keepUntil,
@@ -416,15 +417,22 @@ export class FailureDomains {
     const held = this.#groups.peek(key(appId, credential), now);
     if (held || !this.#heardApps.has(appId)) return held;
     const digest = this.#digests.touch(key(appId, credential), now, () => groupDigest(credential));
-    const k = key(appId, digest);
-    const heard = this.#heard.peek(k, now);
+    const heard = this.#heard.peek(key(appId, digest), now);
     if (!heard) return undefined;
+    this.#digests.delete(key(appId, credential));
+    // Made now, it takes the notice (#adopt), and is kept at least to the notice's pause end.
+    return this.#group(appId, credential, now, heard.pausedUntil);
+  }
+
+  /** A group made here takes the notice kept for its digest, if any (however it came to be made). */
+  #adopt(fate: GroupFate, now: number): void {
+    if (!this.#heardApps.has(fate.appId)) return;
+    const k = key(fate.appId, fate.digest);
+    const heard = this.#heard.peek(k, now);
+    if (!heard) return;
     this.#heard.delete(k);
     this.#unheard(k);
-    this.#digests.delete(key(appId, credential));
-    const fate = this.#group(appId, credential, now, heard.pausedUntil);
     this.#paced(fate, heard.pausedUntil, heard.paceMs);
-    return fate;
   }
 
   /** A kept notice left `#heard`. */
