@@ -8,6 +8,9 @@
 //     queued together, never share a parallel `$batch`: the GET sees the message (read-after-write).
 //  - Adaptive pacing learns per scope: one user throttled on every request through replica 1 does not
 //     lower the learned rate, nor the latency, of another user calling through replica 2 (shared Redis).
+//  - A user's pause is the fleet's: a user throttled through replica 1 (Retry-After 2 s) draws no
+//     429 through replica 2 during the window — replica 2 heard of the pause through Redis and holds
+//     the user's requests to its end — while another user's calls through replica 2 leave at once.
 //  - Breakers per group: one user's every $batch answered 503 opens that user's breaker only (one
 //     open group, never the version app-wide); its probes, about once a second, fail and reopen it
 //     without refusing another user, who gets 200 for every call at the same rate; A is served again
@@ -460,6 +463,82 @@ describe('Graph fleet: adaptive pacing learns per scope', () => {
     expect(paceAfter.decreases).toBe(0);
     expect(status2.pacing?.buckets.length).toBeGreaterThan(0);
     for (const b of status2.pacing?.buckets ?? []) expect(b.ratePerSec).toBeGreaterThanOrEqual(MAX_RATE);
+  });
+});
+
+describe('Graph fleet: a user’s pause is the fleet’s', () => {
+  it('a user throttled through replica 1 draws no 429 through replica 2 during the pause; another user goes on', async () => {
+    const RETRY_AFTER_SEC = 2;
+    const alice = `Bearer ${signGraphToken({ tid: TENANT, oid: 'alice' })}`;
+    const bob = `Bearer ${signGraphToken({ tid: TENANT, oid: 'bob' })}`;
+    const fake = await startFakeGraph({ tenants: { [TENANT]: { tokens: {} } } });
+    cleanup.push(() => fake.close());
+    const redis: RedisProcess = await startRedis();
+    cleanup.push(() => redis.stop());
+    const env = {
+      DIALECT: 'graph',
+      UPSTREAM_URL: fake.url,
+      REDIS_URL: redis.url,
+      LOG_LEVEL: 'warn',
+      BATCH_WINDOW_MS: '10',
+    };
+    const [replica1, replica2] = await Promise.all([startProxyProcess(env), startProxyProcess(env)]);
+    cleanup.push(
+      () => replica1.stop(),
+      () => replica2.stop(),
+    );
+    const via1 = pool(replica1, 4);
+    // Alice's held requests take a connection each: bob has his own, so none of his waits for one.
+    const via2 = pool(replica2, 4);
+    const bobVia2Pool = pool(replica2, 4);
+    // Both replicas serve bob first: each is up, subscribed and has sent through the fake.
+    for (const r of await Promise.all([
+      send(via1, bob, 'GET', '/v1.0/me'),
+      send(via2, bob, 'GET', '/v1.0/me'),
+    ]))
+      expect(r.status).toBe(200);
+
+    // Alice's first request opens a throttle window of RETRY_AFTER_SEC at the fake (one window).
+    fake.users.throttle.push({ user: 'alice', retryAfterSec: RETRY_AFTER_SEC });
+    const first = send(via1, alice, 'GET', '/v1.0/me');
+    await until(async () => fake.userStats('alice').throttled >= 1, 5_000, 'alice throttled via replica 1');
+    const throttledAt = performance.now();
+    // Within the window, alice (and bob) through replica 2: alice's wait for the window's end there,
+    // bob's leave at once.
+    const alice2: Array<Promise<Reply>> = [];
+    const bob2: Array<Promise<Reply>> = [];
+    for (const offset of [50, 400, 800, 1_200]) {
+      await sleepUntil(throttledAt + offset);
+      alice2.push(send(via2, alice, 'GET', offset % 800 === 0 ? '/v1.0/me/messages' : '/v1.0/me'));
+      bob2.push(send(bobVia2Pool, bob, 'GET', '/v1.0/me/messages'));
+    }
+    const [aliceFirst, aliceVia2, bobVia2] = await Promise.all([
+      first,
+      Promise.all(alice2),
+      Promise.all(bob2),
+    ]);
+    const stats = fake.userStats('alice');
+    console.log(
+      `fleet pause: alice via 1 ${aliceFirst.status} in ${aliceFirst.ms.toFixed(0)} ms; alice via 2 ` +
+        `${JSON.stringify(aliceVia2.map((r) => [r.status, Math.round(r.sentAt + r.ms - throttledAt)]))} ` +
+        `(answered at, ms after the 429); bob via 2 ${JSON.stringify(bobVia2.map((r) => Math.round(r.ms)))} ms; alice at the fake ` +
+        `${JSON.stringify(stats, (k, v) => (k === 'arrivals' ? undefined : v))}`,
+    );
+
+    // One 429 for the whole fleet: replica 2 never sent alice's requests inside the window.
+    expect(stats.throttled).toBe(1);
+    expect(stats.throttledEarly).toBe(0);
+    for (const r of [aliceFirst, ...aliceVia2]) expect(r.status).toBe(200);
+    // (Alice's identical reads via replica 2 collapse: two distinct ones ran there.)
+    expect(stats.executed).toBe(3);
+    // Replica 2 held them until the window's end (less the notice's way to it, a few ms).
+    for (const r of aliceVia2)
+      expect(r.sentAt + r.ms - throttledAt).toBeGreaterThanOrEqual(RETRY_AFTER_SEC * 1000 - 100);
+    // Bob was never held: every call answered promptly, none throttled.
+    for (const r of bobVia2) expect(r.status).toBe(200);
+    // Each answered before alice's window ended (held with hers, none would be).
+    for (const r of bobVia2) expect(r.sentAt + r.ms - throttledAt).toBeLessThan(RETRY_AFTER_SEC * 1000 - 100);
+    expect(fake.userStats('bob').throttled).toBe(0);
   });
 });
 

@@ -42,6 +42,7 @@ export {
   type Decision,
   type Limiter,
   type PaceReport,
+  type ScopeNotice,
 } from './ratelimit/limiter.js';
 export { MemoryLimiter } from './ratelimit/memory.js';
 export { type PaceAdjustment, type PaceParams, paceProblem } from './ratelimit/pace.js';

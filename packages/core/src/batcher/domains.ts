@@ -1,11 +1,13 @@
 // What the engine remembers per failure domain (SPEC §8d), apart from the apps' queues: each group's
 // (app + credential) circuit breaker and throttle pause, and the resources that just failed a batch.
 // One group's failures or 429s stop that group only; an app's calls are all refused only when several
-// of its groups are open together. Everything here lives in bounded, expiring maps, so an app is
-// forgotten when idle whatever its domains remember, and a wave of credentials or resources costs at
-// most the bound.
+// of its groups are open together. A group's pause and pace are the fleet's: this replica's own go
+// out through `onShare`, the other replicas' come in through `heard` (by the credential's digest).
+// Everything here lives in bounded, expiring maps, so an app is forgotten when idle whatever its
+// domains remember, and a wave of credentials or resources costs at most the bound.
 
 import { createHash } from 'node:crypto';
+import type { ScopeNotice } from '../ratelimit/limiter.js';
 import { BoundedMap } from './bounded-map.js';
 import { type BreakerOptions, CircuitBreaker, type CircuitState } from './breaker.js';
 
@@ -23,6 +25,13 @@ export interface DomainOptions {
   readonly appWideGroups: number;
   /** A group's breaker changed state; `group` is a digest of its credential, never the credential. */
   readonly onCircuit?: (e: { appId: string; group: string; state: CircuitState }) => void;
+  /**
+   * A 429 of this replica's changed a group's pause or pace: tell the other replicas (`Limiter.share`).
+   * Never called for what was `heard`.
+   */
+  readonly onShare?: (notice: ScopeNotice) => void;
+  /** Notices heard for groups not held here, kept until the group shows up (default 1,000). */
+  readonly maxHeard?: number;
 }
 
 export const DEFAULT_DOMAINS: Omit<DomainOptions, 'breaker'> = {
@@ -43,6 +52,12 @@ export const DEFAULT_DOMAINS: Omit<DomainOptions, 'breaker'> = {
  */
 export const GROUP_PACE = { maxMs: 1_000, recovery: 0.8, minMs: 20 } as const;
 
+/**
+ * How long a notice heard for a group this replica does not hold is kept for it (past its pause's
+ * end): the group's next op may be on its way to this replica. A pace older than this is stale.
+ */
+export const HEARD_MS = 10_000;
+
 /** What the domains hold for one group (`groupsOf`). */
 export interface GroupFateView {
   readonly credential: string;
@@ -55,6 +70,8 @@ export interface GroupFateView {
 
 class GroupFate {
   pausedUntil = 0;
+  /** `groupDigest` of its credential, computed once: how other replicas' notices name it. */
+  readonly digest: string;
   /** The group's own spacing between calls, in ms (0: none); see GROUP_PACE. */
   intervalMs = 0;
   lastSentAt = Number.NEGATIVE_INFINITY;
@@ -66,6 +83,7 @@ class GroupFate {
     options: BreakerOptions,
     changed: (fate: GroupFate, state: CircuitState) => void,
   ) {
+    this.digest = groupDigest(credential);
     this.breaker = new CircuitBreaker(options, (state) => changed(this, state));
   }
 
@@ -83,6 +101,20 @@ export function credentialDigest(credential: string): string {
   return createHash('sha256').update(credential).digest('hex').slice(0, 12);
 }
 
+/**
+ * The digest naming a group's credential between replicas (`ScopeNotice.group`): 128 bits of its
+ * sha256, so two credentials never share one; `credentialDigest` is its start.
+ */
+export function groupDigest(credential: string): string {
+  return createHash('sha256').update(credential).digest('hex').slice(0, 32);
+}
+
+/** A notice heard for a group not held here: until when it is paused, its pace (ms). */
+interface Heard {
+  pausedUntil: number;
+  paceMs: number;
+}
+
 export class FailureDomains {
   readonly #groups: BoundedMap<string, GroupFate>;
   readonly #suspects: BoundedMap<string, true>;
@@ -92,6 +124,14 @@ export class FailureDomains {
   readonly #open = new Map<string, Set<GroupFate>>();
   /** Per app, its groups paused (some pauses may have ended since): a 429 counts them cheaply. */
   readonly #paused = new Map<string, Set<GroupFate>>();
+  /** The groups held, by app and digest (the same entries as `#groups`): where a notice lands. */
+  readonly #byDigest = new Map<string, GroupFate>();
+  /** Notices heard for groups not held, by app and digest, until the group shows up. */
+  readonly #heard: BoundedMap<string, Heard>;
+  /** Per app, how many notices `#heard` keeps: only its apps' new groups are looked up there. */
+  readonly #heardApps = new Map<string, number>();
+  /** Credential digests of groups not held, while notices for their app are kept (not once per call). */
+  readonly #digests: BoundedMap<string, string>;
 
   constructor(private readonly options: DomainOptions) {
     // An idle group is forgotten after its longest open time: by then it would be probed anyway.
@@ -99,9 +139,13 @@ export class FailureDomains {
     this.#groups = new BoundedMap(options.maxGroups, idleMs, (_, fate) => {
       this.#closed(fate);
       this.#paused.get(fate.appId)?.delete(fate);
+      this.#unindexed(fate);
     });
     this.#suspects = new BoundedMap(options.maxResources, options.suspectMs);
     this.#accepted = new BoundedMap(options.maxGroups, options.acceptedMs);
+    const maxHeard = options.maxHeard ?? 1_000;
+    this.#heard = new BoundedMap(maxHeard, HEARD_MS, (k) => this.#unheard(k));
+    this.#digests = new BoundedMap(maxHeard, HEARD_MS);
   }
 
   get appWideGroups(): number {
@@ -197,7 +241,10 @@ export class FailureDomains {
       fate.intervalMs *= GROUP_PACE.recovery;
       if (fate.intervalMs < GROUP_PACE.minMs) fate.intervalMs = 0;
     }
-    if (fate.isFresh(now)) this.#groups.delete(k);
+    if (fate.isFresh(now)) {
+      this.#groups.delete(k);
+      this.#unindexed(fate);
+    }
   }
 
   /** A call of the group sent at `sentAt` failed at `now` (breaker.ts: calls failing together count once). */
@@ -205,25 +252,49 @@ export class FailureDomains {
     this.#group(appId, credential, now).breaker.failed(now, sentAt);
   }
 
-  /** A group throttled until `until` (a 429 on its own credential): it sends nothing before. */
+  /**
+   * A group throttled until `until` (a 429 on its own credential): it sends nothing before. A pause
+   * or pace that changed is told to the fleet (`onShare`: one notice per change).
+   */
   pause(appId: string, credential: string, until: number, now: number): void {
     const ms = Math.max(0, until - now);
     // Kept at least until the pause ends, however long the Retry-After (RETRY_AFTER_MAX_MS).
     const fate = this.#group(appId, credential, now, until);
-    fate.intervalMs = Math.max(fate.intervalMs, Math.min(ms, GROUP_PACE.maxMs));
-    if (fate.intervalMs < GROUP_PACE.minMs) fate.intervalMs = 0;
-    fate.pausedUntil = Math.max(fate.pausedUntil, until);
-    let paused = this.#paused.get(appId);
-    if (!paused) {
-      paused = new Set();
-      this.#paused.set(appId, paused);
+    const before = { pausedUntil: fate.pausedUntil, intervalMs: fate.intervalMs };
+    this.#paced(fate, until, ms);
+    if (fate.pausedUntil === before.pausedUntil && fate.intervalMs === before.intervalMs) return;
+    this.options.onShare?.({
+      appId,
+      group: fate.digest,
+      pauseMs: Math.max(0, fate.pausedUntil - now),
+      paceMs: fate.intervalMs,
+    });
+  }
+
+  /**
+   * Another replica's notice (`Limiter.onShared`): the group with that digest pauses and paces as
+   * if the 429 were this replica's — never shorter than it already does, and told to nobody. For a
+   * group not held here the notice is kept (bounded, HEARD_MS past its pause) until the group shows up.
+   */
+  heard(notice: ScopeNotice, now: number): void {
+    const until = now + Math.max(0, notice.pauseMs ?? 0);
+    const paceMs = Math.max(0, notice.paceMs ?? 0);
+    const k = key(notice.appId, notice.group);
+    const held = this.#byDigest.get(k);
+    if (held && this.#groups.peek(key(held.appId, held.credential), now) === held) {
+      this.#paced(this.#group(held.appId, held.credential, now, until), until, paceMs);
+      return;
     }
-    paused.add(fate);
+    const kept = this.#heard.peek(k, now);
+    if (!kept) this.#heardApps.set(notice.appId, (this.#heardApps.get(notice.appId) ?? 0) + 1);
+    const entry = this.#heard.touch(k, now, () => ({ pausedUntil: 0, paceMs: 0 }), until);
+    entry.pausedUntil = Math.max(entry.pausedUntil, until);
+    entry.paceMs = Math.max(entry.paceMs, paceMs);
   }
 
   /** Until when a group sends nothing: its pause, or its own pace since its last call. */
   pausedUntil(appId: string, credential: string, now: number): number {
-    const fate = this.#groups.peek(key(appId, credential), now);
+    const fate = this.#fate(appId, credential, now);
     if (!fate) return 0;
     return fate.intervalMs === 0
       ? fate.pausedUntil
@@ -248,13 +319,13 @@ export class FailureDomains {
 
   /** A call of the group left at `now` (its pace counts from there). */
   sent(appId: string, credential: string, now: number): void {
-    const fate = this.#groups.peek(key(appId, credential), now);
+    const fate = this.#fate(appId, credential, now);
     if (fate && fate.intervalMs > 0) fate.lastSentAt = now;
   }
 
   /** A group's own pace in ms (0: none), for tests and the status page. */
   paceMs(appId: string, credential: string, now: number): number {
-    return this.#groups.peek(key(appId, credential), now)?.intervalMs ?? 0;
+    return this.#fate(appId, credential, now)?.intervalMs ?? 0;
   }
 
   /** Groups of an app paused at `now` (O(its paused groups), not O(every group remembered)). */
@@ -297,10 +368,13 @@ export class FailureDomains {
     this.#groups.sweep(now, (fate) => {
       if (!fate.isFresh(now)) return false;
       this.#closed(fate);
+      this.#unindexed(fate);
       return true;
     });
     this.#suspects.sweep(now);
     this.#accepted.sweep(now);
+    this.#heard.sweep(now);
+    this.#digests.sweep(now);
     for (const appId of [...this.#paused.keys()]) this.pausedGroups(appId, now);
   }
 
@@ -308,14 +382,71 @@ export class FailureDomains {
     return this.#groups.touch(
       key(appId, credential),
       now,
-      () =>
-        new GroupFate(appId, credential, this.options.breaker, (fate, state) => {
-          if (state === 'open') this.#opened(fate);
-          else if (state === 'closed') this.#closed(fate);
-          this.options.onCircuit?.({ appId, group: credentialDigest(credential), state });
-        }),
+      () => {
+        const fate = new GroupFate(appId, credential, this.options.breaker, (changed, state) => {
+          if (state === 'open') this.#opened(changed);
+          else if (state === 'closed') this.#closed(changed);
+          this.options.onCircuit?.({ appId, group: changed.digest.slice(0, 12), state });
+        });
+        this.#byDigest.set(key(appId, fate.digest), fate);
+        this.#adopt(fate, now);
+        return fate;
+      },
       keepUntil,
     );
+  }
+
+  /** A group's pause to `until` and a pace of `paceMs` (capped, GROUP_PACE), never shortening either. */
+  #paced(fate: GroupFate, until: number, paceMs: number): void {
+    const interval = Math.max(fate.intervalMs, Math.min(paceMs, GROUP_PACE.maxMs));
+    fate.intervalMs = interval < GROUP_PACE.minMs ? 0 : interval;
+    fate.pausedUntil = Math.max(fate.pausedUntil, until);
+    let paused = this.#paused.get(fate.appId);
+    if (!paused) {
+      paused = new Set();
+      this.#paused.set(fate.appId, paused);
+    }
+    paused.add(fate);
+  }
+
+  /**
+   * The group held for a credential; for one not held, the notice heard for its digest, if any,
+   * applied now (the digest computed only while notices for its app are kept, once per credential).
+   */
+  #fate(appId: string, credential: string, now: number): GroupFate | undefined {
+    const held = this.#groups.peek(key(appId, credential), now);
+    if (held || !this.#heardApps.has(appId)) return held;
+    const digest = this.#digests.touch(key(appId, credential), now, () => groupDigest(credential));
+    const heard = this.#heard.peek(key(appId, digest), now);
+    if (!heard) return undefined;
+    this.#digests.delete(key(appId, credential));
+    // Made now, it takes the notice (#adopt), and is kept at least to the notice's pause end.
+    return this.#group(appId, credential, now, heard.pausedUntil);
+  }
+
+  /** A group made here takes the notice kept for its digest, if any (however it came to be made). */
+  #adopt(fate: GroupFate, now: number): void {
+    if (!this.#heardApps.has(fate.appId)) return;
+    const k = key(fate.appId, fate.digest);
+    const heard = this.#heard.peek(k, now);
+    if (!heard) return;
+    this.#heard.delete(k);
+    this.#unheard(k);
+    this.#paced(fate, heard.pausedUntil, heard.paceMs);
+  }
+
+  /** A kept notice left `#heard`. */
+  #unheard(heardKey: string): void {
+    const appId = heardKey.slice(0, heardKey.lastIndexOf('\n'));
+    const left = (this.#heardApps.get(appId) ?? 1) - 1;
+    if (left > 0) this.#heardApps.set(appId, left);
+    else this.#heardApps.delete(appId);
+  }
+
+  /** A group is no longer held. */
+  #unindexed(fate: GroupFate): void {
+    const k = key(fate.appId, fate.digest);
+    if (this.#byDigest.get(k) === fate) this.#byDigest.delete(k);
   }
 
   #opened(fate: GroupFate): void {

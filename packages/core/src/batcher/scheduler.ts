@@ -46,9 +46,12 @@ export class Scheduler {
         // A breaker's state changed: its app's pump looks again (a half-open one may probe).
         this.#apps.get(e.appId)?.wake();
       },
+      // A group's pause or pace learnt here is the fleet's (SPEC §8d); the other replicas' come in below.
+      onShare: (notice) => options.limiter.share?.(notice),
     });
     // Another replica's settle: come back exactly when the bucket opens for this replica.
     options.limiter.onReopen?.((key, inMs) => this.#byKey.get(key)?.reopened(inMs));
+    options.limiter.onShared?.((notice) => this.#domains.heard(notice, this.#c.clock.now()));
   }
 
   /** Queues one caller's op; resolves with its one answer. Never rejects. */

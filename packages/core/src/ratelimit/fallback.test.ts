@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type RedisServer, startRedisServer } from '../testing/redis-server.js';
 import { FallbackLimiter, type LimiterMode } from './fallback.js';
-import type { BucketLimit, Decision, Grant, Limiter, PaceReport } from './limiter.js';
+import type { BucketLimit, Decision, Grant, Limiter, PaceReport, ScopeNotice } from './limiter.js';
 import { MemoryLimiter } from './memory.js';
 import { RedisLimiter } from './redis.js';
 
@@ -164,6 +164,8 @@ class ScriptedPrimary implements Limiter {
   calls = 0;
   settles = 0;
   closed = false;
+  readonly shared: ScopeNotice[] = [];
+  readonly sharedListeners: Array<(notice: ScopeNotice) => void> = [];
   readonly #memory = new MemoryLimiter({ now: () => 0 });
 
   #run<T>(answer: () => Promise<T>): Promise<T> {
@@ -195,6 +197,12 @@ class ScriptedPrimary implements Limiter {
   }
   peek(key: string, limit: BucketLimit) {
     return this.#run(() => this.#memory.peek(key, limit));
+  }
+  share(notice: ScopeNotice) {
+    this.shared.push(notice);
+  }
+  onShared(listener: (notice: ScopeNotice) => void) {
+    this.sharedListeners.push(listener);
   }
   close() {
     this.closed = true;
@@ -255,6 +263,26 @@ describe('FallbackLimiter timing', () => {
     // The in-process grant is settled in process: the primary never heard of it.
     await limiter.settle('k', LIMIT, local.grant);
     expect(primary.settles).toBe(1);
+    await limiter.close();
+  });
+
+  it('forwards scope notices to and from the primary; shares none while in fallback', async () => {
+    const { primary, limiter } = setup({ probe: () => new Promise(() => {}) });
+    const heard: ScopeNotice[] = [];
+    limiter.onShared((n) => heard.push(n));
+    const notice = { appId: 'app', group: 'ab'.repeat(16), pauseMs: 100 };
+    primary.sharedListeners.forEach((l) => {
+      l(notice);
+    });
+    expect(heard).toEqual([notice]);
+    limiter.share(notice);
+    expect(primary.shared).toEqual([notice]);
+    primary.behaviour = 'fail';
+    await limiter.acquire('k', LIMIT);
+    expect(limiter.mode).toBe('fallback');
+    // The primary is left alone while down (only the probe touches it).
+    limiter.share(notice);
+    expect(primary.shared).toEqual([notice]);
     await limiter.close();
   });
 

@@ -1,7 +1,16 @@
 // Keeps rate limiting up while the shared (Redis) limiter is unreachable: an in-process limiter at a
 // share of each limit serves until a background probe finds the primary answering again (SPEC §7).
 
-import type { BucketLimit, Decision, Grant, Limiter, PaceReport, Settled, Waiting } from './limiter.js';
+import type {
+  BucketLimit,
+  Decision,
+  Grant,
+  Limiter,
+  PaceReport,
+  ScopeNotice,
+  Settled,
+  Waiting,
+} from './limiter.js';
 import { MemoryLimiter } from './memory.js';
 
 export type LimiterMode = 'shared' | 'fallback';
@@ -121,6 +130,16 @@ export class FallbackLimiter implements Limiter {
    */
   onReopen(listener: (key: string, inMs: number) => void): void {
     this.#primary.onReopen?.(listener);
+  }
+
+  /** A scope notice goes to the primary while it answers; in fallback there is no fleet to reach. */
+  share(notice: ScopeNotice): void {
+    if (this.#mode === 'shared') this.#primary.share?.(notice);
+  }
+
+  /** The other replicas' scope notices (none arrive while the primary is down). */
+  onShared(listener: (notice: ScopeNotice) => void): void {
+    this.#primary.onShared?.(listener);
   }
 
   /** The learned rates: the fleet's while shared, this replica's own while in fallback. */

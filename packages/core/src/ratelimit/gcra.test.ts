@@ -120,6 +120,17 @@ describe('float rounding', () => {
     expect(next.granted).toBe(false);
     expect(next.granted || next.retryAfterMs).toBeCloseTo(400, 6);
   });
+
+  it('never says −1 remaining for a grant within the tolerance epsilon, and holds the bucket it empties', () => {
+    // 100/s, burst 1 (no tolerance): a TAT 5e-7 ms ahead is within EPSILON_MS, so granted, and
+    // the next TAT lands 5e-7 ms past one interval: (burst·t − (next − now)) / t floors to −1.
+    const limit = { ratePerSec: 100, burst: 1 };
+    const now = 1_009.9999995;
+    const { decision, state } = gcraAcquire({ tat: 1_010, flying: 0, hold: 0 }, now, limit, 1_000);
+    expect(decision).toMatchObject({ granted: true, remaining: 0 });
+    // The grant emptied the bucket: held until its call lands, as any emptying leased grant.
+    expect(state.hold).toBe(now + 1_000);
+  });
 });
 
 describe('edges of a denial and of a settle', () => {

@@ -68,7 +68,8 @@ export function gcraAcquire(
     return { decision: { granted: false, remaining: 0, retryAfterMs }, state: stored };
   }
   const next = start + t;
-  const remaining = Math.floor((limit.burst * t - (next - now)) / t + 1e-9);
+  // Granted within EPSILON_MS past the tolerance, the count floors to −1: that grant emptied it.
+  const remaining = Math.max(0, Math.floor((limit.burst * t - (next - now)) / t + 1e-9));
   const settleAfterMs = next - now - t;
   const leased = leaseMs > 0;
   const decision: Decision = { granted: true, remaining, settleAfterMs, grant: { leased } };

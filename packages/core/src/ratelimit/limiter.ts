@@ -80,6 +80,22 @@ export interface PaceReport {
   readonly adjusted: PaceAdjustment | undefined;
 }
 
+/**
+ * A scope's pause or learned pace, told to the other replicas (`share`, `onShared`; SPEC §8d: a
+ * throttle pauses what was throttled, fleet-wide). The scope is the group of `appId` whose credential
+ * has the digest `group` — never the credential, a bearer token. Durations are relative: replicas'
+ * clocks differ.
+ */
+export interface ScopeNotice {
+  readonly appId: string;
+  /** 32 hex digits of the credential's sha256 (domains.ts `groupDigest`). */
+  readonly group: string;
+  /** The scope sends nothing for this long from now, in ms. */
+  readonly pauseMs?: number;
+  /** The scope's calls leave at least this far apart, in ms. */
+  readonly paceMs?: number;
+}
+
 export interface Limiter {
   /**
    * Takes one token from `key` if one is there now and it is this replica's turn. Never waits. With
@@ -104,6 +120,14 @@ export interface Limiter {
    * nobody else to hear from and does not implement it.
    */
   onReopen?(listener: (key: string, inMs: number) => void): void;
+  /**
+   * Tells the other replicas of a scope's pause or pace. Never waits, never throws: a notice lost
+   * (Redis down, a subscriber reconnecting) costs each other replica its own first 429. A backend with
+   * one replica has nobody to tell and does not implement it.
+   */
+  share?(notice: ScopeNotice): void;
+  /** Tells `listener` the notices other replicas share (never this replica's own). */
+  onShared?(listener: (notice: ScopeNotice) => void): void;
   /** Tells `listener` the learned rate after every paced acquire and pause (metrics, status page). */
   onPace?(listener: (report: PaceReport) => void): void;
   /** Read-only view for the status page and metrics. */

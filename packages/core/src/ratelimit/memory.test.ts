@@ -8,6 +8,21 @@ import { MemoryLimiter } from './memory.js';
 
 describeLimiterConformance('MemoryLimiter', () => new MemoryLimiter());
 
+describe('MemoryLimiter at the tolerance epsilon', () => {
+  it('never says −1 remaining, and holds the bucket its grant empties', async () => {
+    let now = 1_000;
+    const limiter = new MemoryLimiter({ now: () => now });
+    const limit = { ratePerSec: 100, burst: 1 };
+    const first = await limiter.acquire('k', limit, 1_000);
+    expect(first).toMatchObject({ granted: true, remaining: 0 });
+    await limiter.settle('k', limit, first.granted ? first.grant : undefined);
+    now = 1_009.9999995; // 5e-7 ms before the next token: within EPSILON_MS
+    expect(await limiter.acquire('k', limit, 1_000)).toMatchObject({ granted: true, remaining: 0 });
+    now = 1_020;
+    expect(await limiter.acquire('k', limit)).toMatchObject({ granted: false });
+  });
+});
+
 describe('MemoryLimiter share', () => {
   it('scales burst and rate by its share', async () => {
     let now = 1_000;

@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../batcher/clock.js';
-import { type BucketLimit, bucketKey } from './limiter.js';
+import { type BucketLimit, bucketKey, type Limiter, type ScopeNotice } from './limiter.js';
 import { MemoryLimiter } from './memory.js';
 import type { PaceParams } from './pace.js';
 import { PaceBoard, PacedLimiter } from './paced.js';
@@ -37,6 +37,35 @@ describe('PacedLimiter', () => {
     const fixed = await limiter.acquire(rest, LIMIT);
     expect(fixed).toMatchObject({ granted: true });
     expect(fixed).not.toHaveProperty('ratePerSec');
+  });
+});
+
+describe('PacedLimiter scope notices', () => {
+  it('forwards share and onShared to the limiter it wraps', () => {
+    const memory = new MemoryLimiter();
+    const shared: ScopeNotice[] = [];
+    const listeners: Array<(n: ScopeNotice) => void> = [];
+    const inner: Limiter = {
+      acquire: memory.acquire.bind(memory),
+      settle: memory.settle.bind(memory),
+      pause: memory.pause.bind(memory),
+      charge: memory.charge.bind(memory),
+      peek: memory.peek.bind(memory),
+      close: memory.close.bind(memory),
+      share: (n) => shared.push(n),
+      onShared: (l) => listeners.push(l),
+    };
+    const limiter = new PacedLimiter(inner, { pace: PACE, buckets: new Set(['batch']) });
+    const notice = { appId: 'app', group: 'ab'.repeat(16), paceMs: 200 };
+    limiter.share(notice);
+    const heard: ScopeNotice[] = [];
+    limiter.onShared((n) => heard.push(n));
+    for (const l of listeners) l(notice);
+    expect([shared, heard]).toEqual([[notice], [notice]]);
+    // Over a backend with one replica: nothing to tell, nothing thrown.
+    const alone = new PacedLimiter(memory, { pace: PACE, buckets: new Set(['batch']) });
+    expect(() => alone.share(notice)).not.toThrow();
+    alone.onShared(() => {});
   });
 });
 

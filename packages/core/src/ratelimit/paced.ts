@@ -2,7 +2,16 @@
 // rate (pace.ts) of the buckets it is told to (by bucket name: the batch bucket of every app), and a
 // board of the learned rates for metrics and the status page.
 
-import type { BucketLimit, Decision, Grant, Limiter, PaceReport, Settled, Waiting } from './limiter.js';
+import type {
+  BucketLimit,
+  Decision,
+  Grant,
+  Limiter,
+  PaceReport,
+  ScopeNotice,
+  Settled,
+  Waiting,
+} from './limiter.js';
 import { PACE_IDLE_MS, type PaceParams } from './pace.js';
 
 export interface PacedLimiterOptions {
@@ -44,6 +53,14 @@ export class PacedLimiter implements Limiter {
 
   onPace(listener: (report: PaceReport) => void): void {
     this.#inner.onPace?.(listener);
+  }
+
+  share(notice: ScopeNotice): void {
+    this.#inner.share?.(notice);
+  }
+
+  onShared(listener: (notice: ScopeNotice) => void): void {
+    this.#inner.onShared?.(listener);
   }
 
   peek(key: string, limit: BucketLimit): Promise<{ tokens: number; cooldownMs: number }> {

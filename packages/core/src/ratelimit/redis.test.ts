@@ -17,7 +17,7 @@ import {
   gcraSettle,
 } from './gcra.js';
 import { describeLimiterConformance } from './limiter.case.js';
-import type { BucketLimit, Decision, Grant, PaceReport } from './limiter.js';
+import type { BucketLimit, Decision, Grant, PaceReport, ScopeNotice } from './limiter.js';
 import { MemoryLimiter } from './memory.js';
 import { PACE_PARAMS } from './pace.case.js';
 import { paceArg } from './pace.js';
@@ -151,6 +151,21 @@ describe('the Lua scripts at exact instants', () => {
     expect(await b.acquire(N + 4999)).toEqual({ granted: false, remaining: 0, retryAfterMs: 1 });
     expect(await b.acquire(N + 5000)).toMatchObject({ granted: true, remaining: 0 });
     expect(await b.acquire(N + 5000)).toEqual({ granted: false, remaining: 0, retryAfterMs: 1000 });
+  });
+
+  it('never says −1 remaining for a grant within the tolerance epsilon (gcra.ts: the same)', async () => {
+    // Small instants, where a double resolves 5e-7 ms: the second acquire is 5e-7 ms early.
+    const b = bucket({ ratePerSec: 100, burst: 1 });
+    expect(await b.acquire(1_000, 1_000)).toMatchObject({ granted: true, remaining: 0 });
+    await b.settle(1_000, { leased: true });
+    const expected = gcraAcquire({ tat: 1_010, flying: 0, hold: 0 }, 1_009.9999995, {
+      ratePerSec: 100,
+      burst: 1,
+    }).decision;
+    expect(expected).toMatchObject({ granted: true, remaining: 0 });
+    expect(await b.acquire(1_009.9999995, 1_000)).toMatchObject({ granted: true, remaining: 0 });
+    // Emptied and held under its lease: denied until it is settled.
+    expect(await b.acquire(1_020)).toMatchObject({ granted: false });
   });
 
   it('settles one interval from the answer, never earlier than the bucket already was', async () => {
@@ -427,6 +442,78 @@ function commandStats(info: string): Map<string, number> {
   }
   return stats;
 }
+
+describe('RedisLimiter scope notices (share, onShared)', () => {
+  /** Resolves once `count` clients subscribe to `channel`. */
+  async function subscribers(channel: string, count: number): Promise<void> {
+    for (;;) {
+      const [, n] = (await admin.pubsub('NUMSUB', channel)) as [string, number];
+      if (n >= count) return;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  /** Resolves with what `heard` holds once it holds `count` notices, or after `ms`. */
+  async function settled<T>(heard: T[], count: number, ms = 1_000): Promise<T[]> {
+    const until = performance.now() + ms;
+    while (heard.length < count && performance.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    return heard;
+  }
+
+  it('delivers a notice one replica shares to the others, never to itself', async () => {
+    const prefix = `notices:${Date.now()}:`;
+    const [a, b, c] = await Promise.all([connected(prefix), connected(prefix), connected(prefix)]);
+    const heard = { a: [] as ScopeNotice[], b: [] as ScopeNotice[], c: [] as ScopeNotice[] };
+    a.onShared((n) => heard.a.push(n));
+    b.onShared((n) => heard.b.push(n));
+    c.onShared((n) => heard.c.push(n));
+    await subscribers(`${prefix}shared`, 3);
+    const notice = { appId: 'v1.0 app with spaces', group: 'ab'.repeat(16), pauseMs: 1_500.5, paceMs: 250 };
+    a.share(notice);
+    b.share({ appId: 'x', group: 'cd'.repeat(16), paceMs: 40 });
+    expect(await settled(heard.c, 2)).toEqual(
+      expect.arrayContaining([notice, { appId: 'x', group: 'cd'.repeat(16), paceMs: 40 }]),
+    );
+    expect(await settled(heard.b, 1)).toEqual([notice]);
+    expect(await settled(heard.a, 1)).toEqual([{ appId: 'x', group: 'cd'.repeat(16), paceMs: 40 }]);
+    // Nothing more: neither hears its own.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect([heard.a.length, heard.b.length, heard.c.length]).toEqual([1, 1, 2]);
+    await Promise.all([a.close(), b.close(), c.close()]);
+  });
+
+  it('ignores what is not a notice on its channel, and a listener that throws', async () => {
+    const prefix = `notices-bad:${Date.now()}:`;
+    const [a, b] = await Promise.all([connected(prefix), connected(prefix)]);
+    const heard: ScopeNotice[] = [];
+    b.onShared(() => {
+      throw new Error('a bug in a listener');
+    });
+    b.onShared((n) => heard.push(n));
+    await subscribers(`${prefix}shared`, 1);
+    for (const bad of [
+      'not json',
+      '{}',
+      JSON.stringify({ r: 'x', a: 'app', g: 'short', p: 1 }),
+      JSON.stringify({ r: 'x', a: 'app', g: 'ab'.repeat(16), p: -1 }),
+      JSON.stringify({ r: 'x', a: 'app', g: 'ab'.repeat(16), p: 'soon' }),
+      JSON.stringify({ r: 'x', a: 'app', g: 'ab'.repeat(16) }),
+    ]) {
+      await admin.publish(`${prefix}shared`, bad);
+    }
+    a.share({ appId: 'app', group: 'ef'.repeat(16), pauseMs: 10 });
+    expect(await settled(heard, 1)).toEqual([{ appId: 'app', group: 'ef'.repeat(16), pauseMs: 10 }]);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('shares nothing, and throws nothing, while Redis is unreachable', () => {
+    const dead = RedisLimiter.connect('redis://127.0.0.1:1', { redisOptions: { retryStrategy: () => null } });
+    expect(() => dead.share({ appId: 'app', group: 'ab'.repeat(16), pauseMs: 10 })).not.toThrow();
+    return dead.close();
+  });
+});
 
 describe('the paced Lua scripts (adaptive pacing) at exact instants', () => {
   let keys = 0;

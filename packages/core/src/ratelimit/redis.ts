@@ -3,7 +3,16 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis';
-import type { BucketLimit, Decision, Grant, Limiter, PaceReport, Settled, Waiting } from './limiter.js';
+import type {
+  BucketLimit,
+  Decision,
+  Grant,
+  Limiter,
+  PaceReport,
+  ScopeNotice,
+  Settled,
+  Waiting,
+} from './limiter.js';
 import { type PaceAdjustment, paceArg } from './pace.js';
 import { commandName, type ScriptName, scripts } from './scripts.js';
 
@@ -47,10 +56,13 @@ export class RedisLimiter implements Limiter {
   readonly #client: ScriptClient;
   readonly #prefix: string;
   readonly #channel: string;
+  /** Where scope notices go (`share`): a channel of their own, so reopen notices parse as before. */
+  readonly #sharedChannel: string;
   readonly #replica: string;
   readonly #graceMs: number;
   readonly #listeners: Array<(key: string, inMs: number) => void> = [];
   readonly #paceListeners: Array<(report: PaceReport) => void> = [];
+  readonly #sharedListeners: Array<(notice: ScopeNotice) => void> = [];
   #subscriber: Redis | Cluster | undefined;
   #ownsClient = false;
 
@@ -58,6 +70,7 @@ export class RedisLimiter implements Limiter {
     this.#redis = options.redis;
     this.#prefix = options.keyPrefix ?? 'batch-proxy:ratelimit:';
     this.#channel = `${this.#prefix}reopen`;
+    this.#sharedChannel = `${this.#prefix}shared`;
     this.#replica = options.replicaId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     this.#graceMs = options.turnGraceMs ?? 5;
     for (const script of scripts.values()) {
@@ -155,7 +168,7 @@ export class RedisLimiter implements Limiter {
     const reply = await this.#run('settle', [bucket, `${bucket}:turns`, `${bucket}:pace`], limit, [
       '',
       grant?.leased ? '1' : '',
-      this.#subscriber ? this.#channel : '',
+      this.#listeners.length > 0 ? this.#channel : '',
       waiting ? this.#replica : '',
       waiting?.waitedMs === undefined ? '' : String(Math.max(0, waiting.waitedMs)),
       paceArg(limit.pace),
@@ -170,30 +183,75 @@ export class RedisLimiter implements Limiter {
    */
   onReopen(listener: (key: string, inMs: number) => void): void {
     this.#listeners.push(listener);
-    if (this.#subscriber) return;
-    const subscriber =
-      this.#redis instanceof Cluster
-        ? this.#redis.duplicate(undefined, { enableOfflineQueue: true })
-        : this.#redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
-    this.#subscriber = subscriber;
-    subscriber.on('error', () => {
-      // Reported through the command connection; the subscriber just reconnects.
-    });
-    subscriber.on('message', (_channel: string, message: string) => {
-      // "<inMs> <replica whose turn, or nothing> <key>"
-      const first = message.indexOf(' ');
-      const second = message.indexOf(' ', first + 1);
-      const inMs = Number(message.slice(0, first));
-      const turn = message.slice(first + 1, second);
-      const fullKey = message.slice(second + 1);
-      const key = this.#unkey(fullKey);
-      if (first < 0 || second < 0 || key === undefined || !Number.isFinite(inMs)) return;
-      const later = turn === '' || turn === this.#replica ? 0 : this.#graceMs;
-      for (const l of this.#listeners) l(key, inMs + later);
-    });
-    subscriber.subscribe(this.#channel).catch(() => {
+    if (this.#listeners.length === 1) this.#subscribe(this.#channel);
+  }
+
+  /**
+   * Publishes a scope notice to the other replicas: one PUBLISH, not awaited. A notice lost (Redis
+   * unreachable, a subscriber reconnecting) costs each other replica its own first 429 in that scope.
+   */
+  share(notice: ScopeNotice): void {
+    const message: WireNotice = { r: this.#replica, a: notice.appId, g: notice.group };
+    if (notice.pauseMs !== undefined) message.p = notice.pauseMs;
+    if (notice.paceMs !== undefined) message.i = notice.paceMs;
+    try {
+      this.#redis.publish(this.#sharedChannel, JSON.stringify(message)).catch(() => {});
+    } catch {
+      // A client that has ended throws at once: the notice is lost, as above.
+    }
+  }
+
+  /** Subscribes (on the second connection) to the scope notices the other replicas share. */
+  onShared(listener: (notice: ScopeNotice) => void): void {
+    this.#sharedListeners.push(listener);
+    if (this.#sharedListeners.length === 1) this.#subscribe(this.#sharedChannel);
+  }
+
+  /** Subscribes the second connection, made on first use, to `channel`. */
+  #subscribe(channel: string): void {
+    let subscriber = this.#subscriber;
+    if (!subscriber) {
+      subscriber =
+        this.#redis instanceof Cluster
+          ? this.#redis.duplicate(undefined, { enableOfflineQueue: true })
+          : this.#redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+      this.#subscriber = subscriber;
+      subscriber.on('error', () => {
+        // Reported through the command connection; the subscriber just reconnects.
+      });
+      subscriber.on('message', (from: string, message: string) => {
+        if (from === this.#channel) this.#reopened(message);
+        else if (from === this.#sharedChannel) this.#shared(message);
+      });
+    }
+    subscriber.subscribe(channel).catch(() => {
       // Retried on reconnect by ioredis (auto-resubscribe).
     });
+  }
+
+  #reopened(message: string): void {
+    // "<inMs> <replica whose turn, or nothing> <key>"
+    const first = message.indexOf(' ');
+    const second = message.indexOf(' ', first + 1);
+    const inMs = Number(message.slice(0, first));
+    const turn = message.slice(first + 1, second);
+    const fullKey = message.slice(second + 1);
+    const key = this.#unkey(fullKey);
+    if (first < 0 || second < 0 || key === undefined || !Number.isFinite(inMs)) return;
+    const later = turn === '' || turn === this.#replica ? 0 : this.#graceMs;
+    for (const l of this.#listeners) l(key, inMs + later);
+  }
+
+  #shared(message: string): void {
+    const notice = parseNotice(message, this.#replica);
+    if (!notice) return;
+    for (const listener of this.#sharedListeners) {
+      try {
+        listener(notice);
+      } catch {
+        // A listener's bug must not stop the others, nor surface inside the client's parser.
+      }
+    }
   }
 
   /** With a paced limit, the 429 is also a congestion event: the script lowers the rate first. */
@@ -262,6 +320,38 @@ export class RedisLimiter implements Limiter {
     const command = this.#client[commandName(name)] as (...a: string[]) => Promise<unknown>;
     return command.call(this.#client, ...keys, String(limit.ratePerSec), String(limit.burst), ...args);
   }
+}
+
+/** A scope notice on the wire: short keys, the sending replica's id to skip its own. */
+interface WireNotice {
+  r: string;
+  a: string;
+  g: string;
+  p?: number;
+  i?: number;
+}
+
+/** A notice another replica shared, or undefined (this replica's own, or not a notice). */
+function parseNotice(message: string, self: string): ScopeNotice | undefined {
+  let wire: Partial<Record<keyof WireNotice, unknown>>;
+  try {
+    wire = JSON.parse(message) as typeof wire;
+  } catch {
+    return undefined;
+  }
+  if (typeof wire !== 'object' || wire === null) return undefined;
+  const { r, a, g, p, i } = wire;
+  if (typeof r !== 'string' || r === self || typeof a !== 'string') return undefined;
+  if (typeof g !== 'string' || !/^[0-9a-f]{32}$/.test(g)) return undefined;
+  const valid = (ms: unknown) =>
+    ms === undefined || (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0);
+  if (!valid(p) || !valid(i) || (p === undefined && i === undefined)) return undefined;
+  return {
+    appId: a,
+    group: g,
+    ...(p === undefined ? {} : { pauseMs: p as number }),
+    ...(i === undefined ? {} : { paceMs: i as number }),
+  };
 }
 
 function limiterOptions(options: RedisLimiterConnectOptions): Omit<RedisLimiterOptions, 'redis'> {

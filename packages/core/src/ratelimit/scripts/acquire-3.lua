@@ -77,7 +77,8 @@ if ahead > tolerance + 1e-6 then
 end
 
 local nextTat = start + t
-local remaining = math.floor((burst * t - (nextTat - now)) / t + 1e-9)
+-- Granted within 1e-6 past the tolerance, the count floors to -1: that grant emptied it (gcra.ts).
+local remaining = math.max(0, math.floor((burst * t - (nextTat - now)) / t + 1e-9))
 if replica ~= '' then
   local first = head(queue, replica)
   if remaining == 0 and first ~= nil and first[2] < mine then
