@@ -481,6 +481,9 @@ describe('Graph fleet: a user’s pause is the fleet’s', () => {
       REDIS_URL: redis.url,
       LOG_LEVEL: 'warn',
       BATCH_WINDOW_MS: '10',
+      // Generous: the budget is not what this test is about (Graph has no default one).
+      BATCH_RATE_PER_SEC: '1',
+      BATCH_BURST: '500',
     };
     const [replica1, replica2] = await Promise.all([startProxyProcess(env), startProxyProcess(env)]);
     cleanup.push(
