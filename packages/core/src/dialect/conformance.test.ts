@@ -1,0 +1,50 @@
+// Every dialect through the same conformance suite (dialect.case.ts), the upstream played by its
+// fake wire (testing/fake-transport.ts).
+
+import { graphWire, talkjsWire } from '../testing/fake-transport.js';
+import { dialectConformance } from './dialect.case.js';
+import { graph } from './graph.js';
+import { talkjs } from './talkjs.js';
+
+dialectConformance('talkjs', {
+  dialect: talkjs,
+  wire: talkjsWire,
+  scope: 'app1',
+  path: '/users/u1',
+  maxOps: 10,
+  // A GET's payload is its (empty) query object; a DELETE's `{}`.
+  emptyPayload: {},
+  // TalkJS has no per-op retry: an op's 429 is that op's answer.
+  opThrottle: 'answer',
+  throttleScope: 'app',
+  writeWithoutBody: { payload: {} },
+});
+
+dialectConformance('graph', {
+  dialect: graph,
+  wire: graphWire,
+  scope: 'v1.0',
+  path: '/users/u1',
+  maxOps: 20,
+  emptyPayload: undefined,
+  opThrottle: 'again',
+  throttleScope: 'credential',
+  carries: {
+    name: 'if-match',
+    value: 'W/"etag-1"',
+    onWire: (batchBody, index) =>
+      (JSON.parse(batchBody) as { requests: Array<{ headers?: Record<string, string> }> }).requests[index]
+        ?.headers,
+  },
+  relays: { name: 'etag', value: 'W/"etag-2"' },
+  textAnswer: {
+    reply: {
+      status: 200,
+      headers: { 'content-type': 'text/plain' },
+      body: Buffer.from('id,name\n1,Ada\n', 'utf8').toString('base64'),
+    },
+    text: 'id,name\n1,Ada\n',
+  },
+  // Graph refuses a whole batch with a bodiless write in it: such a call goes alone.
+  writeWithoutBody: { refused: 'body' },
+});
