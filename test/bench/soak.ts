@@ -8,7 +8,7 @@
 //   pnpm soak -- --minutes 3 --rate 1000 --sample-seconds 15
 //   ... --out /tmp/soak                         write soak.md and soak.svg there instead
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runSoak, soakMarkdown, soakSvg, soakTrends } from '../chaos/soak-engine.js';
 import { repoRoot } from '../harness/repo-root.js';
@@ -21,6 +21,17 @@ function arg(name: string, fallback: number): number {
   const value = Number(args[i + 1]);
   if (!(value > 0)) throw new Error(`--${name} wants a positive number, got ${args[i + 1]}`);
   return value;
+}
+
+/** Below this line soak.md is written by hand (e.g. the CI-size run) and kept when the run rewrites it. */
+const KEPT = '<!-- Kept across runs of pnpm soak: written by hand below this line. -->';
+
+/** The hand-written end of an existing soak.md, from the KEPT line on ('' when there is none). */
+function keptPart(path: string): string {
+  if (!existsSync(path)) return '';
+  const text = readFileSync(path, 'utf8');
+  const at = text.indexOf(KEPT);
+  return at < 0 ? '' : text.slice(at).trim();
 }
 
 async function main(): Promise<void> {
@@ -41,7 +52,9 @@ async function main(): Promise<void> {
   });
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'soak.svg'), soakSvg(result));
-  writeFileSync(join(dir, 'soak.md'), soakMarkdown(result, 'soak.svg'));
+  const md = join(dir, 'soak.md');
+  const kept = keptPart(md);
+  writeFileSync(md, `${soakMarkdown(result, 'soak.svg').trimEnd()}\n${kept ? `\n${kept}\n` : ''}`);
   const t = soakTrends(result);
   console.log(
     `soak: sent ${result.sent}, answered ${result.answered}, lost ${result.lost}, duplicated ${result.duplicated}, ` +

@@ -465,6 +465,49 @@ export function soakTrends(result: SoakResult) {
   };
 }
 
+/** Pearson's correlation of two series; NaN when either is flat or they are shorter than 3. */
+export function correlation(xs: number[], ys: number[]): number {
+  const n = xs.length;
+  if (n < 3) return Number.NaN;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = (xs[i] as number) - mx;
+    const dy = (ys[i] as number) - my;
+    sxy += dx * dy;
+    sxx += dx * dx;
+    syy += dy * dy;
+  }
+  return sxx === 0 || syy === 0 ? Number.NaN : sxy / Math.sqrt(sxx * syy);
+}
+
+/**
+ * The report's line on how p99 followed the machine's load (other work on a shared machine takes CPU
+ * from the replicas): the correlation over the samples after the warm-up, and the median p99 of the
+ * less and the more loaded half of them.
+ */
+export function p99AgainstLoad(samples: SoakSample[], warmUpSec: number): string {
+  const after = samples.filter((s) => s.atSec >= warmUpSec && Number.isFinite(s.p99Ms));
+  const byLoad = [...after].sort((a, b) => a.load1 - b.load1);
+  const half = Math.floor(byLoad.length / 2);
+  const calm = byLoad.slice(0, half);
+  const busy = byLoad.slice(byLoad.length - half);
+  const p99s = (list: SoakSample[]) => list.map((s) => s.p99Ms);
+  const loads = (list: SoakSample[]) => list.map((s) => s.load1);
+  const r = correlation(
+    after.map((s) => s.load1),
+    after.map((s) => s.p99Ms),
+  );
+  return (
+    `- p99 against the machine's 1-minute load average (same samples): correlation ${fixed(r, 2)}; ` +
+    `median p99 ${fixed(median(p99s(calm)), 0)} ms in the calmer half (load ${fixed(Math.min(...loads(calm)), 2)}–${fixed(Math.max(...loads(calm)), 2)}), ` +
+    `${fixed(median(p99s(busy)), 0)} ms in the busier half (load ${fixed(Math.min(...loads(busy)), 2)}–${fixed(Math.max(...loads(busy)), 2)})`
+  );
+}
+
 /**
  * The four series as one SVG: heap after GC and RSS (a line per replica), p99 and calls answered per
  * second; dashed verticals where Redis restarted (grey) and 5xx bursts began (orange).
@@ -564,6 +607,7 @@ export function soakMarkdown(result: SoakResult, svgName: string): string {
       `from ${t.heap.map((h) => `${fixed(h.first, 1)} to ${fixed(h.last, 1)}`).join(' / ')} MB`,
     `- p99 after the first ${minutes(t.warmUpSec)}: median ${fixed(t.p99Median, 0)} ms; slope ${fixed(t.p99PerMin, 2)} ms/min least squares, ` +
       `${fixed(t.p99MedianPerMin, 2)} ms/min median of pairs`,
+    p99AgainstLoad(result.samples, t.warmUpSec),
     `- calls/s after the first ${minutes(t.warmUpSec)} (median of samples): answered ${t.answeredMedian}, sent ${t.sentMedian}; ` +
       `most in flight ${result.inFlightMax}; the client's event-loop delay p99 at most ${t.loopDelayMax} ms; ` +
       `${result.unfinished} unanswered when the schedule ended, all answered ${fixed(result.elapsedSec - o.durationMs / 1000, 1)} s later`,
