@@ -18,6 +18,8 @@ export {
 } from './batcher/scheduler.js';
 export {
   type AppTarget,
+  type BatchContext,
+  type BatchCost,
   type BatchDialect,
   type BatchPlan,
   batchableMethods,

@@ -571,7 +571,14 @@ export class AppEngine {
       status: result instanceof ProxyError ? 'error' : result.status,
       ms: sent.answeredAt - sent.sentAt,
     });
-    const outcome = classify(c.dialect, lane, ops.length, result, plan);
+    const outcome = classify(
+      c.dialect,
+      lane,
+      ops.length,
+      result,
+      plan,
+      ops.map((o) => o.op),
+    );
     // The upstream took the credential (it refuses a bad one whole, before any op runs).
     if (!(result instanceof ProxyError) && result.status < 400)
       this.#domains.accepted(this.appId, credential, c.clock.now());

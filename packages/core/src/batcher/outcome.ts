@@ -3,7 +3,7 @@
 // inside a 200 batch is `again`: it did not run). The dialect reads the batch wire
 // format; the HTTP rules every dialect shares are here.
 
-import type { BatchDialect, BatchPlan, ThrottleScope } from '../dialect/dialect.js';
+import type { BatchDialect, BatchPlan, OpRequest, ThrottleScope } from '../dialect/dialect.js';
 import { ProxyError } from '../errors.js';
 import type { BufferedResponse } from '../upstream/client.js';
 import type { Lane } from './op.js';
@@ -41,6 +41,7 @@ export function classify(
   count: number,
   result: BufferedResponse | ProxyError,
   plan: BatchPlan = 'parallel',
+  ops: readonly OpRequest[] = [],
 ): Outcome {
   if (result instanceof ProxyError) return { kind: 'failed', error: result };
   if (result.status === 429) return { kind: 'throttled', response: result };
@@ -62,7 +63,10 @@ export function classify(
       answers: [Object.keys(headers).length > 0 ? { ...answer, headers } : answer],
     };
   }
-  const answer = dialect.readBatchAnswer(result.status, result.body, count, plan);
+  const answer = dialect.readBatchAnswer(result.status, result.body, count, plan, {
+    ops,
+    headers: result.headers,
+  });
   switch (answer.kind) {
     case 'refused':
       return { kind: 'answered', answers: Array.from({ length: count }, () => answer) };

@@ -130,10 +130,28 @@ export interface OpInput {
   readonly search?: string;
 }
 
+/**
+ * What a batch call's answer came with besides its status and body: the ops it carried, in sequence
+ * order (a dialect that rewrites the caller's own ids, JSON-RPC, restores them from these), and the
+ * answer's headers (a multipart answer names its boundary in Content-Type).
+ */
+export interface BatchContext {
+  readonly ops: readonly OpRequest[];
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/**
+ * How the upstream counts a batch call against its limits (SPEC §7b): `call` — one call however many
+ * ops it carries (TalkJS, Salesforce Composite); `op` — one request per op (Graph, Google batch).
+ */
+export type BatchCost = 'call' | 'op';
+
 export interface BatchDialect {
   readonly name: string;
   /** The most operations one batch call may carry. */
   readonly maxOps: number;
+  /** How a batch call counts against the upstream's limits; absent = `call`. */
+  readonly cost?: BatchCost;
   /** The upstream can run a batch's ops as a serial chain (`batchRequest` with `serial`). */
   readonly serialChains?: boolean;
   /** The request header that selects the API version on a single call (lower case). */
@@ -185,7 +203,13 @@ export interface BatchDialect {
   /** The same op sent as an ordinary single call (the single-call lane). */
   singleRequest(appId: string, op: OpRequest): UpstreamRequest;
   /** Maps a batch call's decoded JSON body to one result per op, by sequence number. */
-  decodeResults(body: unknown, count: number, plan?: BatchPlan): OpResult[];
+  decodeResults(body: unknown, count: number, plan?: BatchPlan, context?: BatchContext): OpResult[];
   /** Reads a batch call's answer (status and body text) for `count` ops. */
-  readBatchAnswer(status: number, body: string, count: number, plan?: BatchPlan): BatchAnswer;
+  readBatchAnswer(
+    status: number,
+    body: string,
+    count: number,
+    plan?: BatchPlan,
+    context?: BatchContext,
+  ): BatchAnswer;
 }

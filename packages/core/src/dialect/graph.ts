@@ -151,6 +151,8 @@ function throttleScopeOf(headers: Readonly<Record<string, string>>): ThrottleSco
 export const graph: BatchDialect = {
   name: 'graph',
   maxOps: MAX_OPS,
+  // A $batch of 20 counts as 20 requests against every Graph limit.
+  cost: 'op',
   serialChains: true,
   // Graph selects its version by path, not by a header.
   apiVersionHeader: '',
