@@ -18,6 +18,7 @@ import type { AccessLog } from './access-log.js';
 import type { Auth } from './auth.js';
 import { decodeJson, readBody } from './body.js';
 import { beginCall, type Call, endCall, newRequestId, type RecordDeps } from './call-record.js';
+import { maxWaitHint } from './caller-hints.js';
 import type { CallTracker } from './calls.js';
 import { admitted, forward } from './forward.js';
 import type { CallMetrics } from './recorded.js';
@@ -191,7 +192,7 @@ function answerQueued(
     call.timing = answer.timing;
     if (answer.kind === 'error') call.code = answer.error.code;
     else call.source = 'upstream';
-    const parts = answerParts(answer, call.requestId);
+    const parts = answerParts(answer, call.requestId, call);
     writeAnswer(outgoing, parts);
     status = parts.status;
   } catch (error) {
@@ -239,6 +240,9 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
   }
   const target = parseRequestTarget(incoming.url ?? '/');
   if (target instanceof ProxyError) return refuse(call, target);
+  const hint = maxWaitHint(incoming.headers);
+  if (hint.kind === 'ms') call.maxWaitMs = hint.ms;
+  else if (hint.kind === 'ignored') call.ignored = hint.header;
   // One spelling, one resource (SPEC §8c): the gate, ordering, collapsing, pacing and the upstream
   // all see the canonical path.
   const pathname = canonicalPath(target.pathname);
@@ -325,6 +329,7 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
     op: built.op satisfies OpRequest,
     signal: call.gone,
     verified: deps.auth === 'verify',
+    ...(call.maxWaitMs === undefined ? {} : { maxWaitMs: call.maxWaitMs }),
     ...(call.span ? { spanContext: call.span.spanContext() } : {}),
   });
   return new Queued(answer);

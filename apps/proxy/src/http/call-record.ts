@@ -37,6 +37,10 @@ export interface Call {
   source: AnswerSource;
   /** The proxy's error code, when the proxy made an error answer. */
   code: string | undefined;
+  /** The caller's own longest wait (`x-batch-max-wait-ms`), when it sent a usable one. */
+  maxWaitMs: number | undefined;
+  /** A hint header the proxy ignored (a value it cannot use), named in the Server-Timing. */
+  ignored: string | undefined;
 }
 
 export interface RecordDeps {
@@ -83,6 +87,8 @@ export function beginCall(deps: RecordDeps, incoming: IncomingMessage, outgoing:
     why: undefined,
     source: 'proxy',
     code: undefined,
+    maxWaitMs: undefined,
+    ignored: undefined,
   };
   const ended = deps.calls?.begin();
   // `on`, not `once`: 'close' comes once, and `once` would wrap the listener per call.

@@ -9,7 +9,7 @@ import { applyOutcome, callerGone, deadlineError, type RequeueReason, withQueueT
 import { AppState, type Counts, type Requeue } from './app-state.js';
 import type { CircuitState } from './breaker.js';
 import { Budget, type BudgetName } from './budget.js';
-import type { CallerSignal, SchedulerConfig, Submission } from './config.js';
+import { type CallerSignal, callerWaitMs, type SchedulerConfig, type Submission } from './config.js';
 import { dispatch } from './dispatch.js';
 import type { FailureDomains, GroupCall } from './domains.js';
 import { type GroupsView, groupsView } from './group-view.js';
@@ -191,7 +191,7 @@ export class AppEngine {
         this.state.hasIsolated(sub.credential) ||
         (sub.verified !== true && !this.#domains.isAccepted(this.appId, sub.credential, now)),
       enqueuedAt: now,
-      deadline: now + c.maxWaitMs,
+      deadline: now + callerWaitMs(c.maxWaitMs, sub.maxWaitMs),
       // A resource that just failed a batch: its op rides with no write it could cost its one
       // attempt, and a write of its own rides alone (SPEC §8d).
       suspect: this.#domains.isSuspect(this.appId, resource, now),

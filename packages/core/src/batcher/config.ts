@@ -105,6 +105,16 @@ export interface Submission {
    * the credential's ops are ordered among themselves only until the upstream accepts it (SPEC §8d).
    */
   readonly verified?: boolean;
+  /**
+   * The caller's own longest wait (issue #31, `x-batch-max-wait-ms`): answered 503 + Retry-After
+   * once it cannot leave within it. Bounded by `maxWaitMs`; absent = `maxWaitMs`.
+   */
+  readonly maxWaitMs?: number;
+}
+
+/** How long a caller may wait: its own bound, never past the operator's (MAX_WAIT_MS). */
+export function callerWaitMs(maxWaitMs: number, callers: number | undefined): number {
+  return callers === undefined ? maxWaitMs : Math.min(Math.max(0, callers), maxWaitMs);
 }
 
 export const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;
