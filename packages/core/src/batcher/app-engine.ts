@@ -156,7 +156,9 @@ export class AppEngine {
     const c = this.#c;
     const waiter: Waiter = { arrivedAt: now, resolve, spanContext: sub.spanContext };
     const isWrite = isWriteOp(sub.op);
-    const readKey = isWrite ? undefined : readKeyOf(sub.credential, sub.op);
+    const waitMs = callerWaitMs(c.maxWaitMs, sub.maxWaitMs);
+    const hurried = waitMs < c.maxWaitMs;
+    const readKey = isWrite || hurried ? undefined : readKeyOf(sub.credential, sub.op);
 
     // Read collapsing: an identical queued read takes this caller too, unless a write to its
     // resource arrived after it (this caller must see that write).
@@ -191,7 +193,8 @@ export class AppEngine {
         this.state.hasIsolated(sub.credential) ||
         (sub.verified !== true && !this.#domains.isAccepted(this.appId, sub.credential, now)),
       enqueuedAt: now,
-      deadline: now + callerWaitMs(c.maxWaitMs, sub.maxWaitMs),
+      deadline: now + waitMs,
+      hurried,
       // A resource that just failed a batch: its op rides with no write it could cost its one
       // attempt, and a write of its own rides alone (SPEC §8d).
       suspect: this.#domains.isSuspect(this.appId, resource, now),

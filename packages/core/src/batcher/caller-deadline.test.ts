@@ -82,6 +82,34 @@ describe("a caller's own deadline", () => {
     upstream.release();
   });
 
+  it('is answered at its deadline when it waits behind an older op with a longer one', async () => {
+    const clock = new ManualClock(0);
+    const upstream = fakeTransport(clock);
+    const scheduler = new Scheduler(schedulerOptions({ upstream, clock, maxWaitMs: 1_500, windowMs: 0 }));
+    upstream.holding = true;
+    void scheduler.submit({
+      appId: 'a',
+      credential: 'k',
+      op: { method: 'POST', path: '/users/1', query: {}, body: '{}', apiVersion: undefined },
+    });
+    await clock.advance(1);
+    // Both wait for the write; the older one may wait 1,500 ms, the newer one only 200.
+    const patient = timed(clock, scheduler.submit({ appId: 'a', credential: 'k', op: get('/users/1') }));
+    const hurried = timed(
+      clock,
+      scheduler.submit({ appId: 'a', credential: 'k', op: get('/users/1/messages'), maxWaitMs: 200 }),
+    );
+    for (let t = 0; t < 300; t += 1) await clock.advance(1);
+    expect(hurried.answer).toMatchObject({ kind: 'error', error: { code: 'PROXY_DEADLINE_EXCEEDED' } });
+    expect(hurried.at).toBeGreaterThanOrEqual(201);
+    expect(hurried.at).toBeLessThanOrEqual(211);
+    expect(patient.answer).toBeUndefined();
+    upstream.holding = false;
+    upstream.release();
+    await clock.advance(10);
+    expect(patient.answer).toMatchObject({ kind: 'result', status: 200 });
+  });
+
   it('is answered by its deadline when the budget reopens just after it, not before it is due', async () => {
     const { clock, scheduler } = spentBudget();
     void scheduler.submit({ appId: 'a', credential: 'k', op: get('/users/1') });
@@ -109,6 +137,23 @@ describe("a caller's own deadline", () => {
     expect(greedy.answer).toMatchObject({ kind: 'error', error: { code: 'PROXY_DEADLINE_EXCEEDED' } });
     expect(greedy.at).toBeLessThanOrEqual(1_501);
     expect(upstream.calls.map((c) => c.paths)).toEqual([['/users/1'], ['/users/2']]);
+  });
+
+  it('never collapses a hurried read with another: each would wait by the other deadline', async () => {
+    const clock = new ManualClock(0);
+    const upstream = fakeTransport(clock);
+    const scheduler = new Scheduler(schedulerOptions({ upstream, clock, maxWaitMs: 1_500, windowMs: 5 }));
+    const first = timed(clock, scheduler.submit({ appId: 'a', credential: 'k', op: get('/users/1') }));
+    const hurried = timed(
+      clock,
+      scheduler.submit({ appId: 'a', credential: 'k', op: get('/users/1'), maxWaitMs: 1_000 }),
+    );
+    // Joins the first: the same deadline rules them both.
+    const third = timed(clock, scheduler.submit({ appId: 'a', credential: 'k', op: get('/users/1') }));
+    await clock.advance(10);
+    expect(upstream.calls.map((c) => c.paths)).toEqual([['/users/1', '/users/1']]);
+    for (const seen of [first, hurried, third])
+      expect(seen.answer).toMatchObject({ kind: 'result', status: 200 });
   });
 
   it('holds for a call that bypasses the queue', async () => {

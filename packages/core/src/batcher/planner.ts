@@ -90,13 +90,22 @@ export function plan(app: AppState, now: number, p: PlanParams): Plan {
     const { closedUntil, holdMs, leadMs } = p.limitsOf?.(credential) ?? appLimits;
     const paused = p.pausedUntil?.(credential) ?? 0;
     const groupClosedUntil = Math.max(closedUntil, paused);
-    // Deadlines follow arrival order, so the late ops are at the front.
+    // Deadlines follow arrival order, so the late ops are at the front — except a caller's own
+    // (hurried), which are few and each looked at.
     for (const op of group.queued()) {
+      if (op.hurried) continue;
       if (op.deadline <= now) expired.push(op);
       else if (op.deadline <= groupClosedUntil) doomed.push(op);
       else {
         nextDeadline = Math.min(nextDeadline, op.deadline);
         break;
+      }
+    }
+    if (group.hasHurried) {
+      for (const op of group.hurried()) {
+        if (op.deadline <= now) expired.push(op);
+        else if (op.deadline <= groupClosedUntil) doomed.push(op);
+        else nextDeadline = Math.min(nextDeadline, op.deadline);
       }
     }
     if (paused > now) {
