@@ -7,6 +7,7 @@
 export { type Clock, realClock, type Timer } from './batcher/clock.js';
 export type { GroupsView, GroupView } from './batcher/group-view.js';
 export type { Answer, Lane, Timing } from './batcher/op.js';
+export { PRIORITIES, type Priority } from './batcher/priority.js';
 export {
   type CallerSignal,
   type FlushReason,

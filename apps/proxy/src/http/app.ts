@@ -18,9 +18,10 @@ import type { AccessLog } from './access-log.js';
 import type { Auth } from './auth.js';
 import { decodeJson, readBody } from './body.js';
 import { beginCall, type Call, endCall, newRequestId, type RecordDeps } from './call-record.js';
-import { maxWaitHint } from './caller-hints.js';
+import { readHints } from './caller-hints.js';
 import type { CallTracker } from './calls.js';
 import { admitted, forward } from './forward.js';
+import type { PriorityRules } from './priority-rules.js';
 import type { CallMetrics } from './recorded.js';
 import { answerParts, errorParts, refuse, writeAnswer } from './respond.js';
 import {
@@ -46,6 +47,8 @@ export interface AppDeps {
   readonly bodyLimitBytes: number;
   /** BATCH_DROPPABLE_HEADERS: header names added to the allow-list of headers a batch may drop. */
   readonly droppableHeaders?: ReadonlySet<string>;
+  /** PRIORITY_RULES: priorities by method and path for calls without `x-batch-priority`. */
+  readonly priorityRules?: PriorityRules;
   /**
    * `verify` (AUTH_MODE=app-token): every call's credential is checked before anything else — before
    * it takes a token or reaches the upstream, on every route (SPEC §8c). `forward`: the caller's
@@ -240,9 +243,10 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
   }
   const target = parseRequestTarget(incoming.url ?? '/');
   if (target instanceof ProxyError) return refuse(call, target);
-  const hint = maxWaitHint(incoming.headers);
-  if (hint.kind === 'ms') call.maxWaitMs = hint.ms;
-  else if (hint.kind === 'ignored') call.ignored = hint.header;
+  const hints = readHints(incoming.headers, call.method, target.pathname, deps.priorityRules);
+  call.maxWaitMs = hints.maxWaitMs;
+  call.priority = hints.priority;
+  call.ignored = hints.ignored;
   // One spelling, one resource (SPEC §8c): the gate, ordering, collapsing, pacing and the upstream
   // all see the canonical path.
   const pathname = canonicalPath(target.pathname);
@@ -330,6 +334,7 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
     signal: call.gone,
     verified: deps.auth === 'verify',
     ...(call.maxWaitMs === undefined ? {} : { maxWaitMs: call.maxWaitMs }),
+    ...(call.priority === undefined ? {} : { priority: call.priority }),
     ...(call.span ? { spanContext: call.span.spanContext() } : {}),
   });
   return new Queued(answer);

@@ -3,7 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Timing } from '@batch-proxy/core';
+import type { Priority, Timing } from '@batch-proxy/core';
 import {
   propagation,
   ROOT_CONTEXT,
@@ -39,8 +39,10 @@ export interface Call {
   code: string | undefined;
   /** The caller's own longest wait (`x-batch-max-wait-ms`), when it sent a usable one. */
   maxWaitMs: number | undefined;
-  /** A hint header the proxy ignored (a value it cannot use), named in the Server-Timing. */
-  ignored: string | undefined;
+  /** The call's priority (`x-batch-priority` or PRIORITY_RULES); undefined = normal. */
+  priority: Priority | undefined;
+  /** Hint headers the proxy ignored (a value it cannot use), named in the Server-Timing. */
+  ignored: readonly string[] | undefined;
 }
 
 export interface RecordDeps {
@@ -88,6 +90,7 @@ export function beginCall(deps: RecordDeps, incoming: IncomingMessage, outgoing:
     source: 'proxy',
     code: undefined,
     maxWaitMs: undefined,
+    priority: undefined,
     ignored: undefined,
   };
   const ended = deps.calls?.begin();

@@ -7,8 +7,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Listening, listen } from '../process/server.js';
-import { MAX_WAIT_HEADER } from './caller-hints.js';
+import { MAX_WAIT_HEADER, PRIORITY_HEADER } from './caller-hints.js';
 import { edgeApp, edgeScheduler, type LoopbackUpstream, loopbackUpstream } from './edge.fixture.js';
+import { parsePriorityRules } from './priority-rules.js';
 
 interface Received {
   readonly line: string;
@@ -39,7 +40,11 @@ beforeAll(async () => {
     batchLimit: { ratePerSec: 1 / 60, burst: 1 },
     restLimit: { ratePerSec: 1 / 60, burst: 1 },
   });
-  const app = edgeApp(scheduler, { upstream: upstream.client, logger: pino({ level: 'silent' }) });
+  const app = edgeApp(scheduler, {
+    upstream: upstream.client,
+    logger: pino({ level: 'silent' }),
+    metrics: undefined,
+  });
   proxy = await listen(app, { port: 0, host: '127.0.0.1' });
 });
 
@@ -117,5 +122,55 @@ describe('x-batch-max-wait-ms', () => {
     expect(res.headers.get('server-timing')).toBe(
       'passthrough;desc="bypass", ignored;desc="x-batch-max-wait-ms"',
     );
+  });
+});
+
+describe('x-batch-priority', () => {
+  it('sends the high call first when both wait for the same token, and never the header upstream', async () => {
+    const order: string[] = [];
+    const seen: IncomingHttpHeaders[] = [];
+    const slow = await loopbackUpstream((req, res) => {
+      seen.push(req.headers);
+      let body = '';
+      req.on('data', (chunk: Buffer) => {
+        body += chunk.toString('utf8');
+      });
+      req.on('end', () => {
+        const [[, , path]] = JSON.parse(body) as [[number, string, string]];
+        order.push(path);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('[[0,200,{}]]');
+      });
+    });
+    // Two batch calls a second, one op each; PRIORITY_RULES makes /sync calls low.
+    const scheduler = edgeScheduler(slow.client, { maxOps: 1, batchLimit: { ratePerSec: 2, burst: 1 } });
+    const rules = parsePriorityRules('low GET /v1/*/sync/**');
+    if ('invalid' in rules) throw new Error(rules.why);
+    const app = edgeApp(scheduler, {
+      upstream: slow.client,
+      logger: pino({ level: 'silent' }),
+      metrics: undefined,
+      priorityRules: rules,
+    });
+    const edge = await listen(app, { port: 0, host: '127.0.0.1' });
+    try {
+      const get = (path: string, headers: Record<string, string> = {}) =>
+        fetch(`http://127.0.0.1:${edge.port}${path}`, {
+          headers: { authorization: 'Bearer sk_1', ...headers },
+        });
+      // The first call spends the token; the next three wait for the next ones, the low ones sent first.
+      const first = get('/v1/a/users/u0');
+      await first;
+      const low = get('/v1/a/sync/1');
+      const lowToo = get('/v1/a/users/u1', { [PRIORITY_HEADER]: 'low' });
+      const high = get('/v1/a/users/u2', { [PRIORITY_HEADER]: 'high' });
+      const answers = await Promise.all([low, lowToo, high]);
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+      expect(order).toEqual(['/users/u0', '/users/u2', '/sync/1', '/users/u1']);
+      for (const headers of seen) expect(headers).not.toHaveProperty(PRIORITY_HEADER);
+    } finally {
+      await new Promise<void>((resolve) => edge.server.close(() => resolve()));
+      await slow.close();
+    }
   });
 });

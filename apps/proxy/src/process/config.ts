@@ -5,6 +5,7 @@ import type { BatchDialect, PaceParams } from '@batch-proxy/core';
 import { en } from 'zod/locales';
 import * as z from 'zod/mini';
 import { ACCESS_LOG_POLICIES } from '../http/access-log.js';
+import { type PriorityRules, parsePriorityRules } from '../http/priority-rules.js';
 import { parseHeaderList } from '../http/route.js';
 import { AUTH_MODES, DIALECT_NAMES, dialectEntry } from './dialects.js';
 
@@ -186,6 +187,21 @@ const schema = z
           z.refine((v) => !('invalid' in parseHeaderList(v)), 'expected header names separated by commas'),
         ),
     ),
+    /**
+     * Priorities by method and path for calls that send no `x-batch-priority` (issue #31):
+     * `<high|normal|low> <METHOD|*> <path>` entries separated by `;`, `*` one segment, a final `**`
+     * any rest; the first match wins (http/priority-rules.ts).
+     */
+    PRIORITY_RULES: z.optional(
+      z
+        .string()
+        .check(
+          z.refine(
+            (v) => !('invalid' in parsePriorityRules(v)),
+            'expected entries "<high|normal|low> <METHOD|*> </path/with/*/or/**>" separated by ;',
+          ),
+        ),
+    ),
     LOG_LEVEL: z._default(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
     ...paceFields,
 
@@ -292,6 +308,8 @@ export type Config = Omit<
   readonly dialect: BatchDialect;
   /** The rest bucket, when configured (REST_BURST defaults to 1 second of REST_RATE_PER_SEC). */
   readonly restLimit: { ratePerSec: number; burst: number } | undefined;
+  /** PRIORITY_RULES, parsed; undefined when unset. */
+  readonly priorityRules: PriorityRules | undefined;
   /** BATCH_DROPPABLE_HEADERS as lower-case names (empty when unset). */
   readonly droppableHeaders: ReadonlySet<string>;
   /** Whether UPSTREAM_URL was left unset, so the production API is the target. */
@@ -357,9 +375,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     dialect,
     restLimit,
     droppableHeaders: 'invalid' in headers ? new Set() : headers,
+    priorityRules: rulesOf(c.PRIORITY_RULES),
     upstreamDefaulted: present.UPSTREAM_URL === undefined,
     pace,
   };
+}
+
+/** PRIORITY_RULES parsed (the schema refused a value that is not rules). */
+function rulesOf(text: string | undefined): PriorityRules | undefined {
+  if (text === undefined) return undefined;
+  const rules = parsePriorityRules(text);
+  return 'invalid' in rules ? undefined : rules;
 }
 
 /**

@@ -122,6 +122,9 @@ const TABLE: { readonly [V in EnvVariable]: EngineRow | Elsewhere } = {
   KEEP_ALIVE_TIMEOUT_MS: SLOW_CLIENTS,
   BODY_LIMIT_BYTES: { elsewhere: "the edge's body reading, buffered and streamed (body.ts, app.ts)" },
   BATCH_DROPPABLE_HEADERS: { elsewhere: "the edge's batch-or-pass decision (http/route.ts)" },
+  PRIORITY_RULES: {
+    elsewhere: "the edge's hints (http/caller-hints.ts): a call's priority, which the engine takes per op",
+  },
   AUTH_MODE: AUTH,
   APP_SECRETS_FILE: AUTH,
   SHUTDOWN_GRACE_MS: { elsewhere: 'the SIGTERM drain (lifecycle.ts), around the engine' },

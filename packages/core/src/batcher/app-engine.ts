@@ -17,6 +17,7 @@ import { Lanes } from './lanes.js';
 import { type Answer, isWriteOp, type Lane, newPendingOp, type PendingOp, type Waiter } from './op.js';
 import { classify, longestRetryAfter, type Outcome, opsThrottled, throttledAppWide } from './outcome.js';
 import { type Action, type Flush, type GroupLimits, holdMs, type Plan, plan } from './planner.js';
+import { NORMAL, rankOf } from './priority.js';
 import { Pump, type StepResult } from './pump.js';
 import { resourceOf } from './resources.js';
 import { pauseMs } from './retry.js';
@@ -158,7 +159,10 @@ export class AppEngine {
     const isWrite = isWriteOp(sub.op);
     const waitMs = callerWaitMs(c.maxWaitMs, sub.maxWaitMs);
     const hurried = waitMs < c.maxWaitMs;
-    const readKey = isWrite || hurried ? undefined : readKeyOf(sub.credential, sub.op);
+    const rank = rankOf(sub.priority);
+    // Reads collapse with reads of their own priority only: a high caller never waits a low op's turn.
+    const key = isWrite || hurried ? undefined : readKeyOf(sub.credential, sub.op);
+    const readKey = key === undefined || rank === NORMAL ? key : `${rank}\u0000${key}`;
 
     // Read collapsing: an identical queued read takes this caller too, unless a write to its
     // resource arrived after it (this caller must see that write).
@@ -195,6 +199,7 @@ export class AppEngine {
       enqueuedAt: now,
       deadline: now + waitMs,
       hurried,
+      rank,
       // A resource that just failed a batch: its op rides with no write it could cost its one
       // attempt, and a write of its own rides alone (SPEC §8d).
       suspect: this.#domains.isSuspect(this.appId, resource, now),

@@ -10,6 +10,7 @@ import { type Clock, realClock } from './clock.js';
 import type { UpstreamTransport } from './dispatch.js';
 import type { Lane } from './op.js';
 import type { FlushReason } from './planner.js';
+import type { Priority } from './priority.js';
 
 /** Hooks for metrics and traces; every one optional, all synchronous and cheap. */
 export interface SchedulerObserver {
@@ -110,6 +111,8 @@ export interface Submission {
    * once it cannot leave within it. Bounded by `maxWaitMs`; absent = `maxWaitMs`.
    */
   readonly maxWaitMs?: number;
+  /** The caller's priority when tokens are scarce (issue #31, priority.ts); absent = normal. */
+  readonly priority?: Priority;
 }
 
 /** How long a caller may wait: its own bound, never past the operator's (MAX_WAIT_MS). */

@@ -4,6 +4,7 @@
 // an earlier op on their resource — which are all the planner looks at.
 
 import type { PendingOp } from './op.js';
+import { NORMAL } from './priority.js';
 
 /** Ops in arrival (seq) order; entries that are no longer wanted are skipped and trimmed lazily. */
 export class SeqList {
@@ -74,6 +75,8 @@ export class GroupQueue {
   readonly #open = new SeqList((op) => op.state === 'queued' && !op.parked);
   /** Queued ops with their caller's own deadline: arrival order does not order theirs (op.ts). */
   readonly #hurried = new SeqList((op) => op.state === 'queued');
+  /** Queued ops of a priority other than normal: while none, the planner reads arrival order only. */
+  readonly #ranked = new SeqList((op) => op.state === 'queued');
 
   /**
    * The app's turn at which this group last sent (or joined): when tokens are scarce, the group that
@@ -93,6 +96,7 @@ export class GroupQueue {
     this.#all.push(op);
     if (!op.parked) this.#open.push(op);
     if (op.hurried) this.#hurried.push(op);
+    if (op.rank !== NORMAL) this.#ranked.push(op);
   }
 
   /** Puts an op back (a 429 or a retry) where its arrival order says, ahead of later arrivals. */
@@ -100,6 +104,7 @@ export class GroupQueue {
     this.#all.insert(op);
     this.#open.insert(op);
     if (op.hurried) this.#hurried.insert(op);
+    if (op.rank !== NORMAL) this.#ranked.insert(op);
   }
 
   /** The op an earlier one was holding back may now be looked at. */
@@ -115,6 +120,11 @@ export class GroupQueue {
   /** Queued ops in arrival order. */
   queued(): Iterable<PendingOp> {
     return this.#all;
+  }
+
+  /** Whether any queued op has a priority other than normal (the planner then ranks the group's). */
+  get hasRanked(): boolean {
+    return this.#ranked.front() !== undefined;
   }
 
   /** Whether any queued op has its caller's own deadline (the planner's walk is skipped if not). */

@@ -3,6 +3,7 @@
 import type { SpanContext } from '@opentelemetry/api';
 import { methodSemantics, type OpRequest } from '../dialect/dialect.js';
 import type { ProxyError } from '../errors.js';
+import { NORMAL, type Rank } from './priority.js';
 
 export type Lane = 'batch' | 'single';
 
@@ -62,6 +63,8 @@ export interface PendingOp {
    * (group-queue.ts), and it collapses with no other read (either would wait by the other's deadline).
    */
   readonly hurried: boolean;
+  /** Its caller's priority as a rank (priority.ts): 0 high, 1 normal, 2 low. */
+  readonly rank: Rank;
   /** Not sent before this time (a retry's back-off). */
   notBefore: number;
   /**
@@ -117,6 +120,8 @@ export interface NewOp {
   readonly deadline: number;
   /** Its deadline is the caller's own, shorter than the queue's (PendingOp.hurried). */
   readonly hurried?: boolean;
+  /** Its caller's priority (priority.ts); absent = normal. */
+  readonly rank?: Rank;
   /** Its resource failed a batch lately (SPEC §8d): a write of it rides alone. */
   readonly suspect?: boolean;
   readonly waiters?: Waiter[];
@@ -139,6 +144,7 @@ export function newPendingOp(f: NewOp): PendingOp {
     enqueuedAt: f.enqueuedAt,
     deadline: f.deadline,
     hurried: f.hurried ?? false,
+    rank: f.rank ?? NORMAL,
     notBefore: 0,
     batchCap: suspect && !retrySafe ? 1 : Number.POSITIVE_INFINITY,
     suspect,
