@@ -197,7 +197,9 @@ const schema = z
      * personal_*`; `*` for all). Any other method is a read, collapsed and resent after a 5xx.
      */
     JSONRPC_WRITE_METHODS: z.optional(
-      z.string().check(z.regex(/^[^\s,]+(\s*,\s*[^\s,]+)*\s*,?$/, 'expected method globs separated by commas')),
+      z
+        .string()
+        .check(z.regex(/^[^\s,]+(\s*,\s*[^\s,]+)*\s*,?$/, 'expected method globs separated by commas')),
     ),
     // ---- end of the dialect block ----
 

@@ -56,7 +56,7 @@ export const DIALECTS = {
     upstreamUrl: 'http://127.0.0.1:8545',
     batchBudget: 'required',
     budgetWhy:
-      "JSON-RPC servers and providers each set their own limits (most count every entry of a batch as a request); set the batch calls per second the endpoint allows, or PACING=adaptive",
+      'JSON-RPC servers and providers each set their own limits (most count every entry of a batch as a request); set the batch calls per second the endpoint allows, or PACING=adaptive',
     // App tokens are TalkJS's; a JSON-RPC endpoint's credential is its own bearer token or path key.
     authModes: ['passthrough'],
   },

@@ -378,7 +378,9 @@ export function dialectConformance(name: string, subject: DialectSubject): void 
     it('round-trips its biggest batch (maxOps ops), every op answered in order', () => {
       const each = Array.from({ length: subject.maxOps }, (_, i) => methods[i % methods.length] as Method);
       const paths = each.map((_, i) => `${subject.path}/${i}`);
-      const built = each.map((m, i) => input(m, { target: { appId: subject.scope, path: paths[i] as string } }));
+      const built = each.map((m, i) =>
+        input(m, { target: { appId: subject.scope, path: paths[i] as string } }),
+      );
       const { wireOps } = send(built.map(opOf));
       expect(wireOps).toHaveLength(subject.maxOps);
       expect(wireOps.map((op) => op.path)).toEqual(paths);
