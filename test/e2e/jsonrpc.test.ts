@@ -109,7 +109,11 @@ describe('JSON-RPC 2.0 through the real proxy process', () => {
   });
 
   it('keeps endpoints apart: calls to two paths never share a batch', async () => {
-    await Promise.all([rpc(req(1, 'echo'), '/rpc/a'), rpc(req(1, 'echo'), '/rpc/b'), rpc(req(2, 'echo'), '/rpc/a')]);
+    await Promise.all([
+      rpc(req(1, 'echo'), '/rpc/a'),
+      rpc(req(1, 'echo'), '/rpc/b'),
+      rpc(req(2, 'echo'), '/rpc/a'),
+    ]);
     const byCall = new Map<number, Set<string>>();
     for (const e of fake.executed) byCall.set(e.callId, (byCall.get(e.callId) ?? new Set()).add(e.path));
     for (const paths of byCall.values()) expect(paths.size).toBe(1);
