@@ -83,6 +83,7 @@ describe('jsonrpc toOp', () => {
     ['an empty array', '[]', 'client-batch'],
     ['a notification', '{"jsonrpc":"2.0","method":"eth_subscribe","params":[]}', 'notification'],
     ['a string', '"hello"', 'body'],
+    ['text that is not JSON', '{"jsonrpc":', 'body'],
     ['null', 'null', 'body'],
     ['JSON-RPC 1.0', '{"id":1,"method":"eth_call","params":[]}', 'body'],
     ['version 2', '{"jsonrpc":2,"id":1,"method":"eth_call"}', 'body'],

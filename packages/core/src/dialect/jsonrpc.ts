@@ -82,6 +82,15 @@ function withSequence(body: string, seq: number): string {
   return `${body.slice(0, id.start)}${seq}${body.slice(id.end)}`;
 }
 
+/** The body as JSON; undefined when it is not (the edge refuses such bodies before toOp). */
+function parsed(body: string): unknown {
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The caller's own id, read back from the op it sent. */
 function callerId(op: OpRequest | undefined): unknown {
   if (op?.body === undefined) return undefined;
@@ -138,7 +147,7 @@ export function jsonrpcDialect(options: JsonRpcOptions = {}): BatchDialect {
       if (search !== undefined && search !== '' && search !== '?')
         return refuse('query', 'a query string on a JSON-RPC endpoint');
       if (body === undefined) return refuse('body', 'a POST without a body');
-      const request: unknown = JSON.parse(body);
+      const request = parsed(body);
       if (Array.isArray(request)) return refuse('client-batch', "the caller's own JSON-RPC batch");
       // Not a request object the proxy understands: the upstream judges it (and answers its error).
       if (!isObject(request) || request.jsonrpc !== '2.0' || typeof request.method !== 'string')
