@@ -22,7 +22,8 @@ const { proxy } = useProxy(
     UPSTREAM_URL: fake.url,
     JSONRPC_WRITE_METHODS: 'counter_add,eth_send*',
     LOG_LEVEL: 'warn',
-    BATCH_WINDOW_MS: '20',
+    // Wide enough that calls sent together meet in one window on a loaded machine.
+    BATCH_WINDOW_MS: '50',
     BATCH_MAX_OPS: '10',
     BATCH_RATE_PER_SEC: '100',
     BATCH_BURST: '100',
@@ -132,6 +133,20 @@ describe('JSON-RPC 2.0 through the real proxy process', () => {
     expect(read).toMatchObject({ status: 200, body: { jsonrpc: '2.0', id: 'r', result: 1 } });
     expect(callsOf('counter_get')).toHaveLength(2);
   });
+
+  it('waits out an upstream 429 and sends the batch again: every caller answered, the write run once', async () => {
+    // One call, then one every 2 s: the second batch of the wave is refused 429 with Retry-After.
+    fake.setLimit({ ratePerSec: 0.5, burst: 1 });
+    const reads = Array.from({ length: 10 }, (_, i) => rpc(req(i, 'echo', [i])));
+    const write = rpc(req('w', 'counter_add', ['limited', 1]));
+    const more = Array.from({ length: 3 }, (_, i) => rpc(req(10 + i, 'echo', [10 + i])));
+    const answers = await Promise.all([...reads, write, ...more]);
+    expect(answers.map((a) => a.status)).toEqual(Array.from({ length: 14 }, () => 200));
+    expect(answers[10]?.body).toEqual({ jsonrpc: '2.0', id: 'w', result: 1 });
+    expect(fake.throttled).toBeGreaterThan(0);
+    expect(callsOf('counter_add')).toHaveLength(1);
+    expect(callsOf('echo')).toHaveLength(13);
+  }, 20_000);
 
   it("passes notifications and the caller's own arrays through, saying why", async () => {
     const note = await rpc({ jsonrpc: '2.0', method: 'counter_add', params: ['n', 1] });

@@ -92,6 +92,14 @@ export class FakeJsonRpc {
     this.#limiter = options.limit ? new Gcra(options.limit) : undefined;
   }
 
+  /** Replaces the call limit (undefined: none) for the calls from now on. */
+  setLimit(limit: BucketLimit | undefined): void {
+    this.#limiter = limit ? new Gcra(limit) : undefined;
+  }
+
+  /** HTTP calls answered 429 so far. */
+  throttled = 0;
+
   get maxBatch(): number {
     return this.#options.maxBatch ?? DEFAULT_MAX_BATCH;
   }
@@ -122,7 +130,8 @@ export class FakeJsonRpc {
     this.state.counters.clear();
     this.state.block = 0;
     clearPlan(this.faults);
-    this.#limiter?.clear();
+    this.#limiter = this.#options.limit ? new Gcra(this.#options.limit) : undefined;
+    this.throttled = 0;
     this.#server.reset();
   }
 
@@ -136,6 +145,7 @@ export class FakeJsonRpc {
       return reply({ status: 401, body: errorObject(-32001, 'unauthorized') });
     const wait = this.#limiter?.take(token, arrival.at) ?? 0;
     if (wait > 0) {
+      this.throttled++;
       const retryAfter = String(Math.max(1, Math.ceil(wait / 1000)));
       return reply({
         status: 429,
