@@ -28,8 +28,8 @@ import { isCommonlyDroppable } from './headers.js';
 import { memberSpans } from './json-members.js';
 
 /**
- * JSON-RPC sets no batch limit; servers do (geth and Erigon 1000 by default, several hosted providers
- * 100 or less). 100 is a size most accept; BATCH_MAX_OPS lowers it.
+ * JSON-RPC sets no batch limit; servers do (geth 1000 by default, others and hosted providers often
+ * 100 or less). 100 is a size most accept; BATCH_MAX_OPS lowers it (not verified per server).
  */
 export const JSONRPC_MAX_OPS = 100;
 
