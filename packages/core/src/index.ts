@@ -36,6 +36,13 @@ export {
 } from './dialect/dialect.js';
 export { graph } from './dialect/graph.js';
 export { isCommonlyDroppable, relayableHeaders } from './dialect/headers.js';
+export {
+  JSONRPC_MAX_OPS,
+  type JsonRpcOptions,
+  jsonrpc,
+  jsonrpcDialect,
+  parseMethodGlobs,
+} from './dialect/jsonrpc.js';
 export { talkjs } from './dialect/talkjs.js';
 export { type ErrorCode, errorStatus, ProxyError } from './errors.js';
 export { FallbackLimiter, type LimiterMode } from './ratelimit/fallback.js';

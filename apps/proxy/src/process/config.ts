@@ -1,7 +1,7 @@
 // The one configuration schema (SPEC §9): every variable, its default and its validation. Parsed once
 // at start-up; a bad value stops the process with a message naming the variable.
 
-import type { BatchDialect, PaceParams } from '@batch-proxy/core';
+import { type BatchDialect, type PaceParams, parseMethodGlobs } from '@batch-proxy/core';
 import { en } from 'zod/locales';
 import * as z from 'zod/mini';
 import { ACCESS_LOG_POLICIES } from '../http/access-log.js';
@@ -208,6 +208,15 @@ const schema = z
     // ---- Dialect (issue #19, Microsoft Graph): DIALECT and what follows from it. ----
     /** The upstream's batch API: TalkJS `POST /v1/{appId}/batch` or Microsoft Graph `$batch`. */
     DIALECT: z._default(z.enum(DIALECT_NAMES), 'talkjs'),
+    /**
+     * DIALECT=jsonrpc: the methods that change state, as globs separated by commas (`eth_send*,
+     * personal_*`; `*` for all). Any other method is a read, collapsed and resent after a 5xx.
+     */
+    JSONRPC_WRITE_METHODS: z.optional(
+      z
+        .string()
+        .check(z.regex(/^[^\s,]+(\s*,\s*[^\s,]+)*\s*,?$/, 'expected method globs separated by commas')),
+    ),
     // ---- end of the dialect block ----
 
     // ── Access log (issue #17) ───────────────────────────────────────────────────────────────────
@@ -361,7 +370,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const headers =
     c.BATCH_DROPPABLE_HEADERS === undefined ? new Set<string>() : parseHeaderList(c.BATCH_DROPPABLE_HEADERS);
   const entry = dialectEntry(c.DIALECT);
-  const dialect = entry.dialect;
+  const dialect = entry.build?.({ writeMethods: parseMethodGlobs(c.JSONRPC_WRITE_METHODS) }) ?? entry.dialect;
   const pace = paceParams(c);
   const budget = entry.batchBudget === 'required' ? undefined : entry.batchBudget;
   // The superRefine above refused a required budget left unset without adaptive pacing.

@@ -65,6 +65,22 @@ const TABLE: { readonly [V in EnvVariable]: EngineRow | Elsewhere } = {
     read: (o) => o.scheduler.dialect.name,
     expected: 'graph',
   },
+  // The dialect the engine gets is built with the write globs: a matching method is a write.
+  JSONRPC_WRITE_METHODS: {
+    with: { DIALECT: 'jsonrpc', BATCH_RATE_PER_SEC: '1' },
+    value: 'eth_send*',
+    read: (o) => {
+      const built = o.scheduler.dialect.toOp({
+        method: 'POST',
+        target: { appId: '/rpc', path: '/rpc' },
+        query: new URLSearchParams(),
+        body: '{"jsonrpc":"2.0","id":1,"method":"eth_sendRawTransaction","params":["0x1"]}',
+        apiVersion: undefined,
+      });
+      return 'op' in built ? built.op.write : built.reason;
+    },
+    expected: true,
+  },
   BATCH_WINDOW_MS: { value: '37', read: (o) => o.scheduler.windowMs, expected: 37 },
   BATCH_MAX_OPS: { value: '7', read: (o) => o.scheduler.maxOps, expected: 7 },
   BATCH_RATE_PER_SEC: {

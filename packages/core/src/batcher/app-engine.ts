@@ -681,7 +681,10 @@ export class AppEngine {
 function readKeyOf(credential: string, op: Submission['op']): string {
   // Carried headers change the answer (Graph's ConsistencyLevel), so they are part of the key.
   const carried = op.headers ? JSON.stringify(Object.entries(op.headers).sort()) : '';
-  return `${credential}\n${op.path}\n${new URLSearchParams(op.query).toString()}\n${op.apiVersion ?? ''}\n${op.search ?? ''}\n${carried}`;
+  // A read with a body (a JSON-RPC call is a POST whose body names the method, params and the
+  // caller's id) is identical only to the same body: callers collapse only when even their ids
+  // match, so each one's answer carries its own id. REST reads (GETs) have none.
+  return `${credential}\n${op.path}\n${new URLSearchParams(op.query).toString()}\n${op.apiVersion ?? ''}\n${op.search ?? ''}\n${carried}\n${op.body ?? ''}`;
 }
 
 function circuitError(appId: string, waitMs: number): ProxyError | undefined {

@@ -12,6 +12,8 @@ export {
   type FakeWire,
   fakeTransport,
   graphWire,
+  jsonrpcEntry,
+  jsonrpcWire,
   type OpReply,
   talkjsWire,
 } from './fake-transport.js';
