@@ -63,6 +63,9 @@ export interface AppSnapshot extends Counts {
   readonly appWide: boolean;
   /** Budgets held beside the app's own: per tenant, and per credential not yet accepted (scopes.ts). */
   readonly budgetScopes: number;
+  /** Queued ops of high and of low priority (issue #31); the rest of `queued` are normal. */
+  readonly queuedHigh: number;
+  readonly queuedLow: number;
 }
 
 export class AppEngine {
@@ -239,6 +242,8 @@ export class AppEngine {
       pausedGroups: this.#domains.pausedGroups(this.appId, now),
       appWide: this.openAppWide(now),
       budgetScopes: this.scopes.size - 1,
+      queuedHigh: this.state.queuedOf(0),
+      queuedLow: this.state.queuedOf(2),
     };
   }
 

@@ -12,6 +12,7 @@
 
 import { GroupQueue, SeqList } from './group-queue.js';
 import type { OpState, PendingOp, Waiter } from './op.js';
+import type { Rank } from './priority.js';
 import { ResourceIndex } from './resources.js';
 
 const MOVES: Readonly<Record<OpState, readonly OpState[]>> = {
@@ -63,6 +64,8 @@ export class AppState {
   /** Every queued op in arrival order, over all groups: the oldest in O(1), whatever the groups. */
   readonly #arrivals = new SeqList((op) => op.state === 'queued');
   #queued = 0;
+  /** Queued ops by priority rank (priority.ts): the status page and metrics show high and low. */
+  readonly #queuedByRank = [0, 0, 0];
   #inflight = 0;
   /** Upstream calls sent so far, twice: the groups' turns (GroupQueue.servedAt). */
   #turn = 0;
@@ -73,6 +76,11 @@ export class AppState {
 
   get counts(): Counts {
     return { queued: this.#queued, inflight: this.#inflight };
+  }
+
+  /** Queued ops of priority rank `rank` (0 high, 1 normal, 2 low). */
+  queuedOf(rank: Rank): number {
+    return this.#queuedByRank[rank] ?? 0;
   }
 
   /** Nothing queued or in flight: the state equals a fresh one. */
@@ -246,6 +254,7 @@ export class AppState {
     switch (state) {
       case 'queued':
         this.#queued++;
+        this.#queuedByRank[op.rank] = (this.#queuedByRank[op.rank] ?? 0) + 1;
         if (op.readKey !== undefined) {
           // The newest queued read holds its key: a newcomer that could not join an older one (a
           // write came between them) is the one later reads may join; a requeued older one is not.
@@ -268,6 +277,7 @@ export class AppState {
     switch (state) {
       case 'queued': {
         this.#queued--;
+        this.#queuedByRank[op.rank] = (this.#queuedByRank[op.rank] ?? 0) - 1;
         if (op.readKey !== undefined && this.#reads.get(op.readKey) === op) this.#reads.delete(op.readKey);
         return;
       }

@@ -146,6 +146,8 @@ export class Scheduler {
         pausedGroups: domains.pausedGroups(appId, now),
         appWide: domains.appWideMs(appId, now) > 0,
         budgetScopes: 0,
+        queuedHigh: 0,
+        queuedLow: 0,
       });
     }
     return apps;

@@ -82,6 +82,8 @@ export interface MetricSources extends PacingSource {
     openGroups?: number;
     pausedGroups?: number;
     budgetScopes?: number;
+    queuedHigh?: number;
+    queuedLow?: number;
   }>;
   redisFallback(): boolean;
 }
@@ -235,6 +237,16 @@ const GAUGES: readonly GaugeDefinition[] = [
     name: 'batch_proxy_budget_scopes',
     help: "Budgets held beside each app's own (SPEC §8d): per tenant (Graph tid + appid) and per token the upstream has not yet accepted, over every app",
     read: (s) => s.queued().reduce((n, a) => n + (a.budgetScopes ?? 0), 0),
+  },
+  {
+    name: 'batch_proxy_queued_high_ops',
+    help: 'Queued ops of high priority (x-batch-priority or PRIORITY_RULES), over every app',
+    read: (s) => s.queued().reduce((n, a) => n + (a.queuedHigh ?? 0), 0),
+  },
+  {
+    name: 'batch_proxy_queued_low_ops',
+    help: 'Queued ops of low priority (x-batch-priority or PRIORITY_RULES), over every app',
+    read: (s) => s.queued().reduce((n, a) => n + (a.queuedLow ?? 0), 0),
   },
 ];
 
