@@ -127,6 +127,15 @@ describe('a Salesforce-Composite-shaped file', () => {
     });
   });
 
+  it('relays no headers from a headers field that is not an object', () => {
+    for (const httpHeaders of ['ab', ['x'], null, 3]) {
+      const answer = {
+        compositeResponse: [{ referenceId: 'op0', httpStatusCode: 200, httpHeaders, body: 1 }],
+      };
+      expect(sf.decodeResults(answer, 1)).toEqual([{ ok: true, status: 200, body: 1, headers: {} }]);
+    }
+  });
+
   it('fails every op when the answer has no list where the file says', () => {
     expect(sf.decodeResults({ compositeResponse: {} }, 2)).toEqual([
       { ok: false, reason: 'the batch response has no list of results' },
