@@ -8,5 +8,5 @@ import { dialectFileSchema } from './schema.js';
 /** The JSON Schema text, as committed (two-space indent, final newline). */
 export function dialectFileJsonSchema(): string {
   const schema = z.toJSONSchema(dialectFileSchema, { io: 'input' });
-  return `${JSON.stringify({ ...schema, $id: 'https://batch-proxy.dev/dialect-file.schema.json', title: 'batch-proxy dialect file' }, null, 2)}\n`;
+  return `${JSON.stringify({ ...schema, title: 'batch-proxy dialect file' }, null, 2)}\n`;
 }
