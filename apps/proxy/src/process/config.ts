@@ -7,7 +7,8 @@ import * as z from 'zod/mini';
 import { ACCESS_LOG_POLICIES } from '../http/access-log.js';
 import { type PriorityRules, parsePriorityRules } from '../http/priority-rules.js';
 import { parseHeaderList } from '../http/route.js';
-import { AUTH_MODES, DIALECT_NAMES, dialectEntry } from './dialects.js';
+import { readDialectFile } from './dialect-file.js';
+import { AUTH_MODES, DIALECT_NAMES, type DialectEntry, dialectEntry } from './dialects.js';
 
 /** How long an idle client connection is kept open (KEEP_ALIVE_TIMEOUT_MS). */
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 620_000;
@@ -120,6 +121,19 @@ function paceIssues(c: PaceFields, ctx: z.core.$RefinementCtx<unknown>): void {
 }
 // ---- end of adaptive pacing -------------------------------------------------------------------------
 
+/** DIALECT_FILE's registry entry, with the file it came from, or an issue naming the file's field. */
+function dialectFileEntry(
+  path: string,
+  ctx: z.core.ParsePayload<unknown>,
+): DialectEntry & { readonly source: string } {
+  const entry = readDialectFile(path);
+  if ('error' in entry) {
+    ctx.issues.push({ code: 'custom', message: entry.error, input: path });
+    return z.NEVER;
+  }
+  return { ...entry, source: path };
+}
+
 const schema = z
   .object({
     PORT: z._default(int(0, 65535), 8080),
@@ -157,7 +171,8 @@ const schema = z
     /** The longest answer body read from the upstream (buffered calls); larger ones answer 502. */
     UPSTREAM_MAX_RESPONSE_BYTES: z._default(int(1), 32 * 1_048_576),
     /** The most bytes of op payloads one batch call carries (one op always goes). */
-    BATCH_MAX_BYTES: z._default(int(1), 4 * 1_048_576),
+    /** Default per dialect: a dialect file's maxBytes, else 4 MiB. */
+    BATCH_MAX_BYTES: z.optional(int(1)),
     /** The longest pause an upstream 429's Retry-After may impose on a bucket. */
     RETRY_AFTER_MAX_MS: z._default(int(0), 60_000),
     /** Consecutive failed upstream calls (5xx, reset, timeout) that open an app's breaker; 0 = off. */
@@ -217,6 +232,11 @@ const schema = z
         .string()
         .check(z.regex(/^[^\s,]+(\s*,\s*[^\s,]+)*\s*,?$/, 'expected method globs separated by commas')),
     ),
+    /**
+     * A dialect described as data (docs/dialect-file.md), read and checked here at start; it takes
+     * DIALECT's place. Parsed into its registry entry, or one issue naming the file's field.
+     */
+    DIALECT_FILE: z.optional(z.pipe(text(), z.transform(dialectFileEntry))),
     // ---- end of the dialect block ----
 
     // ── Access log (issue #17) ───────────────────────────────────────────────────────────────────
@@ -232,8 +252,9 @@ const schema = z
     z.superRefine((c, ctx) => {
       paceIssues(c, ctx);
       // ---- Dialect (issue #19) ----
-      const entry = dialectEntry(c.DIALECT);
+      const entry = c.DIALECT_FILE ?? dialectEntry(c.DIALECT);
       const dialect = entry.dialect;
+      const named = c.DIALECT_FILE ? `DIALECT_FILE=${c.DIALECT_FILE.source}` : `DIALECT=${c.DIALECT}`;
       if (c.BATCH_MAX_OPS !== undefined && c.BATCH_MAX_OPS > dialect.maxOps) {
         ctx.addIssue({
           code: 'custom',
@@ -245,14 +266,14 @@ const schema = z
         ctx.addIssue({
           code: 'custom',
           path: ['AUTH_MODE'],
-          message: `DIALECT=${c.DIALECT} allows ${entry.authModes.join(' or ')}, not ${c.AUTH_MODE}`,
+          message: `${named} allows ${entry.authModes.join(' or ')}, not ${c.AUTH_MODE}`,
         });
       }
       if (entry.batchBudget === 'required' && c.BATCH_RATE_PER_SEC === undefined && c.PACING !== 'adaptive') {
         ctx.addIssue({
           code: 'custom',
           path: ['BATCH_RATE_PER_SEC'],
-          message: `required with DIALECT=${c.DIALECT}: ${entry.budgetWhy ?? 'it has no default budget'}`,
+          message: `required with ${named}: ${entry.budgetWhy ?? 'it has no default budget'}`,
         });
       }
       // ---- end of the dialect block ----
@@ -300,8 +321,10 @@ const schema = z
 
 export type Config = Omit<
   z.infer<typeof schema>,
-  'UPSTREAM_URL' | 'BATCH_MAX_OPS' | 'BATCH_RATE_PER_SEC' | 'BATCH_BURST'
+  'UPSTREAM_URL' | 'BATCH_MAX_OPS' | 'BATCH_RATE_PER_SEC' | 'BATCH_BURST' | 'BATCH_MAX_BYTES'
 > & {
+  /** BATCH_MAX_BYTES, or the dialect file's maxBytes, or 4 MiB. */
+  readonly BATCH_MAX_BYTES: number;
   /** UPSTREAM_URL, or the dialect's production API when unset. */
   readonly UPSTREAM_URL: string;
   /**
@@ -313,7 +336,7 @@ export type Config = Omit<
   readonly BATCH_BURST: number;
   /** BATCH_MAX_OPS, or the dialect's maximum when unset. */
   readonly BATCH_MAX_OPS: number;
-  /** The batch dialect DIALECT names. */
+  /** The batch dialect DIALECT names, or DIALECT_FILE describes. */
   readonly dialect: BatchDialect;
   /** The rest bucket, when configured (REST_BURST defaults to 1 second of REST_RATE_PER_SEC). */
   readonly restLimit: { ratePerSec: number; burst: number } | undefined;
@@ -346,13 +369,16 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined>): Config {
   // Empty strings count as unset, as in most container platforms' env handling.
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  if (present.DIALECT_FILE !== undefined && present.DIALECT !== undefined)
+    throw ConfigError.of('DIALECT_FILE', 'set DIALECT or DIALECT_FILE, not both');
   const parsed = schema.safeParse(present);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const variable = String(issue.path[0] ?? 'configuration');
       const value = present[variable];
       const shown =
-        value === undefined || /SECRET|PASSWORD|TOKEN|REDIS_URL/.test(variable)
+        // A dialect file's mistake already names the file.
+        value === undefined || /SECRET|PASSWORD|TOKEN|REDIS_URL|DIALECT_FILE/.test(variable)
           ? ''
           : ` (got "${oneLine(value)}")`;
       return { variable, message: `${issue.message}${shown}` };
@@ -369,7 +395,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         };
   const headers =
     c.BATCH_DROPPABLE_HEADERS === undefined ? new Set<string>() : parseHeaderList(c.BATCH_DROPPABLE_HEADERS);
-  const entry = dialectEntry(c.DIALECT);
+  const entry = c.DIALECT_FILE ?? dialectEntry(c.DIALECT);
   const dialect = entry.build?.({ writeMethods: parseMethodGlobs(c.JSONRPC_WRITE_METHODS) }) ?? entry.dialect;
   const pace = paceParams(c);
   const budget = entry.batchBudget === 'required' ? undefined : entry.batchBudget;
@@ -379,6 +405,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     ...c,
     UPSTREAM_URL: c.UPSTREAM_URL ?? entry.upstreamUrl,
     BATCH_MAX_OPS: c.BATCH_MAX_OPS ?? dialect.maxOps,
+    BATCH_MAX_BYTES: c.BATCH_MAX_BYTES ?? entry.maxBytes ?? 4 * 1_048_576,
     BATCH_RATE_PER_SEC: batchRate,
     BATCH_BURST: c.BATCH_BURST ?? budget?.burst ?? Math.max(1, Math.ceil(batchRate)),
     dialect,

@@ -1,8 +1,11 @@
 // Every dialect through the same conformance suite (dialect.case.ts), the upstream played by its
 // fake wire (testing/fake-transport.ts).
 
+import { readFileSync } from 'node:fs';
 import { graphWire, jsonrpcEntry, jsonrpcWire, talkjsWire } from '../testing/fake-transport.js';
 import { dialectConformance } from './dialect.case.js';
+import { fileDialect } from './file/dialect.js';
+import { parseDialectFile } from './file/validate.js';
 import { graph } from './graph.js';
 import { jsonrpcDialect } from './jsonrpc.js';
 import { talkjs } from './talkjs.js';
@@ -82,4 +85,21 @@ dialectConformance('jsonrpc', {
   },
   // Every entry's answer is a 200 carrying the response object, the caller's own id put back.
   answer: (reply, op) => ({ status: 200, body: jsonrpcEntry(JSON.parse(op.body ?? '{}').id, reply) }),
+});
+
+// TalkJS written as a dialect file (dialects/talkjs.json) passes as the built-in module does.
+const talkjsFile = parseDialectFile(
+  JSON.parse(readFileSync(new URL('../../../../dialects/talkjs.json', import.meta.url), 'utf8')),
+);
+if ('error' in talkjsFile) throw new Error(`dialects/talkjs.json: ${talkjsFile.error}`);
+dialectConformance('talkjs (dialects/talkjs.json)', {
+  dialect: fileDialect(talkjsFile.spec),
+  wire: talkjsWire,
+  scope: 'app1',
+  path: '/users/u1',
+  maxOps: 10,
+  emptyPayload: {},
+  opThrottle: 'answer',
+  throttleScope: 'app',
+  writeWithoutBody: { payload: {} },
 });

@@ -54,9 +54,9 @@ export function methodSemantics(method: string): { readonly write: boolean; read
 
 /**
  * Why `toOp` refused a call, as a code (SPEC §3: the pass reasons): its query string, or its body,
- * cannot travel inside an op; its HTTP method is not one the dialect batches (JSON-RPC: only POST);
- * it expects no answer (a JSON-RPC notification); it is already a batch of the caller's own (a
- * JSON-RPC array on the ordinary endpoint).
+ * cannot travel inside an op; its HTTP method is not one the dialect batches (JSON-RPC: only POST;
+ * a dialect file's `calls.methods`); it expects no answer (a JSON-RPC notification); it is already
+ * a batch of the caller's own (a JSON-RPC array on the ordinary endpoint).
  */
 export type OpRefusalReason = 'query' | 'body' | 'method' | 'notification' | 'client-batch';
 
