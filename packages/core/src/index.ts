@@ -33,6 +33,13 @@ export {
   type OpResult,
   type UpstreamRequest,
 } from './dialect/dialect.js';
+export {
+  type DialectFile,
+  type DialectFileInput,
+  dialectFileSchema,
+  fileDialect,
+  parseDialectFile,
+} from './dialect/file/index.js';
 export { graph } from './dialect/graph.js';
 export { isCommonlyDroppable, relayableHeaders } from './dialect/headers.js';
 export { talkjs } from './dialect/talkjs.js';

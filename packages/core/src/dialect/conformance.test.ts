@@ -1,8 +1,11 @@
 // Every dialect through the same conformance suite (dialect.case.ts), the upstream played by its
 // fake wire (testing/fake-transport.ts).
 
+import { readFileSync } from 'node:fs';
 import { graphWire, talkjsWire } from '../testing/fake-transport.js';
 import { dialectConformance } from './dialect.case.js';
+import { fileDialect } from './file/dialect.js';
+import { parseDialectFile } from './file/validate.js';
 import { graph } from './graph.js';
 import { talkjs } from './talkjs.js';
 
@@ -47,4 +50,21 @@ dialectConformance('graph', {
   },
   // Graph refuses a whole batch with a bodiless write in it: such a call goes alone.
   writeWithoutBody: { refused: 'body' },
+});
+
+// TalkJS written as a dialect file (dialects/talkjs.json) passes as the built-in module does.
+const talkjsFile = parseDialectFile(
+  JSON.parse(readFileSync(new URL('../../../../dialects/talkjs.json', import.meta.url), 'utf8')),
+);
+if ('error' in talkjsFile) throw new Error(`dialects/talkjs.json: ${talkjsFile.error}`);
+dialectConformance('talkjs (dialects/talkjs.json)', {
+  dialect: fileDialect(talkjsFile.spec),
+  wire: talkjsWire,
+  scope: 'app1',
+  path: '/users/u1',
+  maxOps: 10,
+  emptyPayload: {},
+  opThrottle: 'answer',
+  throttleScope: 'app',
+  writeWithoutBody: { payload: {} },
 });

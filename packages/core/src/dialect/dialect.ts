@@ -54,9 +54,10 @@ export function methodSemantics(method: string): { readonly write: boolean; read
 
 /**
  * Why `toOp` refused a call, as a code (SPEC §3: the pass reasons): its query string, or its body,
- * cannot travel inside an op.
+ * cannot travel inside an op, or the API batches no call of its method (a dialect file's
+ * `calls.methods`).
  */
-export type OpRefusalReason = 'query' | 'body';
+export type OpRefusalReason = 'query' | 'body' | 'method';
 
 /** A call `toOp` refused: the code, and the words for a log or a test. */
 export interface OpRefusal {
