@@ -6,7 +6,8 @@ import { en } from 'zod/locales';
 import * as z from 'zod/mini';
 import { ACCESS_LOG_POLICIES } from '../http/access-log.js';
 import { parseHeaderList } from '../http/route.js';
-import { AUTH_MODES, DIALECT_NAMES, dialectEntry } from './dialects.js';
+import { readDialectFile } from './dialect-file.js';
+import { AUTH_MODES, DIALECT_NAMES, type DialectEntry, dialectEntry } from './dialects.js';
 
 /** How long an idle client connection is kept open (KEEP_ALIVE_TIMEOUT_MS). */
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 620_000;
@@ -119,164 +120,176 @@ function paceIssues(c: PaceFields, ctx: z.core.$RefinementCtx<unknown>): void {
 }
 // ---- end of adaptive pacing -------------------------------------------------------------------------
 
-const schema = z
-  .object({
-    PORT: z._default(int(0, 65535), 8080),
-    HOST: z._default(text(), '0.0.0.0'),
-    ADMIN_PORT: z._default(int(0, 65535), 9464),
-    ADMIN_HOST: z.optional(text()),
-    /** Default per DIALECT (see the dialect block below). */
-    UPSTREAM_URL: z.optional(z.string().check(z.superRefine(upstreamUrlIssues))),
-    REDIS_URL: z.optional(text()),
-    /** Redis Sentinel: comma-separated host:port list; REDIS_URL then only carries password and db. */
-    REDIS_SENTINELS: z.optional(z.string().check(z.regex(HOST_PORTS, 'expected host:port[,host:port...]'))),
-    REDIS_SENTINEL_NAME: z._default(text(), 'mymaster'),
-    /** Redis Cluster: comma-separated host:port seed nodes (REDIS_URL is then not used). */
-    REDIS_CLUSTER_NODES: z.optional(
-      z.string().check(z.regex(HOST_PORTS, 'expected host:port[,host:port...]')),
-    ),
-    REDIS_FALLBACK_SHARE: z._default(z.coerce.number().check(z.positive(), z.maximum(1)), 0.5),
-    REDIS_FAIL_CLOSED: z._default(bool, false),
-    BATCH_WINDOW_MS: z._default(int(0, 60_000), 10),
-    /** Default per DIALECT: the dialect's maximum (10 TalkJS, 20 Graph). */
-    BATCH_MAX_OPS: z.optional(int(1)),
-    /** Default per DIALECT (process/dialects.ts): TalkJS 1 / 500; Graph none (required). */
-    BATCH_RATE_PER_SEC: z.optional(positive()),
-    BATCH_BURST: z.optional(int(1)),
-    REST_RATE_PER_SEC: z.optional(positive()),
-    REST_BURST: z.optional(int(1)),
-    BATCH_OPS_SPEND_REST: z._default(bool, false),
-    SINGLE_OP_DIRECT: z._default(bool, false),
-    QUEUE_MAX_OPS: z._default(int(1), 10_000),
-    MAX_WAIT_MS: z._default(int(1), 30_000),
-    UPSTREAM_TIMEOUT_MS: z._default(int(1), 10_000),
-    UPSTREAM_CONNECTIONS: z._default(int(1, 10_000), 64),
-    UPSTREAM_MAX_ATTEMPTS: z._default(int(1, 10), 3),
-    BODY_LIMIT_BYTES: z._default(int(1), 1_048_576),
-    /** The longest answer body read from the upstream (buffered calls); larger ones answer 502. */
-    UPSTREAM_MAX_RESPONSE_BYTES: z._default(int(1), 32 * 1_048_576),
-    /** The most bytes of op payloads one batch call carries (one op always goes). */
-    BATCH_MAX_BYTES: z._default(int(1), 4 * 1_048_576),
-    /** The longest pause an upstream 429's Retry-After may impose on a bucket. */
-    RETRY_AFTER_MAX_MS: z._default(int(0), 60_000),
-    /** Consecutive failed upstream calls (5xx, reset, timeout) that open an app's breaker; 0 = off. */
-    CIRCUIT_BREAKER_FAILURES: z._default(int(0), 5),
-    /** How long an open breaker answers 503 at once before one probe call. */
-    CIRCUIT_BREAKER_OPEN_MS: z._default(int(1), 5_000),
-    /** The longest it stays open after failed probes (each doubles the open time). */
-    CIRCUIT_BREAKER_MAX_OPEN_MS: z._default(int(1), 60_000),
-    HEADERS_TIMEOUT_MS: z._default(int(100), 10_000),
-    REQUEST_TIMEOUT_MS: z._default(int(100), 30_000),
-    // Above the idle timeouts of what usually sits in front (AWS ALB and nginx 60 s, Google Cloud's
-    // load balancers 600 s): the caller's side must close an idle connection first, or a call sent on
-    // it just as the proxy closes it meets a reset (docs/deploy.md).
-    KEEP_ALIVE_TIMEOUT_MS: z._default(int(100), DEFAULT_KEEP_ALIVE_TIMEOUT_MS),
-    AUTH_MODE: z._default(z.enum(AUTH_MODES), 'passthrough'),
-    APP_SECRETS_FILE: z.optional(text()),
-    SHUTDOWN_GRACE_MS: z._default(int(0), 25_000),
-    /**
-     * Header names (comma-separated) that may be dropped inside a batch, added to the built-in
-     * allow-list: a header the upstream ignores (`X-Tenant`, a `Cookie`) then no longer turns
-     * batching off.
-     */
-    BATCH_DROPPABLE_HEADERS: z.optional(
-      z
-        .string()
-        .check(
-          z.refine((v) => !('invalid' in parseHeaderList(v)), 'expected header names separated by commas'),
-        ),
-    ),
-    LOG_LEVEL: z._default(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
-    ...paceFields,
+/** The schema; `fileEntry` is DIALECT_FILE's dialect, read before (it takes DIALECT's place). */
+const configSchema = (fileEntry: DialectEntry | undefined) =>
+  z
+    .object({
+      PORT: z._default(int(0, 65535), 8080),
+      HOST: z._default(text(), '0.0.0.0'),
+      ADMIN_PORT: z._default(int(0, 65535), 9464),
+      ADMIN_HOST: z.optional(text()),
+      /** Default per DIALECT (see the dialect block below). */
+      UPSTREAM_URL: z.optional(z.string().check(z.superRefine(upstreamUrlIssues))),
+      REDIS_URL: z.optional(text()),
+      /** Redis Sentinel: comma-separated host:port list; REDIS_URL then only carries password and db. */
+      REDIS_SENTINELS: z.optional(z.string().check(z.regex(HOST_PORTS, 'expected host:port[,host:port...]'))),
+      REDIS_SENTINEL_NAME: z._default(text(), 'mymaster'),
+      /** Redis Cluster: comma-separated host:port seed nodes (REDIS_URL is then not used). */
+      REDIS_CLUSTER_NODES: z.optional(
+        z.string().check(z.regex(HOST_PORTS, 'expected host:port[,host:port...]')),
+      ),
+      REDIS_FALLBACK_SHARE: z._default(z.coerce.number().check(z.positive(), z.maximum(1)), 0.5),
+      REDIS_FAIL_CLOSED: z._default(bool, false),
+      BATCH_WINDOW_MS: z._default(int(0, 60_000), 10),
+      /** Default per DIALECT: the dialect's maximum (10 TalkJS, 20 Graph). */
+      BATCH_MAX_OPS: z.optional(int(1)),
+      /** Default per DIALECT (process/dialects.ts): TalkJS 1 / 500; Graph none (required). */
+      BATCH_RATE_PER_SEC: z.optional(positive()),
+      BATCH_BURST: z.optional(int(1)),
+      REST_RATE_PER_SEC: z.optional(positive()),
+      REST_BURST: z.optional(int(1)),
+      BATCH_OPS_SPEND_REST: z._default(bool, false),
+      SINGLE_OP_DIRECT: z._default(bool, false),
+      QUEUE_MAX_OPS: z._default(int(1), 10_000),
+      MAX_WAIT_MS: z._default(int(1), 30_000),
+      UPSTREAM_TIMEOUT_MS: z._default(int(1), 10_000),
+      UPSTREAM_CONNECTIONS: z._default(int(1, 10_000), 64),
+      UPSTREAM_MAX_ATTEMPTS: z._default(int(1, 10), 3),
+      BODY_LIMIT_BYTES: z._default(int(1), 1_048_576),
+      /** The longest answer body read from the upstream (buffered calls); larger ones answer 502. */
+      UPSTREAM_MAX_RESPONSE_BYTES: z._default(int(1), 32 * 1_048_576),
+      /** The most bytes of op payloads one batch call carries (one op always goes). */
+      /** Default per dialect: a dialect file's maxBytes, else 4 MiB. */
+      BATCH_MAX_BYTES: z.optional(int(1)),
+      /** The longest pause an upstream 429's Retry-After may impose on a bucket. */
+      RETRY_AFTER_MAX_MS: z._default(int(0), 60_000),
+      /** Consecutive failed upstream calls (5xx, reset, timeout) that open an app's breaker; 0 = off. */
+      CIRCUIT_BREAKER_FAILURES: z._default(int(0), 5),
+      /** How long an open breaker answers 503 at once before one probe call. */
+      CIRCUIT_BREAKER_OPEN_MS: z._default(int(1), 5_000),
+      /** The longest it stays open after failed probes (each doubles the open time). */
+      CIRCUIT_BREAKER_MAX_OPEN_MS: z._default(int(1), 60_000),
+      HEADERS_TIMEOUT_MS: z._default(int(100), 10_000),
+      REQUEST_TIMEOUT_MS: z._default(int(100), 30_000),
+      // Above the idle timeouts of what usually sits in front (AWS ALB and nginx 60 s, Google Cloud's
+      // load balancers 600 s): the caller's side must close an idle connection first, or a call sent on
+      // it just as the proxy closes it meets a reset (docs/deploy.md).
+      KEEP_ALIVE_TIMEOUT_MS: z._default(int(100), DEFAULT_KEEP_ALIVE_TIMEOUT_MS),
+      AUTH_MODE: z._default(z.enum(AUTH_MODES), 'passthrough'),
+      APP_SECRETS_FILE: z.optional(text()),
+      SHUTDOWN_GRACE_MS: z._default(int(0), 25_000),
+      /**
+       * Header names (comma-separated) that may be dropped inside a batch, added to the built-in
+       * allow-list: a header the upstream ignores (`X-Tenant`, a `Cookie`) then no longer turns
+       * batching off.
+       */
+      BATCH_DROPPABLE_HEADERS: z.optional(
+        z
+          .string()
+          .check(
+            z.refine((v) => !('invalid' in parseHeaderList(v)), 'expected header names separated by commas'),
+          ),
+      ),
+      LOG_LEVEL: z._default(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
+      ...paceFields,
 
-    // ---- Dialect (issue #19, Microsoft Graph): DIALECT and what follows from it. ----
-    /** The upstream's batch API: TalkJS `POST /v1/{appId}/batch` or Microsoft Graph `$batch`. */
-    DIALECT: z._default(z.enum(DIALECT_NAMES), 'talkjs'),
-    // ---- end of the dialect block ----
-
-    // ── Access log (issue #17) ───────────────────────────────────────────────────────────────────
-    // One line per answered call at LOG_LEVEL=info. Errors (status >= 400, or a proxy error code) and
-    // sheds are logged under every policy; successes: `all` each, `errors` none, `sampled` one in
-    // ACCESS_LOG_SAMPLE_EVERY. Default and its cost per call: docs/benchmarks.md ("Access log").
-    ACCESS_LOG: z._default(z.enum(ACCESS_LOG_POLICIES), 'sampled'),
-    /** `sampled`: one successful call in this many is logged (a counter, not a random draw). */
-    ACCESS_LOG_SAMPLE_EVERY: z._default(int(1, 1_000_000), 100),
-    // ─────────────────────────────────────────────────────────────────────────────────────────────
-  })
-  .check(
-    z.superRefine((c, ctx) => {
-      paceIssues(c, ctx);
-      // ---- Dialect (issue #19) ----
-      const entry = dialectEntry(c.DIALECT);
-      const dialect = entry.dialect;
-      if (c.BATCH_MAX_OPS !== undefined && c.BATCH_MAX_OPS > dialect.maxOps) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['BATCH_MAX_OPS'],
-          message: `at most ${dialect.maxOps} for the ${dialect.name} dialect (got "${c.BATCH_MAX_OPS}")`,
-        });
-      }
-      if (!entry.authModes.includes(c.AUTH_MODE)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['AUTH_MODE'],
-          message: `DIALECT=${c.DIALECT} allows ${entry.authModes.join(' or ')}, not ${c.AUTH_MODE}`,
-        });
-      }
-      if (entry.batchBudget === 'required' && c.BATCH_RATE_PER_SEC === undefined && c.PACING !== 'adaptive') {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['BATCH_RATE_PER_SEC'],
-          message: `required with DIALECT=${c.DIALECT}: ${entry.budgetWhy ?? 'it has no default budget'}`,
-        });
-      }
+      // ---- Dialect (issue #19, Microsoft Graph): DIALECT and what follows from it. ----
+      /** The upstream's batch API: TalkJS `POST /v1/{appId}/batch` or Microsoft Graph `$batch`. */
+      DIALECT: z._default(z.enum(DIALECT_NAMES), 'talkjs'),
+      /** A dialect described as data (docs/dialect-file.md), read at start; takes DIALECT's place. */
+      DIALECT_FILE: z.optional(text()),
       // ---- end of the dialect block ----
-      if (c.REST_BURST !== undefined && c.REST_RATE_PER_SEC === undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['REST_RATE_PER_SEC'],
-          message: 'REST_BURST is set, so REST_RATE_PER_SEC must be too',
-        });
-      }
-      // Node refuses a server whose whole-request bound is shorter than its head bound (a RangeError).
-      if (c.REQUEST_TIMEOUT_MS < c.HEADERS_TIMEOUT_MS) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['REQUEST_TIMEOUT_MS'],
-          message: `must be at least HEADERS_TIMEOUT_MS (${c.HEADERS_TIMEOUT_MS})`,
-        });
-      }
-      if (c.CIRCUIT_BREAKER_MAX_OPEN_MS < c.CIRCUIT_BREAKER_OPEN_MS) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['CIRCUIT_BREAKER_MAX_OPEN_MS'],
-          message: `must be at least CIRCUIT_BREAKER_OPEN_MS (${c.CIRCUIT_BREAKER_OPEN_MS})`,
-        });
-      }
-      if (c.PORT !== 0 && c.PORT === c.ADMIN_PORT && (c.ADMIN_HOST ?? c.HOST) === c.HOST) {
-        ctx.addIssue({ code: 'custom', path: ['ADMIN_PORT'], message: 'must differ from PORT' });
-      }
-      if (c.REDIS_SENTINELS !== undefined && c.REDIS_CLUSTER_NODES !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['REDIS_CLUSTER_NODES'],
-          message: 'set either REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both',
-        });
-      }
-      if (c.AUTH_MODE === 'app-token' && c.APP_SECRETS_FILE === undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['APP_SECRETS_FILE'],
-          message: 'AUTH_MODE=app-token needs APP_SECRETS_FILE',
-        });
-      }
-    }),
-  );
+
+      // ── Access log (issue #17) ───────────────────────────────────────────────────────────────────
+      // One line per answered call at LOG_LEVEL=info. Errors (status >= 400, or a proxy error code) and
+      // sheds are logged under every policy; successes: `all` each, `errors` none, `sampled` one in
+      // ACCESS_LOG_SAMPLE_EVERY. Default and its cost per call: docs/benchmarks.md ("Access log").
+      ACCESS_LOG: z._default(z.enum(ACCESS_LOG_POLICIES), 'sampled'),
+      /** `sampled`: one successful call in this many is logged (a counter, not a random draw). */
+      ACCESS_LOG_SAMPLE_EVERY: z._default(int(1, 1_000_000), 100),
+      // ─────────────────────────────────────────────────────────────────────────────────────────────
+    })
+    .check(
+      z.superRefine((c, ctx) => {
+        paceIssues(c, ctx);
+        // ---- Dialect (issue #19) ----
+        const entry = fileEntry ?? dialectEntry(c.DIALECT);
+        const dialect = entry.dialect;
+        const named = fileEntry ? `DIALECT_FILE=${c.DIALECT_FILE}` : `DIALECT=${c.DIALECT}`;
+        if (c.BATCH_MAX_OPS !== undefined && c.BATCH_MAX_OPS > dialect.maxOps) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['BATCH_MAX_OPS'],
+            message: `at most ${dialect.maxOps} for the ${dialect.name} dialect (got "${c.BATCH_MAX_OPS}")`,
+          });
+        }
+        if (!entry.authModes.includes(c.AUTH_MODE)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['AUTH_MODE'],
+            message: `${named} allows ${entry.authModes.join(' or ')}, not ${c.AUTH_MODE}`,
+          });
+        }
+        if (
+          entry.batchBudget === 'required' &&
+          c.BATCH_RATE_PER_SEC === undefined &&
+          c.PACING !== 'adaptive'
+        ) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['BATCH_RATE_PER_SEC'],
+            message: `required with ${named}: ${entry.budgetWhy ?? 'it has no default budget'}`,
+          });
+        }
+        // ---- end of the dialect block ----
+        if (c.REST_BURST !== undefined && c.REST_RATE_PER_SEC === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['REST_RATE_PER_SEC'],
+            message: 'REST_BURST is set, so REST_RATE_PER_SEC must be too',
+          });
+        }
+        // Node refuses a server whose whole-request bound is shorter than its head bound (a RangeError).
+        if (c.REQUEST_TIMEOUT_MS < c.HEADERS_TIMEOUT_MS) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['REQUEST_TIMEOUT_MS'],
+            message: `must be at least HEADERS_TIMEOUT_MS (${c.HEADERS_TIMEOUT_MS})`,
+          });
+        }
+        if (c.CIRCUIT_BREAKER_MAX_OPEN_MS < c.CIRCUIT_BREAKER_OPEN_MS) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['CIRCUIT_BREAKER_MAX_OPEN_MS'],
+            message: `must be at least CIRCUIT_BREAKER_OPEN_MS (${c.CIRCUIT_BREAKER_OPEN_MS})`,
+          });
+        }
+        if (c.PORT !== 0 && c.PORT === c.ADMIN_PORT && (c.ADMIN_HOST ?? c.HOST) === c.HOST) {
+          ctx.addIssue({ code: 'custom', path: ['ADMIN_PORT'], message: 'must differ from PORT' });
+        }
+        if (c.REDIS_SENTINELS !== undefined && c.REDIS_CLUSTER_NODES !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['REDIS_CLUSTER_NODES'],
+            message: 'set either REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both',
+          });
+        }
+        if (c.AUTH_MODE === 'app-token' && c.APP_SECRETS_FILE === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['APP_SECRETS_FILE'],
+            message: 'AUTH_MODE=app-token needs APP_SECRETS_FILE',
+          });
+        }
+      }),
+    );
 
 export type Config = Omit<
-  z.infer<typeof schema>,
-  'UPSTREAM_URL' | 'BATCH_MAX_OPS' | 'BATCH_RATE_PER_SEC' | 'BATCH_BURST'
+  z.infer<ReturnType<typeof configSchema>>,
+  'UPSTREAM_URL' | 'BATCH_MAX_OPS' | 'BATCH_RATE_PER_SEC' | 'BATCH_BURST' | 'BATCH_MAX_BYTES'
 > & {
+  /** BATCH_MAX_BYTES, or the dialect file's maxBytes, or 4 MiB. */
+  readonly BATCH_MAX_BYTES: number;
   /** UPSTREAM_URL, or the dialect's production API when unset. */
   readonly UPSTREAM_URL: string;
   /**
@@ -288,7 +301,7 @@ export type Config = Omit<
   readonly BATCH_BURST: number;
   /** BATCH_MAX_OPS, or the dialect's maximum when unset. */
   readonly BATCH_MAX_OPS: number;
-  /** The batch dialect DIALECT names. */
+  /** The batch dialect DIALECT names, or DIALECT_FILE describes. */
   readonly dialect: BatchDialect;
   /** The rest bucket, when configured (REST_BURST defaults to 1 second of REST_RATE_PER_SEC). */
   readonly restLimit: { ratePerSec: number; burst: number } | undefined;
@@ -319,7 +332,12 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined>): Config {
   // Empty strings count as unset, as in most container platforms' env handling.
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = schema.safeParse(present);
+  // DIALECT_FILE is read first: the rest of the configuration derives from the dialect it describes.
+  if (present.DIALECT_FILE !== undefined && present.DIALECT !== undefined)
+    throw ConfigError.of('DIALECT_FILE', 'set DIALECT or DIALECT_FILE, not both');
+  const fileEntry = present.DIALECT_FILE === undefined ? undefined : readDialectFile(present.DIALECT_FILE);
+  if (fileEntry !== undefined && 'error' in fileEntry) throw ConfigError.of('DIALECT_FILE', fileEntry.error);
+  const parsed = configSchema(fileEntry).safeParse(present);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const variable = String(issue.path[0] ?? 'configuration');
@@ -342,7 +360,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         };
   const headers =
     c.BATCH_DROPPABLE_HEADERS === undefined ? new Set<string>() : parseHeaderList(c.BATCH_DROPPABLE_HEADERS);
-  const entry = dialectEntry(c.DIALECT);
+  const entry = fileEntry ?? dialectEntry(c.DIALECT);
   const dialect = entry.dialect;
   const pace = paceParams(c);
   const budget = entry.batchBudget === 'required' ? undefined : entry.batchBudget;
@@ -352,6 +370,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     ...c,
     UPSTREAM_URL: c.UPSTREAM_URL ?? entry.upstreamUrl,
     BATCH_MAX_OPS: c.BATCH_MAX_OPS ?? dialect.maxOps,
+    BATCH_MAX_BYTES: c.BATCH_MAX_BYTES ?? entry.maxBytes ?? 4 * 1_048_576,
     BATCH_RATE_PER_SEC: batchRate,
     BATCH_BURST: c.BATCH_BURST ?? budget?.burst ?? Math.max(1, Math.ceil(batchRate)),
     dialect,

@@ -21,6 +21,8 @@ export interface DialectEntry {
   /** Why a budget is required, for the start-up error. */
   readonly budgetWhy?: string;
   readonly authModes: readonly AuthMode[];
+  /** BATCH_MAX_BYTES when unset (a dialect file's maxBytes); absent: 4 MiB. */
+  readonly maxBytes?: number;
 }
 
 export const DIALECTS = {

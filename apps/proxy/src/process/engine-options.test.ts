@@ -7,6 +7,8 @@
 // row fails here (and does not typecheck).
 
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { talkjs } from '@batch-proxy/core';
 import { describe, expect, it } from 'vitest';
 import { type Config, loadConfig } from './config.js';
 import {
@@ -64,6 +66,13 @@ const TABLE: { readonly [V in EnvVariable]: EngineRow | Elsewhere } = {
     value: 'graph',
     read: (o) => o.scheduler.dialect.name,
     expected: 'graph',
+  },
+  // TalkJS written as a file: the scheduler gets the file's dialect, not the built-in module.
+  DIALECT_FILE: {
+    value: fileURLToPath(new URL('../../../../dialects/talkjs.json', import.meta.url)),
+    read: (o) =>
+      o.scheduler.dialect === talkjs ? 'the built-in module' : `${o.scheduler.dialect.name} file`,
+    expected: 'talkjs file',
   },
   BATCH_WINDOW_MS: { value: '37', read: (o) => o.scheduler.windowMs, expected: 37 },
   BATCH_MAX_OPS: { value: '7', read: (o) => o.scheduler.maxOps, expected: 7 },
