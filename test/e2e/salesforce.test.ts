@@ -171,6 +171,8 @@ describe('Salesforce Composite (dialect file) through the real proxy process', (
     ]);
     expect(query.status).toBe(200);
     expect(query.body).toMatchObject({ totalSize: 1, done: true, records: [{ Name: 'Seeded' }] });
+    // Gone alone, the call gets the org's own answer headers, its API usage among them.
+    expect(query.headers.get('sforce-limit-info')).toMatch(/^api-usage=\d+\/100000$/);
     expect(limits.status).toBe(404);
     const single = fake.executed.filter((e) => e.via === 'single').map((e) => e.url.split('?')[0]);
     expect(single.sort()).toEqual([`${V}/limits`, `${V}/query`]);
