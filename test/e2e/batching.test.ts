@@ -1,20 +1,18 @@
 // The real proxy process in front of the fake upstream: every caller gets exactly its own answer,
 // no op runs under another caller's credential, and what cannot be batched passes through unchanged.
 
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { signAppToken } from '../fake-upstream/index.js';
-import { startProxyProcess } from '../harness/process.js';
+import { runProxyToExit, startProxyProcess } from '../harness/process.js';
+import { TALKJS_DIALECTS } from '../harness/talkjs-dialects.js';
 import { useProxy } from '../harness/use.js';
 
 /** Conversations per caller; each gets a chain of messages that must stay in order. */
 const CONVERSATIONS = 10;
 const APPS = { app1: 'sk_test_app1', app2: 'sk_test_app2' };
-
-const { proxy, upstream } = useProxy(
-  { LOG_LEVEL: 'warn', BATCH_WINDOW_MS: '10' },
-  // The upstream's documented batch limit; the proxy runs with the same (default) numbers.
-  { upstream: { apps: APPS, limits: { batch: { ratePerSec: 1, burst: 500 } } }, exitCode: 0 },
-);
 
 interface Caller {
   readonly label: string;
@@ -41,19 +39,26 @@ function jobsFor(all: Caller[], caller: Caller, kind: number): number[] {
   return mine;
 }
 
-async function call(method: string, path: string, caller: Caller, body?: unknown) {
-  const res = await fetch(`${proxy.url}/v1/${caller.appId}${path}`, {
-    method,
-    headers: {
-      authorization: caller.authorization,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: (await res.json()) as unknown, headers: res.headers };
-}
+// Once with the built-in TalkJS module, once with TalkJS written as a dialect file.
+describe.each(TALKJS_DIALECTS)('batching through the real proxy process ($name)', ({ env: dialectEnv }) => {
+  const { proxy, upstream } = useProxy(
+    { LOG_LEVEL: 'warn', BATCH_WINDOW_MS: '10', ...dialectEnv },
+    // The upstream's documented batch limit; the proxy runs with the same (default) numbers.
+    { upstream: { apps: APPS, limits: { batch: { ratePerSec: 1, burst: 500 } } }, exitCode: 0 },
+  );
 
-describe('batching through the real proxy process', () => {
+  async function call(method: string, path: string, caller: Caller, body?: unknown) {
+    const res = await fetch(`${proxy.url}/v1/${caller.appId}${path}`, {
+      method,
+      headers: {
+        authorization: caller.authorization,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: res.status, body: (await res.json()) as unknown, headers: res.headers };
+  }
+
   it('answers 1,000 concurrent mixed calls from several credentials, each with its own answer', async () => {
     upstream.reset();
     const all = callers();
@@ -247,5 +252,20 @@ describe('start-up', () => {
     await expect(
       startProxyProcess({ UPSTREAM_URL: 'not a url', BATCH_MAX_OPS: '11' }, { readyTimeoutMs: 5_000 }),
     ).rejects.toThrow(/UPSTREAM_URL[\s\S]*|BATCH_MAX_OPS/);
+  });
+
+  it('stops with one line naming the field of a bad dialect file (exit 2)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bad-dialect-'));
+    const file = join(dir, 'bad.json');
+    const spec = JSON.parse(readFileSync(TALKJS_DIALECTS[1]?.env.DIALECT_FILE ?? '', 'utf8')) as {
+      results: Record<string, unknown>;
+    };
+    spec.results.match = { by: 'name' };
+    writeFileSync(file, JSON.stringify(spec));
+    const exited = await runProxyToExit({ DIALECT_FILE: file, UPSTREAM_URL: 'http://127.0.0.1:9' });
+    expect(exited.code).toBe(2);
+    expect(exited.stderr.trim()).toMatch(
+      new RegExp(`^invalid configuration: DIALECT_FILE: ${file}: results\\.match\\.by: [^\\n]+$`),
+    );
   });
 });

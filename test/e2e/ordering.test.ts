@@ -2,25 +2,28 @@
 // order the proxy received them, even when they were all waiting in the same window.
 
 import { describe, expect, it } from 'vitest';
+import { TALKJS_DIALECTS } from '../harness/talkjs-dialects.js';
 import { useProxy } from '../harness/use.js';
 
 const SECRET = 'sk_order';
 const AUTH = `Bearer ${SECRET}`;
-// A long window: every call below is queued before the first batch leaves.
-const { proxy, upstream } = useProxy(
-  { BATCH_WINDOW_MS: '300', LOG_LEVEL: 'warn' },
-  { upstream: { apps: { app1: SECRET } } },
-);
 
-const send = (method: string, path: string, body?: unknown) =>
-  fetch(`${proxy.url}/v1/app1${path}`, {
-    method,
-    headers: { authorization: AUTH, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-const spaced = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+// Once with the built-in TalkJS module, once with TalkJS written as a dialect file.
+describe.each(TALKJS_DIALECTS)('arrival order through the proxy ($name)', ({ env: dialectEnv }) => {
+  // A long window: every call below is queued before the first batch leaves.
+  const { proxy, upstream } = useProxy(
+    { BATCH_WINDOW_MS: '300', LOG_LEVEL: 'warn', ...dialectEnv },
+    { upstream: { apps: { app1: SECRET } } },
+  );
 
-describe('arrival order through the proxy', () => {
+  const send = (method: string, path: string, body?: unknown) =>
+    fetch(`${proxy.url}/v1/app1${path}`, {
+      method,
+      headers: { authorization: AUTH, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  const spaced = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
   it('stores messages POSTed to one conversation in the order they arrived', async () => {
     expect((await send('PUT', '/users/alice', { name: 'Alice' })).status).toBe(200);
     expect((await send('PUT', '/conversations/chat', { participants: ['alice'] })).status).toBe(200);

@@ -39,10 +39,12 @@ export function seqOfId(id: unknown, form: IdForm): number | undefined {
   return /^(0|[1-9][0-9]*)$/.test(digits) ? Number(digits) : undefined;
 }
 
-function lowerCaseKeys(headers: Readonly<Record<string, string>>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = value;
-  return out;
+/** A result's headers object, or none when what is there is not an object. */
+function headersAt(entry: unknown, pointer: string | undefined): Record<string, string> {
+  const value = pointer === undefined ? undefined : atPointer(entry, pointer);
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? relayableHeaders(value as Record<string, unknown>)
+    : {};
 }
 
 /** One result per op, from a batch answer's decoded body. */
@@ -65,14 +67,14 @@ export function readResults(
     const seq =
       r.match.by === 'position' ? position : seqOfId(atPointer(entry, r.match.at), idForm as IdForm);
     if (seq === undefined) return undefined;
-    const headers =
-      r.headers === undefined ? {} : relayableHeaders(atPointer(entry, r.headers) as Record<string, unknown>);
+    const headers = headersAt(entry, r.headers);
     return { seq, status: atPointer(entry, r.status), opBody: atPointer(entry, r.body), headers };
   });
   const again = spec.again;
   return splitResults(entries, count, ({ opBody, headers }, status): OpResult => {
     if (again?.status.includes(status)) {
-      const retryAfter = lowerCaseKeys(headers)[again.retryAfterHeader];
+      // relayableHeaders wrote the names in lower case.
+      const retryAfter = headers[again.retryAfterHeader];
       return { ok: 'again', why: status === 429 ? '429' : '424', retryAfter };
     }
     const body = opBody === undefined ? r.emptyBody : opBody;

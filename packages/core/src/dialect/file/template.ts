@@ -125,8 +125,7 @@ export function checkTemplate(
 }
 
 function mayBeOmitted(value: Json): boolean {
-  if (isPlace(value))
-    return OPTIONAL.has(value.$) && !Object.hasOwn(value, 'absent') && value.onGet === undefined;
+  if (isPlace(value)) return OPTIONAL.has(value.$) && !Object.hasOwn(value, 'absent');
   return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.hasOwn(value, '$if');
 }
 
