@@ -121,6 +121,35 @@ describe('Salesforce Composite (dialect file) through the real proxy process', (
     for (let i = 1; i < N; i += 2) expect(runsOf(`patched-${i}`)).toBe(1);
   });
 
+  it('keeps the calls on one record apart when one writes: never in one composite, each after the last answered', async () => {
+    const [a, b] = [ACCOUNTS[20] as string, ACCOUNTS[21] as string];
+    await Promise.all(
+      Array.from({ length: 6 }, (_, i) => [
+        call('tok-a', 'PATCH', `${V}/sobjects/Account/${a}`, { body: { Name: `a-${i}` } }),
+        call('tok-a', 'PATCH', `${V}/sobjects/Account/${b}`, { body: { Name: `b-${i}` } }),
+        call('tok-a', 'GET', `${V}/sobjects/Account/${ACCOUNTS[30 + i]}`),
+      ]).flat(),
+    );
+    for (const c of fake.composites) {
+      const urls = c.subrequests.map((s) => s.url);
+      expect(new Set(urls).size, JSON.stringify(urls)).toBe(urls.length);
+    }
+    // Other records' calls rode along: fewer composites than calls.
+    expect(fake.composites.length).toBeLessThan(18);
+    // Each record ends with the value of the PATCH that ran last on it, and each PATCH ran once.
+    for (const [id, prefix] of [
+      [a, 'a'],
+      [b, 'b'],
+    ] as const) {
+      const runs = fake.executed
+        .filter((e) => e.url.endsWith(id))
+        .map((e) => (e.body as { Name: string }).Name);
+      expect(runs.sort()).toEqual(Array.from({ length: 6 }, (_, i) => `${prefix}-${i}`));
+      const last = fake.executed.filter((e) => e.url.endsWith(id)).at(-1)?.body as { Name: string };
+      expect(fake.record('Account', id)?.Name).toBe(last.Name);
+    }
+  });
+
   it('creates: a new record each, its Location relayed; creates of one sObject wait for each other', async () => {
     const answers = await Promise.all(
       ['Account', 'Contact', 'Lead', 'Account'].map((type, i) =>
