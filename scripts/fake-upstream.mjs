@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run fake-upstream [-- --dialect talkjs|graph|jsonrpc]`: a fake upstream to try the proxy against
+// `npm run fake-upstream [-- --dialect talkjs|graph|jsonrpc|salesforce-composite]`: a fake upstream to try the proxy against
 // without an account, on FAKE_PORT (8081). Like `npm run proxy`, it installs dependencies only when
 // they are missing or stale, and compiles the fakes (test/demo/tsconfig.json) only when a source is
 // newer than the last compile; a start with both up to date takes well under a second. The fake then
@@ -27,6 +27,7 @@ const STARTERS = {
   talkjs: 'fake-upstream-server.js',
   graph: 'fake-graph-server.js',
   jsonrpc: 'fake-jsonrpc-server.js',
+  'salesforce-composite': 'fake-salesforce-server.js',
 };
 
 /** What the fakes are compiled from: their folders' sources (not tests) and the tsconfigs. */
@@ -35,6 +36,7 @@ const SOURCE_DIRS = [
   'test/fake-upstream',
   'test/fake-graph',
   'test/fake-jsonrpc',
+  'test/fake-salesforce',
   'test/harness',
 ];
 const CONFIGS = ['tsconfig.base.json', 'test/demo/tsconfig.json'];

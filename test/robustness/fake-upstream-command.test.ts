@@ -1,4 +1,4 @@
-// `npm run fake-upstream [-- --dialect graph]` (scripts/fake-upstream.mjs): the README's way to try the
+// `npm run fake-upstream [-- --dialect graph|salesforce-composite]` (scripts/fake-upstream.mjs): the README's way to try the
 // proxy without an account. Run as `exec` (signals reach the fake), it starts without npx once the
 // workspace is installed (no reinstall), answers on FAKE_PORT, and leaves on SIGTERM with exit 0; an
 // unknown dialect stops it at once with one line naming the known ones.
@@ -72,6 +72,30 @@ describe('npm run fake-upstream', () => {
     expect(fake.stdout()).toMatch(/#\d+ POST \/rpc → 200 \(1 entry\)/);
   }, 60_000);
 
+  it('serves the Salesforce fake with --dialect salesforce-composite', async () => {
+    const fake = await start(['--dialect', 'salesforce-composite'], /fake Salesforce org on (http:\/\/\S+) /);
+    const res = await fetch(`${fake.url}/services/data/v62.0/composite`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer salesforce_demo_token', 'content-type': 'application/json' },
+      body: JSON.stringify({
+        compositeRequest: [
+          {
+            method: 'POST',
+            url: '/services/data/v62.0/sobjects/Account',
+            referenceId: 'a1',
+            body: { Name: 'Acme' },
+          },
+        ],
+      }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('sforce-limit-info')).toBe('api-usage=1/15000');
+    await res.arrayBuffer();
+    fake.child.kill('SIGTERM');
+    expect(await fake.exited).toBe(0);
+    expect(fake.stdout()).toMatch(/#\d+ POST \/services\/data\/v62\.0\/composite → 200 \(1 subrequest\)/);
+  }, 60_000);
+
   it('refuses an unknown dialect with exit 2 and names the known ones', async () => {
     const child = spawn(process.execPath, [SCRIPT, '--dialect=soap'], {
       cwd: ROOT,
@@ -85,7 +109,7 @@ describe('npm run fake-upstream', () => {
     const code = await new Promise((resolve) => child.once('exit', resolve));
     expect({ code, stderr }).toEqual({
       code: 2,
-      stderr: 'fake-upstream: unknown dialect "soap" (known: talkjs, graph, jsonrpc)\n',
+      stderr: 'fake-upstream: unknown dialect "soap" (known: talkjs, graph, jsonrpc, salesforce-composite)\n',
     });
   });
 });

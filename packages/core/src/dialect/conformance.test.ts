@@ -2,7 +2,13 @@
 // fake wire (testing/fake-transport.ts).
 
 import { readFileSync } from 'node:fs';
-import { graphWire, jsonrpcEntry, jsonrpcWire, talkjsWire } from '../testing/fake-transport.js';
+import {
+  graphWire,
+  jsonrpcEntry,
+  jsonrpcWire,
+  salesforceWire,
+  talkjsWire,
+} from '../testing/fake-transport.js';
 import { dialectConformance } from './dialect.case.js';
 import { fileDialect } from './file/dialect.js';
 import { parseDialectFile } from './file/validate.js';
@@ -102,4 +108,32 @@ dialectConformance('talkjs (dialects/talkjs.json)', {
   opThrottle: 'answer',
   throttleScope: 'app',
   writeWithoutBody: { payload: {} },
+});
+
+// Salesforce Composite, shipped only as a file (dialects/salesforce-composite.json).
+const salesforceFile = parseDialectFile(
+  JSON.parse(
+    readFileSync(new URL('../../../../dialects/salesforce-composite.json', import.meta.url), 'utf8'),
+  ),
+);
+if ('error' in salesforceFile) throw new Error(`dialects/salesforce-composite.json: ${salesforceFile.error}`);
+dialectConformance('salesforce-composite (dialects/salesforce-composite.json)', {
+  dialect: fileDialect(salesforceFile.spec),
+  wire: salesforceWire,
+  scope: 'v62.0',
+  path: '/sobjects/Account/001R0000000001AAA',
+  maxOps: 25,
+  emptyPayload: undefined,
+  // No subrequest is ever "not executed, send again": the org's limit refuses the whole call (403).
+  opThrottle: 'answer',
+  throttleScope: 'app',
+  carries: {
+    name: 'if-match',
+    value: '"etag-1"',
+    onWire: (batchBody, index) =>
+      (JSON.parse(batchBody) as { compositeRequest: Array<{ httpHeaders?: Record<string, string> }> })
+        .compositeRequest[index]?.httpHeaders,
+  },
+  relays: { name: 'location', value: '/services/data/v62.0/sobjects/Account/001R0000000002AAA' },
+  writeWithoutBody: { payload: undefined },
 });

@@ -153,6 +153,49 @@ export const jsonrpcWire: FakeWire = {
   encodeBatch: (replies) => replies.map(([op, reply]) => jsonrpcEntry(op.id, reply)),
 };
 
+interface CompositeSubrequest {
+  method: string;
+  url: string;
+  referenceId: string;
+  body?: unknown;
+  httpHeaders?: Record<string, string>;
+}
+
+/** `/services/data/v62.0/sobjects/Account/1` → `/sobjects/Account/1`: the path below the scope. */
+const belowVersion = (url: string) => url.replace(/^\/services\/data\/[^/]+/, '');
+
+/**
+ * Salesforce Composite: `POST /services/data/{version}/composite`, `{allOrNone, compositeRequest:
+ * [{method, url, referenceId, body?, httpHeaders?}]}` → `{compositeResponse: [{body, httpHeaders,
+ * httpStatusCode, referenceId}]}`.
+ */
+export const salesforceWire: FakeWire = {
+  isBatch: (request) => /^\/services\/data\/[^/]+\/composite$/.test(request.path),
+  decodeBatch: (body) =>
+    (
+      JSON.parse(body || '{"compositeRequest":[]}') as { compositeRequest: CompositeSubrequest[] }
+    ).compositeRequest.map((r) => ({
+      id: r.referenceId,
+      method: r.method,
+      path: belowVersion(r.url),
+      body: r.body,
+    })),
+  decodeSingle: (request) => ({
+    id: 'single',
+    method: request.method,
+    path: belowVersion(request.path),
+    body: request.body === undefined ? undefined : JSON.parse(request.body),
+  }),
+  encodeBatch: (replies) => ({
+    compositeResponse: replies.map(([op, reply]) => ({
+      body: reply.body === undefined ? null : reply.body,
+      httpHeaders: reply.headers ?? {},
+      httpStatusCode: reply.status,
+      referenceId: op.id,
+    })),
+  }),
+};
+
 export interface FakeTransportOptions {
   /** The wire format. Default TalkJS. */
   readonly wire?: FakeWire;

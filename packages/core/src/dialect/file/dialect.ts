@@ -73,7 +73,10 @@ export function fileDialect(spec: DialectFile): BatchDialect {
     isBatchEndpoint(target: AppTarget): boolean {
       const own = fold(`${scopePrefix(scope, target.appId)}${target.path}`);
       if (own === fold(fillPath(scope, spec.batch.path, target.appId))) return true;
-      return calls.exclude.some((pattern) => matchesPath(pattern, target.path, spec.caseInsensitivePaths));
+      const matches = (pattern: string) => matchesPath(pattern, target.path, spec.caseInsensitivePaths);
+      // An API whose batch takes only some resources lists them (include): any other path goes alone.
+      if (calls.include !== undefined && !calls.include.some(matches)) return true;
+      return calls.exclude.some(matches);
     },
 
     toOp({ method, target, query, body, apiVersion, headers, search }: OpInput) {

@@ -65,6 +65,9 @@ export const dialectFileSchema = z
     calls: z._default(
       z.strictObject({
         methods: z._default(methods.min(1), [...batchableMethods]),
+        include: z
+          .optional(z.array(pathPattern).min(1))
+          .describe('When set, only paths below the scope that match one of these may batch.'),
         exclude: z._default(z.array(pathPattern), []),
         query: z._default(z.enum(['object', 'path']), 'path'),
         queryMethods: z._default(methods, [...batchableMethods]),
