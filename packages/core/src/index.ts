@@ -33,6 +33,7 @@ export {
   type OpResult,
   type UpstreamRequest,
 } from './dialect/dialect.js';
+export { googleBatch } from './dialect/google-batch.js';
 export { graph } from './dialect/graph.js';
 export { isCommonlyDroppable, relayableHeaders } from './dialect/headers.js';
 export { talkjs } from './dialect/talkjs.js';

@@ -1,9 +1,11 @@
 // Every dialect through the same conformance suite (dialect.case.ts), the upstream played by its
 // fake wire (testing/fake-transport.ts).
 
-import { graphWire, talkjsWire } from '../testing/fake-transport.js';
+import { googleBatchWire, graphWire, talkjsWire } from '../testing/fake-transport.js';
 import { dialectConformance } from './dialect.case.js';
+import { googleBatch } from './google-batch.js';
 import { graph } from './graph.js';
+import { readHttp, readPart, splitParts } from './multipart.js';
 import { talkjs } from './talkjs.js';
 
 dialectConformance('talkjs', {
@@ -47,4 +49,32 @@ dialectConformance('graph', {
   },
   // Graph refuses a whole batch with a bodiless write in it: such a call goes alone.
   writeWithoutBody: { refused: 'body' },
+});
+
+dialectConformance('google-batch', {
+  dialect: googleBatch,
+  wire: googleBatchWire,
+  scope: 'gmail/v1',
+  path: '/users/me/messages/m1',
+  maxOps: 100,
+  // A part without a body carries none.
+  emptyPayload: undefined,
+  opThrottle: 'again',
+  throttleScope: 'credential',
+  carries: {
+    name: 'if-match',
+    value: '"etag-1"',
+    onWire: (batchBody, index) => {
+      const boundary = /^--([^\r\n]+)/.exec(batchBody)?.[1] ?? '';
+      const part = splitParts(batchBody, boundary)?.[index];
+      return part === undefined ? undefined : readHttp(readPart(part).content).headers;
+    },
+  },
+  relays: { name: 'etag', value: '"etag-2"' },
+  textAnswer: {
+    reply: { status: 200, headers: { 'content-type': 'text/csv' }, body: 'id,name\n1,Ada\n' },
+    text: 'id,name\n1,Ada\n',
+  },
+  // Google runs a bodiless POST (Gmail's messages/{id}/trash): the part has no body.
+  writeWithoutBody: { payload: undefined },
 });
