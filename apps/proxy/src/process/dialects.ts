@@ -3,7 +3,7 @@
 // budget — or none, when no default is safe and the operator must say — and the auth modes it
 // allows. Adding a built-in dialect is one entry here.
 
-import { type BatchDialect, graph, talkjs } from '@batch-proxy/core';
+import { type BatchDialect, googleBatch, graph, talkjs } from '@batch-proxy/core';
 
 export const AUTH_MODES = ['passthrough', 'app-token'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
@@ -38,6 +38,16 @@ export const DIALECTS = {
     budgetWhy:
       "Graph's limits differ per service and tenant (a $batch of 20 counts as 20 requests); set the $batch calls per second each tenant may make, or PACING=adaptive",
     // App tokens are TalkJS's (an app id and its secret); Graph's bearer tokens are Entra ID's.
+    authModes: ['passthrough'],
+  },
+  'google-batch': {
+    dialect: googleBatch,
+    // Serves every API's `/batch/{api}/{version}` (an API's own host, e.g. gmail.googleapis.com, too).
+    upstreamUrl: 'https://www.googleapis.com',
+    batchBudget: 'required',
+    budgetWhy:
+      "Google's quotas differ per API, project and user (a batch of n parts counts as n requests); set the batch calls per second each API may make, or PACING=adaptive",
+    // Google's bearer tokens are OAuth 2.0 access tokens; app tokens are TalkJS's.
     authModes: ['passthrough'],
   },
 } as const satisfies Record<string, DialectEntry>;
