@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run fake-upstream [-- --dialect talkjs|graph]`: a fake upstream to try the proxy against
+// `npm run fake-upstream [-- --dialect talkjs|graph|google-batch]`: a fake upstream to try the proxy against
 // without an account, on FAKE_PORT (8081). Like `npm run proxy`, it installs dependencies only when
 // they are missing or stale, and compiles the fakes (test/demo/tsconfig.json) only when a source is
 // newer than the last compile; a start with both up to date takes well under a second. The fake then
@@ -26,10 +26,17 @@ const BUILT = join(DIST, '.fake-built');
 const STARTERS = {
   talkjs: 'fake-upstream-server.js',
   graph: 'fake-graph-server.js',
+  'google-batch': 'fake-google-server.js',
 };
 
 /** What the fakes are compiled from: their folders' sources (not tests) and the tsconfigs. */
-const SOURCE_DIRS = ['test/demo', 'test/fake-upstream', 'test/fake-graph', 'test/harness'];
+const SOURCE_DIRS = [
+  'test/demo',
+  'test/fake-upstream',
+  'test/fake-graph',
+  'test/fake-google',
+  'test/harness',
+];
 const CONFIGS = ['tsconfig.base.json', 'test/demo/tsconfig.json'];
 
 /** Modification time in ms; 0 when the file does not exist. */
