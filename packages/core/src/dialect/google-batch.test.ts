@@ -206,6 +206,34 @@ describe('google-batch answers', () => {
     ]);
   });
 
+  it('sends a part refused 403 for a per-second rate limit again; any other 403 is its answer', () => {
+    const forbidden = (reason: unknown, retry = '') =>
+      `HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n${retry}\r\n${JSON.stringify({
+        error: { code: 403, errors: [{ domain: 'usageLimits', reason }] },
+      })}`;
+    const results = read(
+      [
+        ['<response-item-0>', forbidden('userRateLimitExceeded', 'Retry-After: 5\r\n')],
+        ['<response-item-1>', forbidden('rateLimitExceeded')],
+        ['<response-item-2>', forbidden('dailyLimitExceeded')],
+        ['<response-item-3>', forbidden(undefined)],
+        ['<response-item-4>', 'HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n\r\nnull'],
+        [
+          '<response-item-5>',
+          'HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n\r\n{"error":{"errors":[null]}}',
+        ],
+        ['<response-item-6>', ok(JSON.stringify({ error: { errors: [{ reason: 'rateLimitExceeded' }] } }))],
+      ],
+      7,
+    );
+    expect(results.slice(0, 2)).toEqual([
+      { ok: 'again', why: '429', retryAfter: '5' },
+      { ok: 'again', why: '429', retryAfter: undefined },
+    ]);
+    for (const r of results.slice(2, 6)) expect(r).toMatchObject({ ok: true, status: 403 });
+    expect(results[6]).toMatchObject({ ok: true, status: 200 });
+  });
+
   it('fails only the op whose part is malformed: no or unknown Content-ID, a bad status line, bad JSON', () => {
     const results = read(
       [

@@ -76,11 +76,31 @@ function answerOf(status: number, headers: Record<string, string>, body: string)
   if (body === '') return { ok: true, status, body: undefined, headers: relayed };
   if (!isJsonType(headers['content-type']))
     return { ok: true, status, body: undefined, headers: relayed, text: body };
+  let decoded: unknown;
   try {
-    return { ok: true, status, body: JSON.parse(body), headers: relayed };
+    decoded = JSON.parse(body);
   } catch {
     return { ok: false, reason: 'the batch response has an invalid JSON body for this operation' };
   }
+  if (status === 403 && isRateLimit(decoded))
+    return { ok: 'again', why: '429', retryAfter: headers['retry-after'] };
+  return { ok: true, status, body: decoded, headers: relayed };
+}
+
+/**
+ * Gmail and Drive also refuse a call over a per-second quota with a 403 whose reason says so
+ * (`rateLimitExceeded`, `userRateLimitExceeded`; their "Resolve errors" guides: retry with backoff):
+ * not run, so it goes again like a 429. A daily quota's 403 (`dailyLimitExceeded`) is the caller's.
+ */
+function isRateLimit(body: unknown): boolean {
+  const errors = (body as { error?: { errors?: unknown } } | null)?.error?.errors;
+  return (
+    Array.isArray(errors) &&
+    errors.some((e) => {
+      const reason = (e as { reason?: unknown } | null)?.reason;
+      return reason === 'rateLimitExceeded' || reason === 'userRateLimitExceeded';
+    })
+  );
 }
 
 function decode(text: unknown, count: number, context: BatchContext | undefined): OpResult[] {
