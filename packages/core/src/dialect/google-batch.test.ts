@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { OpInput, OpRequest } from './dialect.js';
-import { googleBatch } from './google-batch.js';
+import { boundaryFor, googleBatch } from './google-batch.js';
 
 const input = (over: Partial<OpInput> & Pick<OpInput, 'method'>): OpInput => ({
   target: { appId: 'gmail/v1', path: '/users/me/messages/m1' },
@@ -126,6 +126,13 @@ describe('google-batch request headers and ops', () => {
         'POST /gmail/v1/users/me/labels HTTP/1.1\r\ncontent-type: application/json; charset=UTF-8\r\n\r\n{"a": 1}\r\n' +
         `--${boundary}--\r\n`,
     );
+  });
+
+  it('never picks a boundary that occurs in an op', () => {
+    const tokens = ['a', 'b', 'c'];
+    const next = () => tokens.shift() ?? 'z';
+    expect(boundaryFor(['x batch_proxy_a y', 'batch_proxy_b'], next)).toBe('batch_proxy_c');
+    expect(boundaryFor([], () => 'q')).toBe('batch_proxy_q');
   });
 
   it('picks a new boundary per batch', () => {

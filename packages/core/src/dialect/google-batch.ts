@@ -51,10 +51,16 @@ function opHeaders(op: OpRequest): Record<string, string> {
   return headers;
 }
 
-/** A boundary no op's text contains (RFC 2046: the delimiter must not occur in any part). */
-function boundaryFor(texts: readonly string[]): string {
+/**
+ * A boundary no op's text contains (RFC 2046: the delimiter must not occur in any part); `token`
+ * is its random half (a test's own sequence).
+ */
+export function boundaryFor(
+  texts: readonly string[],
+  token: () => string = () => randomBytes(12).toString('hex'),
+): string {
   for (;;) {
-    const boundary = `batch_proxy_${randomBytes(12).toString('hex')}`;
+    const boundary = `batch_proxy_${token()}`;
     if (!texts.some((text) => text.includes(boundary))) return boundary;
   }
 }
