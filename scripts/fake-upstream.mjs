@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run fake-upstream [-- --dialect talkjs|graph|google-batch]`: a fake upstream to try the proxy against
+// `npm run fake-upstream [-- --dialect talkjs|graph|jsonrpc|google-batch]`: a fake upstream to try the proxy against
 // without an account, on FAKE_PORT (8081). Like `npm run proxy`, it installs dependencies only when
 // they are missing or stale, and compiles the fakes (test/demo/tsconfig.json) only when a source is
 // newer than the last compile; a start with both up to date takes well under a second. The fake then
@@ -26,6 +26,7 @@ const BUILT = join(DIST, '.fake-built');
 const STARTERS = {
   talkjs: 'fake-upstream-server.js',
   graph: 'fake-graph-server.js',
+  jsonrpc: 'fake-jsonrpc-server.js',
   'google-batch': 'fake-google-server.js',
 };
 
@@ -34,6 +35,7 @@ const SOURCE_DIRS = [
   'test/demo',
   'test/fake-upstream',
   'test/fake-graph',
+  'test/fake-jsonrpc',
   'test/fake-google',
   'test/harness',
 ];

@@ -59,6 +59,19 @@ describe('npm run fake-upstream', () => {
     expect(await fake.exited).toBe(0);
   }, 60_000);
 
+  it('serves the JSON-RPC fake with --dialect jsonrpc', async () => {
+    const fake = await start(['--dialect', 'jsonrpc'], /fake JSON-RPC 2.0 upstream on (http:\/\/\S+) /);
+    const res = await fetch(`${fake.url}/rpc`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer jsonrpc_demo_token', 'content-type': 'application/json' },
+      body: '[{"jsonrpc":"2.0","id":7,"method":"echo","params":["hi"]}]',
+    });
+    expect(await res.json()).toEqual([{ jsonrpc: '2.0', id: 7, result: ['hi'] }]);
+    fake.child.kill('SIGINT');
+    expect(await fake.exited).toBe(0);
+    expect(fake.stdout()).toMatch(/#\d+ POST \/rpc → 200 \(1 entry\)/);
+  }, 60_000);
+
   it('serves the Google fake with --dialect google-batch', async () => {
     const fake = await start(['--dialect', 'google-batch'], /fake Google API upstream on (http:\/\/\S+) /);
     const res = await fetch(`${fake.url}/batch/gmail/v1`, {
@@ -86,7 +99,7 @@ describe('npm run fake-upstream', () => {
     const code = await new Promise((resolve) => child.once('exit', resolve));
     expect({ code, stderr }).toEqual({
       code: 2,
-      stderr: 'fake-upstream: unknown dialect "soap" (known: talkjs, graph, google-batch)\n',
+      stderr: 'fake-upstream: unknown dialect "soap" (known: talkjs, graph, jsonrpc, google-batch)\n',
     });
   });
 });

@@ -7,6 +7,7 @@
 export { type Clock, realClock, type Timer } from './batcher/clock.js';
 export type { GroupsView, GroupView } from './batcher/group-view.js';
 export type { Answer, Lane, Timing } from './batcher/op.js';
+export { PRIORITIES, type Priority } from './batcher/priority.js';
 export {
   type CallerSignal,
   type FlushReason,
@@ -36,6 +37,13 @@ export {
 export { googleBatch } from './dialect/google-batch.js';
 export { graph } from './dialect/graph.js';
 export { isCommonlyDroppable, relayableHeaders } from './dialect/headers.js';
+export {
+  JSONRPC_MAX_OPS,
+  type JsonRpcOptions,
+  jsonrpc,
+  jsonrpcDialect,
+  parseMethodGlobs,
+} from './dialect/jsonrpc.js';
 export { talkjs } from './dialect/talkjs.js';
 export { type ErrorCode, errorStatus, ProxyError } from './errors.js';
 export { FallbackLimiter, type LimiterMode } from './ratelimit/fallback.js';

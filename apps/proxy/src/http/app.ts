@@ -18,8 +18,10 @@ import type { AccessLog } from './access-log.js';
 import type { Auth } from './auth.js';
 import { decodeJson, readBody } from './body.js';
 import { beginCall, type Call, endCall, newRequestId, type RecordDeps } from './call-record.js';
+import { readHints } from './caller-hints.js';
 import type { CallTracker } from './calls.js';
 import { admitted, forward } from './forward.js';
+import type { PriorityRules } from './priority-rules.js';
 import type { CallMetrics } from './recorded.js';
 import { answerParts, errorParts, refuse, writeAnswer } from './respond.js';
 import {
@@ -45,6 +47,8 @@ export interface AppDeps {
   readonly bodyLimitBytes: number;
   /** BATCH_DROPPABLE_HEADERS: header names added to the allow-list of headers a batch may drop. */
   readonly droppableHeaders?: ReadonlySet<string>;
+  /** PRIORITY_RULES: priorities by method and path for calls without `x-batch-priority`. */
+  readonly priorityRules?: PriorityRules;
   /**
    * `verify` (AUTH_MODE=app-token): every call's credential is checked before anything else — before
    * it takes a token or reaches the upstream, on every route (SPEC §8c). `forward`: the caller's
@@ -191,7 +195,7 @@ function answerQueued(
     call.timing = answer.timing;
     if (answer.kind === 'error') call.code = answer.error.code;
     else call.source = 'upstream';
-    const parts = answerParts(answer, call.requestId);
+    const parts = answerParts(answer, call.requestId, call);
     writeAnswer(outgoing, parts);
     status = parts.status;
   } catch (error) {
@@ -239,6 +243,10 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
   }
   const target = parseRequestTarget(incoming.url ?? '/');
   if (target instanceof ProxyError) return refuse(call, target);
+  const hints = readHints(incoming.headers, call.method, target.pathname, deps.priorityRules);
+  call.maxWaitMs = hints.maxWaitMs;
+  call.priority = hints.priority;
+  call.ignored = hints.ignored;
   // One spelling, one resource (SPEC §8c): the gate, ordering, collapsing, pacing and the upstream
   // all see the canonical path.
   const pathname = canonicalPath(target.pathname);
@@ -325,6 +333,8 @@ async function handle(deps: AppDeps, incoming: IncomingMessage, call: Call): Pro
     op: built.op satisfies OpRequest,
     signal: call.gone,
     verified: deps.auth === 'verify',
+    ...(call.maxWaitMs === undefined ? {} : { maxWaitMs: call.maxWaitMs }),
+    ...(call.priority === undefined ? {} : { priority: call.priority }),
     ...(call.span ? { spanContext: call.span.spanContext() } : {}),
   });
   return new Queued(answer);

@@ -3,7 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Timing } from '@batch-proxy/core';
+import type { Priority, Timing } from '@batch-proxy/core';
 import {
   propagation,
   ROOT_CONTEXT,
@@ -37,6 +37,12 @@ export interface Call {
   source: AnswerSource;
   /** The proxy's error code, when the proxy made an error answer. */
   code: string | undefined;
+  /** The caller's own longest wait (`x-batch-max-wait-ms`), when it sent a usable one. */
+  maxWaitMs: number | undefined;
+  /** The call's priority (`x-batch-priority` or PRIORITY_RULES); undefined = normal. */
+  priority: Priority | undefined;
+  /** Hint headers the proxy ignored (a value it cannot use), named in the Server-Timing. */
+  ignored: readonly string[] | undefined;
 }
 
 export interface RecordDeps {
@@ -83,6 +89,9 @@ export function beginCall(deps: RecordDeps, incoming: IncomingMessage, outgoing:
     why: undefined,
     source: 'proxy',
     code: undefined,
+    maxWaitMs: undefined,
+    priority: undefined,
+    ignored: undefined,
   };
   const ended = deps.calls?.begin();
   // `on`, not `once`: 'close' comes once, and `once` would wrap the listener per call.

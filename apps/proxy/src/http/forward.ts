@@ -6,6 +6,7 @@ import { ProxyError, type Scheduler, type UpstreamClient } from '@batch-proxy/co
 import { context, propagation, trace } from '@opentelemetry/api';
 import { type BodyRelay, bodyTooLarge, readBody, relayBody } from './body.js';
 import type { Call } from './call-record.js';
+import { ignoredTiming } from './caller-hints.js';
 import { passThrough } from './passthrough.js';
 import { passthroughTiming, refuse } from './respond.js';
 
@@ -25,7 +26,7 @@ export async function admitted(
   send: () => Promise<Response>,
   credential?: string,
 ): Promise<Response> {
-  const release = await deps.scheduler.admit(appId, bucket, call.gone.signal, credential);
+  const release = await deps.scheduler.admit(appId, bucket, call.gone.signal, credential, call.maxWaitMs);
   if (release instanceof ProxyError) {
     call.kind = 'rejected';
     return refuse(call, release);
@@ -75,6 +76,7 @@ export async function forward(
     if (!response.headers.has('x-request-id')) response.headers.set('x-request-id', requestId);
     // Why this call was not batched, for the caller (`passthrough;desc="header"`).
     if (call.why) response.headers.append('server-timing', passthroughTiming(call.why));
+    if (call.ignored) response.headers.append('server-timing', ignoredTiming(call.ignored));
     call.source = 'upstream';
     return response;
   } catch (error) {

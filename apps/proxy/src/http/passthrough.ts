@@ -4,6 +4,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { UpstreamClient } from '@batch-proxy/core';
+import { HINT_HEADERS } from './caller-hints.js';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -46,8 +47,9 @@ export interface PassThroughRequest {
 }
 
 export async function passThrough(upstream: UpstreamClient, req: PassThroughRequest): Promise<Response> {
-  // Host names the proxy, not the upstream (undici sets the upstream's); the bypass header is ours.
-  const headers = stripHopByHop(req.headers, ['host', 'x-batch-bypass', 'expect']);
+  // Host names the proxy, not the upstream (undici sets the upstream's); the bypass and hint headers
+  // are ours.
+  const headers = stripHopByHop(req.headers, ['host', 'x-batch-bypass', 'expect', ...HINT_HEADERS]);
   const res = await upstream.stream({
     method: req.method,
     path: req.pathAndQuery,

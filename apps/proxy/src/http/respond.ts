@@ -6,6 +6,7 @@ import type { ServerResponse } from 'node:http';
 import type { Answer, ProxyError, Timing } from '@batch-proxy/core';
 import { round } from './access-log.js';
 import type { Call } from './call-record.js';
+import { ignoredTiming } from './caller-hints.js';
 import type { PassThroughWhy } from './route.js';
 
 /** An answer the edge writes whole: status, headers and a JSON body (null: none). */
@@ -44,13 +45,27 @@ export function refuse(call: Call, error: ProxyError, extraHeaders: Record<strin
   call.source = 'proxy';
   call.code = error.code;
   // A pass-through the proxy refused (too large, upstream unreachable) still says why it passed.
-  const headers = call.why ? { ...extraHeaders, 'server-timing': passthroughTiming(call.why) } : extraHeaders;
+  const timing = withIgnored(call, call.why ? passthroughTiming(call.why) : undefined);
+  const headers = timing ? { ...extraHeaders, 'server-timing': timing } : extraHeaders;
   return errorResponse(error, call.requestId, headers);
 }
 
+/** A Server-Timing value with the hint the caller sent and the proxy ignored, if any, appended. */
+export function withIgnored(call: Pick<Call, 'ignored'>, timing: string | undefined): string | undefined {
+  if (!call.ignored) return timing;
+  const ignored = ignoredTiming(call.ignored);
+  return timing ? `${timing}, ${ignored}` : ignored;
+}
+
+const NO_HINTS: Pick<Call, 'ignored'> = { ignored: undefined };
+
 /** A queued op's answer: the op's status and body, or the proxy's error, with its Server-Timing. */
-export function answerParts(answer: Answer, requestId: string): AnswerParts {
-  const timingHeader = answer.timing ? serverTiming(answer.timing) : undefined;
+export function answerParts(
+  answer: Answer,
+  requestId: string,
+  call: Pick<Call, 'ignored'> = NO_HINTS,
+): AnswerParts {
+  const timingHeader = withIgnored(call, answer.timing ? serverTiming(answer.timing) : undefined);
   if (answer.kind === 'error') {
     return errorParts(answer.error, requestId, timingHeader ? { 'server-timing': timingHeader } : {});
   }

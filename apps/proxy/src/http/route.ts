@@ -26,6 +26,8 @@ export const PASS_REASONS = [
   'content-type', // a body that is not JSON
   'body', // a write without a body, or a body an op cannot carry (a GET with a body)
   'query', // a query string an op cannot carry (repeated parameter, or on a write)
+  'notification', // a JSON-RPC notification (no id): it expects no answer to split back
+  'client-batch', // a JSON-RPC array the caller batched itself, on the ordinary endpoint
 ] as const;
 export type PassReason = (typeof PASS_REASONS)[number];
 

@@ -156,6 +156,44 @@ describe('loadConfig', () => {
       expect(loadConfig({ ...graph, BATCH_MAX_OPS: '5' }).BATCH_MAX_OPS).toBe(5);
     });
 
+    it('jsonrpc: requires a budget, batches 100 by default, builds its writes from JSONRPC_WRITE_METHODS', () => {
+      expect(() => loadConfig({ DIALECT: 'jsonrpc' })).toThrow(
+        /^invalid configuration: BATCH_RATE_PER_SEC: required with DIALECT=jsonrpc: JSON-RPC servers/,
+      );
+      const rpc = { DIALECT: 'jsonrpc', BATCH_RATE_PER_SEC: '3' };
+      const c = loadConfig(rpc);
+      expect([c.dialect.name, c.UPSTREAM_URL, c.BATCH_MAX_OPS, c.BATCH_BURST]).toEqual([
+        'jsonrpc',
+        'http://127.0.0.1:8545',
+        100,
+        3,
+      ]);
+      expect(() => loadConfig({ ...rpc, BATCH_MAX_OPS: '101' })).toThrow(
+        /at most 100 for the jsonrpc dialect/,
+      );
+      const writeOf = (env: Record<string, string>, method: string) => {
+        const built = loadConfig(env).dialect.toOp({
+          method: 'POST',
+          target: { appId: '/', path: '/' },
+          query: new URLSearchParams(),
+          body: `{"jsonrpc":"2.0","id":1,"method":"${method}"}`,
+          apiVersion: undefined,
+        });
+        return 'op' in built ? built.op.write : built.reason;
+      };
+      expect(writeOf(rpc, 'eth_sendRawTransaction')).toBe(false);
+      const writes = { ...rpc, JSONRPC_WRITE_METHODS: 'eth_send*, personal_sign' };
+      expect(writeOf(writes, 'eth_sendRawTransaction')).toBe(true);
+      expect(writeOf(writes, 'personal_sign')).toBe(true);
+      expect(writeOf(writes, 'eth_call')).toBe(false);
+      expect(() => loadConfig({ ...rpc, JSONRPC_WRITE_METHODS: 'a,,b' })).toThrow(
+        /JSONRPC_WRITE_METHODS: expected method globs separated by commas/,
+      );
+      expect(() => loadConfig({ ...rpc, AUTH_MODE: 'app-token', APP_SECRETS_FILE: '/tmp/x.json' })).toThrow(
+        /AUTH_MODE: DIALECT=jsonrpc allows passthrough, not app-token/,
+      );
+    });
+
     it('refuses a BATCH_MAX_OPS above the dialect maximum and an unknown dialect', () => {
       expect(() => loadConfig({ BATCH_MAX_OPS: '11' })).toThrow(
         /BATCH_MAX_OPS: at most 10 for the talkjs dialect \(got "11"\)/,

@@ -1,10 +1,11 @@
 // The one configuration schema (SPEC §9): every variable, its default and its validation. Parsed once
 // at start-up; a bad value stops the process with a message naming the variable.
 
-import type { BatchDialect, PaceParams } from '@batch-proxy/core';
+import { type BatchDialect, type PaceParams, parseMethodGlobs } from '@batch-proxy/core';
 import { en } from 'zod/locales';
 import * as z from 'zod/mini';
 import { ACCESS_LOG_POLICIES } from '../http/access-log.js';
+import { type PriorityRules, parsePriorityRules } from '../http/priority-rules.js';
 import { parseHeaderList } from '../http/route.js';
 import { AUTH_MODES, DIALECT_NAMES, dialectEntry } from './dialects.js';
 
@@ -186,12 +187,36 @@ const schema = z
           z.refine((v) => !('invalid' in parseHeaderList(v)), 'expected header names separated by commas'),
         ),
     ),
+    /**
+     * Priorities by method and path for calls that send no `x-batch-priority` (issue #31):
+     * `<high|normal|low> <METHOD|*> <path>` entries separated by `;`, `*` one segment, a final `**`
+     * any rest; the first match wins (http/priority-rules.ts).
+     */
+    PRIORITY_RULES: z.optional(
+      z
+        .string()
+        .check(
+          z.refine(
+            (v) => !('invalid' in parsePriorityRules(v)),
+            'expected entries "<high|normal|low> <METHOD|*> </path/with/*/or/**>" separated by ;',
+          ),
+        ),
+    ),
     LOG_LEVEL: z._default(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
     ...paceFields,
 
     // ---- Dialect (issue #19, Microsoft Graph): DIALECT and what follows from it. ----
     /** The upstream's batch API: TalkJS `POST /v1/{appId}/batch` or Microsoft Graph `$batch`. */
     DIALECT: z._default(z.enum(DIALECT_NAMES), 'talkjs'),
+    /**
+     * DIALECT=jsonrpc: the methods that change state, as globs separated by commas (`eth_send*,
+     * personal_*`; `*` for all). Any other method is a read, collapsed and resent after a 5xx.
+     */
+    JSONRPC_WRITE_METHODS: z.optional(
+      z
+        .string()
+        .check(z.regex(/^[^\s,]+(\s*,\s*[^\s,]+)*\s*,?$/, 'expected method globs separated by commas')),
+    ),
     // ---- end of the dialect block ----
 
     // ── Access log (issue #17) ───────────────────────────────────────────────────────────────────
@@ -292,6 +317,8 @@ export type Config = Omit<
   readonly dialect: BatchDialect;
   /** The rest bucket, when configured (REST_BURST defaults to 1 second of REST_RATE_PER_SEC). */
   readonly restLimit: { ratePerSec: number; burst: number } | undefined;
+  /** PRIORITY_RULES, parsed; undefined when unset. */
+  readonly priorityRules: PriorityRules | undefined;
   /** BATCH_DROPPABLE_HEADERS as lower-case names (empty when unset). */
   readonly droppableHeaders: ReadonlySet<string>;
   /** Whether UPSTREAM_URL was left unset, so the production API is the target. */
@@ -343,7 +370,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const headers =
     c.BATCH_DROPPABLE_HEADERS === undefined ? new Set<string>() : parseHeaderList(c.BATCH_DROPPABLE_HEADERS);
   const entry = dialectEntry(c.DIALECT);
-  const dialect = entry.dialect;
+  const dialect = entry.build?.({ writeMethods: parseMethodGlobs(c.JSONRPC_WRITE_METHODS) }) ?? entry.dialect;
   const pace = paceParams(c);
   const budget = entry.batchBudget === 'required' ? undefined : entry.batchBudget;
   // The superRefine above refused a required budget left unset without adaptive pacing.
@@ -357,9 +384,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     dialect,
     restLimit,
     droppableHeaders: 'invalid' in headers ? new Set() : headers,
+    priorityRules: rulesOf(c.PRIORITY_RULES),
     upstreamDefaulted: present.UPSTREAM_URL === undefined,
     pace,
   };
+}
+
+/** PRIORITY_RULES parsed (the schema refused a value that is not rules). */
+function rulesOf(text: string | undefined): PriorityRules | undefined {
+  if (text === undefined) return undefined;
+  const rules = parsePriorityRules(text);
+  return 'invalid' in rules ? undefined : rules;
 }
 
 /**

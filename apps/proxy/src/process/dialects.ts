@@ -3,13 +3,21 @@
 // budget — or none, when no default is safe and the operator must say — and the auth modes it
 // allows. Adding a built-in dialect is one entry here.
 
-import { type BatchDialect, googleBatch, graph, talkjs } from '@batch-proxy/core';
+import { type BatchDialect, googleBatch, graph, jsonrpc, jsonrpcDialect, talkjs } from '@batch-proxy/core';
 
 export const AUTH_MODES = ['passthrough', 'app-token'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
+/** The operator's settings a configurable dialect is built with (JSONRPC_WRITE_METHODS). */
+export interface DialectSettings {
+  readonly writeMethods: readonly string[];
+}
+
 export interface DialectEntry {
+  /** The dialect as built with no settings: what start-up checks (its maxOps) read. */
   readonly dialect: BatchDialect;
+  /** Builds the dialect from the operator's settings; absent: `dialect` as it is. */
+  readonly build?: (settings: DialectSettings) => BatchDialect;
   /** Where its calls go when UPSTREAM_URL is unset: the production API. */
   readonly upstreamUrl: string;
   /**
@@ -38,6 +46,18 @@ export const DIALECTS = {
     budgetWhy:
       "Graph's limits differ per service and tenant (a $batch of 20 counts as 20 requests); set the $batch calls per second each tenant may make, or PACING=adaptive",
     // App tokens are TalkJS's (an app id and its secret); Graph's bearer tokens are Entra ID's.
+    authModes: ['passthrough'],
+  },
+  // JSON-RPC 2.0 over HTTP (docs/jsonrpc-dialect.md): any endpoint path, batches on that same path.
+  jsonrpc: {
+    dialect: jsonrpc,
+    build: ({ writeMethods }) => jsonrpcDialect({ writeMethods }),
+    // No production API: the operator's node or provider is UPSTREAM_URL.
+    upstreamUrl: 'http://127.0.0.1:8545',
+    batchBudget: 'required',
+    budgetWhy:
+      'JSON-RPC servers and providers each set their own limits (most count every entry of a batch as a request); set the batch calls per second the endpoint allows, or PACING=adaptive',
+    // App tokens are TalkJS's; a JSON-RPC endpoint's credential is its own bearer token or path key.
     authModes: ['passthrough'],
   },
   'google-batch': {

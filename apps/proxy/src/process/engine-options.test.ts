@@ -65,6 +65,22 @@ const TABLE: { readonly [V in EnvVariable]: EngineRow | Elsewhere } = {
     read: (o) => o.scheduler.dialect.name,
     expected: 'graph',
   },
+  // The dialect the engine gets is built with the write globs: a matching method is a write.
+  JSONRPC_WRITE_METHODS: {
+    with: { DIALECT: 'jsonrpc', BATCH_RATE_PER_SEC: '1' },
+    value: 'eth_send*',
+    read: (o) => {
+      const built = o.scheduler.dialect.toOp({
+        method: 'POST',
+        target: { appId: '/rpc', path: '/rpc' },
+        query: new URLSearchParams(),
+        body: '{"jsonrpc":"2.0","id":1,"method":"eth_sendRawTransaction","params":["0x1"]}',
+        apiVersion: undefined,
+      });
+      return 'op' in built ? built.op.write : built.reason;
+    },
+    expected: true,
+  },
   BATCH_WINDOW_MS: { value: '37', read: (o) => o.scheduler.windowMs, expected: 37 },
   BATCH_MAX_OPS: { value: '7', read: (o) => o.scheduler.maxOps, expected: 7 },
   BATCH_RATE_PER_SEC: {
@@ -122,6 +138,9 @@ const TABLE: { readonly [V in EnvVariable]: EngineRow | Elsewhere } = {
   KEEP_ALIVE_TIMEOUT_MS: SLOW_CLIENTS,
   BODY_LIMIT_BYTES: { elsewhere: "the edge's body reading, buffered and streamed (body.ts, app.ts)" },
   BATCH_DROPPABLE_HEADERS: { elsewhere: "the edge's batch-or-pass decision (http/route.ts)" },
+  PRIORITY_RULES: {
+    elsewhere: "the edge's hints (http/caller-hints.ts): a call's priority, which the engine takes per op",
+  },
   AUTH_MODE: AUTH,
   APP_SECRETS_FILE: AUTH,
   SHUTDOWN_GRACE_MS: { elsewhere: 'the SIGTERM drain (lifecycle.ts), around the engine' },

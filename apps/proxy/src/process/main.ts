@@ -173,6 +173,7 @@ async function start(
     metrics,
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
     droppableHeaders: config.droppableHeaders,
+    ...(config.priorityRules ? { priorityRules: config.priorityRules } : {}),
     auth: config.AUTH_MODE === 'app-token' ? 'verify' : 'forward',
     credentialOf: auth.credentialOf,
     accepting: () => accepting,

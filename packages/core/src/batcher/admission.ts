@@ -29,12 +29,13 @@ export async function admit(
   bucket: BudgetName,
   signal: AbortSignal | undefined,
   credential: string | undefined,
+  maxWaitMs: number = config.maxWaitMs,
 ): Promise<Admitted | ProxyError> {
-  const { clock, maxWaitMs, observer } = config;
+  const { clock, observer } = config;
   // The caller's scope's budget (its tenant's, once the upstream accepted it: scopes.ts).
   const budget = app.budget(bucket, credential);
   const started = clock.now();
-  const pauseOver = () => waitPause({ config, domains }, app.appId, credential, started, signal);
+  const pauseOver = () => waitPause({ config, domains }, app.appId, credential, started, signal, maxWaitMs);
   if (!budget) return (await pauseOver()) ?? (() => {});
   // Calls that bypass the queue carry no group here: only the app open as a whole refuses them.
   const circuit = app.circuitOpen(started, undefined);
@@ -67,8 +68,9 @@ async function waitPause(
   credential: string | undefined,
   started: number,
   signal: AbortSignal | undefined,
+  maxWaitMs: number,
 ): Promise<ProxyError | undefined> {
-  const { clock, maxWaitMs, observer } = config;
+  const { clock, observer } = config;
   for (;;) {
     if (signal?.aborted) return callerGone();
     const now = clock.now();

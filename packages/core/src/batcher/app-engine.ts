@@ -9,7 +9,7 @@ import { applyOutcome, callerGone, deadlineError, type RequeueReason, withQueueT
 import { AppState, type Counts, type Requeue } from './app-state.js';
 import type { CircuitState } from './breaker.js';
 import { Budget, type BudgetName } from './budget.js';
-import type { CallerSignal, SchedulerConfig, Submission } from './config.js';
+import { type CallerSignal, callerWaitMs, type SchedulerConfig, type Submission } from './config.js';
 import { dispatch } from './dispatch.js';
 import type { FailureDomains, GroupCall } from './domains.js';
 import { type GroupsView, groupsView } from './group-view.js';
@@ -17,6 +17,7 @@ import { Lanes } from './lanes.js';
 import { type Answer, isWriteOp, type Lane, newPendingOp, type PendingOp, type Waiter } from './op.js';
 import { classify, longestRetryAfter, type Outcome, opsThrottled, throttledAppWide } from './outcome.js';
 import { type Action, type Flush, type GroupLimits, holdMs, type Plan, plan } from './planner.js';
+import { NORMAL, rankOf } from './priority.js';
 import { Pump, type StepResult } from './pump.js';
 import { resourceOf } from './resources.js';
 import { pauseMs } from './retry.js';
@@ -156,7 +157,12 @@ export class AppEngine {
     const c = this.#c;
     const waiter: Waiter = { arrivedAt: now, resolve, spanContext: sub.spanContext };
     const isWrite = isWriteOp(sub.op);
-    const readKey = isWrite ? undefined : readKeyOf(sub.credential, sub.op);
+    const waitMs = callerWaitMs(c.maxWaitMs, sub.maxWaitMs);
+    const hurried = waitMs < c.maxWaitMs;
+    const rank = rankOf(sub.priority);
+    // Reads collapse with reads of their own priority only: a high caller never waits a low op's turn.
+    const key = isWrite || hurried ? undefined : readKeyOf(sub.credential, sub.op);
+    const readKey = key === undefined || rank === NORMAL ? key : `${rank}\u0000${key}`;
 
     // Read collapsing: an identical queued read takes this caller too, unless a write to its
     // resource arrived after it (this caller must see that write).
@@ -191,7 +197,9 @@ export class AppEngine {
         this.state.hasIsolated(sub.credential) ||
         (sub.verified !== true && !this.#domains.isAccepted(this.appId, sub.credential, now)),
       enqueuedAt: now,
-      deadline: now + c.maxWaitMs,
+      deadline: now + waitMs,
+      hurried,
+      rank,
       // A resource that just failed a batch: its op rides with no write it could cost its one
       // attempt, and a write of its own rides alone (SPEC §8d).
       suspect: this.#domains.isSuspect(this.appId, resource, now),
@@ -673,7 +681,10 @@ export class AppEngine {
 function readKeyOf(credential: string, op: Submission['op']): string {
   // Carried headers change the answer (Graph's ConsistencyLevel), so they are part of the key.
   const carried = op.headers ? JSON.stringify(Object.entries(op.headers).sort()) : '';
-  return `${credential}\n${op.path}\n${new URLSearchParams(op.query).toString()}\n${op.apiVersion ?? ''}\n${op.search ?? ''}\n${carried}`;
+  // A read with a body (a JSON-RPC call is a POST whose body names the method, params and the
+  // caller's id) is identical only to the same body: callers collapse only when even their ids
+  // match, so each one's answer carries its own id. REST reads (GETs) have none.
+  return `${credential}\n${op.path}\n${new URLSearchParams(op.query).toString()}\n${op.apiVersion ?? ''}\n${op.search ?? ''}\n${carried}\n${op.body ?? ''}`;
 }
 
 function circuitError(appId: string, waitMs: number): ProxyError | undefined {

@@ -151,6 +151,11 @@ export class AppState {
     }
   }
 
+  /** Upstream calls sent so far (priority.ts: which class this grant prefers). */
+  get grants(): number {
+    return this.#turn / 2;
+  }
+
   /** The group of `credential` sent a call: it goes to the back of the round. */
   served(credential: string): void {
     // In steps of 2: a group new to the queue joins just ahead of the one served last (`#group`).

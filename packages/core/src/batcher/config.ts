@@ -10,6 +10,7 @@ import { type Clock, realClock } from './clock.js';
 import type { UpstreamTransport } from './dispatch.js';
 import type { Lane } from './op.js';
 import type { FlushReason } from './planner.js';
+import type { Priority } from './priority.js';
 
 /** Hooks for metrics and traces; every one optional, all synchronous and cheap. */
 export interface SchedulerObserver {
@@ -105,6 +106,18 @@ export interface Submission {
    * the credential's ops are ordered among themselves only until the upstream accepts it (SPEC §8d).
    */
   readonly verified?: boolean;
+  /**
+   * The caller's own longest wait (issue #31, `x-batch-max-wait-ms`): answered 503 + Retry-After
+   * once it cannot leave within it. Bounded by `maxWaitMs`; absent = `maxWaitMs`.
+   */
+  readonly maxWaitMs?: number;
+  /** The caller's priority when tokens are scarce (issue #31, priority.ts); absent = normal. */
+  readonly priority?: Priority;
+}
+
+/** How long a caller may wait: its own bound, never past the operator's (MAX_WAIT_MS). */
+export function callerWaitMs(maxWaitMs: number, callers: number | undefined): number {
+  return callers === undefined ? maxWaitMs : Math.min(Math.max(0, callers), maxWaitMs);
 }
 
 export const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;

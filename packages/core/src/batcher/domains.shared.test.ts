@@ -46,6 +46,15 @@ describe('groupDigest', () => {
 });
 
 describe('FailureDomains: this replica’s own pauses and paces go to the fleet', () => {
+  it('tells a pause in whole milliseconds, whatever float dust the clock left', () => {
+    const { d, shared } = domains();
+    // performance.now() arithmetic: a 2 s pause measured as 2,000.0000000000002 ms.
+    d.pause('app', 'Bearer k1', 1_000.1 + 2_000.0000000000002, 1_000.1);
+    expect(shared.at(-1)?.pauseMs).toBe(2_000);
+    d.pause('app', 'Bearer k2', 1_000 + 2_500.6, 1_000);
+    expect(shared.at(-1)?.pauseMs).toBe(2_501);
+  });
+
   it('shares a pause and the pace it sets, relative to now and by digest, once per change', () => {
     const { d, shared } = domains();
     d.pause('app', 'Bearer k1', 1_300, 1_000);

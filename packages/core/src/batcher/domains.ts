@@ -266,7 +266,8 @@ export class FailureDomains {
     this.options.onShare?.({
       appId,
       group: fate.digest,
-      pauseMs: Math.max(0, fate.pausedUntil - now),
+      // Whole ms on the wire: clock arithmetic leaves float dust (2,000.0000000000002).
+      pauseMs: Math.max(0, Math.round(fate.pausedUntil - now)),
       paceMs: fate.intervalMs,
     });
   }

@@ -114,4 +114,29 @@ describe('GroupQueue', () => {
     q.unpark(b);
     expect([...q.open()].map((o) => o.seq)).toEqual([1, 2]);
   });
+
+  it("keeps the ops with their caller's own deadline apart, in arrival order, re-queued once", () => {
+    const q = new GroupQueue('k');
+    const [a, b, c] = [0, 1, 2].map((seq) =>
+      pendingOp({ seq, method: 'GET', path: `/users/u${seq}`, hurried: seq !== 1 }),
+    ) as [PendingOp, PendingOp, PendingOp];
+    expect(q.hasHurried).toBe(false);
+    q.push(a);
+    q.push(b);
+    q.push(c);
+    expect(q.hasHurried).toBe(true);
+    expect([...q.hurried()].map((o) => o.seq)).toEqual([0, 2]);
+    a.state = 'inflight';
+    expect([...q.hurried()].map((o) => o.seq)).toEqual([2]);
+    a.state = 'queued';
+    q.requeue(a);
+    q.requeue(a);
+    expect([...q.hurried()].map((o) => o.seq)).toEqual([0, 2]);
+    // A plain op re-queued stays out of the list.
+    q.requeue(b);
+    expect([...q.hurried()].map((o) => o.seq)).toEqual([0, 2]);
+    a.state = 'done';
+    c.state = 'done';
+    expect(q.hasHurried).toBe(false);
+  });
 });

@@ -4,6 +4,7 @@
 // an earlier op on their resource — which are all the planner looks at.
 
 import type { PendingOp } from './op.js';
+import { NORMAL } from './priority.js';
 
 /** Ops in arrival (seq) order; entries that are no longer wanted are skipped and trimmed lazily. */
 export class SeqList {
@@ -72,6 +73,10 @@ class Walk implements Iterator<PendingOp> {
 export class GroupQueue {
   readonly #all = new SeqList((op) => op.state === 'queued');
   readonly #open = new SeqList((op) => op.state === 'queued' && !op.parked);
+  /** Queued ops with their caller's own deadline: arrival order does not order theirs (op.ts). */
+  readonly #hurried = new SeqList((op) => op.state === 'queued');
+  /** Queued ops of a priority other than normal: while none, the planner reads arrival order only. */
+  readonly #ranked = new SeqList((op) => op.state === 'queued');
 
   /**
    * The app's turn at which this group last sent (or joined): when tokens are scarce, the group that
@@ -90,12 +95,16 @@ export class GroupQueue {
   push(op: PendingOp): void {
     this.#all.push(op);
     if (!op.parked) this.#open.push(op);
+    if (op.hurried) this.#hurried.push(op);
+    if (op.rank !== NORMAL) this.#ranked.push(op);
   }
 
   /** Puts an op back (a 429 or a retry) where its arrival order says, ahead of later arrivals. */
   requeue(op: PendingOp): void {
     this.#all.insert(op);
     this.#open.insert(op);
+    if (op.hurried) this.#hurried.insert(op);
+    if (op.rank !== NORMAL) this.#ranked.insert(op);
   }
 
   /** The op an earlier one was holding back may now be looked at. */
@@ -111,6 +120,21 @@ export class GroupQueue {
   /** Queued ops in arrival order. */
   queued(): Iterable<PendingOp> {
     return this.#all;
+  }
+
+  /** Whether any queued op has a priority other than normal (the planner then ranks the group's). */
+  get hasRanked(): boolean {
+    return this.#ranked.front() !== undefined;
+  }
+
+  /** Whether any queued op has its caller's own deadline (the planner's walk is skipped if not). */
+  get hasHurried(): boolean {
+    return this.#hurried.front() !== undefined;
+  }
+
+  /** Queued ops with their caller's own deadline, in arrival order. */
+  hurried(): Iterable<PendingOp> {
+    return this.#hurried;
   }
 
   /** Queued ops not parked, in arrival order. */

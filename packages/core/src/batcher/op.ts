@@ -3,6 +3,7 @@
 import type { SpanContext } from '@opentelemetry/api';
 import { methodSemantics, type OpRequest } from '../dialect/dialect.js';
 import type { ProxyError } from '../errors.js';
+import { NORMAL, type Rank } from './priority.js';
 
 export type Lane = 'batch' | 'single';
 
@@ -56,6 +57,14 @@ export interface PendingOp {
   readonly isolated: boolean;
   readonly enqueuedAt: number;
   readonly deadline: number;
+  /**
+   * Its deadline is its caller's own, shorter than MAX_WAIT_MS (`x-batch-max-wait-ms`): arrival order
+   * does not order it among the others' deadlines, so the planner checks it on its own
+   * (group-queue.ts), and it collapses with no other read (either would wait by the other's deadline).
+   */
+  readonly hurried: boolean;
+  /** Its caller's priority as a rank (priority.ts): 0 high, 1 normal, 2 low. */
+  readonly rank: Rank;
   /** Not sent before this time (a retry's back-off). */
   notBefore: number;
   /**
@@ -109,6 +118,10 @@ export interface NewOp {
   readonly isolated: boolean;
   readonly enqueuedAt: number;
   readonly deadline: number;
+  /** Its deadline is the caller's own, shorter than the queue's (PendingOp.hurried). */
+  readonly hurried?: boolean;
+  /** Its caller's priority (priority.ts); absent = normal. */
+  readonly rank?: Rank;
   /** Its resource failed a batch lately (SPEC §8d): a write of it rides alone. */
   readonly suspect?: boolean;
   readonly waiters?: Waiter[];
@@ -130,6 +143,8 @@ export function newPendingOp(f: NewOp): PendingOp {
     isolated: f.isolated,
     enqueuedAt: f.enqueuedAt,
     deadline: f.deadline,
+    hurried: f.hurried ?? false,
+    rank: f.rank ?? NORMAL,
     notBefore: 0,
     batchCap: suspect && !retrySafe ? 1 : Number.POSITIVE_INFINITY,
     suspect,

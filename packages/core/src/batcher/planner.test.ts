@@ -90,6 +90,40 @@ describe('plan', () => {
     expect(plan(app, 100, { ...params, closedUntil: 999 }).doomed).toEqual([]);
   });
 
+  it("expires and dooms an op with its caller's own deadline wherever it waits, and waits for it", () => {
+    const app = new AppState('a');
+    const put = add(app, 'PUT', '/users/1', 0); // deadline 1000, in flight below
+    const patient = add(app, 'GET', '/users/1', 10); // deadline 1010
+    const hurried = pendingOp({
+      seq: seq++,
+      method: 'GET',
+      path: '/users/1/x',
+      appId: 'a',
+      enqueuedAt: 20,
+      deadline: 220,
+      hurried: true,
+    });
+    app.add(hurried);
+    const soon = pendingOp({
+      seq: seq++,
+      method: 'GET',
+      path: '/users/2',
+      appId: 'a',
+      enqueuedAt: 30,
+      deadline: 400,
+      hurried: true,
+    });
+    app.add(soon);
+    app.leave([put]);
+    // Behind the write, the hurried op's deadline comes first: the planner wakes for it.
+    expect(plan(app, 100, params)).toMatchObject({ expired: [], doomed: [], nextDeadline: 220 });
+    expect(plan(app, 220, params)).toMatchObject({ expired: [hurried], doomed: [] });
+    // A lane closed past its deadline dooms it at once, behind an older op that is not doomed.
+    expect(plan(app, 100, { ...params, closedUntil: 300 })).toMatchObject({ doomed: [hurried] });
+    expect(plan(app, 100, { ...params, closedUntil: 300 }).flushes.map((f) => f.ops)).toEqual([[soon]]);
+    expect(patient.state).toBe('queued');
+  });
+
   it('orders groups by their oldest op and keeps credentials apart', () => {
     const app = new AppState('a');
     add(app, 'GET', '/users/1', 100, 'k2');

@@ -17,6 +17,7 @@
 
 import type { AppState } from './app-state.js';
 import type { PendingOp } from './op.js';
+import { firstByRank, NORMAL, preferredRank, type Rank, rankOrder } from './priority.js';
 
 export type FlushReason = 'full' | 'window' | 'hold' | 'drain';
 
@@ -82,6 +83,8 @@ export function plan(app: AppState, now: number, p: PlanParams): Plan {
   const doomed: PendingOp[] = [];
   const flushes: Flush[] = [];
   const turns = new Map<Flush, number>();
+  /** Each flush's best priority, once a group has other than normal ones (else all are normal). */
+  let ranks: Map<Flush, Rank> | undefined;
   const appLimits: GroupLimits = { closedUntil: p.closedUntil ?? 0, holdMs: p.holdMs, leadMs: p.leadMs };
   let wakeAt = Number.POSITIVE_INFINITY;
   let nextDeadline = Number.POSITIVE_INFINITY;
@@ -90,8 +93,10 @@ export function plan(app: AppState, now: number, p: PlanParams): Plan {
     const { closedUntil, holdMs, leadMs } = p.limitsOf?.(credential) ?? appLimits;
     const paused = p.pausedUntil?.(credential) ?? 0;
     const groupClosedUntil = Math.max(closedUntil, paused);
-    // Deadlines follow arrival order, so the late ops are at the front.
+    // Deadlines follow arrival order, so the late ops are at the front — except a caller's own
+    // (hurried), which are few and each looked at.
     for (const op of group.queued()) {
+      if (op.hurried) continue;
       if (op.deadline <= now) expired.push(op);
       else if (op.deadline <= groupClosedUntil) doomed.push(op);
       else {
@@ -99,12 +104,20 @@ export function plan(app: AppState, now: number, p: PlanParams): Plan {
         break;
       }
     }
+    if (group.hasHurried) {
+      for (const op of group.hurried()) {
+        if (op.deadline <= now) expired.push(op);
+        else if (op.deadline <= groupClosedUntil) doomed.push(op);
+        else nextDeadline = Math.min(nextDeadline, op.deadline);
+      }
+    }
     if (paused > now) {
       wakeAt = Math.min(wakeAt, paused);
       continue;
     }
     const liveAfter = Math.max(now, closedUntil);
-    const parallel = eligible(app, group.open(), now, liveAfter, p);
+    const ranked = group.hasRanked;
+    const parallel = eligible(app, group.open(), now, liveAfter, p, ranked);
     const { backoffUntil } = parallel;
     let { ops, full } = parallel;
     let serial = false;
@@ -129,13 +142,23 @@ export function plan(app: AppState, now: number, p: PlanParams): Plan {
       const flush: Flush = serial ? { credential, ops, reason, plan: 'serial' } : { credential, ops, reason };
       flushes.push(flush);
       turns.set(flush, group.servedAt);
+      if (ranked) {
+        ranks ??= new Map();
+        ranks.set(flush, bestRank(ops));
+      }
     } else wakeAt = Math.min(wakeAt, readyAt);
   }
   // Round-robin between groups (SPEC §8d fair service): the group whose last turn is longest ago
-  // first, so no group's backlog starves another; among equals, the oldest op first.
-  flushes.sort(
-    (a, b) => (turns.get(a) ?? 0) - (turns.get(b) ?? 0) || (a.ops[0]?.seq ?? 0) - (b.ops[0]?.seq ?? 0),
-  );
+  // first, so no group's backlog starves another; among equals, the oldest op first. With
+  // priorities, the class this grant prefers first, then the others by rank (priority.ts).
+  const byTurn = (a: Flush, b: Flush) =>
+    (turns.get(a) ?? 0) - (turns.get(b) ?? 0) || (a.ops[0]?.seq ?? 0) - (b.ops[0]?.seq ?? 0);
+  if (ranks) {
+    const r = ranks;
+    const preferred = preferredRank(app.grants);
+    const order = (f: Flush) => rankOrder(r.get(f) ?? NORMAL, preferred);
+    flushes.sort((a, b) => order(a) - order(b) || byTurn(a, b));
+  } else flushes.sort(byTurn);
   return { expired, doomed, flushes, wakeAt: Math.min(wakeAt, nextDeadline), nextDeadline };
 }
 
@@ -184,33 +207,53 @@ function eligible(
   now: number,
   liveAfter: number,
   p: PlanParams,
+  ranked = false,
 ): { ops: PendingOp[]; full: boolean; backoffUntil: number } {
   const ops: PendingOp[] = [];
   const mix = new Mix();
   let limit = p.maxOps;
   let bytes = 0;
   let backoffUntil = Number.POSITIVE_INFINITY;
-  for (const op of open) {
-    if (op.deadline <= liveAfter) continue;
-    if (op.notBefore > now) {
-      backoffUntil = Math.min(backoffUntil, op.notBefore);
-      continue;
+  // Ranked: one walk per priority, high first (strict within a group), the batch then in arrival
+  // order; the ordering rules hold as ever (an op behind an earlier conflicting one stays blocked,
+  // whatever the two priorities).
+  const done = (full: boolean) => {
+    if (ranked) ops.sort((a, b) => a.seq - b.seq);
+    return { ops, full, backoffUntil };
+  };
+  for (const rank of ranked ? RANKS : ANY_RANK) {
+    for (const op of open) {
+      if (rank !== undefined && op.rank !== rank) continue;
+      if (op.deadline <= liveAfter) continue;
+      if (op.notBefore > now) {
+        backoffUntil = Math.min(backoffUntil, op.notBefore);
+        continue;
+      }
+      if (app.isBlocked(op)) continue;
+      if (!mix.admits(op)) continue;
+      // An op that does not fit leads the next batch: this one is full.
+      const size = op.op.body?.length ?? 0;
+      const cap = Math.min(limit, op.batchCap);
+      if (ops.length >= cap || (ops.length > 0 && bytes + size > (p.maxBytes ?? Number.POSITIVE_INFINITY)))
+        return done(true);
+      ops.push(op);
+      mix.add(op);
+      limit = cap;
+      bytes += size;
+      if (ops.length >= limit) return done(true);
     }
-    if (app.isBlocked(op)) continue;
-    if (!mix.admits(op)) continue;
-    // An op that does not fit leads the next batch: this one is full.
-    const size = op.op.body?.length ?? 0;
-    const cap = Math.min(limit, op.batchCap);
-    if (ops.length >= cap || (ops.length > 0 && bytes + size > (p.maxBytes ?? Number.POSITIVE_INFINITY))) {
-      return { ops, full: true, backoffUntil };
-    }
-    ops.push(op);
-    mix.add(op);
-    limit = cap;
-    bytes += size;
-    if (ops.length >= limit) return { ops, full: true, backoffUntil };
   }
-  return { ops, full: false, backoffUntil };
+  return done(false);
+}
+
+const RANKS: readonly Rank[] = [0, 1, 2];
+const ANY_RANK: readonly (Rank | undefined)[] = [undefined];
+
+/** A flush's class: its best op's priority. */
+function bestRank(ops: readonly PendingOp[]): Rank {
+  let best: Rank = 2;
+  for (const op of ops) if (op.rank < best) best = op.rank;
+  return best;
 }
 
 /**
@@ -278,9 +321,9 @@ export function decide(flushes: readonly Flush[], lanes: LaneView): Action {
     return { kind: 'batch', flush: first };
   }
   if (lanes.hasRest && lanes.restOpen && lanes.batchClosedForMs > lanes.windowMs) {
-    // The group whose turn it is (flushes come in turn order, SPEC §8d), its oldest op: one group's
-    // backlog of old ops never takes the single-call lane from the others.
-    const op = first.ops[0];
+    // The group whose turn it is (flushes come in turn order, SPEC §8d), its oldest op of its best
+    // priority: one group's backlog of old ops never takes the single-call lane from the others.
+    const op = firstByRank(first.ops);
     if (op) return { kind: 'single', op, budget: 'rest' };
   }
   return { kind: 'none' };

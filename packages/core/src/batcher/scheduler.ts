@@ -9,7 +9,13 @@ import { callerGone } from './answer.js';
 import { AppEngine, type AppSnapshot } from './app-engine.js';
 import type { Budget, BudgetName } from './budget.js';
 import type { Timer } from './clock.js';
-import { resolve, type SchedulerConfig, type SchedulerOptions, type Submission } from './config.js';
+import {
+  callerWaitMs,
+  resolve,
+  type SchedulerConfig,
+  type SchedulerOptions,
+  type Submission,
+} from './config.js';
 import { DEFAULT_DOMAINS, FailureDomains } from './domains.js';
 import { type GroupsView, groupsView } from './group-view.js';
 import type { Answer } from './op.js';
@@ -80,8 +86,16 @@ export class Scheduler {
     bucket: BudgetName,
     signal?: AbortSignal,
     credential?: string,
+    maxWaitMs?: number,
   ): Promise<Admitted | ProxyError> {
-    return admit({ config: this.#c, domains: this.#domains }, this.#app(appId), bucket, signal, credential);
+    return admit(
+      { config: this.#c, domains: this.#domains },
+      this.#app(appId),
+      bucket,
+      signal,
+      credential,
+      callerWaitMs(this.#c.maxWaitMs, maxWaitMs),
+    );
   }
 
   /** Flushes everything queued without waiting for windows; resolves when every op is answered. */

@@ -1,10 +1,17 @@
 // Every dialect through the same conformance suite (dialect.case.ts), the upstream played by its
 // fake wire (testing/fake-transport.ts).
 
-import { googleBatchWire, graphWire, talkjsWire } from '../testing/fake-transport.js';
+import {
+  googleBatchWire,
+  graphWire,
+  jsonrpcEntry,
+  jsonrpcWire,
+  talkjsWire,
+} from '../testing/fake-transport.js';
 import { dialectConformance } from './dialect.case.js';
 import { googleBatch } from './google-batch.js';
 import { graph } from './graph.js';
+import { jsonrpcDialect } from './jsonrpc.js';
 import { readHttp, readPart, splitParts } from './multipart.js';
 import { talkjs } from './talkjs.js';
 
@@ -49,6 +56,40 @@ dialectConformance('graph', {
   },
   // Graph refuses a whole batch with a bodiless write in it: such a call goes alone.
   writeWithoutBody: { refused: 'body' },
+});
+
+dialectConformance('jsonrpc', {
+  dialect: jsonrpcDialect({ writeMethods: ['eth_send*'] }),
+  wire: jsonrpcWire,
+  scope: '/rpc',
+  // The REST-shaped call's path becomes the JSON-RPC method, its body the params (`call`).
+  path: 'eth_getBalance',
+  maxOps: 100,
+  emptyPayload: [],
+  // JSON-RPC has no per-entry throttle status: a provider's "limit exceeded" error is the entry's answer.
+  opThrottle: 'answer',
+  throttleScope: 'app',
+  writeWithoutBody: { refused: 'body' },
+  methods: ['POST'],
+  // Ids of both kinds, the id member first or last: the proxy replaces it wherever it is.
+  call: (rest, n) => {
+    const id = n % 2 === 0 ? String(n) : JSON.stringify(`caller-${n}`);
+    const method = JSON.stringify(rest.target.path);
+    const params = rest.body ?? '[]';
+    return {
+      ...rest,
+      method: 'POST',
+      target: { appId: '/rpc', path: '/rpc' },
+      body:
+        rest.method === 'POST' && rest.body === undefined
+          ? undefined
+          : n % 3 === 0
+            ? `{"id":${id},"jsonrpc":"2.0","method":${method},"params":${params}}`
+            : `{"jsonrpc":"2.0","method":${method},"params":${params},"id":${id}}`,
+    };
+  },
+  // Every entry's answer is a 200 carrying the response object, the caller's own id put back.
+  answer: (reply, op) => ({ status: 200, body: jsonrpcEntry(JSON.parse(op.body ?? '{}').id, reply) }),
 });
 
 dialectConformance('google-batch', {

@@ -54,9 +54,11 @@ export function methodSemantics(method: string): { readonly write: boolean; read
 
 /**
  * Why `toOp` refused a call, as a code (SPEC §3: the pass reasons): its query string, or its body,
- * cannot travel inside an op.
+ * cannot travel inside an op; its HTTP method is not one the dialect batches (JSON-RPC: only POST);
+ * it expects no answer (a JSON-RPC notification); it is already a batch of the caller's own (a
+ * JSON-RPC array on the ordinary endpoint).
  */
-export type OpRefusalReason = 'query' | 'body';
+export type OpRefusalReason = 'query' | 'body' | 'method' | 'notification' | 'client-batch';
 
 /** A call `toOp` refused: the code, and the words for a log or a test. */
 export interface OpRefusal {

@@ -53,7 +53,10 @@ export const COMMON_DROPPABLE: ReadonlySet<string> = new Set([
   'x-datadog-parent-id',
   'x-datadog-sampling-priority',
   'x-datadog-origin',
-  'x-batch-bypass', // ours
+  // Ours: the caller's hints to the proxy (SPEC §9), never the upstream's.
+  'x-batch-bypass',
+  'x-batch-max-wait-ms',
+  'x-batch-priority',
 ]);
 const COMMON_DROPPABLE_PREFIXES = ['x-b3-', 'sec-fetch-', 'sec-ch-ua', 'x-envoy-', 'x-ot-'];
 

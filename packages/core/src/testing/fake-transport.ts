@@ -186,6 +186,41 @@ export const googleBatchWire: FakeWire = {
   }),
 };
 
+interface JsonRpcRequest {
+  id?: number | string | null;
+  method: string;
+  params?: unknown;
+}
+
+const rpcOp = (entry: JsonRpcRequest): FakeOp => ({
+  id: entry.id ?? '',
+  method: 'POST',
+  path: entry.method,
+  body: entry.params,
+});
+
+/**
+ * An op's reply as a JSON-RPC response entry: a 2xx or 3xx is a `result`, a 4xx or 5xx an `error`
+ * (code -32000, the reply's body as its `data`), any other status an entry with neither (invalid).
+ */
+export function jsonrpcEntry(id: unknown, reply: OpReply): Record<string, unknown> {
+  if (reply.status >= 200 && reply.status < 400) return { jsonrpc: '2.0', id, result: reply.body ?? null };
+  if (reply.status >= 400 && reply.status < 600)
+    return { jsonrpc: '2.0', id, error: { code: -32000, message: `HTTP ${reply.status}`, data: reply.body } };
+  return { jsonrpc: '2.0', id };
+}
+
+/**
+ * JSON-RPC 2.0: `POST {path}` with one request object, or an array of them (a batch) → an array of
+ * response objects. An op's `path` is its JSON-RPC method and its `body` its params.
+ */
+export const jsonrpcWire: FakeWire = {
+  isBatch: (request) => (request.body ?? '').trimStart().startsWith('['),
+  decodeBatch: (body) => (JSON.parse(body || '[]') as JsonRpcRequest[]).map(rpcOp),
+  decodeSingle: (request) => rpcOp(JSON.parse(request.body ?? '{}') as JsonRpcRequest),
+  encodeBatch: (replies) => replies.map(([op, reply]) => jsonrpcEntry(op.id, reply)),
+};
+
 export interface FakeTransportOptions {
   /** The wire format. Default TalkJS. */
   readonly wire?: FakeWire;

@@ -14,6 +14,8 @@ export {
   fakeTransport,
   googleBatchWire,
   graphWire,
+  jsonrpcEntry,
+  jsonrpcWire,
   type OpReply,
   talkjsWire,
 } from './fake-transport.js';

@@ -13,6 +13,8 @@ export interface PendingOpFields {
   readonly appId?: string;
   readonly enqueuedAt?: number;
   readonly deadline?: number;
+  /** The deadline is the caller's own (PendingOp.hurried). */
+  readonly hurried?: boolean;
   readonly suspect?: boolean;
   readonly isolated?: boolean;
   /** What the dialect says the op does (absent: by method). */
@@ -38,6 +40,7 @@ export function pendingOp(f: PendingOpFields): PendingOp {
     isolated: f.isolated ?? false,
     enqueuedAt: f.enqueuedAt ?? 0,
     deadline: f.deadline ?? 0,
+    hurried: f.hurried ?? false,
     suspect: f.suspect ?? false,
   });
 }
