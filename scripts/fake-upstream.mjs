@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run fake-upstream [-- --dialect talkjs|graph|jsonrpc|salesforce-composite]`: a fake upstream to try the proxy against
+// `npm run fake-upstream [-- --dialect talkjs|graph|jsonrpc|salesforce-composite|google-batch]`: a fake upstream to try the proxy against
 // without an account, on FAKE_PORT (8081). Like `npm run proxy`, it installs dependencies only when
 // they are missing or stale, and compiles the fakes (test/demo/tsconfig.json) only when a source is
 // newer than the last compile; a start with both up to date takes well under a second. The fake then
@@ -28,6 +28,7 @@ const STARTERS = {
   graph: 'fake-graph-server.js',
   jsonrpc: 'fake-jsonrpc-server.js',
   'salesforce-composite': 'fake-salesforce-server.js',
+  'google-batch': 'fake-google-server.js',
 };
 
 /** What the fakes are compiled from: their folders' sources (not tests) and the tsconfigs. */
@@ -37,6 +38,7 @@ const SOURCE_DIRS = [
   'test/fake-graph',
   'test/fake-jsonrpc',
   'test/fake-salesforce',
+  'test/fake-google',
   'test/harness',
 ];
 const CONFIGS = ['tsconfig.base.json', 'test/demo/tsconfig.json'];

@@ -16,6 +16,13 @@ export interface Answer {
   status: number;
   headers?: Record<string, string>;
   body?: unknown;
+  /** A body already encoded (Google's multipart/mixed), written as it is in place of `body`. */
+  raw?: string;
+}
+
+/** The bytes of an answer's body. */
+function payloadOf(answer: Answer): string {
+  return answer.raw ?? (answer.body === undefined ? '' : JSON.stringify(answer.body));
 }
 
 /** How a dialect writes answers: the part of the wire format that is not the batch's own. */
@@ -139,7 +146,7 @@ export class BatchServer {
   /** Writes the answer now (nothing if the socket is gone). */
   write(res: ServerResponse, answer: Answer): void {
     if (res.destroyed) return;
-    const payload = answer.body === undefined ? '' : JSON.stringify(answer.body);
+    const payload = payloadOf(answer);
     res.writeHead(answer.status, {
       ...this.#options.codec.headers(answer),
       'content-length': String(Buffer.byteLength(payload)),
@@ -193,7 +200,7 @@ export class BatchServer {
     }
     if (fault?.truncateBody) {
       await this.sleep(this.latency());
-      const full = Buffer.from(JSON.stringify(result.body ?? {}));
+      const full = Buffer.from(result.raw ?? JSON.stringify(result.body ?? {}));
       if (res.destroyed) return;
       res.writeHead(result.status, {
         ...this.#options.codec.headers(result),

@@ -96,6 +96,20 @@ describe('npm run fake-upstream', () => {
     expect(fake.stdout()).toMatch(/#\d+ POST \/services\/data\/v62\.0\/composite → 200 \(1 subrequest\)/);
   }, 60_000);
 
+  it('serves the Google fake with --dialect google-batch', async () => {
+    const fake = await start(['--dialect', 'google-batch'], /fake Google API upstream on (http:\/\/\S+) /);
+    const res = await fetch(`${fake.url}/batch/gmail/v1`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer google_demo_token', 'content-type': 'multipart/mixed; boundary=b' },
+      body: '--b\r\nContent-Type: application/http\r\nContent-ID: <item-0>\r\n\r\nGET /gmail/v1/users/me/x HTTP/1.1\r\n\r\n\r\n--b--\r\n',
+    });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('Content-ID: <response-item-0>');
+    fake.child.kill('SIGTERM');
+    expect(await fake.exited).toBe(0);
+    expect(fake.stdout()).toMatch(/#\d+ POST \/batch\/gmail\/v1 → 200 \(1 part\)/);
+  }, 60_000);
+
   it('refuses an unknown dialect with exit 2 and names the known ones', async () => {
     const child = spawn(process.execPath, [SCRIPT, '--dialect=soap'], {
       cwd: ROOT,
@@ -109,7 +123,8 @@ describe('npm run fake-upstream', () => {
     const code = await new Promise((resolve) => child.once('exit', resolve));
     expect({ code, stderr }).toEqual({
       code: 2,
-      stderr: 'fake-upstream: unknown dialect "soap" (known: talkjs, graph, jsonrpc, salesforce-composite)\n',
+      stderr:
+        'fake-upstream: unknown dialect "soap" (known: talkjs, graph, jsonrpc, salesforce-composite, google-batch)\n',
     });
   });
 });

@@ -41,6 +41,7 @@ export {
   fileDialect,
   parseDialectFile,
 } from './dialect/file/index.js';
+export { googleBatch } from './dialect/google-batch.js';
 export { graph } from './dialect/graph.js';
 export { isCommonlyDroppable, relayableHeaders } from './dialect/headers.js';
 export {

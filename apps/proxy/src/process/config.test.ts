@@ -204,6 +204,27 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ DIALECT: 'odata' })).toThrow(/DIALECT/);
     });
 
+    it('google-batch: its upstream, 100 parts (lowered by BATCH_MAX_OPS), a required budget, passthrough auth', () => {
+      const google = { DIALECT: 'google-batch', BATCH_RATE_PER_SEC: '2' };
+      const c = loadConfig(google);
+      expect([c.dialect.name, c.UPSTREAM_URL, c.BATCH_MAX_OPS, c.BATCH_BURST]).toEqual([
+        'google-batch',
+        'https://www.googleapis.com',
+        100,
+        2,
+      ]);
+      expect(loadConfig({ ...google, BATCH_MAX_OPS: '50' }).BATCH_MAX_OPS).toBe(50);
+      expect(() => loadConfig({ ...google, BATCH_MAX_OPS: '101' })).toThrow(
+        /at most 100 for the google-batch dialect/,
+      );
+      expect(() => loadConfig({ DIALECT: 'google-batch' })).toThrow(
+        /^invalid configuration: BATCH_RATE_PER_SEC: required with DIALECT=google-batch: Google's quotas differ/,
+      );
+      expect(() =>
+        loadConfig({ ...google, AUTH_MODE: 'app-token', APP_SECRETS_FILE: '/nonexistent.json' }),
+      ).toThrow(/AUTH_MODE: DIALECT=google-batch allows passthrough, not app-token/);
+    });
+
     it('refuses AUTH_MODE=app-token with graph: app tokens are TalkJS’s', () => {
       expect(() =>
         loadConfig({

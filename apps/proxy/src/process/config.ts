@@ -153,9 +153,9 @@ const schema = z
     REDIS_FALLBACK_SHARE: z._default(z.coerce.number().check(z.positive(), z.maximum(1)), 0.5),
     REDIS_FAIL_CLOSED: z._default(bool, false),
     BATCH_WINDOW_MS: z._default(int(0, 60_000), 10),
-    /** Default per DIALECT: the dialect's maximum (10 TalkJS, 20 Graph). */
+    /** Default per DIALECT: the dialect's maximum (10 TalkJS, 20 Graph, 100 Google batch). */
     BATCH_MAX_OPS: z.optional(int(1)),
-    /** Default per DIALECT (process/dialects.ts): TalkJS 1 / 500; Graph none (required). */
+    /** Default per DIALECT (process/dialects.ts): TalkJS 1 / 500; Graph and Google batch none (required). */
     BATCH_RATE_PER_SEC: z.optional(positive()),
     BATCH_BURST: z.optional(int(1)),
     REST_RATE_PER_SEC: z.optional(positive()),

@@ -3,7 +3,7 @@
 // budget — or none, when no default is safe and the operator must say — and the auth modes it
 // allows. Adding a built-in dialect is one entry here.
 
-import { type BatchDialect, graph, jsonrpc, jsonrpcDialect, talkjs } from '@batch-proxy/core';
+import { type BatchDialect, googleBatch, graph, jsonrpc, jsonrpcDialect, talkjs } from '@batch-proxy/core';
 
 export const AUTH_MODES = ['passthrough', 'app-token'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
@@ -60,6 +60,16 @@ export const DIALECTS = {
     budgetWhy:
       'JSON-RPC servers and providers each set their own limits (most count every entry of a batch as a request); set the batch calls per second the endpoint allows, or PACING=adaptive',
     // App tokens are TalkJS's; a JSON-RPC endpoint's credential is its own bearer token or path key.
+    authModes: ['passthrough'],
+  },
+  'google-batch': {
+    dialect: googleBatch,
+    // Serves every API's `/batch/{api}/{version}` (an API's own host, e.g. gmail.googleapis.com, too).
+    upstreamUrl: 'https://www.googleapis.com',
+    batchBudget: 'required',
+    budgetWhy:
+      "Google's quotas differ per API, project and user (a batch of n parts counts as n requests); set the batch calls per second each API may make, or PACING=adaptive",
+    // Google's bearer tokens are OAuth 2.0 access tokens; app tokens are TalkJS's.
     authModes: ['passthrough'],
   },
 } as const satisfies Record<string, DialectEntry>;

@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import {
+  googleBatchWire,
   graphWire,
   jsonrpcEntry,
   jsonrpcWire,
@@ -12,8 +13,10 @@ import {
 import { dialectConformance } from './dialect.case.js';
 import { fileDialect } from './file/dialect.js';
 import { parseDialectFile } from './file/validate.js';
+import { googleBatch } from './google-batch.js';
 import { graph } from './graph.js';
 import { jsonrpcDialect } from './jsonrpc.js';
+import { readHttp, readPart, splitParts } from './multipart.js';
 import { talkjs } from './talkjs.js';
 
 dialectConformance('talkjs', {
@@ -135,5 +138,33 @@ dialectConformance('salesforce-composite (dialects/salesforce-composite.json)', 
         .compositeRequest[index]?.httpHeaders,
   },
   relays: { name: 'location', value: '/services/data/v62.0/sobjects/Account/001R0000000002AAA' },
+  writeWithoutBody: { payload: undefined },
+});
+
+dialectConformance('google-batch', {
+  dialect: googleBatch,
+  wire: googleBatchWire,
+  scope: 'gmail/v1',
+  path: '/users/me/messages/m1',
+  maxOps: 100,
+  // A part without a body carries none.
+  emptyPayload: undefined,
+  opThrottle: 'again',
+  throttleScope: 'credential',
+  carries: {
+    name: 'if-match',
+    value: '"etag-1"',
+    onWire: (batchBody, index) => {
+      const boundary = /^--([^\r\n]+)/.exec(batchBody)?.[1] ?? '';
+      const part = splitParts(batchBody, boundary)?.[index];
+      return part === undefined ? undefined : readHttp(readPart(part).content).headers;
+    },
+  },
+  relays: { name: 'etag', value: '"etag-2"' },
+  textAnswer: {
+    reply: { status: 200, headers: { 'content-type': 'text/csv' }, body: 'id,name\n1,Ada\n' },
+    text: 'id,name\n1,Ada\n',
+  },
+  // Google runs a bodiless POST (Gmail's messages/{id}/trash): the part has no body.
   writeWithoutBody: { payload: undefined },
 });

@@ -4,7 +4,7 @@
 // `readBatchAnswer`. Where the dialects differ by design, the difference is a field of the subject.
 
 import { describe, expect, it } from 'vitest';
-import type { FakeOp, OpReply } from '../testing/fake-transport.js';
+import { batchAnswerOf, type FakeOp, type OpReply } from '../testing/fake-transport.js';
 import { batchableMethods, type Method, type OpInput, type OpRequest, type OpResult } from './dialect.js';
 import type { DialectSubject } from './dialect-subject.js';
 
@@ -54,10 +54,9 @@ export function dialectConformance(name: string, subject: DialectSubject): void 
 
   /** The upstream's 200 answer carrying `replies` (in the order given), read back for `count` ops. */
   const answer = (replies: ReadonlyArray<readonly [FakeOp, OpReply]>, count: number): OpResult[] => {
-    const read = dialect.readBatchAnswer(200, JSON.stringify(wire.encodeBatch(replies)), count, undefined, {
-      ops: sent,
-      headers: {},
-    });
+    // The answer's headers go with it: a multipart answer names its boundary there (Google).
+    const { headers, body } = batchAnswerOf(wire, replies);
+    const read = dialect.readBatchAnswer(200, body, count, undefined, { ops: sent, headers });
     if (read.kind !== 'results') throw new Error(`expected results, got ${JSON.stringify(read)}`);
     expect(read.results).toHaveLength(count);
     return read.results;
@@ -184,8 +183,16 @@ export function dialectConformance(name: string, subject: DialectSubject): void 
     });
 
     it('fails every op when a 200 batch body is not JSON or not a batch answer', () => {
-      for (const body of ['not json', '', '{"unexpected":true}', 'null', '42']) {
-        const read = dialect.readBatchAnswer(200, body, 3);
+      // With the headers of a well-formed answer (a multipart boundary), and without any.
+      const { headers } = batchAnswerOf(wire, []);
+      for (const [body, context] of ['not json', '', '{"unexpected":true}', 'null', '42'].flatMap(
+        (b) =>
+          [
+            [b, undefined],
+            [b, { ops: [], headers }],
+          ] as const,
+      )) {
+        const read = dialect.readBatchAnswer(200, body, 3, 'parallel', context);
         expect(read.kind, body).toBe('results');
         if (read.kind !== 'results') continue;
         expect(read.results, body).toHaveLength(3);
@@ -227,8 +234,13 @@ export function dialectConformance(name: string, subject: DialectSubject): void 
     it.each([
       429, 500, 502, 503, 504,
     ])('never reads a whole-batch %s as per-op results (the engine handles it)', (status) => {
-      const body = JSON.stringify(wire.encodeBatch(three().map((op, i) => [op, replyOf(i)] as const)));
-      expect(dialect.readBatchAnswer(status, body, 3).kind).not.toBe('results');
+      const { headers, body } = batchAnswerOf(
+        wire,
+        three().map((op, i) => [op, replyOf(i)] as const),
+      );
+      expect(dialect.readBatchAnswer(status, body, 3, 'parallel', { ops: [], headers }).kind).not.toBe(
+        'results',
+      );
     });
 
     if (subject.carries) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { OpResult } from './dialect.js';
-import { readBatchEnvelope, splitResults } from './envelope.js';
+import { readBatchEnvelope, readBatchText, splitResults } from './envelope.js';
 
 // Records what the dialect's decoder was given, and answers one recognisable result.
 function decoder() {
@@ -90,5 +90,24 @@ describe('splitResults', () => {
       'the batch response has no result for this operation',
     ]);
     expect(splitResults([{ seq: 0, status: 599 }], 1, answer)).toEqual([{ ok: true, status: 599, body: {} }]);
+  });
+});
+
+describe('readBatchText', () => {
+  it('hands a 200 body to the dialect as text, and keeps the shared rule for the others', () => {
+    const seen: string[] = [];
+    const decode = (text: string): OpResult[] => {
+      seen.push(text);
+      return [{ ok: true, status: 200, body: undefined, text }];
+    };
+    expect(readBatchText(200, '--b\r\nnot json', decode)).toEqual({
+      kind: 'results',
+      results: [{ ok: true, status: 200, body: undefined, text: '--b\r\nnot json' }],
+    });
+    expect(readBatchText(401, '', decode)).toEqual({ kind: 'refused', status: 401, body: '{}' });
+    expect(readBatchText(403, 'no', decode)).toEqual({ kind: 'refused', status: 403, body: 'no' });
+    expect(readBatchText(400, '', decode)).toEqual({ kind: 'rejected', status: 400, body: '{}' });
+    expect(readBatchText(201, 'x', decode)).toEqual({ kind: 'rejected', status: 201, body: 'x' });
+    expect(seen).toEqual(['--b\r\nnot json']);
   });
 });

@@ -9,17 +9,31 @@ export function readBatchEnvelope(
   body: string,
   decode: (decoded: unknown) => OpResult[],
 ): BatchAnswer {
+  return readBatchText(status, body, (text) => {
+    let decoded: unknown;
+    try {
+      decoded = JSON.parse(text);
+    } catch {
+      // An unreadable body is decoded as nothing: the dialect answers each op 502 on its own.
+      decoded = undefined;
+    }
+    return decode(decoded);
+  });
+}
+
+/**
+ * The same rule for a dialect whose batch answer is not JSON (Google's multipart/mixed): a 200's
+ * body text goes to `decode` as it is.
+ */
+export function readBatchText(
+  status: number,
+  body: string,
+  decode: (text: string) => OpResult[],
+): BatchAnswer {
   // One Authorization applies to the whole batch: each caller gets the upstream's own refusal.
   if (status === 401 || status === 403) return { kind: 'refused', status, body: body || '{}' };
   if (status !== 200) return { kind: 'rejected', status, body: body || '{}' };
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(body);
-  } catch {
-    // An unreadable body is decoded as nothing: the dialect answers each op 502 on its own.
-    decoded = undefined;
-  }
-  return { kind: 'results', results: decode(decoded) };
+  return { kind: 'results', results: decode(body) };
 }
 
 /** One result as a dialect read it: which of the batch's ops it answers, and its status as sent. */

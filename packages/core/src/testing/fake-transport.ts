@@ -7,6 +7,7 @@ import { realClock } from '../batcher/clock.js';
 import type { UpstreamTransport } from '../batcher/dispatch.js';
 import type { Lane } from '../batcher/op.js';
 import type { UpstreamRequest } from '../dialect/dialect.js';
+import { readHttp, readPart, splitParts } from '../dialect/multipart.js';
 import type { BufferedResponse } from '../upstream/client.js';
 
 /** One op of a call as the upstream read it off the wire. */
@@ -61,6 +62,22 @@ export interface FakeWire {
   /** A request answered 424 without running when one it depends on failed (Graph's chains). */
   failedDependency?: OpReply;
   encodeBatch(replies: ReadonlyArray<readonly [FakeOp, OpReply]>): unknown;
+  /**
+   * The batch answer's headers and body text, for a wire whose body is not the JSON of `encodeBatch`
+   * (Google: multipart text whose boundary is in Content-Type).
+   */
+  encodeAnswer?(replies: ReadonlyArray<readonly [FakeOp, OpReply]>): {
+    headers: Record<string, string>;
+    body: string;
+  };
+}
+
+/** A batch call's 200 answer on `wire`: headers and body text. */
+export function batchAnswerOf(
+  wire: FakeWire,
+  replies: ReadonlyArray<readonly [FakeOp, OpReply]>,
+): { headers: Record<string, string>; body: string } {
+  return wire.encodeAnswer?.(replies) ?? { headers: {}, body: JSON.stringify(wire.encodeBatch(replies)) };
 }
 
 type TalkjsOp = [number, string, string, unknown?, unknown?];
@@ -116,6 +133,57 @@ export const graphWire: FakeWire = {
   }),
   failedDependency: { status: 424, body: { error: { code: 'FailedDependency' } } },
   encodeBatch: (replies) => ({ responses: replies.map(([op, reply]) => ({ id: op.id, ...reply })) }),
+};
+
+/** The boundary of the fake Google answers. */
+const GOOGLE_BOUNDARY = 'batch_fake_answer';
+
+/** One Google part's request line, headers and body; `id` is its Content-ID without brackets. */
+function googleOp(raw: string): FakeOp {
+  const part = readPart(raw);
+  const http = readHttp(part.content);
+  const [method = '', target = ''] = http.start.split(' ');
+  return {
+    id: (part.headers['content-id'] ?? '').replace(/^<|>$/g, ''),
+    method,
+    // Below `/{api}/{version}`, query included.
+    path: target.replace(/^\/[^/?]+\/[^/?]+/, ''),
+    body: http.body === '' ? undefined : JSON.parse(http.body),
+  };
+}
+
+function googlePart(op: FakeOp, reply: OpReply): string {
+  const headers = { 'content-type': 'application/json; charset=UTF-8', ...reply.headers };
+  const body =
+    reply.body === undefined ? '' : typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
+  const fields = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+  return `--${GOOGLE_BOUNDARY}\r\nContent-Type: application/http\r\nContent-ID: <response-${op.id}>\r\n\r\nHTTP/1.1 ${reply.status} Fake\r\n${fields.join('')}\r\n${body}\r\n`;
+}
+
+/**
+ * Google: `POST /batch/{api}/{version}`, multipart/mixed parts of whole HTTP requests
+ * (`Content-ID: <item-N>`) → parts of whole HTTP responses (`<response-item-N>`). A reply's string
+ * body goes as it is (with the reply's own content-type), any other as JSON.
+ */
+export const googleBatchWire: FakeWire = {
+  isBatch: (request) => request.path.startsWith('/batch/'),
+  // The body's first line is its first delimiter: `--{boundary}`.
+  decodeBatch: (body) => {
+    const boundary = /^--([^\r\n]+)/.exec(body)?.[1];
+    return boundary === undefined ? [] : (splitParts(body, boundary) ?? []).map(googleOp);
+  },
+  decodeSingle: (request) => ({
+    id: '0',
+    method: request.method,
+    path: request.path.replace(/^\/[^/?]+\/[^/?]+/, ''),
+    body: request.body === undefined ? undefined : JSON.parse(request.body),
+  }),
+  encodeBatch: (replies) =>
+    `${replies.map(([op, reply]) => googlePart(op, reply)).join('')}--${GOOGLE_BOUNDARY}--\r\n`,
+  encodeAnswer: (replies) => ({
+    headers: { 'content-type': `multipart/mixed; boundary=${GOOGLE_BOUNDARY}` },
+    body: googleBatchWire.encodeBatch(replies) as string,
+  }),
 };
 
 interface JsonRpcRequest {
@@ -294,7 +362,7 @@ export function fakeTransport(clock: Clock = realClock, options: FakeTransportOp
         statusOf.set(String(op.id), reply.status);
       }
       const replies = ordered.map((op) => [op, done.get(op) as OpReply] as const);
-      return { status: 200, headers: {}, body: JSON.stringify(wire.encodeBatch(replies)) };
+      return { status: 200, ...batchAnswerOf(wire, replies) };
     },
 
     release() {

@@ -4,6 +4,7 @@
 
 export { ManualClock } from '../batcher/clock.js';
 export {
+  batchAnswerOf,
   type CallAnswer,
   type FakeCall,
   type FakeOp,
@@ -11,6 +12,7 @@ export {
   type FakeTransportOptions,
   type FakeWire,
   fakeTransport,
+  googleBatchWire,
   graphWire,
   jsonrpcEntry,
   jsonrpcWire,
