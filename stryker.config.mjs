@@ -7,16 +7,20 @@
 export default {
   mutate: [
     // The engine's decisions (pure modules: the ops' states, what leaves when, which answer goes to
-    // whom, when to retry, when the breaker opens, a bucket's budget), the limiter's arithmetic and
-    // the in-process limiter, the dialects' wire formats (TalkJS, Graph), and the edge's security
-    // code, the pump (when a pass runs and when it wakes) and the lanes (when to ask again). Not
-    // yet (docs/testing.md, "Scope", with each file's measured score): answer.ts, the wiring (scheduler.ts, app-engine.ts, dispatch.ts),
-    // the pacer, the Redis and fallback limiters and the upstream client, which the e2e suites cover.
-    'packages/core/src/batcher/{app-state,bounded-map,breaker,budget,domains,group-queue,lanes,outcome,planner,pump,resources,retry,scopes}.ts',
-    'packages/core/src/dialect/{talkjs,graph,headers,envelope}.ts',
+    // whom, when to retry, when the breaker opens, a bucket's budget, priorities), the limiter's
+    // arithmetic and the in-process limiter, the dialects' wire formats (TalkJS, Graph, JSON-RPC,
+    // Google batch, the dialect-file interpreter), the edge's security code and caller hints, the
+    // pump (when a pass runs and when it wakes) and the lanes (when to ask again). Not yet
+    // (docs/testing.md, "Scope", with each file's measured score): answer.ts, the wiring
+    // (scheduler.ts, app-engine.ts, dispatch.ts), the pacer, the Redis and fallback limiters and the
+    // upstream client, which the e2e suites cover.
+    'packages/core/src/batcher/{app-state,bounded-map,breaker,budget,domains,group-queue,lanes,outcome,planner,priority,pump,resources,retry,scopes}.ts',
+    'packages/core/src/dialect/{talkjs,graph,headers,envelope,jsonrpc,json-members,google-batch,multipart}.ts',
+    // Dialect files (issue #29): the interpreter, its templates, patterns, results and checks.
+    'packages/core/src/dialect/file/{dialect,template,pattern,results,validate}.ts',
     'packages/core/src/ratelimit/{gcra,memory}.ts',
     'packages/core/src/errors.ts',
-    'apps/proxy/src/http/{route,auth,passthrough,secrets}.ts',
+    'apps/proxy/src/http/{route,auth,passthrough,secrets,caller-hints,priority-rules}.ts',
   ],
 
   // Named explicitly: with pnpm, Stryker's own folder does not hold its sibling plugins.
