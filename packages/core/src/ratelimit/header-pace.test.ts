@@ -8,26 +8,31 @@ describe('headerPace from counts', () => {
     expect(headerPace({ remaining: 50, resetInMs: 30_000 }, 100, params)).toEqual({
       ratePerSec: 1.5,
       forMs: 30_000,
+      maxBurst: 45,
     });
     expect(headerPace({ remaining: 50, resetInMs: 30_000 }, 100, { ceilingPerSec: 100, margin: 0 })).toEqual({
       ratePerSec: 50 / 30,
       forMs: 30_000,
+      maxBurst: 50,
     });
   });
   it('never goes faster than the operator configured', () => {
     expect(headerPace({ remaining: 5000, resetInMs: 1000 }, 100, params)).toEqual({
       ratePerSec: 100,
       forMs: 1000,
+      maxBurst: 4500,
     });
     expect(headerPace({ remaining: 1000, resetInMs: 9000 }, 100, params)).toEqual({
       ratePerSec: 100,
       forMs: 9000,
+      maxBurst: 900,
     });
   });
   it('spreads over the window when no reset is said (a rolling window)', () => {
     expect(headerPace({ remaining: 8640, windowMs: 86_400_000 }, 100, params)).toEqual({
       ratePerSec: 0.09,
       forMs: 86_400_000,
+      maxBurst: 7776,
     });
   });
   it('prefers the reset to the window', () => {
@@ -46,10 +51,12 @@ describe('headerPace from counts', () => {
     expect(headerPace({ remaining: 1, resetInMs: 4000 }, 100, { ceilingPerSec: 100, margin: 0 })).toEqual({
       ratePerSec: 0.25,
       forMs: 4000,
+      maxBurst: 1,
     });
     expect(headerPace({ remaining: 2, resetInMs: 4000 }, 100, params)).toEqual({
       ratePerSec: 0.45,
       forMs: 4000,
+      maxBurst: 1,
     });
   });
   it('says nothing of a window already over, or with no time to spread over', () => {
@@ -79,6 +86,7 @@ describe("headerPace from Graph's hint", () => {
     expect(headerPace({ usage: 1, remaining: 100, resetInMs: 10_000 }, 50, params)).toEqual({
       ratePerSec: 9,
       forMs: 10_000,
+      maxBurst: 90,
     });
     expect(headerPace({ usage: 1, remaining: 100_000, resetInMs: 1000 }, 50, params)?.ratePerSec).toBeCloseTo(
       36,

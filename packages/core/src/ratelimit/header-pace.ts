@@ -19,6 +19,11 @@ export interface HeaderPace {
   readonly forMs: number;
   /** Nothing remains: send nothing for this long, in ms (the whole fleet). */
   readonly pauseMs?: number;
+  /**
+   * The most calls that may leave back to back: a bucket's burst must not spend more than remains
+   * (a burst of 5 against 3 left earns 2 × 429). Undefined: the bucket's own.
+   */
+  readonly maxBurst?: number;
 }
 
 /** Graph sends its hint from 80 % of a limit used: the usage to steer back under. */
@@ -61,7 +66,11 @@ function countPace(
   // Less than one whole call left once the margin is held back (a limit of 0 included): wait for the
   // reset rather than spend the margin.
   if (usable < 1) return { ratePerSec: ceilingPerSec, forMs: spreadMs, pauseMs: spreadMs };
-  return { ratePerSec: Math.min(ceilingPerSec, usable / (spreadMs / 1000)), forMs: spreadMs };
+  return {
+    ratePerSec: Math.min(ceilingPerSec, usable / (spreadMs / 1000)),
+    forMs: spreadMs,
+    maxBurst: Math.floor(usable),
+  };
 }
 
 /**
