@@ -18,15 +18,8 @@
 //   early hint, not a count.
 
 export type RateHeaderStyle = 'ietf' | 'x-ratelimit' | 'salesforce' | 'graph';
-export type RateHeadersMode = 'auto' | RateHeaderStyle | 'off';
-export const RATE_HEADERS_MODES: readonly RateHeadersMode[] = [
-  'auto',
-  'ietf',
-  'x-ratelimit',
-  'salesforce',
-  'graph',
-  'off',
-];
+export const RATE_HEADERS_MODES = ['auto', 'ietf', 'x-ratelimit', 'salesforce', 'graph', 'off'] as const;
+export type RateHeadersMode = (typeof RATE_HEADERS_MODES)[number];
 
 /** What an answer said of its budget. Durations are relative to when it was read (clocks differ). */
 export interface RateReading {
