@@ -666,7 +666,9 @@ export class AppEngine {
     if (reading === undefined) return;
     const now = c.clock.now();
     const budget = this.scopes.lanesOf(credential, now).budget(spent.name) ?? spent;
-    const pace = headerPace(reading, 1000 / budget.interval, {
+    // Graph's hint scales the operator's rate, not the one the last hint left: every answer of a
+    // window carries the hint, and scaling the scaled rate would halve it again and again.
+    const pace = headerPace(reading, budget.limit.ratePerSec, {
       ceilingPerSec: budget.limit.ratePerSec,
       margin: c.rateHeaders.margin,
     });
