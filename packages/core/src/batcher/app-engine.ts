@@ -4,7 +4,7 @@
 
 import type { BatchPlan } from '../dialect/dialect.js';
 import { ProxyError } from '../errors.js';
-import { headerPace } from '../ratelimit/header-pace.js';
+import { headerPace, tightenReset } from '../ratelimit/header-pace.js';
 import { bucketKey, type Decision, type Waiting } from '../ratelimit/limiter.js';
 import { type Headers, readRateHeaders } from '../ratelimit/rate-headers.js';
 import { applyOutcome, callerGone, deadlineError, type RequeueReason, withQueueTime } from './answer.js';
@@ -662,10 +662,12 @@ export class AppEngine {
   async #heard(credential: string, spent: Budget, headers: Headers): Promise<void> {
     const c = this.#c;
     if (c.rateHeaders === undefined || c.rateHeaders.mode === 'off') return;
-    const reading = readRateHeaders(headers, c.rateHeaders.mode, c.clock.epochMs());
-    if (reading === undefined) return;
+    const read = readRateHeaders(headers, c.rateHeaders.mode, c.clock.epochMs());
+    if (read === undefined) return;
     const now = c.clock.now();
     const budget = this.scopes.lanesOf(credential, now).budget(spent.name) ?? spent;
+    const { reading, resetAt } = tightenReset(read, now, budget.resetAt);
+    budget.resetAt = resetAt;
     // Graph's hint scales the operator's rate, not the one the last hint left: every answer of a
     // window carries the hint, and scaling the scaled rate would halve it again and again.
     const pace = headerPace(reading, budget.limit.ratePerSec, {

@@ -40,6 +40,8 @@ export class Budget {
    * read to the shared bucket, so the fleet spends the figures once, not once per replica.
    */
   #heard: { limit: BucketLimit; until: number } | undefined;
+  /** The tightest reset instant the upstream's figures told (header-pace.ts `tightenReset`). */
+  resetAt: number | undefined;
 
   constructor(
     readonly name: BudgetName,

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { GRAPH_HINT_FROM, GRAPH_HINT_HOLD_MS, headerPace, marginProblem } from './header-pace.js';
+import {
+  GRAPH_HINT_FROM,
+  GRAPH_HINT_HOLD_MS,
+  headerPace,
+  marginProblem,
+  RESET_QUANTUM_MS,
+  tightenReset,
+} from './header-pace.js';
 
 const params = { ceilingPerSec: 100, margin: 0.1 };
 
@@ -104,5 +111,40 @@ describe('marginProblem', () => {
     expect(marginProblem(1)).toMatch(/margin/);
     expect(marginProblem(-0.01)).toMatch(/margin/);
     expect(marginProblem(Number.NaN)).toMatch(/margin/);
+  });
+});
+
+describe('tightenReset', () => {
+  it('keeps the earliest bound of one window: a later one within a quantum is the same window', () => {
+    expect(RESET_QUANTUM_MS).toBe(1000);
+    expect(tightenReset({ remaining: 5, resetInMs: 2000 }, 100, 1500)).toEqual({
+      reading: { remaining: 5, resetInMs: 1400 },
+      resetAt: 1500,
+    });
+    expect(tightenReset({ remaining: 5, resetInMs: 1399 }, 100, 500)).toEqual({
+      reading: { remaining: 5, resetInMs: 400 },
+      resetAt: 500,
+    });
+  });
+  it('takes a tighter bound, a new window (a quantum or more later), or a first one as said', () => {
+    expect(tightenReset({ remaining: 5, resetInMs: 1000 }, 100, 1500)).toEqual({
+      reading: { remaining: 5, resetInMs: 1000 },
+      resetAt: 1100,
+    });
+    expect(tightenReset({ remaining: 5, resetInMs: 1400 }, 100, 500)).toEqual({
+      reading: { remaining: 5, resetInMs: 1400 },
+      resetAt: 1500,
+    });
+    expect(tightenReset({ remaining: 5, resetInMs: 1000 }, 100, undefined).resetAt).toBe(1100);
+  });
+  it('forgets a bound already past', () => {
+    expect(tightenReset({ remaining: 5, resetInMs: 900 }, 100, 100)).toEqual({
+      reading: { remaining: 5, resetInMs: 900 },
+      resetAt: 1000,
+    });
+    expect(tightenReset({ remaining: 5, resetInMs: 900 }, 100, 101).resetAt).toBe(101);
+  });
+  it('keeps the known bound when the reading says no reset', () => {
+    expect(tightenReset({ usage: 1 }, 100, 700)).toEqual({ reading: { usage: 1 }, resetAt: 700 });
   });
 });

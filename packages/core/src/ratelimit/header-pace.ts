@@ -92,3 +92,25 @@ function hintPace(
 export function marginProblem(margin: number): string | undefined {
   return margin >= 0 && margin < 1 ? undefined : `margin ${margin} must be in [0, 1)`;
 }
+
+/** Resets are said in whole seconds, rounded up: each answer's reset is late by up to this. */
+export const RESET_QUANTUM_MS = 1000;
+
+/**
+ * The tightest reset instant known for the window a reading is of. A reset said in whole seconds is
+ * an upper bound up to a second late; near the end of a window that second is most of the time left,
+ * and spreading over it leaves calls unspent. Each answer of one window bounds the same instant, so
+ * the earliest bound holds: a reset no more than a quantum after `knownAt` is the same window.
+ * Returns the reading with its reset from `now` to that instant, and the instant to remember.
+ */
+export function tightenReset(
+  reading: RateReading,
+  now: number,
+  knownAt: number | undefined,
+): { reading: RateReading; resetAt: number | undefined } {
+  if (reading.resetInMs === undefined) return { reading, resetAt: knownAt };
+  const resetAt = now + reading.resetInMs;
+  if (knownAt === undefined || knownAt <= now || resetAt < knownAt || resetAt - knownAt >= RESET_QUANTUM_MS)
+    return { reading, resetAt };
+  return { reading: { ...reading, resetInMs: knownAt - now }, resetAt: knownAt };
+}
