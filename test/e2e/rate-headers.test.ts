@@ -70,7 +70,7 @@ async function upstreamRemaining(proxy: ProxyProcess): Promise<number | undefine
 
 describe('pacing from the upstream rate-limit headers, two replicas sharing Redis', () => {
   for (const style of ['ietf', 'ietf-triplet', 'x-ratelimit'] as const) {
-    it(`${style}: no 429, most of the quota delivered, across a quota lowered mid-run`, async () => {
+    it(`${style}: no 429 and paced, not stalled, across a quota lowered mid-run`, async () => {
       // 20 calls per 2 s window: 10/s, a quarter of the ceiling.
       const { upstream, proxies } = await fleet({ style, limit: 20, windowMs: 2000 });
       const first = offer(proxies, 15, 4000);
