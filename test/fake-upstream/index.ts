@@ -17,6 +17,7 @@ import {
   type ResourceStats,
   TargetTracker,
 } from './targeted.js';
+import { type QuotaOptions, quotaHeaders, WindowQuota } from './window-quota.js';
 
 export type { Fault, FaultPlan, FaultTarget } from './faults.js';
 export type { BucketLimit } from './gcra.js';
@@ -28,6 +29,7 @@ export type {
   ResourcePoison,
   ResourceStats,
 } from './targeted.js';
+export type { QuotaOptions, QuotaStyle } from './window-quota.js';
 
 export interface FakeUpstreamOptions {
   /** appId -> secret key. */
@@ -42,6 +44,11 @@ export interface FakeUpstreamOptions {
   host?: string;
   /** Called once per HTTP call when its answer has been written (for a request log). */
   onCall?: (call: FakeCall) => void;
+  /**
+   * A hidden quota on batch calls per window, told in every answer's headers in one style
+   * (window-quota.ts), on top of `limits`. Over it: 429 with Retry-After to the window's end.
+   */
+  quota?: QuotaOptions;
 }
 
 /** One HTTP call the fake answered, as a request log shows it. */
@@ -118,6 +125,8 @@ export interface FakeUpstream {
   reset(): void;
   /** Replaces the rate limits from now on (fresh buckets; undefined = unlimited). */
   setLimits(limits: { batch?: BucketLimit; rest?: BucketLimit }): void;
+  /** Changes the hidden quota's limit from now on (with `quota`). */
+  setQuotaLimit(limit: number): void;
   close(): Promise<void>;
 }
 
@@ -165,6 +174,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
     batch: opts.limits?.batch ? new Gcra(opts.limits.batch) : undefined,
     rest: opts.limits?.rest ? new Gcra(opts.limits.rest) : undefined,
   };
+  let quota = opts.quota ? new WindowQuota(opts.quota) : undefined;
   const store = new Store();
   let execCounter = 0;
   const targets = new TargetTracker();
@@ -189,6 +199,9 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
     resourceStats: (path) => targets.resource(path),
     credentialStats: (credential) => targets.credential(credential),
     poisonedCalls: targets.poisonedCalls,
+    setQuotaLimit(limit) {
+      quota?.setLimit(limit);
+    },
     setLimits(limits) {
       limiters.batch = limits.batch ? new Gcra(limits.batch) : undefined;
       limiters.rest = limits.rest ? new Gcra(limits.rest) : undefined;
@@ -196,6 +209,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
     reset() {
       store.reset();
       fake.setLimits(opts.limits ?? {});
+      quota = opts.quota ? new WindowQuota(opts.quota) : undefined;
       fake.executed.length = 0;
       Object.assign(fake.stats, { batchCalls: 0, singleCalls: 0, unauthorized: 0, faultsApplied: 0 });
       fake.stats.rejected429.batch = 0;
@@ -431,6 +445,23 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions): Promise<Fake
         { errorCode: 'RATE_LIMITED', message: `${bucket} rate limit exceeded` },
         { 'retry-after': String(Math.ceil(waitMs / 1000)) },
       );
+    }
+    if (kind === 'batch' && quota && opts.quota) {
+      const admitted = quota.take(appId, arrival);
+      const figures = quota.figures(appId, arrival);
+      for (const [name, value] of Object.entries(quotaHeaders(opts.quota.style, figures, Date.now())))
+        res.setHeader(name, value);
+      if (!admitted) {
+        fake.stats.rejected429.batch++;
+        fake.stats.rejections.push({ bucket, at: arrival, earlyMs: figures.resetInMs });
+        req.resume();
+        return reply(
+          res,
+          429,
+          { errorCode: 'RATE_LIMITED', message: 'quota exceeded' },
+          { 'retry-after': String(Math.ceil(figures.resetInMs / 1000)) },
+        );
+      }
     }
     fake.stats.arrivals[bucket].push(arrival);
 

@@ -54,6 +54,7 @@ export {
 export { talkjs } from './dialect/talkjs.js';
 export { type ErrorCode, errorStatus, ProxyError } from './errors.js';
 export { FallbackLimiter, type LimiterMode } from './ratelimit/fallback.js';
+export { headerPace, marginProblem } from './ratelimit/header-pace.js';
 export {
   type BucketLimit,
   bucketKey,
@@ -65,6 +66,12 @@ export {
 export { MemoryLimiter } from './ratelimit/memory.js';
 export { type PaceAdjustment, type PaceParams, paceProblem } from './ratelimit/pace.js';
 export { PaceBoard, PacedLimiter, type PaceStats } from './ratelimit/paced.js';
+export {
+  RATE_HEADERS_MODES,
+  type RateHeadersMode,
+  type RateReading,
+  readRateHeaders,
+} from './ratelimit/rate-headers.js';
 export {
   type BufferedResponse,
   type StreamedResponse,

@@ -14,6 +14,7 @@ const HOOKS = [
   'onShed',
   'onLimiter',
   'onRequeue',
+  'onRateHeaders',
 ] as const satisfies readonly Hook[];
 type Unlisted = Exclude<Hook, (typeof HOOKS)[number]>;
 const everyHookListed: [Unlisted] extends [never] ? true : Unlisted = true;

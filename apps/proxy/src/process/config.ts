@@ -1,7 +1,7 @@
 // The one configuration schema (SPEC §9): every variable, its default and its validation. Parsed once
 // at start-up; a bad value stops the process with a message naming the variable.
 
-import { type BatchDialect, type PaceParams, parseMethodGlobs } from '@batch-proxy/core';
+import { type BatchDialect, type PaceParams, parseMethodGlobs, RATE_HEADERS_MODES } from '@batch-proxy/core';
 import { en } from 'zod/locales';
 import * as z from 'zod/mini';
 import { ACCESS_LOG_POLICIES } from '../http/access-log.js';
@@ -219,6 +219,11 @@ const schema = z
     ),
     LOG_LEVEL: z._default(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
     ...paceFields,
+    // ── Rate headers (issue #30): pace from the upstream's own RateLimit / X-RateLimit /
+    // Sforce-Limit-Info / x-ms-throttle-limit-percentage figures; BATCH_RATE_PER_SEC stays the ceiling.
+    RATE_HEADERS: z._default(z.enum(RATE_HEADERS_MODES), 'auto'),
+    /** Share of what the upstream says remains that is held back (calls in flight, other replicas). */
+    RATE_HEADERS_MARGIN: z._default(z.coerce.number().check(z.gte(0), z.lt(1)), 0.1),
 
     // ---- Dialect (issue #19, Microsoft Graph): DIALECT and what follows from it. ----
     /** The upstream's batch API: TalkJS `POST /v1/{appId}/batch` or Microsoft Graph `$batch`. */

@@ -109,6 +109,8 @@ const TABLE: { readonly [V in EnvVariable]: EngineRow | Elsewhere } = {
     read: (o) => o.scheduler.restLimit,
     expected: { ratePerSec: 4, burst: 11 },
   },
+  RATE_HEADERS: { value: 'graph', read: (o) => o.scheduler.rateHeaders?.mode, expected: 'graph' },
+  RATE_HEADERS_MARGIN: { value: '0.25', read: (o) => o.scheduler.rateHeaders?.margin, expected: 0.25 },
   BATCH_OPS_SPEND_REST: { value: 'true', read: (o) => o.scheduler.batchOpsSpendRest, expected: true },
   SINGLE_OP_DIRECT: { value: 'true', read: (o) => o.scheduler.singleOpDirect, expected: true },
   QUEUE_MAX_OPS: { value: '123', read: (o) => o.scheduler.queueMaxOps, expected: 123 },

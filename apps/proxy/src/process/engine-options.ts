@@ -27,6 +27,7 @@ export type ConfiguredSchedulerOptions = Required<
     | 'breakerFailures'
     | 'breakerOpenMs'
     | 'breakerMaxOpenMs'
+    | 'rateHeaders'
   >
 >;
 
@@ -53,6 +54,7 @@ export function schedulerOptionsOf(config: Config): ConfiguredSchedulerOptions {
     breakerFailures: config.CIRCUIT_BREAKER_FAILURES,
     breakerOpenMs: config.CIRCUIT_BREAKER_OPEN_MS,
     breakerMaxOpenMs: config.CIRCUIT_BREAKER_MAX_OPEN_MS,
+    rateHeaders: { mode: config.RATE_HEADERS, margin: config.RATE_HEADERS_MARGIN },
   };
 }
 

@@ -4,7 +4,9 @@
 
 import type { BatchPlan } from '../dialect/dialect.js';
 import { ProxyError } from '../errors.js';
+import { headerPace, tightenReset } from '../ratelimit/header-pace.js';
 import { bucketKey, type Decision, type Waiting } from '../ratelimit/limiter.js';
+import { type Headers, readRateHeaders } from '../ratelimit/rate-headers.js';
 import { applyOutcome, callerGone, deadlineError, type RequeueReason, withQueueTime } from './answer.js';
 import { AppState, type Counts, type Requeue } from './app-state.js';
 import type { CircuitState } from './breaker.js';
@@ -595,6 +597,8 @@ export class AppEngine {
     // The upstream took the credential (it refuses a bad one whole, before any op runs).
     if (!(result instanceof ProxyError) && result.status < 400)
       this.#domains.accepted(this.appId, credential, c.clock.now());
+    // The upstream's figures, like a 429, act before the settle: the settle spaces at their rate.
+    if (!(result instanceof ProxyError)) await this.#heard(credential, budget, result.headers);
     // A 429 pauses its scope before the settle, so the settle's reopen time includes the pause.
     await this.#throttled(lane, credential, outcome, budget);
     void budget.settle(decision, this.waiting());
@@ -649,6 +653,35 @@ export class AppEngine {
     const now = c.clock.now();
     this.#domains.pause(this.appId, credential, now + ms, now);
     if (this.#domains.pausedGroups(this.appId, now) >= this.#domains.appWideGroups) await budget.pause(ms);
+  }
+
+  /**
+   * RATE_HEADERS: an answer's budget figures slow the bucket of the scope they count (SPEC §8d: the
+   * app's, or the tenant's once its credential is accepted), as a 429 would pause it.
+   */
+  async #heard(credential: string, spent: Budget, headers: Headers): Promise<void> {
+    const c = this.#c;
+    if (c.rateHeaders === undefined || c.rateHeaders.mode === 'off') return;
+    const read = readRateHeaders(headers, c.rateHeaders.mode, c.clock.epochMs());
+    if (read === undefined) return;
+    const now = c.clock.now();
+    const budget = this.scopes.lanesOf(credential, now).budget(spent.name) ?? spent;
+    const { reading, resetAt } = tightenReset(read, now, budget.resetAt);
+    budget.resetAt = resetAt;
+    // Graph's hint scales the operator's rate, not the one the last hint left: every answer of a
+    // window carries the hint, and scaling the scaled rate would halve it again and again.
+    const pace = headerPace(reading, budget.limit.ratePerSec, {
+      ceilingPerSec: budget.limit.ratePerSec,
+      margin: c.rateHeaders.margin,
+    });
+    await budget.heard(pace);
+    c.observer?.onRateHeaders?.({
+      appId: this.appId,
+      key: budget.key,
+      remaining: reading.remaining,
+      resetInMs: reading.resetInMs ?? reading.windowMs,
+      ratePerSec: budget.spending(c.clock.now()).ratePerSec,
+    });
   }
 
   /** A bug while sending or answering: every op of the call still unanswered gets a 500. */

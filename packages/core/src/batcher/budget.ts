@@ -3,6 +3,7 @@
 // the engine never switches on which bucket it is.
 
 import { intervalMs } from '../ratelimit/gcra.js';
+import type { HeaderPace } from '../ratelimit/header-pace.js';
 import type { BucketLimit, Decision, Limiter, Waiting } from '../ratelimit/limiter.js';
 import type { Clock } from './clock.js';
 
@@ -33,6 +34,14 @@ export class Budget {
   #surelyClosedUntil = 0;
   /** Last word on the tokens left, for the token economy. */
   #tokens: { remaining: number; at: number };
+  /**
+   * The upstream's own figures slowed this bucket (RATE_HEADERS): the limit spent at, until the
+   * window they were of resets. Every replica reads the same upstream counter and passes the rate it
+   * read to the shared bucket, so the fleet spends the figures once, not once per replica.
+   */
+  #heard: { limit: BucketLimit; until: number } | undefined;
+  /** The tightest reset instant the upstream's figures told (header-pace.ts `tightenReset`). */
+  resetAt: number | undefined;
 
   constructor(
     readonly name: BudgetName,
@@ -74,7 +83,36 @@ export class Budget {
 
   /** Indistinguishable from a fresh budget at `now`: open, not paused, full. */
   isFresh(now: number): boolean {
-    return this.#blockedUntil <= now && this.closedUntil <= now && this.tokensAt(now) >= this.limit.burst;
+    return (
+      this.#blockedUntil <= now &&
+      this.closedUntil <= now &&
+      this.tokensAt(now) >= this.limit.burst &&
+      this.spending(now) === this.limit
+    );
+  }
+
+  /** The limit this bucket spends at now: the operator's, or one the upstream's figures slowed. */
+  spending(now: number): BucketLimit {
+    if (this.#heard === undefined) return this.limit;
+    if (now < this.#heard.until) return this.#heard.limit;
+    this.#heard = undefined;
+    this.#interval = intervalMs(this.limit);
+    return this.limit;
+  }
+
+  /**
+   * An answer's rate headers asked for `pace` (header-pace.ts; undefined: they said nothing, and the
+   * last figures hold until their reset). Slows the bucket for the window they were of; nothing
+   * left pauses it, for the fleet. Call before the settle, as a pause.
+   */
+  async heard(pace: HeaderPace | undefined): Promise<void> {
+    if (pace === undefined) return;
+    const now = this.deps.clock.now();
+    const ratePerSec = Math.min(this.limit.ratePerSec, pace.ratePerSec);
+    const burst = Math.max(1, Math.min(this.limit.burst, pace.maxBurst ?? this.limit.burst));
+    this.#heard = { limit: { ...this.limit, ratePerSec, burst }, until: now + pace.forMs };
+    this.#interval = 1000 / ratePerSec;
+    if (pace.pauseMs !== undefined) await this.pause(pace.pauseMs);
   }
 
   /** Tokens left by the last word and the refill since, at most the burst. */
@@ -89,7 +127,12 @@ export class Budget {
   async acquire(waiting: Waiting): Promise<Decision> {
     let decision: Decision;
     try {
-      decision = await this.deps.limiter.acquire(this.key, this.limit, this.deps.leaseMs, waiting);
+      decision = await this.deps.limiter.acquire(
+        this.key,
+        this.spending(this.deps.clock.now()),
+        this.deps.leaseMs,
+        waiting,
+      );
     } catch {
       decision = { granted: false, remaining: 0, retryAfterMs: this.interval };
     }
@@ -108,7 +151,7 @@ export class Budget {
       this.#tokens = { remaining: decision.remaining, at: now };
       // An emptied bucket grants again one interval after the grants queued before it, at the
       // earliest (its lease may keep it closed until this call's settle).
-      const tolerance = (this.limit.burst - 1) * this.interval;
+      const tolerance = (this.spending(now).burst - 1) * this.interval;
       if (decision.remaining === 0) {
         this.#block(now + Math.max(0, decision.settleAfterMs + this.interval - tolerance));
       }
@@ -126,7 +169,12 @@ export class Budget {
     if (!decision.granted) return;
     let reopenInMs = this.interval;
     try {
-      ({ reopenInMs } = await this.deps.limiter.settle(this.key, this.limit, decision.grant, waiting));
+      ({ reopenInMs } = await this.deps.limiter.settle(
+        this.key,
+        this.spending(this.deps.clock.now()),
+        decision.grant,
+        waiting,
+      ));
     } catch {
       // Best effort, off the callers' path.
     }
@@ -139,7 +187,7 @@ export class Budget {
     this.#pausedUntil = Math.max(this.#pausedUntil, until);
     this.#block(until);
     try {
-      await this.deps.limiter.pause(this.key, this.limit, ms);
+      await this.deps.limiter.pause(this.key, this.spending(this.deps.clock.now()), ms);
     } catch {
       // The local pause still holds this replica back (a failed pause was likely never recorded:
       // waiting out the failure's own latency too would only shed more).
@@ -154,7 +202,7 @@ export class Budget {
   /** Calls the upstream counts on this budget that took no grant (batched ops, BATCH_OPS_SPEND_REST). */
   async charge(count: number): Promise<void> {
     try {
-      await this.deps.limiter.charge(this.key, this.limit, count);
+      await this.deps.limiter.charge(this.key, this.spending(this.deps.clock.now()), count);
     } catch {
       // Best effort: the fallback limiter serves it in memory while Redis is down.
     }

@@ -4,6 +4,7 @@
 import type { SpanContext } from '@opentelemetry/api';
 import type { BatchDialect, OpRequest } from '../dialect/dialect.js';
 import type { BucketLimit, Limiter } from '../ratelimit/limiter.js';
+import type { RateHeadersMode } from '../ratelimit/rate-headers.js';
 import type { CircuitState } from './breaker.js';
 import { type BreakerOptions, DEFAULT_BREAKER } from './breaker.js';
 import { type Clock, realClock } from './clock.js';
@@ -25,6 +26,18 @@ export interface SchedulerObserver {
   }): void;
   onLimiter?(e: { appId: string; bucket: 'batch' | 'rest'; granted: boolean; waitMs: number }): void;
   onRequeue?(e: { appId: string; reason: '429' | '424' | 'retry' | 'split'; count: number }): void;
+  /**
+   * An upstream answer's rate headers were read (RATE_HEADERS): the scope's bucket key, what the
+   * upstream said remains (undefined: no count, e.g. Graph's hint alone), until its reset (ms), and
+   * the rate the bucket now spends at.
+   */
+  onRateHeaders?(e: {
+    appId: string;
+    key: string;
+    remaining: number | undefined;
+    resetInMs: number | undefined;
+    ratePerSec: number;
+  }): void;
 }
 
 export interface SchedulerOptions {
@@ -80,6 +93,11 @@ export interface SchedulerOptions {
    * (Graph dependsOn) and conflicts leave a parallel batch less than half full. Default true.
    */
   readonly dependsOnChains?: boolean;
+  /**
+   * Pace from the upstream's own rate-limit headers (issue #30): which style to read, and the share
+   * of what remains held back. Undefined: not read (RATE_HEADERS=off).
+   */
+  readonly rateHeaders?: { readonly mode: RateHeadersMode; readonly margin: number } | undefined;
   /** How often apps with nothing to remember are forgotten, in ms. Default 10 000. */
   readonly idleSweepMs?: number;
 }

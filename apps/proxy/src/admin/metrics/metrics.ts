@@ -17,6 +17,7 @@ import { VERSION } from '../../version.js';
 import { appSeries } from './app-series.js';
 import { type CallerTotals, callerTotals } from './caller-totals.js';
 import { PACE_DIRECTIONS, PACE_STATS, type PacingSource, registerPacing } from './pacing.js';
+import { RateHeaderBoard, registerRateHeaders } from './rate-headers.js';
 import { GC_KINDS, registerRuntimeMetrics } from './runtime.js';
 import { SeriesHistogram } from './series-histogram.js';
 import { bound, Tally } from './tally.js';
@@ -35,6 +36,8 @@ export interface ProxyMetrics extends CallMetrics {
   readonly observer: SchedulerObserver;
   /** Reads the caller counters and latency histogram as they stand; records nothing. */
   callers(): Promise<CallerTotals>;
+  /** RATE_HEADERS: what the upstream last said of each scope's budget (the status page lists it). */
+  readonly rateHeaders: RateHeaderBoard;
   shutdown(): Promise<void>;
 }
 
@@ -318,6 +321,8 @@ export function createMetrics(sources: MetricSources): ProxyMetrics {
     });
   const collectApps = appSeries(registers, sources.queued);
   registerPacing(registers, sources);
+  const rateHeaders = new RateHeaderBoard();
+  registerRateHeaders(registers, rateHeaders);
   const stopRuntime = registerRuntimeMetrics(register);
 
   // Histograms recorded per call or op through series resolved once (prom-client hashes a label
@@ -346,6 +351,7 @@ export function createMetrics(sources: MetricSources): ProxyMetrics {
       if (!e.granted) histogram.limiterWait.observe({ bucket: e.bucket }, e.waitMs / 1000);
     },
     onRequeue: (e) => counter.requeued.inc({ reason: e.reason }, e.count),
+    onRateHeaders: rateHeaders.record,
   };
 
   return {
@@ -354,6 +360,7 @@ export function createMetrics(sources: MetricSources): ProxyMetrics {
       return register.metrics();
     },
     observer,
+    rateHeaders,
     request: (r) => {
       const { kind, status, source, reason } = r;
       if (reason !== undefined) passthroughTally.add(reason, () => ({ reason }));

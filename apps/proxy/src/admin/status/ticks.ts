@@ -82,6 +82,8 @@ export function tickObserver(current: () => Tick, totals: Totals): Required<Sche
     onRequeue: (e) => {
       totals.requeued += e.count;
     },
+    // The upstream's figures are kept by the metrics' board (RateHeaderBoard), not per tick.
+    onRateHeaders: () => {},
   };
 }
 
