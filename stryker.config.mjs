@@ -18,7 +18,7 @@ export default {
     'packages/core/src/dialect/{talkjs,graph,headers,envelope,jsonrpc,json-members,google-batch,multipart}.ts',
     // Dialect files (issue #29): the interpreter, its templates, patterns, results and checks.
     'packages/core/src/dialect/file/{dialect,template,pattern,results,validate}.ts',
-    'packages/core/src/ratelimit/{gcra,memory}.ts',
+    'packages/core/src/ratelimit/{gcra,memory,rate-headers,header-pace}.ts',
     'packages/core/src/errors.ts',
     'apps/proxy/src/http/{route,auth,passthrough,secrets,caller-hints,priority-rules}.ts',
   ],
