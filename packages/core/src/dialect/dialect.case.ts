@@ -345,5 +345,25 @@ export function dialectConformance(name: string, subject: DialectSubject): void 
       const results = answer([...replies].reverse(), subject.maxOps);
       expectAllAnswered(results);
     });
+
+    // The byte cap (BATCH_MAX_BYTES, or a dialect file's maxBytes) counts the ops' payloads: the
+    // envelope around them must stay small and bounded per op, or the upstream's own request limit
+    // would be passed by batches the cap let through.
+    it('keeps its biggest batch of full payloads within their bytes plus a bounded envelope per op', () => {
+      const body = JSON.stringify({ text: 'x'.repeat(2_000) });
+      const ops = Array.from({ length: subject.maxOps }, (_, i) =>
+        opOf(input('POST', { body, target: { appId: subject.scope, path: `${subject.path}/${i}` } })),
+      );
+      const payload = ops.reduce((n, op) => n + (op.body?.length ?? 0), 0);
+      expect(payload).toBeGreaterThanOrEqual(subject.maxOps * body.length);
+      const { request } = send(ops);
+      const bytes = Buffer.byteLength(request.body ?? '');
+      // Every caller's text is on the wire (a dialect may shorten the op's own parts: JSON-RPC's id).
+      expect(bytes).toBeGreaterThanOrEqual(subject.maxOps * body.length);
+      expect(bytes).toBeLessThanOrEqual(payload + subject.maxOps * ENVELOPE_PER_OP + ENVELOPE_PER_OP);
+    });
   });
 }
+
+/** The most bytes a dialect may add around one op's payload on the wire (its method, path, id…). */
+const ENVELOPE_PER_OP = 512;
