@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ignoredTiming, MAX_WAIT_HEADER, PRIORITY_HEADER, readHints } from './caller-hints.js';
 import { type PriorityRules, parsePriorityRules } from './priority-rules.js';
 
@@ -29,6 +29,26 @@ describe('readHints: x-batch-max-wait-ms', () => {
 
   it('ignores a repeated header', () => {
     expect(read({ [MAX_WAIT_HEADER]: ['10', '20'] }).ignored).toEqual([MAX_WAIT_HEADER]);
+    expect(read({ [PRIORITY_HEADER]: ['high', 'low'] })).toMatchObject({
+      priority: undefined,
+      ignored: [PRIORITY_HEADER],
+    });
+  });
+
+  it('reads the names and the pattern of a fresh load of the module', async () => {
+    // Module-level constants are made when the module loads: loaded again inside the test, so that a
+    // mutation run (which switches a planted bug on per test, after the first load) sees its change.
+    vi.resetModules();
+    const fresh = await import('./caller-hints.js');
+    expect(fresh.HINT_HEADERS).toEqual(['x-batch-max-wait-ms', 'x-batch-priority']);
+    const hints = (headers: Record<string, string>) => fresh.readHints(headers, 'GET', '/v1/a/users/u1');
+    expect(hints({ 'x-batch-max-wait-ms': '123456789' }).maxWaitMs).toBe(123_456_789);
+    expect(hints({ 'x-batch-priority': 'low' }).priority).toBe('low');
+    for (const value of ['-1', '1-', '12a', 'a12', '1234567890', 'x'])
+      expect(hints({ 'x-batch-max-wait-ms': value }), value).toMatchObject({
+        maxWaitMs: undefined,
+        ignored: ['x-batch-max-wait-ms'],
+      });
   });
 });
 
